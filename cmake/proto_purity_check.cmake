@@ -1,0 +1,46 @@
+# The sans-IO rule (DESIGN.md), checked: nothing under src/proto includes a
+# socket, epoll, thread or mutex header, nor reads a clock. <chrono> types are
+# fine; only now() is refused. Headers of pure third-party libraries that a
+# protocol needs are the one exception, listed here.
+#   cmake -DROOT=<source dir> -P proto_purity_check.cmake
+set(allowed_third_party "usrsctp.h")
+
+file(GLOB_RECURSE files "${ROOT}/src/proto/*.hpp" "${ROOT}/src/proto/*.cpp" "${ROOT}/src/proto/*.h")
+if(NOT files)
+  message(FATAL_ERROR "proto purity: no files found under ${ROOT}/src/proto")
+endif()
+set(forbidden_headers
+  "sys/socket\\.h" "sys/epoll\\.h" "sys/select\\.h" "sys/poll\\.h" "poll\\.h" "sys/eventfd\\.h" "sys/timerfd\\.h"
+  "netinet/[a-z_]+\\.h" "arpa/inet\\.h" "netdb\\.h" "unistd\\.h" "fcntl\\.h" "pthread\\.h" "signal\\.h" "csignal"
+  "thread" "mutex" "shared_mutex" "condition_variable" "future" "semaphore" "stop_token" "ctime" "time\\.h"
+  "sys/time\\.h" "fstream" "iostream" "cstdio" "stdio\\.h")
+set(violations "")
+foreach(f IN LISTS files)
+  file(STRINGS "${f}" lines)
+  set(n 0)
+  foreach(line IN LISTS lines)
+    math(EXPR n "${n} + 1")
+    if(line MATCHES "^[ \t]*#[ \t]*include[ \t]*[<\"]([^>\"]+)[>\"]")
+      set(h "${CMAKE_MATCH_1}")
+      list(FIND allowed_third_party "${h}" ok)
+      if(ok EQUAL -1)
+        foreach(bad IN LISTS forbidden_headers)
+          if(h MATCHES "^${bad}$")
+            string(APPEND violations "${f}:${n}: includes <${h}>\n")
+          endif()
+        endforeach()
+      endif()
+    endif()
+    if(line MATCHES "(steady_clock|system_clock|high_resolution_clock|utc_clock|file_clock|Clock)::now[ \t]*\\(|[^a-z_](time|clock_gettime|gettimeofday|sleep|usleep|nanosleep|sleep_for|sleep_until|recv|send|recvfrom|sendto|read|write|epoll_wait|socket|connect|accept|accept4)[ \t]*\\(")
+      # A member call (".send(", "->write(") is not a system call.
+      if(NOT line MATCHES "(\\.|->)(send|read|write|recv|connect|accept)[ \t]*\\(" AND NOT line MATCHES "^[ \t]*//")
+        string(APPEND violations "${f}:${n}: ${line}\n")
+      endif()
+    endif()
+  endforeach()
+endforeach()
+if(violations)
+  message(FATAL_ERROR "src/proto must stay free of IO, threads and clocks (DESIGN.md):\n${violations}")
+endif()
+list(LENGTH files count)
+message(STATUS "proto purity: ${count} files checked, no IO, thread or clock use")

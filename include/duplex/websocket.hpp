@@ -1,0 +1,127 @@
+// duplex/websocket.hpp: a WebSocket connection (RFC 6455), either end.
+//
+// The API follows Node's `ws` and the browser's WebSocket: connect() or a
+// server's on_connection hands you a WebSocket; set on_message / on_close;
+// send() and close().
+//
+//   auto ws = duplex::WebSocket::connect(loop, "ws://127.0.0.1:8080/echo");
+//   ws.on_open([ws]() mutable { (void)ws.send("Hello, server!"); });
+//   ws.on_message([](std::string_view data, bool is_binary) { ... });
+#pragma once
+
+#include <duplex/event_loop.hpp>
+#include <duplex/http.hpp>
+#include <duplex/status.hpp>
+
+#include <any>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace duplex {
+
+namespace detail {
+class Session;
+}
+
+/// The connection's state, as the browser's WebSocket.readyState.
+enum class ReadyState { Connecting = 0, Open = 1, Closing = 2, Closed = 3 };
+
+/// Options of a client connection.
+struct ClientOptions {
+    std::vector<std::string> protocols;            ///< Sec-WebSocket-Protocol offers, preferred first
+    std::string origin;                            ///< Origin header; empty: none sent
+    std::vector<HttpHeader> headers;               ///< extra request headers
+    std::size_t max_message_size = 16u << 20;      ///< larger incoming messages close with 1009
+    std::chrono::milliseconds handshake_timeout{10000};
+    std::chrono::milliseconds close_timeout{5000};
+};
+
+/// A handle to one WebSocket connection. Copies refer to the same connection;
+/// the connection lives until it is closed, whether or not handles remain.
+///
+/// @par Thread safety
+/// Callbacks run on the connection's loop thread. send(), send_binary(),
+/// ping() and close() may be called from any thread: off the loop thread they
+/// are posted to it and return success if the call was queued. The on_*
+/// setters must be called on the loop thread (e.g. inside on_connection or
+/// before the loop runs). ready_state() and buffered_amount() may be read from
+/// any thread.
+class WebSocket {
+public:
+    using MessageHandler = std::function<void(std::string_view data, bool is_binary)>;
+    using CloseHandler = std::function<void(std::uint16_t code, std::string_view reason)>;
+    using ErrorHandler = std::function<void(std::error_code error, std::string_view message)>;
+
+    WebSocket() = default;  ///< an empty handle; every call on it is invalid_state
+
+    /// Opens a client connection to a `ws://host[:port]/path?query` URL. Errors
+    /// (a bad URL included) are reported through on_error then on_close(1006),
+    /// after the call returns. `wss://` is not supported yet (Errc::not_supported).
+    static WebSocket connect(EventLoop& loop, std::string_view url, ClientOptions options = {});
+
+    /// Sends a text message; `text` must be UTF-8 (else invalid_argument).
+    /// invalid_state unless the connection is open.
+    Status send(std::string_view text);
+    /// Sends `data` as a text or binary message.
+    Status send(std::string_view data, bool is_binary);
+    Status send_binary(std::span<const std::byte> data);
+    Status send_binary(std::string_view data);
+    /// Sends a ping (at most 125 bytes of payload).
+    Status ping(std::string_view payload = {});
+    /// Starts the closing handshake. `code` is 1000 or 3000-4999 (or another
+    /// valid wire code); `reason` at most 123 bytes of UTF-8.
+    Status close(std::uint16_t code = 1000, std::string_view reason = {});
+
+    /// Client: the connection is open (the handshake succeeded).
+    void on_open(std::function<void()> fn);
+    /// A whole message arrived. `data` is valid during the call only.
+    void on_message(MessageHandler fn);
+    /// The connection ended, once per connection: the peer's close code, 1005
+    /// when its Close had none, 1006 when it ended without one, or the code we
+    /// sent when we failed it (1002, 1007, 1009).
+    void on_close(CloseHandler fn);
+    /// Something went wrong (before on_close): a protocol error by the peer, a
+    /// refused handshake, a socket error.
+    void on_error(ErrorHandler fn);
+    /// A ping arrived (the pong is sent for you) / a pong arrived.
+    void on_ping(std::function<void(std::string_view payload)> fn);
+    void on_pong(std::function<void(std::string_view payload)> fn);
+
+    ReadyState ready_state() const noexcept;
+    /// Bytes queued for sending that the kernel has not taken yet.
+    std::size_t buffered_amount() const noexcept;
+    /// The subprotocol agreed in the handshake ("" when none).
+    std::string protocol() const;
+    /// The peer's address, "127.0.0.1:53412" or "[::1]:53412".
+    std::string remote_address() const;
+    /// Client: the URL passed to connect(); server: the request target.
+    std::string url() const;
+
+    /// Per-connection data for the application (set it in on_upgrade's accept()
+    /// or at any time on the loop thread).
+    std::any& user_data();
+    template <class T>
+    T* data() { return std::any_cast<T>(&user_data()); }
+
+    /// The loop this connection lives on (nullptr for an empty handle).
+    EventLoop* loop() const noexcept;
+
+    explicit operator bool() const noexcept { return impl_ != nullptr; }
+    friend bool operator==(const WebSocket& a, const WebSocket& b) noexcept { return a.impl_ == b.impl_; }
+
+    /// For duplex's own classes.
+    explicit WebSocket(std::shared_ptr<detail::Session> impl) noexcept : impl_(std::move(impl)) {}
+
+private:
+    std::shared_ptr<detail::Session> impl_;
+};
+
+}  // namespace duplex

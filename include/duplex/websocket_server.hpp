@@ -1,0 +1,124 @@
+// duplex/websocket_server.hpp: a WebSocket server with per-path routes, an
+// upgrade hook, and a plain HTTP handler (static files) on the same port.
+//
+//   duplex::EventLoop loop;
+//   duplex::WebSocketServer server(loop, {.port = 8080});
+//   server.on_connection([](duplex::WebSocket& ws, const duplex::HttpRequest&) {
+//       ws.on_message([ws](std::string_view msg, bool) mutable { (void)ws.send(msg); });
+//       (void)ws.send("Hello, client!");
+//   });
+//   if (auto st = server.listen(); !st) { /* st.message() */ }
+//   loop.run();
+#pragma once
+
+#include <duplex/event_loop.hpp>
+#include <duplex/http.hpp>
+#include <duplex/status.hpp>
+#include <duplex/websocket.hpp>
+
+#include <any>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace duplex {
+
+namespace detail {
+class ServerCore;
+class HttpConnection;
+}
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";                  ///< numeric IPv4/IPv6 address to bind
+    std::uint16_t port = 8080;                       ///< 0: pick a free port (see port())
+    std::size_t max_message_size = 16u << 20;        ///< larger messages close with 1009
+    std::size_t max_frame_size = 16u << 20;          ///< larger frames close with 1009
+    std::size_t max_header_bytes = 16u << 10;        ///< larger request heads get 431
+    std::size_t max_headers = 100;                   ///< more header fields get 431
+    std::chrono::milliseconds handshake_timeout{10000};  ///< a request head must arrive by then
+    std::chrono::milliseconds close_timeout{5000};   ///< wait for the peer's Close this long
+    std::chrono::milliseconds keep_alive_timeout{30000};  ///< idle plain-HTTP connections
+    /// Subprotocols this server speaks, in its order of preference; the first
+    /// one the client also offers is chosen (unless on_upgrade decides).
+    std::vector<std::string> protocols;
+    /// Return false to refuse the handshake with 403 (RFC 6455 §10.2). The
+    /// argument is the Origin header, "" when absent.
+    std::function<bool(std::string_view origin)> origin_check;
+    /// Serve files from this directory for plain GET/HEAD requests ("": none).
+    std::string static_dir;
+    bool reuse_port = false;                         ///< SO_REUSEPORT (one listener per loop)
+};
+
+/// Decides an upgrade request, now or later. Copyable; the first accept() or
+/// reject() wins, later calls do nothing. May be called from any thread.
+class UpgradeResponder {
+public:
+    /// Completes the handshake; `protocol` must be one the client offered ("": none).
+    void accept(std::string protocol = {}, std::any user_data = {}, std::vector<HttpHeader> headers = {});
+    /// Refuses with any status (e.g. 401, 403) and optional headers and body.
+    void reject(int status, std::string body = {}, std::vector<HttpHeader> headers = {});
+    /// The subprotocols the client offered, in its order.
+    const std::vector<std::string>& offered_protocols() const;
+
+    explicit UpgradeResponder(std::shared_ptr<detail::HttpConnection> conn, std::vector<std::string> offered)
+        : conn_(std::move(conn)), offered_(std::move(offered)) {}
+
+private:
+    std::weak_ptr<detail::HttpConnection> conn_;
+    std::vector<std::string> offered_;
+};
+
+/// What happens on one path. Unset handlers fall back to the server's.
+struct WebSocketRoute {
+    /// Sees the whole request; must call accept() or reject() on the responder,
+    /// now or later. Unset: accept (after the origin check and protocol choice).
+    std::function<void(const HttpRequest&, UpgradeResponder)> on_upgrade;
+    std::function<void(WebSocket&, const HttpRequest&)> on_connection;
+};
+
+/// @par Thread safety
+/// Construct, configure and listen() on the loop thread (or before the loop
+/// runs); callbacks run on the loop thread. close() may be called from any thread.
+class WebSocketServer {
+public:
+    using ConnectionHandler = std::function<void(WebSocket&, const HttpRequest&)>;
+    using UpgradeHandler = std::function<void(const HttpRequest&, UpgradeResponder)>;
+    /// Return true when the request was answered; false falls through to the
+    /// static files and then 404.
+    using HttpHandler = std::function<bool(const HttpRequest&, HttpResponse&)>;
+
+    explicit WebSocketServer(EventLoop& loop, ServerOptions options = {});
+    ~WebSocketServer();
+    WebSocketServer(const WebSocketServer&) = delete;
+    WebSocketServer& operator=(const WebSocketServer&) = delete;
+
+    /// Binds and listens. Errc::address_in_use when the port is taken,
+    /// Errc::invalid_argument for a host that is not a numeric address.
+    Status listen();
+    /// The bound port (the real one after listen() with port 0).
+    std::uint16_t port() const noexcept;
+
+    /// WebSocket handlers for a path: "/echo" (exact) or "/pubsub/*" (prefix).
+    /// A plain GET on a WebSocket path gets 426 Upgrade Required.
+    WebSocketServer& route(std::string path, WebSocketRoute route);
+    /// Default handlers, for WebSocket requests on any path without a route.
+    WebSocketServer& on_connection(ConnectionHandler fn);
+    WebSocketServer& on_upgrade(UpgradeHandler fn);
+    /// Plain (non-upgrade) requests, before the static files.
+    WebSocketServer& on_http(HttpHandler fn);
+
+    /// Stops listening and closes every connection with 1001 (going away).
+    void close();
+    /// Open WebSocket connections.
+    std::size_t connection_count() const noexcept;
+    EventLoop& loop() noexcept;
+
+private:
+    std::shared_ptr<detail::ServerCore> core_;
+};
+
+}  // namespace duplex

@@ -1,0 +1,120 @@
+// api/session.hpp: the body behind a duplex::WebSocket: one ws::Connection
+// machine bound to one TCP socket on one loop. Server connections are handed
+// an upgraded socket; client connections resolve, connect and do the opening
+// handshake here first.
+//
+// Writes are corked while a read is being handled: every frame produced while
+// handling one read (echoes, pongs, the close reply) leaves in one write.
+#pragma once
+
+#include <duplex/event_loop.hpp>
+#include <duplex/websocket.hpp>
+
+#include "base/bytes.hpp"
+#include "proto/http/head_parser.hpp"
+#include "proto/ws/connection.hpp"
+#include "proto/ws/handshake.hpp"
+#include "runtime/address.hpp"
+#include "runtime/loop.hpp"
+#include "runtime/tcp.hpp"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace duplex::detail {
+
+/// Told when a server-side session has ended, so the server forgets it.
+class SessionOwner {
+public:
+    virtual void session_done(Session* s) = 0;
+
+protected:
+    ~SessionOwner() = default;
+};
+
+class Session final : public std::enable_shared_from_this<Session>, public runtime::TcpSocket::Handler {
+public:
+    enum class Phase { Resolving, Connecting, Handshake, Open, Linger, Done };
+
+    /// Server side: the socket already carries the 101 response in `tx_head`.
+    Session(EventLoop& loop, std::unique_ptr<runtime::TcpSocket> sock, proto::ws::Options options,
+            std::string protocol, std::string url, std::string remote, std::weak_ptr<SessionOwner> owner);
+    /// Client side: call start_client() next.
+    Session(EventLoop& loop, std::string url, ClientOptions options);
+    ~Session();
+
+    /// Server: takes the socket over; `head` (the 101) goes out first, then
+    /// `leftover` bytes that followed the request are handled as frames.
+    void start_server(std::string_view head, base::MutableBytes leftover);
+    void start_client();
+
+    Status send(base::Bytes data, bool binary);
+    Status ping(base::Bytes payload);
+    Status close(std::uint16_t code, std::string_view reason);
+    /// Ends the connection now, without a handshake (process shutdown).
+    void abort();
+
+    ReadyState ready_state() const noexcept { return state_.load(); }
+    std::size_t buffered_amount() const noexcept { return buffered_.load(); }
+    const std::string& protocol() const noexcept { return protocol_; }
+    const std::string& remote_address() const noexcept { return remote_; }
+    const std::string& url() const noexcept { return url_; }
+    EventLoop& loop() noexcept { return loop_; }
+
+    std::function<void()> open_cb;
+    WebSocket::MessageHandler message_cb;
+    WebSocket::CloseHandler close_cb;
+    WebSocket::ErrorHandler error_cb;
+    std::function<void(std::string_view)> ping_cb;
+    std::function<void(std::string_view)> pong_cb;
+    std::any user_data;
+
+private:
+    // runtime::TcpSocket::Handler
+    void on_read(base::MutableBytes data) override;
+    void on_writable() override;
+    void on_eof() override;
+    void on_error(std::error_code ec) override;
+    void on_connected(std::error_code ec) override;
+
+    void connect_to(const runtime::Address& addr);
+    void handle_handshake_bytes(base::MutableBytes data);
+    void open_client(const std::string& protocol, base::MutableBytes leftover);
+    void feed(base::MutableBytes data);
+    void dispatch();
+    void flush();
+    void close_transport();
+    void done();
+    void arm_timer();
+    void fail_before_open(std::error_code ec, const std::string& message);
+    void report_closed(std::uint16_t code, std::string_view reason, std::error_code error, std::string_view why);
+
+    EventLoop& loop_;
+    runtime::Loop& rt_;
+    std::unique_ptr<runtime::TcpSocket> sock_;
+    std::optional<proto::ws::Connection> ws_;
+    proto::ws::Role role_;
+    proto::ws::Options ws_options_;
+    std::string protocol_;
+    std::string url_;
+    std::string remote_;
+    std::weak_ptr<SessionOwner> owner_;
+    Phase phase_;
+    std::atomic<ReadyState> state_;
+    std::atomic<std::size_t> buffered_{0};
+    bool in_read_ = false;
+    bool close_reported_ = false;
+    runtime::Loop::TimerId timer_ = 0;
+    std::optional<base::Instant> timer_at_;
+    runtime::Loop::TimerId phase_timer_ = 0;  // handshake (client) or linger timeout
+
+    // client handshake
+    ClientOptions client_options_;
+    proto::ws::ClientRequest request_;
+    std::optional<proto::http::HeadParser> response_parser_;
+    base::ByteQueue handshake_out_;
+};
+
+}  // namespace duplex::detail

@@ -1,0 +1,446 @@
+// api/websocket.cpp: duplex::WebSocket and the Session behind it.
+#include <duplex/websocket.hpp>
+
+#include "api/session.hpp"
+#include "api/url.hpp"
+#include "base/digest.hpp"
+#include "base/log.hpp"
+
+#include <netdb.h>
+
+#include <thread>
+
+namespace duplex {
+namespace detail {
+
+namespace {
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+
+std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
+}  // namespace
+
+Session::Session(EventLoop& loop, std::unique_ptr<runtime::TcpSocket> sock, proto::ws::Options options,
+                 std::string protocol, std::string url, std::string remote, std::weak_ptr<SessionOwner> owner)
+    : loop_(loop),
+      rt_(loop.runtime()),
+      sock_(std::move(sock)),
+      role_(proto::ws::Role::Server),
+      ws_options_(std::move(options)),
+      protocol_(std::move(protocol)),
+      url_(std::move(url)),
+      remote_(std::move(remote)),
+      owner_(std::move(owner)),
+      phase_(Phase::Open),
+      state_(ReadyState::Open) {
+    ws_.emplace(role_, ws_options_);
+}
+
+Session::Session(EventLoop& loop, std::string url, ClientOptions options)
+    : loop_(loop),
+      rt_(loop.runtime()),
+      role_(proto::ws::Role::Client),
+      url_(std::move(url)),
+      phase_(Phase::Resolving),
+      state_(ReadyState::Connecting),
+      client_options_(std::move(options)) {
+    ws_options_.max_message_size = client_options_.max_message_size;
+    ws_options_.max_frame_size = client_options_.max_message_size;
+    ws_options_.close_timeout = client_options_.close_timeout;
+}
+
+Session::~Session() {
+    if (timer_) rt_.cancel_timer(timer_);
+    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+}
+
+// ------------------------------------------------------------ server side --
+
+void Session::start_server(std::string_view head, base::MutableBytes leftover) {
+    sock_->set_handler(this);
+    ws_->tx().append(head);
+    in_read_ = true;
+    if (!leftover.empty()) feed(leftover);
+    in_read_ = false;
+    flush();
+}
+
+// ------------------------------------------------------------ client side --
+
+void Session::start_client() {
+    auto self = shared_from_this();
+    auto url = parse_ws_url(url_);
+    if (!url) {
+        // Reported after connect() returns, so the caller can set handlers first.
+        rt_.defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url_); });
+        return;
+    }
+    if (url->secure) {
+        rt_.defer([self] { self->fail_before_open(make_error_code(Errc::not_supported), "wss:// is not supported yet"); });
+        return;
+    }
+    std::array<std::byte, 16> nonce{};
+    base::random_bytes(nonce);
+    request_.host = url->host_header();
+    request_.target = url->target;
+    request_.key = proto::ws::make_client_key(nonce);
+    request_.protocols = client_options_.protocols;
+    if (!client_options_.origin.empty()) request_.origin = client_options_.origin;
+    for (const auto& h : client_options_.headers) request_.extra.emplace_back(h.name, h.value);
+
+    phase_timer_ = rt_.add_timer(base::Clock::now() + client_options_.handshake_timeout, [self] {
+        self->phase_timer_ = 0;
+        if (self->phase_ == Phase::Resolving || self->phase_ == Phase::Connecting || self->phase_ == Phase::Handshake)
+            self->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
+    });
+
+    if (auto addr = runtime::Address::parse(url->host, url->port)) {
+        rt_.defer([self, a = *addr] { self->connect_to(a); });
+        return;
+    }
+    // A host name: resolve off the loop thread, then continue on it.
+    std::thread([self, host = url->host, port = url->port] {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+        std::optional<runtime::Address> addr;
+        if (rc == 0 && res != nullptr) addr.emplace(res->ai_addr, res->ai_addrlen);
+        if (res) freeaddrinfo(res);
+        self->loop_.post([self, addr, host] {
+            if (self->phase_ != Phase::Resolving) return;
+            if (!addr) return self->fail_before_open(make_error_code(Errc::resolve_failed), "cannot resolve " + host);
+            self->connect_to(*addr);
+        });
+    }).detach();
+}
+
+void Session::connect_to(const runtime::Address& addr) {
+    if (phase_ != Phase::Resolving) return;
+    phase_ = Phase::Connecting;
+    remote_ = addr.to_string();
+    auto s = runtime::TcpSocket::connect(rt_, addr, this);
+    if (!s) return fail_before_open(s.error(), "connect to " + remote_ + " failed: " + s.error().message());
+    sock_ = std::move(s.value());
+}
+
+void Session::on_connected(std::error_code ec) {
+    if (ec) {
+        const auto code = ec == std::errc::connection_refused ? make_error_code(Errc::connection_refused) : ec;
+        return fail_before_open(code, "connect to " + remote_ + " failed: " + ec.message());
+    }
+    phase_ = Phase::Handshake;
+    response_parser_.emplace(proto::http::HeadKind::Response);
+    handshake_out_.append(proto::ws::write_upgrade_request(request_));
+    flush();
+}
+
+void Session::handle_handshake_bytes(base::MutableBytes data) {
+    const std::size_t used = response_parser_->feed(data);
+    switch (response_parser_->state()) {
+        case proto::http::HeadState::NeedMore:
+            return;
+        case proto::http::HeadState::Error:
+            return fail_before_open(make_error_code(Errc::handshake_failed),
+                                    "bad handshake response: " + response_parser_->error().message());
+        case proto::http::HeadState::Complete:
+            break;
+    }
+    auto outcome = proto::ws::check_upgrade_response(response_parser_->response(), request_);
+    if (auto* refusal = std::get_if<proto::ws::ClientRefusal>(&outcome))
+        return fail_before_open(make_error_code(Errc::handshake_failed), refusal->message);
+    open_client(std::get<proto::ws::ClientAccept>(outcome).protocol, data.subspan(used));
+}
+
+void Session::open_client(const std::string& protocol, base::MutableBytes leftover) {
+    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    phase_timer_ = 0;
+    response_parser_.reset();
+    protocol_ = protocol;
+    phase_ = Phase::Open;
+    state_ = ReadyState::Open;
+    ws_.emplace(role_, ws_options_);
+    if (open_cb) open_cb();
+    if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
+}
+
+void Session::fail_before_open(std::error_code ec, const std::string& message) {
+    if (phase_ == Phase::Done) return;
+    DUPLEX_LOG(Info, "websocket " << url_ << ": " << message);
+    report_closed(1006, {}, ec, message);
+    done();
+}
+
+// ------------------------------------------------------ commands (public) --
+
+Status Session::send(base::Bytes data, bool binary) {
+    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    Status st = ws_->send(data, binary);
+    if (st.ok() && !in_read_) flush();
+    else if (st.ok()) buffered_ = ws_->tx().size();
+    return st;
+}
+
+Status Session::ping(base::Bytes payload) {
+    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    Status st = ws_->ping(payload);
+    if (st.ok() && !in_read_) flush();
+    return st;
+}
+
+Status Session::close(std::uint16_t code, std::string_view reason) {
+    if (phase_ == Phase::Resolving || phase_ == Phase::Connecting || phase_ == Phase::Handshake) {
+        // Like the browser: closing before open fails the connection.
+        fail_before_open(make_error_code(Errc::invalid_state), "closed before the connection was open");
+        return {};
+    }
+    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    Status st = ws_->close(code, reason, rt_.now());
+    if (!st.ok()) return st;
+    state_ = ReadyState::Closing;
+    if (!in_read_) flush();
+    return st;
+}
+
+void Session::abort() {
+    auto self = shared_from_this();
+    report_closed(1006, {}, make_error_code(Errc::invalid_state), "connection aborted");
+    done();
+}
+
+// --------------------------------------------------------------- events --
+
+void Session::on_read(base::MutableBytes data) {
+    auto self = shared_from_this();
+    switch (phase_) {
+        case Phase::Handshake:
+            in_read_ = true;
+            handle_handshake_bytes(data);
+            in_read_ = false;
+            break;
+        case Phase::Open:
+            in_read_ = true;
+            feed(data);
+            in_read_ = false;
+            break;
+        case Phase::Linger:
+            return;  // discard until the peer's FIN (lingering close)
+        default:
+            return;
+    }
+    flush();
+}
+
+void Session::feed(base::MutableBytes data) {
+    const auto now = rt_.now();
+    while (!data.empty() && ws_ && phase_ == Phase::Open) {
+        const std::size_t n = ws_->handle_bytes(data, now);
+        data = data.subspan(n);
+        dispatch();
+        if (ws_->state() == proto::ws::State::Closed) break;
+    }
+}
+
+void Session::dispatch() {
+    while (auto ev = ws_->poll_event()) {
+        if (auto* m = std::get_if<proto::ws::MessageEvent>(&*ev)) {
+            if (message_cb) message_cb(as_sv(m->data), m->binary);
+        } else if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
+            if (ping_cb) ping_cb(as_sv(p->data));
+        } else if (auto* q = std::get_if<proto::ws::PongEvent>(&*ev)) {
+            if (pong_cb) pong_cb(as_sv(q->data));
+        } else if (auto* c = std::get_if<proto::ws::ClosedEvent>(&*ev)) {
+            report_closed(c->code, c->reason, c->error, c->error ? c->error.message() : std::string_view{});
+        }
+        if (!ws_) return;
+    }
+}
+
+void Session::report_closed(std::uint16_t code, std::string_view reason, std::error_code error,
+                            std::string_view why) {
+    if (close_reported_) return;
+    close_reported_ = true;
+    state_ = ReadyState::Closed;
+    if (error && error_cb) error_cb(error, why);
+    if (close_cb) close_cb(code, reason);
+}
+
+void Session::on_writable() {
+    auto self = shared_from_this();
+    flush();
+}
+
+void Session::on_eof() {
+    auto self = shared_from_this();
+    if (phase_ == Phase::Open && ws_) {
+        ws_->handle_eof(rt_.now());
+        dispatch();
+    } else if (phase_ != Phase::Linger) {
+        fail_before_open(make_error_code(Errc::handshake_failed), "connection closed during the opening handshake");
+    }
+    done();
+}
+
+void Session::on_error(std::error_code ec) {
+    auto self = shared_from_this();
+    if (phase_ == Phase::Open && ws_) {
+        if (!close_reported_ && error_cb) error_cb(ec, ec.message());
+        ws_->handle_eof(rt_.now());
+        dispatch();
+    } else if (phase_ != Phase::Linger) {
+        fail_before_open(ec, ec.message());
+    }
+    done();
+}
+
+// --------------------------------------------------------------- output --
+
+void Session::flush() {
+    if (!sock_ || !sock_->is_open() || phase_ == Phase::Done) return;
+    base::ByteQueue& q = (phase_ == Phase::Open && ws_) ? ws_->tx() : handshake_out_;
+    while (!q.empty()) {
+        auto r = sock_->write(q.data());
+        if (!r) {
+            // Report it from a safe point, not from inside the caller's send().
+            auto self = shared_from_this();
+            rt_.defer([self, ec = r.error()] { self->on_error(ec); });
+            return;
+        }
+        if (*r == 0) break;
+        q.consume(*r);
+    }
+    buffered_ = q.size();
+    sock_->want_write(!q.empty());
+    if (phase_ == Phase::Open && ws_) {
+        if (q.empty() && ws_->should_close_transport()) return close_transport();
+        arm_timer();
+    }
+}
+
+void Session::arm_timer() {
+    const auto deadline = ws_->next_deadline();
+    if (deadline == timer_at_) return;
+    if (timer_) rt_.cancel_timer(timer_);
+    timer_ = 0;
+    timer_at_ = deadline;
+    if (!deadline) return;
+    std::weak_ptr<Session> weak = shared_from_this();
+    timer_ = rt_.add_timer(*deadline, [weak] {
+        auto self = weak.lock();
+        if (!self || !self->ws_ || self->phase_ != Phase::Open) return;
+        self->timer_ = 0;
+        self->timer_at_.reset();
+        self->ws_->handle_timeout(self->rt_.now());
+        self->dispatch();
+        self->flush();
+    });
+}
+
+void Session::close_transport() {
+    if (role_ == proto::ws::Role::Client || !sock_) return done();
+    // RFC 6455 §7.1.1: the server closes the TCP connection first. Half-close
+    // and drain until the client's FIN (or a timeout), so that unread bytes
+    // do not turn our close into a RST that could destroy the Close frame.
+    phase_ = Phase::Linger;
+    sock_->want_write(false);
+    sock_->shutdown_write();
+    std::weak_ptr<Session> weak = shared_from_this();
+    phase_timer_ = rt_.add_timer(base::Clock::now() + kLingerTimeout, [weak] {
+        if (auto self = weak.lock()) {
+            self->phase_timer_ = 0;
+            self->done();
+        }
+    });
+}
+
+void Session::done() {
+    if (phase_ == Phase::Done) return;
+    phase_ = Phase::Done;
+    state_ = ReadyState::Closed;
+    if (sock_) sock_->close();
+    if (timer_) rt_.cancel_timer(timer_);
+    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    timer_ = phase_timer_ = 0;
+    buffered_ = 0;
+    // Drop the user's callbacks (they may hold handles to us) once this
+    // dispatch is over, and tell the server.
+    auto self = shared_from_this();
+    rt_.defer([self] {
+        if (self->sock_) self->sock_.reset();
+        self->open_cb = nullptr;
+        self->message_cb = nullptr;
+        self->close_cb = nullptr;
+        self->error_cb = nullptr;
+        self->ping_cb = nullptr;
+        self->pong_cb = nullptr;
+        if (auto owner = self->owner_.lock()) owner->session_done(self.get());
+    });
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------ WebSocket --
+
+namespace {
+template <class Fn>
+Status on_loop(const std::shared_ptr<detail::Session>& s, Fn&& fn) {
+    if (!s) return Errc::invalid_state;
+    if (s->loop().in_loop_thread()) return fn(*s);
+    // Off the loop thread: queue the call (it reports its result nowhere but
+    // in on_error/on_close, like a browser's queued send).
+    s->loop().post([s, fn = std::forward<Fn>(fn)]() mutable { (void)fn(*s); });
+    return {};
+}
+}  // namespace
+
+WebSocket WebSocket::connect(EventLoop& loop, std::string_view url, ClientOptions options) {
+    auto s = std::make_shared<detail::Session>(loop, std::string(url), std::move(options));
+    if (loop.in_loop_thread()) s->start_client();
+    else loop.post([s] { s->start_client(); });
+    return WebSocket(s);
+}
+
+Status WebSocket::send(std::string_view text) { return send(text, false); }
+
+Status WebSocket::send(std::string_view data, bool is_binary) {
+    if (impl_ && impl_->loop().in_loop_thread()) return impl_->send(base::as_bytes(data), is_binary);
+    return on_loop(impl_, [d = std::string(data), is_binary](detail::Session& s) {
+        return s.send(base::as_bytes(d), is_binary);
+    });
+}
+
+Status WebSocket::send_binary(std::span<const std::byte> data) {
+    return send(base::as_string_view(data), true);
+}
+
+Status WebSocket::send_binary(std::string_view data) { return send(data, true); }
+
+Status WebSocket::ping(std::string_view payload) {
+    return on_loop(impl_, [p = std::string(payload)](detail::Session& s) { return s.ping(base::as_bytes(p)); });
+}
+
+Status WebSocket::close(std::uint16_t code, std::string_view reason) {
+    return on_loop(impl_, [code, r = std::string(reason)](detail::Session& s) { return s.close(code, r); });
+}
+
+void WebSocket::on_open(std::function<void()> fn) { if (impl_) impl_->open_cb = std::move(fn); }
+void WebSocket::on_message(MessageHandler fn) { if (impl_) impl_->message_cb = std::move(fn); }
+void WebSocket::on_close(CloseHandler fn) { if (impl_) impl_->close_cb = std::move(fn); }
+void WebSocket::on_error(ErrorHandler fn) { if (impl_) impl_->error_cb = std::move(fn); }
+void WebSocket::on_ping(std::function<void(std::string_view)> fn) { if (impl_) impl_->ping_cb = std::move(fn); }
+void WebSocket::on_pong(std::function<void(std::string_view)> fn) { if (impl_) impl_->pong_cb = std::move(fn); }
+
+ReadyState WebSocket::ready_state() const noexcept { return impl_ ? impl_->ready_state() : ReadyState::Closed; }
+std::size_t WebSocket::buffered_amount() const noexcept { return impl_ ? impl_->buffered_amount() : 0; }
+std::string WebSocket::protocol() const { return impl_ ? impl_->protocol() : std::string(); }
+std::string WebSocket::remote_address() const { return impl_ ? impl_->remote_address() : std::string(); }
+std::string WebSocket::url() const { return impl_ ? impl_->url() : std::string(); }
+
+std::any& WebSocket::user_data() {
+    static thread_local std::any empty;
+    return impl_ ? impl_->user_data : empty;
+}
+
+EventLoop* WebSocket::loop() const noexcept { return impl_ ? &impl_->loop() : nullptr; }
+
+}  // namespace duplex

@@ -1,0 +1,53 @@
+#include "base/utf8.hpp"
+
+#include <cstring>
+
+namespace duplex::base {
+
+// RFC 3629 §4 syntax. The first byte fixes how many continuation bytes follow
+// and, for E0/ED/F0/F4, narrows the range of the second one (overlongs,
+// surrogates U+D800..DFFF, and code points above U+10FFFF are excluded).
+bool Utf8Validator::feed(std::span<const std::byte> in) noexcept {
+    if (bad_) return false;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(in.data());
+    const auto* end = p + in.size();
+    while (p < end) {
+        if (need_ == 0) {
+            // ASCII fast path, eight bytes at a time.
+            while (end - p >= 8) {
+                std::uint64_t w;
+                std::memcpy(&w, p, 8);
+                if (w & 0x8080808080808080ULL) break;
+                p += 8;
+            }
+            if (p == end) break;
+            const std::uint8_t c = *p++;
+            if (c < 0x80) continue;
+            if (c < 0xC2) { bad_ = true; return false; }  // continuation or overlong C0/C1
+            if (c < 0xE0) { need_ = 1; lo_ = 0x80; hi_ = 0xBF; }
+            else if (c < 0xF0) {
+                need_ = 2;
+                lo_ = c == 0xE0 ? 0xA0 : 0x80;
+                hi_ = c == 0xED ? 0x9F : 0xBF;
+            } else if (c < 0xF5) {
+                need_ = 3;
+                lo_ = c == 0xF0 ? 0x90 : 0x80;
+                hi_ = c == 0xF4 ? 0x8F : 0xBF;
+            } else { bad_ = true; return false; }
+        } else {
+            const std::uint8_t c = *p++;
+            if (c < lo_ || c > hi_) { bad_ = true; return false; }
+            --need_;
+            lo_ = 0x80;
+            hi_ = 0xBF;
+        }
+    }
+    return true;
+}
+
+bool is_valid_utf8(std::span<const std::byte> in) noexcept {
+    Utf8Validator v;
+    return v.feed(in) && v.complete();
+}
+
+}  // namespace duplex::base

@@ -1,0 +1,310 @@
+#include "proto/ws/connection.hpp"
+
+#include "base/digest.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace duplex::proto::ws {
+
+Connection::Connection(Role role, Options options) : role_(role), options_(std::move(options)) {
+    events_.reserve(2);
+}
+
+MaskKey Connection::next_mask() {
+    if (options_.mask_source) return options_.mask_source();
+    // §5.3: the key must be unpredictable; draw it from the CSPRNG in batches.
+    if (mask_next_ == mask_pool_.size()) {
+        base::random_bytes({reinterpret_cast<std::byte*>(mask_pool_.data()), sizeof(mask_pool_)});
+        mask_next_ = 0;
+    }
+    return mask_pool_[mask_next_++];
+}
+
+// ---------------------------------------------------------------- input --
+
+std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
+    // §7.1.7: once the connection is failed (or closed), input is discarded.
+    if (state_ == State::Closed) return in.size();
+    if (events_head_ < events_.size()) return 0;  // the caller must poll first
+    events_.clear();
+    events_head_ = 0;
+    std::size_t pos = 0;
+    while (pos < in.size() && events_.empty() && state_ != State::Closed) {
+        if (!in_frame_) {
+            FrameHeader h;
+            if (hdr_len_ == 0) {
+                auto r = parse_frame_header(in.subspan(pos));
+                if (std::holds_alternative<NeedMore>(r)) {
+                    // Keep the partial header (at most 13 bytes) for the next call.
+                    hdr_len_ = in.size() - pos;
+                    std::memcpy(hdr_buf_.data(), in.data() + pos, hdr_len_);
+                    return in.size();
+                }
+                if (auto* ec = std::get_if<std::error_code>(&r)) {
+                    fail(static_cast<WsError>(ec->value()));
+                    return in.size();
+                }
+                h = std::get<FrameHeader>(r);
+                pos += h.header_len;
+            } else {
+                // Complete a header that was split across reads.
+                std::size_t need = hdr_len_ < 2 ? 2 : header_len_from(std::to_integer<std::uint8_t>(hdr_buf_[1]));
+                while (hdr_len_ < need && pos < in.size()) {
+                    const std::size_t n = std::min(need - hdr_len_, in.size() - pos);
+                    std::memcpy(hdr_buf_.data() + hdr_len_, in.data() + pos, n);
+                    hdr_len_ += n;
+                    pos += n;
+                    if (hdr_len_ >= 2) need = header_len_from(std::to_integer<std::uint8_t>(hdr_buf_[1]));
+                }
+                if (hdr_len_ < need) return in.size();
+                auto r = parse_frame_header({hdr_buf_.data(), hdr_len_});
+                hdr_len_ = 0;
+                if (auto* ec = std::get_if<std::error_code>(&r)) {
+                    fail(static_cast<WsError>(ec->value()));
+                    return in.size();
+                }
+                h = std::get<FrameHeader>(r);
+            }
+            if (!begin_frame(h, in.size() - pos)) return in.size();
+            if (payload_left_ == 0) {
+                end_frame(now);
+                continue;
+            }
+        }
+        const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, in.size() - pos));
+        auto chunk = in.subspan(pos, take);
+        if (frame_masked_) apply_mask(chunk, frame_mask_, payload_pos_);
+        payload_pos_ += take;
+        payload_left_ -= take;
+        pos += take;
+        if (!on_payload(chunk)) return in.size();
+        if (payload_left_ == 0) end_frame(now);
+    }
+    return state_ == State::Closed ? in.size() : pos;
+}
+
+bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
+    // §5.2: "MUST be 0 unless an extension is negotiated that defines meanings".
+    if (h.rsv & ~options_.allowed_rsv) return fail(WsError::reserved_bits), false;
+    // §5.2: reserved opcodes fail the connection.
+    if (!is_known_opcode(h.opcode)) return fail(WsError::reserved_opcode), false;
+    // §5.1: a server MUST close on an unmasked frame; a client on a masked one.
+    if (h.masked != (role_ == Role::Server)) return fail(WsError::bad_masking), false;
+    const auto op = static_cast<Opcode>(h.opcode);
+    if (is_control(op)) {
+        // §5.5: control frames are ≤ 125 bytes and MUST NOT be fragmented.
+        if (!h.fin) return fail(WsError::control_fragmented), false;
+        if (h.payload_len > 125) return fail(WsError::control_too_long), false;
+        ctrl_len_ = 0;
+    } else {
+        // §5.4: continuation only inside a message; no new message inside one.
+        if (op == Opcode::Continuation && !msg_active_) return fail(WsError::unexpected_continuation), false;
+        if (op != Opcode::Continuation && msg_active_) return fail(WsError::expected_continuation), false;
+        if (h.payload_len > options_.max_frame_size) return fail(WsError::message_too_big), false;
+        if (op != Opcode::Continuation) {
+            msg_active_ = true;
+            msg_binary_ = op == Opcode::Binary;
+            msg_size_ = 0;
+            msg_.clear();
+            utf8_.reset();
+            // The common case: a whole unfragmented message already in the
+            // caller's buffer is delivered from there, without a copy.
+            msg_direct_ = h.fin && h.payload_len <= available;
+            msg_direct_data_ = {};
+        } else {
+            msg_direct_ = false;
+        }
+        if (h.payload_len > options_.max_message_size - msg_size_) return fail(WsError::message_too_big), false;
+    }
+    in_frame_ = true;
+    frame_op_ = op;
+    frame_fin_ = h.fin;
+    frame_masked_ = h.masked;
+    frame_mask_ = h.mask;
+    payload_left_ = h.payload_len;
+    payload_pos_ = 0;
+    return true;
+}
+
+bool Connection::on_payload(base::Bytes chunk) {
+    if (is_control(frame_op_)) {
+        std::memcpy(ctrl_buf_.data() + ctrl_len_, chunk.data(), chunk.size());
+        ctrl_len_ += chunk.size();
+        return true;
+    }
+    // §8.1 and Autobahn section 6: fail as soon as the text can't be UTF-8.
+    if (!msg_binary_ && !utf8_.feed(chunk)) return fail(WsError::invalid_utf8), false;
+    msg_size_ += chunk.size();
+    if (msg_direct_) {
+        msg_direct_data_ = chunk;
+    } else {
+        msg_.insert(msg_.end(), chunk.begin(), chunk.end());
+    }
+    return true;
+}
+
+void Connection::end_frame(base::Instant now) {
+    in_frame_ = false;
+    const base::Bytes ctrl{ctrl_buf_.data(), ctrl_len_};
+    switch (frame_op_) {
+        case Opcode::Ping:
+            // §5.5.2: answer with a Pong carrying the same data, unless we
+            // already sent a Close (§5.5.1: nothing may follow it).
+            if (state_ == State::Open) write_frame(Opcode::Pong, ctrl);
+            events_.emplace_back(PingEvent{ctrl});
+            return;
+        case Opcode::Pong:
+            // §5.5.3: an unsolicited Pong is allowed and needs no answer.
+            events_.emplace_back(PongEvent{ctrl});
+            return;
+        case Opcode::Close:
+            on_close_frame(now);
+            return;
+        default:
+            break;
+    }
+    if (!frame_fin_) return;
+    // §8.1: a text message must end on a character boundary.
+    if (!msg_binary_ && !utf8_.complete()) return fail(WsError::invalid_utf8);
+    msg_active_ = false;
+    const base::Bytes data = msg_direct_ ? msg_direct_data_ : base::Bytes{msg_.data(), msg_.size()};
+    events_.emplace_back(MessageEvent{msg_binary_, data});
+}
+
+void Connection::on_close_frame(base::Instant now) {
+    std::uint16_t code = code_value(CloseCode::NoStatus);
+    std::string_view reason;
+    if (ctrl_len_ == 1) return fail(WsError::bad_close_payload);  // §5.5.1: a code is 2 bytes
+    if (ctrl_len_ >= 2) {
+        code = base::load_be16(ctrl_buf_.data());
+        if (!is_valid_wire_code(code)) return fail(WsError::bad_close_payload);  // §7.4
+        reason = base::as_string_view({ctrl_buf_.data() + 2, ctrl_len_ - 2});
+        if (!base::is_valid_utf8(reason)) return fail(WsError::invalid_utf8);    // §5.5.1
+    }
+    if (state_ == State::Open) {
+        // §5.5.1: answer with a Close, echoing the status code.
+        write_close(code == code_value(CloseCode::NoStatus) ? 0 : code, {});
+    }
+    close_deadline_.reset();
+    // §7.1.1: the server closes the TCP connection first; the client waits for
+    // it, but not for ever.
+    if (role_ == Role::Server) close_transport_ = true;
+    else transport_deadline_ = now + options_.close_timeout;
+    finish(code, std::string(reason), true, {});
+}
+
+void Connection::handle_eof(base::Instant) {
+    close_transport_ = true;
+    if (state_ == State::Closed) return;
+    // §7.1.5: closed without a Close frame: 1006.
+    finish(code_value(CloseCode::Abnormal), {}, false, make_error_code(WsError::unexpected_eof));
+}
+
+void Connection::handle_timeout(base::Instant now) {
+    if (close_deadline_ && now >= *close_deadline_ && state_ == State::Closing) {
+        close_deadline_.reset();
+        close_transport_ = true;
+        finish(code_value(CloseCode::Abnormal), {}, false, make_error_code(WsError::close_timeout));
+    }
+    if (transport_deadline_ && now >= *transport_deadline_) {
+        transport_deadline_.reset();
+        close_transport_ = true;
+    }
+}
+
+void Connection::fail(WsError e) {
+    // §7.1.7: send a Close with the right code unless one was already sent,
+    // then close the transport; further input is discarded.
+    const CloseCode code = close_code_for(e);
+    const std::string why = make_error_code(e).message();
+    if (state_ == State::Open) write_close(code_value(code), why);
+    close_transport_ = true;
+    close_deadline_.reset();
+    finish(code_value(code), why, false, make_error_code(e));
+}
+
+void Connection::finish(std::uint16_t code, std::string reason, bool clean, std::error_code error) {
+    state_ = State::Closed;
+    in_frame_ = false;
+    msg_active_ = false;
+    close_reason_ = std::move(reason);
+    events_.emplace_back(ClosedEvent{code, close_reason_, clean, error});
+}
+
+// -------------------------------------------------------- local commands --
+
+Status Connection::send(base::Bytes payload, bool binary) {
+    if (state_ != State::Open) return Errc::invalid_state;
+    if (!binary && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
+    write_frame(binary ? Opcode::Binary : Opcode::Text, payload);
+    return {};
+}
+
+Status Connection::ping(base::Bytes payload) {
+    if (state_ != State::Open) return Errc::invalid_state;
+    if (payload.size() > 125) return Errc::invalid_argument;
+    write_frame(Opcode::Ping, payload);
+    return {};
+}
+
+Status Connection::pong(base::Bytes payload) {
+    if (state_ != State::Open) return Errc::invalid_state;
+    if (payload.size() > 125) return Errc::invalid_argument;
+    write_frame(Opcode::Pong, payload);
+    return {};
+}
+
+Status Connection::close(std::uint16_t code, std::string_view reason, base::Instant now) {
+    if (state_ != State::Open) return Errc::invalid_state;
+    if (code != 0 && !is_valid_wire_code(code)) return Errc::invalid_argument;
+    if (reason.size() > 123 || (code == 0 && !reason.empty()) || !base::is_valid_utf8(reason))
+        return Errc::invalid_argument;
+    write_close(code, reason);
+    state_ = State::Closing;
+    close_deadline_ = now + options_.close_timeout;
+    return {};
+}
+
+void Connection::write_close(std::uint16_t code, std::string_view reason) {
+    std::array<std::byte, 125> payload{};
+    std::size_t len = 0;
+    if (code != 0) {
+        base::store_be16(payload.data(), code);
+        reason = reason.substr(0, 123);
+        // Never cut a reason inside a UTF-8 sequence.
+        while (!reason.empty() && !base::is_valid_utf8(reason)) reason.remove_suffix(1);
+        std::memcpy(payload.data() + 2, reason.data(), reason.size());
+        len = 2 + reason.size();
+    }
+    write_frame(Opcode::Close, {payload.data(), len});
+}
+
+void Connection::write_frame(Opcode op, base::Bytes payload) {
+    const bool client = role_ == Role::Client;
+    MaskKey mask{};
+    if (client) mask = next_mask();
+    std::byte* out = tx_.extend(kMaxHeaderLen + payload.size());
+    const std::size_t hlen = write_frame_header(out, true, op, payload.size(), client ? &mask : nullptr);
+    if (client) copy_masked(out + hlen, payload, mask);
+    else if (!payload.empty()) std::memcpy(out + hlen, payload.data(), payload.size());
+    tx_.shrink_back(kMaxHeaderLen - hlen);
+}
+
+// --------------------------------------------------------------- output --
+
+std::optional<Event> Connection::poll_event() {
+    if (events_head_ >= events_.size()) {
+        events_.clear();
+        events_head_ = 0;
+        return std::nullopt;
+    }
+    return events_[events_head_++];
+}
+
+std::optional<base::Instant> Connection::next_deadline() const {
+    if (close_deadline_ && transport_deadline_) return std::min(*close_deadline_, *transport_deadline_);
+    return close_deadline_ ? close_deadline_ : transport_deadline_;
+}
+
+}  // namespace duplex::proto::ws

@@ -1,0 +1,165 @@
+// proto/ws/connection.hpp: one WebSocket endpoint after the opening handshake
+// (RFC 6455 §5 framing, §5.4 fragmentation, §5.5 control frames, §7 closing,
+// §8.1 UTF-8), as a sans-IO machine: no socket, no clock, no thread.
+//
+// The drive contract (docs/decisions/0001-sans-io-contract.md):
+//   n = handle_bytes(in, now)   consumes bytes until one event is ready or `in`
+//                               is used up; it may unmask `in` in place;
+//   while (e = poll_event())    deliver it; spans in an event stay valid until
+//                               the next non-const call;
+//   write(tx()), consume what was written; arm a timer for next_deadline();
+//   repeat with in.subspan(n) until everything is consumed.
+//
+//            send close / receive close                 close handshake done,
+//   Open ─────────────────────────────▶ Closing ──────▶ Closed (terminal)
+//     │ receive close: echo it, ───────────────────────▶ Closed
+//     └ protocol error: send 1002/1007/1009 ───────────▶ Closed (input discarded)
+#pragma once
+
+#include "base/bytes.hpp"
+#include "base/result.hpp"
+#include "base/time.hpp"
+#include "base/utf8.hpp"
+#include "proto/ws/close_code.hpp"
+#include "proto/ws/error.hpp"
+#include "proto/ws/frame.hpp"
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+namespace duplex::proto::ws {
+
+enum class Role { Client, Server };
+
+struct Options {
+    /// Largest message accepted, after reassembly (over it: close 1009).
+    std::uint64_t max_message_size = 16u * 1024 * 1024;
+    /// Largest single frame accepted (over it: close 1009).
+    std::uint64_t max_frame_size = 16u * 1024 * 1024;
+    /// How long to wait for the peer's Close after sending ours, and (client)
+    /// for the server to end the TCP connection after the close handshake.
+    base::Duration close_timeout = std::chrono::seconds(5);
+    /// RSV bits that a negotiated extension defines (RFC 6455 §5.2, §9); none yet.
+    std::uint8_t allowed_rsv = 0;
+    /// Client only: the source of masking keys (§5.3: from a strong source of
+    /// entropy). Default: OpenSSL's CSPRNG. Tests pass a fixed one.
+    std::function<MaskKey()> mask_source;
+};
+
+struct MessageEvent {
+    bool binary = false;
+    base::Bytes data;           // valid until the next non-const call
+};
+struct PingEvent {
+    base::Bytes data;           // the pong is already queued
+};
+struct PongEvent {
+    base::Bytes data;
+};
+/// The connection ended: the close handshake finished (clean), or it failed.
+/// `code` is the peer's code when its Close arrived (1005 when it had none), the
+/// code we sent when we failed the connection, or 1006 when no Close arrived.
+struct ClosedEvent {
+    std::uint16_t code = 0;
+    std::string_view reason;    // valid until the next non-const call
+    bool clean = false;
+    std::error_code error;      // why it failed; empty for a clean close
+};
+using Event = std::variant<MessageEvent, PingEvent, PongEvent, ClosedEvent>;
+
+enum class State { Open, Closing, Closed };
+
+class Connection {
+public:
+    Connection(Role role, Options options = {});
+
+    // -- input -------------------------------------------------------------
+    /// Feeds received bytes; see the drive contract above. Never throws on
+    /// peer input: a violation fails the connection (ClosedEvent with an error).
+    std::size_t handle_bytes(base::MutableBytes in, base::Instant now);
+    /// The transport delivered EOF.
+    void handle_eof(base::Instant now);
+    /// Call when next_deadline() has passed.
+    void handle_timeout(base::Instant now);
+
+    // -- local commands ----------------------------------------------------
+    /// Sends one whole message. Errc::invalid_state unless Open; text must be
+    /// UTF-8 (Errc::invalid_argument otherwise).
+    [[nodiscard]] Status send(base::Bytes payload, bool binary);
+    [[nodiscard]] Status send_text(std::string_view text) { return send(base::as_bytes(text), false); }
+    [[nodiscard]] Status send_binary(base::Bytes data) { return send(data, true); }
+    /// Ping/pong with at most 125 bytes of payload (§5.5).
+    [[nodiscard]] Status ping(base::Bytes payload = {});
+    [[nodiscard]] Status pong(base::Bytes payload = {});
+    /// Starts the close handshake. `code` 0 sends a Close without a status;
+    /// otherwise it must be a valid wire code; the reason is UTF-8, ≤ 123 bytes.
+    [[nodiscard]] Status close(std::uint16_t code, std::string_view reason, base::Instant now);
+
+    // -- output ------------------------------------------------------------
+    std::optional<Event> poll_event();
+    /// Bytes to write, owned here; the runtime writes and consume()s them.
+    base::ByteQueue& tx() noexcept { return tx_; }
+    std::optional<base::Instant> next_deadline() const;
+    /// True once the runtime should close the transport (after writing tx()).
+    bool should_close_transport() const noexcept { return close_transport_; }
+
+    State state() const noexcept { return state_; }
+    Role role() const noexcept { return role_; }
+    const Options& options() const noexcept { return options_; }
+
+private:
+    bool begin_frame(const FrameHeader& h, std::size_t available);
+    bool on_payload(base::Bytes chunk);
+    void end_frame(base::Instant now);
+    void on_close_frame(base::Instant now);
+    void fail(WsError e);
+    void finish(std::uint16_t code, std::string reason, bool clean, std::error_code error);
+    void write_frame(Opcode op, base::Bytes payload);
+    void write_close(std::uint16_t code, std::string_view reason);
+    MaskKey next_mask();
+
+    Role role_;
+    Options options_;
+    State state_ = State::Open;
+
+    // rx: the frame being read
+    std::array<std::byte, kMaxHeaderLen> hdr_buf_{};
+    std::size_t hdr_len_ = 0;
+    bool in_frame_ = false;
+    Opcode frame_op_ = Opcode::Continuation;
+    bool frame_fin_ = false;
+    bool frame_masked_ = false;
+    MaskKey frame_mask_{};
+    std::uint64_t payload_left_ = 0;
+    std::uint64_t payload_pos_ = 0;
+    // rx: the message being read (data frames)
+    bool msg_active_ = false;
+    bool msg_binary_ = false;
+    bool msg_direct_ = false;        // whole message in the caller's buffer: no copy
+    base::Bytes msg_direct_data_;
+    std::uint64_t msg_size_ = 0;
+    std::vector<std::byte> msg_;
+    base::Utf8Validator utf8_;
+    // rx: the control frame being read (§5.5: ≤ 125 bytes)
+    std::array<std::byte, 125> ctrl_buf_{};
+    std::size_t ctrl_len_ = 0;
+
+    std::vector<Event> events_;
+    std::size_t events_head_ = 0;
+    std::string close_reason_;
+    base::ByteQueue tx_;
+    std::optional<base::Instant> close_deadline_;      // waiting for the peer's Close
+    std::optional<base::Instant> transport_deadline_;  // client: waiting for the server's FIN
+    bool close_transport_ = false;
+    std::array<MaskKey, 32> mask_pool_{};
+    std::size_t mask_next_ = mask_pool_.size();
+};
+
+}  // namespace duplex::proto::ws

@@ -1,0 +1,98 @@
+// runtime/loop.hpp: one epoll event loop per thread (DESIGN.md; decision 0003).
+//
+// Everything registered with a Loop runs on the loop's thread. The only
+// thread-safe calls are post() and stop(): they queue work and wake the loop
+// through an eventfd. Timers live in a heap inside the loop; epoll_wait's
+// timeout is the earliest deadline. One receive buffer per loop is shared by
+// every connection on it (no allocation per read).
+#pragma once
+
+#include "base/bytes.hpp"
+#include "base/time.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace duplex::runtime {
+
+class Loop {
+public:
+    /// Receives the epoll events of a registered file descriptor.
+    class IoHandler {
+    public:
+        virtual void on_io(std::uint32_t events) = 0;
+
+    protected:
+        ~IoHandler() = default;
+    };
+    using TimerId = std::uint64_t;
+
+    explicit Loop(std::size_t read_buffer_size = 512 * 1024);
+    ~Loop();
+    Loop(const Loop&) = delete;
+    Loop& operator=(const Loop&) = delete;
+
+    /// Runs until stop(). Binds the loop to the calling thread.
+    void run();
+    /// Waits up to timeout_ms (-1: until something happens) and dispatches
+    /// what is ready, once. For embedding in another program's loop.
+    void run_once(int timeout_ms);
+    /// Thread-safe: makes run() return after the current iteration.
+    void stop();
+    /// Thread-safe: runs fn on the loop thread, in posting order.
+    void post(std::function<void()> fn);
+    /// Runs fn on the loop thread after the events of this iteration have
+    /// been dispatched (safe point to destroy objects that are in a callback).
+    void defer(std::function<void()> fn);
+    bool in_loop_thread() const noexcept { return std::this_thread::get_id() == owner_.load(); }
+    bool stopping() const noexcept { return stop_.load(); }
+
+    void add_fd(int fd, std::uint32_t events, IoHandler* handler);
+    void modify_fd(int fd, std::uint32_t events, IoHandler* handler);
+    void remove_fd(int fd);
+
+    TimerId add_timer(base::Instant when, std::function<void()> fn);
+    void cancel_timer(TimerId id);
+
+    /// The time at the start of this iteration (the runtime reads the clock
+    /// once per wake-up and hands it to every machine).
+    base::Instant now() const noexcept { return now_; }
+    base::MutableBytes read_buffer() noexcept { return {read_buf_.data(), read_buf_.size()}; }
+    /// The epoll descriptor: readable when the loop has work (for embedding).
+    int epoll_fd() const noexcept { return epfd_; }
+
+private:
+    void drain_posted();
+    void run_timers();
+    void run_deferred();
+    int timeout_ms(int requested) const;
+
+    int epfd_ = -1;
+    int wakefd_ = -1;
+    std::atomic<std::thread::id> owner_;
+    std::atomic<bool> stop_{false};
+    base::Instant now_;
+    std::vector<std::byte> read_buf_;
+
+    std::mutex posted_mu_;
+    std::vector<std::function<void()>> posted_;
+    std::vector<std::function<void()>> running_;
+    std::vector<std::function<void()>> deferred_;
+
+    struct TimerEntry {
+        base::Instant when;
+        TimerId id;
+        bool operator>(const TimerEntry& o) const { return when != o.when ? when > o.when : id > o.id; }
+    };
+    std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timer_heap_;
+    std::unordered_map<TimerId, std::function<void()>> timers_;
+    TimerId next_timer_ = 1;
+};
+
+}  // namespace duplex::runtime

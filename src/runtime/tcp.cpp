@@ -1,0 +1,192 @@
+#include "runtime/tcp.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace duplex::runtime {
+
+namespace {
+std::error_code last_error() { return {errno, std::system_category()}; }
+
+void set_nodelay(int fd) {
+    // TCP_NODELAY by default: a WebSocket reply must not wait for a delayed ACK.
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+}  // namespace
+
+// ----------------------------------------------------------- TcpListener --
+
+base::Result<std::unique_ptr<TcpListener>> TcpListener::listen(Loop& loop, const Address& addr, Options opts,
+                                                               AcceptFn on_accept) {
+    const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return last_error();
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (opts.reuse_port) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (addr.family() == AF_INET6) {
+        int v6only = opts.ipv6_only ? 1 : 0;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+    }
+    if (::bind(fd, addr.sockaddr_ptr(), addr.length()) < 0 || ::listen(fd, opts.backlog) < 0) {
+        auto ec = last_error();
+        ::close(fd);
+        return ec;
+    }
+    std::unique_ptr<TcpListener> l(new TcpListener(loop, fd, std::move(on_accept)));
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    l->local_ = Address(reinterpret_cast<sockaddr*>(&ss), len);
+    loop.add_fd(fd, EPOLLIN, l.get());
+    return l;
+}
+
+TcpListener::~TcpListener() { close(); }
+
+void TcpListener::close() {
+    if (fd_ < 0) return;
+    loop_.remove_fd(fd_);
+    ::close(fd_);
+    fd_ = -1;
+}
+
+void TcpListener::on_io(std::uint32_t) {
+    // Accept a bounded batch per wake-up, so a connection storm cannot starve
+    // the connections already open on this loop.
+    for (int i = 0; i < 64 && fd_ >= 0; ++i) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof(ss);
+        const int cfd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) return;  // EAGAIN, or EMFILE/ECONNABORTED: try again next wake-up
+        set_nodelay(cfd);
+        on_accept_(cfd, Address(reinterpret_cast<sockaddr*>(&ss), len));
+    }
+}
+
+// ------------------------------------------------------------- TcpSocket --
+
+TcpSocket::TcpSocket(Loop& loop, int fd, Handler* handler) : loop_(loop), fd_(fd), handler_(handler) {
+    loop_.add_fd(fd_, EPOLLIN | EPOLLRDHUP, this);
+}
+
+base::Result<std::unique_ptr<TcpSocket>> TcpSocket::connect(Loop& loop, const Address& to, Handler* handler) {
+    const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return last_error();
+    set_nodelay(fd);
+    const int r = ::connect(fd, to.sockaddr_ptr(), to.length());
+    if (r < 0 && errno != EINPROGRESS) {
+        auto ec = last_error();
+        ::close(fd);
+        return ec;
+    }
+    auto s = std::make_unique<TcpSocket>(loop, fd, handler);
+    s->connecting_ = true;
+    s->update_events();
+    return s;
+}
+
+TcpSocket::~TcpSocket() { close(); }
+
+void TcpSocket::close() {
+    if (fd_ < 0) return;
+    loop_.remove_fd(fd_);
+    ::close(fd_);
+    fd_ = -1;
+}
+
+void TcpSocket::shutdown_write() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
+void TcpSocket::update_events() {
+    if (fd_ < 0) return;
+    // While paused, neither EPOLLIN nor EPOLLRDHUP: level-triggered, they would
+    // wake the loop again and again.
+    std::uint32_t ev = 0;
+    if (!paused_ && !connecting_) ev |= EPOLLIN | EPOLLRDHUP;
+    if (want_write_ || connecting_) ev |= EPOLLOUT;
+    loop_.modify_fd(fd_, ev, this);
+}
+
+void TcpSocket::want_write(bool on) {
+    if (want_write_ == on) return;
+    want_write_ = on;
+    update_events();
+}
+
+void TcpSocket::pause_reading(bool paused) {
+    if (paused_ == paused) return;
+    paused_ = paused;
+    update_events();
+}
+
+base::Result<std::size_t> TcpSocket::write(base::Bytes data) {
+    if (fd_ < 0) return std::error_code(EBADF, std::system_category());
+    if (data.empty()) return std::size_t{0};
+    const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return std::size_t{0};
+    return last_error();
+}
+
+base::Result<std::size_t> TcpSocket::writev(base::Bytes a, base::Bytes b) {
+    if (fd_ < 0) return std::error_code(EBADF, std::system_category());
+    iovec iov[2] = {{const_cast<std::byte*>(a.data()), a.size()}, {const_cast<std::byte*>(b.data()), b.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return std::size_t{0};
+    return last_error();
+}
+
+Address TcpSocket::peer_address() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (fd_ < 0 || getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return {};
+    return Address(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+Address TcpSocket::local_address() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (fd_ < 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return {};
+    return Address(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+void TcpSocket::on_io(std::uint32_t events) {
+    if (connecting_) {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+        connecting_ = false;
+        update_events();
+        handler_->on_connected(err ? std::error_code(err, std::system_category()) : std::error_code{});
+        return;
+    }
+    if (fd_ >= 0 && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !paused_) {
+        auto buf = loop_.read_buffer();
+        const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+        if (n > 0) {
+            handler_->on_read(buf.first(static_cast<std::size_t>(n)));
+        } else if (n == 0) {
+            handler_->on_eof();
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            handler_->on_error(last_error());
+        }
+    } else if (fd_ >= 0 && paused_ && (events & (EPOLLHUP | EPOLLERR))) {
+        handler_->on_error(std::error_code(ECONNRESET, std::system_category()));
+    }
+    if (fd_ >= 0 && (events & EPOLLOUT) && want_write_) handler_->on_writable();
+}
+
+}  // namespace duplex::runtime

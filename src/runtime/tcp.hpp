@@ -1,0 +1,102 @@
+// runtime/tcp.hpp: non-blocking TCP on a Loop: a listener that accepts, and a
+// stream socket (accepted or connecting) that reads into the loop's shared
+// buffer and writes straight to the kernel. Queuing what the kernel did not
+// take is the owner's business (it owns the protocol machine's tx queue).
+#pragma once
+
+#include "base/bytes.hpp"
+#include "base/result.hpp"
+#include "runtime/address.hpp"
+#include "runtime/loop.hpp"
+
+#include <functional>
+#include <memory>
+#include <system_error>
+
+namespace duplex::runtime {
+
+/// Accepts connections; hands each new descriptor (non-blocking, TCP_NODELAY
+/// set) to a callback. Thread safety: loop thread only.
+class TcpListener final : Loop::IoHandler {
+public:
+    using AcceptFn = std::function<void(int fd, const Address& peer)>;
+
+    struct Options {
+        int backlog = 1024;
+        bool reuse_port = false;   // SO_REUSEPORT, for one listener per loop
+        bool ipv6_only = false;
+    };
+
+    /// Binds and listens. Errors are system error codes (EADDRINUSE, ...).
+    static base::Result<std::unique_ptr<TcpListener>> listen(Loop& loop, const Address& addr, Options opts,
+                                                             AcceptFn on_accept);
+    ~TcpListener();
+    const Address& local_address() const noexcept { return local_; }
+    void close();
+
+private:
+    TcpListener(Loop& loop, int fd, AcceptFn fn) : loop_(loop), fd_(fd), on_accept_(std::move(fn)) {}
+    void on_io(std::uint32_t events) override;
+
+    Loop& loop_;
+    int fd_;
+    AcceptFn on_accept_;
+    Address local_;
+};
+
+/// A connected (or connecting) TCP stream. Thread safety: loop thread only.
+class TcpSocket final : Loop::IoHandler {
+public:
+    class Handler {
+    public:
+        /// Bytes read, in the loop's shared buffer: valid during the call; the
+        /// handler may modify them (unmask in place).
+        virtual void on_read(base::MutableBytes data) = 0;
+        virtual void on_writable() = 0;
+        virtual void on_eof() = 0;
+        virtual void on_error(std::error_code ec) = 0;
+        /// connect() finished (ec empty on success).
+        virtual void on_connected(std::error_code ec) { (void)ec; }
+
+    protected:
+        ~Handler() = default;
+    };
+
+    /// Wraps an accepted descriptor.
+    TcpSocket(Loop& loop, int fd, Handler* handler);
+    /// Starts a non-blocking connect; the result comes to on_connected().
+    static base::Result<std::unique_ptr<TcpSocket>> connect(Loop& loop, const Address& to, Handler* handler);
+    ~TcpSocket();
+    TcpSocket(const TcpSocket&) = delete;
+    TcpSocket& operator=(const TcpSocket&) = delete;
+
+    /// Writes what the kernel takes now; returns the number of bytes written
+    /// (0 when it would block) or a system error (EPIPE, ECONNRESET, ...).
+    base::Result<std::size_t> write(base::Bytes data);
+    base::Result<std::size_t> writev(base::Bytes a, base::Bytes b);
+    /// Asks for on_writable() when the kernel has room again (EPOLLOUT).
+    void want_write(bool on);
+    /// Stops reading (backpressure / lingering close) or resumes.
+    void pause_reading(bool paused);
+    /// Sends FIN after what was written (half-close); reading goes on.
+    void shutdown_write();
+    /// Closes the descriptor now; no more callbacks.
+    void close();
+    bool is_open() const noexcept { return fd_ >= 0; }
+    void set_handler(Handler* h) noexcept { handler_ = h; }
+    Address peer_address() const;
+    Address local_address() const;
+
+private:
+    void on_io(std::uint32_t events) override;
+    void update_events();
+
+    Loop& loop_;
+    int fd_;
+    Handler* handler_;
+    bool connecting_ = false;
+    bool want_write_ = false;
+    bool paused_ = false;
+};
+
+}  // namespace duplex::runtime

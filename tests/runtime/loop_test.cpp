@@ -1,0 +1,67 @@
+#include "runtime/loop.hpp"
+
+#include <duplex/event_loop.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+using namespace duplex;
+
+TEST(Loop, TimersFireInDeadlineOrder) {
+    runtime::Loop loop;
+    std::vector<int> order;
+    const auto t0 = base::Clock::now();
+    loop.add_timer(t0 + std::chrono::milliseconds(30), [&] { order.push_back(3); loop.stop(); });
+    loop.add_timer(t0 + std::chrono::milliseconds(10), [&] { order.push_back(1); });
+    const auto cancelled = loop.add_timer(t0 + std::chrono::milliseconds(15), [&] { order.push_back(99); });
+    loop.add_timer(t0 + std::chrono::milliseconds(20), [&] { order.push_back(2); });
+    loop.cancel_timer(cancelled);
+    loop.run();
+    EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+    EXPECT_GE(base::Clock::now() - t0, std::chrono::milliseconds(30));
+}
+
+TEST(Loop, PostFromOtherThreadsRunsOnTheLoopThreadInOrder) {
+    runtime::Loop loop;
+    std::vector<int> seen;
+    std::thread::id loop_thread;
+    std::atomic<bool> wrong_thread{false};
+    std::thread runner([&] {
+        loop_thread = std::this_thread::get_id();
+        loop.run();
+    });
+    std::thread poster([&] {
+        for (int i = 0; i < 1000; ++i)
+            loop.post([&, i] {
+                if (!loop.in_loop_thread()) wrong_thread = true;
+                seen.push_back(i);
+            });
+        loop.post([&] { loop.stop(); });
+    });
+    poster.join();
+    runner.join();
+    ASSERT_EQ(seen.size(), 1000u);
+    for (int i = 0; i < 1000; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], i);
+    EXPECT_FALSE(wrong_thread);
+}
+
+TEST(EventLoop, SetAndClearTimeout) {
+    EventLoop loop;
+    int fired = 0;
+    auto id = loop.set_timeout(std::chrono::milliseconds(5), [&] { fired += 10; });
+    loop.clear_timeout(id);
+    loop.set_timeout(std::chrono::milliseconds(10), [&] { ++fired; loop.stop(); });
+    loop.run();
+    EXPECT_EQ(fired, 1);
+}
+
+TEST(EventLoop, RunOnceForEmbedding) {
+    EventLoop loop;
+    bool ran = false;
+    loop.post([&] { ran = true; });
+    EXPECT_GE(loop.native_handle(), 0);
+    loop.run_once(100);
+    EXPECT_TRUE(ran);
+}

@@ -1,0 +1,349 @@
+// The framing and closing rules of RFC 6455, each checked in both roles
+// (mirrored, as Python websockets does): the server receives masked frames,
+// the client unmasked ones. Every byte stream is also fed at every split point.
+#include "proto/ws/connection.hpp"
+
+#include "support/ws_harness.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace duplex;
+using namespace duplex::test;
+using proto::ws::State;
+
+namespace {
+
+class WsRole : public ::testing::TestWithParam<Role> {
+protected:
+    Role role() const { return GetParam(); }
+    bool peer_masks() const { return role() == Role::Server; }
+    std::vector<std::byte> peer(std::uint8_t b0, std::string_view payload) { return frame(b0, payload, peer_masks()); }
+    /// The same frame with the wrong masking for this role.
+    std::vector<std::byte> wrong_mask(std::uint8_t b0, std::string_view payload) {
+        return frame(b0, payload, !peer_masks());
+    }
+    void expect_failed(Harness& h, std::uint16_t code) {
+        const auto* c = h.closed();
+        ASSERT_TRUE(c) << "no Closed event";
+        EXPECT_EQ(c->code, code);
+        EXPECT_FALSE(c->clean);
+        EXPECT_TRUE(c->error);
+        auto frames = h.take_frames();
+        ASSERT_FALSE(frames.empty()) << "no Close frame sent";
+        EXPECT_EQ(frames.back().opcode, 0x8);
+        EXPECT_EQ(frames.back().close_code(), code);
+        EXPECT_EQ(frames.back().masked, role() == Role::Client);
+        EXPECT_TRUE(h.conn.should_close_transport());
+        EXPECT_EQ(h.conn.state(), State::Closed);
+    }
+};
+
+INSTANTIATE_TEST_SUITE_P(BothRoles, WsRole, ::testing::Values(Role::Server, Role::Client),
+                         [](const ::testing::TestParamInfo<Role>& p) { return p.param == Role::Server ? "Server" : "Client"; });
+
+TEST_P(WsRole, TextMessageAtEverySplit) {
+    const auto input = concat({peer(0x81, "Hello"), peer(0x82, std::string(300, 'x')), peer(0x81, "")});
+    for_each_split(input, [&](std::vector<std::size_t> cuts) {
+        Harness h(role());
+        h.feed(input, cuts);
+        auto msgs = h.messages();
+        ASSERT_EQ(msgs.size(), 3u);
+        EXPECT_EQ(msgs[0].data, "Hello");
+        EXPECT_FALSE(msgs[0].binary);
+        EXPECT_EQ(msgs[1].data, std::string(300, 'x'));
+        EXPECT_TRUE(msgs[1].binary);
+        EXPECT_EQ(msgs[2].data, "");
+        EXPECT_FALSE(h.stalled);
+    });
+}
+
+TEST_P(WsRole, FragmentedMessageWithInterleavedPing) {
+    // §5.4: control frames may be injected in the middle of a fragmented message.
+    const auto input = concat({peer(0x01, "Hel"), peer(0x89, "ping!"), peer(0x00, "lo, "), peer(0x80, "world")});
+    for_each_split(input, [&](std::vector<std::size_t> cuts) {
+        Harness h(role());
+        h.feed(input, cuts);
+        ASSERT_EQ(h.events.size(), 2u);
+        EXPECT_EQ(h.events[0].kind, Recorded::Ping);
+        EXPECT_EQ(h.events[0].data, "ping!");
+        EXPECT_EQ(h.events[1].kind, Recorded::Message);
+        EXPECT_EQ(h.events[1].data, "Hello, world");
+        auto frames = h.take_frames();
+        ASSERT_EQ(frames.size(), 1u);
+        EXPECT_EQ(frames[0].opcode, 0xA);  // §5.5.2: pong with the same payload
+        EXPECT_EQ(frames[0].payload, "ping!");
+    });
+}
+
+TEST_P(WsRole, UnsolicitedPongIsAccepted) {
+    Harness h(role());
+    h.feed(peer(0x8A, "hb"));
+    ASSERT_EQ(h.events.size(), 1u);
+    EXPECT_EQ(h.events[0].kind, Recorded::Pong);
+    EXPECT_TRUE(h.take_frames().empty());
+    EXPECT_EQ(h.conn.state(), State::Open);
+}
+
+TEST_P(WsRole, WrongMaskingFailsWith1002) {
+    const auto input = wrong_mask(0x81, "Spam");
+    for_each_split(input, [&](std::vector<std::size_t> cuts) {
+        Harness h(role());
+        h.feed(input, cuts);
+        expect_failed(h, 1002);
+    });
+}
+
+TEST_P(WsRole, ReservedBitsFailWith1002) {
+    for (std::uint8_t rsv : {std::uint8_t{0x40}, std::uint8_t{0x20}, std::uint8_t{0x10}}) {
+        Harness h(role());
+        h.feed(peer(static_cast<std::uint8_t>(0x81 | rsv), "x"));
+        expect_failed(h, 1002);
+        EXPECT_TRUE(h.messages().empty());
+    }
+}
+
+TEST_P(WsRole, ReservedOpcodesFailWith1002) {
+    for (int op : {3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
+        Harness h(role());
+        h.feed(peer(static_cast<std::uint8_t>(0x80 | op), ""));
+        expect_failed(h, 1002);
+    }
+}
+
+TEST_P(WsRole, ControlFrameRules) {
+    {
+        Harness h(role());
+        h.feed(peer(0x89, std::string(126, 'p')));  // §5.5: ≤ 125
+        expect_failed(h, 1002);
+    }
+    {
+        Harness h(role());
+        h.feed(peer(0x09, "frag"));  // §5.5: not fragmented
+        expect_failed(h, 1002);
+    }
+    {
+        Harness h(role());
+        h.feed(peer(0x89, std::string(125, 'p')));
+        EXPECT_EQ(h.events.size(), 1u);
+        EXPECT_EQ(h.conn.state(), State::Open);
+    }
+}
+
+TEST_P(WsRole, ContinuationRules) {
+    {
+        Harness h(role());
+        h.feed(peer(0x80, "orphan"));  // continuation without a start
+        expect_failed(h, 1002);
+    }
+    {
+        Harness h(role());
+        h.feed(concat({peer(0x01, "a"), peer(0x81, "b")}));  // new message inside one
+        expect_failed(h, 1002);
+    }
+}
+
+TEST_P(WsRole, InvalidUtf8FailsWith1007AtEverySplit) {
+    const auto input = peer(0x81, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited");
+    for_each_split(input, [&](std::vector<std::size_t> cuts) {
+        Harness h(role());
+        h.feed(input, cuts);
+        expect_failed(h, 1007);
+        EXPECT_TRUE(h.messages().empty());
+    });
+}
+
+TEST_P(WsRole, Utf8SplitAcrossFragmentsIsFine) {
+    const auto input = concat({peer(0x01, "\xce"), peer(0x00, "\xba\xe1"), peer(0x80, "\xbd\xb9")});
+    Harness h(role());
+    h.feed(input);
+    ASSERT_EQ(h.messages().size(), 1u);
+    EXPECT_EQ(h.messages()[0].data, "\xce\xba\xe1\xbd\xb9");
+}
+
+TEST_P(WsRole, TextEndingMidCharacterFailsWith1007) {
+    Harness h(role());
+    h.feed(concat({peer(0x01, "ok"), peer(0x80, "\xe1\xbd")}));
+    expect_failed(h, 1007);
+}
+
+TEST_P(WsRole, OverTheMessageLimitFailsWith1009) {
+    proto::ws::Options o;
+    o.max_message_size = 100;
+    {
+        Harness h(role(), o);
+        h.feed(peer(0x82, std::string(101, 'b')));
+        expect_failed(h, 1009);
+    }
+    {
+        Harness h(role(), o);  // over the limit only once reassembled
+        h.feed(concat({peer(0x02, std::string(60, 'b')), peer(0x80, std::string(60, 'b'))}));
+        expect_failed(h, 1009);
+    }
+    {
+        Harness h(role(), o);
+        h.feed(peer(0x82, std::string(100, 'b')));
+        EXPECT_EQ(h.messages().size(), 1u);
+    }
+}
+
+TEST_P(WsRole, LengthWithMsbSetFailsWith1002) {
+    auto f = hex(peer_masks() ? "82 FF 80 00 00 00 00 00 00 01 00 00 00 00" : "82 7F 80 00 00 00 00 00 00 01");
+    Harness h(role());
+    h.feed(f);
+    expect_failed(h, 1002);
+}
+
+TEST_P(WsRole, InputAfterFailureIsDiscarded) {
+    Harness h(role());
+    h.feed(concat({wrong_mask(0x81, "bad"), peer(0x81, "after")}));
+    EXPECT_TRUE(h.messages().empty());
+    EXPECT_EQ(h.conn.handle_bytes({}, h.now), 0u);
+    auto more = peer(0x81, "more");
+    EXPECT_EQ(h.conn.handle_bytes(more, h.now), more.size());
+    EXPECT_FALSE(h.conn.poll_event());
+}
+
+TEST_P(WsRole, PeerCloseIsEchoedAndReported) {
+    const auto input = peer(0x88, close_payload(1000, "bye"));
+    for_each_split(input, [&](std::vector<std::size_t> cuts) {
+        Harness h(role());
+        h.feed(input, cuts);
+        const auto* c = h.closed();
+        ASSERT_TRUE(c);
+        EXPECT_EQ(c->code, 1000);
+        EXPECT_EQ(c->data, "bye");
+        EXPECT_TRUE(c->clean);
+        auto frames = h.take_frames();
+        ASSERT_EQ(frames.size(), 1u);
+        EXPECT_EQ(frames[0].opcode, 0x8);
+        EXPECT_EQ(frames[0].close_code(), 1000);
+        // §7.1.1: the server closes TCP first; the client waits for it.
+        EXPECT_EQ(h.conn.should_close_transport(), role() == Role::Server);
+        EXPECT_EQ(h.conn.send_text("late").code(), make_error_code(Errc::invalid_state));
+    });
+}
+
+TEST_P(WsRole, CloseWithoutStatusIsReportedAs1005) {
+    Harness h(role());
+    h.feed(peer(0x88, ""));
+    ASSERT_TRUE(h.closed());
+    EXPECT_EQ(h.closed()->code, 1005);
+    auto frames = h.take_frames();
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_TRUE(frames[0].payload.empty());  // no code to echo
+}
+
+TEST_P(WsRole, BadClosePayloads) {
+    for (auto [payload, code] : std::vector<std::pair<std::string, std::uint16_t>>{
+             {"\x03", 1002},                                 // one byte
+             {close_payload(999), 1002},  {close_payload(1004), 1002}, {close_payload(1005), 1002},
+             {close_payload(1006), 1002}, {close_payload(1015), 1002}, {close_payload(2000), 1002},
+             {close_payload(5000), 1002}, {close_payload(1000, "\xce\xba\xe1\xbd\xb9\xed\xa0\x80"), 1007}}) {
+        Harness h(role());
+        h.feed(peer(0x88, payload));
+        expect_failed(h, code);
+    }
+    for (int ok : {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999}) {
+        Harness h(role());
+        h.feed(peer(0x88, close_payload(static_cast<std::uint16_t>(ok))));
+        ASSERT_TRUE(h.closed());
+        EXPECT_TRUE(h.closed()->clean) << ok;
+        EXPECT_EQ(h.take_frames().at(0).close_code(), ok);
+    }
+}
+
+TEST_P(WsRole, LocalCloseWaitsForThePeersClose) {
+    Harness h(role());
+    ASSERT_TRUE(h.conn.close(1000, "done", h.now).ok());
+    EXPECT_EQ(h.conn.state(), State::Closing);
+    auto frames = h.take_frames();
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].close_code(), 1000);
+    EXPECT_EQ(frames[0].payload.substr(2), "done");
+    // Messages still arrive while closing; a ping gets no pong after our Close.
+    h.feed(concat({peer(0x81, "late"), peer(0x89, "p")}));
+    EXPECT_EQ(h.messages().size(), 1u);
+    EXPECT_TRUE(h.take_frames().empty());
+    h.feed(peer(0x88, close_payload(1000)));
+    ASSERT_TRUE(h.closed());
+    EXPECT_TRUE(h.closed()->clean);
+    EXPECT_TRUE(h.take_frames().empty());  // no second Close
+}
+
+TEST_P(WsRole, CloseTimeoutReports1006) {
+    proto::ws::Options o;
+    o.close_timeout = std::chrono::seconds(5);
+    Harness h(role(), o);
+    ASSERT_TRUE(h.conn.close(1001, "", h.now).ok());
+    ASSERT_TRUE(h.conn.next_deadline());
+    EXPECT_EQ(*h.conn.next_deadline(), h.now + std::chrono::seconds(5));
+    h.conn.handle_timeout(h.now + std::chrono::seconds(4));
+    h.drain();
+    EXPECT_FALSE(h.closed());
+    h.conn.handle_timeout(h.now + std::chrono::seconds(5));
+    h.drain();
+    ASSERT_TRUE(h.closed());
+    EXPECT_EQ(h.closed()->code, 1006);
+    EXPECT_FALSE(h.closed()->clean);
+    EXPECT_TRUE(h.conn.should_close_transport());
+}
+
+TEST_P(WsRole, EofWithoutCloseReports1006) {
+    Harness h(role());
+    h.conn.handle_eof(h.now);
+    h.drain();
+    ASSERT_TRUE(h.closed());
+    EXPECT_EQ(h.closed()->code, 1006);
+    EXPECT_FALSE(h.closed()->clean);
+}
+
+TEST_P(WsRole, LocalMisuseIsAStatusNotAFailure) {
+    Harness h(role());
+    EXPECT_EQ(h.conn.send_text("\xff").code(), make_error_code(Errc::invalid_argument));
+    EXPECT_EQ(h.conn.ping(base::as_bytes(std::string(126, 'x'))).code(), make_error_code(Errc::invalid_argument));
+    EXPECT_EQ(h.conn.close(1005, "", h.now).code(), make_error_code(Errc::invalid_argument));
+    EXPECT_EQ(h.conn.close(1000, std::string(124, 'r'), h.now).code(), make_error_code(Errc::invalid_argument));
+    EXPECT_EQ(h.conn.state(), State::Open);
+    EXPECT_TRUE(h.take_frames().empty());
+}
+
+TEST_P(WsRole, SentFramesAreMaskedOnlyByClients) {
+    Harness h(role());
+    ASSERT_TRUE(h.conn.send_text("hi").ok());
+    ASSERT_TRUE(h.conn.send_binary(base::as_bytes(std::string(70000, 'z'))).ok());
+    auto frames = h.take_frames();
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].masked, role() == Role::Client);
+    EXPECT_EQ(frames[0].payload, "hi");
+    EXPECT_EQ(frames[1].opcode, 0x2);
+    EXPECT_EQ(frames[1].payload.size(), 70000u);
+    EXPECT_EQ(frames[1].payload, std::string(70000, 'z'));
+}
+
+TEST(WsClient, WaitsForTheServersFinThenGivesUp) {
+    proto::ws::Options o;
+    o.close_timeout = std::chrono::seconds(2);
+    Harness h(Role::Client, o);
+    h.feed(frame(0x88, close_payload(1000), false));
+    EXPECT_FALSE(h.conn.should_close_transport());
+    ASSERT_TRUE(h.conn.next_deadline());
+    h.conn.handle_timeout(*h.conn.next_deadline());
+    EXPECT_TRUE(h.conn.should_close_transport());
+}
+
+TEST(WsServer, Rfc6455Section57MaskedHelloIsDelivered) {
+    Harness h(Role::Server);
+    h.feed(hex("81 85 37 fa 21 3d 7f 9f 4d 51 58"));
+    ASSERT_EQ(h.messages().size(), 1u);
+    EXPECT_EQ(h.messages()[0].data, "Hello");
+}
+
+TEST(WsServer, Rfc6455Section57FragmentedHello) {
+    // "Hel" then "lo", unmasked in the RFC; masked here as a client must send them.
+    Harness h(Role::Server);
+    h.feed(concat({frame(0x01, "Hel", true), frame(0x80, "lo", true)}));
+    ASSERT_EQ(h.messages().size(), 1u);
+    EXPECT_EQ(h.messages()[0].data, "Hello");
+}
+
+}  // namespace
