@@ -45,9 +45,11 @@ public:
     Session(EventLoop& loop, std::string url, ClientOptions options);
     ~Session();
 
-    /// Server: takes the socket over; `head` (the 101) goes out first, then
-    /// `leftover` bytes that followed the request are handled as frames.
-    void start_server(std::string_view head, base::MutableBytes leftover);
+    /// Server: takes the socket over and queues `head` (the 101) first. What
+    /// the application sends from on_connection is corked behind it until
+    /// start_server() handles the bytes that followed the request and flushes.
+    void attach_server(std::string_view head);
+    void start_server(base::MutableBytes leftover);
     void start_client();
 
     Status send(base::Bytes data, bool binary);

@@ -55,11 +55,16 @@ Session::~Session() {
 
 // ------------------------------------------------------------ server side --
 
-void Session::start_server(std::string_view head, base::MutableBytes leftover) {
+void Session::attach_server(std::string_view head) {
     sock_->set_handler(this);
     ws_->tx().append(head);
-    in_read_ = true;
-    if (!leftover.empty()) feed(leftover);
+    in_read_ = true;  // cork: on_connection's sends leave with the 101
+}
+
+void Session::start_server(base::MutableBytes leftover) {
+    auto self = shared_from_this();
+    sock_->pause_reading(false);  // the HTTP phase paused it while the upgrade was decided
+    if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
     in_read_ = false;
     flush();
 }

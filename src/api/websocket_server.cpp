@@ -158,9 +158,10 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
                                              remote_, server_.weak_from_this());
     session->user_data = std::move(user_data);
     done_ = true;
+    session->attach_server(head);
     server_.on_open(session, upgrade_route_, upgrade_request_);
     auto bytes = std::move(pending_bytes_);
-    session->start_server(head, {bytes.data(), bytes.size()});
+    session->start_server({bytes.data(), bytes.size()});
     server_.http_done(this);
 }
 

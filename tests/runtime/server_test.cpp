@@ -1,1 +1,415 @@
-// placeholder
+// WebSocketServer and the WebSocket client together over loopback: routes,
+// upgrade decisions (now, later, from another thread), subprotocols, origin
+// checks, plain HTTP, closing from either side, and calls from other threads.
+#include <duplex/websocket.hpp>
+#include <duplex/websocket_server.hpp>
+
+#include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+using namespace duplex;
+using namespace duplex::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+ServerOptions local(ServerOptions o = {}) {
+    o.host = "127.0.0.1";
+    o.port = 0;
+    return o;
+}
+
+/// Runs a client on the same loop until it closes; returns what it saw.
+struct ClientRun {
+    bool opened = false;
+    std::vector<std::pair<std::string, bool>> messages;
+    int close_code = -1;
+    std::string close_reason;
+    std::error_code error;
+    std::string error_message;
+    std::string protocol;
+};
+
+void echo_route(WebSocket& ws, const HttpRequest&) {
+    ws.on_message([ws](std::string_view data, bool binary) mutable { (void)ws.send(data, binary); });
+}
+
+TEST(Server, EchoesTextAndBinaryToTheDuplexClient) {
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    server.on_connection(echo_route);
+    ASSERT_TRUE(server.listen().ok());
+    ASSERT_NE(server.port(), 0);
+
+    ClientRun run;
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/any?x=1");
+    ws.on_open([&] {
+        run.opened = true;
+        EXPECT_EQ(ws.ready_state(), ReadyState::Open);
+        EXPECT_TRUE(ws.send("text \xe2\x9c\x93").ok());
+        EXPECT_TRUE(ws.send_binary(std::string("\x00\x01\xff", 3)).ok());
+    });
+    ws.on_message([&](std::string_view d, bool b) {
+        run.messages.emplace_back(std::string(d), b);
+        if (run.messages.size() == 2) {
+            EXPECT_TRUE(ws.close(1000, "bye").ok());
+        }
+    });
+    ws.on_close([&](std::uint16_t code, std::string_view reason) {
+        run.close_code = code;
+        run.close_reason = reason;
+        loop.stop();
+    });
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_TRUE(run.opened);
+    ASSERT_EQ(run.messages.size(), 2u);
+    EXPECT_EQ(run.messages[0], std::make_pair(std::string("text \xe2\x9c\x93"), false));
+    EXPECT_EQ(run.messages[1], std::make_pair(std::string("\x00\x01\xff", 3), true));
+    EXPECT_EQ(run.close_code, 1000);  // the server echoed our code
+    EXPECT_EQ(ws.ready_state(), ReadyState::Closed);
+    EXPECT_EQ(ws.send("late"), Errc::invalid_state);
+}
+
+TEST(Server, ServerInitiatedCloseReachesBothSides) {
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    int server_saw = -1;
+    server.on_connection([&](WebSocket& ws, const HttpRequest& req) {
+        EXPECT_EQ(req.path, "/p");
+        EXPECT_EQ(req.query, "a=b");
+        EXPECT_TRUE(req.header("sec-websocket-key").has_value());
+        ws.on_close([&](std::uint16_t code, std::string_view) { server_saw = code; });
+        EXPECT_TRUE(ws.close(4000, "policy says bye").ok());
+        EXPECT_EQ(ws.ready_state(), ReadyState::Closing);
+    });
+    ASSERT_TRUE(server.listen().ok());
+    int client_code = -1;
+    std::string client_reason;
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/p?a=b");
+    ws.on_close([&](std::uint16_t code, std::string_view reason) {
+        client_code = code;
+        client_reason = reason;
+    });
+    loop.set_timeout(500ms, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(client_code, 4000);
+    EXPECT_EQ(client_reason, "policy says bye");
+    EXPECT_EQ(server_saw, 4000);
+    EXPECT_EQ(server.connection_count(), 0u);
+}
+
+TEST(Server, RoutesByPathAndRefusesUnknownPaths) {
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    std::vector<std::string> hits;
+    server.route("/a", {nullptr, [&](WebSocket& ws, const HttpRequest&) { hits.push_back("a"); (void)ws.close(); }});
+    server.route("/pubsub/*", {nullptr, [&](WebSocket& ws, const HttpRequest& r) { hits.push_back(r.path); (void)ws.close(); }});
+    ASSERT_TRUE(server.listen().ok());
+    const std::string base = "ws://127.0.0.1:" + std::to_string(server.port());
+    int closes = 0;
+    std::string refused;
+    for (const char* path : {"/a", "/pubsub/news", "/nowhere"}) {
+        auto ws = WebSocket::connect(loop, base + path);
+        ws.on_error([&, p = std::string(path)](std::error_code ec, std::string_view msg) {
+            EXPECT_EQ(ec, make_error_code(Errc::handshake_failed));
+            refused = p + ": " + std::string(msg);
+        });
+        ws.on_close([&](std::uint16_t, std::string_view) {
+            if (++closes == 3) loop.stop();
+        });
+    }
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(closes, 3);
+    ASSERT_EQ(hits.size(), 2u);
+    EXPECT_NE(std::find(hits.begin(), hits.end(), "/pubsub/news"), hits.end());
+    EXPECT_NE(refused.find("/nowhere"), std::string::npos);
+    EXPECT_NE(refused.find("404"), std::string::npos);
+}
+
+TEST(Server, PicksTheServersPreferredSubprotocol) {
+    EventLoop loop;
+    ServerOptions o = local();
+    o.protocols = {"v2.duplex", "v1.duplex"};
+    WebSocketServer server(loop, o);
+    std::string server_side;
+    server.on_connection([&](WebSocket& ws, const HttpRequest&) {
+        server_side = ws.protocol();
+        (void)ws.close();
+    });
+    ASSERT_TRUE(server.listen().ok());
+    ClientOptions co;
+    co.protocols = {"v1.duplex", "v2.duplex"};
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/", co);
+    std::string client_side;
+    ws.on_open([&] { client_side = ws.protocol(); });
+    ws.on_close([&](std::uint16_t, std::string_view) { loop.stop(); });
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(server_side, "v2.duplex");
+    EXPECT_EQ(client_side, "v2.duplex");
+}
+
+TEST(Server, AsyncUpgradeDecidedOnAnotherThread) {
+    LoopThread t;
+    auto server = t.call([&] {
+        auto s = std::make_unique<WebSocketServer>(t.loop, local());
+        s->on_upgrade([](const HttpRequest& req, UpgradeResponder responder) {
+            // Decide later, elsewhere: as an auth service round trip would.
+            std::thread([req, responder]() mutable {
+                std::this_thread::sleep_for(30ms);
+                if (req.query == "token=good") responder.accept({}, std::string("user-42"));
+                else responder.reject(401, "bad token\n", {{"WWW-Authenticate", "Bearer"}});
+            }).detach();
+        });
+        s->on_connection([](WebSocket& ws, const HttpRequest&) {
+            auto* user = ws.data<std::string>();
+            (void)ws.send(user ? *user : std::string("no user data"));
+        });
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    const auto port = t.call([&] { return server->port(); });
+
+    RawClient bad(port);
+    ASSERT_TRUE(bad.send(upgrade_request("/?token=bad")));
+    const auto refused = bad.read_head();
+    EXPECT_EQ(refused.rfind("HTTP/1.1 401 ", 0), 0u) << refused;
+    EXPECT_NE(refused.find("WWW-Authenticate: Bearer"), std::string::npos);
+    EXPECT_TRUE(bad.wait_eof());
+
+    RawClient good(port);
+    ASSERT_TRUE(good.send(upgrade_request("/?token=good")));
+    const auto accepted = good.read_until([](const std::string& b) { return b.find("user-42") != std::string::npos; });
+    EXPECT_EQ(accepted.rfind("HTTP/1.1 101 ", 0), 0u) << accepted;
+    EXPECT_NE(accepted.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), std::string::npos);
+    EXPECT_NE(accepted.find("\x81\x07user-42"), std::string::npos);
+    t.call([&] { server.reset(); return 0; });
+}
+
+TEST(Server, OriginCheckRefusesWith403) {
+    LoopThread t;
+    auto server = t.call([&] {
+        ServerOptions o = local();
+        o.origin_check = [](std::string_view origin) { return origin == "https://good.example"; };
+        auto s = std::make_unique<WebSocketServer>(t.loop, o);
+        s->on_connection([](WebSocket& ws, const HttpRequest&) { (void)ws.send("hi"); });
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    const auto port = t.call([&] { return server->port(); });
+    RawClient evil(port);
+    evil.send(upgrade_request("/", "Origin: https://evil.example\r\n"));
+    EXPECT_EQ(evil.read_head().rfind("HTTP/1.1 403 ", 0), 0u);
+    RawClient good(port);
+    good.send(upgrade_request("/", "Origin: https://good.example\r\n"));
+    EXPECT_EQ(good.read_head().rfind("HTTP/1.1 101 ", 0), 0u);
+    t.call([&] { server.reset(); return 0; });
+}
+
+TEST(Server, ServesPlainHttpWithKeepAliveHeadAnd404) {
+    LoopThread t;
+    const std::string dir = ::testing::TempDir() + "duplex_static_" + std::to_string(::getpid());
+    std::filesystem::create_directories(dir + "/sub");
+    { std::ofstream(dir + "/index.html") << "<h1>hello</h1>"; }
+    { std::ofstream(dir + "/sub/app.js") << "console.log(1)"; }
+    auto server = t.call([&] {
+        ServerOptions o = local();
+        o.static_dir = dir;
+        auto s = std::make_unique<WebSocketServer>(t.loop, o);
+        s->route("/ws", {nullptr, echo_route});
+        s->on_http([](const HttpRequest& req, HttpResponse& res) {
+            if (req.path != "/api") return false;
+            res.set_header("Content-Type", "application/json");
+            res.body = R"({"ok":true})";
+            return true;
+        });
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    const auto port = t.call([&] { return server->port(); });
+    RawClient c(port);
+    // Two requests on one connection (keep-alive), the second pipelined.
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\nHEAD /sub/app.js HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto both = c.read_until([](const std::string& b) {
+        return b.find("<h1>hello</h1>") != std::string::npos && b.find("text/javascript") != std::string::npos &&
+               b.rfind("\r\n\r\n") > b.find("text/javascript");
+    });
+    EXPECT_EQ(both.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << both;
+    EXPECT_NE(both.find("Content-Type: text/html; charset=utf-8"), std::string::npos);
+    EXPECT_NE(both.find("Content-Length: 14\r\n"), std::string::npos);  // HEAD: length of the body not sent
+    EXPECT_EQ(both.find("console.log"), std::string::npos);
+    c.send("GET /api HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_NE(c.read_until([](const std::string& b) { return b.find(R"({"ok":true})") != std::string::npos; })
+                  .find(R"({"ok":true})"),
+              std::string::npos);
+    c.send("GET /missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(c.wait_eof());
+    EXPECT_NE(c.buffer().find("HTTP/1.1 404 Not Found"), std::string::npos);
+
+    RawClient ws_path(port);
+    ws_path.send("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(ws_path.read_head().rfind("HTTP/1.1 426 ", 0), 0u);
+    RawClient post(port);
+    post.send("DELETE / HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(post.read_head().rfind("HTTP/1.1 405 ", 0), 0u);
+    for (const char* escape : {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/sub/../../etc/passwd"}) {
+        RawClient e(port);
+        e.send(std::string("GET ") + escape + " HTTP/1.1\r\nHost: x\r\n\r\n");
+        EXPECT_EQ(e.read_head().rfind("HTTP/1.1 404 ", 0), 0u) << escape;
+    }
+    t.call([&] { server.reset(); return 0; });
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Server, SendFromAnotherThreadIsPostedToTheLoop) {
+    LoopThread t;
+    std::mutex mu;
+    std::vector<WebSocket> conns;
+    auto server = t.call([&] {
+        auto s = std::make_unique<WebSocketServer>(t.loop, local());
+        s->on_connection([&](WebSocket& ws, const HttpRequest&) {
+            std::lock_guard<std::mutex> lock(mu);
+            conns.push_back(ws);
+        });
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    const auto port = t.call([&] { return server->port(); });
+    RawClient c(port);
+    c.send(upgrade_request("/"));
+    c.read_head();
+    ASSERT_TRUE(eventually([&] { std::lock_guard<std::mutex> l(mu); return conns.size() == 1; }));
+    WebSocket ws;
+    {
+        std::lock_guard<std::mutex> l(mu);
+        ws = conns[0];
+    }
+    EXPECT_NE(&ws.loop()->runtime(), nullptr);
+    EXPECT_FALSE(ws.loop()->in_loop_thread());
+    std::vector<std::thread> senders;
+    for (int i = 0; i < 4; ++i)
+        senders.emplace_back([ws, i]() mutable {
+            for (int k = 0; k < 25; ++k) EXPECT_TRUE(ws.send("m" + std::to_string(i)).ok());
+        });
+    for (auto& s : senders) s.join();
+    // 100 frames of "\x81\x02mN" after the 101 head.
+    auto got = c.read_until([](const std::string& b) {
+        const auto body = b.find("\r\n\r\n");
+        return body != std::string::npos && b.size() - body - 4 >= 400;
+    });
+    EXPECT_EQ(got.size() - got.find("\r\n\r\n") - 4, 400u);
+    t.call([&] { conns.clear(); server.reset(); return 0; });
+}
+
+TEST(Server, CloseFromInsideOnMessageIsSafe) {
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    server.on_connection([](WebSocket& ws, const HttpRequest&) {
+        ws.on_message([ws, n = 0](std::string_view, bool) mutable {
+            // Messages that arrive after our Close are still delivered (§7.1.2),
+            // but nothing more can be sent and a second close is refused.
+            if (++n == 1) {
+                EXPECT_TRUE(ws.close(3001, "enough").ok());
+            } else {
+                EXPECT_EQ(ws.close(3001, "again"), Errc::invalid_state);
+            }
+            EXPECT_EQ(ws.send("after close"), Errc::invalid_state);
+        });
+    });
+    ASSERT_TRUE(server.listen().ok());
+    int code = -1;
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+    ws.on_open([&] { (void)ws.send("one"); (void)ws.send("two"); });
+    ws.on_close([&](std::uint16_t c, std::string_view) { code = c; loop.stop(); });
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(code, 3001);
+}
+
+TEST(Server, ServerCloseSends1001ToEveryClient) {
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    server.on_connection(echo_route);
+    ASSERT_TRUE(server.listen().ok());
+    std::vector<int> codes;
+    std::vector<WebSocket> clients;
+    int opened = 0;
+    for (int i = 0; i < 3; ++i) {
+        auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+        ws.on_open([&] {
+            if (++opened == 3) server.close();
+        });
+        ws.on_close([&](std::uint16_t c, std::string_view) {
+            codes.push_back(c);
+            if (codes.size() == 3) loop.stop();
+        });
+        clients.push_back(ws);
+    }
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(codes, (std::vector<int>{1001, 1001, 1001}));
+}
+
+TEST(Server, PortInUseIsAClearError) {
+    EventLoop loop;
+    WebSocketServer a(loop, local());
+    ASSERT_TRUE(a.listen().ok());
+    ServerOptions o = local();
+    o.port = a.port();
+    WebSocketServer b(loop, o);
+    EXPECT_EQ(b.listen(), Errc::address_in_use);
+    ServerOptions bad = local();
+    bad.host = "not-an-address";
+    WebSocketServer c(loop, bad);
+    EXPECT_EQ(c.listen(), Errc::invalid_argument);
+}
+
+TEST(Client, ReportsBadUrlsRefusalsAndTimeouts) {
+    EventLoop loop;
+    struct Seen {
+        std::error_code ec;
+        int code = -1;
+    };
+    std::map<std::string, Seen> seen;
+    // A listener that never answers the handshake (the kernel accepts for it).
+    const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(::listen(silent, 8), 0);
+    socklen_t len = sizeof(a);
+    getsockname(silent, reinterpret_cast<sockaddr*>(&a), &len);
+    const std::string silent_url = "ws://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/";
+
+    ClientOptions quick;
+    quick.handshake_timeout = 200ms;
+    for (const std::string& url : {std::string("http://127.0.0.1/"), std::string("wss://127.0.0.1/"),
+                                  std::string("ws://127.0.0.1:1/"), silent_url}) {
+        auto ws = WebSocket::connect(loop, url, quick);
+        ws.on_error([&, url](std::error_code ec, std::string_view) { seen[url].ec = ec; });
+        ws.on_close([&, url](std::uint16_t c, std::string_view) {
+            seen[url].code = c;
+            if (seen.size() == 4) loop.stop();
+        });
+    }
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    ::close(silent);
+    EXPECT_EQ(seen["http://127.0.0.1/"].ec, make_error_code(Errc::invalid_argument));
+    EXPECT_EQ(seen["wss://127.0.0.1/"].ec, make_error_code(Errc::not_supported));
+    EXPECT_EQ(seen["ws://127.0.0.1:1/"].ec, make_error_code(Errc::connection_refused));
+    EXPECT_EQ(seen[silent_url].ec, make_error_code(Errc::timed_out));
+    for (auto& [url, s] : seen) EXPECT_EQ(s.code, 1006) << url;
+}
+
+}  // namespace
