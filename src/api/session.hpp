@@ -103,6 +103,12 @@ private:
     std::string url_;
     std::string remote_;
     std::weak_ptr<SessionOwner> owner_;
+    // A connection lives until it is done, whether or not the application
+    // keeps a handle: the loop's registrations point at it.
+    std::shared_ptr<Session> self_ref_;
+    std::uint64_t closer_ = 0;  // ends us if the loop is destroyed first
+    void hold_self();
+    void release_self();
     Phase phase_;
     std::atomic<ReadyState> state_;
     std::atomic<std::size_t> buffered_{0};

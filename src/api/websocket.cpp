@@ -55,7 +55,35 @@ Session::~Session() {
 
 // ------------------------------------------------------------ server side --
 
+void Session::hold_self() {
+    self_ref_ = shared_from_this();
+    closer_ = rt_.add_closer([this] {
+        // The loop is going away with us still open: end without callbacks.
+        closer_ = 0;
+        if (timer_) rt_.cancel_timer(timer_);
+        if (phase_timer_) rt_.cancel_timer(phase_timer_);
+        timer_ = phase_timer_ = 0;
+        phase_ = Phase::Done;
+        state_ = ReadyState::Closed;
+        sock_.reset();
+        open_cb = nullptr;
+        message_cb = nullptr;
+        close_cb = nullptr;
+        error_cb = nullptr;
+        ping_cb = nullptr;
+        pong_cb = nullptr;
+        auto keep = std::move(self_ref_);
+    });
+}
+
+void Session::release_self() {
+    if (closer_) rt_.remove_closer(closer_);
+    closer_ = 0;
+    self_ref_.reset();
+}
+
 void Session::attach_server(std::string_view head) {
+    hold_self();
     sock_->set_handler(this);
     ws_->tx().append(head);
     in_read_ = true;  // cork: on_connection's sends leave with the 101
@@ -73,6 +101,7 @@ void Session::start_server(base::MutableBytes leftover) {
 
 void Session::start_client() {
     auto self = shared_from_this();
+    hold_self();
     auto url = parse_ws_url(url_);
     if (!url) {
         // Reported after connect() returns, so the caller can set handlers first.
@@ -92,7 +121,10 @@ void Session::start_client() {
     if (!client_options_.origin.empty()) request_.origin = client_options_.origin;
     for (const auto& h : client_options_.headers) request_.extra.emplace_back(h.name, h.value);
 
-    phase_timer_ = rt_.add_timer(base::Clock::now() + client_options_.handshake_timeout, [self] {
+    std::weak_ptr<Session> weak = self;
+    phase_timer_ = rt_.add_timer(base::Clock::now() + client_options_.handshake_timeout, [weak] {
+        auto self = weak.lock();
+        if (!self) return;
         self->phase_timer_ = 0;
         if (self->phase_ == Phase::Resolving || self->phase_ == Phase::Connecting || self->phase_ == Phase::Handshake)
             self->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
@@ -379,6 +411,7 @@ void Session::done() {
         self->ping_cb = nullptr;
         self->pong_cb = nullptr;
         if (auto owner = self->owner_.lock()) owner->session_done(self.get());
+        self->release_self();
     });
 }
 

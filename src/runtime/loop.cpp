@@ -32,6 +32,14 @@ Loop::Loop(std::size_t read_buffer_size) : owner_(std::this_thread::get_id()), n
 }
 
 Loop::~Loop() {
+    // Objects still open on this loop end now, while the loop can still
+    // unregister their descriptors.
+    while (!closers_.empty()) {
+        auto closers = std::move(closers_);
+        closers_.clear();
+        for (auto& [id, fn] : closers) fn();
+        run_deferred();
+    }
     ::close(wakefd_);
     ::close(epfd_);
 }
@@ -66,6 +74,14 @@ void Loop::post(std::function<void()> fn) {
 }
 
 void Loop::defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+
+std::uint64_t Loop::add_closer(std::function<void()> fn) {
+    const auto id = next_closer_++;
+    closers_.emplace(id, std::move(fn));
+    return id;
+}
+
+void Loop::remove_closer(std::uint64_t id) { closers_.erase(id); }
 
 void Loop::stop() {
     stop_.store(true);

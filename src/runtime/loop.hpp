@@ -50,6 +50,10 @@ public:
     /// Runs fn on the loop thread after the events of this iteration have
     /// been dispatched (safe point to destroy objects that are in a callback).
     void defer(std::function<void()> fn);
+    /// Registers fn to run if the loop is destroyed while the caller is still
+    /// alive (an open connection ends itself there). Loop thread only.
+    std::uint64_t add_closer(std::function<void()> fn);
+    void remove_closer(std::uint64_t id);
     bool in_loop_thread() const noexcept { return std::this_thread::get_id() == owner_.load(); }
     bool stopping() const noexcept { return stop_.load(); }
 
@@ -93,6 +97,8 @@ private:
     std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timer_heap_;
     std::unordered_map<TimerId, std::function<void()>> timers_;
     TimerId next_timer_ = 1;
+    std::unordered_map<std::uint64_t, std::function<void()>> closers_;
+    std::uint64_t next_closer_ = 1;
 };
 
 }  // namespace duplex::runtime

@@ -274,7 +274,7 @@ void Connection::write_close(std::uint16_t code, std::string_view reason) {
         reason = reason.substr(0, 123);
         // Never cut a reason inside a UTF-8 sequence.
         while (!reason.empty() && !base::is_valid_utf8(reason)) reason.remove_suffix(1);
-        std::memcpy(payload.data() + 2, reason.data(), reason.size());
+        if (!reason.empty()) std::memcpy(payload.data() + 2, reason.data(), reason.size());
         len = 2 + reason.size();
     }
     write_frame(Opcode::Close, {payload.data(), len});
@@ -286,7 +286,7 @@ void Connection::write_frame(Opcode op, base::Bytes payload) {
     if (client) mask = next_mask();
     std::byte* out = tx_.extend(kMaxHeaderLen + payload.size());
     const std::size_t hlen = write_frame_header(out, true, op, payload.size(), client ? &mask : nullptr);
-    if (client) copy_masked(out + hlen, payload, mask);
+    if (client && !payload.empty()) copy_masked(out + hlen, payload, mask);
     else if (!payload.empty()) std::memcpy(out + hlen, payload.data(), payload.size());
     tx_.shrink_back(kMaxHeaderLen - hlen);
 }

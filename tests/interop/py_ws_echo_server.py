@@ -1,0 +1,37 @@
+#!/usr/bin/python3
+"""python3-websockets (Debian 10.4) echo server on 127.0.0.1 and a free port.
+
+    /usr/bin/python3 py_ws_echo_server.py
+
+Prints "listening 127.0.0.1:PORT" once ready. Every message goes back as it
+came (str stays text, bytes stays binary). permessage-deflate is offered back
+if the client asks (the websockets default). On each close it prints
+"closed by peer with CODE". Exits on SIGTERM/SIGINT.
+"""
+import asyncio
+import signal
+
+import websockets
+
+
+async def echo(ws, path=None):
+    print(f'connection {path} extensions offered: {ws.request_headers.get("Sec-WebSocket-Extensions")}', flush=True)
+    try:
+        async for msg in ws:
+            await ws.send(msg)
+    finally:
+        await ws.wait_closed()
+        print(f'closed by peer with {ws.close_code}', flush=True)
+
+
+async def main():
+    stop = asyncio.get_running_loop().create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    async with websockets.serve(echo, '127.0.0.1', 0, max_size=16 << 20) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(f'listening 127.0.0.1:{port}', flush=True)
+        await stop
+
+
+asyncio.run(main())
