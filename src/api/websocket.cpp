@@ -123,11 +123,11 @@ void Session::start_client() {
 
     std::weak_ptr<Session> weak = self;
     phase_timer_ = rt_.add_timer(base::Clock::now() + client_options_.handshake_timeout, [weak] {
-        auto self = weak.lock();
-        if (!self) return;
-        self->phase_timer_ = 0;
-        if (self->phase_ == Phase::Resolving || self->phase_ == Phase::Connecting || self->phase_ == Phase::Handshake)
-            self->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
+        auto me = weak.lock();
+        if (!me) return;
+        me->phase_timer_ = 0;
+        if (me->phase_ == Phase::Resolving || me->phase_ == Phase::Connecting || me->phase_ == Phase::Handshake)
+            me->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
     });
 
     if (auto addr = runtime::Address::parse(url->host, url->port)) {

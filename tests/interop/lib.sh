@@ -57,15 +57,18 @@ _kill_groups() {
 
 _on_exit() {
     local rc=$?
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
     _kill_groups
     wait 2>/dev/null || true
     if [[ $rc -ne 0 && -n $WORK && -d $WORK ]]; then
-        local f
-        for f in "$WORK"/*.out "$WORK"/*.err; do
-            [[ -s $f ]] || continue
-            echo "----- $(basename "$f") -----" >&2
-            tail -n 40 "$f" >&2
+        # Steps showed their output already; show what the background processes said.
+        local f n
+        for n in "${_names[@]}"; do
+            for f in "$WORK/$n.out" "$WORK/$n.err"; do
+                [[ -s $f ]] || continue
+                echo "----- $(basename "$f") -----" >&2
+                tail -n 40 "$f" >&2
+            done
         done
     fi
     [[ -n $WORK ]] && rm -rf "$WORK"

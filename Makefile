@@ -1,0 +1,64 @@
+# duplex: the two commands of the README, and the steps they are made of.
+#   make run    install what is missing, build, start duplex-server on http://127.0.0.1:8080
+#   make test   install what is missing, build, and run every test (what CI runs)
+JOBS    ?= 2
+BUILD   ?= build
+ASAN    ?= build-asan
+FUZZ    ?= build-fuzz
+FUZZ_SECONDS ?= 15
+ARGS    ?=
+
+.PHONY: run test deps deps-build build asan-test fuzz-test install-check docs clean
+
+run: deps-build build
+	./$(BUILD)/apps/duplex-server $(ARGS)
+
+test: deps build
+	$(MAKE) asan-test fuzz-test install-check
+	ctest --test-dir $(BUILD) --output-on-failure --timeout 300 -j$(JOBS)
+
+deps:
+	scripts/deps.sh test
+
+deps-build:
+	scripts/deps.sh build
+
+build:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUPLEX_WERROR=ON
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Debug + AddressSanitizer/UndefinedBehaviorSanitizer over the unit, runtime and
+# conformance tests (the interop tests run against the optimised build).
+asan-test:
+	cmake -S . -B $(ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDUPLEX_SANITIZE=ON -DDUPLEX_WERROR=ON
+	cmake --build $(ASAN) -j$(JOBS) --target duplex_unit_tests duplex_runtime_tests
+	ctest --test-dir $(ASAN) --output-on-failure --timeout 300 -j$(JOBS) -L 'unit|runtime'
+
+# Each libFuzzer target for a few seconds, seeded from fuzz/corpus.
+fuzz-test:
+	CXX=clang++ cmake -S . -B $(FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUPLEX_FUZZ=ON \
+	  -DDUPLEX_TESTS=OFF -DDUPLEX_APPS=OFF
+	cmake --build $(FUZZ) -j$(JOBS)
+	for t in http_head_fuzz ws_frame_fuzz; do \
+	  mkdir -p $(FUZZ)/corpus/$$t && \
+	  ./$(FUZZ)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ)/corpus/$$t fuzz/corpus/$$t \
+	    2>&1 | tail -n 4 || exit 1; \
+	done
+
+# Installs into a scratch prefix and builds examples/consumer against it with
+# find_package(duplex) and with pkg-config.
+install-check: build
+	rm -rf $(BUILD)/stage $(BUILD)/consumer
+	cmake --install $(BUILD) --prefix $(CURDIR)/$(BUILD)/stage >/dev/null
+	cmake -S examples/consumer -B $(BUILD)/consumer -G Ninja -DCMAKE_PREFIX_PATH=$(CURDIR)/$(BUILD)/stage
+	cmake --build $(BUILD)/consumer
+	./$(BUILD)/consumer/consumer_check
+	PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/stage/lib/pkgconfig sh -c \
+	  'g++ -o $(BUILD)/consumer/pkgconfig_check examples/consumer/consumer_check.cpp $$(pkg-config --cflags --libs duplex)'
+	./$(BUILD)/consumer/pkgconfig_check
+
+docs:
+	doxygen docs/Doxyfile
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -1,0 +1,236 @@
+'use strict';
+// chromium_test.js: headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core) against duplex-server: the echo page as a person uses it,
+// and the browser's own WebSocket client against /echo.
+//
+//   node tests/interop/chromium_test.js PATH/duplex-server
+//   (or DUPLEX_SERVER=PATH/duplex-server node tests/interop/chromium_test.js)
+//
+// Needs tests/interop/node_modules (npm ci --prefix tests/interop) and the
+// chromium package. CHROMIUM=/path overrides the browser binary.
+//
+// Runs in the root network namespace and uses only 127.0.0.1 (no WebRTC here,
+// so nothing else gets gathered). Cleanup, on every path: the server is
+// started detached (its own process group) and that group is killed; Chromium
+// (Playwright puts it in a process group of its own, which a signal to this
+// process would not reach) is closed through the context, by the watchdog too;
+// TMPDIR (which holds Chromium's user-data-dir and its SingletonSocket
+// directories) is a fresh directory, removed at the end.
+const { spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const readline = require('readline');
+
+const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 90000);
+const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
+const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const say = (...a) => console.log('[chromium_test]', ...a);
+let server = null;
+let ctx = null;
+let tmp = null;
+let finishing = false;
+
+function killServer() {
+  if (server && server.exitCode === null && server.signalCode === null) {
+    try { process.kill(-server.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
+  }
+}
+function removeTmp() {
+  if (tmp) { try { fs.rmSync(tmp, { recursive: true, force: true }); } catch (e) { /* best effort */ } tmp = null; }
+}
+// Chromium's process groups, found by our unique user-data-dir on their command
+// lines (a persistent context gives no handle on the browser process).
+function chromiumGroups() {
+  if (!tmp) return [];
+  const mine = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[2];
+  const groups = new Set();
+  for (const pid of fs.readdirSync('/proc').filter(d => /^\d+$/.test(d))) {
+    try {
+      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`--user-data-dir=${tmp}/`)) continue;
+      const pgid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[2];
+      if (pgid !== mine && pgid !== '0') groups.add(+pgid);
+    } catch (e) { /* exited meanwhile */ }
+  }
+  return [...groups];
+}
+function killChromium() {
+  for (const g of chromiumGroups()) { try { process.kill(-g, 'SIGKILL'); } catch (e) { /* gone */ } }
+}
+async function closeBrowser() {
+  if (!ctx) return;
+  const c = ctx; ctx = null;
+  // ctx.close() can hang if Chromium is wedged: bound it, then kill by hand.
+  await Promise.race([c.close().catch(() => {}), new Promise(r => setTimeout(r, 10000))]);
+  killChromium();
+}
+async function finish(code, why) {
+  if (finishing) return;
+  finishing = true;
+  if (why) say(why);
+  await closeBrowser();
+  killServer();
+  removeTmp();
+  say(code === 0 ? 'PASS' : 'FAIL');
+  process.exit(code);
+}
+
+// Watchdog: close the browser (it would outlive us otherwise), kill the server.
+setTimeout(() => finish(3, `FAIL watchdog: not done after ${WATCHDOG_MS / 1000} s`), WATCHDOG_MS).unref();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => finish(128 + os.constants.signals[sig], `FAIL got ${sig}`));
+// Last resort on any exit path (synchronous: only what can be done synchronously).
+process.on('exit', () => { killChromium(); killServer(); removeTmp(); });
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    server = spawn(SERVER, ['--host', '127.0.0.1', '--port', '0', '--web', WEB_DIR],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stderr.on('data', d => process.stderr.write('[duplex-server] ' + d));
+    const rl = readline.createInterface({ input: server.stdout });
+    rl.on('line', line => {
+      const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
+      if (m) resolve(+m[1]); else say('[duplex-server]', line);
+    });
+    server.on('error', reject);
+    server.on('exit', c => reject(new Error(`duplex-server exited (${c}) before listening`)));
+    setTimeout(() => reject(new Error('duplex-server printed no listening line in 15 s')), 15000).unref();
+  });
+}
+
+// Runs inside the page: a fresh WebSocket to /echo, three echoes, a clean close.
+async function pageEchoTest(url) {
+  const ws = new WebSocket(url);
+  ws.binaryType = 'arraybuffer';
+  const out = { extensions: null, protocol: null, text: false, binary: false, big: false, close: null };
+  await new Promise((res, rej) => {
+    ws.onopen = res;
+    ws.onerror = () => rej(new Error('WebSocket error before open'));
+    setTimeout(() => rej(new Error('no open after 10 s')), 10000);
+  });
+  out.extensions = ws.extensions;
+  out.protocol = ws.protocol;
+  const queue = [];
+  let waiter = null;
+  ws.onmessage = (e) => { queue.push(e.data); if (waiter) { waiter(); waiter = null; } };
+  const next = () => new Promise((res, rej) => {
+    const take = () => res(queue.shift());
+    if (queue.length) return take();
+    const t = setTimeout(() => rej(new Error('no echo within 10 s')), 10000);
+    waiter = () => { clearTimeout(t); take(); };
+  });
+
+  const text = 'hello from chromium \u03ba\u1f79\u03c3\u03bc\u03b5 \u{1f600}';
+  ws.send(text);
+  const gotText = await next();
+  out.text = typeof gotText === 'string' && gotText === text;
+
+  const bytes = new Uint8Array(256);
+  for (let i = 0; i < 256; i++) bytes[i] = i;
+  ws.send(bytes.buffer);
+  const gotBin = await next();
+  out.binary = gotBin instanceof ArrayBuffer && gotBin.byteLength === 256 &&
+    new Uint8Array(gotBin).every((b, i) => b === i);
+
+  let big = '';
+  const abc = 'abcdefghijklmnopqrstuvwxyz';
+  while (big.length < (1 << 20)) big += abc;
+  big = big.slice(0, 1 << 20);
+  ws.send(big);
+  const gotBig = await next();
+  out.big = typeof gotBig === 'string' && gotBig.length === big.length && gotBig === big;
+
+  out.close = await new Promise((res) => {
+    ws.onclose = (e) => res({ code: e.code, reason: e.reason, wasClean: e.wasClean });
+    ws.close(1000, 'done');
+    setTimeout(() => res({ code: -1, reason: 'no close event within 10 s', wasClean: false }), 10000);
+  });
+  return out;
+}
+
+(async () => {
+  if (!SERVER || !fs.existsSync(SERVER)) return finish(2, 'usage: node chromium_test.js PATH/duplex-server (or set DUPLEX_SERVER)');
+  let chromium;
+  try { ({ chromium } = require('playwright-core')); } catch (e) {
+    return finish(1, `FAIL playwright-core missing: run 'npm ci --prefix ${__dirname}' first`);
+  }
+  if (!fs.existsSync(CHROMIUM)) return finish(1, `FAIL no browser at ${CHROMIUM}: apt-get install chromium`);
+
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-chromium-'));
+  const udd = path.join(tmp, 'user-data');   // inside tmp: chromiumGroups() relies on it
+  fs.mkdirSync(udd);
+  process.env.TMPDIR = tmp;   // Playwright's own temp files (and Chromium's, via env below) land in tmp too
+  const port = await startServer();
+  const origin = `http://127.0.0.1:${port}`;
+  say(`duplex-server on 127.0.0.1:${port}, --web ${WEB_DIR}`);
+
+  ctx = await chromium.launchPersistentContext(udd, {
+    executablePath: CHROMIUM, headless: true, args: FLAGS,
+    handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,   // our handlers close it, then exit
+    env: { ...process.env, TMPDIR: tmp },   // Chromium's /tmp droppings go in here
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const problems = [];
+  page.on('pageerror', e => problems.push(`page error: ${e.message}`));
+  // The page has no favicon: the browser's own request for one may 404 (and log a console error).
+  const isFavicon = (u) => new URL(u).pathname === '/favicon.ico';
+  page.on('console', m => {
+    if (m.type() !== 'error') return;
+    if (/status of 404/.test(m.text()) && m.location() && isFavicon(m.location().url || '')) return;
+    problems.push(`console error: ${m.text()} (${m.location() && m.location().url})`);
+  });
+  page.on('response', r => { if (r.status() >= 400 && !isFavicon(r.url())) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
+  page.on('requestfailed', r => problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
+  const fails = [];
+  const expect = (ok, what) => { say(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) fails.push(what); };
+
+  // 1. The page, as a person uses it.
+  const resp = await page.goto(`${origin}/`, { waitUntil: 'load', timeout: 15000 });
+  expect(resp && resp.status() === 200, `GET / -> ${resp && resp.status()}`);
+  expect(/duplex/.test(await page.title()), `page title '${await page.title()}'`);
+  expect(await page.textContent('#url') === `ws://127.0.0.1:${port}/echo`, `#url shows ${await page.textContent('#url')}`);
+  const opened = await page.waitForFunction(() => document.querySelector('#status').textContent === 'open',
+    null, { timeout: 10000 }).then(() => true, () => false);
+  expect(opened, `#status becomes 'open' (is '${await page.textContent('#status')}')`);
+  expect(await page.evaluate(() => window.duplexSocket && window.duplexSocket.readyState === WebSocket.OPEN),
+    'window.duplexSocket is OPEN');
+  const typed = `typed by a person ${Date.now()} \u2713`;
+  await page.fill('#message', typed, { timeout: 5000 });
+  await page.click('#send', { timeout: 5000 });
+  const echoed = await page.waitForFunction((t) => [...document.querySelectorAll('#log li.received')]
+    .some(li => li.textContent === '\u2190 ' + t), typed, { timeout: 10000 }).then(() => true, () => false);
+  expect(echoed, `#log shows the echo of the typed message (log: ${JSON.stringify(await page.$$eval('#log li', ls => ls.map(l => l.textContent)))})`);
+  expect(await page.inputValue('#message') === '', '#message is cleared after send');
+
+  // 2. A WebSocket of its own from the page: text, binary, 1 MiB, clean close.
+  let r;
+  try { r = await page.evaluate(pageEchoTest, `ws://127.0.0.1:${port}/echo`); } catch (e) { r = { error: String(e) }; }
+  say('page WebSocket result:', JSON.stringify(r));
+  expect(!r.error, `page WebSocket ran (${r.error || 'no error'})`);
+  if (!r.error) {
+    expect(r.text, 'text echo equal');
+    expect(r.binary, 'binary echo (ArrayBuffer, 256 byte values) equal');
+    expect(r.big, '1 MiB text echo equal');
+    expect(r.close && r.close.code === 1000 && r.close.wasClean === true,
+      `close(1000): close event code ${r.close && r.close.code}, wasClean ${r.close && r.close.wasClean}`);
+    say(`extensions negotiated with Chromium's offer: '${r.extensions}'`);
+  }
+
+  // 3. The page's own socket is still fine afterwards; then leave the page.
+  expect(await page.textContent('#status') === 'open', `#status still 'open' (is '${await page.textContent('#status')}')`);
+  expect(problems.length === 0, `no page errors, console errors or failed requests ${JSON.stringify(problems)}`);
+
+  // 4. Stopping the server (SIGTERM) closes the page's socket with 1001, and the server exits 0.
+  const exited = new Promise(r => { server.on('exit', (c, sig) => r(sig ? sig : c)); setTimeout(() => r('still running after 5 s'), 5000); });
+  server.kill('SIGTERM');
+  const shut = await page.waitForFunction(() => /^closed \(1001\b/.test(document.querySelector('#status').textContent),
+    null, { timeout: 10000 }).then(() => true, () => false);
+  expect(shut, `after SIGTERM to the server #status shows a 1001 close (is '${await page.textContent('#status')}')`);
+  const code = await exited;
+  expect(code === 0, `duplex-server exits 0 on SIGTERM (got ${code})`);
+
+  await finish(fails.length ? 1 : 0, `${fails.length ? fails.length + ' check(s) failed' : 'all checks passed'}`);
+})().catch(e => finish(1, `FAIL ${e && e.stack || e}`));
