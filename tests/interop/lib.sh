@@ -5,6 +5,7 @@
 #   start_duplex_server [server args]  # sets SERVER_PORT
 #   spawn NAME cmd...                  # own process group; output in $WORK/NAME.{out,err}
 #   wait_port NAME                     # first "listening ... PORT" line of NAME.out
+#   wait_line NAME REGEX [SECONDS]     # wait for a matching line in NAME.out
 #   run_step NAME SECONDS cmd...       # foreground step, in its own process group
 #
 # Every process is started with setsid, so it leads a process group of its own,
@@ -138,6 +139,17 @@ wait_port() {
         sleep 0.05
     done
     die "$name printed no 'listening' line within ${limit}s"
+}
+
+# wait_line NAME REGEX [SECONDS]: wait until a line of NAME's output matches
+# REGEX (grep -E); false if none does in time (default 5 s).
+wait_line() {
+    local name=$1 re=$2 limit=${3:-5} i
+    for ((i = 0; i < limit * 20; i++)); do
+        grep -qE "$re" "$WORK/$name.out" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
 }
 
 # start_duplex_server [extra args]: sets SERVER_PORT.

@@ -21,5 +21,8 @@ NODE_PORT=$(wait_port node-echo)
 log "node ws echo server listening on 127.0.0.1:$NODE_PORT"
 run_step duplex-client "30" "$WS_CLIENT_CHECK" "ws://127.0.0.1:$NODE_PORT/echo" ||
     die "duplex client -> node ws echo server"
+# The server logs the close when its side of the close handshake is done, which may be just after the client exits.
+wait_line node-echo '^closed by peer with ' ||
+    die "node ws echo server saw no close from the duplex client"
 grep -q '^closed by peer with 1000$' "$WORK/node-echo.out" ||
-    die "node ws echo server did not see a 1000 close from the duplex client"
+    die "node ws echo server did not see a 1000 close: $(grep '^closed' "$WORK/node-echo.out")"
