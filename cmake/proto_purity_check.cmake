@@ -31,9 +31,13 @@ foreach(f IN LISTS files)
         endforeach()
       endif()
     endif()
-    if(line MATCHES "(steady_clock|system_clock|high_resolution_clock|utc_clock|file_clock|Clock)::now[ \t]*\\(|[^a-z_](time|clock_gettime|gettimeofday|sleep|usleep|nanosleep|sleep_for|sleep_until|recv|send|recvfrom|sendto|read|write|epoll_wait|socket|connect|accept|accept4)[ \t]*\\(")
-      # A member call (".send(", "->write(") is not a system call.
-      if(NOT line MATCHES "(\\.|->)(send|read|write|recv|connect|accept)[ \t]*\\(" AND NOT line MATCHES "^[ \t]*//")
+    # Clock reads and IO/sleep calls. Names that are also ordinary member
+    # functions of ours (send, read, write, close) count only when called as
+    # the global syscall, "::send(" and the like.
+    if(line MATCHES "(steady_clock|system_clock|high_resolution_clock|utc_clock|file_clock|Clock)::now[ \t]*\\(" OR
+       line MATCHES "(^|[^A-Za-z0-9_])(recvfrom|sendto|recvmsg|sendmsg|epoll_wait|epoll_ctl|usleep|nanosleep|sleep_for|sleep_until|clock_gettime|gettimeofday|getaddrinfo)[ \t]*\\(" OR
+       line MATCHES "(^|[^A-Za-z0-9_]):: *(send|recv|read|write|socket|connect|accept|accept4|close|time|poll|select)[ \t]*\\(")
+      if(NOT line MATCHES "^[ \t]*//")
         string(APPEND violations "${f}:${n}: ${line}\n")
       endif()
     endif()

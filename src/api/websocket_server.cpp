@@ -146,7 +146,10 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     }
     headers.erase(std::remove_if(headers.begin(), headers.end(), [](const HttpHeader& h) { return !is_safe_header(h); }),
                   headers.end());
-    const std::string head = proto::ws::write_accept_response(upgrade_->key, protocol, {}, to_header_list(headers));
+    // Responses to earlier pipelined requests that have not left yet go first.
+    std::string head(base::as_string_view(out_.data()));
+    out_.clear();
+    head += proto::ws::write_accept_response(upgrade_->key, protocol, {}, to_header_list(headers));
 
     proto::ws::Options wo;
     wo.max_message_size = server_.options_.max_message_size;

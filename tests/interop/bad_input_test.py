@@ -249,7 +249,7 @@ def case_stalled_head(port):
     took = time.monotonic() - t0
     check(closed, 'connection with half a request head still open after 15 s')
     first = raw.buf.split(b'\r\n', 1)[0].decode('latin1')
-    extra = f', after sending {first!r}' if raw.buf else ''
+    extra = f' (it answered {first!r} first)' if raw.buf else ''
     return f'closed after {took:.1f} s{extra}'
 
 

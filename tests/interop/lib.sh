@@ -18,14 +18,12 @@
 set -euo pipefail
 
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(cd "$INTEROP_DIR/../.." && pwd)
 PYTHON=${PYTHON:-/usr/bin/python3}   # Debian's python3, the one with python3-websockets
 NODE=${NODE:-node}
 
 _pgids=()
 _names=()
 WORK=
-_watchdog_fired=
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
@@ -100,6 +98,7 @@ interop_init() {
     trap _on_exit EXIT
     trap _on_signal INT TERM HUP
     # The watchdog: its own process group too, killed with the rest on exit.
+    # shellcheck disable=SC2016  # $1.. are the inner shell's arguments
     setsid bash -c 'sleep "$1" && touch "$2/watchdog.fired" && kill -TERM "$3"' watchdog \
         "$_timeout" "$WORK" "$$" </dev/null >/dev/null 2>&1 &
     _pgids+=("$!")
@@ -153,6 +152,7 @@ wait_line() {
 }
 
 # start_duplex_server [extra args]: sets SERVER_PORT.
+# shellcheck disable=SC2120  # the arguments are optional
 start_duplex_server() {
     spawn duplex-server "$DUPLEX_SERVER" --host 127.0.0.1 --port 0 "$@"
     SERVER_PORT=$(wait_port duplex-server)
@@ -161,6 +161,7 @@ start_duplex_server() {
 
 # stop_duplex_server: SIGTERM, and it must exit 0 within 5 s.
 stop_duplex_server() {
+    # shellcheck disable=SC2154  # set by spawn
     local pid=$PID_duplex_server rc=0 i
     kill -TERM "$pid"
     for ((i = 0; i < 50; i++)); do

@@ -9,9 +9,9 @@ require_node_modules ws
 
 # (a) node ws client -> duplex-server /echo, without and with permessage-deflate offered.
 start_duplex_server
-run_step node-client "20" "$NODE" "$INTEROP_DIR/node_ws_client.js" "ws://127.0.0.1:$SERVER_PORT/echo" ||
+run_step node-client 20 "$NODE" "$INTEROP_DIR/node_ws_client.js" "ws://127.0.0.1:$SERVER_PORT/echo" ||
     die "node ws client -> duplex-server"
-run_step node-client-deflate "20" "$NODE" "$INTEROP_DIR/node_ws_client.js" "ws://127.0.0.1:$SERVER_PORT/echo" --deflate ||
+run_step node-client-deflate 20 "$NODE" "$INTEROP_DIR/node_ws_client.js" "ws://127.0.0.1:$SERVER_PORT/echo" --deflate ||
     die "node ws client (permessage-deflate offered) -> duplex-server"
 stop_duplex_server
 
@@ -19,7 +19,7 @@ stop_duplex_server
 spawn node-echo "$NODE" "$INTEROP_DIR/node_ws_echo_server.js"
 NODE_PORT=$(wait_port node-echo)
 log "node ws echo server listening on 127.0.0.1:$NODE_PORT"
-run_step duplex-client "30" "$WS_CLIENT_CHECK" "ws://127.0.0.1:$NODE_PORT/echo" ||
+run_step duplex-client 30 "$WS_CLIENT_CHECK" "ws://127.0.0.1:$NODE_PORT/echo" ||
     die "duplex client -> node ws echo server"
 # The server logs the close when its side of the close handshake is done, which may be just after the client exits.
 wait_line node-echo '^closed by peer with ' ||

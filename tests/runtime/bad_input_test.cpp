@@ -153,6 +153,25 @@ TEST_F(BadInput, FramesPipelinedWithTheUpgradeAreNotLost) {
     EXPECT_NE(got.find("\x81\x0a" "early bird"), std::string::npos);
 }
 
+TEST_F(BadInput, PipelinedResponseBeforeAnUpgradeIsNotLost) {
+    // A plain request and an upgrade in one write: the 404 must leave, whole,
+    // before the 101 (found by the interop suite's probing).
+    RawClient c(port_);
+    c.send("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" + upgrade_request("/") + masked_frame(0x81, "after"));
+    auto got = c.read_until([](const std::string& b) { return b.find("after") != std::string::npos; });
+    EXPECT_EQ(got.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u) << got.substr(0, 60);
+    const auto switching = got.find("HTTP/1.1 101 ");
+    ASSERT_NE(switching, std::string::npos);
+    EXPECT_NE(got.find("not found\n"), std::string::npos);
+    EXPECT_LT(got.find("not found\n"), switching);
+}
+
+TEST_F(BadInput, AbsoluteFormTargetsAreAccepted) {
+    RawClient c(port_);
+    c.send(upgrade_request("http://127.0.0.1/"));
+    EXPECT_EQ(c.read_head().rfind("HTTP/1.1 101 ", 0), 0u);
+}
+
 TEST_F(BadInput, RequestBodiesAreRefused) {
     RawClient c(port_);
     c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");

@@ -81,6 +81,16 @@ bool Headers::has_token(std::string_view name, std::string_view token) const {
 
 std::string_view Request::path() const {
     std::string_view t = target;
+    // RFC 9112 §3.2.2: a server must accept the absolute-form too.
+    for (std::string_view scheme : {"http://", "https://", "ws://", "wss://"}) {
+        if (t.size() > scheme.size() && iequals(t.substr(0, scheme.size()), scheme)) {
+            t.remove_prefix(scheme.size());
+            const auto slash = t.find_first_of("/?");
+            t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+            if (!t.empty() && t.front() == '?') return "/";
+            break;
+        }
+    }
     return t.substr(0, t.find('?'));
 }
 

@@ -92,7 +92,7 @@ std::variant<UpgradeRequest, Rejection> check_upgrade_request(const http::Reques
         return reject(426, "missing Upgrade: websocket", {{"Upgrade", "websocket"}, {"Connection", "Upgrade"}});
     if (!req.headers.has_token("Connection", "upgrade")) return reject(400, "missing Connection: Upgrade");
     const auto key = req.headers.get("Sec-WebSocket-Key");
-    if (!key || req.headers.count("Sec-WebSocket-Key") != 1) return reject(400, "missing Sec-WebSocket-Key");
+    if (!key || req.headers.count("Sec-WebSocket-Key") != 1) return reject(400, "missing or repeated Sec-WebSocket-Key");
     const auto decoded = base::base64_decode(trim_ows(*key));
     if (!decoded || decoded->size() != 16) return reject(400, "Sec-WebSocket-Key is not 16 bytes of base64");
     const auto version = req.headers.get_combined("Sec-WebSocket-Version");
