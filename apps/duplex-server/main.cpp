@@ -45,6 +45,11 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0, 65535))
         ->capture_default_str();
     app.add_option("--web", web, "directory served at / (default: the installed page)");
+    bool deflate = false;
+    bool deflate_no_context = false;
+    app.add_flag("--deflate", deflate, "accept permessage-deflate (RFC 7692) from clients that offer it");
+    app.add_flag("--deflate-no-context-takeover", deflate_no_context,
+                 "reset the compressor after each message (less memory per connection)");
     app.add_option("--max-message-size", max_message, "largest message accepted, in bytes (else close 1009)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40))
         ->capture_default_str();
@@ -79,6 +84,8 @@ int main(int argc, char** argv) {
     options.static_dir = web;
     options.max_message_size = max_message;
     options.max_frame_size = max_message;
+    options.per_message_deflate.enabled = deflate || deflate_no_context;
+    options.per_message_deflate.no_context_takeover = deflate_no_context;
     duplex::WebSocketServer server(loop, options);
 
     // /echo: every message comes back as it came, text as text, binary as binary.

@@ -34,12 +34,29 @@ class Session;
 /// The connection's state, as the browser's WebSocket.readyState.
 enum class ReadyState { Connecting = 0, Open = 1, Closing = 2, Closed = 3 };
 
+/// permessage-deflate (RFC 7692): compression of whole messages with zlib.
+/// Off by default, like Node's `ws`; browsers always offer it.
+struct PerMessageDeflate {
+    bool enabled = false;
+    std::size_t threshold = 64;          ///< shorter messages are sent uncompressed
+    int level = -1;                      ///< zlib level 0-9; -1: zlib's default (6)
+    int mem_level = 8;                   ///< zlib memory level 1-9 (lower: less memory, less compression)
+    int max_window_bits = 15;            ///< our compressor's window, 9-15 (smaller: less memory)
+    /// Reset our compressor after every message: less memory per connection,
+    /// less compression. A server then shares one compressor per loop (and
+    /// one compressed copy of each published message).
+    bool no_context_takeover = false;
+    bool request_peer_no_context_takeover = false;  ///< ask the peer to reset too
+    int request_peer_max_window_bits = 15;          ///< ask the peer for a smaller window (8-15)
+};
+
 /// Options of a client connection.
 struct ClientOptions {
     std::vector<std::string> protocols;            ///< Sec-WebSocket-Protocol offers, preferred first
     std::string origin;                            ///< Origin header; empty: none sent
     std::vector<HttpHeader> headers;               ///< extra request headers
     std::size_t max_message_size = 16u << 20;      ///< larger incoming messages close with 1009
+    PerMessageDeflate per_message_deflate;         ///< offered when enabled
     std::chrono::milliseconds handshake_timeout{10000};
     std::chrono::milliseconds close_timeout{5000};
 };
@@ -104,6 +121,8 @@ public:
     std::string remote_address() const;
     /// Client: the URL passed to connect(); server: the request target.
     std::string url() const;
+    /// The agreed Sec-WebSocket-Extensions ("" when none).
+    std::string extensions() const;
 
     /// Per-connection data for the application (set it in on_upgrade's accept()
     /// or at any time on the loop thread).

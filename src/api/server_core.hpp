@@ -60,6 +60,7 @@ private:
     bool upgrade_pending_ = false;
     bool upgrade_decided_ = false;
     std::optional<proto::ws::UpgradeRequest> upgrade_;
+    std::optional<proto::ws::DeflateAgreement> deflate_;
     HttpRequest upgrade_request_;
     const WebSocketRoute* upgrade_route_ = nullptr;
     std::vector<std::byte> pending_bytes_;
@@ -90,6 +91,10 @@ public:
     std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
     bool closed_ = false;
+    /// One compressor for every connection of this server that resets per
+    /// message (no context takeover), created on first use.
+    std::shared_ptr<proto::ws::Deflater> shared_deflater();
+    std::shared_ptr<proto::ws::Deflater> shared_deflater_;
 };
 
 }  // namespace duplex::detail

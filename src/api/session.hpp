@@ -13,6 +13,7 @@
 #include "base/bytes.hpp"
 #include "proto/http/head_parser.hpp"
 #include "proto/ws/connection.hpp"
+#include "proto/ws/deflate.hpp"
 #include "proto/ws/handshake.hpp"
 #include "runtime/address.hpp"
 #include "runtime/loop.hpp"
@@ -24,6 +25,8 @@
 #include <string>
 
 namespace duplex::detail {
+
+proto::ws::DeflateConfig to_deflate_config(const PerMessageDeflate& o);
 
 /// Told when a server-side session has ended, so the server forgets it.
 class SessionOwner {
@@ -40,7 +43,8 @@ public:
 
     /// Server side: the socket already carries the 101 response in `tx_head`.
     Session(EventLoop& loop, std::unique_ptr<runtime::TcpSocket> sock, proto::ws::Options options,
-            std::string protocol, std::string url, std::string remote, std::weak_ptr<SessionOwner> owner);
+            std::string protocol, std::string extensions, std::string url, std::string remote,
+            std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater);
     /// Client side: call start_client() next.
     Session(EventLoop& loop, std::string url, ClientOptions options);
     ~Session();
@@ -61,6 +65,7 @@ public:
     ReadyState ready_state() const noexcept { return state_.load(); }
     std::size_t buffered_amount() const noexcept { return buffered_.load(); }
     const std::string& protocol() const noexcept { return protocol_; }
+    const std::string& extensions() const noexcept { return extensions_; }
     const std::string& remote_address() const noexcept { return remote_; }
     const std::string& url() const noexcept { return url_; }
     EventLoop& loop() noexcept { return loop_; }
@@ -83,7 +88,7 @@ private:
 
     void connect_to(const runtime::Address& addr);
     void handle_handshake_bytes(base::MutableBytes data);
-    void open_client(const std::string& protocol, base::MutableBytes leftover);
+    void open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover);
     void feed(base::MutableBytes data);
     void dispatch();
     void flush();
@@ -100,6 +105,8 @@ private:
     proto::ws::Role role_;
     proto::ws::Options ws_options_;
     std::string protocol_;
+    std::string extensions_;
+    std::shared_ptr<proto::ws::Deflater> shared_deflater_;  // a loop's, kept alive while we use it
     std::string url_;
     std::string remote_;
     std::weak_ptr<SessionOwner> owner_;

@@ -13,6 +13,19 @@
 namespace duplex {
 namespace detail {
 
+proto::ws::DeflateConfig to_deflate_config(const PerMessageDeflate& o) {
+    proto::ws::DeflateConfig c;
+    c.enabled = o.enabled;
+    c.threshold = o.threshold;
+    c.level = o.level;
+    c.mem_level = o.mem_level;
+    c.max_window_bits = o.max_window_bits;
+    c.no_context_takeover = o.no_context_takeover;
+    c.request_peer_no_context_takeover = o.request_peer_no_context_takeover;
+    c.request_peer_max_window_bits = o.request_peer_max_window_bits;
+    return c;
+}
+
 namespace {
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 
@@ -20,13 +33,16 @@ std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
 }  // namespace
 
 Session::Session(EventLoop& loop, std::unique_ptr<runtime::TcpSocket> sock, proto::ws::Options options,
-                 std::string protocol, std::string url, std::string remote, std::weak_ptr<SessionOwner> owner)
+                 std::string protocol, std::string extensions, std::string url, std::string remote,
+                 std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater)
     : loop_(loop),
       rt_(loop.runtime()),
       sock_(std::move(sock)),
       role_(proto::ws::Role::Server),
       ws_options_(std::move(options)),
       protocol_(std::move(protocol)),
+      extensions_(std::move(extensions)),
+      shared_deflater_(std::move(shared_deflater)),
       url_(std::move(url)),
       remote_(std::move(remote)),
       owner_(std::move(owner)),
@@ -120,6 +136,8 @@ void Session::start_client() {
     request_.protocols = client_options_.protocols;
     if (!client_options_.origin.empty()) request_.origin = client_options_.origin;
     for (const auto& h : client_options_.headers) request_.extra.emplace_back(h.name, h.value);
+    if (client_options_.per_message_deflate.enabled)
+        request_.extensions = proto::ws::deflate_offer(to_deflate_config(client_options_.per_message_deflate));
 
     std::weak_ptr<Session> weak = self;
     phase_timer_ = rt_.add_timer(base::Clock::now() + client_options_.handshake_timeout, [weak] {
@@ -186,14 +204,28 @@ void Session::handle_handshake_bytes(base::MutableBytes data) {
     auto outcome = proto::ws::check_upgrade_response(response_parser_->response(), request_);
     if (auto* refusal = std::get_if<proto::ws::ClientRefusal>(&outcome))
         return fail_before_open(make_error_code(Errc::handshake_failed), refusal->message);
-    open_client(std::get<proto::ws::ClientAccept>(outcome).protocol, data.subspan(used));
+    open_client(std::get<proto::ws::ClientAccept>(outcome), data.subspan(used));
 }
 
-void Session::open_client(const std::string& protocol, base::MutableBytes leftover) {
+void Session::open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover) {
+    if (!accepted.extensions.empty()) {
+        // RFC 7692 §5: a response we cannot honour fails the connection.
+        auto agreed = proto::ws::parse_extensions(accepted.extensions);
+        std::optional<proto::ws::DeflateParams> params;
+        if (agreed && agreed->size() == 1)
+            params = proto::ws::accept_deflate_response(agreed->front(),
+                                                        to_deflate_config(client_options_.per_message_deflate));
+        if (!params)
+            return fail_before_open(make_error_code(Errc::handshake_failed),
+                                    "unacceptable Sec-WebSocket-Extensions: " + accepted.extensions);
+        const auto& cfg = client_options_.per_message_deflate;
+        ws_options_.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
+        extensions_ = accepted.extensions;
+    }
     if (phase_timer_) rt_.cancel_timer(phase_timer_);
     phase_timer_ = 0;
     response_parser_.reset();
-    protocol_ = protocol;
+    protocol_ = accepted.protocol;
     phase_ = Phase::Open;
     state_ = ReadyState::Open;
     ws_.emplace(role_, ws_options_);
@@ -473,6 +505,7 @@ std::size_t WebSocket::buffered_amount() const noexcept { return impl_ ? impl_->
 std::string WebSocket::protocol() const { return impl_ ? impl_->protocol() : std::string(); }
 std::string WebSocket::remote_address() const { return impl_ ? impl_->remote_address() : std::string(); }
 std::string WebSocket::url() const { return impl_ ? impl_->url() : std::string(); }
+std::string WebSocket::extensions() const { return impl_ ? impl_->extensions() : std::string(); }
 
 std::any& WebSocket::user_data() {
     static thread_local std::any empty;

@@ -7,6 +7,7 @@
 #include "base/log.hpp"
 #include "proto/http/error.hpp"
 #include "proto/http/response_writer.hpp"
+#include "proto/ws/deflate.hpp"
 #include "proto/ws/handshake.hpp"
 
 #include <algorithm>
@@ -111,6 +112,7 @@ void HttpConnection::handle_request(base::MutableBytes rest) {
         respond(proto::http::write_simple_response(403, {}, "origin not allowed\n"), true);
         return;
     }
+    deflate_ = proto::ws::negotiate_deflate(up.extensions, to_deflate_config(server_.options_.per_message_deflate));
     upgrade_ = std::move(up);
     upgrade_request_ = std::move(pub);
     upgrade_route_ = route;
@@ -149,16 +151,27 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     // Responses to earlier pipelined requests that have not left yet go first.
     std::string head(base::as_string_view(out_.data()));
     out_.clear();
-    head += proto::ws::write_accept_response(upgrade_->key, protocol, {}, to_header_list(headers));
+    const std::string extensions = deflate_ ? deflate_->response : std::string();
+    head += proto::ws::write_accept_response(upgrade_->key, protocol, extensions, to_header_list(headers));
 
     proto::ws::Options wo;
     wo.max_message_size = server_.options_.max_message_size;
     wo.max_frame_size = server_.options_.max_frame_size;
     wo.close_timeout = server_.options_.close_timeout;
+    std::shared_ptr<proto::ws::Deflater> shared;
+    if (deflate_) {
+        const auto& cfg = server_.options_.per_message_deflate;
+        // The loop's shared compressor runs at the configured window; a
+        // connection that agreed to a smaller one gets its own.
+        if (deflate_->params.local_no_context_takeover &&
+            deflate_->params.local_max_window_bits >= std::clamp(cfg.max_window_bits, 9, 15))
+            shared = server_.shared_deflater();
+        wo.deflate = proto::ws::Options::Deflate{deflate_->params, cfg.threshold, cfg.level, cfg.mem_level, shared.get()};
+    }
     if (timer_) server_.loop_.runtime().cancel_timer(timer_);
     timer_ = 0;
-    auto session = std::make_shared<Session>(server_.loop_, std::move(sock_), wo, protocol, upgrade_request_.target,
-                                             remote_, server_.weak_from_this());
+    auto session = std::make_shared<Session>(server_.loop_, std::move(sock_), wo, protocol, extensions,
+                                             upgrade_request_.target, remote_, server_.weak_from_this(), shared);
     session->user_data = std::move(user_data);
     done_ = true;
     session->attach_server(head);
@@ -326,6 +339,14 @@ void ServerCore::close() {
 }
 
 void ServerCore::session_done(Session* s) { sessions_.erase(s); }
+
+std::shared_ptr<proto::ws::Deflater> ServerCore::shared_deflater() {
+    if (!shared_deflater_) {
+        const auto& cfg = options_.per_message_deflate;
+        shared_deflater_ = std::make_shared<proto::ws::Deflater>(cfg.max_window_bits, cfg.mem_level, cfg.level);
+    }
+    return shared_deflater_;
+}
 
 void ServerCore::http_done(HttpConnection* c) {
     auto it = http_.find(c);

@@ -86,9 +86,14 @@ std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
 
 bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
     // §5.2: "MUST be 0 unless an extension is negotiated that defines meanings".
-    if (h.rsv & ~options_.allowed_rsv) return fail(WsError::reserved_bits), false;
+    // RFC 7692 §6: permessage-deflate defines RSV1, on the first frame of a
+    // data message only.
+    const bool rsv1 = (h.rsv & 0x4) != 0;
+    if ((h.rsv & 0x3) || (rsv1 && !options_.deflate)) return fail(WsError::reserved_bits), false;
     // §5.2: reserved opcodes fail the connection.
     if (!is_known_opcode(h.opcode)) return fail(WsError::reserved_opcode), false;
+    if (rsv1 && (is_control(static_cast<Opcode>(h.opcode)) || h.opcode == 0))
+        return fail(WsError::reserved_bits), false;
     // §5.1: a server MUST close on an unmasked frame; a client on a masked one.
     if (h.masked != (role_ == Role::Server)) return fail(WsError::bad_masking), false;
     const auto op = static_cast<Opcode>(h.opcode);
@@ -110,7 +115,8 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
             utf8_.reset();
             // The common case: a whole unfragmented message already in the
             // caller's buffer is delivered from there, without a copy.
-            msg_direct_ = h.fin && h.payload_len <= available;
+            msg_compressed_ = rsv1;
+            msg_direct_ = !rsv1 && h.fin && h.payload_len <= available;
             msg_direct_data_ = {};
         } else {
             msg_direct_ = false;
@@ -133,9 +139,10 @@ bool Connection::on_payload(base::Bytes chunk) {
         ctrl_len_ += chunk.size();
         return true;
     }
+    msg_size_ += chunk.size();
+    if (msg_compressed_) return inflate_piece(chunk, false);
     // §8.1 and Autobahn section 6: fail as soon as the text can't be UTF-8.
     if (!msg_binary_ && !utf8_.feed(chunk)) return fail(WsError::invalid_utf8), false;
-    msg_size_ += chunk.size();
     if (msg_direct_) {
         msg_direct_data_ = chunk;
     } else {
@@ -165,11 +172,27 @@ void Connection::end_frame(base::Instant now) {
             break;
     }
     if (!frame_fin_) return;
+    if (msg_compressed_ && !inflate_piece({}, true)) return;
     // §8.1: a text message must end on a character boundary.
     if (!msg_binary_ && !utf8_.complete()) return fail(WsError::invalid_utf8);
     msg_active_ = false;
     const base::Bytes data = msg_direct_ ? msg_direct_data_ : base::Bytes{msg_.data(), msg_.size()};
     events_.emplace_back(MessageEvent{msg_binary_, data});
+}
+
+bool Connection::inflate_piece(base::Bytes chunk, bool final) {
+    // RFC 7692 §7.2.2: inflate as the frames arrive, so that the size limit
+    // (a decompression bomb) and invalid UTF-8 are caught as early as possible.
+    if (!inflater_) inflater_ = std::make_unique<Inflater>(options_.deflate->params.remote_max_window_bits);
+    const std::size_t before = msg_.size();
+    const auto limit = static_cast<std::size_t>(std::min<std::uint64_t>(options_.max_message_size, SIZE_MAX));
+    const auto st = final ? inflater_->finish(msg_, limit, options_.deflate->params.remote_no_context_takeover)
+                          : inflater_->inflate(chunk, msg_, limit);
+    if (st == Inflater::Status::TooBig) return fail(WsError::message_too_big), false;
+    if (st == Inflater::Status::Error) return fail(WsError::bad_compressed_data), false;
+    if (!msg_binary_ && !utf8_.feed({msg_.data() + before, msg_.size() - before}))
+        return fail(WsError::invalid_utf8), false;
+    return true;
 }
 
 void Connection::on_close_frame(base::Instant now) {
@@ -237,7 +260,28 @@ void Connection::finish(std::uint16_t code, std::string reason, bool clean, std:
 Status Connection::send(base::Bytes payload, bool binary) {
     if (state_ != State::Open) return Errc::invalid_state;
     if (!binary && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
-    write_frame(binary ? Opcode::Binary : Opcode::Text, payload);
+    const Opcode op = binary ? Opcode::Binary : Opcode::Text;
+    if (options_.deflate && payload.size() >= options_.deflate->threshold) {
+        const auto& d = *options_.deflate;
+        Deflater* z = d.shared;
+        if (!z || !d.params.local_no_context_takeover) {
+            if (!deflater_) deflater_ = std::make_unique<Deflater>(d.params.local_max_window_bits, d.mem_level, d.level);
+            z = deflater_.get();
+        }
+        if (z->compress(payload, d.params.local_no_context_takeover, zbuf_)) {
+            write_frame(op, {zbuf_.data(), zbuf_.size()}, 0x4);  // RFC 7692 §6: RSV1 marks it compressed
+            if (zbuf_.capacity() > (256u << 10)) std::vector<std::byte>().swap(zbuf_);
+            return {};
+        }
+        // zlib failed (out of memory): send it uncompressed, which is always allowed.
+    }
+    write_frame(op, payload);
+    return {};
+}
+
+Status Connection::send_encoded(base::Bytes frame) {
+    if (state_ != State::Open) return Errc::invalid_state;
+    tx_.append(frame);
     return {};
 }
 
@@ -280,12 +324,12 @@ void Connection::write_close(std::uint16_t code, std::string_view reason) {
     write_frame(Opcode::Close, {payload.data(), len});
 }
 
-void Connection::write_frame(Opcode op, base::Bytes payload) {
+void Connection::write_frame(Opcode op, base::Bytes payload, std::uint8_t rsv) {
     const bool client = role_ == Role::Client;
     MaskKey mask{};
     if (client) mask = next_mask();
     std::byte* out = tx_.extend(kMaxHeaderLen + payload.size());
-    const std::size_t hlen = write_frame_header(out, true, op, payload.size(), client ? &mask : nullptr);
+    const std::size_t hlen = write_frame_header(out, true, op, payload.size(), client ? &mask : nullptr, rsv);
     if (client && !payload.empty()) copy_masked(out + hlen, payload, mask);
     else if (!payload.empty()) std::memcpy(out + hlen, payload.data(), payload.size());
     tx_.shrink_back(kMaxHeaderLen - hlen);

@@ -21,12 +21,14 @@
 #include "base/time.hpp"
 #include "base/utf8.hpp"
 #include "proto/ws/close_code.hpp"
+#include "proto/ws/deflate.hpp"
 #include "proto/ws/error.hpp"
 #include "proto/ws/frame.hpp"
 
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,8 +48,18 @@ struct Options {
     /// How long to wait for the peer's Close after sending ours, and (client)
     /// for the server to end the TCP connection after the close handshake.
     base::Duration close_timeout = std::chrono::seconds(5);
-    /// RSV bits that a negotiated extension defines (RFC 6455 §5.2, §9); none yet.
-    std::uint8_t allowed_rsv = 0;
+    /// permessage-deflate as negotiated in the handshake (RFC 7692); unset:
+    /// not in use, and RSV1 fails the connection like RSV2/3.
+    struct Deflate {
+        DeflateParams params;
+        std::size_t threshold = 64;  // shorter messages go uncompressed
+        int level = -1;
+        int mem_level = 8;
+        /// When we reset per message, a deflater shared by every connection
+        /// of a loop may be used instead of one each (memory). Not owned.
+        Deflater* shared = nullptr;
+    };
+    std::optional<Deflate> deflate;
     /// Client only: the source of masking keys (§5.3: from a strong source of
     /// entropy). Default: OpenSSL's CSPRNG. Tests pass a fixed one.
     std::function<MaskKey()> mask_source;
@@ -93,6 +105,16 @@ public:
     /// Sends one whole message. Errc::invalid_state unless Open; text must be
     /// UTF-8 (Errc::invalid_argument otherwise).
     [[nodiscard]] Status send(base::Bytes payload, bool binary);
+    /// Sends a frame already encoded for this role (a server's unmasked frame,
+    /// compressed or not), e.g. one copy of a published message shared by
+    /// many connections. The caller guarantees it is a whole data frame
+    /// and, if RSV1 is set, that this connection may receive it.
+    [[nodiscard]] Status send_encoded(base::Bytes frame);
+    /// True when a message compressed once without context may be sent here
+    /// (deflate in use and we reset our compressor after every message).
+    bool accepts_shared_compression() const noexcept {
+        return options_.deflate && options_.deflate->params.local_no_context_takeover;
+    }
     [[nodiscard]] Status send_text(std::string_view text) { return send(base::as_bytes(text), false); }
     [[nodiscard]] Status send_binary(base::Bytes data) { return send(data, true); }
     /// Ping/pong with at most 125 bytes of payload (§5.5).
@@ -121,7 +143,8 @@ private:
     void on_close_frame(base::Instant now);
     void fail(WsError e);
     void finish(std::uint16_t code, std::string reason, bool clean, std::error_code error);
-    void write_frame(Opcode op, base::Bytes payload);
+    void write_frame(Opcode op, base::Bytes payload, std::uint8_t rsv = 0);
+    bool inflate_piece(base::Bytes chunk, bool final);
     void write_close(std::uint16_t code, std::string_view reason);
     MaskKey next_mask();
 
@@ -143,6 +166,7 @@ private:
     bool msg_active_ = false;
     bool msg_binary_ = false;
     bool msg_direct_ = false;        // whole message in the caller's buffer: no copy
+    bool msg_compressed_ = false;    // RSV1 on its first frame (RFC 7692 §6)
     base::Bytes msg_direct_data_;
     std::uint64_t msg_size_ = 0;
     std::vector<std::byte> msg_;
@@ -158,6 +182,9 @@ private:
     std::optional<base::Instant> close_deadline_;      // waiting for the peer's Close
     std::optional<base::Instant> transport_deadline_;  // client: waiting for the server's FIN
     bool close_transport_ = false;
+    std::unique_ptr<Deflater> deflater_;   // created on first use
+    std::unique_ptr<Inflater> inflater_;
+    std::vector<std::byte> zbuf_;          // compressed payload being sent
     std::array<MaskKey, 32> mask_pool_{};
     std::size_t mask_next_ = mask_pool_.size();
 };

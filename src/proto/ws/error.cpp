@@ -20,6 +20,7 @@ public:
             case WsError::expected_continuation: return "new data frame inside a fragmented message";
             case WsError::bad_close_payload: return "invalid close frame payload";
             case WsError::invalid_utf8: return "invalid UTF-8 in text";
+            case WsError::bad_compressed_data: return "compressed payload does not inflate";
             case WsError::message_too_big: return "message too big";
             case WsError::close_timeout: return "close handshake timed out";
             case WsError::unexpected_eof: return "connection ended without a close frame";
@@ -36,7 +37,8 @@ const std::error_category& ws_category() noexcept {
 
 CloseCode close_code_for(WsError e) noexcept {
     switch (e) {
-        case WsError::invalid_utf8: return CloseCode::InvalidPayload;
+        case WsError::invalid_utf8:
+        case WsError::bad_compressed_data: return CloseCode::InvalidPayload;
         case WsError::message_too_big: return CloseCode::MessageTooBig;
         case WsError::close_timeout:
         case WsError::unexpected_eof: return CloseCode::Abnormal;

@@ -19,6 +19,7 @@ enum class WsError {
     expected_continuation,    // 1002: new data frame inside a fragmented message (§5.4)
     bad_close_payload,        // 1002: one-byte close payload or invalid code (§5.5.1, §7.4)
     invalid_utf8,             // 1007: text or close reason not UTF-8 (§8.1)
+    bad_compressed_data,      // 1007: a permessage-deflate payload that does not inflate (RFC 7692 §8)
     message_too_big,          // 1009: over the message or frame size limit (§7.4.1)
     close_timeout,            // 1006: the peer never answered our Close
     unexpected_eof,           // 1006: the transport ended without a Close
