@@ -23,6 +23,8 @@ enum class Errc {
     connection_refused, ///< connect(): nobody listens there
     resolve_failed,     ///< connect(): the host name did not resolve
     handshake_failed,   ///< the HTTP upgrade was refused or malformed
+    backpressure_limit, ///< dropped: the send buffer is over max_backpressure
+    tls_failed,         ///< the TLS handshake or certificate check failed
 };
 
 /// The category of duplex::Errc.
@@ -51,6 +53,42 @@ public:
     friend bool operator==(const Status& a, Errc e) noexcept { return a.ec_ == make_error_code(e); }
 
 private:
+    std::error_code ec_;
+};
+
+/// What became of a message handed to send() (uWebSockets' three outcomes).
+enum class SendStatus {
+    Success,       ///< written to the kernel, or queued while a read is handled (sent with its replies)
+    Backpressure,  ///< queued behind data the peer has not taken yet: wait for on_drain
+    Dropped,       ///< not sent; code() says why (closed, bad argument, over max_backpressure)
+};
+
+/// The result of a send. `ok()` unless the message was dropped; compares
+/// equal to the Errc of a drop.
+class [[nodiscard]] SendResult {
+public:
+    SendResult(SendStatus s = SendStatus::Success) noexcept : status_(s) {}  // NOLINT: implicit by design
+    SendResult(Errc e) noexcept : status_(SendStatus::Dropped), ec_(make_error_code(e)) {}  // NOLINT
+    SendResult(Status st) noexcept  // NOLINT: a failed Status is a drop
+        : status_(st.ok() ? SendStatus::Success : SendStatus::Dropped), ec_(st.code()) {}
+
+    SendStatus status() const noexcept { return status_; }
+    bool ok() const noexcept { return status_ != SendStatus::Dropped; }
+    explicit operator bool() const noexcept { return ok(); }
+    const std::error_code& code() const noexcept { return ec_; }
+    std::string message() const {
+        switch (status_) {
+            case SendStatus::Success: return "sent";
+            case SendStatus::Backpressure: return "queued (backpressure)";
+            case SendStatus::Dropped: return "dropped: " + ec_.message();
+        }
+        return {};
+    }
+    friend bool operator==(const SendResult& a, Errc e) noexcept { return a.ec_ == make_error_code(e); }
+    friend bool operator==(const SendResult& a, SendStatus s) noexcept { return a.status_ == s; }
+
+private:
+    SendStatus status_;
     std::error_code ec_;
 };
 

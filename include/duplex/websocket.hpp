@@ -50,6 +50,13 @@ struct PerMessageDeflate {
     int request_peer_max_window_bits = 15;          ///< ask the peer for a smaller window (8-15)
 };
 
+/// What happens to a send when the connection already has more than
+/// max_backpressure bytes queued (a peer that does not read).
+enum class BackpressurePolicy {
+    Close,  ///< close the connection with 1008 "slow consumer" (the default: nothing is lost silently)
+    Drop,   ///< drop the message; send() returns Dropped (Errc::backpressure_limit)
+};
+
 /// Options of a client connection.
 struct ClientOptions {
     std::vector<std::string> protocols;            ///< Sec-WebSocket-Protocol offers, preferred first
@@ -57,6 +64,8 @@ struct ClientOptions {
     std::vector<HttpHeader> headers;               ///< extra request headers
     std::size_t max_message_size = 16u << 20;      ///< larger incoming messages close with 1009
     PerMessageDeflate per_message_deflate;         ///< offered when enabled
+    std::size_t max_backpressure = 16u << 20;      ///< queued bytes before the policy applies
+    BackpressurePolicy backpressure_policy = BackpressurePolicy::Close;
     std::chrono::milliseconds handshake_timeout{10000};
     std::chrono::milliseconds close_timeout{5000};
 };
@@ -86,11 +95,11 @@ public:
 
     /// Sends a text message; `text` must be UTF-8 (else invalid_argument).
     /// invalid_state unless the connection is open.
-    Status send(std::string_view text);
+    SendResult send(std::string_view text);
     /// Sends `data` as a text or binary message.
-    Status send(std::string_view data, bool is_binary);
-    Status send_binary(std::span<const std::byte> data);
-    Status send_binary(std::string_view data);
+    SendResult send(std::string_view data, bool is_binary);
+    SendResult send_binary(std::span<const std::byte> data);
+    SendResult send_binary(std::string_view data);
     /// Sends a ping (at most 125 bytes of payload).
     Status ping(std::string_view payload = {});
     /// Starts the closing handshake. `code` is 1000 or 3000-4999 (or another
@@ -108,6 +117,9 @@ public:
     /// Something went wrong (before on_close): a protocol error by the peer, a
     /// refused handshake, a socket error.
     void on_error(ErrorHandler fn);
+    /// The send buffer fell to the low-water mark (buffered_amount_low_threshold,
+    /// default 0) after a send reported Backpressure or left data queued.
+    void on_drain(std::function<void()> fn);
     /// A ping arrived (the pong is sent for you) / a pong arrived.
     void on_ping(std::function<void(std::string_view payload)> fn);
     void on_pong(std::function<void(std::string_view payload)> fn);
@@ -115,6 +127,8 @@ public:
     ReadyState ready_state() const noexcept;
     /// Bytes queued for sending that the kernel has not taken yet.
     std::size_t buffered_amount() const noexcept;
+    /// on_drain fires when buffered_amount() falls to this (W3C bufferedAmountLowThreshold).
+    void set_buffered_amount_low_threshold(std::size_t bytes);
     /// The subprotocol agreed in the handshake ("" when none).
     std::string protocol() const;
     /// The peer's address, "127.0.0.1:53412" or "[::1]:53412".

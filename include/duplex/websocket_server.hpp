@@ -40,6 +40,11 @@ struct ServerOptions {
     std::size_t max_header_bytes = 16u << 10;        ///< larger request heads get 431
     std::size_t max_headers = 100;                   ///< more header fields get 431
     PerMessageDeflate per_message_deflate;           ///< accepted from clients that offer it, when enabled
+    /// A connection with more than this queued (a client that does not read)
+    /// gets the backpressure policy on its next send: closed with 1008, or
+    /// the message dropped. Memory per connection stays bounded either way.
+    std::size_t max_backpressure = 16u << 20;
+    BackpressurePolicy backpressure_policy = BackpressurePolicy::Close;
     std::chrono::milliseconds handshake_timeout{10000};  ///< a request head must arrive by then
     std::chrono::milliseconds close_timeout{5000};   ///< wait for the peer's Close this long
     std::chrono::milliseconds keep_alive_timeout{30000};  ///< idle plain-HTTP connections

@@ -56,7 +56,12 @@ public:
     void start_server(base::MutableBytes leftover);
     void start_client();
 
-    Status send(base::Bytes data, bool binary);
+    SendResult send(base::Bytes data, bool binary);
+    void set_backpressure(std::size_t max, BackpressurePolicy policy) noexcept {
+        max_backpressure_ = max;
+        backpressure_policy_ = policy;
+    }
+    void set_low_threshold(std::size_t bytes) noexcept { low_threshold_ = bytes; }
     Status ping(base::Bytes payload);
     Status close(std::uint16_t code, std::string_view reason);
     /// Ends the connection now, without a handshake (process shutdown).
@@ -76,6 +81,7 @@ public:
     WebSocket::ErrorHandler error_cb;
     std::function<void(std::string_view)> ping_cb;
     std::function<void(std::string_view)> pong_cb;
+    std::function<void()> drain_cb;
     std::any user_data;
 
 private:
@@ -120,6 +126,11 @@ private:
     std::atomic<ReadyState> state_;
     std::atomic<std::size_t> buffered_{0};
     bool in_read_ = false;
+    bool write_blocked_ = false;   // the kernel did not take everything last time
+    bool drain_armed_ = false;     // fire on_drain when the buffer falls to low_threshold_
+    std::size_t low_threshold_ = 0;
+    std::size_t max_backpressure_ = 16u << 20;
+    BackpressurePolicy backpressure_policy_ = BackpressurePolicy::Close;
     bool close_reported_ = false;
     runtime::Loop::TimerId timer_ = 0;
     std::optional<base::Instant> timer_at_;

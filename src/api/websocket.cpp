@@ -62,6 +62,8 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
     ws_options_.max_message_size = client_options_.max_message_size;
     ws_options_.max_frame_size = client_options_.max_message_size;
     ws_options_.close_timeout = client_options_.close_timeout;
+    max_backpressure_ = client_options_.max_backpressure;
+    backpressure_policy_ = client_options_.backpressure_policy;
 }
 
 Session::~Session() {
@@ -88,6 +90,7 @@ void Session::hold_self() {
         error_cb = nullptr;
         ping_cb = nullptr;
         pong_cb = nullptr;
+        drain_cb = nullptr;
         auto keep = std::move(self_ref_);
     });
 }
@@ -242,12 +245,27 @@ void Session::fail_before_open(std::error_code ec, const std::string& message) {
 
 // ------------------------------------------------------ commands (public) --
 
-Status Session::send(base::Bytes data, bool binary) {
+SendResult Session::send(base::Bytes data, bool binary) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    if (ws_->tx().size() > max_backpressure_) {
+        // A peer that does not read: bounded memory, never a silent loss.
+        if (backpressure_policy_ == BackpressurePolicy::Close) {
+            DUPLEX_LOG(Info, "websocket " << remote_ << ": closing a slow consumer (" << ws_->tx().size()
+                                          << " bytes queued)");
+            (void)close(1008, "slow consumer: send buffer over limit");
+        }
+        return Errc::backpressure_limit;
+    }
     Status st = ws_->send(data, binary);
-    if (st.ok() && !in_read_) flush();
-    else if (st.ok()) buffered_ = ws_->tx().size();
-    return st;
+    if (!st.ok()) return st;
+    if (!in_read_) flush();
+    else buffered_ = ws_->tx().size();
+    if (write_blocked_) {
+        drain_armed_ = true;
+        return SendStatus::Backpressure;
+    }
+    if (buffered_ > low_threshold_ && !in_read_) drain_armed_ = true;
+    return SendStatus::Success;
 }
 
 Status Session::ping(base::Bytes payload) {
@@ -337,6 +355,10 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
 void Session::on_writable() {
     auto self = shared_from_this();
     flush();
+    if (drain_armed_ && phase_ == Phase::Open && buffered_ <= low_threshold_) {
+        drain_armed_ = false;
+        if (drain_cb) drain_cb();
+    }
 }
 
 void Session::on_eof() {
@@ -379,6 +401,8 @@ void Session::flush() {
         q.consume(*r);
     }
     buffered_ = q.size();
+    write_blocked_ = !q.empty();
+    if (write_blocked_ && q.size() > low_threshold_) drain_armed_ = true;
     sock_->want_write(!q.empty());
     if (phase_ == Phase::Open && ws_) {
         if (q.empty() && ws_->should_close_transport()) return close_transport();
@@ -442,6 +466,7 @@ void Session::done() {
         self->error_cb = nullptr;
         self->ping_cb = nullptr;
         self->pong_cb = nullptr;
+        self->drain_cb = nullptr;
         if (auto owner = self->owner_.lock()) owner->session_done(self.get());
         self->release_self();
     });
@@ -470,20 +495,21 @@ WebSocket WebSocket::connect(EventLoop& loop, std::string_view url, ClientOption
     return WebSocket(s);
 }
 
-Status WebSocket::send(std::string_view text) { return send(text, false); }
+SendResult WebSocket::send(std::string_view text) { return send(text, false); }
 
-Status WebSocket::send(std::string_view data, bool is_binary) {
+SendResult WebSocket::send(std::string_view data, bool is_binary) {
     if (impl_ && impl_->loop().in_loop_thread()) return impl_->send(base::as_bytes(data), is_binary);
-    return on_loop(impl_, [d = std::string(data), is_binary](detail::Session& s) {
-        return s.send(base::as_bytes(d), is_binary);
-    });
+    if (!impl_) return Errc::invalid_state;
+    // Off the loop thread: queued to it; the outcome shows in on_drain/on_close.
+    impl_->loop().post([s = impl_, d = std::string(data), is_binary] { (void)s->send(base::as_bytes(d), is_binary); });
+    return SendStatus::Success;
 }
 
-Status WebSocket::send_binary(std::span<const std::byte> data) {
+SendResult WebSocket::send_binary(std::span<const std::byte> data) {
     return send(base::as_string_view(data), true);
 }
 
-Status WebSocket::send_binary(std::string_view data) { return send(data, true); }
+SendResult WebSocket::send_binary(std::string_view data) { return send(data, true); }
 
 Status WebSocket::ping(std::string_view payload) {
     return on_loop(impl_, [p = std::string(payload)](detail::Session& s) { return s.ping(base::as_bytes(p)); });
@@ -499,6 +525,8 @@ void WebSocket::on_close(CloseHandler fn) { if (impl_) impl_->close_cb = std::mo
 void WebSocket::on_error(ErrorHandler fn) { if (impl_) impl_->error_cb = std::move(fn); }
 void WebSocket::on_ping(std::function<void(std::string_view)> fn) { if (impl_) impl_->ping_cb = std::move(fn); }
 void WebSocket::on_pong(std::function<void(std::string_view)> fn) { if (impl_) impl_->pong_cb = std::move(fn); }
+void WebSocket::on_drain(std::function<void()> fn) { if (impl_) impl_->drain_cb = std::move(fn); }
+void WebSocket::set_buffered_amount_low_threshold(std::size_t bytes) { if (impl_) impl_->set_low_threshold(bytes); }
 
 ReadyState WebSocket::ready_state() const noexcept { return impl_ ? impl_->ready_state() : ReadyState::Closed; }
 std::size_t WebSocket::buffered_amount() const noexcept { return impl_ ? impl_->buffered_amount() : 0; }

@@ -173,6 +173,7 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     auto session = std::make_shared<Session>(server_.loop_, std::move(sock_), wo, protocol, extensions,
                                              upgrade_request_.target, remote_, server_.weak_from_this(), shared);
     session->user_data = std::move(user_data);
+    session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);
     done_ = true;
     session->attach_server(head);
     server_.on_open(session, upgrade_route_, upgrade_request_);

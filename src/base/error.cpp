@@ -19,6 +19,8 @@ public:
             case Errc::connection_refused: return "connection refused";
             case Errc::resolve_failed: return "host name did not resolve";
             case Errc::handshake_failed: return "opening handshake failed";
+            case Errc::backpressure_limit: return "send buffer over max_backpressure";
+            case Errc::tls_failed: return "TLS failed";
         }
         return "unknown duplex error";
     }

@@ -1,6 +1,9 @@
 // ws_client_check: duplex's WebSocket client against any echo server.
 //
-//   ws_client_check ws://127.0.0.1:PORT/path
+//   ws_client_check [--deflate] ws://127.0.0.1:PORT/path
+//
+// With --deflate it offers permessage-deflate and fails unless the server
+// agrees to it.
 //
 // Sends a text message, a binary message (all 256 byte values) and a 1 MiB
 // text message, checks that each comes back unchanged and in order, then
@@ -15,8 +18,14 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: ws_client_check ws://host:port/path\n");
+    bool deflate = false;
+    const char* url = nullptr;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--deflate") deflate = true;
+        else url = argv[i];
+    }
+    if (url == nullptr) {
+        std::fprintf(stderr, "usage: ws_client_check [--deflate] ws://host:port/path\n");
         return 2;
     }
     duplex::EventLoop loop;
@@ -38,9 +47,12 @@ int main(int argc, char** argv) {
 
     duplex::ClientOptions opts;
     opts.max_message_size = 4u << 20;
-    auto ws = duplex::WebSocket::connect(loop, argv[1], opts);
+    opts.per_message_deflate.enabled = deflate;
+    auto ws = duplex::WebSocket::connect(loop, url, opts);
     ws.on_open([&] {
         opened = true;
+        if (deflate && ws.extensions().find("permessage-deflate") == std::string::npos)
+            failure = "the server did not agree to permessage-deflate";
         for (const auto& e : sent) {
             auto st = ws.send(e.data, e.binary);
             if (!st) failure = "send failed: " + st.message();
@@ -73,9 +85,10 @@ int main(int argc, char** argv) {
     if (failure.empty() && received != sent.size()) failure = "only " + std::to_string(received) + " echoes";
     if (failure.empty() && close_code != 1000) failure = "close code " + std::to_string(close_code);
     if (!failure.empty()) {
-        std::printf("FAIL %s: %s\n", argv[1], failure.c_str());
+        std::printf("FAIL %s: %s\n", url, failure.c_str());
         return 1;
     }
-    std::printf("PASS %s: %zu messages echoed, closed 1000\n", argv[1], received);
+    std::printf("PASS %s: %zu messages echoed, closed 1000%s\n", url, received,
+                deflate ? (", extensions: " + ws.extensions()).c_str() : "");
     return 0;
 }
