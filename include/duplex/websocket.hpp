@@ -106,6 +106,15 @@ public:
     /// valid wire code); `reason` at most 123 bytes of UTF-8.
     Status close(std::uint16_t code = 1000, std::string_view reason = {});
 
+    /// Pub/sub (server-side connections): receive what is published to
+    /// `topic` by WebSocketServer::publish or by another connection's
+    /// publish(). False when already subscribed, or on a client connection.
+    /// Loop thread only.
+    bool subscribe(const std::string& topic);
+    bool unsubscribe(const std::string& topic);
+    /// Publishes to every other subscriber of `topic`, on every loop of the server.
+    bool publish(std::string_view topic, std::string_view data, bool is_binary = false);
+
     /// Client: the connection is open (the handshake succeeded).
     void on_open(std::function<void()> fn);
     /// A whole message arrived. `data` is valid during the call only.

@@ -30,6 +30,7 @@ namespace duplex {
 namespace detail {
 class ServerCore;
 class HttpConnection;
+struct ServerShared;
 }
 
 struct ServerOptions {
@@ -48,6 +49,15 @@ struct ServerOptions {
     std::chrono::milliseconds handshake_timeout{10000};  ///< a request head must arrive by then
     std::chrono::milliseconds close_timeout{5000};   ///< wait for the peer's Close this long
     std::chrono::milliseconds keep_alive_timeout{30000};  ///< idle plain-HTTP connections
+    /// Heartbeat: a connection quiet this long gets a ping (0: never).
+    std::chrono::milliseconds ping_interval{30000};
+    /// A connection that sent nothing (not even a pong) this long is closed
+    /// with 1001 "idle timeout" (0: never).
+    std::chrono::milliseconds idle_timeout{120000};
+    /// WebSocket connections at once; more get 503 before the upgrade (0: no limit).
+    std::size_t max_connections = 0;
+    /// WebSocket connections at once from one IP address; more get 429 (0: no limit).
+    std::size_t max_connections_per_ip = 0;
     /// Subprotocols this server speaks, in its order of preference; the first
     /// one the client also offers is chosen (unless on_upgrade decides).
     std::vector<std::string> protocols;
@@ -56,7 +66,6 @@ struct ServerOptions {
     std::function<bool(std::string_view origin)> origin_check;
     /// Serve files from this directory for plain GET/HEAD requests ("": none).
     std::string static_dir;
-    bool reuse_port = false;                         ///< SO_REUSEPORT (one listener per loop)
 };
 
 /// Decides an upgrade request, now or later. Copyable; the first accept() or
@@ -87,8 +96,11 @@ struct WebSocketRoute {
 };
 
 /// @par Thread safety
-/// Construct, configure and listen() on the loop thread (or before the loop
-/// runs); callbacks run on the loop thread. close() may be called from any thread.
+/// Construct, configure (routes, add_loop) and listen() before the loops run
+/// or on the first loop's thread. Callbacks run on the thread of the loop
+/// that owns the connection: with several loops, handlers run concurrently
+/// on several threads. publish(), close(), shutdown(), connection_count()
+/// and metrics_text() may be called from any thread.
 class WebSocketServer {
 public:
     using ConnectionHandler = std::function<void(WebSocket&, const HttpRequest&)>;
@@ -102,8 +114,14 @@ public:
     WebSocketServer(const WebSocketServer&) = delete;
     WebSocketServer& operator=(const WebSocketServer&) = delete;
 
-    /// Binds and listens. Errc::address_in_use when the port is taken,
-    /// Errc::invalid_argument for a host that is not a numeric address.
+    /// Serves on one more loop (one per thread, for several cores): each loop
+    /// gets its own SO_REUSEPORT listener and keeps its connections. Before listen().
+    WebSocketServer& add_loop(EventLoop& loop);
+
+    /// Binds and listens on every loop. Errc::address_in_use when the port
+    /// is taken (also by another process that set SO_REUSEPORT: the port is
+    /// checked before sharing it), Errc::invalid_argument for a host that is
+    /// not a numeric address.
     Status listen();
     /// The bound port (the real one after listen() with port 0).
     std::uint16_t port() const noexcept;
@@ -117,14 +135,28 @@ public:
     /// Plain (non-upgrade) requests, before the static files.
     WebSocketServer& on_http(HttpHandler fn);
 
+    /// Sends a message to every connection subscribed to `topic`
+    /// (WebSocket::subscribe), on every loop. The frame is encoded once, and
+    /// compressed at most once per loop for subscribers that can share it.
+    void publish(std::string_view topic, std::string_view data, bool is_binary = false);
+
     /// Stops listening and closes every connection with 1001 (going away).
     void close();
-    /// Open WebSocket connections.
+    /// Graceful stop: no more accepts, close 1001 to every client, queued
+    /// messages drain; `done` runs (on the first loop's thread) once every
+    /// connection has ended, or when `drain_timeout` has passed.
+    void shutdown(std::chrono::milliseconds drain_timeout, std::function<void()> done);
+    /// Open WebSocket connections, on all loops.
     std::size_t connection_count() const noexcept;
+    /// Counters in the Prometheus text format (connections, messages and
+    /// bytes in and out, failed handshakes, closes by code, backpressure drops).
+    std::string metrics_text() const;
     EventLoop& loop() noexcept;
 
 private:
-    std::shared_ptr<detail::ServerCore> core_;
+    std::shared_ptr<detail::ServerShared> shared_;
+    std::vector<std::shared_ptr<detail::ServerCore>> cores_;
+    std::uint16_t port_ = 0;
 };
 
 }  // namespace duplex

@@ -1,100 +1,107 @@
-// api/server_core.hpp: the body of a WebSocketServer: its listener, routes, and
-// the connections still in their HTTP phase (HttpConnection) or upgraded
-// (Session). Everything here runs on the server's loop thread.
+// api/server_core.hpp: the body of a WebSocketServer. One ServerCore per
+// loop (a server may span several loops, one per thread, each with its own
+// SO_REUSEPORT listener); what they share — options, routes, counters, the
+// connection limits — is a ServerShared. A connection never leaves its core.
 #pragma once
 
 #include <duplex/websocket_server.hpp>
 
+#include "api/server_metrics.hpp"
 #include "api/session.hpp"
-#include "proto/http/head_parser.hpp"
+#include "proto/ws/deflate.hpp"
 #include "runtime/tcp.hpp"
 
+#include <atomic>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace duplex::detail {
 
+class HttpConnection;
 class ServerCore;
 
-/// A server connection before (or instead of) the upgrade: it parses request
-/// heads, answers plain GET/HEAD (keep-alive), refuses bad requests, and hands
-/// an accepted upgrade to a Session.
-class HttpConnection final : public std::enable_shared_from_this<HttpConnection>,
-                             public runtime::TcpSocket::Handler {
-public:
-    HttpConnection(ServerCore& server, int fd, const runtime::Address& peer);
-    void start();
-    /// UpgradeResponder's verdicts (loop thread).
-    void accept_upgrade(std::string protocol, std::any user_data, std::vector<HttpHeader> headers);
-    void reject_upgrade(int status, std::string body, std::vector<HttpHeader> headers);
-    void close_now();
-    /// Runs fn on the server's loop thread: now if we are on it, else posted.
-    void on_loop(std::function<void()> fn);
-
-private:
-    void on_read(base::MutableBytes data) override;
-    void on_writable() override;
-    void on_eof() override;
-    void on_error(std::error_code ec) override;
-
-    void handle(base::MutableBytes data);
-    void handle_request(base::MutableBytes rest);
-    void respond(std::string bytes, bool close_after);
-    void serve_plain(const proto::http::Request& req, const HttpRequest& pub);
-    void flush();
-    void finish();
-    void arm_timeout(std::chrono::milliseconds after);
-
-    ServerCore& server_;
-    std::shared_ptr<ServerCore> keep_server_;  // a posted verdict may outlive the server object
-    std::unique_ptr<runtime::TcpSocket> sock_;
-    std::string remote_;
-    proto::http::HeadParser parser_;
-    base::ByteQueue out_;
-    bool close_after_flush_ = false;
-    bool lingering_ = false;
-    bool done_ = false;
-    bool in_read_ = false;
-    // A pending asynchronous upgrade decision.
-    bool upgrade_pending_ = false;
-    bool upgrade_decided_ = false;
-    std::optional<proto::ws::UpgradeRequest> upgrade_;
-    std::optional<proto::ws::DeflateAgreement> deflate_;
-    HttpRequest upgrade_request_;
-    const WebSocketRoute* upgrade_route_ = nullptr;
-    std::vector<std::byte> pending_bytes_;
-    runtime::Loop::TimerId timer_ = 0;
+/// A message published to a topic: encoded once, delivered by every core.
+struct Published {
+    std::string topic;
+    std::string payload;
+    bool binary = false;
+    std::string frame;            // the whole unmasked, uncompressed frame
+    const Session* exclude = nullptr;  // the publisher itself (compared, never dereferenced)
 };
+
+struct ServerShared {
+    ServerOptions options;
+    std::vector<std::pair<std::string, WebSocketRoute>> routes;
+    WebSocketRoute default_route;
+    WebSocketServer::HttpHandler on_http;
+    std::shared_ptr<ServerMetrics> metrics = std::make_shared<ServerMetrics>();
+    std::vector<std::shared_ptr<ServerCore>> cores;  // fixed once listening
+
+    /// Connection limits, checked at the upgrade (503 / 429).
+    std::atomic<std::size_t> open{0};
+    std::mutex ip_mu;  // off the message path: taken once per connection
+    std::unordered_map<std::string, std::size_t> per_ip;
+
+    const WebSocketRoute* find_route(std::string_view path) const;
+    bool has_route(std::string_view path) const;
+    /// Reserves a connection slot for `ip`; false with the status to answer.
+    bool admit(const std::string& ip, int& status);
+    void release(const std::string& ip);
+};
+
+/// Encodes a message once and hands it to every core's subscribers (from any thread).
+void publish_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
+                        const Session* exclude);
 
 class ServerCore final : public std::enable_shared_from_this<ServerCore>, public SessionOwner {
 public:
-    ServerCore(EventLoop& loop, ServerOptions options) : loop_(loop), options_(std::move(options)) {}
+    ServerCore(EventLoop& loop, std::shared_ptr<ServerShared> shared)
+        : loop_(loop), shared_(std::move(shared)), options_(shared_->options) {}
     ~ServerCore();
 
-    Status listen();
-    void close();
+    /// Binds this core's listener (thread-safe: epoll_ctl is).
+    Status listen(const runtime::Address& addr, bool reuse_port, std::uint16_t& bound_port);
+    void close();  // loop thread
+    /// Graceful stop on this loop: no more accepts, close 1001 everywhere;
+    /// `done` (loop thread) once every connection has ended or at `deadline`.
+    void shutdown(base::Instant deadline, std::function<void()> done);
+
+    // SessionOwner
     void session_done(Session* s) override;
+    bool subscribe(Session* s, const std::string& topic) override;
+    bool unsubscribe(Session* s, const std::string& topic) override;
+    void publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) override;
+    std::shared_ptr<ServerMetrics> metrics() override { return shared_->metrics; }
+
     void http_done(HttpConnection* c);
-    /// The route for a path, or the default route; nullptr when none applies.
-    const WebSocketRoute* find_route(std::string_view path) const;
-    bool has_route(std::string_view path) const;
     void on_open(const std::shared_ptr<Session>& s, const WebSocketRoute* route, const HttpRequest& req);
+    /// Delivers a published message to this core's subscribers (loop thread).
+    void deliver(const Published& msg);
+    std::size_t subscribers(const std::string& topic) const;
+    /// The compressor shared by connections that reset per message.
+    std::shared_ptr<proto::ws::Deflater> shared_deflater();
 
     EventLoop& loop_;
-    ServerOptions options_;
+    std::shared_ptr<ServerShared> shared_;
+    const ServerOptions& options_;
+    std::size_t session_count() const noexcept { return sessions_.size(); }
+
+private:
+    void sweep();  // heartbeats and idle timeouts
+
     std::unique_ptr<runtime::TcpListener> listener_;
-    std::uint16_t port_ = 0;
-    std::vector<std::pair<std::string, WebSocketRoute>> routes_;
-    WebSocketRoute default_route_;
-    WebSocketServer::HttpHandler on_http_;
     std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
-    bool closed_ = false;
-    /// One compressor for every connection of this server that resets per
-    /// message (no context takeover), created on first use.
-    std::shared_ptr<proto::ws::Deflater> shared_deflater();
+    std::unordered_map<std::string, std::vector<Session*>> topics_;
     std::shared_ptr<proto::ws::Deflater> shared_deflater_;
+    std::vector<std::byte> compressed_;  // scratch for a published message
+    runtime::Loop::TimerId sweep_timer_ = 0;
+    bool closed_ = false;
+    std::function<void()> on_drained_;
+    runtime::Loop::TimerId shutdown_timer_ = 0;
 };
 
 }  // namespace duplex::detail

@@ -28,10 +28,16 @@ namespace duplex::detail {
 
 proto::ws::DeflateConfig to_deflate_config(const PerMessageDeflate& o);
 
-/// Told when a server-side session has ended, so the server forgets it.
+struct ServerMetrics;
+
+/// The server side of a session: told when it ends, and the way to topics.
 class SessionOwner {
 public:
     virtual void session_done(Session* s) = 0;
+    virtual bool subscribe(Session* s, const std::string& topic) = 0;
+    virtual bool unsubscribe(Session* s, const std::string& topic) = 0;
+    virtual void publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) = 0;
+    virtual std::shared_ptr<ServerMetrics> metrics() = 0;
 
 protected:
     ~SessionOwner() = default;
@@ -57,6 +63,23 @@ public:
     void start_client();
 
     SendResult send(base::Bytes data, bool binary);
+    /// Sends a frame encoded once for many connections (pub/sub). `compressed`
+    /// frames only go to sessions that accept shared compression.
+    SendResult send_frame(base::Bytes frame);
+    /// Whether a message compressed once without context may be sent here.
+    bool accepts_shared_compression() const noexcept { return ws_ && ws_->accepts_shared_compression(); }
+    bool uses_deflate() const noexcept { return ws_ && ws_->options().deflate.has_value(); }
+
+    // Topics (server side; loop thread).
+    bool subscribe(const std::string& topic);
+    bool unsubscribe(const std::string& topic);
+    bool publish(std::string_view topic, std::string_view data, bool binary);
+    std::vector<std::string>& topics() noexcept { return topics_; }
+    /// Heartbeat (server side): pings every `ping_every`, closes a connection
+    /// that sent nothing for `idle_for`. Zero durations are off.
+    void heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for);
+    const std::string& remote_ip() const noexcept { return remote_ip_; }
+    void set_remote_ip(std::string ip) { remote_ip_ = std::move(ip); }
     void set_backpressure(std::size_t max, BackpressurePolicy policy) noexcept {
         max_backpressure_ = max;
         backpressure_policy_ = policy;
@@ -92,6 +115,7 @@ private:
     void on_error(std::error_code ec) override;
     void on_connected(std::error_code ec) override;
 
+    SendResult send_impl(base::Bytes data, bool binary, bool encoded);
     void connect_to(const runtime::Address& addr);
     void handle_handshake_bytes(base::MutableBytes data);
     void open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover);
@@ -116,6 +140,11 @@ private:
     std::string url_;
     std::string remote_;
     std::weak_ptr<SessionOwner> owner_;
+    std::shared_ptr<ServerMetrics> metrics_;  // the server's counters (server side only)
+    std::vector<std::string> topics_;
+    std::string remote_ip_;
+    base::Instant last_rx_{};
+    base::Instant last_ping_{};
     // A connection lives until it is done, whether or not the application
     // keeps a handle: the loop's registrations point at it.
     std::shared_ptr<Session> self_ref_;

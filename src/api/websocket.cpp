@@ -1,6 +1,7 @@
 // api/websocket.cpp: duplex::WebSocket and the Session behind it.
 #include <duplex/websocket.hpp>
 
+#include "api/server_metrics.hpp"
 #include "api/session.hpp"
 #include "api/url.hpp"
 #include "base/digest.hpp"
@@ -49,6 +50,8 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::TcpSocket> sock, prot
       phase_(Phase::Open),
       state_(ReadyState::Open) {
     ws_.emplace(role_, ws_options_);
+    if (auto o = owner_.lock()) metrics_ = o->metrics();
+    last_rx_ = last_ping_ = rt_.now();
 }
 
 Session::Session(EventLoop& loop, std::string url, ClientOptions options)
@@ -246,8 +249,15 @@ void Session::fail_before_open(std::error_code ec, const std::string& message) {
 // ------------------------------------------------------ commands (public) --
 
 SendResult Session::send(base::Bytes data, bool binary) {
+    return send_impl(data, binary, false);
+}
+
+SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true, true); }
+
+SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
     if (ws_->tx().size() > max_backpressure_) {
+        if (metrics_) ServerMetrics::add(metrics_->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
         if (backpressure_policy_ == BackpressurePolicy::Close) {
             DUPLEX_LOG(Info, "websocket " << remote_ << ": closing a slow consumer (" << ws_->tx().size()
@@ -256,8 +266,9 @@ SendResult Session::send(base::Bytes data, bool binary) {
         }
         return Errc::backpressure_limit;
     }
-    Status st = ws_->send(data, binary);
+    Status st = encoded ? ws_->send_encoded(data) : ws_->send(data, binary);
     if (!st.ok()) return st;
+    if (metrics_) ServerMetrics::add(metrics_->messages_out);
     if (!in_read_) flush();
     else buffered_ = ws_->tx().size();
     if (write_blocked_) {
@@ -266,6 +277,38 @@ SendResult Session::send(base::Bytes data, bool binary) {
     }
     if (buffered_ > low_threshold_ && !in_read_) drain_armed_ = true;
     return SendStatus::Success;
+}
+
+bool Session::subscribe(const std::string& topic) {
+    auto owner = owner_.lock();
+    return owner && phase_ == Phase::Open && owner->subscribe(this, topic);
+}
+
+bool Session::unsubscribe(const std::string& topic) {
+    auto owner = owner_.lock();
+    return owner && owner->unsubscribe(this, topic);
+}
+
+bool Session::publish(std::string_view topic, std::string_view data, bool binary) {
+    auto owner = owner_.lock();
+    if (!owner) return false;
+    owner->publish_from(this, topic, data, binary);
+    return true;
+}
+
+void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for) {
+    if (phase_ != Phase::Open || !ws_ || ws_->state() != proto::ws::State::Open) return;
+    if (idle_for.count() > 0 && now - last_rx_ >= idle_for) {
+        DUPLEX_LOG(Info, "websocket " << remote_ << ": idle timeout");
+        (void)close(1001, "idle timeout");
+        return;
+    }
+    if (ping_every.count() > 0 && now - last_ping_ >= ping_every && now - last_rx_ >= ping_every) {
+        // Only a connection that has been quiet gets a ping; a pong (or any
+        // frame) counts as a sign of life.
+        last_ping_ = now;
+        (void)ping({});
+    }
 }
 
 Status Session::ping(base::Bytes payload) {
@@ -299,6 +342,8 @@ void Session::abort() {
 
 void Session::on_read(base::MutableBytes data) {
     auto self = shared_from_this();
+    last_rx_ = rt_.now();
+    if (metrics_) ServerMetrics::add(metrics_->bytes_in, data.size());
     switch (phase_) {
         case Phase::Handshake:
             in_read_ = true;
@@ -331,6 +376,7 @@ void Session::feed(base::MutableBytes data) {
 void Session::dispatch() {
     while (auto ev = ws_->poll_event()) {
         if (auto* m = std::get_if<proto::ws::MessageEvent>(&*ev)) {
+            if (metrics_) ServerMetrics::add(metrics_->messages_in);
             if (message_cb) message_cb(as_sv(m->data), m->binary);
         } else if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
             if (ping_cb) ping_cb(as_sv(p->data));
@@ -348,6 +394,7 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
     if (close_reported_) return;
     close_reported_ = true;
     state_ = ReadyState::Closed;
+    if (metrics_) metrics_->count_close(code);
     if (error && error_cb) error_cb(error, why);
     if (close_cb) close_cb(code, reason);
 }
@@ -399,6 +446,7 @@ void Session::flush() {
         }
         if (*r == 0) break;
         q.consume(*r);
+        if (metrics_) ServerMetrics::add(metrics_->bytes_out, *r);
     }
     buffered_ = q.size();
     write_blocked_ = !q.empty();
@@ -525,6 +573,11 @@ void WebSocket::on_close(CloseHandler fn) { if (impl_) impl_->close_cb = std::mo
 void WebSocket::on_error(ErrorHandler fn) { if (impl_) impl_->error_cb = std::move(fn); }
 void WebSocket::on_ping(std::function<void(std::string_view)> fn) { if (impl_) impl_->ping_cb = std::move(fn); }
 void WebSocket::on_pong(std::function<void(std::string_view)> fn) { if (impl_) impl_->pong_cb = std::move(fn); }
+bool WebSocket::subscribe(const std::string& topic) { return impl_ && impl_->subscribe(topic); }
+bool WebSocket::unsubscribe(const std::string& topic) { return impl_ && impl_->unsubscribe(topic); }
+bool WebSocket::publish(std::string_view topic, std::string_view data, bool is_binary) {
+    return impl_ && impl_->publish(topic, data, is_binary);
+}
 void WebSocket::on_drain(std::function<void()> fn) { if (impl_) impl_->drain_cb = std::move(fn); }
 void WebSocket::set_buffered_amount_low_threshold(std::size_t bytes) { if (impl_) impl_->set_low_threshold(bytes); }
 

@@ -50,6 +50,17 @@ base::Result<std::unique_ptr<TcpListener>> TcpListener::listen(Loop& loop, const
 
 TcpListener::~TcpListener() { close(); }
 
+std::error_code probe_bind(const Address& addr) {
+    const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return last_error();
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // TIME_WAIT is not "taken"
+    std::error_code ec;
+    if (::bind(fd, addr.sockaddr_ptr(), addr.length()) < 0) ec = last_error();
+    ::close(fd);
+    return ec;
+}
+
 void TcpListener::close() {
     if (fd_ < 0) return;
     loop_.remove_fd(fd_);

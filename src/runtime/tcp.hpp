@@ -44,6 +44,10 @@ private:
     Address local_;
 };
 
+/// Binds (without listening, without SO_REUSEPORT) and lets go: tells whether
+/// someone else holds the address. Empty error code when it is free.
+std::error_code probe_bind(const Address& addr);
+
 /// A connected (or connecting) TCP stream. Thread safety: loop thread only.
 class TcpSocket final : Loop::IoHandler {
 public:

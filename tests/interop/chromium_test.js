@@ -1,7 +1,8 @@
 'use strict';
 // chromium_test.js: headless Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core) against duplex-server: the echo page as a person uses it,
-// and the browser's own WebSocket client against /echo.
+// and the browser's own WebSocket client against /echo, without and (on a
+// second server started with --deflate) with permessage-deflate agreed.
 //
 //   node tests/interop/chromium_test.js PATH/duplex-server
 //   (or DUPLEX_SERVER=PATH/duplex-server node tests/interop/chromium_test.js)
@@ -31,13 +32,16 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
 
 const say = (...a) => console.log('[chromium_test]', ...a);
 let server = null;
+let deflateServer = null;   // the second server, started with --deflate
 let ctx = null;
 let tmp = null;
 let finishing = false;
 
 function killServer() {
-  if (server && server.exitCode === null && server.signalCode === null) {
-    try { process.kill(-server.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
+  for (const s of [server, deflateServer]) {
+    if (s && s.exitCode === null && s.signalCode === null) {
+      try { process.kill(-s.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
+    }
   }
 }
 function removeTmp() {
@@ -85,27 +89,32 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => finish(
 // Last resort on any exit path (synchronous: only what can be done synchronously).
 process.on('exit', () => { killChromium(); killServer(); removeTmp(); });
 
-function startServer() {
+// Starts duplex-server with extra arguments; the process goes through `onSpawn` (so that the
+// cleanup sees it at once), the promise resolves with its port.
+function startServer(extra, onSpawn) {
   return new Promise((resolve, reject) => {
-    server = spawn(SERVER, ['--host', '127.0.0.1', '--port', '0', '--web', WEB_DIR],
+    const name = ['duplex-server', ...extra].join(' ');
+    const proc = spawn(SERVER, ['--host', '127.0.0.1', '--port', '0', '--web', WEB_DIR, ...extra],
       { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stderr.on('data', d => process.stderr.write('[duplex-server] ' + d));
-    const rl = readline.createInterface({ input: server.stdout });
+    onSpawn(proc);
+    proc.stderr.on('data', d => process.stderr.write(`[${name}] ` + d));
+    const rl = readline.createInterface({ input: proc.stdout });
     rl.on('line', line => {
       const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-      if (m) resolve(+m[1]); else say('[duplex-server]', line);
+      if (m) resolve(+m[1]); else say(`[${name}]`, line);
     });
-    server.on('error', reject);
-    server.on('exit', c => reject(new Error(`duplex-server exited (${c}) before listening`)));
-    setTimeout(() => reject(new Error('duplex-server printed no listening line in 15 s')), 15000).unref();
+    proc.on('error', reject);
+    proc.on('exit', c => reject(new Error(`${name} exited (${c}) before listening`)));
+    setTimeout(() => reject(new Error(`${name} printed no listening line in 15 s`)), 15000).unref();
   });
 }
 
-// Runs inside the page: a fresh WebSocket to /echo, three echoes, a clean close.
+// Runs inside the page: a fresh WebSocket to /echo, three echoes, then 200
+// small messages back to back, a clean close.
 async function pageEchoTest(url) {
   const ws = new WebSocket(url);
   ws.binaryType = 'arraybuffer';
-  const out = { extensions: null, protocol: null, text: false, binary: false, big: false, close: null };
+  const out = { extensions: null, protocol: null, text: false, binary: false, big: false, small: false, close: null };
   await new Promise((res, rej) => {
     ws.onopen = res;
     ws.onerror = () => rej(new Error('WebSocket error before open'));
@@ -143,6 +152,11 @@ async function pageEchoTest(url) {
   const gotBig = await next();
   out.big = typeof gotBig === 'string' && gotBig.length === big.length && gotBig === big;
 
+  const smalls = Array.from({ length: 200 }, (_, i) => `small message ${i} of 200 from chromium: the quick brown fox`);
+  for (const m of smalls) ws.send(m);
+  out.small = true;
+  for (const m of smalls) if ((await next()) !== m) out.small = false;
+
   out.close = await new Promise((res) => {
     ws.onclose = (e) => res({ code: e.code, reason: e.reason, wasClean: e.wasClean });
     ws.close(1000, 'done');
@@ -163,7 +177,7 @@ async function pageEchoTest(url) {
   const udd = path.join(tmp, 'user-data');   // inside tmp: chromiumGroups() relies on it
   fs.mkdirSync(udd);
   process.env.TMPDIR = tmp;   // Playwright's own temp files (and Chromium's, via env below) land in tmp too
-  const port = await startServer();
+  const port = await startServer([], p => { server = p; });
   const origin = `http://127.0.0.1:${port}`;
   say(`duplex-server on 127.0.0.1:${port}, --web ${WEB_DIR}`);
 
@@ -214,10 +228,35 @@ async function pageEchoTest(url) {
     expect(r.text, 'text echo equal');
     expect(r.binary, 'binary echo (ArrayBuffer, 256 byte values) equal');
     expect(r.big, '1 MiB text echo equal');
+    expect(r.small, '200 small messages back to back echoed equal, in order');
     expect(r.close && r.close.code === 1000 && r.close.wasClean === true,
       `close(1000): close event code ${r.close && r.close.code}, wasClean ${r.close && r.close.wasClean}`);
-    say(`extensions negotiated with Chromium's offer: '${r.extensions}'`);
+    // Chromium offers permessage-deflate; a server started without --deflate declines it.
+    expect(r.extensions === '', `no extension agreed without --deflate (ws.extensions '${r.extensions}')`);
   }
+
+  // 2b. The same against a second server started with --deflate: permessage-deflate is agreed, and every
+  // message crosses compressed both ways (Chromium compresses all it sends once it is agreed; the server
+  // everything of 64 bytes or more).
+  const dport = await startServer(['--deflate'], p => { deflateServer = p; });
+  say(`duplex-server --deflate on 127.0.0.1:${dport}`);
+  let d;
+  try { d = await page.evaluate(pageEchoTest, `ws://127.0.0.1:${dport}/echo`); } catch (e) { d = { error: String(e) }; }
+  say('page WebSocket result with --deflate:', JSON.stringify(d));
+  expect(!d.error, `page WebSocket to the --deflate server ran (${d.error || 'no error'})`);
+  if (!d.error) {
+    expect(/(^|,\s*)permessage-deflate\b/.test(d.extensions), `permessage-deflate agreed (ws.extensions '${d.extensions}')`);
+    expect(d.text, 'deflate: text echo equal');
+    expect(d.binary, 'deflate: binary echo (ArrayBuffer, 256 byte values) equal');
+    expect(d.big, 'deflate: 1 MiB text echo equal');
+    expect(d.small, 'deflate: 200 small messages back to back echoed equal, in order');
+    expect(d.close && d.close.code === 1000 && d.close.wasClean === true,
+      `deflate: close(1000): close event code ${d.close && d.close.code}, wasClean ${d.close && d.close.wasClean}`);
+  }
+  const dexited = new Promise(r => { deflateServer.on('exit', (c, sig) => r(sig ? sig : c)); setTimeout(() => r('still running after 5 s'), 5000); });
+  deflateServer.kill('SIGTERM');
+  const dcode = await dexited;
+  expect(dcode === 0, `duplex-server --deflate exits 0 on SIGTERM (got ${dcode})`);
 
   // 3. The page's own socket is still fine afterwards; then leave the page.
   expect(await page.textContent('#status') === 'open', `#status still 'open' (is '${await page.textContent('#status')}')`);

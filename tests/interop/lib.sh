@@ -120,7 +120,7 @@ spawn() {
     shift
     setsid "$@" </dev/null >"$WORK/$name.out" 2>"$WORK/$name.err" &
     _pgids+=("$!")
-    _names+=("$name")
+    [[ " ${_names[*]} " == *" $name "* ]] || _names+=("$name")   # a name started again shares its log files
     eval "PID_${name//[^A-Za-z0-9_]/_}=$!"
 }
 

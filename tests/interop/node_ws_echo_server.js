@@ -1,16 +1,29 @@
 'use strict';
 // node `ws` echo server on 127.0.0.1 and a free port:
-//   node node_ws_echo_server.js
+//   node node_ws_echo_server.js [--deflate]
 // Prints "listening 127.0.0.1:PORT" once ready. Every message goes back with
 // the binary flag it came with. permessage-deflate stays at the ws server
-// default (off). Exits on SIGTERM/SIGINT.
+// default (off) unless --deflate turns it on (threshold 0: every message it
+// sends is compressed). For each connection it prints the extensions offered
+// and agreed, and when it closes "read N bytes" (all the socket read) and then
+// "closed by peer with CODE". Exits on SIGTERM/SIGINT.
 const { WebSocketServer } = require('ws');
 
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 16 << 20 });
+const deflate = process.argv.includes('--deflate');
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 16 << 20,
+  perMessageDeflate: deflate ? { threshold: 0 } : false });
+wss.on('headers', (headers) => {
+  const ext = headers.find(h => /^sec-websocket-extensions:/i.test(h));
+  console.log(`agreed extensions: ${ext ? ext.replace(/^[^:]*:\s*/, '') : '(none)'}`);
+});
 wss.on('connection', (ws, req) => {
   console.log(`connection ${req.url} extensions offered: ${req.headers['sec-websocket-extensions'] || '(none)'}`);
+  const socket = ws._socket;
   ws.on('message', (msg, isBinary) => ws.send(msg, { binary: isBinary }));
-  ws.on('close', (code) => console.log(`closed by peer with ${code}`));
+  ws.on('close', (code) => {
+    console.log(`read ${socket.bytesRead} bytes`);
+    console.log(`closed by peer with ${code}`);
+  });
 });
 wss.on('listening', () => console.log(`listening 127.0.0.1:${wss.address().port}`));
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => { wss.close(); process.exit(0); });

@@ -7,12 +7,13 @@ source "$(dirname "$0")/lib.sh"
 interop_init 90 "$@"
 require_node_modules ws
 
-# (a) node ws client -> duplex-server /echo, without and with permessage-deflate offered.
+# (a) node ws client -> duplex-server /echo, without and with permessage-deflate offered: a server
+#     started without --deflate must decline the offer, and the echoes must still work.
 start_duplex_server
 run_step node-client 20 "$NODE" "$INTEROP_DIR/node_ws_client.js" "ws://127.0.0.1:$SERVER_PORT/echo" ||
     die "node ws client -> duplex-server"
-run_step node-client-deflate 20 "$NODE" "$INTEROP_DIR/node_ws_client.js" "ws://127.0.0.1:$SERVER_PORT/echo" --deflate ||
-    die "node ws client (permessage-deflate offered) -> duplex-server"
+run_step node-client-deflate 20 "$NODE" "$INTEROP_DIR/node_ws_client.js" "ws://127.0.0.1:$SERVER_PORT/echo" \
+    --deflate --expect-no-deflate || die "node ws client (permessage-deflate offered, must be declined) -> duplex-server"
 stop_duplex_server
 
 # (b) duplex client -> node ws echo server.

@@ -2,13 +2,14 @@
 """python3-websockets (Debian 10.4, legacy asyncio API) client against an echo server.
 
     /usr/bin/python3 py_ws_client.py ws://127.0.0.1:PORT/echo [--deflate] [--server-max-window-bits N]
+        [--server-no-context-takeover] [--client-no-context-takeover]
         [--expect-deflate | --expect-no-deflate] [--expect-param NAME]...
 
 Sends, one at a time: a text message (with non-ASCII), a binary message (all
 256 byte values), a 1 MiB text message, an empty text and an empty binary
-message, 64 KiB of random bytes (incompressible) and 64 KiB made of one random
-16 KiB block four times (only a window of more than 16 KiB can reach back to
-the repeats); then 300 small text messages back to back. Each must come back
+message, 64 KiB of random bytes (incompressible) and random blocks of 300 B,
+2 KiB and 16 KiB each four times (matches that far back: a window probe); then
+300 small text messages back to back. Each must come back
 equal, in order and with the same type (str for text, bytes for binary). Then
 closes with 1000 and checks ws.close_code == 1000.
 
@@ -17,10 +18,13 @@ closes with 1000 and checks ws.close_code == 1000.
 --server-max-window-bits N offers it with server_max_window_bits=N as well: the
 server must then answer with N or less and compress with that window, which
 websockets' decompressor enforces (zlib's "invalid distance too far back").
+--server-no-context-takeover asks the server to reset its compressor after
+every message; --client-no-context-takeover announces that this client resets
+its own (both add the parameter to the offer).
 --expect-deflate: the server must agree to permessage-deflate, and the 1 MiB
 message must cross the wire compressed both ways (fewer than 64 KiB each way),
 and the server's echoes of the small messages must take fewer bytes than plain
-frames would. --expect-no-deflate: no extension may be agreed.
+frames would (unless it agreed to server_no_context_takeover). --expect-no-deflate: no extension may be agreed.
 --expect-param NAME: the response must carry that parameter.
 Prints "PASS ..." and exits 0, or "FAIL ..." and exits 1.
 """
@@ -61,9 +65,11 @@ def response_params(header):
     return [p.strip().split('=')[0] for p in (header or '').split(',')[0].split(';')[1:]]
 
 
-async def main(url, deflate, window_bits, expect_deflate, expect_no_deflate, expect_params):
+async def main(url, deflate, offer, expect_deflate, expect_no_deflate, expect_params):
     big = ''.join(chr(97 + i % 26) for i in range(1 << 20))
-    block = os.urandom(16 << 10)
+    # Random blocks of 300 B, 2 KiB and 16 KiB, each four times: matches that far back, which a compressor
+    # may only emit if its window is bigger, and which an inflater with a smaller window rejects.
+    probe = b''.join(os.urandom(n) * 4 for n in (300, 2 << 10, 16 << 10))
     cases = [
         ('text', 'hello from python websockets \u03ba\u1f79\u03c3\u03bc\u03b5 \U0001f600'),
         ('binary', bytes(range(256))),
@@ -71,11 +77,11 @@ async def main(url, deflate, window_bits, expect_deflate, expect_no_deflate, exp
         ('empty text', ''),
         ('empty binary', b''),
         ('64 KiB random', os.urandom(64 << 10)),
-        ('16 KiB block x4', block * 4),
+        ('repeats 300 B, 2 KiB, 16 KiB back', probe),
     ]
-    if window_bits is not None:
-        kwargs = {'extensions': [ClientPerMessageDeflateFactory(server_max_window_bits=window_bits,
-                                                                compress_settings={'memLevel': 5})],
+    if offer:
+        # As websockets' default offer (client_max_window_bits, memLevel 5), plus these parameters.
+        kwargs = {'extensions': [ClientPerMessageDeflateFactory(compress_settings={'memLevel': 5}, **offer)],
                   'compression': None}
     else:
         kwargs = {'compression': 'deflate' if deflate else None}
@@ -118,7 +124,8 @@ async def main(url, deflate, window_bits, expect_deflate, expect_no_deflate, exp
         # Server frames are unmasked: a payload under 126 bytes has a 2-byte header.
         r, plain = ws.bytes_read - r0, sum(len(s.encode()) + 2 for s in smalls)
         print(f'echo ok: {SMALL} small messages back to back ({r} bytes back; {plain} as plain frames)')
-        if expect_deflate and r >= plain:
+        # With server_no_context_takeover each small message is compressed alone, where it may not shrink.
+        if expect_deflate and 'server_no_context_takeover' not in response_params(ext) and r >= plain:
             return f'the server did not compress the small messages ({r} bytes read, {plain} plain)'
         await ws.close(1000, 'done')
         if ws.close_code != 1000:
@@ -128,8 +135,9 @@ async def main(url, deflate, window_bits, expect_deflate, expect_no_deflate, exp
 
 if __name__ == '__main__':
     argv = sys.argv[1:]
-    url, deflate, window_bits, expect_deflate, expect_no_deflate, expect_params = None, False, None, False, False, []
+    url, deflate, offer, expect_deflate, expect_no_deflate, expect_params = None, False, {}, False, False, []
     usage = ('usage: py_ws_client.py ws://127.0.0.1:PORT/path [--deflate] [--server-max-window-bits N] '
+             '[--server-no-context-takeover] [--client-no-context-takeover] '
              '[--expect-deflate | --expect-no-deflate] [--expect-param NAME]...')
     try:
         while argv:
@@ -137,7 +145,9 @@ if __name__ == '__main__':
             if a == '--deflate':
                 deflate = True
             elif a == '--server-max-window-bits':
-                window_bits, deflate = int(argv.pop(0)), True
+                offer['server_max_window_bits'], deflate = int(argv.pop(0)), True
+            elif a in ('--server-no-context-takeover', '--client-no-context-takeover'):
+                offer[a[2:].replace('-', '_')], deflate = True, True
             elif a == '--expect-deflate':
                 expect_deflate = True
             elif a == '--expect-no-deflate':
@@ -152,11 +162,11 @@ if __name__ == '__main__':
         sys.exit(usage)
     if url is None:
         sys.exit(usage)
-    offered = ('not offered' if not deflate else 'offered' +
-               (f', server_max_window_bits={window_bits}' if window_bits is not None else ''))
+    offered = 'not offered' if not deflate else 'offered' + ''.join(
+        f', {k}' if v is True else f', {k}={v}' for k, v in offer.items())
     label = f'python websockets client (deflate {offered}) {url}'
     try:
-        why = asyncio.run(asyncio.wait_for(main(url, deflate, window_bits, expect_deflate, expect_no_deflate,
+        why = asyncio.run(asyncio.wait_for(main(url, deflate, offer, expect_deflate, expect_no_deflate,
                                                 expect_params), 20))
     except Exception as e:  # noqa: BLE001 - any failure is a test failure
         why = f'{type(e).__name__}: {e}'

@@ -8,12 +8,14 @@ interop_init 90 "$@"
 "$PYTHON" -c 'import websockets' 2>/dev/null ||
     die "$PYTHON cannot import websockets: apt-get install python3-websockets"
 
-# (a) websockets client -> duplex-server /echo, without and with permessage-deflate offered.
+# (a) websockets client -> duplex-server /echo, without and with permessage-deflate offered: a server
+#     started without --deflate must decline the offer, and the echoes must still work.
 start_duplex_server
 run_step py-client 30 "$PYTHON" "$INTEROP_DIR/py_ws_client.py" "ws://127.0.0.1:$SERVER_PORT/echo" ||
     die "python websockets client -> duplex-server"
-run_step py-client-deflate 30 "$PYTHON" "$INTEROP_DIR/py_ws_client.py" "ws://127.0.0.1:$SERVER_PORT/echo" --deflate ||
-    die "python websockets client (permessage-deflate offered) -> duplex-server"
+run_step py-client-deflate 30 "$PYTHON" "$INTEROP_DIR/py_ws_client.py" "ws://127.0.0.1:$SERVER_PORT/echo" \
+    --deflate --expect-no-deflate ||
+    die "python websockets client (permessage-deflate offered, must be declined) -> duplex-server"
 stop_duplex_server
 
 # (b) duplex client -> websockets echo server.

@@ -1,0 +1,327 @@
+// api/http_connection.cpp: a server connection in its HTTP phase: request
+// heads, plain GET/HEAD with keep-alive, refusals, and the upgrade hand-off.
+#include "api/http_connection.hpp"
+
+#include "api/http_convert.hpp"
+#include "api/server_metrics.hpp"
+#include "api/server_core.hpp"
+#include "api/static_files.hpp"
+#include "base/log.hpp"
+#include "proto/http/error.hpp"
+#include "proto/http/response_writer.hpp"
+#include "proto/ws/deflate.hpp"
+#include "proto/ws/handshake.hpp"
+
+#include <algorithm>
+
+namespace duplex::detail {
+
+namespace {
+constexpr auto kLinger = std::chrono::seconds(2);
+
+bool wants_close(const proto::http::Request& req) {
+    if (req.headers.has_token("Connection", "close")) return true;
+    // HTTP/1.0 closes unless it asks for keep-alive (RFC 9112 §9.3).
+    return req.version_minor == 0 && !req.headers.has_token("Connection", "keep-alive");
+}
+}  // namespace
+
+// -------------------------------------------------------- HttpConnection --
+
+HttpConnection::HttpConnection(ServerCore& server, int fd, const runtime::Address& peer)
+    : server_(server),
+      keep_server_(server.shared_from_this()),
+      remote_(peer.to_string()),
+      remote_ip_(peer.ip()),
+      parser_(proto::http::HeadKind::Request,
+              proto::http::HeadLimits{server.options_.max_header_bytes, server.options_.max_header_bytes,
+                                      server.options_.max_headers}) {
+    sock_ = std::make_unique<runtime::TcpSocket>(server.loop_.runtime(), fd, this);
+}
+
+void HttpConnection::start() { arm_timeout(server_.options_.handshake_timeout); }
+
+void HttpConnection::arm_timeout(std::chrono::milliseconds after) {
+    auto& rt = server_.loop_.runtime();
+    if (timer_) rt.cancel_timer(timer_);
+    std::weak_ptr<HttpConnection> weak = shared_from_this();
+    timer_ = rt.add_timer(base::Clock::now() + after, [weak] {
+        auto self = weak.lock();
+        if (!self || self->done_) return;
+        self->timer_ = 0;
+        if (self->lingering_) return self->finish();
+        // A request head that did not arrive in time (or a client that went
+        // quiet between requests): 408 if it had started, then close.
+        if (self->parser_.buffered() > 0 || self->upgrade_pending_)
+            self->respond(proto::http::write_simple_response(408, {}, "request timeout\n"), true);
+        else
+            self->finish();
+    });
+}
+
+void HttpConnection::on_read(base::MutableBytes data) {
+    auto self = shared_from_this();
+    if (lingering_) return;  // draining before close
+    in_read_ = true;
+    handle(data);
+    in_read_ = false;
+    if (!done_ && sock_) flush();
+}
+
+void HttpConnection::handle(base::MutableBytes data) {
+    while (!data.empty() && !done_ && !close_after_flush_ && !upgrade_pending_ && sock_) {
+        const std::size_t used = parser_.feed(data);
+        data = data.subspan(used);
+        if (parser_.state() == proto::http::HeadState::NeedMore) return;
+        if (parser_.state() == proto::http::HeadState::Error) {
+            const int status = proto::http::status_for(parser_.error());
+            DUPLEX_LOG(Info, "http " << remote_ << ": " << status << " " << parser_.error().message());
+            respond(proto::http::write_simple_response(status, {}, parser_.error().message() + "\n"), true);
+            return;
+        }
+        handle_request(data);
+        if (upgrade_pending_ || !sock_) return;  // the session (or the app) has the rest
+        parser_.reset();
+    }
+}
+
+void HttpConnection::handle_request(base::MutableBytes rest) {
+    auto& req = parser_.request();
+    // We take no request bodies (RFC 9112 §6.3): refuse rather than misparse.
+    if (req.headers.get("Transfer-Encoding") ||
+        (req.headers.get("Content-Length") && *req.headers.get("Content-Length") != "0")) {
+        respond(proto::http::write_simple_response(413, {}, "request bodies are not accepted\n"), true);
+        return;
+    }
+    ServerMetrics::add(server_.shared_->metrics->http_requests);
+    HttpRequest pub = to_public(req, remote_);
+    if (!proto::ws::wants_websocket(req)) return serve_plain(req, pub);
+
+    const WebSocketRoute* route = server_.shared_->find_route(req.path());
+    if (route == nullptr) {
+        ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
+        respond(proto::http::write_simple_response(404, {}, "no WebSocket endpoint here\n"), true);
+        return;
+    }
+    auto checked = proto::ws::check_upgrade_request(req);
+    if (auto* r = std::get_if<proto::ws::Rejection>(&checked)) {
+        ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
+        DUPLEX_LOG(Info, "handshake " << remote_ << ": " << r->status << " " << r->message);
+        respond(proto::http::write_simple_response(r->status, r->headers, r->message + "\n"), true);
+        return;
+    }
+    auto& up = std::get<proto::ws::UpgradeRequest>(checked);
+    // RFC 6455 §10.2: the server may refuse an origin it does not trust.
+    if (server_.options_.origin_check && !server_.options_.origin_check(up.origin.value_or(""))) {
+        ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
+        respond(proto::http::write_simple_response(403, {}, "origin not allowed\n"), true);
+        return;
+    }
+    // Connection limits, before the upgrade: 503 when the server is full,
+    // 429 when this address has too many.
+    int refused = 0;
+    if (!server_.shared_->admit(remote_ip_, refused)) {
+        ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
+        respond(proto::http::write_simple_response(refused, {{"Retry-After", "5"}},
+                                                   refused == 503 ? "server full\n" : "too many connections from your address\n"),
+                true);
+        return;
+    }
+    admitted_ = true;
+    deflate_ = proto::ws::negotiate_deflate(up.extensions, to_deflate_config(server_.options_.per_message_deflate));
+    upgrade_ = std::move(up);
+    upgrade_request_ = std::move(pub);
+    upgrade_route_ = route;
+    upgrade_pending_ = true;
+    upgrade_decided_ = false;
+    // Keep what followed the head: the client may send frames right away.
+    pending_bytes_.assign(rest.begin(), rest.end());
+    sock_->pause_reading(true);
+
+    auto on_upgrade = route->on_upgrade ? route->on_upgrade : server_.shared_->default_route.on_upgrade;
+    if (!on_upgrade) {
+        // §4.2.2: pick the first of our protocols that the client offered.
+        std::string chosen;
+        for (const auto& p : server_.options_.protocols) {
+            if (std::find(upgrade_->protocols.begin(), upgrade_->protocols.end(), p) != upgrade_->protocols.end()) {
+                chosen = p;
+                break;
+            }
+        }
+        accept_upgrade(std::move(chosen), {}, {});
+        return;
+    }
+    on_upgrade(upgrade_request_, UpgradeResponder(shared_from_this(), upgrade_->protocols));
+}
+
+void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, std::vector<HttpHeader> headers) {
+    if (!upgrade_pending_ || upgrade_decided_ || done_ || !sock_) return;
+    upgrade_decided_ = true;
+    if (!protocol.empty() &&
+        std::find(upgrade_->protocols.begin(), upgrade_->protocols.end(), protocol) == upgrade_->protocols.end()) {
+        DUPLEX_LOG(Warn, "upgrade accepted with a subprotocol the client did not offer: " << protocol);
+        return reject_upgrade(500, "bad subprotocol choice", {});
+    }
+    headers.erase(std::remove_if(headers.begin(), headers.end(), [](const HttpHeader& h) { return !is_safe_header(h); }),
+                  headers.end());
+    // Responses to earlier pipelined requests that have not left yet go first.
+    std::string head(base::as_string_view(out_.data()));
+    out_.clear();
+    const std::string extensions = deflate_ ? deflate_->response : std::string();
+    head += proto::ws::write_accept_response(upgrade_->key, protocol, extensions, to_header_list(headers));
+
+    proto::ws::Options wo;
+    wo.max_message_size = server_.options_.max_message_size;
+    wo.max_frame_size = server_.options_.max_frame_size;
+    wo.close_timeout = server_.options_.close_timeout;
+    std::shared_ptr<proto::ws::Deflater> shared;
+    if (deflate_) {
+        const auto& cfg = server_.options_.per_message_deflate;
+        // The loop's shared compressor runs at the configured window; a
+        // connection that agreed to a smaller one gets its own.
+        if (deflate_->params.local_no_context_takeover &&
+            deflate_->params.local_max_window_bits >= std::clamp(cfg.max_window_bits, 9, 15))
+            shared = server_.shared_deflater();
+        wo.deflate = proto::ws::Options::Deflate{deflate_->params, cfg.threshold, cfg.level, cfg.mem_level, shared.get()};
+    }
+    if (timer_) server_.loop_.runtime().cancel_timer(timer_);
+    timer_ = 0;
+    auto session = std::make_shared<Session>(server_.loop_, std::move(sock_), wo, protocol, extensions,
+                                             upgrade_request_.target, remote_, server_.weak_from_this(), shared);
+    session->user_data = std::move(user_data);
+    session->set_remote_ip(remote_ip_);
+    admitted_ = false;  // the session holds the slot now
+    session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);
+    done_ = true;
+    session->attach_server(head);
+    server_.on_open(session, upgrade_route_, upgrade_request_);
+    auto bytes = std::move(pending_bytes_);
+    session->start_server({bytes.data(), bytes.size()});
+    server_.http_done(this);
+}
+
+void HttpConnection::reject_upgrade(int status, std::string body, std::vector<HttpHeader> headers) {
+    if (!upgrade_pending_ || done_ || !sock_) return;
+    upgrade_decided_ = true;
+    upgrade_pending_ = false;
+    ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
+    release_slot();
+    if (status < 300 || status > 599) status = 403;
+    headers.erase(std::remove_if(headers.begin(), headers.end(), [](const HttpHeader& h) { return !is_safe_header(h); }),
+                  headers.end());
+    if (body.empty()) body = std::string(proto::http::reason_phrase(status)) + "\n";
+    respond(proto::http::write_simple_response(status, to_header_list(headers), body), true);
+    if (!in_read_) flush();
+}
+
+void HttpConnection::serve_plain(const proto::http::Request& req, const HttpRequest& pub) {
+    const bool head = req.method == "HEAD";
+    const bool close = wants_close(req);
+    HttpResponse res;
+    bool handled = false;
+    if (server_.shared_->on_http) handled = server_.shared_->on_http(pub, res);
+    if (!handled) {
+        if (server_.shared_->has_route(req.path()) && req.path() != "/") {
+            // A WebSocket endpoint asked for without the upgrade (RFC 6455 §4.2.2 / RFC 9110 §15.5.22).
+            res = {};
+            res.status = 426;
+            res.set_header("Upgrade", "websocket");
+            res.set_header("Connection", "Upgrade");
+            res.set_header("Sec-WebSocket-Version", "13");
+            res.set_header("Content-Type", "text/plain; charset=utf-8");
+            res.body = "this is a WebSocket endpoint: upgrade required\n";
+        } else if (req.method != "GET" && !head) {
+            res.status = 405;
+            res.set_header("Allow", "GET, HEAD");
+            res.set_header("Content-Type", "text/plain; charset=utf-8");
+            res.body = "method not allowed\n";
+        } else if (!serve_static(server_.options_.static_dir, req.path(), res)) {
+            res = {};
+            res.status = 404;
+            res.set_header("Content-Type", "text/plain; charset=utf-8");
+            res.body = "not found\n";
+        }
+    }
+    proto::http::HeaderList headers;
+    bool has_connection = false;
+    for (const auto& h : res.headers) {
+        if (!is_safe_header(h) || proto::http::iequals(h.name, "Content-Length")) continue;
+        if (proto::http::iequals(h.name, "Connection")) {
+            if (proto::http::iequals(h.value, "Upgrade")) has_connection = true;
+            else continue;
+        }
+        headers.emplace_back(h.name, h.value);
+    }
+    headers.emplace_back("Content-Length", std::to_string(res.body.size()));
+    if (close && !has_connection) headers.emplace_back("Connection", "close");
+    std::string out = proto::http::write_response_head(res.status, headers);
+    if (!head) out += res.body;
+    respond(std::move(out), close);
+    if (!close) arm_timeout(server_.options_.keep_alive_timeout);
+}
+
+void HttpConnection::respond(std::string bytes, bool close_after) {
+    out_.append(bytes);
+    if (close_after) close_after_flush_ = true;
+    if (!in_read_) flush();
+}
+
+void HttpConnection::flush() {
+    if (!sock_ || done_) return;
+    while (!out_.empty()) {
+        auto r = sock_->write(out_.data());
+        if (!r) return finish();
+        if (*r == 0) break;
+        out_.consume(*r);
+    }
+    sock_->want_write(!out_.empty());
+    if (out_.empty() && close_after_flush_ && !lingering_) {
+        // Half-close and drain, so that unread request bytes don't turn our
+        // close into a RST that destroys the response in flight.
+        lingering_ = true;
+        sock_->shutdown_write();
+        arm_timeout(std::chrono::duration_cast<std::chrono::milliseconds>(kLinger));
+    }
+}
+
+void HttpConnection::on_writable() {
+    auto self = shared_from_this();
+    flush();
+}
+
+void HttpConnection::on_eof() {
+    auto self = shared_from_this();
+    finish();
+}
+
+void HttpConnection::on_error(std::error_code) {
+    auto self = shared_from_this();
+    finish();
+}
+
+void HttpConnection::close_now() { finish(); }
+
+void HttpConnection::on_loop(std::function<void()> fn) {
+    if (server_.loop_.in_loop_thread()) fn();
+    else server_.loop_.post(std::move(fn));
+}
+
+void HttpConnection::release_slot() {
+    if (admitted_) server_.shared_->release(remote_ip_);
+    admitted_ = false;
+}
+
+void HttpConnection::finish() {
+    release_slot();
+    if (done_ && !sock_) return;
+    done_ = true;
+    if (timer_) server_.loop_.runtime().cancel_timer(timer_);
+    timer_ = 0;
+    if (sock_) sock_->close();
+    server_.http_done(this);
+    // Break the cycle server -> connection -> server once this callback is over.
+    auto self = shared_from_this();
+    server_.loop_.runtime().defer([self] { self->keep_server_.reset(); });
+}
+
+}  // namespace duplex::detail

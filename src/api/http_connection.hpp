@@ -1,0 +1,77 @@
+// api/http_connection.hpp: a server connection before (or instead of) the
+// WebSocket upgrade.
+#pragma once
+
+#include <duplex/websocket_server.hpp>
+
+#include "base/bytes.hpp"
+#include "proto/http/head_parser.hpp"
+#include "proto/ws/deflate.hpp"
+#include "proto/ws/handshake.hpp"
+#include "runtime/loop.hpp"
+#include "runtime/tcp.hpp"
+
+#include <any>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace duplex::detail {
+
+class ServerCore;
+
+/// A server connection before (or instead of) the upgrade: it parses request
+/// heads, answers plain GET/HEAD (keep-alive), refuses bad requests, and hands
+/// an accepted upgrade to a Session.
+class HttpConnection final : public std::enable_shared_from_this<HttpConnection>,
+                             public runtime::TcpSocket::Handler {
+public:
+    HttpConnection(ServerCore& server, int fd, const runtime::Address& peer);
+    void start();
+    /// UpgradeResponder's verdicts (loop thread).
+    void accept_upgrade(std::string protocol, std::any user_data, std::vector<HttpHeader> headers);
+    void reject_upgrade(int status, std::string body, std::vector<HttpHeader> headers);
+    void close_now();
+    /// Runs fn on the server's loop thread: now if we are on it, else posted.
+    void on_loop(std::function<void()> fn);
+
+private:
+    void on_read(base::MutableBytes data) override;
+    void on_writable() override;
+    void on_eof() override;
+    void on_error(std::error_code ec) override;
+
+    void handle(base::MutableBytes data);
+    void handle_request(base::MutableBytes rest);
+    void respond(std::string bytes, bool close_after);
+    void serve_plain(const proto::http::Request& req, const HttpRequest& pub);
+    void flush();
+    void finish();
+    void arm_timeout(std::chrono::milliseconds after);
+    void release_slot();
+
+    ServerCore& server_;
+    std::shared_ptr<ServerCore> keep_server_;  // a posted verdict may outlive the server object
+    std::unique_ptr<runtime::TcpSocket> sock_;
+    std::string remote_;
+    std::string remote_ip_;
+    bool admitted_ = false;  // holds a connection slot (ServerShared::admit)
+    proto::http::HeadParser parser_;
+    base::ByteQueue out_;
+    bool close_after_flush_ = false;
+    bool lingering_ = false;
+    bool done_ = false;
+    bool in_read_ = false;
+    // A pending asynchronous upgrade decision.
+    bool upgrade_pending_ = false;
+    bool upgrade_decided_ = false;
+    std::optional<proto::ws::UpgradeRequest> upgrade_;
+    std::optional<proto::ws::DeflateAgreement> deflate_;
+    HttpRequest upgrade_request_;
+    const WebSocketRoute* upgrade_route_ = nullptr;
+    std::vector<std::byte> pending_bytes_;
+    runtime::Loop::TimerId timer_ = 0;
+};
+
+}  // namespace duplex::detail

@@ -1,0 +1,299 @@
+// api/server_core.cpp: one loop's share of a WebSocketServer: its listener,
+// its connections, its topic subscriptions and its heartbeat sweep.
+#include "api/server_core.hpp"
+
+#include "api/http_connection.hpp"
+#include "base/log.hpp"
+#include "proto/ws/frame.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace duplex::detail {
+
+// ----------------------------------------------------------- ServerShared --
+
+namespace {
+bool matches(const std::string& pattern, std::string_view path) {
+    if (!pattern.empty() && pattern.back() == '*')
+        return path.substr(0, pattern.size() - 1) == std::string_view(pattern).substr(0, pattern.size() - 1);
+    return path == pattern;
+}
+}  // namespace
+
+const WebSocketRoute* ServerShared::find_route(std::string_view path) const {
+    for (const auto& [pattern, route] : routes)
+        if (matches(pattern, path)) return &route;
+    if (default_route.on_connection || default_route.on_upgrade) return &default_route;
+    return nullptr;
+}
+
+bool ServerShared::has_route(std::string_view path) const {
+    return std::any_of(routes.begin(), routes.end(), [&](const auto& r) { return matches(r.first, path); });
+}
+
+bool ServerShared::admit(const std::string& ip, int& status) {
+    if (options.max_connections > 0 && open.load() >= options.max_connections) {
+        status = 503;
+        return false;
+    }
+    if (options.max_connections_per_ip > 0) {
+        std::lock_guard<std::mutex> lock(ip_mu);
+        auto& n = per_ip[ip];
+        if (n >= options.max_connections_per_ip) {
+            status = 429;
+            return false;
+        }
+        ++n;
+    }
+    open.fetch_add(1);
+    return true;
+}
+
+void ServerShared::release(const std::string& ip) {
+    open.fetch_sub(1);
+    if (options.max_connections_per_ip > 0) {
+        std::lock_guard<std::mutex> lock(ip_mu);
+        auto it = per_ip.find(ip);
+        if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+    }
+}
+
+// ------------------------------------------------------------- ServerCore --
+
+ServerCore::~ServerCore() {
+    if (sweep_timer_) loop_.runtime().cancel_timer(sweep_timer_);
+    if (shutdown_timer_) loop_.runtime().cancel_timer(shutdown_timer_);
+}
+
+Status ServerCore::listen(const runtime::Address& addr, bool reuse_port, std::uint16_t& bound_port) {
+    if (listener_) return Errc::invalid_state;
+    runtime::TcpListener::Options lo;
+    lo.reuse_port = reuse_port;
+    std::weak_ptr<ServerCore> weak = weak_from_this();
+    auto l = runtime::TcpListener::listen(loop_.runtime(), addr, lo, [weak](int fd, const runtime::Address& peer) {
+        auto self = weak.lock();
+        if (!self || self->closed_) {
+            ::close(fd);
+            return;
+        }
+        auto conn = std::make_shared<HttpConnection>(*self, fd, peer);
+        self->http_.emplace(conn.get(), conn);
+        conn->start();
+    });
+    if (!l) {
+        if (l.error() == std::errc::address_in_use) return Errc::address_in_use;
+        return l.error();
+    }
+    listener_ = std::move(l.value());
+    bound_port = listener_->local_address().port();
+    closed_ = false;
+    // Heartbeats: one sweep per loop, not a timer per connection.
+    const auto every = std::min(options_.ping_interval.count() > 0 ? options_.ping_interval : std::chrono::milliseconds::max(),
+                                options_.idle_timeout.count() > 0 ? options_.idle_timeout : std::chrono::milliseconds::max());
+    if (every != std::chrono::milliseconds::max()) {
+        loop_.post([weak] {
+            if (auto s = weak.lock()) s->sweep();
+        });
+    }
+    return {};
+}
+
+void ServerCore::sweep() {
+    if (closed_) return;
+    const auto now = loop_.runtime().now();
+    for (auto& [p, s] : sessions_) s->heartbeat(now, options_.ping_interval, options_.idle_timeout);
+    auto tick = std::min(options_.ping_interval.count() > 0 ? options_.ping_interval : std::chrono::milliseconds(1000),
+                         options_.idle_timeout.count() > 0 ? options_.idle_timeout : std::chrono::milliseconds(1000));
+    tick = std::clamp(tick / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
+    std::weak_ptr<ServerCore> weak = weak_from_this();
+    sweep_timer_ = loop_.runtime().add_timer(base::Clock::now() + tick, [weak] {
+        if (auto s = weak.lock()) {
+            s->sweep_timer_ = 0;
+            s->sweep();
+        }
+    });
+}
+
+void ServerCore::close() {
+    closed_ = true;
+    if (listener_) listener_->close();
+    listener_.reset();
+    if (sweep_timer_) loop_.runtime().cancel_timer(sweep_timer_);
+    sweep_timer_ = 0;
+    auto http = http_;
+    for (auto& [p, c] : http) c->close_now();
+    auto sessions = sessions_;
+    for (auto& [p, s] : sessions) (void)s->close(1001, "server shutting down");
+}
+
+void ServerCore::shutdown(base::Instant deadline, std::function<void()> done) {
+    close();
+    if (sessions_.empty()) {
+        if (done) done();
+        return;
+    }
+    on_drained_ = std::move(done);
+    std::weak_ptr<ServerCore> weak = weak_from_this();
+    shutdown_timer_ = loop_.runtime().add_timer(deadline, [weak] {
+        auto self = weak.lock();
+        if (!self) return;
+        self->shutdown_timer_ = 0;
+        // The deadline passed: whatever has not finished its close ends now.
+        auto sessions = self->sessions_;
+        for (auto& [p, s] : sessions) s->abort();
+    });
+}
+
+void ServerCore::session_done(Session* s) {
+    auto it = sessions_.find(s);
+    if (it == sessions_.end()) return;
+    for (const auto& topic : s->topics()) {
+        auto t = topics_.find(topic);
+        if (t == topics_.end()) continue;
+        auto& v = t->second;
+        v.erase(std::remove(v.begin(), v.end(), s), v.end());
+        if (v.empty()) topics_.erase(t);
+    }
+    s->topics().clear();
+    shared_->release(s->remote_ip());
+    shared_->metrics->connections_open.fetch_sub(1, std::memory_order_relaxed);
+    sessions_.erase(it);
+    if (sessions_.empty() && on_drained_) {
+        if (shutdown_timer_) loop_.runtime().cancel_timer(shutdown_timer_);
+        shutdown_timer_ = 0;
+        auto done = std::move(on_drained_);
+        on_drained_ = nullptr;
+        done();
+    }
+}
+
+bool ServerCore::subscribe(Session* s, const std::string& topic) {
+    auto& topics = s->topics();
+    if (std::find(topics.begin(), topics.end(), topic) != topics.end()) return false;
+    topics.push_back(topic);
+    topics_[topic].push_back(s);
+    return true;
+}
+
+bool ServerCore::unsubscribe(Session* s, const std::string& topic) {
+    auto& topics = s->topics();
+    auto it = std::find(topics.begin(), topics.end(), topic);
+    if (it == topics.end()) return false;
+    topics.erase(it);
+    auto t = topics_.find(topic);
+    if (t != topics_.end()) {
+        auto& v = t->second;
+        v.erase(std::remove(v.begin(), v.end(), s), v.end());
+        if (v.empty()) topics_.erase(t);
+    }
+    return true;
+}
+
+namespace {
+std::shared_ptr<Published> encode(std::string_view topic, std::string_view data, bool binary, const Session* exclude) {
+    auto msg = std::make_shared<Published>();
+    msg->topic.assign(topic);
+    msg->payload.assign(data);
+    msg->binary = binary;
+    msg->exclude = exclude;
+    // The frame is written once per publish, whatever the number of subscribers.
+    msg->frame.resize(proto::ws::kMaxHeaderLen + data.size());
+    auto* out = reinterpret_cast<std::byte*>(msg->frame.data());
+    const auto hlen = proto::ws::write_frame_header(out, true, binary ? proto::ws::Opcode::Binary : proto::ws::Opcode::Text,
+                                                    data.size(), nullptr);
+    if (!data.empty()) std::memcpy(out + hlen, data.data(), data.size());
+    msg->frame.resize(hlen + data.size());
+    return msg;
+}
+}  // namespace
+
+void publish_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
+                        const Session* exclude) {
+    ServerMetrics::add(shared.metrics->published);
+    auto msg = encode(topic, data, binary, exclude);
+    for (auto& core : shared.cores) {
+        if (core->loop_.in_loop_thread()) core->deliver(*msg);
+        else core->loop_.post([core, msg] { core->deliver(*msg); });
+    }
+}
+
+void ServerCore::publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) {
+    publish_everywhere(*shared_, topic, data, binary, s);
+}
+
+void ServerCore::deliver(const Published& msg) {
+    auto it = topics_.find(msg.topic);
+    if (it == topics_.end()) return;
+    // Sends run no user code and never unsubscribe synchronously (a closed
+    // session leaves its topics when it is done, after this dispatch), so the
+    // list is stable while we walk it.
+    const auto& subscribers = it->second;
+    const auto& cfg = options_.per_message_deflate;
+    bool compressed_ready = false;
+    bool compressed_ok = false;
+    for (Session* s : subscribers) {
+        if (s == msg.exclude) continue;
+        if (!s->uses_deflate() || msg.payload.size() < cfg.threshold) {
+            (void)s->send_frame(base::as_bytes(msg.frame));
+        } else if (s->accepts_shared_compression()) {
+            // Compressed once per loop for every subscriber that resets its
+            // context per message: the same bytes are valid for all of them.
+            if (!compressed_ready) {
+                compressed_ready = true;
+                std::vector<std::byte> z;
+                compressed_ok = shared_deflater()->compress(base::as_bytes(msg.payload), true, z);
+                if (compressed_ok) {
+                    compressed_.resize(proto::ws::kMaxHeaderLen + z.size());
+                    const auto hlen = proto::ws::write_frame_header(
+                        compressed_.data(), true, msg.binary ? proto::ws::Opcode::Binary : proto::ws::Opcode::Text,
+                        z.size(), nullptr, 0x4);
+                    std::memcpy(compressed_.data() + hlen, z.data(), z.size());
+                    compressed_.resize(hlen + z.size());
+                }
+            }
+            if (compressed_ok) (void)s->send_frame(compressed_);
+            else (void)s->send_frame(base::as_bytes(msg.frame));
+        } else {
+            // Context takeover: only this connection's own compressor will do.
+            (void)s->send(base::as_bytes(msg.payload), msg.binary);
+        }
+    }
+}
+
+std::size_t ServerCore::subscribers(const std::string& topic) const {
+    auto it = topics_.find(topic);
+    return it == topics_.end() ? 0 : it->second.size();
+}
+
+void ServerCore::http_done(HttpConnection* c) {
+    auto it = http_.find(c);
+    if (it == http_.end()) return;
+    // Destroy after the current callback returns.
+    auto keep = std::move(it->second);
+    http_.erase(it);
+    loop_.runtime().defer([keep] {});
+}
+
+void ServerCore::on_open(const std::shared_ptr<Session>& s, const WebSocketRoute* route, const HttpRequest& req) {
+    sessions_.emplace(s.get(), s);
+    ServerMetrics::add(shared_->metrics->connections_total);
+    ServerMetrics::add(shared_->metrics->connections_open);
+    auto fn = route && route->on_connection ? route->on_connection : shared_->default_route.on_connection;
+    if (fn) {
+        WebSocket ws(s);
+        fn(ws, req);
+    }
+}
+
+std::shared_ptr<proto::ws::Deflater> ServerCore::shared_deflater() {
+    if (!shared_deflater_) {
+        const auto& cfg = options_.per_message_deflate;
+        shared_deflater_ = std::make_shared<proto::ws::Deflater>(cfg.max_window_bits, cfg.mem_level, cfg.level);
+    }
+    return shared_deflater_;
+}
+
+}  // namespace duplex::detail

@@ -1,0 +1,32 @@
+// api/server_metrics.cpp: the Prometheus text exposition of a server's counters.
+#include "api/server_metrics.hpp"
+
+#include <sstream>
+
+namespace duplex::detail {
+
+std::string ServerMetrics::prometheus_text() const {
+    std::ostringstream o;
+    auto load = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    auto one = [&](const char* name, const char* type, const char* help, std::uint64_t v) {
+        o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n' << name << ' ' << v << '\n';
+    };
+    one("duplex_connections_open", "gauge", "Open WebSocket connections.", load(connections_open));
+    one("duplex_connections_total", "counter", "WebSocket connections accepted.", load(connections_total));
+    one("duplex_http_requests_total", "counter", "HTTP requests received (upgrades included).", load(http_requests));
+    one("duplex_handshakes_failed_total", "counter", "Opening handshakes refused or malformed.", load(handshakes_failed));
+    one("duplex_messages_received_total", "counter", "WebSocket messages received.", load(messages_in));
+    one("duplex_messages_sent_total", "counter", "WebSocket messages queued for sending.", load(messages_out));
+    one("duplex_bytes_received_total", "counter", "Bytes read from WebSocket connections.", load(bytes_in));
+    one("duplex_bytes_sent_total", "counter", "Bytes written to WebSocket connections.", load(bytes_out));
+    one("duplex_backpressure_drops_total", "counter", "Sends refused because a connection's buffer was over max_backpressure.",
+        load(backpressure_drops));
+    one("duplex_published_total", "counter", "Messages published to topics.", load(published));
+    o << "# HELP duplex_closes_total WebSocket connections closed, by close code.\n# TYPE duplex_closes_total counter\n";
+    for (std::size_t i = 0; i < closes_10xx.size(); ++i)
+        if (const auto v = load(closes_10xx[i])) o << "duplex_closes_total{code=\"" << 1000 + i << "\"} " << v << '\n';
+    o << "duplex_closes_total{code=\"other\"} " << load(closes_other) << '\n';
+    return o.str();
+}
+
+}  // namespace duplex::detail
