@@ -1,10 +1,18 @@
-// duplex-server: a WebSocket server with an echo endpoint and the web page.
+// duplex-server: a WebSocket server with an echo endpoint, pub/sub topics,
+// health and metrics endpoints, and the web page.
 //
-//   duplex-server [--host 127.0.0.1] [--port 8080] [--web DIR]
+//   duplex-server [--host 127.0.0.1] [--port 8080] [--web DIR] [--threads N] ...
 //
-// Prints "listening on http://HOST:PORT" once it accepts connections (with
-// the real port when --port 0 picked one). Exit codes: 0 after SIGINT/SIGTERM,
-// 2 for a usage error or a port that cannot be bound.
+// Prints "listening on http://HOST:PORT" (https with --cert/--key) once it accepts connections (with
+// the real port when --port 0 picked one). Routes:
+//   /echo            every message comes back as it came (text as text, binary as binary)
+//   /pubsub/<topic>  every message goes to every other client on the same topic
+//   /healthz         "ok" (plain HTTP)
+//   /metrics         counters in the Prometheus text format
+//   /                the web directory
+// Exit codes: 0 after SIGINT/SIGTERM (connections closed with 1001, queued
+// messages drained up to --drain-timeout), 2 for a usage error or a port
+// that cannot be bound.
 #include <duplex/event_loop.hpp>
 #include <duplex/websocket_server.hpp>
 
@@ -14,10 +22,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <pthread.h>
 #include <string>
 #include <thread>
-#include <unistd.h>
+#include <vector>
 
 namespace {
 
@@ -32,26 +41,66 @@ std::string default_web_dir() {
     return DUPLEX_SOURCE_WEB_DIR;
 }
 
+void echo(duplex::WebSocket& ws, const duplex::HttpRequest&) {
+    ws.on_message([ws](std::string_view data, bool is_binary) mutable { (void)ws.send(data, is_binary); });
+}
+
+void pubsub(duplex::WebSocket& ws, const duplex::HttpRequest& req) {
+    const std::string topic = req.path.substr(std::string_view("/pubsub/").size());
+    ws.subscribe(topic);
+    ws.on_message([ws, topic](std::string_view data, bool is_binary) mutable {
+        ws.publish(topic, data, is_binary);  // to every other client on the topic
+    });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"duplex-server: WebSocket echo, and the web page", "duplex-server"};
+    CLI::App app{"duplex-server: WebSocket echo and pub/sub, health, metrics and the web page", "duplex-server"};
     std::string host = "127.0.0.1";
     int port = 8080;
     std::string web;
-    std::size_t max_message = 16u << 20;
-    app.add_option("--host", host, "address to listen on (numeric IPv4 or IPv6)")->capture_default_str();
-    app.add_option("--port", port, "port to listen on; 0 picks a free one")
-        ->check(CLI::Range(0, 65535))
-        ->capture_default_str();
-    app.add_option("--web", web, "directory served at / (default: the installed page)");
+    unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+    duplex::ServerOptions options;
+    std::size_t max_message = options.max_message_size;
     bool deflate = false;
     bool deflate_no_context = false;
-    app.add_flag("--deflate", deflate, "accept permessage-deflate (RFC 7692) from clients that offer it");
-    app.add_flag("--deflate-no-context-takeover", deflate_no_context,
-                 "reset the compressor after each message (less memory per connection)");
+    int ping_ms = static_cast<int>(options.ping_interval.count());
+    int idle_ms = static_cast<int>(options.idle_timeout.count());
+    int drain_ms = 5000;
+    std::size_t max_backpressure = options.max_backpressure;
+    std::string policy = "close";
+    app.add_option("--host", host, "address to listen on (numeric IPv4 or IPv6)")->capture_default_str();
+    app.add_option("--port", port, "port to listen on; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
+    app.add_option("--web", web, "directory served at / (default: the installed page)");
+    app.add_option("--cert", options.tls.cert_file, "serve wss:// and https:// with this PEM certificate (chain allowed)");
+    app.add_option("--key", options.tls.key_file, "the PEM private key of --cert");
+    app.add_option("--threads", threads, "event loops, one per thread, each with its own SO_REUSEPORT listener")
+        ->check(CLI::Range(1u, 256u))
+        ->capture_default_str();
     app.add_option("--max-message-size", max_message, "largest message accepted, in bytes (else close 1009)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 40))
+        ->capture_default_str();
+    app.add_flag("--deflate", deflate, "accept permessage-deflate (RFC 7692) from clients that offer it");
+    app.add_flag("--deflate-no-context-takeover", deflate_no_context,
+                 "accept permessage-deflate, resetting the compressor after each message (less memory)");
+    app.add_option("--max-connections", options.max_connections, "WebSocket connections at once (0: no limit; more get 503)")
+        ->capture_default_str();
+    app.add_option("--max-connections-per-ip", options.max_connections_per_ip,
+                   "WebSocket connections at once from one address (0: no limit; more get 429)")
+        ->capture_default_str();
+    app.add_option("--max-header-size", options.max_header_bytes, "largest request head in bytes (else 431)")
+        ->check(CLI::Range(std::size_t{256}, std::size_t{1} << 20))
+        ->capture_default_str();
+    app.add_option("--max-backpressure", max_backpressure, "bytes queued for a client before --backpressure applies")
+        ->capture_default_str();
+    app.add_option("--backpressure", policy, "what a client over --max-backpressure gets: close (1008) or drop")
+        ->check(CLI::IsMember({"close", "drop"}))
+        ->capture_default_str();
+    app.add_option("--ping-interval-ms", ping_ms, "ping a quiet client this often (0: never)")->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--idle-timeout-ms", idle_ms, "close a client silent this long (0: never)")->check(CLI::NonNegativeNumber)->capture_default_str();
+    app.add_option("--drain-timeout-ms", drain_ms, "on SIGTERM, how long queued messages may take to leave")
+        ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     try {
         app.parse(argc, argv);
@@ -63,13 +112,17 @@ int main(int argc, char** argv) {
         std::cerr << "duplex-server: " << e.what() << "\n";
         return 2;
     }
+    if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
+        std::cerr << "duplex-server: --cert and --key go together\n";
+        return 2;
+    }
     if (web.empty()) web = default_web_dir();
     if (!std::filesystem::is_directory(web)) {
         std::cerr << "duplex-server: web directory not found: " << web << "\n";
         return 2;
     }
 
-    // Signals go to a thread of their own, which posts a stop to the loop.
+    // Signals go to a thread of their own, which starts the graceful stop.
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -77,8 +130,6 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
-    duplex::EventLoop loop;
-    duplex::ServerOptions options;
     options.host = host;
     options.port = static_cast<std::uint16_t>(port);
     options.static_dir = web;
@@ -86,34 +137,54 @@ int main(int argc, char** argv) {
     options.max_frame_size = max_message;
     options.per_message_deflate.enabled = deflate || deflate_no_context;
     options.per_message_deflate.no_context_takeover = deflate_no_context;
-    duplex::WebSocketServer server(loop, options);
+    options.ping_interval = std::chrono::milliseconds(ping_ms);
+    options.idle_timeout = std::chrono::milliseconds(idle_ms);
+    options.max_backpressure = max_backpressure;
+    options.backpressure_policy = policy == "drop" ? duplex::BackpressurePolicy::Drop : duplex::BackpressurePolicy::Close;
 
-    // /echo: every message comes back as it came, text as text, binary as binary.
-    server.route("/echo", {.on_upgrade = nullptr,
-                           .on_connection = [](duplex::WebSocket& ws, const duplex::HttpRequest&) {
-                               ws.on_message([ws](std::string_view data, bool is_binary) mutable {
-                                   (void)ws.send(data, is_binary);
-                               });
-                           }});
+    std::vector<std::unique_ptr<duplex::EventLoop>> loops;
+    for (unsigned i = 0; i < threads; ++i) loops.push_back(std::make_unique<duplex::EventLoop>());
+    duplex::WebSocketServer server(*loops[0], options);
+    for (unsigned i = 1; i < threads; ++i) server.add_loop(*loops[i]);
+    server.route("/echo", {nullptr, echo});
+    server.route("/pubsub/*", {nullptr, pubsub});
+    server.on_http([&server](const duplex::HttpRequest& req, duplex::HttpResponse& res) {
+        if (req.path == "/healthz") {
+            res.set_header("Content-Type", "text/plain; charset=utf-8");
+            res.body = "ok\n";
+            return true;
+        }
+        if (req.path == "/metrics") {
+            res.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+            res.body = server.metrics_text();
+            return true;
+        }
+        return false;
+    });
 
     if (auto st = server.listen(); !st) {
         std::cerr << "duplex-server: cannot listen on " << host << ":" << port << ": " << st.message() << "\n";
         return 2;
     }
     const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    std::printf("listening on http://%s:%u\n", shown_host.c_str(), static_cast<unsigned>(server.port()));
+    std::printf("listening on %s://%s:%u\n", options.tls.enabled() ? "https" : "http", shown_host.c_str(),
+                static_cast<unsigned>(server.port()));
     std::fflush(stdout);
 
-    std::thread([&loop, signals] {
+    std::thread([&server, &loops, signals, drain_ms] {
         int sig = 0;
         sigwait(&signals, &sig);
-        loop.post([&loop] { loop.stop(); });
+        std::fprintf(stderr, "duplex-server: %s, closing %zu connections\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                     server.connection_count());
+        server.shutdown(std::chrono::milliseconds(drain_ms), [&loops] {
+            for (auto& l : loops) l->stop();
+        });
     }).detach();
 
-    loop.run();
-    server.close();
-    // Give the close frames a moment to leave.
-    for (int i = 0; i < 20 && server.connection_count() > 0; ++i) loop.run_once(50);
+    std::vector<std::thread> workers;
+    for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&loops, i] { loops[i]->run(); });
+    loops[0]->run();
+    for (auto& w : workers) w.join();
     std::fprintf(stderr, "duplex-server: stopped\n");
     return 0;
 }

@@ -5,6 +5,7 @@
 // their own std::error_category. Nothing in duplex throws across its API.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -41,19 +42,27 @@ public:
     Status() noexcept = default;
     Status(std::error_code ec) noexcept : ec_(ec) {}  // NOLINT: implicit by design
     Status(Errc e) noexcept : ec_(make_error_code(e)) {}  // NOLINT: implicit by design
+    /// An error with a one-line explanation (a file name, OpenSSL's reason).
+    Status(std::error_code ec, std::string detail)
+        : ec_(ec), detail_(detail.empty() ? nullptr : std::make_shared<const std::string>(std::move(detail))) {}
 
     static Status success() noexcept { return {}; }
 
     bool ok() const noexcept { return !ec_; }
     explicit operator bool() const noexcept { return ok(); }
     const std::error_code& code() const noexcept { return ec_; }
-    std::string message() const { return ok() ? std::string("ok") : ec_.message(); }
+    /// "address already in use", or "TLS failed: cannot load certificate x.pem: ..."
+    std::string message() const {
+        if (ok()) return "ok";
+        return detail_ ? ec_.message() + ": " + *detail_ : ec_.message();
+    }
 
     friend bool operator==(const Status& a, const Status& b) noexcept { return a.ec_ == b.ec_; }
     friend bool operator==(const Status& a, Errc e) noexcept { return a.ec_ == make_error_code(e); }
 
 private:
     std::error_code ec_;
+    std::shared_ptr<const std::string> detail_;
 };
 
 /// What became of a message handed to send() (uWebSockets' three outcomes).

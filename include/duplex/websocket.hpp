@@ -57,6 +57,13 @@ enum class BackpressurePolicy {
     Drop,   ///< drop the message; send() returns Dropped (Errc::backpressure_limit)
 };
 
+/// TLS for a client (wss://): the server's certificate is checked against
+/// the system's CA store (or `ca_file`), and its name against the URL's host.
+struct ClientTlsOptions {
+    std::string ca_file;             ///< trust these CAs instead of the system store
+    bool insecure = false;           ///< no verification at all: for tests only
+};
+
 /// Options of a client connection.
 struct ClientOptions {
     std::vector<std::string> protocols;            ///< Sec-WebSocket-Protocol offers, preferred first
@@ -64,6 +71,7 @@ struct ClientOptions {
     std::vector<HttpHeader> headers;               ///< extra request headers
     std::size_t max_message_size = 16u << 20;      ///< larger incoming messages close with 1009
     PerMessageDeflate per_message_deflate;         ///< offered when enabled
+    ClientTlsOptions tls;                          ///< for wss:// URLs
     std::size_t max_backpressure = 16u << 20;      ///< queued bytes before the policy applies
     BackpressurePolicy backpressure_policy = BackpressurePolicy::Close;
     std::chrono::milliseconds handshake_timeout{10000};
@@ -90,7 +98,7 @@ public:
 
     /// Opens a client connection to a `ws://host[:port]/path?query` URL. Errors
     /// (a bad URL included) are reported through on_error then on_close(1006),
-    /// after the call returns. `wss://` is not supported yet (Errc::not_supported).
+    /// after the call returns. `wss://` uses TLS (ClientOptions::tls).
     static WebSocket connect(EventLoop& loop, std::string_view url, ClientOptions options = {});
 
     /// Sends a text message; `text` must be UTF-8 (else invalid_argument).

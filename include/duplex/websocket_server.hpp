@@ -33,6 +33,14 @@ class HttpConnection;
 struct ServerShared;
 }
 
+/// TLS for a server (wss://): PEM files; the certificate file may hold the
+/// chain. TLS 1.2 and 1.3 only, ALPN http/1.1.
+struct ServerTlsOptions {
+    std::string cert_file;
+    std::string key_file;
+    bool enabled() const noexcept { return !cert_file.empty(); }
+};
+
 struct ServerOptions {
     std::string host = "127.0.0.1";                  ///< numeric IPv4/IPv6 address to bind
     std::uint16_t port = 8080;                       ///< 0: pick a free port (see port())
@@ -66,6 +74,8 @@ struct ServerOptions {
     std::function<bool(std::string_view origin)> origin_check;
     /// Serve files from this directory for plain GET/HEAD requests ("": none).
     std::string static_dir;
+    /// Serve wss:// (and https://) instead of ws://.
+    ServerTlsOptions tls;
 };
 
 /// Decides an upgrade request, now or later. Copyable; the first accept() or
@@ -118,7 +128,8 @@ public:
     /// gets its own SO_REUSEPORT listener and keeps its connections. Before listen().
     WebSocketServer& add_loop(EventLoop& loop);
 
-    /// Binds and listens on every loop. Errc::address_in_use when the port
+    /// Binds and listens on every loop. Errc::tls_failed (with the reason in
+    /// message()) for a certificate or key that cannot be used; Errc::address_in_use when the port
     /// is taken (also by another process that set SO_REUSEPORT: the port is
     /// checked before sharing it), Errc::invalid_argument for a host that is
     /// not a numeric address.

@@ -11,6 +11,7 @@
 #include "proto/http/response_writer.hpp"
 #include "proto/ws/deflate.hpp"
 #include "proto/ws/handshake.hpp"
+#include "runtime/tls.hpp"
 
 #include <algorithm>
 
@@ -36,7 +37,9 @@ HttpConnection::HttpConnection(ServerCore& server, int fd, const runtime::Addres
       parser_(proto::http::HeadKind::Request,
               proto::http::HeadLimits{server.options_.max_header_bytes, server.options_.max_header_bytes,
                                       server.options_.max_headers}) {
-    sock_ = std::make_unique<runtime::TcpSocket>(server.loop_.runtime(), fd, this);
+    auto tcp = std::make_unique<runtime::TcpSocket>(server.loop_.runtime(), fd, this);
+    if (server.shared_->tls) sock_ = std::make_unique<runtime::TlsStream>(std::move(tcp), server.shared_->tls, this);
+    else sock_ = std::move(tcp);
 }
 
 void HttpConnection::start() { arm_timeout(server_.options_.handshake_timeout); }
@@ -274,8 +277,8 @@ void HttpConnection::flush() {
         if (*r == 0) break;
         out_.consume(*r);
     }
-    sock_->want_write(!out_.empty());
-    if (out_.empty() && close_after_flush_ && !lingering_) {
+    sock_->want_write(!out_.empty() || sock_->pending() > 0);
+    if (out_.empty() && sock_->pending() == 0 && close_after_flush_ && !lingering_) {
         // Half-close and drain, so that unread request bytes don't turn our
         // close into a RST that destroys the response in flight.
         lingering_ = true;

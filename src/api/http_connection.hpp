@@ -9,6 +9,7 @@
 #include "proto/ws/deflate.hpp"
 #include "proto/ws/handshake.hpp"
 #include "runtime/loop.hpp"
+#include "runtime/stream.hpp"
 #include "runtime/tcp.hpp"
 
 #include <any>
@@ -25,7 +26,7 @@ class ServerCore;
 /// heads, answers plain GET/HEAD (keep-alive), refuses bad requests, and hands
 /// an accepted upgrade to a Session.
 class HttpConnection final : public std::enable_shared_from_this<HttpConnection>,
-                             public runtime::TcpSocket::Handler {
+                             public runtime::Stream::Handler {
 public:
     HttpConnection(ServerCore& server, int fd, const runtime::Address& peer);
     void start();
@@ -53,7 +54,7 @@ private:
 
     ServerCore& server_;
     std::shared_ptr<ServerCore> keep_server_;  // a posted verdict may outlive the server object
-    std::unique_ptr<runtime::TcpSocket> sock_;
+    std::unique_ptr<runtime::Stream> sock_;
     std::string remote_;
     std::string remote_ip_;
     bool admitted_ = false;  // holds a connection slot (ServerShared::admit)

@@ -10,6 +10,7 @@
 #include "api/session.hpp"
 #include "proto/ws/deflate.hpp"
 #include "runtime/tcp.hpp"
+#include "runtime/tls.hpp"
 
 #include <atomic>
 #include <memory>
@@ -34,6 +35,7 @@ struct Published {
 
 struct ServerShared {
     ServerOptions options;
+    std::shared_ptr<runtime::TlsContext> tls;  // set by listen() when options.tls is
     std::vector<std::pair<std::string, WebSocketRoute>> routes;
     WebSocketRoute default_route;
     WebSocketServer::HttpHandler on_http;

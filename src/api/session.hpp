@@ -17,7 +17,9 @@
 #include "proto/ws/handshake.hpp"
 #include "runtime/address.hpp"
 #include "runtime/loop.hpp"
+#include "runtime/stream.hpp"
 #include "runtime/tcp.hpp"
+#include "runtime/tls.hpp"
 
 #include <atomic>
 #include <memory>
@@ -27,6 +29,7 @@
 namespace duplex::detail {
 
 proto::ws::DeflateConfig to_deflate_config(const PerMessageDeflate& o);
+std::shared_ptr<runtime::TlsContext> client_tls_context(const ClientTlsOptions& o, std::string& why);
 
 struct ServerMetrics;
 
@@ -43,12 +46,12 @@ protected:
     ~SessionOwner() = default;
 };
 
-class Session final : public std::enable_shared_from_this<Session>, public runtime::TcpSocket::Handler {
+class Session final : public std::enable_shared_from_this<Session>, public runtime::Stream::Handler {
 public:
     enum class Phase { Resolving, Connecting, Handshake, Open, Linger, Done };
 
     /// Server side: the socket already carries the 101 response in `tx_head`.
-    Session(EventLoop& loop, std::unique_ptr<runtime::TcpSocket> sock, proto::ws::Options options,
+    Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
             std::string protocol, std::string extensions, std::string url, std::string remote,
             std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater);
     /// Client side: call start_client() next.
@@ -108,7 +111,7 @@ public:
     std::any user_data;
 
 private:
-    // runtime::TcpSocket::Handler
+    // runtime::Stream::Handler
     void on_read(base::MutableBytes data) override;
     void on_writable() override;
     void on_eof() override;
@@ -117,6 +120,8 @@ private:
 
     SendResult send_impl(base::Bytes data, bool binary, bool encoded);
     void connect_to(const runtime::Address& addr);
+    bool secure_ = false;
+    std::string host_;  // for SNI and certificate checks
     void handle_handshake_bytes(base::MutableBytes data);
     void open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover);
     void feed(base::MutableBytes data);
@@ -130,7 +135,7 @@ private:
 
     EventLoop& loop_;
     runtime::Loop& rt_;
-    std::unique_ptr<runtime::TcpSocket> sock_;
+    std::unique_ptr<runtime::Stream> sock_;
     std::optional<proto::ws::Connection> ws_;
     proto::ws::Role role_;
     proto::ws::Options ws_options_;

@@ -9,6 +9,8 @@
 
 #include <netdb.h>
 
+#include <map>
+
 #include <thread>
 
 namespace duplex {
@@ -27,13 +29,31 @@ proto::ws::DeflateConfig to_deflate_config(const PerMessageDeflate& o) {
     return c;
 }
 
+std::shared_ptr<runtime::TlsContext> client_tls_context(const ClientTlsOptions& o, std::string& why) {
+    // One context per (CA file, insecure) on each thread: loading the system
+    // store is not free, and SSL_CTX may be shared.
+    // A CA file is read for every connection (it may change between them).
+    if (!o.ca_file.empty()) {
+        auto ctx = runtime::TlsContext::client(o.ca_file, o.insecure, why);
+        return ctx ? std::move(ctx.value()) : nullptr;
+    }
+    thread_local std::map<bool, std::shared_ptr<runtime::TlsContext>> cache;
+    auto& slot = cache[o.insecure];
+    if (!slot) {
+        auto ctx = runtime::TlsContext::client(o.ca_file, o.insecure, why);
+        if (!ctx) return nullptr;
+        slot = std::move(ctx.value());
+    }
+    return slot;
+}
+
 namespace {
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 
 std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
 }  // namespace
 
-Session::Session(EventLoop& loop, std::unique_ptr<runtime::TcpSocket> sock, proto::ws::Options options,
+Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
                  std::string protocol, std::string extensions, std::string url, std::string remote,
                  std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater)
     : loop_(loop),
@@ -130,10 +150,8 @@ void Session::start_client() {
         rt_.defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url_); });
         return;
     }
-    if (url->secure) {
-        rt_.defer([self] { self->fail_before_open(make_error_code(Errc::not_supported), "wss:// is not supported yet"); });
-        return;
-    }
+    secure_ = url->secure;
+    host_ = url->host;
     std::array<std::byte, 16> nonce{};
     base::random_bytes(nonce);
     request_.host = url->host_header();
@@ -182,12 +200,22 @@ void Session::connect_to(const runtime::Address& addr) {
     remote_ = addr.to_string();
     auto s = runtime::TcpSocket::connect(rt_, addr, this);
     if (!s) return fail_before_open(s.error(), "connect to " + remote_ + " failed: " + s.error().message());
-    sock_ = std::move(s.value());
+    if (!secure_) {
+        sock_ = std::move(s.value());
+        return;
+    }
+    std::string why;
+    auto ctx = client_tls_context(client_options_.tls, why);
+    if (!ctx) return fail_before_open(make_error_code(Errc::tls_failed), why);
+    // The TLS layer takes the socket over; on_connected comes after its handshake.
+    sock_ = std::make_unique<runtime::TlsStream>(std::move(s.value()), std::move(ctx), this, host_);
 }
 
 void Session::on_connected(std::error_code ec) {
     if (ec) {
         const auto code = ec == std::errc::connection_refused ? make_error_code(Errc::connection_refused) : ec;
+        if (ec == make_error_code(Errc::tls_failed) && sock_)
+            return fail_before_open(code, "TLS with " + remote_ + " failed: " + sock_->error_detail());
         return fail_before_open(code, "connect to " + remote_ + " failed: " + ec.message());
     }
     phase_ = Phase::Handshake;
@@ -448,12 +476,13 @@ void Session::flush() {
         q.consume(*r);
         if (metrics_) ServerMetrics::add(metrics_->bytes_out, *r);
     }
-    buffered_ = q.size();
+    const std::size_t below = sock_->pending();  // TLS records not yet in the kernel
+    buffered_ = q.size() + below;
     write_blocked_ = !q.empty();
     if (write_blocked_ && q.size() > low_threshold_) drain_armed_ = true;
-    sock_->want_write(!q.empty());
+    sock_->want_write(!q.empty() || below > 0);
     if (phase_ == Phase::Open && ws_) {
-        if (q.empty() && ws_->should_close_transport()) return close_transport();
+        if (q.empty() && below == 0 && ws_->should_close_transport()) return close_transport();
         arm_timer();
     }
 }

@@ -5,6 +5,7 @@
 #include "api/server_core.hpp"
 #include "api/server_metrics.hpp"
 #include "runtime/tcp.hpp"
+#include "runtime/tls.hpp"
 
 #include <atomic>
 
@@ -64,6 +65,12 @@ Status WebSocketServer::listen() {
     auto addr = runtime::Address::parse(shared_->options.host, shared_->options.port);
     if (!addr) return Errc::invalid_argument;
     shared_->cores = cores_;
+    if (shared_->options.tls.enabled() && !shared_->tls) {
+        std::string why;
+        auto ctx = runtime::TlsContext::server(shared_->options.tls.cert_file, shared_->options.tls.key_file, why);
+        if (!ctx) return Status(ctx.error(), why);
+        shared_->tls = std::move(ctx.value());
+    }
     const bool several = cores_.size() > 1;
     if (several && addr->port() != 0) {
         // SO_REUSEPORT would let us share a port with a stranger who set it

@@ -98,7 +98,7 @@ Loop::TimerId Loop::add_timer(base::Instant when, std::function<void()> fn) {
 void Loop::cancel_timer(TimerId id) { timers_.erase(id); }
 
 int Loop::timeout_ms(int requested) const {
-    if (!deferred_.empty()) return 0;
+    if (!deferred_.empty() || !next_.empty()) return 0;
     int t = requested;
     // Skip cancelled entries lazily: a stale top only makes us wake early.
     if (!timer_heap_.empty()) {
@@ -116,6 +116,9 @@ void Loop::run_once(int requested_timeout_ms) {
     epoll_event events[kMaxEvents];
     const int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms(requested_timeout_ms));
     now_ = base::Clock::now();
+    ++iteration_;
+    auto carried = std::move(next_);
+    next_.clear();
     for (int i = 0; i < n; ++i) {
         auto* handler = static_cast<IoHandler*>(events[i].data.ptr);
         if (handler == &g_wake_marker) {
@@ -125,6 +128,7 @@ void Loop::run_once(int requested_timeout_ms) {
         }
         handler->on_io(events[i].events);
     }
+    for (auto& fn : carried) fn();
     run_deferred();
     drain_posted();
     run_deferred();

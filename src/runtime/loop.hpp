@@ -68,6 +68,16 @@ public:
     /// once per wake-up and hands it to every machine).
     base::Instant now() const noexcept { return now_; }
     base::MutableBytes read_buffer() noexcept { return {read_buf_.data(), read_buf_.size()}; }
+    /// A second shared buffer, for plaintext decrypted from read_buffer() (TLS).
+    base::MutableBytes plain_buffer() noexcept {
+        if (plain_buf_.empty()) plain_buf_.resize(read_buf_.size());
+        return {plain_buf_.data(), plain_buf_.size()};
+    }
+    /// Counts wake-ups; work budgets per iteration key on it.
+    std::uint64_t iteration() const noexcept { return iteration_; }
+    /// Runs fn on the next iteration, after that iteration's I/O (so that
+    /// work spread over iterations lets other connections in between).
+    void next_iteration(std::function<void()> fn) { next_.push_back(std::move(fn)); }
     /// The epoll descriptor: readable when the loop has work (for embedding).
     int epoll_fd() const noexcept { return epfd_; }
 
@@ -83,6 +93,9 @@ private:
     std::atomic<bool> stop_{false};
     base::Instant now_;
     std::vector<std::byte> read_buf_;
+    std::vector<std::byte> plain_buf_;
+    std::uint64_t iteration_ = 0;
+    std::vector<std::function<void()>> next_;
 
     std::mutex posted_mu_;
     std::vector<std::function<void()>> posted_;

@@ -8,6 +8,7 @@
 #include "base/result.hpp"
 #include "runtime/address.hpp"
 #include "runtime/loop.hpp"
+#include "runtime/stream.hpp"
 
 #include <functional>
 #include <memory>
@@ -49,46 +50,34 @@ private:
 std::error_code probe_bind(const Address& addr);
 
 /// A connected (or connecting) TCP stream. Thread safety: loop thread only.
-class TcpSocket final : Loop::IoHandler {
+class TcpSocket final : public Stream, Loop::IoHandler {
 public:
-    class Handler {
-    public:
-        /// Bytes read, in the loop's shared buffer: valid during the call; the
-        /// handler may modify them (unmask in place).
-        virtual void on_read(base::MutableBytes data) = 0;
-        virtual void on_writable() = 0;
-        virtual void on_eof() = 0;
-        virtual void on_error(std::error_code ec) = 0;
-        /// connect() finished (ec empty on success).
-        virtual void on_connected(std::error_code ec) { (void)ec; }
-
-    protected:
-        ~Handler() = default;
-    };
+    using Handler = Stream::Handler;
 
     /// Wraps an accepted descriptor.
     TcpSocket(Loop& loop, int fd, Handler* handler);
     /// Starts a non-blocking connect; the result comes to on_connected().
     static base::Result<std::unique_ptr<TcpSocket>> connect(Loop& loop, const Address& to, Handler* handler);
-    ~TcpSocket();
+    ~TcpSocket() override;
     TcpSocket(const TcpSocket&) = delete;
     TcpSocket& operator=(const TcpSocket&) = delete;
 
     /// Writes what the kernel takes now; returns the number of bytes written
     /// (0 when it would block) or a system error (EPIPE, ECONNRESET, ...).
-    base::Result<std::size_t> write(base::Bytes data);
+    base::Result<std::size_t> write(base::Bytes data) override;
     base::Result<std::size_t> writev(base::Bytes a, base::Bytes b);
     /// Asks for on_writable() when the kernel has room again (EPOLLOUT).
-    void want_write(bool on);
+    void want_write(bool on) override;
     /// Stops reading (backpressure / lingering close) or resumes.
-    void pause_reading(bool paused);
+    void pause_reading(bool paused) override;
     /// Sends FIN after what was written (half-close); reading goes on.
-    void shutdown_write();
+    void shutdown_write() override;
     /// Closes the descriptor now; no more callbacks.
-    void close();
-    bool is_open() const noexcept { return fd_ >= 0; }
-    void set_handler(Handler* h) noexcept { handler_ = h; }
-    Address peer_address() const;
+    void close() override;
+    bool is_open() const noexcept override { return fd_ >= 0; }
+    void set_handler(Handler* h) noexcept override { handler_ = h; }
+    Address peer_address() const override;
+    Loop& loop() noexcept { return loop_; }
     Address local_address() const;
 
 private:

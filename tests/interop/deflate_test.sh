@@ -28,6 +28,10 @@ for bits in 10 8; do
     run_step "py-deflate-window$bits" 20 "${PY_CLIENT[@]}" "$URL" --server-max-window-bits "$bits" --expect-deflate \
         --expect-param server_max_window_bits || die "python websockets client (server_max_window_bits=$bits) -> duplex-server --deflate"
 done
+# The client asks the server to reset its context per message (and says it resets its own): the server must agree.
+run_step py-deflate-no-context 20 "${PY_CLIENT[@]}" "$URL" --server-no-context-takeover --client-no-context-takeover \
+    --expect-deflate --expect-param server_no_context_takeover --expect-param client_no_context_takeover ||
+    die "python websockets client (server_ and client_no_context_takeover) -> duplex-server --deflate"
 stop_duplex_server
 
 # (b) clients -> duplex-server --deflate-no-context-takeover: the server must say server_no_context_takeover

@@ -5,8 +5,8 @@
 // Sends, one at a time: a text message (with non-ASCII), a binary message (all
 // 256 byte values), a 1 MiB text message, an empty text and an empty binary
 // message, 64 KiB of random bytes (incompressible), and random blocks of 300 B,
-// 2 KiB and 16 KiB each four times (matches that far back: a window probe);
-// then 300 small text messages back to back. Each must come back equal,
+// 2 KiB and 16 KiB each repeated over 64 KiB (matches that far back: a window
+// probe); then 300 small text messages back to back. Each must come back equal,
 // in order and with the same type. Then closes with 1000 and checks the client
 // sees 1000 too.
 //
@@ -55,9 +55,11 @@ setTimeout(() => fail('watchdog: not done after 20 s'), 20000).unref();
 
 const big = Buffer.alloc(1 << 20);
 for (let i = 0; i < big.length; i++) big[i] = 97 + (i % 26);
-// Random blocks, each repeated 4 times: only a compressor window bigger than the block can reach back to
-// the repeats, so an inflater whose window is smaller than that fails on them (window probe).
-const probe = Buffer.concat([300, 2 << 10, 16 << 10].flatMap((n) => { const b = crypto.randomBytes(n); return [b, b, b, b]; }));
+// The window probe: random blocks of 300 B, 2 KiB and 16 KiB, each repeated to fill 64 KiB. Only a compressor
+// whose window is bigger than a block reaches back to its repeats, and an inflater with a smaller window then
+// fails ("invalid distance too far back"). zlib checks only what lies behind its current output chunk (16 KiB
+// or more), hence 64 KiB of each.
+const probe = Buffer.concat([300, 2 << 10, 16 << 10].flatMap((n) => Array(Math.ceil((64 << 10) / n)).fill(crypto.randomBytes(n))));
 const SMALL = 300;
 const small = (c, i) => `small message ${i} of ${SMALL} on connection ${c}: the quick brown fox jumps over the lazy dog`;
 
@@ -70,7 +72,7 @@ function client(c) {
     { name: 'empty text', data: '', binary: false },
     { name: 'empty binary', data: Buffer.alloc(0), binary: true },
     { name: '64 KiB random', data: crypto.randomBytes(64 << 10), binary: true },
-    { name: 'repeats 300 B, 2 KiB, 16 KiB back', data: probe, binary: true },
+    { name: 'window probe (repeats 300 B, 2 KiB, 16 KiB back)', data: probe, binary: true },
   ];
   const batch = [];
   for (let i = 0; i < SMALL; i++) batch.push({ name: `small ${i}`, data: small(c, i), binary: false, small: true });

@@ -8,8 +8,8 @@
 Sends, one at a time: a text message (with non-ASCII), a binary message (all
 256 byte values), a 1 MiB text message, an empty text and an empty binary
 message, 64 KiB of random bytes (incompressible) and random blocks of 300 B,
-2 KiB and 16 KiB each four times (matches that far back: a window probe); then
-300 small text messages back to back. Each must come back
+2 KiB and 16 KiB each repeated over 64 KiB (matches that far back: a window
+probe); then 300 small text messages back to back. Each must come back
 equal, in order and with the same type (str for text, bytes for binary). Then
 closes with 1000 and checks ws.close_code == 1000.
 
@@ -67,9 +67,11 @@ def response_params(header):
 
 async def main(url, deflate, offer, expect_deflate, expect_no_deflate, expect_params):
     big = ''.join(chr(97 + i % 26) for i in range(1 << 20))
-    # Random blocks of 300 B, 2 KiB and 16 KiB, each four times: matches that far back, which a compressor
-    # may only emit if its window is bigger, and which an inflater with a smaller window rejects.
-    probe = b''.join(os.urandom(n) * 4 for n in (300, 2 << 10, 16 << 10))
+    # The window probe: random blocks of 300 B, 2 KiB and 16 KiB, each repeated to fill 64 KiB. Only a compressor
+    # whose window is bigger than a block reaches back to its repeats, and an inflater with a smaller window then
+    # fails ("invalid distance too far back"). zlib checks only what lies behind its current output chunk (16 KiB
+    # or more), hence 64 KiB of each.
+    probe = b''.join(os.urandom(n) * -(-(64 << 10) // n) for n in (300, 2 << 10, 16 << 10))
     cases = [
         ('text', 'hello from python websockets \u03ba\u1f79\u03c3\u03bc\u03b5 \U0001f600'),
         ('binary', bytes(range(256))),
@@ -77,7 +79,7 @@ async def main(url, deflate, offer, expect_deflate, expect_no_deflate, expect_pa
         ('empty text', ''),
         ('empty binary', b''),
         ('64 KiB random', os.urandom(64 << 10)),
-        ('repeats 300 B, 2 KiB, 16 KiB back', probe),
+        ('window probe (repeats 300 B, 2 KiB, 16 KiB back)', probe),
     ]
     if offer:
         # As websockets' default offer (client_max_window_bits, memLevel 5), plus these parameters.
