@@ -581,7 +581,7 @@ async def case_shutdown():
                     'the server did not receive every message')
         m = metrics(srv.port)
         echo_bytes = clients * n * (size + 4)
-        pending = echo_bytes - m['duplex_bytes_sent_total']
+        pending = echo_bytes - int(m['duplex_bytes_sent_total'])
         check(pending > 0, 'every echo had left before SIGTERM: nothing to drain')
         srv.proc.send_signal(signal.SIGTERM)
         t0 = time.monotonic()
@@ -612,7 +612,7 @@ async def case_shutdown():
                     got = await asyncio.wait_for(ws.recv(), 5)
                 except websockets.ConnectionClosed as e:
                     raise Fail(f'closed ({e}) after {i} of {n} echoes')
-                check(got == want.decode(), f'echo {i} differs')
+                check(got == want, f'echo {i} differs: {got[:20]!r}..., want {want[:20]!r}...')
             try:
                 extra = await asyncio.wait_for(ws.recv(), 5)
                 raise Fail(f'a message after the echoes: {extra[:30]!r}')
@@ -628,6 +628,37 @@ async def case_shutdown():
         check(rc == 0, f'duplex-server exited {rc} after SIGTERM')
     return (f'{clients} x {n} x {size >> 10} KiB echoed, {pending >> 20} MiB still queued at SIGTERM; all echoes '
             f'then Close 1001 {reasons[0]!r}; new connections: {", ".join(refused)}; exit 0 after {took:.1f} s')
+
+
+async def case_shutdown_deadline():
+    # A client that never reads cannot hold the exit up past --drain-timeout-ms.
+    drain_ms = 1000
+    with Server('--threads', '2', '--drain-timeout-ms', str(drain_ms)) as srv:
+        ws = await wsconnect(srv.port, '/echo')
+        status, stuck = try_upgrade(srv.port, rcvbuf=4096)
+        check(status == 101, f'handshake got {status}')
+        stuck.sock.settimeout(5)
+        msg = frame(0x2, os.urandom(64 * 1024))
+        for _ in range(64):  # 4 MiB of echoes it will never read
+            stuck.sock.sendall(msg)
+        wait_metric(srv.port, 'duplex_messages_received_total', lambda v: v >= 64, 5, 'the server did not read it all')
+        srv.proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            raise Fail('a message instead of the Close')
+        except websockets.ConnectionClosed:
+            pass
+        check(ws.close_code == 1001, f'the reading client got close {ws.close_code}, want 1001')
+        rc = srv.wait_exit(drain_ms / 1000 + 2)
+        took = time.monotonic() - t0
+        stuck.close()
+        check(rc is not None, f'still running {took:.1f} s after SIGTERM with --drain-timeout-ms {drain_ms}')
+        check(rc == 0, f'exit {rc} after SIGTERM')
+        check(took >= drain_ms / 1000 - 0.1, f'exited after {took:.2f} s, before the drain timeout, although the stuck '
+              f'client never answered the Close')
+    return f'one client not reading 4 MiB of echoes, one reading: Close 1001, exit 0 after {took:.2f} s ' \
+           f'(--drain-timeout-ms {drain_ms})'
 
 
 # ---------------------------------------------------------------- 4: limits
@@ -878,6 +909,8 @@ CASES = [
     ('slow-drop', '2a slow consumer, --backpressure drop: RSS flat, drops counted', case_slow_drop),
     ('slow-close', '2b slow consumer, --backpressure close: RSS flat, closed', case_slow_close),
     ('shutdown', '3 SIGTERM drains every echo, then 1001', case_shutdown),
+    ('shutdown-deadline', '3b SIGTERM with a client that does not read: exit at the drain timeout',
+     case_shutdown_deadline),
     ('max-connections', '4a --max-connections 3 -> 503', case_max_connections),
     ('max-per-ip', '4b --max-connections-per-ip 2 -> 429', case_max_connections_per_ip),
     ('heartbeat', '5 pings and idle timeout', case_heartbeat),

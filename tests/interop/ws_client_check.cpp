@@ -1,6 +1,6 @@
 // ws_client_check: duplex's WebSocket client against any echo server.
 //
-//   ws_client_check [--deflate] ws://127.0.0.1:PORT/path
+//   ws_client_check [--deflate] [--ca FILE | --insecure] ws[s]://127.0.0.1:PORT/path
 //
 // With --deflate it offers permessage-deflate and fails unless the server
 // agrees to it.
@@ -20,12 +20,16 @@
 int main(int argc, char** argv) {
     bool deflate = false;
     const char* url = nullptr;
+    duplex::ClientOptions opts;
     for (int i = 1; i < argc; ++i) {
-        if (std::string_view(argv[i]) == "--deflate") deflate = true;
+        const std::string_view a = argv[i];
+        if (a == "--deflate") deflate = true;
+        else if (a == "--insecure") opts.tls.insecure = true;
+        else if (a == "--ca" && i + 1 < argc) opts.tls.ca_file = argv[++i];
         else url = argv[i];
     }
     if (url == nullptr) {
-        std::fprintf(stderr, "usage: ws_client_check [--deflate] ws://host:port/path\n");
+        std::fprintf(stderr, "usage: ws_client_check [--deflate] [--ca FILE | --insecure] ws[s]://host:port/path\n");
         return 2;
     }
     duplex::EventLoop loop;
@@ -45,7 +49,6 @@ int main(int argc, char** argv) {
     int close_code = -1;
     bool opened = false;
 
-    duplex::ClientOptions opts;
     opts.max_message_size = 4u << 20;
     opts.per_message_deflate.enabled = deflate;
     auto ws = duplex::WebSocket::connect(loop, url, opts);

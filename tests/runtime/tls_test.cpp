@@ -130,7 +130,9 @@ TEST_F(Tls, GarbageInsteadOfAClientHelloOnlyEndsThatConnection) {
         so.port = 0;
         so.tls = {cert_.cert_file, cert_.key_file};
         auto s = std::make_unique<WebSocketServer>(t.loop, so);
-        s->on_connection([](WebSocket&, const HttpRequest&) {});
+        s->on_connection([](WebSocket& ws, const HttpRequest&) {
+            ws.on_message([ws](std::string_view m, bool b) mutable { (void)ws.send(m, b); });
+        });
         EXPECT_TRUE(s->listen().ok());
         return s;
     });

@@ -110,10 +110,13 @@ public:
     /// many connections. The caller guarantees it is a whole data frame
     /// and, if RSV1 is set, that this connection may receive it.
     [[nodiscard]] Status send_encoded(base::Bytes frame);
-    /// True when a message compressed once without context may be sent here
-    /// (deflate in use and we reset our compressor after every message).
+    /// True when a message compressed once, without context, by the shared
+    /// compressor may be sent here: deflate in use, we reset our compressor
+    /// after every message, and the agreed window is not smaller than the
+    /// shared compressor's (the runtime sets `shared` only then).
     bool accepts_shared_compression() const noexcept {
-        return options_.deflate && options_.deflate->params.local_no_context_takeover;
+        return options_.deflate && options_.deflate->params.local_no_context_takeover &&
+               options_.deflate->shared != nullptr;
     }
     [[nodiscard]] Status send_text(std::string_view text) { return send(base::as_bytes(text), false); }
     [[nodiscard]] Status send_binary(base::Bytes data) { return send(data, true); }
