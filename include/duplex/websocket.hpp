@@ -64,6 +64,18 @@ struct ClientTlsOptions {
     bool insecure = false;           ///< no verification at all: for tests only
 };
 
+/// Opt-in reconnection for a client: after a connection ends (or fails to
+/// open) without the application having called close(), connect again after
+/// a delay that doubles each time (with jitter), up to `max_delay`. Each end
+/// fires on_close; each success fires on_open again.
+struct ReconnectPolicy {
+    bool enabled = false;
+    std::chrono::milliseconds initial_delay{500};
+    std::chrono::milliseconds max_delay{30000};
+    double multiplier = 2.0;
+    std::size_t max_attempts = 0;  ///< consecutive failed attempts before giving up (0: never give up)
+};
+
 /// Options of a client connection.
 struct ClientOptions {
     std::vector<std::string> protocols;            ///< Sec-WebSocket-Protocol offers, preferred first
@@ -72,6 +84,11 @@ struct ClientOptions {
     std::size_t max_message_size = 16u << 20;      ///< larger incoming messages close with 1009
     PerMessageDeflate per_message_deflate;         ///< offered when enabled
     ClientTlsOptions tls;                          ///< for wss:// URLs
+    ReconnectPolicy reconnect;
+    /// Heartbeat: ping when the server has been quiet this long (0: never).
+    std::chrono::milliseconds ping_interval{0};
+    /// Close (1001 "idle timeout") when the server sent nothing this long (0: never).
+    std::chrono::milliseconds idle_timeout{0};
     std::size_t max_backpressure = 16u << 20;      ///< queued bytes before the policy applies
     BackpressurePolicy backpressure_policy = BackpressurePolicy::Close;
     std::chrono::milliseconds handshake_timeout{10000};

@@ -35,20 +35,25 @@ bool ServerShared::has_route(std::string_view path) const {
 }
 
 bool ServerShared::admit(const std::string& ip, int& status) {
-    if (options.max_connections > 0 && open.load() >= options.max_connections) {
-        status = 503;
-        return false;
-    }
+    // Take a slot atomically (loops admit concurrently), then the per-IP one.
+    std::size_t now = open.load();
+    do {
+        if (options.max_connections > 0 && now >= options.max_connections) {
+            status = 503;
+            return false;
+        }
+    } while (!open.compare_exchange_weak(now, now + 1));
     if (options.max_connections_per_ip > 0) {
         std::lock_guard<std::mutex> lock(ip_mu);
         auto& n = per_ip[ip];
         if (n >= options.max_connections_per_ip) {
+            if (n == 0) per_ip.erase(ip);
+            open.fetch_sub(1);
             status = 429;
             return false;
         }
         ++n;
     }
-    open.fetch_add(1);
     return true;
 }
 

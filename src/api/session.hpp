@@ -131,6 +131,8 @@ private:
     void done();
     void arm_timer();
     void fail_before_open(std::error_code ec, const std::string& message);
+    bool reconnect_later();   // client: schedules the next attempt; false when not to
+    void arm_client_heartbeat();
     void report_closed(std::uint16_t code, std::string_view reason, std::error_code error, std::string_view why);
 
     EventLoop& loop_;
@@ -161,6 +163,8 @@ private:
     std::atomic<std::size_t> buffered_{0};
     bool in_read_ = false;
     bool write_blocked_ = false;   // the kernel did not take everything last time
+    bool abandon_tx_ = false;      // the close handshake timed out: drop what is queued
+    bool flush_deadline_ = false;  // a timer bounds the wait for the last frames
     bool drain_armed_ = false;     // fire on_drain when the buffer falls to low_threshold_
     std::size_t low_threshold_ = 0;
     std::size_t max_backpressure_ = 16u << 20;
@@ -170,8 +174,11 @@ private:
     std::optional<base::Instant> timer_at_;
     runtime::Loop::TimerId phase_timer_ = 0;  // handshake (client) or linger timeout
 
-    // client handshake
+    // client handshake, reconnection and heartbeat
     ClientOptions client_options_;
+    bool closed_by_user_ = false;
+    std::size_t attempts_ = 0;          // consecutive attempts since the last open
+    runtime::Loop::TimerId heartbeat_timer_ = 0;
     proto::ws::ClientRequest request_;
     std::optional<proto::http::HeadParser> response_parser_;
     base::ByteQueue handshake_out_;

@@ -9,6 +9,8 @@
 
 #include <netdb.h>
 
+#include <algorithm>
+#include <array>
 #include <map>
 
 #include <thread>
@@ -92,6 +94,7 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
 Session::~Session() {
     if (timer_) rt_.cancel_timer(timer_);
     if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
 }
 
 // ------------------------------------------------------------ server side --
@@ -103,7 +106,8 @@ void Session::hold_self() {
         closer_ = 0;
         if (timer_) rt_.cancel_timer(timer_);
         if (phase_timer_) rt_.cancel_timer(phase_timer_);
-        timer_ = phase_timer_ = 0;
+        if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
+        timer_ = phase_timer_ = heartbeat_timer_ = 0;
         phase_ = Phase::Done;
         state_ = ReadyState::Closed;
         sock_.reset();
@@ -143,7 +147,7 @@ void Session::start_server(base::MutableBytes leftover) {
 
 void Session::start_client() {
     auto self = shared_from_this();
-    hold_self();
+    if (!self_ref_) hold_self();
     auto url = parse_ws_url(url_);
     if (!url) {
         // Reported after connect() returns, so the caller can set handlers first.
@@ -263,6 +267,9 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
     phase_ = Phase::Open;
     state_ = ReadyState::Open;
     ws_.emplace(role_, ws_options_);
+    attempts_ = 0;
+    last_rx_ = last_ping_ = rt_.now();
+    arm_client_heartbeat();
     if (open_cb) open_cb();
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
 }
@@ -287,7 +294,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     if (ws_->tx().size() > max_backpressure_) {
         if (metrics_) ServerMetrics::add(metrics_->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
-        if (backpressure_policy_ == BackpressurePolicy::Close) {
+        if (backpressure_policy_ == BackpressurePolicy::Close && ws_->state() == proto::ws::State::Open) {
             DUPLEX_LOG(Info, "websocket " << remote_ << ": closing a slow consumer (" << ws_->tx().size()
                                           << " bytes queued)");
             (void)close(1008, "slow consumer: send buffer over limit");
@@ -347,6 +354,7 @@ Status Session::ping(base::Bytes payload) {
 }
 
 Status Session::close(std::uint16_t code, std::string_view reason) {
+    closed_by_user_ = true;  // no reconnection after a close the application asked for
     if (phase_ == Phase::Resolving || phase_ == Phase::Connecting || phase_ == Phase::Handshake) {
         // Like the browser: closing before open fails the connection.
         fail_before_open(make_error_code(Errc::invalid_state), "closed before the connection was open");
@@ -411,6 +419,7 @@ void Session::dispatch() {
         } else if (auto* q = std::get_if<proto::ws::PongEvent>(&*ev)) {
             if (pong_cb) pong_cb(as_sv(q->data));
         } else if (auto* c = std::get_if<proto::ws::ClosedEvent>(&*ev)) {
+            if (c->error == make_error_code(proto::ws::WsError::close_timeout)) abandon_tx_ = true;
             report_closed(c->code, c->reason, c->error, c->error ? c->error.message() : std::string_view{});
         }
         if (!ws_) return;
@@ -482,7 +491,22 @@ void Session::flush() {
     if (write_blocked_ && q.size() > low_threshold_) drain_armed_ = true;
     sock_->want_write(!q.empty() || below > 0);
     if (phase_ == Phase::Open && ws_) {
-        if (q.empty() && below == 0 && ws_->should_close_transport()) return close_transport();
+        if (ws_->should_close_transport()) {
+            // The close handshake gave up on a peer that stopped answering:
+            // what it did not read is dropped with the connection.
+            if (abandon_tx_) return done();
+            if (q.empty() && below == 0) return close_transport();
+            // A last frame (our Close) is still queued: give the peer
+            // close_timeout to take it, not for ever.
+            if (!flush_deadline_) {
+                flush_deadline_ = true;
+                std::weak_ptr<Session> weak = shared_from_this();
+                rt_.add_timer(base::Clock::now() + ws_options_.close_timeout, [weak] {
+                    if (auto me = weak.lock(); me && me->phase_ == Phase::Open) me->done();
+                });
+            }
+            return;
+        }
         arm_timer();
     }
 }
@@ -523,8 +547,72 @@ void Session::close_transport() {
     });
 }
 
+bool Session::reconnect_later() {
+    const auto& policy = client_options_.reconnect;
+    if (role_ != proto::ws::Role::Client || !policy.enabled || closed_by_user_ || !self_ref_) return false;
+    if (policy.max_attempts > 0 && attempts_ >= policy.max_attempts) return false;
+    // Let go of this attempt's socket and state; keep the callbacks.
+    if (sock_) {
+        sock_->close();
+        std::shared_ptr<runtime::Stream> old(std::move(sock_));
+        rt_.defer([old] {});  // destroyed after the callback that ended it
+    }
+    for (auto* t : {&timer_, &phase_timer_, &heartbeat_timer_}) {
+        if (*t) rt_.cancel_timer(*t);
+        *t = 0;
+    }
+    timer_at_.reset();
+    ws_.reset();
+    response_parser_.reset();
+    handshake_out_.clear();
+    close_reported_ = false;
+    buffered_ = 0;
+    write_blocked_ = drain_armed_ = false;
+    phase_ = Phase::Resolving;
+    state_ = ReadyState::Connecting;
+    // Exponential backoff with ±20% jitter, so that many clients of one
+    // server do not come back in lockstep.
+    double delay = static_cast<double>(policy.initial_delay.count());
+    for (std::size_t i = 0; i < attempts_ && delay < static_cast<double>(policy.max_delay.count()); ++i)
+        delay *= policy.multiplier;
+    delay = std::min(delay, static_cast<double>(policy.max_delay.count()));
+    std::array<std::byte, 2> r{};
+    base::random_bytes(r);
+    const double jitter = 0.8 + 0.4 * (std::to_integer<unsigned>(r[0]) * 256 + std::to_integer<unsigned>(r[1])) / 65535.0;
+    ++attempts_;
+    DUPLEX_LOG(Info, "websocket " << url_ << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
+    std::weak_ptr<Session> weak = shared_from_this();
+    phase_timer_ = rt_.add_timer(base::Clock::now() + std::chrono::milliseconds(static_cast<long>(delay * jitter)), [weak] {
+        if (auto me = weak.lock()) {
+            me->phase_timer_ = 0;
+            if (me->phase_ == Phase::Resolving && !me->closed_by_user_) me->start_client();
+        }
+    });
+    return true;
+}
+
+void Session::arm_client_heartbeat() {
+    const auto every = std::min(client_options_.ping_interval.count() > 0 ? client_options_.ping_interval
+                                                                          : std::chrono::milliseconds::max(),
+                                client_options_.idle_timeout.count() > 0 ? client_options_.idle_timeout
+                                                                         : std::chrono::milliseconds::max());
+    if (every == std::chrono::milliseconds::max()) return;
+    const auto tick = std::clamp(every / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
+    std::weak_ptr<Session> weak = shared_from_this();
+    heartbeat_timer_ = rt_.add_timer(base::Clock::now() + tick, [weak] {
+        auto me = weak.lock();
+        if (!me || me->phase_ != Phase::Open) return;
+        me->heartbeat_timer_ = 0;
+        me->heartbeat(me->rt_.now(), me->client_options_.ping_interval, me->client_options_.idle_timeout);
+        me->arm_client_heartbeat();
+    });
+}
+
 void Session::done() {
     if (phase_ == Phase::Done) return;
+    if (reconnect_later()) return;
+    if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
+    heartbeat_timer_ = 0;
     phase_ = Phase::Done;
     state_ = ReadyState::Closed;
     if (sock_) sock_->close();

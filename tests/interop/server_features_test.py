@@ -518,6 +518,7 @@ async def flood(policy):
             # (The Close waits behind the queued messages; after the close timeout, 5 s, the server
             # must give up on the close handshake and drop the connection.)
             t1 = time.monotonic()
+            drop_failure = ''
             try:
                 wait_metric(srv.port, 'duplex_connections_open', lambda v: v == 2, 10,
                             'the slow consumer is still connected 10 s after the flood, not reading')

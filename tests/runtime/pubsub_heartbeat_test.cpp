@@ -1,0 +1,233 @@
+// Pub/sub across loops, heartbeats and idle timeouts, connection limits, and
+// the client's reconnection policy, over loopback.
+#include <duplex/websocket.hpp>
+#include <duplex/websocket_server.hpp>
+
+#include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+using namespace duplex;
+using namespace duplex::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+TEST(PubSub, PublishReachesSubscribersOnEveryLoopFromAnyThread) {
+    LoopThread a, b;
+    std::atomic<int> subscribed{0};
+    std::unique_ptr<WebSocketServer> server;
+    a.call([&] {
+        ServerOptions o;
+        o.port = 0;
+        server = std::make_unique<WebSocketServer>(a.loop, o);
+        server->add_loop(b.loop);
+        server->route("/t/*", {nullptr, [&](WebSocket& ws, const HttpRequest& req) {
+                                   const std::string topic = req.path.substr(3);
+                                   EXPECT_TRUE(ws.subscribe(topic));
+                                   EXPECT_FALSE(ws.subscribe(topic));  // once
+                                   ws.on_message([ws, topic](std::string_view m, bool bin) mutable {
+                                       ws.publish(topic, m, bin);  // to the others
+                                   });
+                                   ++subscribed;
+                               }});
+        EXPECT_TRUE(server->listen().ok());
+        return 0;
+    });
+    const auto port = server->port();
+    // Eight raw clients: the kernel spreads them over both loops.
+    std::vector<std::unique_ptr<RawClient>> news, sport;
+    for (int i = 0; i < 6; ++i) {
+        news.push_back(std::make_unique<RawClient>(port));
+        news.back()->send(upgrade_request("/t/news"));
+    }
+    for (int i = 0; i < 2; ++i) {
+        sport.push_back(std::make_unique<RawClient>(port));
+        sport.back()->send(upgrade_request("/t/sport"));
+    }
+    ASSERT_TRUE(eventually([&] { return subscribed.load() == 8; }));
+    for (auto& c : news) c->read_head();
+    for (auto& c : sport) c->read_head();
+    for (auto& c : news) c->buffer().clear();
+    for (auto& c : sport) c->buffer().clear();
+    // From this (non-loop) thread.
+    server->publish("news", "extra!");
+    for (auto& c : news) {
+        auto got = c->read_until([](const std::string& s) { return s.size() >= 8; });
+        EXPECT_EQ(got, std::string("\x81\x06" "extra!", 8));
+        c->buffer().clear();
+    }
+    // From a connection: everyone else on the topic gets it, the sender does not.
+    const char key[4] = {1, 2, 3, 4};
+    std::string f = "\x82\x83";
+    f.append(key, 4);
+    for (int i = 0; i < 3; ++i) f += static_cast<char>("xyz"[i] ^ key[i]);
+    news[0]->send(f);
+    for (std::size_t i = 1; i < news.size(); ++i)
+        EXPECT_EQ(news[i]->read_until([](const std::string& s) { return s.size() >= 5; }), std::string("\x82\x03xyz", 5));
+    EXPECT_EQ(news[0]->read_until([](const std::string& s) { return !s.empty(); }, 300ms), "");
+    for (auto& c : sport) EXPECT_EQ(c->read_until([](const std::string& s) { return !s.empty(); }, 100ms), "");
+    // Subscribers that went away are forgotten: publishing still works.
+    news.resize(2);
+    ASSERT_TRUE(eventually([&] { return server->connection_count() == 4; }));
+    server->publish("news", "again");
+    for (auto& c : news) {
+        c->buffer().clear();
+        EXPECT_EQ(c->read_until([](const std::string& s) { return s.size() >= 7; }), std::string("\x81\x05" "again", 7));
+    }
+    a.call([&] { server.reset(); return 0; });
+}
+
+TEST(Heartbeat, QuietClientsArePingedAndSilentOnesClosed) {
+    LoopThread t;
+    auto server = t.call([&] {
+        ServerOptions o;
+        o.port = 0;
+        o.ping_interval = 100ms;
+        o.idle_timeout = 500ms;
+        o.close_timeout = 200ms;
+        auto s = std::make_unique<WebSocketServer>(t.loop, o);
+        s->on_connection([](WebSocket&, const HttpRequest&) {});
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    const auto port = t.call([&] { return server->port(); });
+    // A duplex client answers pings by itself and stays.
+    EventLoop loop;
+    int client_close = -1, pings = 0;
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(port) + "/");
+    ws.on_ping([&](std::string_view) { ++pings; });
+    ws.on_close([&](std::uint16_t c, std::string_view) { client_close = c; });
+    // A raw client completes the handshake and then says nothing, ever.
+    RawClient silent(port);
+    silent.send(upgrade_request("/"));
+    silent.read_head();
+    const auto start = std::chrono::steady_clock::now();
+    loop.set_timeout(1200ms, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_GE(pings, 3);
+    EXPECT_EQ(client_close, -1);
+    EXPECT_EQ(ws.ready_state(), ReadyState::Open);
+    EXPECT_TRUE(silent.wait_eof(2000ms));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
+    const auto& b = silent.buffer();
+    EXPECT_NE(b.find(std::string("\x89\x00", 2)), std::string::npos);  // it was pinged
+    EXPECT_NE(b.find(std::string("\x88\x0e\x03\xe9" "idle timeout", 16)), std::string::npos);  // then closed 1001
+    (void)ws.close();
+    loop.run_once(50);
+    t.call([&] { server.reset(); return 0; });
+}
+
+TEST(Limits, TooManyConnectionsGet503AndTooManyFromOneAddress429) {
+    LoopThread t;
+    auto make = [&](std::size_t total, std::size_t per_ip) {
+        return t.call([&] {
+            ServerOptions o;
+            o.port = 0;
+            o.max_connections = total;
+            o.max_connections_per_ip = per_ip;
+            auto s = std::make_unique<WebSocketServer>(t.loop, o);
+            s->on_connection([](WebSocket&, const HttpRequest&) {});
+            EXPECT_TRUE(s->listen().ok());
+            return s;
+        });
+    };
+    {
+        auto server = make(2, 0);
+        const auto port = t.call([&] { return server->port(); });
+        std::vector<std::unique_ptr<RawClient>> in;
+        for (int i = 0; i < 2; ++i) {
+            in.push_back(std::make_unique<RawClient>(port));
+            in.back()->send(upgrade_request("/"));
+            EXPECT_EQ(in.back()->read_head().rfind("HTTP/1.1 101 ", 0), 0u);
+        }
+        RawClient third(port);
+        third.send(upgrade_request("/"));
+        EXPECT_EQ(third.read_head().rfind("HTTP/1.1 503 ", 0), 0u);
+        in.pop_back();  // one leaves: room again
+        ASSERT_TRUE(eventually([&] { return server->connection_count() == 1; }));
+        RawClient again(port);
+        again.send(upgrade_request("/"));
+        EXPECT_EQ(again.read_head().rfind("HTTP/1.1 101 ", 0), 0u);
+        t.call([&] { server.reset(); return 0; });
+    }
+    {
+        auto server = make(0, 1);
+        const auto port = t.call([&] { return server->port(); });
+        RawClient first(port), second(port);
+        first.send(upgrade_request("/"));
+        EXPECT_EQ(first.read_head().rfind("HTTP/1.1 101 ", 0), 0u);
+        second.send(upgrade_request("/"));
+        EXPECT_EQ(second.read_head().rfind("HTTP/1.1 429 ", 0), 0u);
+        t.call([&] { server.reset(); return 0; });
+    }
+}
+
+TEST(Reconnect, ComesBackAfterTheServerDropsItAndStopsOnClose) {
+    LoopThread t;
+    std::atomic<int> accepted{0};
+    auto server = t.call([&] {
+        ServerOptions o;
+        o.port = 0;
+        auto s = std::make_unique<WebSocketServer>(t.loop, o);
+        s->on_connection([&](WebSocket& ws, const HttpRequest&) {
+            // The first two connections are dropped by the server.
+            if (++accepted <= 2) (void)ws.close(1011, "restarting");
+            else ws.on_message([ws](std::string_view m, bool b) mutable { (void)ws.send(m, b); });
+        });
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    const auto port = t.call([&] { return server->port(); });
+    EventLoop loop;
+    ClientOptions o;
+    o.reconnect.enabled = true;
+    o.reconnect.initial_delay = 20ms;
+    int opens = 0;
+    std::vector<int> closes;
+    std::string echoed;
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(port) + "/", o);
+    ws.on_open([&] {
+        ++opens;
+        (void)ws.send("ping " + std::to_string(opens));
+    });
+    ws.on_message([&](std::string_view m, bool) {
+        echoed = m;
+        (void)ws.close(1000, "done");  // ours: no reconnection after this
+    });
+    ws.on_close([&](std::uint16_t c, std::string_view) {
+        closes.push_back(c);
+        if (c == 1000) loop.set_timeout(300ms, [&] { loop.stop(); });
+    });
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(opens, 3);
+    EXPECT_EQ(echoed, "ping 3");
+    EXPECT_EQ(closes, (std::vector<int>{1011, 1011, 1000}));
+    EXPECT_EQ(accepted.load(), 3);
+    EXPECT_EQ(ws.ready_state(), ReadyState::Closed);
+    t.call([&] { server.reset(); return 0; });
+}
+
+TEST(Reconnect, GivesUpAfterMaxAttempts) {
+    EventLoop loop;
+    ClientOptions o;
+    o.reconnect.enabled = true;
+    o.reconnect.initial_delay = 10ms;
+    o.reconnect.max_attempts = 3;
+    int closes = 0;
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:1/", o);  // nobody listens
+    ws.on_close([&](std::uint16_t c, std::string_view) {
+        EXPECT_EQ(c, 1006);
+        ++closes;
+    });
+    loop.set_timeout(2s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(closes, 4);  // the first try and three more
+    EXPECT_EQ(ws.ready_state(), ReadyState::Closed);
+}
+
+}  // namespace
