@@ -87,10 +87,20 @@ TcpSocket::TcpSocket(Loop& loop, int fd, Handler* handler) : loop_(loop), fd_(fd
     loop_.add_fd(fd_, EPOLLIN | EPOLLRDHUP, this);
 }
 
-base::Result<std::unique_ptr<TcpSocket>> TcpSocket::connect(Loop& loop, const Address& to, Handler* handler) {
+base::Result<std::unique_ptr<TcpSocket>> TcpSocket::connect(Loop& loop, const Address& to, Handler* handler,
+                                                             const Address* from) {
     const int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return last_error();
     set_nodelay(fd);
+    if (from) {
+        int one = 1;
+        setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));  // the port comes at connect()
+        if (::bind(fd, from->sockaddr_ptr(), from->length()) < 0) {
+            auto ec = last_error();
+            ::close(fd);
+            return ec;
+        }
+    }
     const int r = ::connect(fd, to.sockaddr_ptr(), to.length());
     if (r < 0 && errno != EINPROGRESS) {
         auto ec = last_error();

@@ -57,7 +57,10 @@ public:
     /// Wraps an accepted descriptor.
     TcpSocket(Loop& loop, int fd, Handler* handler);
     /// Starts a non-blocking connect; the result comes to on_connected().
-    static base::Result<std::unique_ptr<TcpSocket>> connect(Loop& loop, const Address& to, Handler* handler);
+    /// `from` binds the local address first (load generators use several
+    /// 127.x sources to get past one address's ephemeral ports).
+    static base::Result<std::unique_ptr<TcpSocket>> connect(Loop& loop, const Address& to, Handler* handler,
+                                                            const Address* from = nullptr);
     ~TcpSocket() override;
     TcpSocket(const TcpSocket&) = delete;
     TcpSocket& operator=(const TcpSocket&) = delete;

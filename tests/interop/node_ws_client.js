@@ -1,7 +1,7 @@
 'use strict';
 // node `ws` client against an echo server:
-//   node node_ws_client.js ws://127.0.0.1:PORT/echo [--deflate] [--threshold N]
-//        [--expect-deflate | --expect-no-deflate] [--expect-param NAME]... [--connections N]
+//   node node_ws_client.js ws[s]://127.0.0.1:PORT/echo [--deflate] [--threshold N]
+//        [--expect-deflate | --expect-no-deflate] [--expect-param NAME]... [--connections N] [--ca FILE]
 // Sends, one at a time: a text message (with non-ASCII), a binary message (all
 // 256 byte values), a 1 MiB text message, an empty text and an empty binary
 // message, 64 KiB of random bytes (incompressible), and random blocks of 300 B,
@@ -26,11 +26,15 @@
 // Sec-WebSocket-Extensions response must carry that permessage-deflate
 // parameter (e.g. server_no_context_takeover). --connections N runs N such
 // clients at the same time (their messages interleave on the server).
+// For wss:// URLs, --ca FILE trusts the PEM certificate(s) in FILE instead of
+// Node's CA store; verification stays on (rejectUnauthorized, and the host
+// name or IP literal of the URL is checked against the certificate).
 // Prints "PASS ..." and exits 0, or "FAIL ..." and exits 1.
 const crypto = require('crypto');
+const fs = require('fs');
 const WebSocket = require('ws');
 
-let url, threshold, deflate = false, expectDeflate = false, expectNoDeflate = false, connections = 1;
+let url, threshold, ca, deflate = false, expectDeflate = false, expectNoDeflate = false, connections = 1;
 const expectParams = [];
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
@@ -40,6 +44,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--expect-no-deflate') expectNoDeflate = true;
   else if (a === '--expect-param') expectParams.push(process.argv[++i]);
   else if (a === '--connections') connections = +process.argv[++i];
+  else if (a === '--ca' && i + 1 < process.argv.length) ca = fs.readFileSync(process.argv[++i]);
   else if (!a.startsWith('--') && !url) url = a;
   else { url = undefined; break; }
 }
@@ -49,7 +54,8 @@ if (!url || !(connections >= 1) || (threshold !== undefined && !(threshold >= 0)
   process.exit(2);
 }
 const offered = deflate ? `offered${threshold !== undefined ? `, threshold ${threshold}` : ''}` : 'not offered';
-const label = `node ws client (deflate ${offered}${connections > 1 ? `, ${connections} connections` : ''}) ${url}`;
+const label = `node ws client (deflate ${offered}${connections > 1 ? `, ${connections} connections` : ''}` +
+  `${ca ? ', --ca' : ''}) ${url}`;
 const fail = (why) => { console.log(`FAIL ${label}: ${why}`); process.exit(1); };
 setTimeout(() => fail('watchdog: not done after 20 s'), 20000).unref();
 
@@ -78,7 +84,7 @@ function client(c) {
   for (let i = 0; i < SMALL; i++) batch.push({ name: `small ${i}`, data: small(c, i), binary: false, small: true });
   return new Promise((resolve, reject) => {
     const perMessageDeflate = !deflate ? false : threshold !== undefined ? { threshold } : true;
-    const ws = new WebSocket(url, { perMessageDeflate, maxPayload: 4 << 20 });
+    const ws = new WebSocket(url, { perMessageDeflate, maxPayload: 4 << 20, ...(ca ? { ca, rejectUnauthorized: true } : {}) });
     let responseExtensions = null;
     let next = 0;
     let mark = null;      // socket byte counters when the current measured step began
@@ -92,6 +98,12 @@ function client(c) {
     ws.on('upgrade', (res) => { responseExtensions = res.headers['sec-websocket-extensions'] || ''; });
     ws.on('open', () => {
       console.log(`[${c}] negotiated extensions: '${ws.extensions}' (response header: '${responseExtensions}')`);
+      if (ws._socket.encrypted) {
+        const s = ws._socket;
+        console.log(`[${c}] TLS: ${s.getProtocol()} ${s.getCipher().name}, peer certificate ` +
+          `'${s.getPeerCertificate().subjectaltname}', authorized: ${s.authorized}`);
+        if (!s.authorized) return reject(new Error(`certificate not verified: ${s.authorizationError}`));
+      }
       const agreed = /(^|,)\s*permessage-deflate\b/.test(responseExtensions);
       if (expectDeflate && !agreed) return reject(new Error(`server did not agree to permessage-deflate ('${responseExtensions}')`));
       if (expectNoDeflate && (ws.extensions !== '' || responseExtensions !== ''))

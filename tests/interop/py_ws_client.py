@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """python3-websockets (Debian 10.4, legacy asyncio API) client against an echo server.
 
-    /usr/bin/python3 py_ws_client.py ws://127.0.0.1:PORT/echo [--deflate] [--server-max-window-bits N]
+    /usr/bin/python3 py_ws_client.py ws[s]://127.0.0.1:PORT/echo [--deflate] [--server-max-window-bits N]
         [--server-no-context-takeover] [--client-no-context-takeover]
-        [--expect-deflate | --expect-no-deflate] [--expect-param NAME]...
+        [--expect-deflate | --expect-no-deflate] [--expect-param NAME]... [--ca FILE] [--connect-host ADDR]
 
 Sends, one at a time: a text message (with non-ASCII), a binary message (all
 256 byte values), a 1 MiB text message, an empty text and an empty binary
@@ -26,10 +26,17 @@ message must cross the wire compressed both ways (fewer than 64 KiB each way),
 and the server's echoes of the small messages must take fewer bytes than plain
 frames would (unless it agreed to server_no_context_takeover). --expect-no-deflate: no extension may be agreed.
 --expect-param NAME: the response must carry that parameter.
+--ca FILE (wss:// only): an ssl.SSLContext that trusts only the PEM
+certificate(s) in FILE, with CERT_REQUIRED and check_hostname on: the URL's
+host name (or IP literal) must match the certificate. --connect-host ADDR
+opens the TCP connection to ADDR instead of the URL's host (which stays the
+Host header, the SNI and the name checked), so wss://localhost:PORT/ can be
+tested without resolving localhost.
 Prints "PASS ..." and exits 0, or "FAIL ..." and exits 1.
 """
 import asyncio
 import os
+import ssl
 import sys
 
 import websockets
@@ -65,7 +72,7 @@ def response_params(header):
     return [p.strip().split('=')[0] for p in (header or '').split(',')[0].split(';')[1:]]
 
 
-async def main(url, deflate, offer, expect_deflate, expect_no_deflate, expect_params):
+async def main(url, deflate, offer, expect_deflate, expect_no_deflate, expect_params, tls_kwargs):
     big = ''.join(chr(97 + i % 26) for i in range(1 << 20))
     # The window probe: random blocks of 300 B, 2 KiB and 16 KiB, each repeated to fill 64 KiB. Only a compressor
     # whose window is bigger than a block reaches back to its repeats, and an inflater with a smaller window then
@@ -88,7 +95,11 @@ async def main(url, deflate, offer, expect_deflate, expect_no_deflate, expect_pa
     else:
         kwargs = {'compression': 'deflate' if deflate else None}
     async with websockets.connect(url, max_size=4 << 20, open_timeout=10, close_timeout=10, ping_interval=None,
-                                  create_protocol=CountingProtocol, **kwargs) as ws:
+                                  create_protocol=CountingProtocol, **kwargs, **tls_kwargs) as ws:
+        tls = ws.transport.get_extra_info('ssl_object')
+        if tls is not None:
+            print(f'TLS: {tls.version()} {tls.cipher()[0]}, server_hostname {tls.server_hostname!r}, '
+                  f'peer certificate SAN {tls.getpeercert().get("subjectAltName")}')
         ext = ws.response_headers.get('Sec-WebSocket-Extensions')
         print(f'negotiated extensions: {ext!r} (in use: {ws.extensions})')
         if expect_deflate and not (ext and ext.split(';')[0].strip() == 'permessage-deflate' and ws.extensions):
@@ -138,9 +149,10 @@ async def main(url, deflate, offer, expect_deflate, expect_no_deflate, expect_pa
 if __name__ == '__main__':
     argv = sys.argv[1:]
     url, deflate, offer, expect_deflate, expect_no_deflate, expect_params = None, False, {}, False, False, []
+    ca, connect_host = None, None
     usage = ('usage: py_ws_client.py ws://127.0.0.1:PORT/path [--deflate] [--server-max-window-bits N] '
              '[--server-no-context-takeover] [--client-no-context-takeover] '
-             '[--expect-deflate | --expect-no-deflate] [--expect-param NAME]...')
+             '[--expect-deflate | --expect-no-deflate] [--expect-param NAME]... [--ca FILE] [--connect-host ADDR]')
     try:
         while argv:
             a = argv.pop(0)
@@ -156,6 +168,10 @@ if __name__ == '__main__':
                 expect_no_deflate = True
             elif a == '--expect-param':
                 expect_params.append(argv.pop(0))
+            elif a == '--ca':
+                ca = argv.pop(0)
+            elif a == '--connect-host':
+                connect_host = argv.pop(0)
             elif not a.startswith('--') and url is None:
                 url = a
             else:
@@ -166,10 +182,20 @@ if __name__ == '__main__':
         sys.exit(usage)
     offered = 'not offered' if not deflate else 'offered' + ''.join(
         f', {k}' if v is True else f', {k}={v}' for k, v in offer.items())
-    label = f'python websockets client (deflate {offered}) {url}'
+    tls_kwargs = {}
+    if ca is not None:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)   # only this CA file, no system store
+        assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+        tls_kwargs['ssl'] = ctx
+    if connect_host is not None:
+        tls_kwargs['host'] = connect_host
+        if url.startswith('wss://'):
+            tls_kwargs['server_hostname'] = websockets.uri.parse_uri(url).host
+    label = (f'python websockets client (deflate {offered}{", --ca" if ca else ""}'
+             f'{", connecting to " + connect_host if connect_host else ""}) {url}')
     try:
         why = asyncio.run(asyncio.wait_for(main(url, deflate, offer, expect_deflate, expect_no_deflate,
-                                                expect_params), 20))
+                                                expect_params, tls_kwargs), 20))
     except Exception as e:  # noqa: BLE001 - any failure is a test failure
         why = f'{type(e).__name__}: {e}'
     if why:
