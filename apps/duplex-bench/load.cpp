@@ -111,6 +111,14 @@ void BenchConnection::start() {
 void BenchConnection::on_connected(std::error_code ec) {
     if (ec) return fail("connect failed");
     const auto& cfg = w_.cfg;
+    if (cfg.raw) {
+        // A raw TCP echo sends our (masked) frames back as they are; the
+        // frame reader counts them just the same.
+        in_read_ = true;
+        opened({});
+        in_read_ = false;
+        return flush();
+    }
     request_.host = cfg.host + ":" + std::to_string(cfg.port);
     request_.target = cfg.path;
     request_.key = std::string(kKey);

@@ -44,6 +44,7 @@ struct Config {
     std::size_t publishers = 1;      // fanout
     double rate = 1000;              // fanout: messages per second per publisher
     std::vector<runtime::Address> sources;  // local addresses to spread connections over
+    bool raw = false;                // no opening handshake: for a raw TCP echo (the floor)
 };
 
 /// Counters of one worker, read by the progress line from another thread.

@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
     app.add_option("--sources", sources_spec, "local addresses to connect from, e.g. 127.0.0.2-127.0.0.40");
     app.add_option("--server-pid", server_pid, "sample this process's CPU and RSS");
     app.add_flag("--json", json, "print the summary as JSON");
+    app.add_flag("--raw", cfg.raw, "no opening handshake (to measure a raw TCP echo, the floor)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -4,12 +4,14 @@
 #   interop_init SECONDS "$@"          # binaries from args 1-2 or env, watchdog, traps
 #   start_duplex_server [server args]  # sets SERVER_PORT
 #   spawn NAME cmd...                  # own process group; output in $WORK/NAME.{out,err}
-#   wait_port NAME                     # first "listening ... PORT" line of NAME.out
+#   wait_port NAME                     # first "listening ... PORT" line of NAME.out (http:// or https://)
 #   wait_line NAME REGEX [SECONDS]     # wait for a matching line in NAME.out
 #   run_step NAME SECONDS cmd...       # foreground step, in its own process group
 #
 # Every process is started with setsid, so it leads a process group of its own,
-# and the EXIT trap kills each of those groups (TERM, then KILL), removes the
+# and the EXIT trap kills each of those groups (TERM, then KILL), then the
+# process group of anything still running with the scratch directory on its
+# command line (e.g. a Chromium whose launcher died), removes the
 # scratch directory, and prints the logs of everything that ran if the test
 # failed. A watchdog process sends the script SIGTERM after SECONDS; the script
 # only ever blocks in `wait`, which a trapped signal interrupts at once.
@@ -54,10 +56,25 @@ _kill_groups() {
     _pgids=()
 }
 
+# _kill_strays: SIGKILL the process group of any process that still has $WORK/
+# on its command line (not ours): a browser launched into a group of its own by
+# a helper that died (its --user-data-dir is under $WORK).
+_kill_strays() {
+    [[ -n $WORK ]] || return 0
+    local mine pid pgid
+    mine=$(ps -o pgid= -p $$ | tr -d ' ')
+    while read -r pid; do
+        pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ') || continue
+        [[ -n $pgid && $pgid != "$mine" && $pgid != 0 ]] && { kill -KILL -- "-$pgid" 2>/dev/null || true; }
+    done < <(grep -lsF -- "$WORK/" /proc/[0-9]*/cmdline | cut -d/ -f3)
+    return 0
+}
+
 _on_exit() {
     local rc=$?
     trap - EXIT INT TERM HUP
     _kill_groups
+    _kill_strays
     wait 2>/dev/null || true
     if [[ $rc -ne 0 && -n $WORK && -d $WORK ]]; then
         # Steps showed their output already; show what the background processes said.
@@ -125,11 +142,12 @@ spawn() {
 }
 
 # wait_port NAME [SECONDS]: echo the port from NAME's first line matching
-# "listening on http://127.0.0.1:PORT" or "listening 127.0.0.1:PORT".
+# "listening on http://127.0.0.1:PORT", "listening on https://127.0.0.1:PORT"
+# or "listening 127.0.0.1:PORT".
 wait_port() {
     local name=$1 limit=${2:-15} pidvar="PID_${1//[^A-Za-z0-9_]/_}" i line
     for ((i = 0; i < limit * 20; i++)); do
-        line=$(grep -m1 -E '^listening (on http://)?127\.0\.0\.1:[0-9]+$' "$WORK/$name.out" 2>/dev/null || true)
+        line=$(grep -m1 -E '^listening (on https?://)?127\.0\.0\.1:[0-9]+$' "$WORK/$name.out" 2>/dev/null || true)
         if [[ -n $line ]]; then
             echo "${line##*:}"
             return 0

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Runs the same duplex-bench loads against several WebSocket servers, side by
+side, alternating servers over several rounds, and prints each figure as a
+median and as a ratio to duplex-server (ratios, not absolute numbers, are what
+we keep: docs/performance.md).
+
+    bench/compare.py --build build [--rounds 3] [--duration 3] [--loads all]
+
+Servers (each skipped, with a note, when it is not available):
+    duplex       build/apps/duplex-server --threads 1
+    epoll-echo   build/bench/epoll_echo (raw TCP, no framing: the floor)
+    uws          $UWS_ECHO (default /opt/uws/echo_server), built outside the repo
+    node-ws      node $NODE_WS_ECHO (default /opt/bench-peers/ws_echo.js)
+    py-websockets /usr/bin/python3 $PY_ECHO (default /opt/bench-peers/py_echo.py)
+
+The server is pinned to CPU 0 and the load generator to CPU 1 (taskset), so
+that the server, not the generator, is what is measured. Every process
+started is killed at the end, whatever happens.
+"""
+import argparse, json, os, re, signal, statistics, subprocess, sys, time
+
+LOADS = {
+    # name: (connections, size, depth, extra args)
+    '1x16B': (1, 16, 1, []),
+    '100x16B': (100, 16, 1, []),
+    '100x16B-depth16': (100, 16, 16, []),
+    '1000x16B': (1000, 16, 1, []),
+    '100x16KiB': (100, 16384, 1, []),
+}
+
+
+def start(cmd, env=None):
+    p = subprocess.Popen(['taskset', '-c', '0'] + cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         start_new_session=True, env=env)
+    deadline = time.time() + 10
+    line = ''
+    while time.time() < deadline:
+        line = p.stdout.readline().decode()
+        m = re.search(r'listening on https?://[^:]+:(\d+)', line)
+        if m:
+            return p, int(m.group(1))
+        if p.poll() is not None:
+            break
+    stop(p)
+    raise RuntimeError(f'{cmd[0]} did not start: {line!r}')
+
+
+def stop(p):
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
+def bench(build, port, load, duration, raw, pid):
+    conns, size, depth, extra = LOADS[load]
+    cmd = ['taskset', '-c', '1', f'{build}/apps/duplex-bench', 'echo', f'ws://127.0.0.1:{port}/echo', '-c', str(conns),
+           '-s', str(size), '-d', str(depth), '--duration', str(duration), '--json', '--server-pid', str(pid)] + extra
+    if raw:
+        cmd.append('--raw')
+    out = subprocess.run(cmd, capture_output=True, timeout=duration + 60)
+    line = out.stdout.decode().strip().splitlines()
+    return json.loads(line[-1]) if line else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--build', default='build')
+    ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--duration', type=float, default=3)
+    ap.add_argument('--loads', default='all')
+    ap.add_argument('--servers', default='duplex,epoll-echo,uws,node-ws,py-websockets')
+    a = ap.parse_args()
+    servers = {
+        'duplex': ([f'{a.build}/apps/duplex-server', '--port', '0', '--threads', '1'], False),
+        'epoll-echo': ([f'{a.build}/bench/epoll_echo', '0'], True),
+        'uws': ([os.environ.get('UWS_ECHO', '/opt/uws/echo_server'), '0'], False),
+        'node-ws': (['node', os.environ.get('NODE_WS_ECHO', '/opt/bench-peers/ws_echo.js'), '0'], False),
+        'py-websockets': (['/usr/bin/python3', os.environ.get('PY_ECHO', '/opt/bench-peers/py_echo.py'), '0'], False),
+    }
+    wanted = [s for s in a.servers.split(',') if s in servers]
+    for s in list(wanted):
+        exe = servers[s][0][0] if servers[s][0][0] not in ('node', '/usr/bin/python3') else servers[s][0][1]
+        if not os.path.exists(exe):
+            print(f'# {s}: not available ({exe}), skipped')
+            wanted.remove(s)
+    loads = list(LOADS) if a.loads == 'all' else a.loads.split(',')
+    results = {(s, l): [] for s in wanted for l in loads}
+    for r in range(a.rounds):
+        for load in loads:
+            for s in wanted:  # alternating servers within each round
+                cmd, raw = servers[s]
+                p, port = start(cmd)
+                try:
+                    res = bench(a.build, port, load, a.duration, raw, p.pid)
+                finally:
+                    stop(p)
+                if res and res['errors'] == 0:
+                    results[(s, load)].append(res)
+                print(f'# round {r + 1} {load:16s} {s:14s} '
+                      + (f"{res['messages_per_second']:>12.0f} msg/s  p50 {res['latency_us']['p50']:.0f} us  "
+                         f"cpu {res['server']['cpu_percent']:.0f}%" if res else 'failed'), flush=True)
+    print()
+    print(f"{'load':16s} {'server':14s} {'msg/s (median)':>15s} {'p50 us':>8s} {'p99 us':>8s} {'duplex/this':>12s}")
+    for load in loads:
+        base = [x['messages_per_second'] for x in results.get(('duplex', load), [])]
+        base_m = statistics.median(base) if base else None
+        for s in wanted:
+            xs = results[(s, load)]
+            if not xs:
+                print(f'{load:16s} {s:14s} {"-":>15s}')
+                continue
+            m = statistics.median(x['messages_per_second'] for x in xs)
+            p50 = statistics.median(x['latency_us']['p50'] for x in xs)
+            p99 = statistics.median(x['latency_us']['p99'] for x in xs)
+            ratio = f'{base_m / m:.2f}' if base_m else '-'
+            print(f'{load:16s} {s:14s} {m:>15.0f} {p50:>8.0f} {p99:>8.0f} {ratio:>12s}')
+
+
+if __name__ == '__main__':
+    main()
