@@ -31,7 +31,7 @@ build:
 # conformance tests (the interop tests run against the optimised build).
 asan-test:
 	cmake -S . -B $(ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDUPLEX_SANITIZE=ON -DDUPLEX_WERROR=ON
-	cmake --build $(ASAN) -j$(JOBS) --target duplex_unit_tests duplex_runtime_tests
+	cmake --build $(ASAN) -j$(JOBS) --target duplex_unit_tests duplex_runtime_tests duplex_alloc_tests
 	ctest --test-dir $(ASAN) --output-on-failure --timeout 300 -j$(JOBS) -L 'unit|runtime'
 
 # Each libFuzzer target for a few seconds, seeded from fuzz/corpus.

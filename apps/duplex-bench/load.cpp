@@ -36,12 +36,18 @@ Worker::Worker(const Config& c, std::size_t first_index, std::size_t count, std:
             rsv = 0x4;
         }
     }
+    // Fanout messages carry a raw timestamp: binary, whatever --binary says.
+    const bool binary = c.binary || c.mode == Mode::Fanout;
+    const auto op = binary ? proto::ws::Opcode::Binary : proto::ws::Opcode::Text;
     frame_.resize(proto::ws::kMaxHeaderLen + body.size());
-    frame_header_ = proto::ws::write_frame_header(frame_.data(), true,
-                                                  c.binary ? proto::ws::Opcode::Binary : proto::ws::Opcode::Text,
-                                                  body.size(), &mask_, rsv);
+    frame_header_ = proto::ws::write_frame_header(frame_.data(), true, op, body.size(), &mask_, rsv);
     proto::ws::copy_masked(frame_.data() + frame_header_, body, mask_);
     frame_.resize(frame_header_ + body.size());
+    // The same message uncompressed, for a server that declines deflate.
+    plain_frame_.resize(proto::ws::kMaxHeaderLen + payload.size());
+    const auto ph = proto::ws::write_frame_header(plain_frame_.data(), true, op, payload.size(), &mask_);
+    proto::ws::copy_masked(plain_frame_.data() + ph, base::as_bytes(payload), mask_);
+    plain_frame_.resize(ph + payload.size());
 
     for (std::size_t i = 0; i < count; ++i) {
         BenchConnection::Role role = BenchConnection::Role::Echo;
@@ -154,6 +160,11 @@ void BenchConnection::on_read(base::MutableBytes data) {
 
 void BenchConnection::opened(base::MutableBytes leftover) {
     open_ = true;
+    // Compressed frames only if the server agreed to permessage-deflate.
+    if (w_.cfg.deflate && !w_.cfg.raw) {
+        const auto ext = parser_.response().headers.get("Sec-WebSocket-Extensions");
+        compressed_ = ext && ext->find("permessage-deflate") != std::string_view::npos;
+    }
     w_.counters.handshakes.fetch_add(1, std::memory_order_relaxed);
     w_.counters.open.fetch_add(1, std::memory_order_relaxed);
     if (role_ == Role::Echo) {
@@ -253,7 +264,7 @@ void BenchConnection::on_frame_end(std::uint8_t opcode, bool fin) {
 }
 
 void BenchConnection::send_message() {
-    out_.append(w_.frame_);
+    out_.append(compressed_ || !w_.cfg.deflate ? w_.frame_ : w_.plain_frame_);
     inflight_[(inflight_head_ + inflight_count_) % inflight_.size()] = w_.now_ns();
     ++inflight_count_;
     w_.counters.sent.fetch_add(1, std::memory_order_relaxed);

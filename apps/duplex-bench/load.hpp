@@ -91,6 +91,7 @@ private:
     base::ByteQueue out_;
     bool open_ = false;
     bool in_read_ = false;
+    bool compressed_ = false;  // the server agreed to permessage-deflate
     // frame reader
     std::array<std::byte, proto::ws::kMaxHeaderLen> hdr_{};
     std::size_t hdr_len_ = 0;
@@ -117,6 +118,7 @@ public:
     Counters counters;
     Histogram latency;
     std::vector<std::byte> frame_;    // the pre-encoded (masked) message frame
+    std::vector<std::byte> plain_frame_;  // the same, never compressed
     std::size_t frame_header_ = 0;
     proto::ws::MaskKey mask_{std::byte{0x12}, std::byte{0x34}, std::byte{0x56}, std::byte{0x78}};
     bool stopping_ = false;

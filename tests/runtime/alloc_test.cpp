@@ -1,0 +1,81 @@
+// No heap allocation per message on the echo path: a server and a client on
+// one loop echo messages back and forth; after a warm-up, the global
+// allocator must not be called at all while thousands more go round.
+// (Its own executable: it replaces operator new for the whole process.)
+#include <duplex/websocket.hpp>
+#include <duplex/websocket_server.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<std::size_t> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t n) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace duplex;
+
+namespace {
+
+void run_echo(bool binary, std::size_t size, bool deflate) {
+    EventLoop loop;
+    ServerOptions so;
+    so.port = 0;
+    so.per_message_deflate.enabled = deflate;
+    WebSocketServer server(loop, so);
+    server.on_connection([](WebSocket& ws, const HttpRequest&) {
+        ws.on_message([ws](std::string_view m, bool b) mutable { (void)ws.send(m, b); });
+    });
+    ASSERT_TRUE(server.listen().ok());
+    ClientOptions co;
+    co.per_message_deflate.enabled = deflate;
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/", co);
+    const std::string payload(size, 'x');
+    constexpr int kWarmup = 2000, kMeasured = 20000;
+    int round_trips = 0;
+    std::size_t during = 0;
+    ws.on_open([&] {
+        for (int i = 0; i < 8; ++i) (void)ws.send(payload, binary);  // 8 in flight
+    });
+    ws.on_message([&](std::string_view m, bool) {
+        ASSERT_EQ(m.size(), payload.size());
+        ++round_trips;
+        if (round_trips == kWarmup) {
+            g_allocations = 0;
+            g_counting = true;
+        }
+        if (round_trips == kWarmup + kMeasured) {
+            g_counting = false;
+            during = g_allocations.load();
+            (void)ws.close();
+            return;
+        }
+        if (round_trips < kWarmup + kMeasured) (void)ws.send(payload, binary);
+    });
+    ws.on_close([&](std::uint16_t, std::string_view) { loop.stop(); });
+    loop.set_timeout(std::chrono::seconds(20), [&] { loop.stop(); });
+    loop.run();
+    g_counting = false;
+    ASSERT_GE(round_trips, kWarmup + kMeasured);
+    EXPECT_EQ(during, 0u) << during << " allocations during " << kMeasured << " echoes of " << size << " bytes";
+}
+
+TEST(Allocations, NonePerMessageOnTheEchoPath) {
+    run_echo(false, 16, false);
+    run_echo(true, 4096, false);
+}
+
+TEST(Allocations, NoneAfterWarmUpWithDeflate) { run_echo(false, 2048, true); }
+
+}  // namespace
