@@ -1,0 +1,643 @@
+// api/session.cpp: the Session behind a duplex::WebSocket: a ws::Connection
+// bound to a stream on a loop; the client side resolves, connects, shakes
+// hands, reconnects and keeps a heartbeat.
+#include <duplex/websocket.hpp>
+
+#include "api/server_metrics.hpp"
+#include "api/session.hpp"
+#include "api/url.hpp"
+#include "base/digest.hpp"
+#include "base/log.hpp"
+
+#include <netdb.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+
+#include <thread>
+
+namespace duplex {
+namespace detail {
+
+proto::ws::DeflateConfig to_deflate_config(const PerMessageDeflate& o) {
+    proto::ws::DeflateConfig c;
+    c.enabled = o.enabled;
+    c.threshold = o.threshold;
+    c.level = o.level;
+    c.mem_level = o.mem_level;
+    c.max_window_bits = o.max_window_bits;
+    c.no_context_takeover = o.no_context_takeover;
+    c.request_peer_no_context_takeover = o.request_peer_no_context_takeover;
+    c.request_peer_max_window_bits = o.request_peer_max_window_bits;
+    return c;
+}
+
+std::shared_ptr<runtime::TlsContext> client_tls_context(const ClientTlsOptions& o, std::string& why) {
+    // One context per (CA file, insecure) on each thread: loading the system
+    // store is not free, and SSL_CTX may be shared.
+    // A CA file is read for every connection (it may change between them).
+    if (!o.ca_file.empty()) {
+        auto ctx = runtime::TlsContext::client(o.ca_file, o.insecure, why);
+        return ctx ? std::move(ctx.value()) : nullptr;
+    }
+    thread_local std::map<bool, std::shared_ptr<runtime::TlsContext>> cache;
+    auto& slot = cache[o.insecure];
+    if (!slot) {
+        auto ctx = runtime::TlsContext::client(o.ca_file, o.insecure, why);
+        if (!ctx) return nullptr;
+        slot = std::move(ctx.value());
+    }
+    return slot;
+}
+
+namespace {
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+
+std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
+}  // namespace
+
+Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
+                 std::string protocol, std::string extensions, std::string url, std::string remote,
+                 std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater)
+    : loop_(loop),
+      rt_(loop.runtime()),
+      sock_(std::move(sock)),
+      role_(proto::ws::Role::Server),
+      ws_options_(std::move(options)),
+      protocol_(std::move(protocol)),
+      extensions_(std::move(extensions)),
+      shared_deflater_(std::move(shared_deflater)),
+      url_(std::move(url)),
+      remote_(std::move(remote)),
+      owner_(std::move(owner)),
+      phase_(Phase::Open),
+      state_(ReadyState::Open) {
+    ws_.emplace(role_, ws_options_);
+    if (auto o = owner_.lock()) metrics_ = o->metrics();
+    last_rx_ = last_ping_ = rt_.now();
+}
+
+Session::Session(EventLoop& loop, std::string url, ClientOptions options)
+    : loop_(loop),
+      rt_(loop.runtime()),
+      role_(proto::ws::Role::Client),
+      url_(std::move(url)),
+      phase_(Phase::Resolving),
+      state_(ReadyState::Connecting),
+      client_options_(std::move(options)) {
+    ws_options_.max_message_size = client_options_.max_message_size;
+    ws_options_.max_frame_size = client_options_.max_message_size;
+    ws_options_.close_timeout = client_options_.close_timeout;
+    max_backpressure_ = client_options_.max_backpressure;
+    backpressure_policy_ = client_options_.backpressure_policy;
+}
+
+Session::~Session() {
+    if (timer_) rt_.cancel_timer(timer_);
+    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
+}
+
+// ------------------------------------------------------------ server side --
+
+void Session::hold_self() {
+    self_ref_ = shared_from_this();
+    closer_ = rt_.add_closer([this] {
+        // The loop is going away with us still open: end without callbacks.
+        closer_ = 0;
+        if (timer_) rt_.cancel_timer(timer_);
+        if (phase_timer_) rt_.cancel_timer(phase_timer_);
+        if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
+        timer_ = phase_timer_ = heartbeat_timer_ = 0;
+        phase_ = Phase::Done;
+        state_ = ReadyState::Closed;
+        sock_.reset();
+        open_cb = nullptr;
+        message_cb = nullptr;
+        close_cb = nullptr;
+        error_cb = nullptr;
+        ping_cb = nullptr;
+        pong_cb = nullptr;
+        drain_cb = nullptr;
+        auto keep = std::move(self_ref_);
+    });
+}
+
+void Session::release_self() {
+    if (closer_) rt_.remove_closer(closer_);
+    closer_ = 0;
+    self_ref_.reset();
+}
+
+void Session::attach_server(std::string_view head) {
+    hold_self();
+    sock_->set_handler(this);
+    ws_->tx().append(head);
+    in_read_ = true;  // cork: on_connection's sends leave with the 101
+}
+
+void Session::start_server(base::MutableBytes leftover) {
+    auto self = shared_from_this();
+    sock_->pause_reading(false);  // the HTTP phase paused it while the upgrade was decided
+    if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
+    in_read_ = false;
+    flush();
+}
+
+// ------------------------------------------------------------ client side --
+
+void Session::start_client() {
+    auto self = shared_from_this();
+    if (!self_ref_) hold_self();
+    auto url = parse_ws_url(url_);
+    if (!url) {
+        // Reported after connect() returns, so the caller can set handlers first.
+        rt_.defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url_); });
+        return;
+    }
+    secure_ = url->secure;
+    host_ = url->host;
+    std::array<std::byte, 16> nonce{};
+    base::random_bytes(nonce);
+    request_.host = url->host_header();
+    request_.target = url->target;
+    request_.key = proto::ws::make_client_key(nonce);
+    request_.protocols = client_options_.protocols;
+    if (!client_options_.origin.empty()) request_.origin = client_options_.origin;
+    for (const auto& h : client_options_.headers) request_.extra.emplace_back(h.name, h.value);
+    if (client_options_.per_message_deflate.enabled)
+        request_.extensions = proto::ws::deflate_offer(to_deflate_config(client_options_.per_message_deflate));
+
+    std::weak_ptr<Session> weak = self;
+    phase_timer_ = rt_.add_timer(base::Clock::now() + client_options_.handshake_timeout, [weak] {
+        auto me = weak.lock();
+        if (!me) return;
+        me->phase_timer_ = 0;
+        if (me->phase_ == Phase::Resolving || me->phase_ == Phase::Connecting || me->phase_ == Phase::Handshake)
+            me->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
+    });
+
+    if (auto addr = runtime::Address::parse(url->host, url->port)) {
+        rt_.defer([self, a = *addr] { self->connect_to(a); });
+        return;
+    }
+    // A host name: resolve off the loop thread, then continue on it.
+    std::thread([self, host = url->host, port = url->port] {
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
+        std::optional<runtime::Address> addr;
+        if (rc == 0 && res != nullptr) addr.emplace(res->ai_addr, res->ai_addrlen);
+        if (res) freeaddrinfo(res);
+        self->loop_.post([self, addr, host] {
+            if (self->phase_ != Phase::Resolving) return;
+            if (!addr) return self->fail_before_open(make_error_code(Errc::resolve_failed), "cannot resolve " + host);
+            self->connect_to(*addr);
+        });
+    }).detach();
+}
+
+void Session::connect_to(const runtime::Address& addr) {
+    if (phase_ != Phase::Resolving) return;
+    phase_ = Phase::Connecting;
+    remote_ = addr.to_string();
+    auto s = runtime::TcpSocket::connect(rt_, addr, this);
+    if (!s) return fail_before_open(s.error(), "connect to " + remote_ + " failed: " + s.error().message());
+    if (!secure_) {
+        sock_ = std::move(s.value());
+        return;
+    }
+    std::string why;
+    auto ctx = client_tls_context(client_options_.tls, why);
+    if (!ctx) return fail_before_open(make_error_code(Errc::tls_failed), why);
+    // The TLS layer takes the socket over; on_connected comes after its handshake.
+    sock_ = std::make_unique<runtime::TlsStream>(std::move(s.value()), std::move(ctx), this, host_);
+}
+
+void Session::on_connected(std::error_code ec) {
+    if (ec) {
+        const auto code = ec == std::errc::connection_refused ? make_error_code(Errc::connection_refused) : ec;
+        if (ec == make_error_code(Errc::tls_failed) && sock_)
+            return fail_before_open(code, "TLS with " + remote_ + " failed: " + sock_->error_detail());
+        return fail_before_open(code, "connect to " + remote_ + " failed: " + ec.message());
+    }
+    phase_ = Phase::Handshake;
+    response_parser_.emplace(proto::http::HeadKind::Response);
+    handshake_out_.append(proto::ws::write_upgrade_request(request_));
+    flush();
+}
+
+void Session::handle_handshake_bytes(base::MutableBytes data) {
+    const std::size_t used = response_parser_->feed(data);
+    switch (response_parser_->state()) {
+        case proto::http::HeadState::NeedMore:
+            return;
+        case proto::http::HeadState::Error:
+            return fail_before_open(make_error_code(Errc::handshake_failed),
+                                    "bad handshake response: " + response_parser_->error().message());
+        case proto::http::HeadState::Complete:
+            break;
+    }
+    auto outcome = proto::ws::check_upgrade_response(response_parser_->response(), request_);
+    if (auto* refusal = std::get_if<proto::ws::ClientRefusal>(&outcome))
+        return fail_before_open(make_error_code(Errc::handshake_failed), refusal->message);
+    open_client(std::get<proto::ws::ClientAccept>(outcome), data.subspan(used));
+}
+
+void Session::open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover) {
+    if (!accepted.extensions.empty()) {
+        // RFC 7692 §5: a response we cannot honour fails the connection.
+        auto agreed = proto::ws::parse_extensions(accepted.extensions);
+        std::optional<proto::ws::DeflateParams> params;
+        if (agreed && agreed->size() == 1)
+            params = proto::ws::accept_deflate_response(agreed->front(),
+                                                        to_deflate_config(client_options_.per_message_deflate));
+        if (!params)
+            return fail_before_open(make_error_code(Errc::handshake_failed),
+                                    "unacceptable Sec-WebSocket-Extensions: " + accepted.extensions);
+        const auto& cfg = client_options_.per_message_deflate;
+        ws_options_.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
+        extensions_ = accepted.extensions;
+    }
+    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    phase_timer_ = 0;
+    response_parser_.reset();
+    protocol_ = accepted.protocol;
+    phase_ = Phase::Open;
+    state_ = ReadyState::Open;
+    ws_.emplace(role_, ws_options_);
+    attempts_ = 0;
+    last_rx_ = last_ping_ = rt_.now();
+    arm_client_heartbeat();
+    if (open_cb) open_cb();
+    if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
+}
+
+void Session::fail_before_open(std::error_code ec, const std::string& message) {
+    if (phase_ == Phase::Done) return;
+    DUPLEX_LOG(Info, "websocket " << url_ << ": " << message);
+    report_closed(1006, {}, ec, message);
+    done();
+}
+
+// ------------------------------------------------------ commands (public) --
+
+SendResult Session::send(base::Bytes data, bool binary) {
+    return send_impl(data, binary, false);
+}
+
+SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true, true); }
+
+SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
+    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    if (ws_->tx().size() > max_backpressure_) {
+        if (metrics_) ServerMetrics::add(metrics_->backpressure_drops);
+        // A peer that does not read: bounded memory, never a silent loss.
+        if (backpressure_policy_ == BackpressurePolicy::Close && ws_->state() == proto::ws::State::Open) {
+            DUPLEX_LOG(Info, "websocket " << remote_ << ": closing a slow consumer (" << ws_->tx().size()
+                                          << " bytes queued)");
+            (void)close(1008, "slow consumer: send buffer over limit");
+        }
+        return Errc::backpressure_limit;
+    }
+    Status st = encoded ? ws_->send_encoded(data) : ws_->send(data, binary);
+    if (!st.ok()) return st;
+    if (metrics_) ServerMetrics::add(metrics_->messages_out);
+    if (!in_read_) flush();
+    else buffered_ = ws_->tx().size();
+    if (write_blocked_) {
+        drain_armed_ = true;
+        return SendStatus::Backpressure;
+    }
+    if (buffered_ > low_threshold_ && !in_read_) drain_armed_ = true;
+    return SendStatus::Success;
+}
+
+bool Session::subscribe(const std::string& topic) {
+    auto owner = owner_.lock();
+    return owner && phase_ == Phase::Open && owner->subscribe(this, topic);
+}
+
+bool Session::unsubscribe(const std::string& topic) {
+    auto owner = owner_.lock();
+    return owner && owner->unsubscribe(this, topic);
+}
+
+bool Session::publish(std::string_view topic, std::string_view data, bool binary) {
+    auto owner = owner_.lock();
+    if (!owner) return false;
+    owner->publish_from(this, topic, data, binary);
+    return true;
+}
+
+void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for) {
+    if (phase_ != Phase::Open || !ws_ || ws_->state() != proto::ws::State::Open) return;
+    if (idle_for.count() > 0 && now - last_rx_ >= idle_for) {
+        DUPLEX_LOG(Info, "websocket " << remote_ << ": idle timeout");
+        (void)close(1001, "idle timeout");
+        return;
+    }
+    if (ping_every.count() > 0 && now - last_ping_ >= ping_every && now - last_rx_ >= ping_every) {
+        // Only a connection that has been quiet gets a ping; a pong (or any
+        // frame) counts as a sign of life.
+        last_ping_ = now;
+        (void)ping({});
+    }
+}
+
+Status Session::ping(base::Bytes payload) {
+    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    Status st = ws_->ping(payload);
+    if (st.ok() && !in_read_) flush();
+    return st;
+}
+
+Status Session::close(std::uint16_t code, std::string_view reason) {
+    closed_by_user_ = true;  // no reconnection after a close the application asked for
+    if (phase_ == Phase::Resolving || phase_ == Phase::Connecting || phase_ == Phase::Handshake) {
+        // Like the browser: closing before open fails the connection.
+        fail_before_open(make_error_code(Errc::invalid_state), "closed before the connection was open");
+        return {};
+    }
+    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    Status st = ws_->close(code, reason, rt_.now());
+    if (!st.ok()) return st;
+    state_ = ReadyState::Closing;
+    if (!in_read_) flush();
+    return st;
+}
+
+void Session::abort() {
+    auto self = shared_from_this();
+    report_closed(1006, {}, make_error_code(Errc::invalid_state), "connection aborted");
+    done();
+}
+
+// --------------------------------------------------------------- events --
+
+void Session::on_read(base::MutableBytes data) {
+    auto self = shared_from_this();
+    last_rx_ = rt_.now();
+    if (metrics_) ServerMetrics::add(metrics_->bytes_in, data.size());
+    switch (phase_) {
+        case Phase::Handshake:
+            in_read_ = true;
+            handle_handshake_bytes(data);
+            in_read_ = false;
+            break;
+        case Phase::Open:
+            in_read_ = true;
+            feed(data);
+            in_read_ = false;
+            break;
+        case Phase::Linger:
+            return;  // discard until the peer's FIN (lingering close)
+        default:
+            return;
+    }
+    flush();
+}
+
+void Session::feed(base::MutableBytes data) {
+    const auto now = rt_.now();
+    while (!data.empty() && ws_ && phase_ == Phase::Open) {
+        const std::size_t n = ws_->handle_bytes(data, now);
+        data = data.subspan(n);
+        dispatch();
+        if (ws_->state() == proto::ws::State::Closed) break;
+    }
+}
+
+void Session::dispatch() {
+    while (auto ev = ws_->poll_event()) {
+        if (auto* m = std::get_if<proto::ws::MessageEvent>(&*ev)) {
+            if (metrics_) ServerMetrics::add(metrics_->messages_in);
+            if (message_cb) message_cb(as_sv(m->data), m->binary);
+        } else if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
+            if (ping_cb) ping_cb(as_sv(p->data));
+        } else if (auto* q = std::get_if<proto::ws::PongEvent>(&*ev)) {
+            if (pong_cb) pong_cb(as_sv(q->data));
+        } else if (auto* c = std::get_if<proto::ws::ClosedEvent>(&*ev)) {
+            if (c->error == make_error_code(proto::ws::WsError::close_timeout)) abandon_tx_ = true;
+            report_closed(c->code, c->reason, c->error, c->error ? c->error.message() : std::string_view{});
+        }
+        if (!ws_) return;
+    }
+}
+
+void Session::report_closed(std::uint16_t code, std::string_view reason, std::error_code error,
+                            std::string_view why) {
+    if (close_reported_) return;
+    close_reported_ = true;
+    state_ = ReadyState::Closed;
+    if (metrics_) metrics_->count_close(code);
+    if (error && error_cb) error_cb(error, why);
+    if (close_cb) close_cb(code, reason);
+}
+
+void Session::on_writable() {
+    auto self = shared_from_this();
+    flush();
+    if (drain_armed_ && phase_ == Phase::Open && buffered_ <= low_threshold_) {
+        drain_armed_ = false;
+        if (drain_cb) drain_cb();
+    }
+}
+
+void Session::on_eof() {
+    auto self = shared_from_this();
+    if (phase_ == Phase::Open && ws_) {
+        ws_->handle_eof(rt_.now());
+        dispatch();
+    } else if (phase_ != Phase::Linger) {
+        fail_before_open(make_error_code(Errc::handshake_failed), "connection closed during the opening handshake");
+    }
+    done();
+}
+
+void Session::on_error(std::error_code ec) {
+    auto self = shared_from_this();
+    if (phase_ == Phase::Open && ws_) {
+        if (!close_reported_ && error_cb) error_cb(ec, ec.message());
+        ws_->handle_eof(rt_.now());
+        dispatch();
+    } else if (phase_ != Phase::Linger) {
+        fail_before_open(ec, ec.message());
+    }
+    done();
+}
+
+// --------------------------------------------------------------- output --
+
+void Session::flush() {
+    if (!sock_ || !sock_->is_open() || phase_ == Phase::Done) return;
+    base::ByteQueue& q = (phase_ == Phase::Open && ws_) ? ws_->tx() : handshake_out_;
+    while (!q.empty()) {
+        auto r = sock_->write(q.data());
+        if (!r) {
+            // Report it from a safe point, not from inside the caller's send().
+            auto self = shared_from_this();
+            rt_.defer([self, ec = r.error()] { self->on_error(ec); });
+            return;
+        }
+        if (*r == 0) break;
+        q.consume(*r);
+        if (metrics_) ServerMetrics::add(metrics_->bytes_out, *r);
+    }
+    const std::size_t below = sock_->pending();  // TLS records not yet in the kernel
+    buffered_ = q.size() + below;
+    write_blocked_ = !q.empty();
+    if (write_blocked_ && q.size() > low_threshold_) drain_armed_ = true;
+    sock_->want_write(!q.empty() || below > 0);
+    if (phase_ == Phase::Open && ws_) {
+        if (ws_->should_close_transport()) {
+            // The close handshake gave up on a peer that stopped answering:
+            // what it did not read is dropped with the connection.
+            if (abandon_tx_) return done();
+            if (q.empty() && below == 0) return close_transport();
+            // A last frame (our Close) is still queued: give the peer
+            // close_timeout to take it, not for ever.
+            if (!flush_deadline_) {
+                flush_deadline_ = true;
+                std::weak_ptr<Session> weak = shared_from_this();
+                rt_.add_timer(base::Clock::now() + ws_options_.close_timeout, [weak] {
+                    if (auto me = weak.lock(); me && me->phase_ == Phase::Open) me->done();
+                });
+            }
+            return;
+        }
+        arm_timer();
+    }
+}
+
+void Session::arm_timer() {
+    const auto deadline = ws_->next_deadline();
+    if (deadline == timer_at_) return;
+    if (timer_) rt_.cancel_timer(timer_);
+    timer_ = 0;
+    timer_at_ = deadline;
+    if (!deadline) return;
+    std::weak_ptr<Session> weak = shared_from_this();
+    timer_ = rt_.add_timer(*deadline, [weak] {
+        auto self = weak.lock();
+        if (!self || !self->ws_ || self->phase_ != Phase::Open) return;
+        self->timer_ = 0;
+        self->timer_at_.reset();
+        self->ws_->handle_timeout(self->rt_.now());
+        self->dispatch();
+        self->flush();
+    });
+}
+
+void Session::close_transport() {
+    if (role_ == proto::ws::Role::Client || !sock_) return done();
+    // RFC 6455 §7.1.1: the server closes the TCP connection first. Half-close
+    // and drain until the client's FIN (or a timeout), so that unread bytes
+    // do not turn our close into a RST that could destroy the Close frame.
+    phase_ = Phase::Linger;
+    sock_->want_write(false);
+    sock_->shutdown_write();
+    std::weak_ptr<Session> weak = shared_from_this();
+    phase_timer_ = rt_.add_timer(base::Clock::now() + kLingerTimeout, [weak] {
+        if (auto self = weak.lock()) {
+            self->phase_timer_ = 0;
+            self->done();
+        }
+    });
+}
+
+bool Session::reconnect_later() {
+    const auto& policy = client_options_.reconnect;
+    if (role_ != proto::ws::Role::Client || !policy.enabled || closed_by_user_ || !self_ref_) return false;
+    if (policy.max_attempts > 0 && attempts_ >= policy.max_attempts) return false;
+    // Let go of this attempt's socket and state; keep the callbacks.
+    if (sock_) {
+        sock_->close();
+        std::shared_ptr<runtime::Stream> old(std::move(sock_));
+        rt_.defer([old] {});  // destroyed after the callback that ended it
+    }
+    for (auto* t : {&timer_, &phase_timer_, &heartbeat_timer_}) {
+        if (*t) rt_.cancel_timer(*t);
+        *t = 0;
+    }
+    timer_at_.reset();
+    ws_.reset();
+    response_parser_.reset();
+    handshake_out_.clear();
+    close_reported_ = false;
+    buffered_ = 0;
+    write_blocked_ = drain_armed_ = false;
+    phase_ = Phase::Resolving;
+    state_ = ReadyState::Connecting;
+    // Exponential backoff with ±20% jitter, so that many clients of one
+    // server do not come back in lockstep.
+    double delay = static_cast<double>(policy.initial_delay.count());
+    for (std::size_t i = 0; i < attempts_ && delay < static_cast<double>(policy.max_delay.count()); ++i)
+        delay *= policy.multiplier;
+    delay = std::min(delay, static_cast<double>(policy.max_delay.count()));
+    std::array<std::byte, 2> r{};
+    base::random_bytes(r);
+    const double jitter = 0.8 + 0.4 * (std::to_integer<unsigned>(r[0]) * 256 + std::to_integer<unsigned>(r[1])) / 65535.0;
+    ++attempts_;
+    DUPLEX_LOG(Info, "websocket " << url_ << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
+    std::weak_ptr<Session> weak = shared_from_this();
+    phase_timer_ = rt_.add_timer(base::Clock::now() + std::chrono::milliseconds(static_cast<long>(delay * jitter)), [weak] {
+        if (auto me = weak.lock()) {
+            me->phase_timer_ = 0;
+            if (me->phase_ == Phase::Resolving && !me->closed_by_user_) me->start_client();
+        }
+    });
+    return true;
+}
+
+void Session::arm_client_heartbeat() {
+    const auto every = std::min(client_options_.ping_interval.count() > 0 ? client_options_.ping_interval
+                                                                          : std::chrono::milliseconds::max(),
+                                client_options_.idle_timeout.count() > 0 ? client_options_.idle_timeout
+                                                                         : std::chrono::milliseconds::max());
+    if (every == std::chrono::milliseconds::max()) return;
+    const auto tick = std::clamp(every / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
+    std::weak_ptr<Session> weak = shared_from_this();
+    heartbeat_timer_ = rt_.add_timer(base::Clock::now() + tick, [weak] {
+        auto me = weak.lock();
+        if (!me || me->phase_ != Phase::Open) return;
+        me->heartbeat_timer_ = 0;
+        me->heartbeat(me->rt_.now(), me->client_options_.ping_interval, me->client_options_.idle_timeout);
+        me->arm_client_heartbeat();
+    });
+}
+
+void Session::done() {
+    if (phase_ == Phase::Done) return;
+    if (reconnect_later()) return;
+    if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
+    heartbeat_timer_ = 0;
+    phase_ = Phase::Done;
+    state_ = ReadyState::Closed;
+    if (sock_) sock_->close();
+    if (timer_) rt_.cancel_timer(timer_);
+    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    timer_ = phase_timer_ = 0;
+    buffered_ = 0;
+    // Drop the user's callbacks (they may hold handles to us) once this
+    // dispatch is over, and tell the server.
+    auto self = shared_from_this();
+    rt_.defer([self] {
+        if (self->sock_) self->sock_.reset();
+        self->open_cb = nullptr;
+        self->message_cb = nullptr;
+        self->close_cb = nullptr;
+        self->error_cb = nullptr;
+        self->ping_cb = nullptr;
+        self->pong_cb = nullptr;
+        self->drain_cb = nullptr;
+        if (auto owner = self->owner_.lock()) owner->session_done(self.get());
+        self->release_self();
+    });
+}
+
+}  // namespace detail
+}  // namespace duplex
