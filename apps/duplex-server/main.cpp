@@ -163,7 +163,8 @@ int main(int argc, char** argv) {
     });
 
     if (auto st = server.listen(); !st) {
-        std::cerr << "duplex-server: cannot listen on " << host << ":" << port << ": " << st.message() << "\n";
+        if (st == duplex::Errc::tls_failed) std::cerr << "duplex-server: " << st.message() << "\n";
+        else std::cerr << "duplex-server: cannot listen on " << host << ":" << port << ": " << st.message() << "\n";
         return 2;
     }
     const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;

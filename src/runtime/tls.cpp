@@ -137,7 +137,11 @@ void TlsStream::init(bool server, const std::string& host) {
     if (!host.empty() && !is_ip_literal(host)) SSL_set_tlsext_host_name(ssl_, host.c_str());  // SNI: names only
     if (ctx_->verifies()) {
         if (is_ip_literal(host)) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str());
-        else SSL_set1_host(ssl_, host.c_str());
+        else {
+            SSL_set1_host(ssl_, host.c_str());
+            // Names only from subjectAltName, never the CN (RFC 6125 §6.4.4, as browsers do).
+            SSL_set_hostflags(ssl_, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+        }
     }
 }
 
