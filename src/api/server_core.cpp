@@ -219,7 +219,9 @@ void publish_everywhere(ServerShared& shared, std::string_view topic, std::strin
                         const Session* exclude) {
     ServerMetrics::add(shared.metrics->published);
     auto msg = encode(topic, data, binary, exclude);
-    for (auto& core : shared.cores) {
+    for (auto& weak : shared.cores) {
+        auto core = weak.lock();
+        if (!core) continue;
         if (core->loop_.in_loop_thread()) core->deliver(*msg);
         else core->loop_.post([core, msg] { core->deliver(*msg); });
     }

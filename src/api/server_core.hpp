@@ -40,7 +40,7 @@ struct ServerShared {
     WebSocketRoute default_route;
     WebSocketServer::HttpHandler on_http;
     std::shared_ptr<ServerMetrics> metrics = std::make_shared<ServerMetrics>();
-    std::vector<std::shared_ptr<ServerCore>> cores;  // fixed once listening
+    std::vector<std::weak_ptr<ServerCore>> cores;  // fixed once listening; weak: cores own us
 
     /// Connection limits, checked at the upgrade (503 / 429).
     std::atomic<std::size_t> open{0};

@@ -64,7 +64,7 @@ WebSocketServer& WebSocketServer::add_loop(EventLoop& loop) {
 Status WebSocketServer::listen() {
     auto addr = runtime::Address::parse(shared_->options.host, shared_->options.port);
     if (!addr) return Errc::invalid_argument;
-    shared_->cores = cores_;
+    shared_->cores.assign(cores_.begin(), cores_.end());
     if (shared_->options.tls.enabled() && !shared_->tls) {
         std::string why;
         auto ctx = runtime::TlsContext::server(shared_->options.tls.cert_file, shared_->options.tls.key_file, why);

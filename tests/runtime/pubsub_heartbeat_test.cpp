@@ -8,7 +8,15 @@
 
 #include <gtest/gtest.h>
 
+#include "proto/ws/handshake.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <mutex>
+#include <thread>
 
 using namespace duplex;
 using namespace duplex::test;
@@ -119,6 +127,94 @@ TEST(Heartbeat, QuietClientsArePingedAndSilentOnesClosed) {
     (void)ws.close();
     loop.run_once(50);
     t.call([&] { server.reset(); return 0; });
+}
+
+TEST(Heartbeat, ClientPingsAQuietServerAndLeavesADeadOne) {
+    // A "server" that completes the handshake by hand and then says nothing.
+    const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(::listen(lfd, 4), 0);
+    socklen_t len = sizeof(a);
+    getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+    std::atomic<int> pings_seen{0};
+    std::thread mute([&] {
+        const int c = ::accept(lfd, nullptr, nullptr);
+        std::string got;
+        char buf[4096];
+        while (got.find("\r\n\r\n") == std::string::npos) {
+            const auto n = ::recv(c, buf, sizeof(buf), 0);
+            if (n <= 0) return;
+            got.append(buf, static_cast<std::size_t>(n));
+        }
+        const auto key_at = got.find("Sec-WebSocket-Key: ") + 19;
+        const std::string key = got.substr(key_at, got.find("\r\n", key_at) - key_at);
+        const std::string accept = proto::ws::accept_key(key);
+        const std::string resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                 "Sec-WebSocket-Accept: " + accept + "\r\n\r\n";
+        (void)::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
+        // Read (and count) the client's pings until it hangs up; never answer.
+        for (;;) {
+            const auto n = ::recv(c, buf, sizeof(buf), 0);
+            if (n <= 0) break;
+            for (ssize_t i = 0; i < n; ++i)
+                if (static_cast<unsigned char>(buf[i]) == 0x89) ++pings_seen;
+        }
+        ::close(c);
+    });
+    EventLoop loop;
+    ClientOptions o;
+    o.ping_interval = 100ms;
+    o.idle_timeout = 600ms;
+    o.close_timeout = 200ms;
+    int code = -1;
+    const auto start = std::chrono::steady_clock::now();
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/", o);
+    ws.on_close([&](std::uint16_t c, std::string_view) {
+        code = c;
+        loop.stop();
+    });
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    const auto took = std::chrono::steady_clock::now() - start;
+    mute.join();
+    ::close(lfd);
+    EXPECT_GE(pings_seen.load(), 2);
+    EXPECT_EQ(code, 1006);  // our Close 1001 was never answered
+    EXPECT_GE(took, 600ms);
+    EXPECT_LT(took, 2000ms);
+}
+
+TEST(Server, ListensAndConnectsOverIpv6) {
+    EventLoop loop;
+    ServerOptions so;
+    so.host = "::1";
+    so.port = 0;
+    WebSocketServer server(loop, so);
+    std::string peer;
+    server.on_connection([&](WebSocket& ws, const HttpRequest& req) {
+        peer = req.remote_address;
+        ws.on_message([ws](std::string_view m, bool b) mutable { (void)ws.send(m, b); });
+    });
+    if (auto st = server.listen(); !st) {
+        // Only where the host has no IPv6 loopback at all.
+        ASSERT_EQ(st.code(), std::errc::address_not_available) << st.message();
+        return;
+    }
+    std::string echoed;
+    auto ws = WebSocket::connect(loop, "ws://[::1]:" + std::to_string(server.port()) + "/six");
+    ws.on_open([&] { (void)ws.send("over v6"); });
+    ws.on_message([&](std::string_view m, bool) {
+        echoed = m;
+        (void)ws.close();
+    });
+    ws.on_close([&](std::uint16_t, std::string_view) { loop.stop(); });
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(echoed, "over v6");
+    EXPECT_EQ(peer.rfind("[::1]:", 0), 0u) << peer;
 }
 
 TEST(Limits, TooManyConnectionsGet503AndTooManyFromOneAddress429) {
