@@ -135,6 +135,10 @@ require_node_modules() {
 spawn() {
     local name=$1
     shift
+    # Truncate here, not only in the child: a name started again must not let
+    # wait_port read the previous run's port before the child gets to it.
+    : >"$WORK/$name.out"
+    : >"$WORK/$name.err"
     setsid "$@" </dev/null >"$WORK/$name.out" 2>"$WORK/$name.err" &
     _pgids+=("$!")
     [[ " ${_names[*]} " == *" $name "* ]] || _names+=("$name")   # a name started again shares its log files
