@@ -64,7 +64,7 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::
       rt_(loop.runtime()),
       sock_(std::move(sock)),
       role_(proto::ws::Role::Server),
-      ws_options_(std::move(options)),
+
       protocol_(std::move(protocol)),
       extensions_(std::move(extensions)),
       shared_deflater_(std::move(shared_deflater)),
@@ -73,7 +73,7 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::
       owner_(std::move(owner)),
       phase_(Phase::Open),
       state_(ReadyState::Open) {
-    ws_.emplace(role_, ws_options_);
+    ws_.emplace(role_, std::move(options));
     if (auto o = owner_.lock()) metrics_ = o->metrics();
     last_rx_ = last_ping_ = rt_.now();
 }
@@ -85,18 +85,19 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
       url_(std::move(url)),
       phase_(Phase::Resolving),
       state_(ReadyState::Connecting),
-      client_options_(std::move(options)) {
-    ws_options_.max_message_size = client_options_.max_message_size;
-    ws_options_.max_frame_size = client_options_.max_message_size;
-    ws_options_.close_timeout = client_options_.close_timeout;
-    max_backpressure_ = client_options_.max_backpressure;
-    backpressure_policy_ = client_options_.backpressure_policy;
+      client_(std::make_unique<ClientState>()) {
+    client_->options = std::move(options);
+    client_->ws_options.max_message_size = client_->options.max_message_size;
+    client_->ws_options.max_frame_size = client_->options.max_message_size;
+    client_->ws_options.close_timeout = client_->options.close_timeout;
+    max_backpressure_ = client_->options.max_backpressure;
+    backpressure_policy_ = client_->options.backpressure_policy;
 }
 
 Session::~Session() {
     if (timer_) rt_.cancel_timer(timer_);
     if (phase_timer_) rt_.cancel_timer(phase_timer_);
-    if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
+    if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
 }
 
 // ------------------------------------------------------------ server side --
@@ -108,8 +109,9 @@ void Session::hold_self() {
         closer_ = 0;
         if (timer_) rt_.cancel_timer(timer_);
         if (phase_timer_) rt_.cancel_timer(phase_timer_);
-        if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
-        timer_ = phase_timer_ = heartbeat_timer_ = 0;
+        if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
+        if (client_) client_->heartbeat_timer = 0;
+        timer_ = phase_timer_ = 0;
         phase_ = Phase::Done;
         state_ = ReadyState::Closed;
         sock_.reset();
@@ -156,21 +158,21 @@ void Session::start_client() {
         rt_.defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url_); });
         return;
     }
-    secure_ = url->secure;
-    host_ = url->host;
+    client_->secure = url->secure;
+    client_->host = url->host;
     std::array<std::byte, 16> nonce{};
     base::random_bytes(nonce);
-    request_.host = url->host_header();
-    request_.target = url->target;
-    request_.key = proto::ws::make_client_key(nonce);
-    request_.protocols = client_options_.protocols;
-    if (!client_options_.origin.empty()) request_.origin = client_options_.origin;
-    for (const auto& h : client_options_.headers) request_.extra.emplace_back(h.name, h.value);
-    if (client_options_.per_message_deflate.enabled)
-        request_.extensions = proto::ws::deflate_offer(to_deflate_config(client_options_.per_message_deflate));
+    client_->request.host = url->host_header();
+    client_->request.target = url->target;
+    client_->request.key = proto::ws::make_client_key(nonce);
+    client_->request.protocols = client_->options.protocols;
+    if (!client_->options.origin.empty()) client_->request.origin = client_->options.origin;
+    for (const auto& h : client_->options.headers) client_->request.extra.emplace_back(h.name, h.value);
+    if (client_->options.per_message_deflate.enabled)
+        client_->request.extensions = proto::ws::deflate_offer(to_deflate_config(client_->options.per_message_deflate));
 
     std::weak_ptr<Session> weak = self;
-    phase_timer_ = rt_.add_timer(base::Clock::now() + client_options_.handshake_timeout, [weak] {
+    phase_timer_ = rt_.add_timer(base::Clock::now() + client_->options.handshake_timeout, [weak] {
         auto me = weak.lock();
         if (!me) return;
         me->phase_timer_ = 0;
@@ -206,15 +208,15 @@ void Session::connect_to(const runtime::Address& addr) {
     remote_ = addr.to_string();
     auto s = runtime::TcpSocket::connect(rt_, addr, this);
     if (!s) return fail_before_open(s.error(), "connect to " + remote_ + " failed: " + s.error().message());
-    if (!secure_) {
+    if (!client_->secure) {
         sock_ = std::move(s.value());
         return;
     }
     std::string why;
-    auto ctx = client_tls_context(client_options_.tls, why);
+    auto ctx = client_tls_context(client_->options.tls, why);
     if (!ctx) return fail_before_open(make_error_code(Errc::tls_failed), why);
     // The TLS layer takes the socket over; on_connected comes after its handshake.
-    sock_ = std::make_unique<runtime::TlsStream>(std::move(s.value()), std::move(ctx), this, host_);
+    sock_ = std::make_unique<runtime::TlsStream>(std::move(s.value()), std::move(ctx), this, client_->host);
 }
 
 void Session::on_connected(std::error_code ec) {
@@ -225,23 +227,23 @@ void Session::on_connected(std::error_code ec) {
         return fail_before_open(code, "connect to " + remote_ + " failed: " + ec.message());
     }
     phase_ = Phase::Handshake;
-    response_parser_.emplace(proto::http::HeadKind::Response);
-    handshake_out_.append(proto::ws::write_upgrade_request(request_));
+    client_->response_parser.emplace(proto::http::HeadKind::Response);
+    client_->out.append(proto::ws::write_upgrade_request(client_->request));
     flush();
 }
 
 void Session::handle_handshake_bytes(base::MutableBytes data) {
-    const std::size_t used = response_parser_->feed(data);
-    switch (response_parser_->state()) {
+    const std::size_t used = client_->response_parser->feed(data);
+    switch (client_->response_parser->state()) {
         case proto::http::HeadState::NeedMore:
             return;
         case proto::http::HeadState::Error:
             return fail_before_open(make_error_code(Errc::handshake_failed),
-                                    "bad handshake response: " + response_parser_->error().message());
+                                    "bad handshake response: " + client_->response_parser->error().message());
         case proto::http::HeadState::Complete:
             break;
     }
-    auto outcome = proto::ws::check_upgrade_response(response_parser_->response(), request_);
+    auto outcome = proto::ws::check_upgrade_response(client_->response_parser->response(), client_->request);
     if (auto* refusal = std::get_if<proto::ws::ClientRefusal>(&outcome))
         return fail_before_open(make_error_code(Errc::handshake_failed), refusal->message);
     open_client(std::get<proto::ws::ClientAccept>(outcome), data.subspan(used));
@@ -254,22 +256,22 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
         std::optional<proto::ws::DeflateParams> params;
         if (agreed && agreed->size() == 1)
             params = proto::ws::accept_deflate_response(agreed->front(),
-                                                        to_deflate_config(client_options_.per_message_deflate));
+                                                        to_deflate_config(client_->options.per_message_deflate));
         if (!params)
             return fail_before_open(make_error_code(Errc::handshake_failed),
                                     "unacceptable Sec-WebSocket-Extensions: " + accepted.extensions);
-        const auto& cfg = client_options_.per_message_deflate;
-        ws_options_.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
+        const auto& cfg = client_->options.per_message_deflate;
+        client_->ws_options.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
         extensions_ = accepted.extensions;
     }
     if (phase_timer_) rt_.cancel_timer(phase_timer_);
     phase_timer_ = 0;
-    response_parser_.reset();
+    client_->response_parser.reset();
     protocol_ = accepted.protocol;
     phase_ = Phase::Open;
     state_ = ReadyState::Open;
-    ws_.emplace(role_, ws_options_);
-    attempts_ = 0;
+    ws_.emplace(role_, client_->ws_options);
+    client_->attempts = 0;
     last_rx_ = last_ping_ = rt_.now();
     arm_client_heartbeat();
     if (open_cb) open_cb();
@@ -356,7 +358,7 @@ Status Session::ping(base::Bytes payload) {
 }
 
 Status Session::close(std::uint16_t code, std::string_view reason) {
-    closed_by_user_ = true;  // no reconnection after a close the application asked for
+    if (client_) client_->closed_by_user = true;  // no reconnection after a close the application asked for
     if (phase_ == Phase::Resolving || phase_ == Phase::Connecting || phase_ == Phase::Handshake) {
         // Like the browser: closing before open fails the connection.
         fail_before_open(make_error_code(Errc::invalid_state), "closed before the connection was open");
@@ -474,7 +476,9 @@ void Session::on_error(std::error_code ec) {
 
 void Session::flush() {
     if (!sock_ || !sock_->is_open() || phase_ == Phase::Done) return;
-    base::ByteQueue& q = (phase_ == Phase::Open && ws_) ? ws_->tx() : handshake_out_;
+    const bool framing = phase_ == Phase::Open && ws_;
+    if (!framing && !client_) return;  // a server session lingering: nothing more to write
+    base::ByteQueue& q = framing ? ws_->tx() : client_->out;
     while (!q.empty()) {
         auto r = sock_->write(q.data());
         if (!r) {
@@ -503,7 +507,7 @@ void Session::flush() {
             if (!flush_deadline_) {
                 flush_deadline_ = true;
                 std::weak_ptr<Session> weak = shared_from_this();
-                rt_.add_timer(base::Clock::now() + ws_options_.close_timeout, [weak] {
+                rt_.add_timer(base::Clock::now() + ws_->options().close_timeout, [weak] {
                     if (auto me = weak.lock(); me && me->phase_ == Phase::Open) me->done();
                 });
             }
@@ -550,23 +554,23 @@ void Session::close_transport() {
 }
 
 bool Session::reconnect_later() {
-    const auto& policy = client_options_.reconnect;
-    if (role_ != proto::ws::Role::Client || !policy.enabled || closed_by_user_ || !self_ref_) return false;
-    if (policy.max_attempts > 0 && attempts_ >= policy.max_attempts) return false;
+    const auto& policy = client_->options.reconnect;
+    if (role_ != proto::ws::Role::Client || !policy.enabled || client_->closed_by_user || !self_ref_) return false;
+    if (policy.max_attempts > 0 && client_->attempts >= policy.max_attempts) return false;
     // Let go of this attempt's socket and state; keep the callbacks.
     if (sock_) {
         sock_->close();
         std::shared_ptr<runtime::Stream> old(std::move(sock_));
         rt_.defer([old] {});  // destroyed after the callback that ended it
     }
-    for (auto* t : {&timer_, &phase_timer_, &heartbeat_timer_}) {
+    for (auto* t : {&timer_, &phase_timer_, &client_->heartbeat_timer}) {
         if (*t) rt_.cancel_timer(*t);
         *t = 0;
     }
     timer_at_.reset();
     ws_.reset();
-    response_parser_.reset();
-    handshake_out_.clear();
+    client_->response_parser.reset();
+    client_->out.clear();
     close_reported_ = false;
     buffered_ = 0;
     write_blocked_ = drain_armed_ = false;
@@ -575,37 +579,37 @@ bool Session::reconnect_later() {
     // Exponential backoff with ±20% jitter, so that many clients of one
     // server do not come back in lockstep.
     double delay = static_cast<double>(policy.initial_delay.count());
-    for (std::size_t i = 0; i < attempts_ && delay < static_cast<double>(policy.max_delay.count()); ++i)
+    for (std::size_t i = 0; i < client_->attempts && delay < static_cast<double>(policy.max_delay.count()); ++i)
         delay *= policy.multiplier;
     delay = std::min(delay, static_cast<double>(policy.max_delay.count()));
     std::array<std::byte, 2> r{};
     base::random_bytes(r);
     const double jitter = 0.8 + 0.4 * (std::to_integer<unsigned>(r[0]) * 256 + std::to_integer<unsigned>(r[1])) / 65535.0;
-    ++attempts_;
+    ++client_->attempts;
     DUPLEX_LOG(Info, "websocket " << url_ << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
     std::weak_ptr<Session> weak = shared_from_this();
     phase_timer_ = rt_.add_timer(base::Clock::now() + std::chrono::milliseconds(static_cast<long>(delay * jitter)), [weak] {
         if (auto me = weak.lock()) {
             me->phase_timer_ = 0;
-            if (me->phase_ == Phase::Resolving && !me->closed_by_user_) me->start_client();
+            if (me->phase_ == Phase::Resolving && !me->client_->closed_by_user) me->start_client();
         }
     });
     return true;
 }
 
 void Session::arm_client_heartbeat() {
-    const auto every = std::min(client_options_.ping_interval.count() > 0 ? client_options_.ping_interval
+    const auto every = std::min(client_->options.ping_interval.count() > 0 ? client_->options.ping_interval
                                                                           : std::chrono::milliseconds::max(),
-                                client_options_.idle_timeout.count() > 0 ? client_options_.idle_timeout
+                                client_->options.idle_timeout.count() > 0 ? client_->options.idle_timeout
                                                                          : std::chrono::milliseconds::max());
     if (every == std::chrono::milliseconds::max()) return;
     const auto tick = std::clamp(every / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
     std::weak_ptr<Session> weak = shared_from_this();
-    heartbeat_timer_ = rt_.add_timer(base::Clock::now() + tick, [weak] {
+    client_->heartbeat_timer = rt_.add_timer(base::Clock::now() + tick, [weak] {
         auto me = weak.lock();
         if (!me || me->phase_ != Phase::Open) return;
-        me->heartbeat_timer_ = 0;
-        me->heartbeat(me->rt_.now(), me->client_options_.ping_interval, me->client_options_.idle_timeout);
+        me->client_->heartbeat_timer = 0;
+        me->heartbeat(me->rt_.now(), me->client_->options.ping_interval, me->client_->options.idle_timeout);
         me->arm_client_heartbeat();
     });
 }
@@ -613,8 +617,8 @@ void Session::arm_client_heartbeat() {
 void Session::done() {
     if (phase_ == Phase::Done) return;
     if (reconnect_later()) return;
-    if (heartbeat_timer_) rt_.cancel_timer(heartbeat_timer_);
-    heartbeat_timer_ = 0;
+    if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
+    if (client_) client_->heartbeat_timer = 0;
     phase_ = Phase::Done;
     state_ = ReadyState::Closed;
     if (sock_) sock_->close();

@@ -120,8 +120,6 @@ private:
 
     SendResult send_impl(base::Bytes data, bool binary, bool encoded);
     void connect_to(const runtime::Address& addr);
-    bool secure_ = false;
-    std::string host_;  // for SNI and certificate checks
     void handle_handshake_bytes(base::MutableBytes data);
     void open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover);
     void feed(base::MutableBytes data);
@@ -140,7 +138,6 @@ private:
     std::unique_ptr<runtime::Stream> sock_;
     std::optional<proto::ws::Connection> ws_;
     proto::ws::Role role_;
-    proto::ws::Options ws_options_;
     std::string protocol_;
     std::string extensions_;
     std::shared_ptr<proto::ws::Deflater> shared_deflater_;  // a loop's, kept alive while we use it
@@ -174,14 +171,20 @@ private:
     std::optional<base::Instant> timer_at_;
     runtime::Loop::TimerId phase_timer_ = 0;  // handshake (client) or linger timeout
 
-    // client handshake, reconnection and heartbeat
-    ClientOptions client_options_;
-    bool closed_by_user_ = false;
-    std::size_t attempts_ = 0;          // consecutive attempts since the last open
-    runtime::Loop::TimerId heartbeat_timer_ = 0;
-    proto::ws::ClientRequest request_;
-    std::optional<proto::http::HeadParser> response_parser_;
-    base::ByteQueue handshake_out_;
+    // Client-only state, kept out of server sessions (memory per connection).
+    struct ClientState {
+        ClientOptions options;
+        proto::ws::Options ws_options;
+        proto::ws::ClientRequest request;
+        std::optional<proto::http::HeadParser> response_parser;
+        base::ByteQueue out;  // the upgrade request
+        bool closed_by_user = false;
+        std::size_t attempts = 0;  // consecutive attempts since the last open
+        runtime::Loop::TimerId heartbeat_timer = 0;
+        bool secure = false;
+        std::string host;  // for SNI and certificate checks
+    };
+    std::unique_ptr<ClientState> client_;
 };
 
 }  // namespace duplex::detail

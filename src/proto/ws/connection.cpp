@@ -7,18 +7,17 @@
 
 namespace duplex::proto::ws {
 
-Connection::Connection(Role role, Options options) : role_(role), options_(std::move(options)) {
-    events_.reserve(2);
-}
+Connection::Connection(Role role, Options options) : role_(role), options_(std::move(options)) {}
 
 MaskKey Connection::next_mask() {
     if (options_.mask_source) return options_.mask_source();
     // §5.3: the key must be unpredictable; draw it from the CSPRNG in batches.
-    if (mask_next_ == mask_pool_.size()) {
-        base::random_bytes({reinterpret_cast<std::byte*>(mask_pool_.data()), sizeof(mask_pool_)});
+    if (!mask_pool_) mask_pool_ = std::make_unique<std::array<MaskKey, kMaskBatch>>();
+    if (mask_next_ == kMaskBatch) {
+        base::random_bytes({reinterpret_cast<std::byte*>(mask_pool_->data()), sizeof(*mask_pool_)});
         mask_next_ = 0;
     }
-    return mask_pool_[mask_next_++];
+    return (*mask_pool_)[mask_next_++];
 }
 
 // ---------------------------------------------------------------- input --

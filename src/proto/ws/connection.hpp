@@ -188,8 +188,11 @@ private:
     std::unique_ptr<Deflater> deflater_;   // created on first use
     std::unique_ptr<Inflater> inflater_;
     std::vector<std::byte> zbuf_;          // compressed payload being sent
-    std::array<MaskKey, 32> mask_pool_{};
-    std::size_t mask_next_ = mask_pool_.size();
+    // Client only: masking keys drawn from the CSPRNG in batches (allocated
+    // on first use, so server connections do not carry them).
+    static constexpr std::size_t kMaskBatch = 32;
+    std::unique_ptr<std::array<MaskKey, kMaskBatch>> mask_pool_;
+    std::size_t mask_next_ = kMaskBatch;
 };
 
 }  // namespace duplex::proto::ws
