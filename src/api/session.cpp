@@ -53,6 +53,9 @@ std::shared_ptr<runtime::TlsContext> client_tls_context(const ClientTlsOptions& 
 
 namespace {
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
+// From this size on, a message that finds the queue empty is written with
+// writev (header + payload) instead of being copied into the queue first.
+constexpr std::size_t kDirectWriteMin = 4096;
 
 std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
 }  // namespace
@@ -304,6 +307,37 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
             (void)close(1008, "slow consumer: send buffer over limit");
         }
         return Errc::backpressure_limit;
+    }
+    // Large messages with nothing queued go straight to the kernel, header
+    // and payload in one writev, without copying the payload; only what the
+    // kernel does not take is queued.
+    if (!encoded && !in_read_ && data.size() >= kDirectWriteMin && ws_->tx().empty() && sock_->pending() == 0) {
+        std::byte header[proto::ws::kMaxHeaderLen];
+        std::size_t hlen = 0;
+        Status st = ws_->encode_header(data, binary, header, hlen);
+        if (st.ok()) {
+            auto r = sock_->writev({header, hlen}, data);
+            if (!r) {
+                auto self = shared_from_this();
+                rt_.defer([self, ec = r.error()] { self->on_error(ec); });
+                return Status(r.error());
+            }
+            const std::size_t sent = *r;
+            if (metrics_) {
+                ServerMetrics::add(metrics_->messages_out);
+                ServerMetrics::add(metrics_->bytes_out, sent);
+            }
+            if (sent < hlen) ws_->tx().append(base::Bytes{header + sent, hlen - sent});
+            const std::size_t from_payload = sent > hlen ? sent - hlen : 0;
+            ws_->tx().append(data.subspan(from_payload));
+            flush();
+            if (write_blocked_) {
+                drain_armed_ = true;
+                return SendStatus::Backpressure;
+            }
+            return SendStatus::Success;
+        }
+        if (st.code() != make_error_code(Errc::not_supported)) return st;
     }
     Status st = encoded ? ws_->send_encoded(data) : ws_->send(data, binary);
     if (!st.ok()) return st;

@@ -33,6 +33,15 @@ public:
     virtual ~Stream() = default;
     /// Takes what can be sent now; returns how many bytes (0: would block).
     virtual base::Result<std::size_t> write(base::Bytes data) = 0;
+    /// Two buffers in one call where the transport can (TCP: sendmsg); returns
+    /// the bytes taken from a then b.
+    virtual base::Result<std::size_t> writev(base::Bytes a, base::Bytes b) {
+        auto r = write(a);
+        if (!r || *r < a.size()) return r;
+        auto r2 = write(b);
+        if (!r2) return *r;  // a went out; the error shows on the next write
+        return *r + *r2;
+    }
     /// Asks for on_writable() when write() can take more.
     virtual void want_write(bool on) = 0;
     virtual void pause_reading(bool paused) = 0;

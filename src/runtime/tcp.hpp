@@ -68,7 +68,7 @@ public:
     /// Writes what the kernel takes now; returns the number of bytes written
     /// (0 when it would block) or a system error (EPIPE, ECONNRESET, ...).
     base::Result<std::size_t> write(base::Bytes data) override;
-    base::Result<std::size_t> writev(base::Bytes a, base::Bytes b);
+    base::Result<std::size_t> writev(base::Bytes a, base::Bytes b) override;
     /// Asks for on_writable() when the kernel has room again (EPOLLOUT).
     void want_write(bool on) override;
     /// Stops reading (backpressure / lingering close) or resumes.

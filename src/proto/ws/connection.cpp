@@ -278,6 +278,15 @@ Status Connection::send(base::Bytes payload, bool binary) {
     return {};
 }
 
+Status Connection::encode_header(base::Bytes payload, bool binary, std::byte* header, std::size_t& header_len) {
+    if (state_ != State::Open) return Errc::invalid_state;
+    if (role_ == Role::Client || (options_.deflate && payload.size() >= options_.deflate->threshold))
+        return Errc::not_supported;
+    if (!binary && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
+    header_len = write_frame_header(header, true, binary ? Opcode::Binary : Opcode::Text, payload.size(), nullptr);
+    return {};
+}
+
 Status Connection::send_encoded(base::Bytes frame) {
     if (state_ != State::Open) return Errc::invalid_state;
     tx_.append(frame);

@@ -105,6 +105,13 @@ public:
     /// Sends one whole message. Errc::invalid_state unless Open; text must be
     /// UTF-8 (Errc::invalid_argument otherwise).
     [[nodiscard]] Status send(base::Bytes payload, bool binary);
+    /// For the runtime's zero-copy path: validates a message as send() would
+    /// and writes only its frame header into `header` (kMaxHeaderLen bytes),
+    /// leaving the caller to write header and payload itself (writev) and
+    /// to queue in tx() whatever the transport did not take. Only where no
+    /// copy is needed anyway: a server (clients mask) sending uncompressed.
+    /// Errc::not_supported means "use send()".
+    [[nodiscard]] Status encode_header(base::Bytes payload, bool binary, std::byte* header, std::size_t& header_len);
     /// Sends a frame already encoded for this role (a server's unmasked frame,
     /// compressed or not), e.g. one copy of a published message shared by
     /// many connections. The caller guarantees it is a whole data frame

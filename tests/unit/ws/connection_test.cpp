@@ -347,3 +347,29 @@ TEST(WsServer, Rfc6455Section57FragmentedHello) {
 }
 
 }  // namespace
+
+namespace {
+TEST(WsEncodeHeader, OnlyWhereTheCallerCanWriteThePayloadItself) {
+    std::byte header[duplex::proto::ws::kMaxHeaderLen];
+    std::size_t len = 0;
+    Harness server(Role::Server);
+    const std::string big(70000, 'x');
+    ASSERT_TRUE(server.conn.encode_header(base::as_bytes(big), false, header, len).ok());
+    EXPECT_EQ(len, 10u);  // 64-bit length, unmasked
+    EXPECT_EQ(std::to_integer<int>(header[0]), 0x81);
+    EXPECT_TRUE(server.conn.tx().empty());  // the caller writes; nothing queued here
+    EXPECT_EQ(server.conn.encode_header(base::as_bytes(std::string("\xff")), false, header, len).code(),
+              make_error_code(Errc::invalid_argument));
+    Harness client(Role::Client);  // clients must mask: a copy anyway
+    EXPECT_EQ(client.conn.encode_header(base::as_bytes(big), true, header, len).code(),
+              make_error_code(Errc::not_supported));
+    proto::ws::Options o;
+    o.deflate = proto::ws::Options::Deflate{};
+    Harness deflating(Role::Server, o);
+    EXPECT_EQ(deflating.conn.encode_header(base::as_bytes(big), true, header, len).code(),
+              make_error_code(Errc::not_supported));
+    ASSERT_TRUE(server.conn.close(1000, "", server.now).ok());
+    EXPECT_EQ(server.conn.encode_header(base::as_bytes(big), true, header, len).code(),
+              make_error_code(Errc::invalid_state));
+}
+}  // namespace
