@@ -29,7 +29,16 @@ LOADS = {
 }
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def start(cmd, env=None):
+    # Some servers print the port they were given, not the one they got: give them a free one.
+    cmd = [str(free_port()) if c == '{port}' else c for c in cmd]
     p = subprocess.Popen(['taskset', '-c', '0'] + cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          start_new_session=True, env=env)
     deadline = time.time() + 10
@@ -73,11 +82,11 @@ def main():
     ap.add_argument('--servers', default='duplex,epoll-echo,uws,node-ws,py-websockets')
     a = ap.parse_args()
     servers = {
-        'duplex': ([f'{a.build}/apps/duplex-server', '--port', '0', '--threads', '1'], False),
-        'epoll-echo': ([f'{a.build}/bench/epoll_echo', '0'], True),
-        'uws': ([os.environ.get('UWS_ECHO', '/opt/uws/echo_server'), '0'], False),
-        'node-ws': (['node', os.environ.get('NODE_WS_ECHO', '/opt/bench-peers/ws_echo.js'), '0'], False),
-        'py-websockets': (['/usr/bin/python3', os.environ.get('PY_ECHO', '/opt/bench-peers/py_echo.py'), '0'], False),
+        'duplex': ([f'{a.build}/apps/duplex-server', '--port', '{port}', '--threads', '1'], False),
+        'epoll-echo': ([f'{a.build}/bench/epoll_echo', '{port}'], True),
+        'uws': ([os.environ.get('UWS_ECHO', '/opt/uws/echo_server'), '{port}'], False),
+        'node-ws': (['node', os.environ.get('NODE_WS_ECHO', '/opt/bench-peers/ws_echo.js'), '{port}'], False),
+        'py-websockets': (['/usr/bin/python3', os.environ.get('PY_ECHO', '/opt/bench-peers/py_echo.py'), '{port}'], False),
     }
     wanted = [s for s in a.servers.split(',') if s in servers]
     for s in list(wanted):
