@@ -185,6 +185,7 @@ void BenchConnection::frames(base::MutableBytes data) {
         if (skip_ == 0) {
             // A frame header, possibly split across reads.
             proto::ws::HeaderParse r;
+            std::size_t spilled = 0;  // header bytes that came with earlier reads
             if (hdr_len_ == 0) {
                 r = proto::ws::parse_frame_header(data);
                 if (std::holds_alternative<proto::ws::NeedMore>(r)) {
@@ -200,26 +201,19 @@ void BenchConnection::frames(base::MutableBytes data) {
                     hdr_len_ += take;
                     return;
                 }
-                auto& h = std::get<proto::ws::FrameHeader>(r);
-                data = data.subspan(h.header_len - hdr_len_);
-                hdr_len_ = 0;
-                cur_op_ = h.opcode;
-                cur_fin_ = h.fin;
-                skip_ = h.payload_len;
-                payload_pos_ = 0;
-                stamp_len_ = 0;
-                if (skip_ == 0) on_frame_end(cur_op_, cur_fin_);
-                continue;
+                spilled = hdr_len_;
             }
             if (std::holds_alternative<std::error_code>(r)) return fail("bad frame from the server");
-            auto& h = std::get<proto::ws::FrameHeader>(r);
-            data = data.subspan(h.header_len);
+            const auto& h = std::get<proto::ws::FrameHeader>(r);
+            data = data.subspan(h.header_len - spilled);
+            hdr_len_ = 0;
             cur_op_ = h.opcode;
             cur_fin_ = h.fin;
             skip_ = h.payload_len;
             payload_pos_ = 0;
             stamp_len_ = 0;
             if (skip_ == 0) on_frame_end(cur_op_, cur_fin_);
+            if (!stream_) return;
             continue;
         }
         const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, data.size()));

@@ -588,8 +588,9 @@ void Session::close_transport() {
 }
 
 bool Session::reconnect_later() {
+    if (!client_) return false;  // server sessions never reconnect
     const auto& policy = client_->options.reconnect;
-    if (role_ != proto::ws::Role::Client || !policy.enabled || client_->closed_by_user || !self_ref_) return false;
+    if (!policy.enabled || client_->closed_by_user || !self_ref_) return false;
     if (policy.max_attempts > 0 && client_->attempts >= policy.max_attempts) return false;
     // Let go of this attempt's socket and state; keep the callbacks.
     if (sock_) {

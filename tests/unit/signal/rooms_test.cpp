@@ -1,0 +1,171 @@
+// The signaling protocol (docs/signaling.md), sans-IO: joins, relays, every
+// error code, tokens, TURN credentials, rate limits, and no state left behind.
+#include "proto/signal/auth.hpp"
+#include "proto/signal/rooms.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using namespace duplex::proto::signal;
+using nlohmann::json;
+
+namespace {
+
+struct Fixture {
+    explicit Fixture(Config c = {}) : rooms(with_ids(std::move(c))) {}
+    static Config with_ids(Config c) {
+        if (!c.new_id) c.new_id = [n = 0]() mutable { return "p" + std::to_string(++n); };
+        return c;
+    }
+    Output send(PeerRef p, const json& j) { return rooms.handle_message(p, j.dump(), now, t += 0.001); }
+    Output raw(PeerRef p, std::string_view text) { return rooms.handle_message(p, text, now, t += 0.001); }
+    Rooms rooms;
+    std::int64_t now = 1700000000;
+    double t = 0;
+};
+
+json only(const Output& out, PeerRef to) {
+    json found;
+    int n = 0;
+    for (const auto& s : out.sends)
+        if (s.to == to) {
+            found = json::parse(s.text);
+            ++n;
+        }
+    EXPECT_EQ(n, 1) << "messages to " << to;
+    return found;
+}
+
+std::string error_code(const Output& out, PeerRef to) { return only(out, to).value("code", ""); }
+
+TEST(Signal, JoinAnnouncesPeersBothWays) {
+    Fixture f;
+    auto a = f.send(1, {{"type", "join"}, {"room", "r"}});
+    auto joined = only(a, 1);
+    EXPECT_EQ(joined["type"], "joined");
+    EXPECT_EQ(joined["room"], "r");
+    EXPECT_EQ(joined["id"], "p1");
+    EXPECT_EQ(joined["peers"], json::array());
+    EXPECT_EQ(joined["iceServers"], json::array());
+    auto b = f.send(2, {{"type", "join"}, {"room", "r"}, {"id", "bob"}});
+    EXPECT_EQ(only(b, 2)["peers"], json::array({"p1"}));
+    EXPECT_EQ(only(b, 1), (json{{"type", "peer-joined"}, {"id", "bob"}}));
+    EXPECT_EQ(f.rooms.room_size("r"), 2u);
+}
+
+TEST(Signal, RelaysWithFromAndOnlyKnownFields) {
+    Fixture f;
+    f.send(1, {{"type", "join"}, {"room", "r"}, {"id", "a"}});
+    f.send(2, {{"type", "join"}, {"room", "r"}, {"id", "b"}});
+    auto o = f.send(2, {{"type", "offer"}, {"to", "a"}, {"sdp", "v=0..."}, {"secret", "not relayed"}});
+    EXPECT_EQ(only(o, 1), (json{{"type", "offer"}, {"from", "b"}, {"sdp", "v=0..."}}));
+    auto c = f.send(1, {{"type", "candidate"}, {"to", "b"}, {"candidate", "candidate:1 1 udp 1 127.0.0.1 9 typ host"},
+                        {"sdpMid", "0"}, {"sdpMLineIndex", 0}});
+    EXPECT_EQ(only(c, 2), (json{{"type", "candidate"}, {"from", "a"}, {"candidate", "candidate:1 1 udp 1 127.0.0.1 9 typ host"},
+                                {"sdpMid", "0"}, {"sdpMLineIndex", 0}}));
+    auto end = f.send(1, {{"type", "candidate"}, {"to", "b"}, {"candidate", ""}});  // end of candidates
+    EXPECT_EQ(only(end, 2)["candidate"], "");
+    auto ans = f.send(1, {{"type", "answer"}, {"to", "b"}, {"sdp", "v=0 answer"}});
+    EXPECT_EQ(only(ans, 2)["type"], "answer");
+}
+
+TEST(Signal, EveryErrorCodeHasAMessageThatProducesIt) {
+    Config c;
+    c.limits.max_room_size = 2;
+    c.limits.max_rooms = 2;
+    c.limits.max_message_size = 1000;
+    Fixture f(c);
+    EXPECT_EQ(error_code(f.raw(1, "{not json"), 1), "bad-message");
+    EXPECT_EQ(error_code(f.raw(1, "[1,2]"), 1), "bad-message");
+    EXPECT_EQ(error_code(f.send(1, {{"room", "r"}}), 1), "bad-message");            // no type
+    EXPECT_EQ(error_code(f.send(1, {{"type", "dance"}}), 1), "bad-message");        // unknown type
+    EXPECT_EQ(error_code(f.send(1, {{"type", "join"}, {"room", 5}}), 1), "bad-message");
+    EXPECT_EQ(error_code(f.send(1, {{"type", "join"}, {"room", "a b"}}), 1), "bad-message");
+    EXPECT_EQ(error_code(f.send(1, {{"type", "join"}, {"room", std::string(65, 'x')}}), 1), "bad-message");
+    EXPECT_EQ(error_code(f.raw(1, std::string(1001, ' ')), 1), "bad-message");      // oversized
+    EXPECT_EQ(error_code(f.send(1, {{"type", "offer"}, {"to", "x"}, {"sdp", "s"}}), 1), "not-joined");
+    EXPECT_EQ(error_code(f.send(1, {{"type", "leave"}}), 1), "not-joined");
+    f.send(1, {{"type", "join"}, {"room", "r"}, {"id", "a"}});
+    EXPECT_EQ(error_code(f.send(1, {{"type", "join"}, {"room", "r2"}}), 1), "already-joined");
+    EXPECT_EQ(error_code(f.send(1, {{"type", "offer"}, {"to", "nobody"}, {"sdp", "s"}}), 1), "unknown-peer");
+    EXPECT_EQ(error_code(f.send(1, {{"type", "offer"}, {"to", "a"}, {"sdp", "s"}}), 1), "unknown-peer");  // itself
+    EXPECT_EQ(error_code(f.send(1, {{"type", "candidate"}, {"to", "a"}, {"candidate", 7}}), 1), "bad-message");
+    EXPECT_EQ(error_code(f.send(2, {{"type", "join"}, {"room", "r"}, {"id", "a"}}), 2), "id-taken");
+    f.send(3, {{"type", "join"}, {"room", "r"}});
+    EXPECT_EQ(error_code(f.send(4, {{"type", "join"}, {"room", "r"}}), 4), "room-full");
+    f.send(5, {{"type", "join"}, {"room", "r2"}});
+    EXPECT_EQ(error_code(f.send(6, {{"type", "join"}, {"room", "r3"}}), 6), "room-full");  // max rooms
+    EXPECT_EQ(error_code(f.rooms.handle_binary(7, f.t += 0.001), 7), "bad-message");
+}
+
+TEST(Signal, TokensGuardJoins) {
+    Config c;
+    c.secret = "sigsecret";
+    Fixture f(c);
+    const auto token = make_token("sigsecret", "room-1", 1700000000);
+    // An independent implementation (Python's hmac) gives this MAC.
+    EXPECT_EQ(token, "v1.room-1.1700000000.aNY9Uf0PT3BmzMkcg3LdlmdN5SRyQnqZpATOT9EYHl8");
+    f.now = 1700000000 - 10;
+    EXPECT_EQ(error_code(f.send(1, {{"type", "join"}, {"room", "room-1"}}), 1), "unauthorized");
+    EXPECT_EQ(error_code(f.send(1, {{"type", "join"}, {"room", "room-2"}, {"token", token}}), 1), "unauthorized");
+    EXPECT_EQ(error_code(f.send(1, {{"type", "join"}, {"room", "room-1"}, {"token", make_token("other", "room-1", 1700000000)}}), 1),
+              "unauthorized");
+    EXPECT_EQ(only(f.send(1, {{"type", "join"}, {"room", "room-1"}, {"token", token}}), 1)["type"], "joined");
+    f.now = 1700000001;  // expired
+    EXPECT_EQ(error_code(f.send(2, {{"type", "join"}, {"room", "room-1"}, {"token", token}}), 2), "unauthorized");
+    EXPECT_TRUE(check_token("s", make_token("s", "a.b.c", 99), "a.b.c", 98));  // dots in room names
+    EXPECT_FALSE(check_token("s", "garbage", "a", 0));
+}
+
+TEST(Signal, TurnCredentialsInCoturnsRestFormat) {
+    const auto c = turn_credentials("turnsecret", "alice", 1700000000);
+    EXPECT_EQ(c.username, "1700000000:alice");
+    EXPECT_EQ(c.password, "ARlMvw97H5MyLP+gkXbH4g2zIwo=");  // Python's hmac/sha1/base64 agree
+    Config cfg;
+    cfg.ice_servers = [](std::string_view id, std::int64_t now) {
+        const auto t = turn_credentials("turnsecret", id, now + 3600);
+        return json::array({json{{"urls", "turn:127.0.0.1:3478"}, {"username", t.username}, {"credential", t.password}}}).dump();
+    };
+    Fixture f(cfg);
+    auto j = only(f.send(1, {{"type", "join"}, {"room", "r"}, {"id", "alice"}}), 1);
+    EXPECT_EQ(j["iceServers"][0]["username"], "1700003600:alice");
+}
+
+TEST(Signal, AbuseIsRateLimitedThenClosed) {
+    Config c;
+    c.limits.rate = 10;
+    c.limits.burst = 2;       // two messages, then the bucket is empty
+    c.limits.max_errors = 5;  // two not-joined, three rate-limited, closed
+    Fixture f(c);
+    Output last;
+    int limited = 0;
+    for (int i = 0; i < 20 && last.close.empty(); ++i) {
+        last = f.rooms.handle_message(1, R"({"type":"leave"})", f.now, 0.0);  // same instant: no refill
+        for (const auto& s : last.sends) limited += json::parse(s.text)["code"] == "rate-limited";
+    }
+    EXPECT_GE(limited, 1);
+    ASSERT_EQ(last.close.size(), 1u);
+    EXPECT_EQ(last.close[0], 1u);
+}
+
+TEST(Signal, DisconnectsLeaveNothingBehind) {
+    Fixture f;
+    f.send(1, {{"type", "join"}, {"room", "r"}, {"id", "a"}});
+    f.send(2, {{"type", "join"}, {"room", "r"}, {"id", "b"}});
+    auto gone = f.rooms.handle_disconnect(1);
+    EXPECT_EQ(only(gone, 2), (json{{"type", "peer-left"}, {"id", "a"}}));
+    f.rooms.handle_disconnect(2);
+    EXPECT_EQ(f.rooms.room_count(), 0u);
+    EXPECT_EQ(f.rooms.peer_count(), 0u);
+    // 1000 peers joining and leaving many rooms, by leave and by disconnect.
+    for (PeerRef p = 100; p < 1100; ++p) f.send(p, {{"type", "join"}, {"room", "room" + std::to_string(p % 37)}});
+    EXPECT_EQ(f.rooms.room_count(), 37u);
+    for (PeerRef p = 100; p < 1100; ++p) {
+        if (p % 2) f.send(p, {{"type", "leave"}});
+        f.rooms.handle_disconnect(p);
+    }
+    EXPECT_EQ(f.rooms.room_count(), 0u);
+    EXPECT_EQ(f.rooms.peer_count(), 0u);
+}
+
+}  // namespace
