@@ -7,6 +7,7 @@
 // the real port when --port 0 picked one). Routes:
 //   /echo            every message comes back as it came (text as text, binary as binary)
 //   /pubsub/<topic>  every message goes to every other client on the same topic
+//   /signal          WebRTC signaling: rooms, peer ids, offer/answer/candidate relay (docs/signaling.md)
 //   /healthz         "ok" (plain HTTP)
 //   /metrics         counters in the Prometheus text format
 //   /                the web directory
@@ -14,6 +15,7 @@
 // messages drained up to --drain-timeout), 2 for a usage error or a port
 // that cannot be bound.
 #include <duplex/event_loop.hpp>
+#include <duplex/signaling.hpp>
 #include <duplex/websocket_server.hpp>
 
 #include <CLI/CLI.hpp>
@@ -102,6 +104,20 @@ int main(int argc, char** argv) {
     app.add_option("--drain-timeout-ms", drain_ms, "on SIGTERM, how long queued messages may take to leave")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    duplex::SignalingOptions signaling;
+    int turn_ttl_s = 3600;
+    app.add_option("--signal-secret", signaling.secret, "require a join token signed with this secret (see: token)");
+    app.add_option("--stun", signaling.stun_urls, "STUN server URL handed to peers (repeatable)");
+    app.add_option("--turn", signaling.turn_urls, "TURN server URL handed to peers (repeatable)");
+    app.add_option("--turn-secret", signaling.turn_secret, "coturn static-auth-secret: peers get ephemeral credentials");
+    app.add_option("--turn-ttl", turn_ttl_s, "lifetime of TURN credentials, seconds")->check(CLI::Range(60, 7 * 86400))->capture_default_str();
+    // duplex-server token --room R --ttl SECONDS --secret S: prints a join token.
+    auto* token_cmd = app.add_subcommand("token", "print a join token for --signal-secret");
+    std::string token_room, token_secret;
+    int token_ttl = 3600;
+    token_cmd->add_option("--room", token_room, "the room")->required();
+    token_cmd->add_option("--secret", token_secret, "the --signal-secret of the server")->required();
+    token_cmd->add_option("--ttl", token_ttl, "seconds until it expires")->check(CLI::Range(1, 365 * 86400))->capture_default_str();
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -112,6 +128,12 @@ int main(int argc, char** argv) {
         std::cerr << "duplex-server: " << e.what() << "\n";
         return 2;
     }
+    if (*token_cmd) {
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+        std::printf("%s\n", duplex::make_signaling_token(token_secret, token_room, now.count() + token_ttl).c_str());
+        return 0;
+    }
+    signaling.turn_ttl = std::chrono::seconds(turn_ttl_s);
     if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
         std::cerr << "duplex-server: --cert and --key go together\n";
         return 2;
@@ -148,6 +170,7 @@ int main(int argc, char** argv) {
     for (unsigned i = 1; i < threads; ++i) server.add_loop(*loops[i]);
     server.route("/echo", {nullptr, echo});
     server.route("/pubsub/*", {nullptr, pubsub});
+    duplex::SignalingServer signal_server(server, "/signal", signaling);
     server.on_http([&server](const duplex::HttpRequest& req, duplex::HttpResponse& res) {
         if (req.path == "/healthz") {
             res.set_header("Content-Type", "text/plain; charset=utf-8");
