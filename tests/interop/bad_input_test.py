@@ -283,7 +283,7 @@ def get(port, target):
 def case_traversal(port):
     # Control: the page itself is served.
     status, body = get(port, '/')
-    check(status == 200 and b'echo.js' in body, f'GET / gave {status}, not the page')
+    check(status == 200 and b'app.js' in body, f'GET / gave {status}, not the page')
     with open('/etc/passwd', 'rb') as f:
         first_line = f.readline().strip()
     seen = []

@@ -202,8 +202,8 @@ async function pageEchoTest(url) {
   const expect = (ok, what) => { say(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) fails.push(what); };
 
   // 1. The page, as a person uses it.
-  const resp = await page.goto(`${origin}/`, { waitUntil: 'load', timeout: 15000 });
-  expect(resp && resp.status() === 200, `GET / -> ${resp && resp.status()}`);
+  const resp = await page.goto(`${origin}/echo.html`, { waitUntil: 'load', timeout: 15000 });
+  expect(resp && resp.status() === 200, `GET /echo.html -> ${resp && resp.status()}`);
   expect(/duplex/.test(await page.title()), `page title '${await page.title()}'`);
   expect(await page.textContent('#url') === `ws://127.0.0.1:${port}/echo`, `#url shows ${await page.textContent('#url')}`);
   const opened = await page.waitForFunction(() => document.querySelector('#status').textContent === 'open',

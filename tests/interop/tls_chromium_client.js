@@ -147,8 +147,8 @@ async function pageEchoTest(url) {
   const expect = (ok, what) => { say(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) fails.push(what); };
 
   // 1. The page over https, and its own socket over wss.
-  const resp = await page.goto(`${ORIGIN}/`, { waitUntil: 'load', timeout: 15000 });
-  expect(resp && resp.status() === 200, `GET ${ORIGIN}/ -> ${resp && resp.status()}`);
+  const resp = await page.goto(`${ORIGIN}/echo.html`, { waitUntil: 'load', timeout: 15000 });
+  expect(resp && resp.status() === 200, `GET ${ORIGIN}/echo.html -> ${resp && resp.status()}`);
   const sec = resp && await resp.securityDetails();
   expect(sec && /^TLS/.test(sec.protocol || '') && sec.subjectName === 'localhost',
     `page came over TLS with our certificate (${JSON.stringify(sec)})`);

@@ -1,0 +1,13 @@
+#!/bin/sh
+# The WebRTC demo page (web/index.html) end to end: duplex-server and headless Chromium, both inside one
+# private, loopback-only network namespace (so nothing WebRTC gathers or sends can leave the machine).
+#
+#   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh]
+#
+# Re-executes itself under `unshare --net` (needs root, as /work/shared/peers/netns_run.sh), brings lo up,
+# then runs webrtc_demo_test.js, which does the work (watchdog, process groups, cleanup: see there).
+set -eu
+if [ "${DUPLEX_DEMO_NETNS:-}" != 1 ]; then
+    DUPLEX_DEMO_NETNS=1 exec unshare --net sh -c 'ip link set lo up && exec "$@"' webrtc_demo_netns sh "$0" "$@"
+fi
+exec "${NODE:-node}" "$(dirname "$0")/webrtc_demo_test.js" "$@"
