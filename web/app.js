@@ -181,6 +181,7 @@
         this.info.connection = pc.connectionState;
         if (pc.connectionState === 'failed') pc.restartIce();
         this.render();
+        this.stats().catch(() => {});   // DTLS state and path, without waiting for the next poll
       };
       pc.ontrack = (e) => {
         this.remoteStream.addTrack(e.track);

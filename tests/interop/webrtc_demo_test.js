@@ -2,7 +2,8 @@
 // duplex-server's /signal. Run it through webrtc_demo_test.sh, which puts it (and so duplex-server and
 // Chromium) in a loopback-only network namespace; this script refuses to run where any other interface exists.
 //
-//   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh]     (both cases by default)
+//   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied]   (all by default; watchdog 60 s
+//   for the whole run, WATCHDOG_MS= to change)
 //
 // pair: two pages join one room; the chat channel opens; chat both ways (one typed, one through the hook);
 //       a 5 MiB random file from A arrives at B with Node's SHA-256 of the same bytes (the page's streaming
@@ -12,6 +13,7 @@
 // mesh: three pages form a full mesh (each: 2 peers, ICE connected, chat open); one page closes; the other
 //       two get peer-left and keep their connection (chat both ways); then duplex-server gets SIGTERM: both
 //       pages show that signaling closed, and their peer connection still carries chat.
+// denied: a browser started with --use-fake-ui-for-media-stream=deny: Start camera reports the denial.
 //
 // Cleanup on every path (pass, fail, watchdog, signal): duplex-server runs in a process group of its own,
 // which is killed; Chromium (its own process group, started by Playwright) is closed through its context
@@ -24,8 +26,9 @@ const path = require('path');
 const readline = require('readline');
 
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
-const CASES = process.argv.slice(3).length ? process.argv.slice(3) : ['pair', 'mesh'];
-const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 * CASES.length);
+const ALL_CASES = ['pair', 'mesh', 'denied'];
+const CASES = process.argv.slice(3).length ? process.argv.slice(3) : ALL_CASES;
+const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000);
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // One --disable-features at most: Chromium keeps only the last one, and Playwright adds its own.
@@ -230,6 +233,18 @@ async function casePair(origin) {
   return problems;
 }
 
+// A browser that denies the camera (--use-fake-ui-for-media-stream=deny): Start camera must say so.
+async function caseDenied(origin) {
+  const problems = [];
+  const page = await openPage(origin, `denied-${crypto.randomBytes(4).toString('hex')}`, problems);
+  await page.click('#start-camera', { timeout: 5000 });
+  const msg = await waitFor(page, () => window.duplexDemo.state.mediaError && document.querySelector('#media-status').textContent, null, 10000);
+  expect(!!msg && /denied/.test(msg), `a denied camera is reported: '${msg}' (${await page.evaluate(() => window.duplexDemo.state.mediaError)})`);
+  expect(await page.evaluate(() => !document.querySelector('#banner').hidden && !document.querySelector('#start-camera').disabled),
+    'the banner shows it and Start camera can be pressed again');
+  return problems;
+}
+
 async function caseMesh(origin) {
   const problems = [];
   const room = `mesh-${crypto.randomBytes(4).toString('hex')}`;
@@ -278,10 +293,10 @@ async function caseMesh(origin) {
 }
 
 (async () => {
-  if (!SERVER || !fs.existsSync(SERVER)) return finish(2, 'usage: webrtc_demo_test.sh PATH/duplex-server [pair] [mesh]');
+  if (!SERVER || !fs.existsSync(SERVER)) return finish(2, 'usage: webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied]');
   const ifs = Object.keys(os.networkInterfaces());
   if (ifs.some(n => n !== 'lo')) return finish(2, `FAIL refusing to run outside a loopback-only network namespace (interfaces: ${ifs}); use webrtc_demo_test.sh`);
-  for (const c of CASES) if (!['pair', 'mesh'].includes(c)) return finish(2, `unknown case ${c} (pair, mesh)`);
+  for (const c of CASES) if (!ALL_CASES.includes(c)) return finish(2, `unknown case ${c} (${ALL_CASES.join(', ')})`);
   let chromium;
   try { ({ chromium } = require('playwright-core')); } catch (e) {
     return finish(1, `FAIL playwright-core missing: run 'npm ci --prefix ${__dirname}' first`);
@@ -298,13 +313,14 @@ async function caseMesh(origin) {
     const port = await startServer();
     const origin = `http://127.0.0.1:${port}`;
     say(`duplex-server on 127.0.0.1:${port}, --web ${WEB_DIR}`);
+    const args = name === 'denied' ? FLAGS.map(f => f === '--use-fake-ui-for-media-stream' ? `${f}=deny` : f) : FLAGS;
     ctx = await chromium.launchPersistentContext(udd, {
-      executablePath: CHROMIUM, headless: true, args: FLAGS,
+      executablePath: CHROMIUM, headless: true, args,
       handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
       env: { ...process.env, TMPDIR: tmp },
     });
     // (the blank first page of the context stays open: closing a persistent context's last page ends it)
-    const problems = await (name === 'pair' ? casePair(origin) : caseMesh(origin));
+    const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();

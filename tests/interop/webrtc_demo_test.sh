@@ -2,7 +2,7 @@
 # The WebRTC demo page (web/index.html) end to end: duplex-server and headless Chromium, both inside one
 # private, loopback-only network namespace (so nothing WebRTC gathers or sends can leave the machine).
 #
-#   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh]
+#   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied]
 #
 # Re-executes itself under `unshare --net` (needs root, as /work/shared/peers/netns_run.sh), brings lo up,
 # then runs webrtc_demo_test.js, which does the work (watchdog, process groups, cleanup: see there).
