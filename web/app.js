@@ -22,6 +22,9 @@
   const params = new URLSearchParams(location.search);
   let room = params.get('room') || decodeURIComponent(location.hash.slice(1));
   const wantedId = params.get('id') || undefined;
+  // ?relay=1: every RTCPeerConnection uses iceTransportPolicy 'relay' (TURN only; for testing the TURN
+  // credentials from joined.iceServers).
+  const relayOnly = params.get('relay') === '1';
   let roomNote = '';
   if (room && !NAME_RE.test(room)) { roomNote = `"${room}" is not a valid room name (1–64 of A-Z a-z 0-9 _ . -); `; room = ''; }
   if (!room) {
@@ -161,7 +164,7 @@
       this.remoteStream = new MediaStream();
       this.video = null;
       this.info = { ice: 'new', connection: 'new', dtls: 'new', local: '', remote: '', chat: 'none' };
-      this.pc = new RTCPeerConnection({ iceServers: state.iceServers });
+      this.pc = new RTCPeerConnection({ iceServers: state.iceServers, ...(relayOnly ? { iceTransportPolicy: 'relay' } : {}) });
       const pc = this.pc;
 
       pc.onicecandidate = (e) => trySend(() => signal.sendCandidate(id, e.candidate));

@@ -2,8 +2,8 @@
 // duplex-server's /signal. Run it through webrtc_demo_test.sh, which puts it (and so duplex-server and
 // Chromium) in a loopback-only network namespace; this script refuses to run where any other interface exists.
 //
-//   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied]   (all by default; watchdog 60 s
-//   for the whole run, WATCHDOG_MS= to change)
+//   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied] [turn]   (all by default; watchdog
+//   60 s for the whole run, WATCHDOG_MS= to change)
 //
 // pair: two pages join one room; the chat channel opens; chat both ways (one typed, one through the hook);
 //       a 5 MiB random file from A arrives at B with Node's SHA-256 of the same bytes (the page's streaming
@@ -14,9 +14,14 @@
 //       two get peer-left and keep their connection (chat both ways); then duplex-server gets SIGTERM: both
 //       pages show that signaling closed, and their peer connection still carries chat.
 // denied: a browser started with --use-fake-ui-for-media-stream=deny: Start camera reports the denial.
+// turn: coturn (TURNSERVER=, default turnserver; --use-auth-secret) on 127.0.0.1:3478 and duplex-server with
+//       --turn turn:127.0.0.1:3478?transport=udp --turn-secret: both pages get joined.iceServers with coturn's
+//       REST credentials (checked against Node's HMAC-SHA1) and open the demo with ?relay=1
+//       (iceTransportPolicy 'relay'); they connect, chat goes both ways, the selected pair's local candidate
+//       is of type relay, and coturn's log shows a successful ALLOCATE. coturn is killed after the case.
 //
-// Cleanup on every path (pass, fail, watchdog, signal): duplex-server runs in a process group of its own,
-// which is killed; Chromium (its own process group, started by Playwright) is closed through its context
+// Cleanup on every path (pass, fail, watchdog, signal): duplex-server (and coturn) run in a process group of
+// their own, which is killed; Chromium (its own process group, started by Playwright) is closed through its context
 // and then its groups are killed, found by our user-data-dir; TMPDIR is a fresh directory, removed.
 const { spawn } = require('child_process');
 const crypto = require('crypto');
@@ -26,11 +31,13 @@ const path = require('path');
 const readline = require('readline');
 
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
-const ALL_CASES = ['pair', 'mesh', 'denied'];
+const ALL_CASES = ['pair', 'mesh', 'denied', 'turn'];
 const CASES = process.argv.slice(3).length ? process.argv.slice(3) : ALL_CASES;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000);
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TURNSERVER = process.env.TURNSERVER || 'turnserver';
+const TURN_SECRET = crypto.randomBytes(12).toString('hex');
 // One --disable-features at most: Chromium keeps only the last one, and Playwright adds its own.
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -39,6 +46,8 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
 
 const say = (...a) => console.log('[webrtc_demo_test]', ...a);
 let server = null;
+let turn = null;
+let turnLog = '';
 let ctx = null;
 let tmp = null;
 let finishing = false;
@@ -48,6 +57,11 @@ const expect = (ok, what) => { say(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) 
 function killServer() {
   if (server && server.exitCode === null && server.signalCode === null) {
     try { process.kill(-server.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
+  }
+}
+function killTurn() {
+  if (turn && turn.exitCode === null && turn.signalCode === null) {
+    try { process.kill(-turn.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
   }
 }
 function removeTmp() {
@@ -81,17 +95,18 @@ async function finish(code, why) {
   if (why) say(why);
   await closeBrowser();
   killServer();
+  killTurn();
   removeTmp();
   say(code === 0 ? 'PASS' : 'FAIL');
   process.exit(code);
 }
 setTimeout(() => finish(3, `FAIL watchdog: not done after ${WATCHDOG_MS / 1000} s`), WATCHDOG_MS).unref();
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => finish(128 + os.constants.signals[sig], `FAIL got ${sig}`));
-process.on('exit', () => { killChromium(); killServer(); removeTmp(); });
+process.on('exit', () => { killChromium(); killServer(); killTurn(); removeTmp(); });
 
-function startServer() {
+function startServer(extra = []) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(SERVER, ['--host', '127.0.0.1', '--port', '0', '--web', WEB_DIR],
+    const proc = spawn(SERVER, ['--host', '127.0.0.1', '--port', '0', '--web', WEB_DIR, ...extra],
       { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     server = proc;
     proc.stderr.on('data', d => process.stderr.write('[duplex-server] ' + d));
@@ -105,6 +120,28 @@ function startServer() {
   });
 }
 
+// coturn with coturn's REST credentials (use-auth-secret), loopback only; resolves once its UDP listener is open.
+function startTurn() {
+  return new Promise((resolve, reject) => {
+    turnLog = '';
+    const proc = spawn(TURNSERVER, ['-n', '-v', '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', '--listening-port=3478',
+      '--min-port=49152', '--max-port=49252', '--use-auth-secret', `--static-auth-secret=${TURN_SECRET}`, '--realm=duplex',
+      '--allow-loopback-peers', '--no-tls', '--no-dtls', '--no-cli', '--no-multicast-peers', '--fingerprint',
+      '--log-file=stdout', '--simple-log', `--pidfile=${tmp}/turnserver.pid`, `--userdb=${tmp}/turndb`],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    turn = proc;
+    const onData = (d) => {
+      turnLog += d;
+      if (/UDP listener opened on\s*:?\s*127\.0\.0\.1:3478/i.test(turnLog) || /Total \w+ servers/i.test(turnLog)) resolve();
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('error', (e) => reject(new Error(`cannot start ${TURNSERVER}: ${e.message} (apt-get install coturn)`)));
+    proc.on('exit', c => reject(new Error(`turnserver exited (${c}) before listening:\n${turnLog}`)));
+    setTimeout(() => reject(new Error(`turnserver not listening after 10 s:\n${turnLog}`)), 10000).unref();
+  });
+}
+
 // Polls fn (run in the page with arg) until it returns truthy; returns that value, or null after ms.
 async function waitFor(page, fn, arg, ms) {
   try {
@@ -115,7 +152,7 @@ async function waitFor(page, fn, arg, ms) {
 const sleep = (ms) => new Promise(r => setTimeout(r, ms));
 
 let pageNo = 0;
-async function openPage(origin, room, problems) {
+async function openPage(origin, room, problems, query = '') {
   const page = await ctx.newPage();
   const name = `page${++pageNo}`;
   page.on('pageerror', e => problems.push(`${name}: page error: ${e.message}`));
@@ -128,8 +165,8 @@ async function openPage(origin, room, problems) {
   page.on('response', r => { if (r.status() >= 400 && !isFavicon(r.url())) problems.push(`${name}: HTTP ${r.status()} ${r.url()}`); });
   page.on('requestfailed', r => problems.push(`${name}: request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
   page.on('request', r => { if (!r.url().startsWith(origin) && !/^(data|blob):/.test(r.url())) problems.push(`${name}: request outside the server: ${r.url()}`); });
-  const resp = await page.goto(`${origin}/?room=${room}`, { waitUntil: 'load', timeout: 15000 });
-  expect(resp && resp.status() === 200, `${name}: GET /?room=${room} -> ${resp && resp.status()}`);
+  const resp = await page.goto(`${origin}/?room=${room}${query}`, { waitUntil: 'load', timeout: 15000 });
+  expect(resp && resp.status() === 200, `${name}: GET /?room=${room}${query} -> ${resp && resp.status()}`);
   const id = await waitFor(page, () => window.duplexDemo && window.duplexDemo.state.id, null, 10000);
   expect(!!id, `${name}: joined room ${room} as ${id} (signal: ${await page.evaluate(() => window.duplexDemo && window.duplexDemo.state.signal)})`);
   page.peerId = id;
@@ -245,6 +282,44 @@ async function caseDenied(origin) {
   return problems;
 }
 
+// Two relay-only pages (?relay=1) with the TURN credentials duplex-server hands out (coturn started by main).
+async function caseTurn(origin) {
+  const problems = [];
+  const room = `turn-${crypto.randomBytes(4).toString('hex')}`;
+  const a = await openPage(origin, room, problems, '&relay=1');
+  const b = await openPage(origin, room, problems, '&relay=1');
+  for (const p of [a, b]) {
+    const ice = await p.evaluate(() => window.duplexDemo.state.iceServers);
+    const s = ice && ice[0];
+    const urls = s && [].concat(s.urls);
+    const m = s && /^(\d+):(.+)$/.exec(s.username || '');
+    const mac = s && crypto.createHmac('sha1', TURN_SECRET).update(s.username || '').digest('base64');
+    expect(ice && ice.length === 1 && urls.length === 1 && urls[0] === 'turn:127.0.0.1:3478?transport=udp' && m &&
+      m[2] === p.peerId && +m[1] > Date.now() / 1000 + 60 && s.credential === mac,
+      `${p.label}: joined.iceServers has the TURN URL and username <expiry>:${p.peerId}, credential = Node's base64 HMAC-SHA1 (${JSON.stringify(ice)})`);
+  }
+  const ra = await meshReady(a, 1, 20000), rb = await meshReady(b, 1, 20000);
+  expect(ra && ra[0].id === b.peerId, `A sees B connected over relay-only ICE, chat open (${JSON.stringify(ra)})`);
+  expect(rb && rb[0].id === a.peerId, `B sees A connected over relay-only ICE, chat open (${JSON.stringify(rb)})`);
+  if (!ra || !rb) { say('[turnserver log]\n' + turnLog); return problems; }
+  await chatArrives(a, b, `relayed hello from A ${Date.now()}`, true);
+  await chatArrives(b, a, `relayed hello from B ${Date.now()}`, false);
+  let relaySides = 0;
+  for (const [p, q] of [[a, b], [b, a]]) {
+    const st = await p.evaluate((id) => window.duplexDemo.stats(id), q.peerId);
+    const relay = !!(st && st.local && st.local.type === 'relay');
+    if (relay) relaySides++;
+    say(`${p.label}: selected pair local ${JSON.stringify(st && st.local)} remote ${JSON.stringify(st && st.remote)}, DTLS ${st && st.dtls}`);
+    expect(st && st.dtls === 'connected', `${p.label}: DTLS connected (${st && st.dtls})`);
+  }
+  expect(relaySides >= 1, `the selected pair uses a local relay candidate on ${relaySides} of 2 sides (at least 1 needed)`);
+  const allocs = (turnLog.match(/ALLOCATE processed, success/g) || []).length;
+  expect(allocs >= 1, `coturn's log shows ${allocs} successful ALLOCATE(s)`);
+  if (!allocs) say('[turnserver log]\n' + turnLog);
+  await a.close(); await b.close();
+  return problems;
+}
+
 async function caseMesh(origin) {
   const problems = [];
   const room = `mesh-${crypto.randomBytes(4).toString('hex')}`;
@@ -293,7 +368,7 @@ async function caseMesh(origin) {
 }
 
 (async () => {
-  if (!SERVER || !fs.existsSync(SERVER)) return finish(2, 'usage: webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied]');
+  if (!SERVER || !fs.existsSync(SERVER)) return finish(2, 'usage: webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied] [turn]');
   const ifs = Object.keys(os.networkInterfaces());
   if (ifs.some(n => n !== 'lo')) return finish(2, `FAIL refusing to run outside a loopback-only network namespace (interfaces: ${ifs}); use webrtc_demo_test.sh`);
   for (const c of CASES) if (!ALL_CASES.includes(c)) return finish(2, `unknown case ${c} (${ALL_CASES.join(', ')})`);
@@ -310,7 +385,9 @@ async function caseMesh(origin) {
     say(`--- case ${name}`);
     const udd = path.join(tmp, `user-data-${name}`);
     fs.mkdirSync(udd);
-    const port = await startServer();
+    if (name === 'turn') await startTurn();
+    const port = await startServer(name === 'turn'
+      ? ['--turn', 'turn:127.0.0.1:3478?transport=udp', '--turn-secret', TURN_SECRET] : []);
     const origin = `http://127.0.0.1:${port}`;
     say(`duplex-server on 127.0.0.1:${port}, --web ${WEB_DIR}`);
     const args = name === 'denied' ? FLAGS.map(f => f === '--use-fake-ui-for-media-stream' ? `${f}=deny` : f) : FLAGS;
@@ -320,11 +397,13 @@ async function caseMesh(origin) {
       env: { ...process.env, TMPDIR: tmp },
     });
     // (the blank first page of the context stays open: closing a persistent context's last page ends it)
-    const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied })[name](origin);
+    const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();
     server = null;
+    killTurn();
+    turn = null;
     say(`--- case ${name} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   await finish(fails.length ? 1 : 0, fails.length ? `${fails.length} check(s) failed` : 'all checks passed');

@@ -2,7 +2,9 @@
 # The WebRTC demo page (web/index.html) end to end: duplex-server and headless Chromium, both inside one
 # private, loopback-only network namespace (so nothing WebRTC gathers or sends can leave the machine).
 #
-#   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied]
+#   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied] [turn]
+#
+# turn needs coturn (turnserver; apt-get install coturn), started by webrtc_demo_test.js inside the namespace.
 #
 # Re-executes itself under `unshare --net` (needs root, as /work/shared/peers/netns_run.sh), brings lo up,
 # then runs webrtc_demo_test.js, which does the work (watchdog, process groups, cleanup: see there).
