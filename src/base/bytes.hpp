@@ -6,6 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -47,6 +51,27 @@ inline void store_be64(std::byte* p, std::uint64_t v) noexcept {
     store_be32(p, static_cast<std::uint32_t>(v >> 32));
     store_be32(p + 4, static_cast<std::uint32_t>(v));
 }
+
+/// An allocator that leaves new elements uninitialised (default-init), so
+/// that growing a byte buffer we are about to overwrite costs no memset.
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = DefaultInitAllocator<U>;
+    };
+    DefaultInitAllocator() noexcept = default;
+    template <class U>
+    DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}  // NOLINT
+    template <class U>
+    void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
 
 /// A FIFO of bytes kept contiguous, so the runtime can hand data() to one
 /// write(). Appends go to the back, consume() drops from the front; the
@@ -92,13 +117,13 @@ public:
     /// Frees the storage when it grew past `keep` bytes (after a large message).
     void trim(std::size_t keep) {
         if (empty() && buf_.capacity() > keep) {
-            std::vector<std::byte>().swap(buf_);
+            decltype(buf_)().swap(buf_);
             head_ = 0;
         }
     }
 
 private:
-    std::vector<std::byte> buf_;
+    std::vector<std::byte, DefaultInitAllocator<std::byte>> buf_;
     std::size_t head_ = 0;
 };
 

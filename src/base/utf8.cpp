@@ -13,7 +13,14 @@ bool Utf8Validator::feed(std::span<const std::byte> in) noexcept {
     const auto* end = p + in.size();
     while (p < end) {
         if (need_ == 0) {
-            // ASCII fast path, eight bytes at a time.
+            // ASCII fast path: 32 bytes per step (four words OR-ed, one
+            // test), then eight at a time.
+            while (end - p >= 32) {
+                std::uint64_t w[4];
+                std::memcpy(w, p, 32);
+                if ((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ULL) break;
+                p += 32;
+            }
             while (end - p >= 8) {
                 std::uint64_t w;
                 std::memcpy(&w, p, 8);

@@ -28,6 +28,7 @@ std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
     if (events_head_ < events_.size()) return 0;  // the caller must poll first
     events_.clear();
     events_head_ = 0;
+    validated_text_ = {};
     std::size_t pos = 0;
     while (pos < in.size() && events_.empty() && state_ != State::Closed) {
         if (!in_frame_) {
@@ -176,6 +177,7 @@ void Connection::end_frame(base::Instant now) {
     if (!msg_binary_ && !utf8_.complete()) return fail(WsError::invalid_utf8);
     msg_active_ = false;
     const base::Bytes data = msg_direct_ ? msg_direct_data_ : base::Bytes{msg_.data(), msg_.size()};
+    if (!msg_binary_) validated_text_ = data;
     events_.emplace_back(MessageEvent{msg_binary_, data});
 }
 
@@ -258,7 +260,7 @@ void Connection::finish(std::uint16_t code, std::string reason, bool clean, std:
 
 Status Connection::send(base::Bytes payload, bool binary) {
     if (state_ != State::Open) return Errc::invalid_state;
-    if (!binary && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
+    if (!binary && !already_valid(payload) && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
     const Opcode op = binary ? Opcode::Binary : Opcode::Text;
     if (options_.deflate && payload.size() >= options_.deflate->threshold) {
         const auto& d = *options_.deflate;
@@ -282,7 +284,7 @@ Status Connection::encode_header(base::Bytes payload, bool binary, std::byte* he
     if (state_ != State::Open) return Errc::invalid_state;
     if (role_ == Role::Client || (options_.deflate && payload.size() >= options_.deflate->threshold))
         return Errc::not_supported;
-    if (!binary && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
+    if (!binary && !already_valid(payload) && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
     header_len = write_frame_header(header, true, binary ? Opcode::Binary : Opcode::Text, payload.size(), nullptr);
     return {};
 }

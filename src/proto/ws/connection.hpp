@@ -155,6 +155,10 @@ private:
     void finish(std::uint16_t code, std::string reason, bool clean, std::error_code error);
     void write_frame(Opcode op, base::Bytes payload, std::uint8_t rsv = 0);
     bool inflate_piece(base::Bytes chunk, bool final);
+    bool already_valid(base::Bytes payload) const noexcept {
+        return payload.data() == validated_text_.data() && payload.size() == validated_text_.size() &&
+               payload.data() != nullptr;
+    }
     void write_close(std::uint16_t code, std::string_view reason);
     MaskKey next_mask();
 
@@ -187,6 +191,10 @@ private:
 
     std::vector<Event> events_;
     std::size_t events_head_ = 0;
+    // The text just delivered (valid UTF-8, checked on the way in): sending
+    // exactly these bytes back (an echo) skips a second validation. Reset by
+    // every handle_bytes(), when the span stops being valid.
+    base::Bytes validated_text_;
     std::string close_reason_;
     base::ByteQueue tx_;
     std::optional<base::Instant> close_deadline_;      // waiting for the peer's Close

@@ -373,3 +373,26 @@ TEST(WsEncodeHeader, OnlyWhereTheCallerCanWriteThePayloadItself) {
               make_error_code(Errc::invalid_state));
 }
 }  // namespace
+
+namespace {
+TEST(WsEchoValidation, EchoOfTheDeliveredTextSkipsOnlyWhileItIsValid) {
+    Harness h(Role::Server);
+    auto in = frame(0x81, "hello", true);
+    std::size_t n = h.conn.handle_bytes(in, h.now);
+    auto ev = h.conn.poll_event();
+    ASSERT_TRUE(ev);
+    auto msg = std::get<proto::ws::MessageEvent>(*ev);
+    EXPECT_EQ(n, in.size());
+    EXPECT_TRUE(h.conn.send(msg.data, false).ok());  // the echo: already validated
+    // The span is only valid until the next call: after it, the same bytes
+    // (now overwritten with invalid UTF-8) are checked again.
+    (void)h.conn.poll_event();
+    std::vector<std::byte> more = frame(0x8A, "", true);
+    h.conn.handle_bytes(more, h.now);
+    while (h.conn.poll_event()) {
+    }
+    auto* p = const_cast<std::byte*>(msg.data.data());
+    p[0] = std::byte{0xff};
+    EXPECT_EQ(h.conn.send(msg.data, false).code(), make_error_code(Errc::invalid_argument));
+}
+}  // namespace
