@@ -34,6 +34,12 @@ namespace duplex::proto::stun {
 
 inline constexpr std::uint32_t kMagicCookie = 0x2112A442;
 inline constexpr std::size_t kHeaderSize = 20;
+/// Limits of the parser (peer input): at most this many attribute TLVs in a
+/// message, and a datagram of at most 64 KiB.
+inline constexpr std::size_t kMaxAttributes = 64;
+inline constexpr std::size_t kMaxDatagramSize = 65536;
+/// FINGERPRINT = CRC-32 of the message before it XOR this ("STUN", §14.7).
+inline constexpr std::uint32_t kFingerprintXor = 0x5354554E;
 
 enum class Class : std::uint8_t { Request = 0, Indication = 1, SuccessResponse = 2, ErrorResponse = 3 };
 
@@ -91,13 +97,27 @@ struct ErrorCode {
 };
 
 /// Errors of the codec (a std::error_code category of its own).
+///
+/// Attributes after MESSAGE-INTEGRITY: RFC 8489 §14.5 says "with the exception
+/// of the MESSAGE-INTEGRITY-SHA256 and FINGERPRINT attributes, which appear
+/// after MESSAGE-INTEGRITY, agents MUST ignore all other attributes that follow
+/// MESSAGE-INTEGRITY" (and §14.6 the same after MESSAGE-INTEGRITY-SHA256, with
+/// FINGERPRINT the only exception). So parse() does what the RFC says: such a
+/// message parses, and those attributes are dropped (they are not in
+/// attributes(), the typed readers never see them, and they are not counted as
+/// unknown comprehension-required ones). They are not covered by the integrity
+/// check, so using them would be unsafe anyway. `after_integrity` is therefore
+/// never returned by parse(); it stays for callers that want to name the case.
+/// Anything after FINGERPRINT, which "MUST be the last attribute" (§14.7), is an
+/// error: `after_fingerprint`.
 enum class ParseError {
     too_short = 1,       ///< fewer than 20 bytes, or a TLV runs past the end
     not_stun,            ///< top two bits set or wrong magic cookie
-    bad_length,          ///< message length not a multiple of 4 or not the datagram's
-    bad_attribute,       ///< an attribute value of the wrong size or form
-    after_integrity,     ///< an attribute other than FINGERPRINT after MESSAGE-INTEGRITY
+    bad_length,          ///< message length not a multiple of 4 or not the datagram's, or over 64 KiB
+    bad_attribute,       ///< an attribute value of the wrong size or form (MESSAGE-INTEGRITY(-SHA256), FINGERPRINT)
+    after_integrity,     ///< an attribute other than FINGERPRINT after MESSAGE-INTEGRITY (not returned: see above)
     after_fingerprint,   ///< anything after FINGERPRINT
+    too_many_attributes, ///< more than kMaxAttributes TLVs
 };
 const std::error_category& parse_error_category() noexcept;
 inline std::error_code make_error_code(ParseError e) noexcept { return {static_cast<int>(e), parse_error_category()}; }
@@ -113,6 +133,8 @@ public:
 
     /// Parses a whole datagram. Validates the header, the TLV layout and the
     /// ordering rules of MESSAGE-INTEGRITY/FINGERPRINT; does not check them.
+    /// Attributes after MESSAGE-INTEGRITY(-SHA256) other than those allowed
+    /// there are dropped (RFC 8489 §14.5, §14.6; see ParseError).
     static std::optional<Message> parse(base::Bytes datagram, std::error_code* error = nullptr);
 
     Class cls() const noexcept { return cls_; }
@@ -128,6 +150,7 @@ public:
     std::optional<base::Endpoint> xor_mapped_address() const;   // XOR-MAPPED-ADDRESS
     std::optional<base::Endpoint> xor_address(AttributeType t) const;  // any XOR-*-ADDRESS
     std::optional<base::Endpoint> mapped_address() const;       // MAPPED-ADDRESS
+    std::optional<base::Endpoint> address(AttributeType t) const;  // any plain one: ALTERNATE-SERVER…
     std::optional<std::string> username() const;
     std::optional<std::string> string_attr(AttributeType t) const;  // REALM, NONCE, SOFTWARE…
     std::optional<ErrorCode> error_code() const;
@@ -171,9 +194,19 @@ public:
 
     const std::vector<std::byte>& bytes() const noexcept { return buf_; }
     std::vector<std::byte> take() && { return std::move(buf_); }
+    /// True when an attribute was left out because the message would have
+    /// gone past kMaxDatagramSize (a local misuse; never for normal use).
+    bool overflowed() const noexcept { return overflowed_; }
 
 private:
+    // What may follow the header: what parse() accepts (a datagram of at
+    // most 64 KiB; the 16-bit length field alone would allow 0xFFFC).
+    static constexpr std::size_t kMaxBody = kMaxDatagramSize - kHeaderSize;
+    void append(std::uint16_t type, base::Bytes value);
+    void set_length(std::size_t body) noexcept;
+
     std::vector<std::byte> buf_;
+    bool overflowed_ = false;
 };
 
 /// Checks MESSAGE-INTEGRITY (or -SHA256 if present) of `datagram` with `key`
