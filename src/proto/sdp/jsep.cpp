@@ -1,0 +1,340 @@
+// proto/sdp/jsep.cpp: see jsep.hpp.
+#include "proto/sdp/jsep.hpp"
+
+#include <charconv>
+#include <system_error>
+#include <utility>
+
+namespace duplex::proto::sdp {
+
+namespace {
+
+constexpr std::string_view kDataChannelFormat = "webrtc-datachannel";  // RFC 8841 §4.1
+constexpr std::string_view kLegacyProtocol = "DTLS/SCTP";              // pre-RFC 8841 drafts
+constexpr std::uint32_t kDefaultRemoteMaxMessageSize = 65536;          // RFC 8841 §6.1
+constexpr std::uint16_t kDefaultSctpPort = 5000;                       // RFC 8841 §5.2
+constexpr std::uint16_t kLegacySctpStreams = 65535;                    // what browsers wrote in a=sctpmap
+
+template <class T>
+std::optional<T> parse_decimal(std::string_view s) noexcept {
+    if (s.empty()) return std::nullopt;
+    for (char c : s)
+        if (c < '0' || c > '9') return std::nullopt;
+    T v{};
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+    return v;
+}
+
+char to_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char to_upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+bool is_hex(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool is_legacy(const Media& m) noexcept { return m.protocol == kLegacyProtocol; }
+
+// Media level first, then session level (RFC 8839 §5.4, RFC 8122 §5: these
+// attributes may appear at either level).
+std::optional<std::string_view> lookup(const SessionDescription& sd, const Media& m,
+                                       std::string_view name) noexcept {
+    if (auto v = m.attribute(name)) return v;
+    return sd.attribute(name);
+}
+
+std::optional<std::size_t> find_data_section(const SessionDescription& sd) noexcept {
+    for (std::size_t i = 0; i < sd.media.size(); ++i)
+        if (is_data_channel_section(sd.media[i])) return i;
+    return std::nullopt;
+}
+
+// ice-char = ALPHA / DIGIT / "+" / "/" (RFC 8839 §5.4).
+bool valid_ice_string(std::string_view s, std::size_t min, std::size_t max) noexcept {
+    if (s.size() < min || s.size() > max) return false;
+    for (char c : s) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '+' || c == '/';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::size_t digest_size(std::string_view algorithm) noexcept {
+    if (algorithm == "sha-256") return 32;
+    if (algorithm == "sha-384") return 48;
+    if (algorithm == "sha-512") return 64;
+    return 0;
+}
+
+// fingerprint = 2UHEX *(":" 2UHEX) (RFC 8122 §5). We accept lower-case hex
+// too and normalize to upper case.
+std::optional<std::string> normalize_fingerprint(std::string_view value, std::size_t bytes) {
+    if (value.size() != bytes * 3 - 1) return std::nullopt;
+    std::string out(value);
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        if (i % 3 == 2) {
+            if (out[i] != ':') return std::nullopt;
+        } else {
+            if (!is_hex(out[i])) return std::nullopt;
+            out[i] = to_upper(out[i]);
+        }
+    }
+    return out;
+}
+
+bool has_token(std::string_view list, std::string_view token) noexcept {
+    std::size_t pos = 0;
+    while (pos <= list.size()) {
+        std::size_t sp = list.find(' ', pos);
+        if (sp == std::string_view::npos) sp = list.size();
+        if (list.substr(pos, sp - pos) == token) return true;
+        pos = sp + 1;
+    }
+    return false;
+}
+
+void add_candidate(Media& m, std::string_view candidate) {
+    if (candidate.substr(0, 2) == "a=") candidate.remove_prefix(2);
+    constexpr std::string_view prefix = "candidate:";
+    if (candidate.substr(0, prefix.size()) == prefix) candidate.remove_prefix(prefix.size());
+    m.add_attribute("candidate", std::string(candidate));
+}
+
+// The transport attributes of the one m= section we accept or offer, in the
+// order Chromium writes them.
+void add_transport(Media& m, const TransportParams& local, Setup setup, std::string_view mid) {
+    for (const auto& c : local.candidates) add_candidate(m, c);
+    if (local.end_of_candidates) m.add_attribute("end-of-candidates");
+    m.add_attribute("ice-ufrag", local.ice_ufrag);
+    m.add_attribute("ice-pwd", local.ice_pwd);
+    if (local.trickle) m.add_attribute("ice-options", "trickle");
+    m.add_attribute("fingerprint", local.fingerprint_algorithm + " " + local.fingerprint);
+    m.add_attribute("setup", std::string(to_string(setup)));
+    m.add_attribute("mid", std::string(mid));
+    if (is_legacy(m)) {
+        // draft-ietf-mmusic-sctp-sdp-05 §4: a=sctpmap:<port> webrtc-datachannel <streams>.
+        m.add_attribute("sctpmap", std::to_string(local.sctp_port) + " " + std::string(kDataChannelFormat) +
+                                       " " + std::to_string(kLegacySctpStreams));
+    } else {
+        m.add_attribute("sctp-port", std::to_string(local.sctp_port));
+    }
+    m.add_attribute("max-message-size", std::to_string(local.max_message_size));
+}
+
+SessionDescription session_skeleton(std::uint64_t session_id, std::uint64_t session_version) {
+    SessionDescription sd;
+    // RFC 8829 §5.2.1: username "-", a fresh numeric id, a non-meaningful address.
+    sd.origin = Origin{"-", session_id, session_version, "IN", "IP4", "127.0.0.1"};
+    sd.session_name = "-";
+    sd.timings = {Timing{0, 0, {}}};
+    return sd;
+}
+
+}  // namespace
+
+std::string_view to_string(Setup s) noexcept {
+    switch (s) {
+    case Setup::actpass: return "actpass";
+    case Setup::active: return "active";
+    case Setup::passive: return "passive";
+    }
+    return "actpass";
+}
+
+std::optional<Setup> parse_setup(std::string_view s) noexcept {
+    if (s == "actpass") return Setup::actpass;
+    if (s == "active") return Setup::active;
+    if (s == "passive") return Setup::passive;
+    return std::nullopt;
+}
+
+bool is_data_channel_section(const Media& m) noexcept {
+    if (m.kind != "application") return false;
+    if (m.rejected() && !m.has_attribute("bundle-only")) return false;
+    if (m.protocol == "UDP/DTLS/SCTP" || m.protocol == "TCP/DTLS/SCTP") {
+        for (const auto& f : m.formats)
+            if (f == kDataChannelFormat) return true;
+        return false;
+    }
+    if (is_legacy(m)) {
+        // Legacy: "m=application <port> DTLS/SCTP <sctp port>" with
+        // "a=sctpmap:<sctp port> webrtc-datachannel <streams>".
+        for (auto map : m.attributes_named("sctpmap")) {
+            const std::size_t sp = map.find(' ');
+            if (sp != std::string_view::npos && map.substr(sp + 1).substr(0, kDataChannelFormat.size()) ==
+                                                    kDataChannelFormat)
+                return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+SessionDescription create_offer(const TransportParams& local, std::uint64_t session_id,
+                                std::uint64_t session_version, std::string mid) {
+    SessionDescription sd = session_skeleton(session_id, session_version);
+    sd.add_attribute("group", "BUNDLE " + mid);              // RFC 8843 §7.2
+    sd.add_attribute("msid-semantic", " WMS");               // as browsers write it; harmless
+    if (local.ice_lite) sd.add_attribute("ice-lite");        // RFC 8839 §5.3: session level only
+
+    Media m;
+    m.kind = "application";
+    m.port = 9;                                              // RFC 8829 §5.2.1
+    m.protocol = "UDP/DTLS/SCTP";                            // RFC 8841 §4.1
+    m.formats = {std::string(kDataChannelFormat)};
+    m.connection = Connection{"IN", "IP4", "0.0.0.0"};
+    add_transport(m, local, local.setup, mid);
+    sd.media.push_back(std::move(m));
+    return sd;
+}
+
+std::variant<SessionDescription, JsepError> create_answer(const SessionDescription& offer,
+                                                          const TransportParams& local,
+                                                          std::uint64_t session_id,
+                                                          std::uint64_t session_version) {
+    // Validates the offer's transport the same way the caller will when it
+    // applies it, and finds the section to accept.
+    auto remote = extract_remote(offer);
+    if (auto* e = std::get_if<JsepError>(&remote)) return std::move(*e);
+    const RemoteParams& r = std::get<RemoteParams>(remote);
+    const std::size_t accepted = r.media_index;
+
+    // RFC 8842 §5: actpass lets us choose (active, as browsers do, unless the
+    // caller asked for passive); otherwise we take the opposite role.
+    Setup setup = Setup::active;
+    switch (r.setup) {
+    case Setup::actpass: setup = local.setup == Setup::passive ? Setup::passive : Setup::active; break;
+    case Setup::active: setup = Setup::passive; break;
+    case Setup::passive: setup = Setup::active; break;
+    }
+
+    SessionDescription sd = session_skeleton(session_id, session_version);
+    // RFC 8843 §7.3: the answer has a BUNDLE group only if the offer's group
+    // held the accepted section; rejected sections leave it, so the accepted
+    // mid is the whole group and therefore its tag (§7.3.4).
+    bool bundled = false;
+    for (auto group : offer.attributes_named("group")) {
+        if (group.substr(0, 7) == "BUNDLE " && !r.mid.empty() && has_token(group.substr(7), r.mid)) bundled = true;
+    }
+    if (bundled) sd.add_attribute("group", "BUNDLE " + r.mid);
+    sd.add_attribute("msid-semantic", " WMS");
+    if (local.ice_lite) sd.add_attribute("ice-lite");
+
+    for (std::size_t i = 0; i < offer.media.size(); ++i) {
+        const Media& om = offer.media[i];
+        Media m;
+        m.kind = om.kind;
+        m.protocol = om.protocol;
+        m.connection = Connection{"IN", "IP4", "0.0.0.0"};
+        if (i == accepted) {
+            m.port = 9;
+            if (is_legacy(om))
+                m.formats = {std::to_string(local.sctp_port)};
+            else
+                m.formats = {std::string(kDataChannelFormat)};
+            add_transport(m, local, setup, r.mid);
+        } else {
+            // RFC 8829 §5.3.1 / RFC 3264 §6: a rejected section keeps the
+            // offer's media, proto and formats, with port 0; RFC 8843 §7.3.3:
+            // and no transport attributes, only the mid.
+            m.port = 0;
+            m.formats = om.formats;
+            if (auto mid = om.mid()) m.add_attribute("mid", std::string(*mid));
+        }
+        sd.media.push_back(std::move(m));
+    }
+    return sd;
+}
+
+std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& sd) {
+    const auto index = find_data_section(sd);
+    if (!index) return JsepError{"no data channel m-line"};
+    const Media& m = sd.media[*index];
+    RemoteParams r;
+    r.media_index = *index;
+    r.legacy_sctpmap = is_legacy(m);
+    if (auto mid = m.mid()) r.mid = std::string(*mid);
+
+    // ICE (RFC 8839 §5.4).
+    const auto ufrag = lookup(sd, m, "ice-ufrag");
+    const auto pwd = lookup(sd, m, "ice-pwd");
+    if (!ufrag) return JsepError{"missing a=ice-ufrag"};
+    if (!pwd) return JsepError{"missing a=ice-pwd"};
+    if (!valid_ice_string(*ufrag, 4, 256)) return JsepError{"a=ice-ufrag must be 4 to 256 ice-chars"};
+    if (!valid_ice_string(*pwd, 22, 256)) return JsepError{"a=ice-pwd must be 22 to 256 ice-chars"};
+    r.ice_ufrag = std::string(*ufrag);
+    r.ice_pwd = std::string(*pwd);
+    r.ice_lite = sd.has_attribute("ice-lite");
+    for (const auto* level : {static_cast<const AttributeList*>(&m), static_cast<const AttributeList*>(&sd)})
+        for (auto options : level->attributes_named("ice-options"))
+            if (has_token(options, "trickle")) r.trickle = true;
+
+    // DTLS fingerprint (RFC 8122 §5): the first one with a hash we accept.
+    auto fingerprints = m.attributes_named("fingerprint");
+    if (fingerprints.empty()) fingerprints = sd.attributes_named("fingerprint");
+    if (fingerprints.empty()) return JsepError{"missing a=fingerprint"};
+    std::string refused;
+    for (auto fp : fingerprints) {
+        const std::size_t sp = fp.find(' ');
+        if (sp == std::string_view::npos) return JsepError{"malformed a=fingerprint (no hash function)"};
+        std::string algorithm;
+        for (char c : fp.substr(0, sp)) algorithm.push_back(to_lower(c));
+        const std::size_t bytes = digest_size(algorithm);
+        if (bytes == 0) {
+            if (!refused.empty()) refused += ", ";
+            refused += algorithm;
+            continue;
+        }
+        auto value = normalize_fingerprint(fp.substr(sp + 1), bytes);
+        if (!value) return JsepError{"malformed a=fingerprint value for " + algorithm};
+        r.fingerprint_algorithm = std::move(algorithm);
+        r.fingerprint = std::move(*value);
+        break;
+    }
+    if (r.fingerprint.empty())
+        return JsepError{"unsupported a=fingerprint hash function " + refused +
+                         " (accepted: sha-256, sha-384, sha-512)"};
+
+    // DTLS role (RFC 8842 §5); absent -> active, the RFC 4145 §4 default.
+    if (auto setup = lookup(sd, m, "setup")) {
+        auto parsed = parse_setup(*setup);
+        if (!parsed) return JsepError{"unsupported a=setup:" + std::string(*setup)};
+        r.setup = *parsed;
+    } else {
+        r.setup = Setup::active;
+    }
+
+    for (auto c : m.attributes_named("candidate")) r.candidates.push_back("candidate:" + std::string(c));
+    r.end_of_candidates = m.has_attribute("end-of-candidates") || sd.has_attribute("end-of-candidates");
+
+    // SCTP port (RFC 8841 §5).
+    r.sctp_port = kDefaultSctpPort;
+    if (r.legacy_sctpmap) {
+        for (auto map : m.attributes_named("sctpmap")) {
+            const auto port = parse_decimal<std::uint16_t>(map.substr(0, map.find(' ')));
+            if (!port || *port == 0) return JsepError{"bad a=sctpmap port"};
+            r.sctp_port = *port;
+            break;
+        }
+    } else if (auto port = m.attribute("sctp-port")) {
+        const auto value = parse_decimal<std::uint16_t>(*port);
+        if (!value || *value == 0) return JsepError{"a=sctp-port must be a number from 1 to 65535"};
+        r.sctp_port = *value;
+    }
+
+    // max-message-size (RFC 8841 §6): absent -> 64 KiB; 0 -> any size.
+    r.max_message_size = kDefaultRemoteMaxMessageSize;
+    if (auto size = m.attribute("max-message-size")) {
+        bool digits = !size->empty();
+        for (char c : *size) digits = digits && c >= '0' && c <= '9';
+        if (!digits) return JsepError{"a=max-message-size must be a decimal number"};
+        const auto value = parse_decimal<std::uint64_t>(*size);  // nullopt only if above 2^64-1
+        if (!value || *value == 0 || *value > kNoMessageSizeLimit)
+            r.max_message_size = kNoMessageSizeLimit;
+        else
+            r.max_message_size = static_cast<std::uint32_t>(*value);
+    }
+    return r;
+}
+
+}  // namespace duplex::proto::sdp

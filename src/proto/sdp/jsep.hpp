@@ -1,0 +1,139 @@
+// proto/sdp/jsep.hpp: offer/answer for a data-channel-only peer (RFC 8829 JSEP),
+// with the SDP of SCTP over DTLS (RFC 8841), ICE (RFC 8839), BUNDLE (RFC 8843)
+// and DTLS fingerprint/setup (RFC 8122, RFC 8842).
+//
+// These are pure functions over the SDP model: no state, no IO, no clock.
+// The signaling state machine lives in signaling_state.hpp.
+//
+// What we build (create_offer), one m= section and a BUNDLE group of it:
+//
+//   v=0
+//   o=- <session id> <version> IN IP4 127.0.0.1
+//   s=-
+//   t=0 0
+//   a=group:BUNDLE <mid>
+//   a=msid-semantic: WMS
+//   [a=ice-lite]
+//   m=application 9 UDP/DTLS/SCTP webrtc-datachannel
+//   c=IN IP4 0.0.0.0
+//   a=candidate:...                 (each local candidate given)
+//   [a=end-of-candidates]
+//   a=ice-ufrag:... / a=ice-pwd:... / [a=ice-options:trickle]
+//   a=fingerprint:sha-256 AB:CD:...
+//   a=setup:actpass
+//   a=mid:<mid>
+//   a=sctp-port:5000
+//   a=max-message-size:262144
+//
+// The m= port and c= address are the placeholders of RFC 8829 §5.2.1 (9 and
+// 0.0.0.0) even when candidates are included: ICE agents use a=candidate, and
+// we do not pick a "default candidate" (candidate parsing lives in proto/ice).
+#pragma once
+
+#include "proto/sdp/session_description.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace duplex::proto::sdp {
+
+/// a=setup values (RFC 4145 §4, RFC 8842 §5). holdconn is not used by WebRTC.
+enum class Setup { actpass, active, passive };
+
+std::string_view to_string(Setup s) noexcept;
+std::optional<Setup> parse_setup(std::string_view s) noexcept;
+
+/// What we announce about our own transport.
+struct TransportParams {
+    std::string ice_ufrag, ice_pwd;
+    bool ice_lite = false;
+    bool trickle = true;
+    std::string fingerprint_algorithm = "sha-256";
+    std::string fingerprint;                 // "AB:CD:..."
+    Setup setup = Setup::actpass;            // in an offer; an answer derives its own (see create_answer)
+    std::vector<std::string> candidates;     // "candidate:..." strings (the "candidate:" prefix is optional)
+    bool end_of_candidates = false;
+    std::uint16_t sctp_port = 5000;
+    std::uint32_t max_message_size = 262144;
+};
+
+/// What we learn from the peer's description.
+struct RemoteParams {
+    std::size_t media_index = 0;             // which m= section carries the data channels
+    std::string mid;                         // empty if the section has no a=mid
+    std::string ice_ufrag, ice_pwd;
+    bool ice_lite = false;
+    bool trickle = false;
+    std::string fingerprint_algorithm;       // lower case: sha-256, sha-384 or sha-512
+    std::string fingerprint;                 // upper-case hex pairs separated by ':'
+    Setup setup = Setup::active;
+    std::vector<std::string> candidates;     // "candidate:..." strings, as in RTCIceCandidate.candidate
+    bool end_of_candidates = false;
+    std::uint16_t sctp_port = 5000;
+    /// The largest message the peer accepts (RFC 8841 §6): 65536 when the
+    /// attribute is absent; kNoMessageSizeLimit when it is 0 ("any size") or
+    /// larger than 2^32-1. The sender still applies its own local cap.
+    std::uint32_t max_message_size = 65536;
+    /// True when the section uses the legacy "DTLS/SCTP <port>" + a=sctpmap
+    /// syntax (pre-RFC 8841 drafts; aiortc 1.4 still offers it).
+    bool legacy_sctpmap = false;
+};
+
+inline constexpr std::uint32_t kNoMessageSizeLimit = 0xFFFFFFFFu;
+
+struct JsepError {
+    std::string message;
+};
+
+/// Our offer: one data-channel m= section with the given mid (see above).
+/// a=setup is local.setup (actpass unless the caller chose otherwise, which
+/// RFC 8842 §5.2 now allows).
+SessionDescription create_offer(const TransportParams& local, std::uint64_t session_id,
+                                std::uint64_t session_version, std::string mid = "0");
+
+/// Our answer to a remote offer (RFC 8829 §5.3.1). Every m= section of the
+/// offer is answered, in order, with the same mid:
+///  - the first usable data-channel section (application, proto UDP/DTLS/SCTP,
+///    TCP/DTLS/SCTP or the legacy DTLS/SCTP, nonzero port or a=bundle-only)
+///    is accepted with our transport parameters; a=setup is active when the
+///    offer says actpass (RFC 8842 §5: the answerer chooses; active, as
+///    browsers do, unless local.setup is passive), and the opposite of the
+///    offer's active/passive otherwise;
+///  - every other section is rejected: port 0, the same media, protocol and
+///    formats, c=IN IP4 0.0.0.0 (c= is mandatory, RFC 8866 §5.7), and a=mid
+///    only (RFC 8843 §7.3.3: no ICE/DTLS attributes in a rejected section);
+///  - if the offer had a BUNDLE group holding the accepted mid, the answer has
+///    a=group:BUNDLE <accepted mid>: rejected mids leave the group, so the
+///    accepted one becomes its tag (RFC 8843 §7.3.3, §7.3.4).
+/// No usable data-channel section -> JsepError "no data channel m-line".
+/// The o= line carries session_id/session_version (the caller's own, RFC 8829
+/// §5.3.1: independent of the offer's).
+std::variant<SessionDescription, JsepError> create_answer(const SessionDescription& remote_offer,
+                                                          const TransportParams& local,
+                                                          std::uint64_t session_id = 0,
+                                                          std::uint64_t session_version = 1);
+
+/// The peer's transport parameters, from its first usable data-channel m=
+/// section (the same rule as create_answer, so on an answer it picks the
+/// section that was accepted). ICE credentials, fingerprint and setup are
+/// taken at media level first, then at session level.
+///  - missing ufrag/pwd, or ones outside RFC 8839 §5.4 (ice-char, 4..256 and
+///    22..256 characters) -> error;
+///  - no fingerprint -> error; only sha-256/384/512 are accepted (RFC 8122
+///    §5 lists weaker ones we refuse); the first acceptable one is used;
+///  - a=setup missing -> active, the RFC 4145 §4 default (RFC 8842 §5 makes it
+///    mandatory, so this only matters for sloppy peers); holdconn -> error;
+///  - a=sctp-port missing -> 5000 (RFC 8841 §5.2 default); in the legacy
+///    syntax the port is the m= format / a=sctpmap number;
+///  - a=max-message-size: see RemoteParams::max_message_size.
+std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& description);
+
+/// True if this m= section can carry our data channels (see create_answer).
+bool is_data_channel_section(const Media& media) noexcept;
+
+}  // namespace duplex::proto::sdp
