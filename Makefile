@@ -5,7 +5,7 @@ JOBS    ?= 2
 BUILD   ?= build
 ASAN    ?= build-asan
 FUZZ    ?= build-fuzz
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 10
 ARGS    ?=
 
 .PHONY: run test deps deps-build build asan-test fuzz-test install-check docs clean
@@ -31,7 +31,7 @@ build:
 # conformance tests (the interop tests run against the optimised build).
 asan-test:
 	cmake -S . -B $(ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDUPLEX_SANITIZE=ON -DDUPLEX_WERROR=ON
-	cmake --build $(ASAN) -j$(JOBS) --target duplex_unit_tests duplex_runtime_tests duplex_alloc_tests
+	cmake --build $(ASAN) -j$(JOBS) --target duplex_unit_tests duplex_rtc_unit_tests duplex_runtime_tests duplex_alloc_tests
 	ctest --test-dir $(ASAN) --output-on-failure --timeout 300 -j$(JOBS) -L 'unit|runtime'
 
 # Each libFuzzer target for a few seconds, seeded from fuzz/corpus.
@@ -39,7 +39,7 @@ fuzz-test:
 	CXX=clang++ cmake -S . -B $(FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUPLEX_FUZZ=ON \
 	  -DDUPLEX_TESTS=OFF -DDUPLEX_APPS=OFF
 	cmake --build $(FUZZ) -j$(JOBS)
-	for t in http_head_fuzz ws_frame_fuzz; do \
+	for t in http_head_fuzz ws_frame_fuzz stun_message_fuzz sdp_parse_fuzz dcep_message_fuzz dtls_endpoint_fuzz ice_agent_fuzz; do \
 	  mkdir -p $(FUZZ)/corpus/$$t && \
 	  ./$(FUZZ)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ)/corpus/$$t fuzz/corpus/$$t \
 	    2>&1 | tail -n 4 || exit 1; \

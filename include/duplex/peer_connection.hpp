@@ -1,0 +1,133 @@
+// duplex/peer_connection.hpp: an RTCPeerConnection (W3C webrtc-pc §4) with
+// data channels: ICE (RFC 8445), DTLS (RFC 6347), SCTP (RFC 8261) and DCEP
+// (RFC 8832), described by SDP offers and answers (RFC 8829).
+//
+//   duplex::PeerConnection pc(loop, {.ice_servers = {{{"stun:stun.example.org"}}}});
+//   pc.on_ice_candidate([&](const duplex::IceCandidate& c) { signal(c); });
+//   auto dc = pc.create_data_channel("chat");
+//   auto offer = pc.create_offer();
+//   (void)pc.set_local_description(*offer);   // ...send offer->sdp; later:
+//   (void)pc.set_remote_description({duplex::SdpType::Answer, answer_sdp});
+//
+// It lives on the loop it is given, like the WebSocket types: callbacks run
+// there; calls from another thread are posted. Closing from a callback is
+// safe. Secure by default: the DTLS certificate's fingerprint must match the
+// SDP, or the connection fails.
+#pragma once
+
+#include <duplex/data_channel.hpp>
+#include <duplex/event_loop.hpp>
+#include <duplex/result.hpp>
+#include <duplex/status.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace duplex {
+
+/// RTCIceServer: "stun:host:port" (TURN comes later).
+struct IceServer {
+    std::vector<std::string> urls;
+    std::string username;
+    std::string credential;
+};
+
+struct Configuration {
+    std::vector<IceServer> ice_servers;
+    /// Host candidates only from these addresses or prefixes ("127.0.0.1",
+    /// "10.0.0.0/8", "::1"); empty: every interface except loopback and
+    /// link-local (a browser's default).
+    std::vector<std::string> allowed_addresses;
+    std::uint16_t port_min = 0;                    ///< UDP port range; 0: any
+    std::uint16_t port_max = 0;
+    std::string certificate_pem;                   ///< empty: a fresh ECDSA P-256 certificate
+    std::string private_key_pem;
+    std::size_t max_message_size = 256 * 1024;     ///< advertised in SDP; larger inbound messages fail the channel
+    std::chrono::milliseconds ice_failed_timeout{30000};
+};
+
+enum class SdpType { Offer, Answer, Pranswer, Rollback };
+const char* to_string(SdpType t) noexcept;  // "offer", ...
+std::optional<SdpType> sdp_type_from_string(std::string_view s) noexcept;
+
+struct SessionDescription {
+    SdpType type = SdpType::Offer;
+    std::string sdp;
+};
+
+/// RTCIceCandidateInit. An empty `candidate` means end-of-candidates.
+struct IceCandidate {
+    std::string candidate;   ///< "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host"
+    std::string sdp_mid;
+    int sdp_mline_index = 0;
+};
+
+enum class PeerConnectionState { New, Connecting, Connected, Disconnected, Failed, Closed };
+enum class IceConnectionState { New, Checking, Connected, Completed, Failed, Disconnected, Closed };
+enum class IceGatheringState { New, Gathering, Complete };
+enum class SignalingState { Stable, HaveLocalOffer, HaveRemoteOffer, HaveLocalPranswer, HaveRemotePranswer, Closed };
+const char* to_string(PeerConnectionState s) noexcept;  // "connected", as the browser spells it
+const char* to_string(IceConnectionState s) noexcept;
+const char* to_string(IceGatheringState s) noexcept;
+const char* to_string(SignalingState s) noexcept;
+
+struct PeerConnectionStats {
+    std::uint64_t bytes_sent = 0;          ///< data-channel payload bytes
+    std::uint64_t bytes_received = 0;
+    std::uint64_t messages_sent = 0;
+    std::uint64_t messages_received = 0;
+    std::uint32_t data_channels_opened = 0;
+    std::uint32_t data_channels_closed = 0;
+    std::string local_candidate;           ///< the selected pair, as SDP candidate attributes
+    std::string remote_candidate;
+    std::optional<std::chrono::microseconds> round_trip_time;  ///< from ICE consent checks
+    std::string dtls_cipher;
+};
+
+class PeerConnection {
+public:
+    explicit PeerConnection(EventLoop& loop, Configuration config = {});
+    PeerConnection() = default;  ///< an empty handle
+
+    Result<DataChannel> create_data_channel(std::string label, DataChannelInit init = {});
+    Result<SessionDescription> create_offer();
+    Result<SessionDescription> create_answer();
+    Status set_local_description(const SessionDescription& description);
+    /// The implicit form (perfect negotiation): creates the offer or answer that the state calls for.
+    Status set_local_description();
+    Status set_remote_description(const SessionDescription& description);
+    Status add_ice_candidate(const IceCandidate& candidate);
+
+    std::optional<SessionDescription> local_description() const;
+    std::optional<SessionDescription> remote_description() const;
+    PeerConnectionState connection_state() const;
+    IceConnectionState ice_connection_state() const;
+    IceGatheringState ice_gathering_state() const;
+    SignalingState signaling_state() const;
+    PeerConnectionStats get_stats() const;
+
+    void on_ice_candidate(std::function<void(const IceCandidate&)> fn);
+    void on_data_channel(std::function<void(DataChannel)> fn);
+    void on_connection_state_change(std::function<void(PeerConnectionState)> fn);
+    void on_ice_connection_state_change(std::function<void(IceConnectionState)> fn);
+    void on_ice_gathering_state_change(std::function<void(IceGatheringState)> fn);
+    void on_signaling_state_change(std::function<void(SignalingState)> fn);
+    void on_negotiation_needed(std::function<void()> fn);
+
+    void close();
+
+    explicit operator bool() const noexcept { return impl_ != nullptr; }
+    EventLoop* loop() const noexcept;
+
+private:
+    std::shared_ptr<detail::PeerImpl> impl_;
+};
+
+}  // namespace duplex

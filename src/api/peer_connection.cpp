@@ -1,0 +1,695 @@
+// api/peer_connection.cpp: PeerConnection and DataChannel handles over
+// PeerImpl, which drives a proto::rtc::Peer on a runtime loop.
+#include "api/peer_impl.hpp"
+
+#include "base/log.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+namespace duplex {
+
+namespace detail {
+
+namespace {
+
+constexpr std::size_t kMaxPendingBytes = 16u << 20;  // messages held until on_message is set
+
+// usrsctp drives one timer wheel for the whole process (DESIGN.md): a timeout
+// handled by one peer can queue packets on another. Every live peer is
+// flushed after any peer's timer; they all run on one loop thread.
+std::vector<std::weak_ptr<PeerImpl>>& live_peers() {
+    static std::vector<std::weak_ptr<PeerImpl>> peers;
+    return peers;
+}
+
+void flush_others(const PeerImpl* self) {
+    auto& peers = live_peers();
+    std::erase_if(peers, [](const std::weak_ptr<PeerImpl>& w) { return w.expired(); });
+    auto copy = peers;
+    for (auto& w : copy)
+        if (auto p = w.lock(); p && p.get() != self) p->flush();
+}
+
+proto::rtc::SdpKind to_kind(SdpType t) {
+    switch (t) {
+        case SdpType::Offer: return proto::rtc::SdpKind::Offer;
+        case SdpType::Answer: return proto::rtc::SdpKind::Answer;
+        case SdpType::Pranswer: return proto::rtc::SdpKind::Pranswer;
+        case SdpType::Rollback: return proto::rtc::SdpKind::Rollback;
+    }
+    return proto::rtc::SdpKind::Offer;
+}
+
+SdpType from_kind(proto::rtc::SdpKind k) {
+    switch (k) {
+        case proto::rtc::SdpKind::Offer: return SdpType::Offer;
+        case proto::rtc::SdpKind::Answer: return SdpType::Answer;
+        case proto::rtc::SdpKind::Pranswer: return SdpType::Pranswer;
+        case proto::rtc::SdpKind::Rollback: return SdpType::Rollback;
+    }
+    return SdpType::Offer;
+}
+
+template <class E, class F>
+E convert_enum(F f) {
+    return static_cast<E>(static_cast<int>(f));  // the enums list the same states in the same order
+}
+
+std::optional<base::Endpoint> stun_server_endpoint(const std::string& url) {
+    // "stun:host[:port]" with a numeric host (no resolver here yet).
+    std::string_view u = url;
+    if (u.rfind("stun:", 0) != 0) return std::nullopt;
+    u.remove_prefix(5);
+    if (auto q = u.find('?'); q != std::string_view::npos) u = u.substr(0, q);
+    std::string_view host = u;
+    std::uint16_t port = 3478;
+    if (!u.empty() && u.front() == '[') {
+        auto close = u.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        host = u.substr(1, close - 1);
+        if (close + 1 < u.size() && u[close + 1] == ':') {
+            auto p = u.substr(close + 2);
+            if (std::from_chars(p.data(), p.data() + p.size(), port).ec != std::errc{}) return std::nullopt;
+        }
+    } else if (auto colon = u.rfind(':'); colon != std::string_view::npos && u.find(':') == colon) {
+        host = u.substr(0, colon);
+        auto p = u.substr(colon + 1);
+        if (std::from_chars(p.data(), p.data() + p.size(), port).ec != std::errc{}) return std::nullopt;
+    }
+    if (host == "localhost") host = "127.0.0.1";
+    auto ip = base::IpAddress::parse(host);
+    if (!ip) return std::nullopt;
+    return base::Endpoint{*ip, port};
+}
+
+}  // namespace
+
+bool address_allowed(const base::IpAddress& ip, const std::vector<std::string>& allowed) {
+    if (allowed.empty()) return !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified();
+    for (const auto& rule : allowed) {
+        std::string_view r = rule;
+        unsigned bits = ip.is_v6() ? 128 : 32;
+        if (auto slash = r.find('/'); slash != std::string_view::npos) {
+            auto b = r.substr(slash + 1);
+            if (std::from_chars(b.data(), b.data() + b.size(), bits).ec != std::errc{}) continue;
+            r = r.substr(0, slash);
+        }
+        auto net = base::IpAddress::parse(r);
+        if (!net || net->is_v6() != ip.is_v6() || bits > net->size() * 8) continue;
+        bool match = true;
+        for (unsigned i = 0; i < bits && match; ++i) {
+            const unsigned byte = i / 8, bit = 7 - i % 8;
+            match = ((net->data()[byte] >> bit) & 1) == ((ip.data()[byte] >> bit) & 1);
+        }
+        if (match) return true;
+    }
+    return false;
+}
+
+PeerImpl::PeerImpl(EventLoop& loop, Configuration config) : loop_(loop), config_(std::move(config)) {}
+
+PeerImpl::~PeerImpl() {
+    if (timer_ != 0) loop_.runtime().cancel_timer(timer_);
+}
+
+Status PeerImpl::init() {
+    proto::rtc::PeerConfig pc;
+    pc.certificate_pem = config_.certificate_pem;
+    pc.private_key_pem = config_.private_key_pem;
+    pc.max_message_size = config_.max_message_size;
+    pc.ice_failed_timeout = config_.ice_failed_timeout;
+    for (const auto& server : config_.ice_servers)
+        for (const auto& url : server.urls)
+            if (auto e = stun_server_endpoint(url)) pc.stun_servers.push_back(*e);
+    const auto now = base::Clock::now();
+    auto peer = proto::rtc::Peer::create(std::move(pc), now);
+    if (!peer) return peer.status();
+    peer_ = std::move(peer.value());
+
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    for (const auto& ifa : runtime::interface_addresses()) {
+        if (!address_allowed(ifa.ip, config_.allowed_addresses)) continue;
+        auto sock = runtime::UdpSocket::bind(
+            loop_.runtime(), base::Endpoint{ifa.ip, 0},
+            [weak, idx = sockets_.size()](const base::Endpoint& from, base::Bytes data) {
+                auto self = weak.lock();
+                if (!self || self->closed_ || idx >= self->sockets_.size()) return;
+                self->peer_->handle_datagram(self->sockets_[idx]->local(), from, data, base::Clock::now());
+                self->flush();
+            },
+            config_.port_min, config_.port_max);
+        if (!sock) {
+            DUPLEX_LOG(Warn, "rtc: " << "cannot bind UDP on " << ifa.ip.to_string() << ": " << sock.error().message());
+            continue;
+        }
+        peer_->add_host(sock.value()->local(), now);
+        sockets_.push_back(std::move(sock.value()));
+    }
+    peer_->hosts_complete(now);
+    live_peers().push_back(weak);
+    return {};
+}
+
+void PeerImpl::flush() {
+    if (flushing_ || !peer_) return;
+    flushing_ = true;
+    auto keep = shared_from_this();  // a callback may drop the last handle
+    for (int guard = 0; guard < 64; ++guard) {
+        bool any = false;
+        while (auto t = peer_->poll_transmit()) {
+            any = true;
+            for (auto& s : sockets_)
+                if (s->local() == t->local) {
+                    (void)s->send_to(t->destination, t->data);
+                    break;
+                }
+        }
+        while (auto ev = peer_->poll_event()) {
+            any = true;
+            dispatch(*ev);
+        }
+        if (!any) break;
+    }
+    flushing_ = false;
+    arm_timer();
+}
+
+void PeerImpl::arm_timer() {
+    if (!peer_ || closed_) return;
+    auto when = peer_->poll_timeout();
+    if (when == timer_at_) return;
+    if (timer_ != 0) loop_.runtime().cancel_timer(timer_);
+    timer_ = 0;
+    timer_at_ = when;
+    if (!when) return;
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    timer_ = loop_.runtime().add_timer(*when, [weak] {
+        if (auto self = weak.lock()) self->on_timer();
+    });
+}
+
+void PeerImpl::on_timer() {
+    timer_ = 0;
+    timer_at_.reset();
+    if (!peer_ || closed_) return;
+    peer_->handle_timeout(base::Clock::now());
+    flush();
+    flush_others(this);
+}
+
+std::shared_ptr<ChannelState> PeerImpl::adopt_channel(proto::rtc::ChannelKey key) {
+    auto st = std::make_shared<ChannelState>();
+    st->peer = weak_from_this();
+    st->loop = &loop_;
+    st->key = key;
+    if (const auto* info = peer_->channel(key)) {
+        st->options = info->options;
+        st->stream = info->stream;
+    }
+    channels_[key] = st;
+    live_channels_[key] = st;
+    return st;
+}
+
+void PeerImpl::deliver_message(ChannelState& ch, std::string data, bool binary) {
+    if (ch.on_message) {
+        ch.on_message(data, binary);
+        return;
+    }
+    if (ch.pending_bytes + data.size() > kMaxPendingBytes) {
+        if (ch.on_error) ch.on_error(Status(Errc::message_too_big, "message dropped: no on_message handler and 16 MiB held"));
+        return;
+    }
+    ch.pending_bytes += data.size();
+    ch.pending_messages.emplace_back(std::move(data), binary);
+}
+
+void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
+    using namespace proto::rtc::event;
+    auto find = [this](proto::rtc::ChannelKey key) -> std::shared_ptr<ChannelState> {
+        auto it = channels_.find(key);
+        return it == channels_.end() ? nullptr : it->second.lock();
+    };
+    if (auto* c = std::get_if<LocalCandidate>(&ev)) {
+        if (on_ice_candidate) on_ice_candidate(IceCandidate{c->candidate, c->mid, 0});
+    } else if (auto* g = std::get_if<GatheringChange>(&ev)) {
+        gathering_state_ = convert_enum<IceGatheringState>(g->state);
+        if (on_gathering_state) on_gathering_state(gathering_state_);
+    } else if (auto* i = std::get_if<IceChange>(&ev)) {
+        ice_state_ = convert_enum<IceConnectionState>(i->state);
+        if (on_ice_state) on_ice_state(ice_state_);
+    } else if (auto* cc = std::get_if<ConnectionChange>(&ev)) {
+        conn_state_ = convert_enum<PeerConnectionState>(cc->state);
+        if (on_connection_state) on_connection_state(conn_state_);
+    } else if (auto* s = std::get_if<SignalingChange>(&ev)) {
+        if (on_signaling_state) on_signaling_state(convert_enum<SignalingState>(s->state));
+    } else if (std::get_if<NegotiationNeeded>(&ev)) {
+        if (on_negotiation_needed) on_negotiation_needed();
+    } else if (auto* rc = std::get_if<RemoteChannel>(&ev)) {
+        DataChannel dc(adopt_channel(rc->key));
+        if (on_data_channel_fn) on_data_channel_fn(dc);
+        else pending_remote_channels.push_back(dc);
+    } else if (auto* o = std::get_if<ChannelOpen>(&ev)) {
+        if (auto ch = find(o->key)) {
+            ch->state = DataChannelState::Open;
+            if (const auto* info = peer_->channel(o->key)) ch->stream = info->stream;
+            if (ch->on_open) ch->on_open();
+            else ch->open_pending = true;
+        }
+    } else if (auto* m = std::get_if<ChannelMessage>(&ev)) {
+        if (auto ch = find(m->key))
+            deliver_message(*ch, std::string(reinterpret_cast<const char*>(m->data.data()), m->data.size()), m->binary);
+    } else if (auto* cl = std::get_if<ChannelClosed>(&ev)) {
+        if (auto ch = find(cl->key)) {
+            ch->state = DataChannelState::Closed;
+            if (ch->on_close) ch->on_close();
+            else ch->close_pending = true;
+        }
+        live_channels_.erase(cl->key);
+    } else if (auto* bl = std::get_if<ChannelBufferedLow>(&ev)) {
+        if (auto ch = find(bl->key); ch && ch->on_buffered_low) ch->on_buffered_low();
+    } else if (auto* er = std::get_if<ChannelError>(&ev)) {
+        if (auto ch = find(er->key); ch && ch->on_error) ch->on_error(Status(Errc::invalid_state, er->message));
+    }
+}
+
+Result<DataChannel> PeerImpl::create_data_channel(std::string label, const DataChannelInit& init) {
+    if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
+    proto::rtc::ChannelOptions o;
+    o.label = std::move(label);
+    o.protocol = init.protocol;
+    o.ordered = init.ordered;
+    o.max_retransmits = init.max_retransmits;
+    o.max_packet_life_time = init.max_packet_life_time;
+    o.negotiated = init.negotiated;
+    o.id = init.id;
+    auto key = peer_->create_channel(o, base::Clock::now());
+    if (!key) return key.status();
+    auto st = adopt_channel(*key);
+    flush();
+    return DataChannel(st);
+}
+
+Result<SessionDescription> PeerImpl::create_offer() {
+    if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
+    auto sdp = peer_->create_offer();
+    if (!sdp) return sdp.status();
+    return SessionDescription{SdpType::Offer, std::move(*sdp)};
+}
+
+Result<SessionDescription> PeerImpl::create_answer() {
+    if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
+    auto sdp = peer_->create_answer();
+    if (!sdp) return sdp.status();
+    return SessionDescription{SdpType::Answer, std::move(*sdp)};
+}
+
+Status PeerImpl::set_local_description(const SessionDescription& d) {
+    if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
+    auto st = peer_->set_local_description(to_kind(d.type), d.sdp, base::Clock::now());
+    flush();
+    return st;
+}
+
+Status PeerImpl::set_local_description_implicit() {
+    if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
+    const auto state = peer_->signaling_state();
+    const bool answer = state == proto::rtc::SignalingState::HaveRemoteOffer ||
+                        state == proto::rtc::SignalingState::HaveLocalPranswer;
+    auto d = answer ? create_answer() : create_offer();
+    if (!d) return d.status();
+    return set_local_description(*d);
+}
+
+Status PeerImpl::set_remote_description(const SessionDescription& d) {
+    if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
+    auto st = peer_->set_remote_description(to_kind(d.type), d.sdp, base::Clock::now());
+    flush();
+    return st;
+}
+
+Status PeerImpl::add_ice_candidate(const IceCandidate& c) {
+    if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
+    auto st = peer_->add_remote_candidate(c.candidate, base::Clock::now());
+    flush();
+    return st;
+}
+
+std::optional<SessionDescription> PeerImpl::local_description() const {
+    if (!peer_) return std::nullopt;
+    auto d = peer_->local_description();
+    if (!d) return std::nullopt;
+    return SessionDescription{from_kind(d->first), d->second};
+}
+
+std::optional<SessionDescription> PeerImpl::remote_description() const {
+    if (!peer_) return std::nullopt;
+    auto d = peer_->remote_description();
+    if (!d) return std::nullopt;
+    return SessionDescription{from_kind(d->first), d->second};
+}
+
+SignalingState PeerImpl::signaling_state() const noexcept {
+    if (closed_ || !peer_) return SignalingState::Closed;
+    return convert_enum<SignalingState>(peer_->signaling_state());
+}
+
+PeerConnectionStats PeerImpl::stats() const {
+    PeerConnectionStats s;
+    if (!peer_) return s;
+    auto p = peer_->stats();
+    s.bytes_sent = p.bytes_sent;
+    s.bytes_received = p.bytes_received;
+    s.messages_sent = p.messages_sent;
+    s.messages_received = p.messages_received;
+    s.data_channels_opened = p.channels_opened;
+    s.data_channels_closed = p.channels_closed;
+    s.local_candidate = p.local_candidate;
+    s.remote_candidate = p.remote_candidate;
+    s.dtls_cipher = p.dtls_cipher;
+    if (p.rtt) s.round_trip_time = std::chrono::duration_cast<std::chrono::microseconds>(*p.rtt);
+    return s;
+}
+
+void PeerImpl::close() {
+    if (closed_ || !peer_) return;
+    auto keep = shared_from_this();
+    peer_->close(base::Clock::now());
+    flush();  // close_notify, channel close events, state change to closed
+    closed_ = true;
+    if (timer_ != 0) loop_.runtime().cancel_timer(timer_);
+    timer_ = 0;
+    sockets_.clear();
+    for (auto& [key, w] : channels_)
+        if (auto ch = w.lock()) ch->state = DataChannelState::Closed;
+    live_channels_.clear();
+}
+
+SendResult PeerImpl::send(ChannelState& ch, bool binary, std::span<const std::byte> data) {
+    if (closed_) return Errc::invalid_state;
+    auto st = peer_->send(ch.key, binary, data, base::Clock::now());
+    flush();
+    return st;
+}
+
+std::size_t PeerImpl::buffered_amount(const ChannelState& ch) const {
+    if (!peer_) return 0;
+    const auto* info = peer_->channel(ch.key);
+    return info ? info->buffered_amount : 0;
+}
+
+void PeerImpl::set_low_threshold(ChannelState& ch, std::size_t bytes) {
+    ch.low_threshold = bytes;
+    if (peer_) peer_->set_low_threshold(ch.key, bytes);
+}
+
+void PeerImpl::close_channel(ChannelState& ch) {
+    if (closed_ || !peer_) return;
+    peer_->close_channel(ch.key, base::Clock::now());
+    flush();
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// Public handles.
+
+namespace {
+
+template <class Impl, class Fn>
+auto on_loop(const std::shared_ptr<Impl>& impl, EventLoop& loop, Fn fn) {
+    if (loop.in_loop_thread()) return fn(*impl);
+    loop.post([impl, fn]() mutable { (void)fn(*impl); });
+    return decltype(fn(*impl)){};
+}
+
+Status no_impl() { return Status(Errc::invalid_state, "empty PeerConnection handle"); }
+
+}  // namespace
+
+PeerConnection::PeerConnection(EventLoop& loop, Configuration config)
+    : impl_(std::make_shared<detail::PeerImpl>(loop, std::move(config))) {
+    if (auto st = impl_->init(); !st.ok()) {
+        DUPLEX_LOG(Error, "rtc: " << "peer connection: " << st.message());
+        impl_->close();
+    }
+}
+
+EventLoop* PeerConnection::loop() const noexcept { return impl_ ? &impl_->loop() : nullptr; }
+
+Result<DataChannel> PeerConnection::create_data_channel(std::string label, DataChannelInit init) {
+    if (!impl_) return no_impl();
+    if (!impl_->loop().in_loop_thread()) return Status(Errc::invalid_state, "create_data_channel: call it on the loop thread");
+    return impl_->create_data_channel(std::move(label), init);
+}
+
+Result<SessionDescription> PeerConnection::create_offer() {
+    if (!impl_) return no_impl();
+    if (!impl_->loop().in_loop_thread()) return Status(Errc::invalid_state, "create_offer: call it on the loop thread");
+    return impl_->create_offer();
+}
+
+Result<SessionDescription> PeerConnection::create_answer() {
+    if (!impl_) return no_impl();
+    if (!impl_->loop().in_loop_thread()) return Status(Errc::invalid_state, "create_answer: call it on the loop thread");
+    return impl_->create_answer();
+}
+
+Status PeerConnection::set_local_description(const SessionDescription& d) {
+    if (!impl_) return no_impl();
+    return on_loop(impl_, impl_->loop(), [d](detail::PeerImpl& p) { return p.set_local_description(d); });
+}
+
+Status PeerConnection::set_local_description() {
+    if (!impl_) return no_impl();
+    return on_loop(impl_, impl_->loop(), [](detail::PeerImpl& p) { return p.set_local_description_implicit(); });
+}
+
+Status PeerConnection::set_remote_description(const SessionDescription& d) {
+    if (!impl_) return no_impl();
+    return on_loop(impl_, impl_->loop(), [d](detail::PeerImpl& p) { return p.set_remote_description(d); });
+}
+
+Status PeerConnection::add_ice_candidate(const IceCandidate& c) {
+    if (!impl_) return no_impl();
+    return on_loop(impl_, impl_->loop(), [c](detail::PeerImpl& p) { return p.add_ice_candidate(c); });
+}
+
+std::optional<SessionDescription> PeerConnection::local_description() const {
+    return impl_ ? impl_->local_description() : std::nullopt;
+}
+std::optional<SessionDescription> PeerConnection::remote_description() const {
+    return impl_ ? impl_->remote_description() : std::nullopt;
+}
+PeerConnectionState PeerConnection::connection_state() const {
+    return impl_ ? impl_->connection_state() : PeerConnectionState::Closed;
+}
+IceConnectionState PeerConnection::ice_connection_state() const {
+    return impl_ ? impl_->ice_connection_state() : IceConnectionState::Closed;
+}
+IceGatheringState PeerConnection::ice_gathering_state() const {
+    return impl_ ? impl_->ice_gathering_state() : IceGatheringState::New;
+}
+SignalingState PeerConnection::signaling_state() const {
+    return impl_ ? impl_->signaling_state() : SignalingState::Closed;
+}
+PeerConnectionStats PeerConnection::get_stats() const { return impl_ ? impl_->stats() : PeerConnectionStats{}; }
+
+#define DUPLEX_SET_HANDLER(method, member, Type)                                                       \
+    void PeerConnection::method(Type fn) {                                                             \
+        if (!impl_) return;                                                                            \
+        on_loop(impl_, impl_->loop(), [fn = std::move(fn)](detail::PeerImpl& p) mutable { p.member = std::move(fn); }); \
+    }
+DUPLEX_SET_HANDLER(on_ice_candidate, on_ice_candidate, std::function<void(const IceCandidate&)>)
+DUPLEX_SET_HANDLER(on_connection_state_change, on_connection_state, std::function<void(PeerConnectionState)>)
+DUPLEX_SET_HANDLER(on_ice_connection_state_change, on_ice_state, std::function<void(IceConnectionState)>)
+DUPLEX_SET_HANDLER(on_ice_gathering_state_change, on_gathering_state, std::function<void(IceGatheringState)>)
+DUPLEX_SET_HANDLER(on_signaling_state_change, on_signaling_state, std::function<void(SignalingState)>)
+DUPLEX_SET_HANDLER(on_negotiation_needed, on_negotiation_needed, std::function<void()>)
+#undef DUPLEX_SET_HANDLER
+
+void PeerConnection::on_data_channel(std::function<void(DataChannel)> fn) {
+    if (!impl_) return;
+    on_loop(impl_, impl_->loop(), [fn = std::move(fn)](detail::PeerImpl& p) mutable {
+        p.on_data_channel_fn = std::move(fn);
+        // Channels that opened before the handler was set are not lost.
+        while (!p.pending_remote_channels.empty() && p.on_data_channel_fn) {
+            auto dc = p.pending_remote_channels.front();
+            p.pending_remote_channels.pop_front();
+            p.on_data_channel_fn(dc);
+        }
+    });
+}
+
+void PeerConnection::close() {
+    if (!impl_) return;
+    on_loop(impl_, impl_->loop(), [](detail::PeerImpl& p) { p.close(); });
+}
+
+// --- DataChannel ---
+
+namespace {
+template <class Fn>
+void channel_on_loop(const std::shared_ptr<detail::ChannelState>& st, Fn fn) {
+    if (!st) return;
+    if (st->loop->in_loop_thread()) fn(*st);
+    else st->loop->post([st, fn]() mutable { fn(*st); });
+}
+}  // namespace
+
+std::string DataChannel::label() const { return state_ ? state_->options.label : std::string(); }
+std::string DataChannel::protocol() const { return state_ ? state_->options.protocol : std::string(); }
+std::optional<std::uint16_t> DataChannel::id() const {
+    if (!state_) return std::nullopt;
+    if (auto p = state_->peer.lock(); p && !state_->stream) {
+        (void)p;  // the stream id is copied in when the channel opens
+    }
+    return state_->stream;
+}
+bool DataChannel::ordered() const { return state_ ? state_->options.ordered : true; }
+std::optional<std::uint16_t> DataChannel::max_retransmits() const {
+    return state_ ? state_->options.max_retransmits : std::nullopt;
+}
+std::optional<std::uint32_t> DataChannel::max_packet_life_time() const {
+    return state_ ? state_->options.max_packet_life_time : std::nullopt;
+}
+bool DataChannel::negotiated() const { return state_ && state_->options.negotiated; }
+DataChannelState DataChannel::ready_state() const { return state_ ? state_->state : DataChannelState::Closed; }
+
+SendResult DataChannel::send(std::string_view text) {
+    if (!state_) return Errc::invalid_state;
+    if (state_->loop->in_loop_thread()) {
+        auto p = state_->peer.lock();
+        if (!p || state_->state != DataChannelState::Open) return Errc::invalid_state;
+        return p->send(*state_, false, base::as_bytes(text));
+    }
+    channel_on_loop(state_, [t = std::string(text)](detail::ChannelState& s) {
+        if (auto p = s.peer.lock(); p && s.state == DataChannelState::Open) (void)p->send(s, false, base::as_bytes(t));
+    });
+    return SendStatus::Success;
+}
+
+SendResult DataChannel::send_binary(std::span<const std::byte> data) {
+    if (!state_) return Errc::invalid_state;
+    if (state_->loop->in_loop_thread()) {
+        auto p = state_->peer.lock();
+        if (!p || state_->state != DataChannelState::Open) return Errc::invalid_state;
+        return p->send(*state_, true, data);
+    }
+    channel_on_loop(state_, [d = std::vector<std::byte>(data.begin(), data.end())](detail::ChannelState& s) {
+        if (auto p = s.peer.lock(); p && s.state == DataChannelState::Open) (void)p->send(s, true, d);
+    });
+    return SendStatus::Success;
+}
+
+SendResult DataChannel::send_binary(std::string_view data) { return send_binary(base::as_bytes(data)); }
+
+std::size_t DataChannel::buffered_amount() const {
+    if (!state_) return 0;
+    auto p = state_->peer.lock();
+    return p ? p->buffered_amount(*state_) : 0;
+}
+std::size_t DataChannel::buffered_amount_low_threshold() const { return state_ ? state_->low_threshold : 0; }
+void DataChannel::set_buffered_amount_low_threshold(std::size_t bytes) {
+    channel_on_loop(state_, [bytes](detail::ChannelState& s) {
+        if (auto p = s.peer.lock()) p->set_low_threshold(s, bytes);
+        else s.low_threshold = bytes;
+    });
+}
+
+void DataChannel::on_open(std::function<void()> fn) {
+    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable {
+        s.on_open = std::move(fn);
+        if (s.open_pending && s.on_open) {
+            s.open_pending = false;
+            auto cb = s.on_open;
+            s.loop->post([cb] { cb(); });  // not from inside the setter
+        }
+    });
+}
+
+void DataChannel::on_message(MessageHandler fn) {
+    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable {
+        s.on_message = std::move(fn);
+        while (!s.pending_messages.empty() && s.on_message) {
+            auto [data, binary] = std::move(s.pending_messages.front());
+            s.pending_messages.pop_front();
+            s.pending_bytes -= data.size();
+            s.on_message(data, binary);
+        }
+    });
+}
+
+void DataChannel::on_close(std::function<void()> fn) {
+    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable {
+        s.on_close = std::move(fn);
+        if (s.close_pending && s.on_close) {
+            s.close_pending = false;
+            auto cb = s.on_close;
+            s.loop->post([cb] { cb(); });
+        }
+    });
+}
+
+void DataChannel::on_error(std::function<void(const Status&)> fn) {
+    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable { s.on_error = std::move(fn); });
+}
+
+void DataChannel::on_buffered_amount_low(std::function<void()> fn) {
+    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable { s.on_buffered_low = std::move(fn); });
+}
+
+void DataChannel::close() {
+    channel_on_loop(state_, [](detail::ChannelState& s) {
+        if (auto p = s.peer.lock()) p->close_channel(s);
+    });
+}
+
+// --- names, as the browser spells them ---
+
+const char* to_string(DataChannelState s) noexcept {
+    switch (s) {
+        case DataChannelState::Connecting: return "connecting";
+        case DataChannelState::Open: return "open";
+        case DataChannelState::Closing: return "closing";
+        case DataChannelState::Closed: return "closed";
+    }
+    return "?";
+}
+const char* to_string(SdpType t) noexcept {
+    switch (t) {
+        case SdpType::Offer: return "offer";
+        case SdpType::Answer: return "answer";
+        case SdpType::Pranswer: return "pranswer";
+        case SdpType::Rollback: return "rollback";
+    }
+    return "?";
+}
+std::optional<SdpType> sdp_type_from_string(std::string_view s) noexcept {
+    if (s == "offer") return SdpType::Offer;
+    if (s == "answer") return SdpType::Answer;
+    if (s == "pranswer") return SdpType::Pranswer;
+    if (s == "rollback") return SdpType::Rollback;
+    return std::nullopt;
+}
+const char* to_string(PeerConnectionState s) noexcept {
+    static const char* names[] = {"new", "connecting", "connected", "disconnected", "failed", "closed"};
+    return names[static_cast<int>(s)];
+}
+const char* to_string(IceConnectionState s) noexcept {
+    static const char* names[] = {"new", "checking", "connected", "completed", "failed", "disconnected", "closed"};
+    return names[static_cast<int>(s)];
+}
+const char* to_string(IceGatheringState s) noexcept {
+    static const char* names[] = {"new", "gathering", "complete"};
+    return names[static_cast<int>(s)];
+}
+const char* to_string(SignalingState s) noexcept {
+    static const char* names[] = {"stable", "have-local-offer", "have-remote-offer", "have-local-pranswer",
+                                  "have-remote-pranswer", "closed"};
+    return names[static_cast<int>(s)];
+}
+
+}  // namespace duplex

@@ -1,0 +1,116 @@
+// api/peer_impl.hpp: binds a proto::rtc::Peer to a runtime loop: UDP sockets
+// for its host candidates, one loop timer for its earliest deadline, and the
+// user's callbacks. Loop thread only; the public handles post to it.
+#pragma once
+
+#include <duplex/data_channel.hpp>
+#include <duplex/peer_connection.hpp>
+
+#include "proto/rtc/peer.hpp"
+#include "runtime/loop.hpp"
+#include "runtime/udp.hpp"
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace duplex::detail {
+
+class PeerImpl;
+
+/// What a DataChannel handle points at. Survives its PeerImpl (the handle
+/// then reports Closed).
+struct ChannelState {
+    std::weak_ptr<PeerImpl> peer;
+    EventLoop* loop = nullptr;
+    proto::rtc::ChannelKey key = 0;
+    proto::rtc::ChannelOptions options;
+    std::optional<std::uint16_t> stream;
+    DataChannelState state = DataChannelState::Connecting;
+    std::size_t low_threshold = 0;
+
+    std::function<void()> on_open, on_close, on_buffered_low;
+    DataChannel::MessageHandler on_message;
+    std::function<void(const Status&)> on_error;
+
+    // Events that came before their handler was set (STYLE: not lost).
+    bool open_pending = false;
+    bool close_pending = false;
+    std::deque<std::pair<std::string, bool>> pending_messages;
+    std::size_t pending_bytes = 0;
+};
+
+class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
+public:
+    PeerImpl(EventLoop& loop, Configuration config);
+    ~PeerImpl();
+    Status init();  // sockets and the rtc machine; called once after construction
+
+    EventLoop& loop() noexcept { return loop_; }
+
+    Result<DataChannel> create_data_channel(std::string label, const DataChannelInit& init);
+    Result<SessionDescription> create_offer();
+    Result<SessionDescription> create_answer();
+    Status set_local_description(const SessionDescription& d);
+    Status set_local_description_implicit();
+    Status set_remote_description(const SessionDescription& d);
+    Status add_ice_candidate(const IceCandidate& c);
+    std::optional<SessionDescription> local_description() const;
+    std::optional<SessionDescription> remote_description() const;
+    PeerConnectionState connection_state() const noexcept { return conn_state_; }
+    IceConnectionState ice_connection_state() const noexcept { return ice_state_; }
+    IceGatheringState ice_gathering_state() const noexcept { return gathering_state_; }
+    SignalingState signaling_state() const noexcept;
+    PeerConnectionStats stats() const;
+    void close();
+
+    // For ChannelState handles.
+    SendResult send(ChannelState& ch, bool binary, std::span<const std::byte> data);
+    std::size_t buffered_amount(const ChannelState& ch) const;
+    void set_low_threshold(ChannelState& ch, std::size_t bytes);
+    void close_channel(ChannelState& ch);
+
+    std::function<void(const IceCandidate&)> on_ice_candidate;
+    std::function<void(DataChannel)> on_data_channel_fn;
+    std::function<void(PeerConnectionState)> on_connection_state;
+    std::function<void(IceConnectionState)> on_ice_state;
+    std::function<void(IceGatheringState)> on_gathering_state;
+    std::function<void(SignalingState)> on_signaling_state;
+    std::function<void()> on_negotiation_needed;
+    std::deque<DataChannel> pending_remote_channels;  // arrived before on_data_channel was set
+
+    /// Pulls everything the machine has for us: datagrams out, events to the
+    /// user, and the next deadline. Every input ends with it.
+    void flush();
+
+private:
+    void dispatch(proto::rtc::PeerEvent& ev);
+    void arm_timer();
+    void on_timer();
+    std::shared_ptr<ChannelState> adopt_channel(proto::rtc::ChannelKey key);
+    void deliver_message(ChannelState& ch, std::string data, bool binary);
+
+    EventLoop& loop_;
+    Configuration config_;
+    std::unique_ptr<proto::rtc::Peer> peer_;
+    std::vector<std::unique_ptr<runtime::UdpSocket>> sockets_;
+    std::map<proto::rtc::ChannelKey, std::weak_ptr<ChannelState>> channels_;
+    std::map<proto::rtc::ChannelKey, std::shared_ptr<ChannelState>> live_channels_;  // held while open
+    runtime::Loop::TimerId timer_ = 0;
+    std::optional<base::Instant> timer_at_;
+    bool flushing_ = false;
+    bool closed_ = false;
+    PeerConnectionState conn_state_ = PeerConnectionState::New;
+    IceConnectionState ice_state_ = IceConnectionState::New;
+    IceGatheringState gathering_state_ = IceGatheringState::New;
+};
+
+/// Whether `ip` passes Configuration::allowed_addresses (exact addresses or
+/// CIDR prefixes); an empty list allows every non-loopback, non-link-local one.
+bool address_allowed(const base::IpAddress& ip, const std::vector<std::string>& allowed);
+
+}  // namespace duplex::detail

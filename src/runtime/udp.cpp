@@ -1,0 +1,164 @@
+// runtime/udp.cpp
+#include "runtime/udp.hpp"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+namespace duplex::runtime {
+
+namespace {
+constexpr std::size_t kBatch = 16;
+constexpr std::size_t kMaxDatagram = 65536;
+}  // namespace
+
+Address to_address(const base::Endpoint& e) {
+    sockaddr_storage ss{};
+    if (e.ip.is_v6()) {
+        auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(e.port);
+        std::memcpy(&s6->sin6_addr, e.ip.data(), 16);
+        return Address(reinterpret_cast<const sockaddr*>(&ss), sizeof(sockaddr_in6));
+    }
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(e.port);
+    std::memcpy(&s4->sin_addr, e.ip.data(), 4);
+    return Address(reinterpret_cast<const sockaddr*>(&ss), sizeof(sockaddr_in));
+}
+
+namespace {
+base::Endpoint endpoint_of(const sockaddr* sa) {
+    base::Endpoint e;
+    if (sa->sa_family == AF_INET6) {
+        const auto* s6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        std::array<std::uint8_t, 16> b{};
+        std::memcpy(b.data(), &s6->sin6_addr, 16);
+        // An IPv4-mapped address (::ffff:a.b.c.d) is the IPv4 peer it maps.
+        static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (std::memcmp(b.data(), mapped, 12) == 0) e.ip = base::IpAddress::v4({b[12], b[13], b[14], b[15]});
+        else e.ip = base::IpAddress::v6(b);
+        e.port = ntohs(s6->sin6_port);
+    } else if (sa->sa_family == AF_INET) {
+        const auto* s4 = reinterpret_cast<const sockaddr_in*>(sa);
+        std::array<std::uint8_t, 4> b{};
+        std::memcpy(b.data(), &s4->sin_addr, 4);
+        e.ip = base::IpAddress::v4(b);
+        e.port = ntohs(s4->sin_port);
+    }
+    return e;
+}
+}  // namespace
+
+base::Endpoint to_endpoint(const Address& a) { return endpoint_of(a.sockaddr_ptr()); }
+
+base::Result<std::unique_ptr<UdpSocket>> UdpSocket::bind(Loop& loop, const base::Endpoint& local, ReceiveFn on_receive,
+                                                         std::uint16_t port_min, std::uint16_t port_max) {
+    const int family = local.ip.is_v6() ? AF_INET6 : AF_INET;
+    int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::error_code(errno, std::system_category());
+    if (family == AF_INET6) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    // Data channels move bursts of ~1200-byte datagrams; a larger receive
+    // buffer absorbs a burst while the loop is busy.
+    int rcvbuf = 1 << 20;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &rcvbuf, sizeof rcvbuf);
+
+    std::error_code last;
+    bool bound = false;
+    const unsigned first = port_min != 0 ? port_min : local.port;
+    const unsigned last_port = port_min != 0 ? (port_max >= port_min ? port_max : port_min) : local.port;
+    for (unsigned p = first; p <= last_port && !bound; ++p) {
+        base::Endpoint at = local;
+        at.port = static_cast<std::uint16_t>(p);
+        Address a = to_address(at);
+        if (::bind(fd, a.sockaddr_ptr(), a.length()) == 0) bound = true;
+        else last = std::error_code(errno, std::system_category());
+    }
+    if (!bound) {
+        ::close(fd);
+        return last;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    std::unique_ptr<UdpSocket> s(new UdpSocket(loop, fd, std::move(on_receive)));
+    s->local_ = endpoint_of(reinterpret_cast<const sockaddr*>(&ss));
+    s->buf_.resize(kBatch * kMaxDatagram);
+    loop.add_fd(fd, EPOLLIN, s.get());
+    return s;
+}
+
+UdpSocket::~UdpSocket() { close(); }
+
+void UdpSocket::close() noexcept {
+    if (fd_ < 0) return;
+    loop_.remove_fd(fd_);
+    ::close(fd_);
+    fd_ = -1;
+}
+
+bool UdpSocket::send_to(const base::Endpoint& to, base::Bytes datagram) noexcept {
+    if (fd_ < 0) return false;
+    Address a = to_address(to);
+    ssize_t n = ::sendto(fd_, datagram.data(), datagram.size(), MSG_DONTWAIT, a.sockaddr_ptr(), a.length());
+    if (n < 0) return false;
+    ++out_;
+    return true;
+}
+
+void UdpSocket::on_io(std::uint32_t) {
+    // Bounded per wake-up so one busy socket cannot starve the loop.
+    for (int round = 0; round < 8 && fd_ >= 0; ++round) {
+        std::array<mmsghdr, kBatch> msgs{};
+        std::array<iovec, kBatch> iov{};
+        std::array<sockaddr_storage, kBatch> from{};
+        for (std::size_t i = 0; i < kBatch; ++i) {
+            iov[i] = {buf_.data() + i * kMaxDatagram, kMaxDatagram};
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_name = &from[i];
+            msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+        }
+        int n = ::recvmmsg(fd_, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+        if (n <= 0) return;
+        for (int i = 0; i < n && fd_ >= 0; ++i) {
+            const auto idx = static_cast<std::size_t>(i);
+            ++in_;
+            on_receive_(endpoint_of(reinterpret_cast<const sockaddr*>(&from[idx])),
+                        base::Bytes(buf_.data() + idx * kMaxDatagram, msgs[idx].msg_len));
+        }
+        if (static_cast<std::size_t>(n) < kBatch) return;
+    }
+}
+
+std::vector<InterfaceAddress> interface_addresses() {
+    std::vector<InterfaceAddress> v4, v6;
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) return {};
+    for (ifaddrs* it = list; it != nullptr; it = it->ifa_next) {
+        if (it->ifa_addr == nullptr || (it->ifa_flags & IFF_UP) == 0) continue;
+        const int fam = it->ifa_addr->sa_family;
+        if (fam != AF_INET && fam != AF_INET6) continue;
+        base::Endpoint e = endpoint_of(it->ifa_addr);
+        if (e.ip.is_link_local()) continue;
+        (fam == AF_INET ? v4 : v6).push_back({it->ifa_name, e.ip});
+    }
+    freeifaddrs(list);
+    v4.insert(v4.end(), v6.begin(), v6.end());
+    return v4;
+}
+
+}  // namespace duplex::runtime

@@ -1,0 +1,289 @@
+// Two PeerConnections in one process, on one loop, over real UDP on
+// loopback: ICE, DTLS, SCTP and DCEP all run for real. Channels of every
+// reliability type, a 10 MiB byte-exact transfer, closing one channel while
+// the others go on, negotiated channels, and the signaling-state errors.
+#include <duplex/event_loop.hpp>
+#include <duplex/peer_connection.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace duplex;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool run_until(EventLoop& loop, const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        loop.run_once(5);
+    }
+    return true;
+}
+
+Configuration loopback() {
+    Configuration c;
+    c.allowed_addresses = {"127.0.0.1"};
+    return c;
+}
+
+/// Two peers wired to each other: candidates go straight across.
+struct Pair {
+    EventLoop loop;
+    PeerConnection a{loop, loopback()}, b{loop, loopback()};
+    std::vector<DataChannel> b_channels;
+
+    // Candidates wait until the other side has a remote description, as a
+    // signaling channel (ordered: description first) would deliver them.
+    std::vector<IceCandidate> to_a, to_b;
+
+    static void deliver(PeerConnection& pc, std::vector<IceCandidate>& queue) {
+        if (!pc.remote_description()) return;
+        for (auto& c : queue) EXPECT_TRUE(pc.add_ice_candidate(c).ok()) << c.candidate;
+        queue.clear();
+    }
+
+    Pair() {
+        a.on_ice_candidate([this](const IceCandidate& c) { to_b.push_back(c); deliver(b, to_b); });
+        b.on_ice_candidate([this](const IceCandidate& c) { to_a.push_back(c); deliver(a, to_a); });
+        b.on_data_channel([this](DataChannel dc) { b_channels.push_back(dc); });
+    }
+
+    void negotiate() {
+        auto offer = a.create_offer();
+        ASSERT_TRUE(offer.ok()) << offer.status().message();
+        ASSERT_TRUE(a.set_local_description(*offer).ok());
+        ASSERT_TRUE(b.set_remote_description(*offer).ok());
+        deliver(b, to_b);
+        auto answer = b.create_answer();
+        ASSERT_TRUE(answer.ok()) << answer.status().message();
+        ASSERT_TRUE(b.set_local_description(*answer).ok());
+        ASSERT_TRUE(a.set_remote_description(*answer).ok());
+        deliver(a, to_a);
+    }
+
+    bool connected() {
+        const bool ok = run_until(loop, [&] {
+            return a.connection_state() == PeerConnectionState::Connected &&
+                   b.connection_state() == PeerConnectionState::Connected;
+        });
+        if (!ok)
+            ADD_FAILURE() << "a: ice " << to_string(a.ice_connection_state()) << ", connection "
+                          << to_string(a.connection_state()) << "; b: ice " << to_string(b.ice_connection_state())
+                          << ", connection " << to_string(b.connection_state());
+        return ok;
+    }
+
+    DataChannel* remote(const std::string& label) {
+        for (auto& c : b_channels)
+            if (c.label() == label) return &c;
+        return nullptr;
+    }
+};
+
+std::string text_of(std::string_view s) { return std::string(s); }
+
+}  // namespace
+
+TEST(PeerConnection, ConnectsAndExchangesTextAndBinaryBothWays) {
+    Pair p;
+    auto dc = p.a.create_data_channel("chat");
+    ASSERT_TRUE(dc.ok());
+    std::vector<std::pair<std::string, bool>> at_a, at_b;
+    bool a_open = false;
+    dc->on_open([&] { a_open = true; });
+    dc->on_message([&](std::string_view d, bool bin) { at_a.emplace_back(text_of(d), bin); });
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return a_open && p.remote("chat") && p.remote("chat")->ready_state() == DataChannelState::Open; }));
+    auto* rb = p.remote("chat");
+    rb->on_message([&](std::string_view d, bool bin) { at_b.emplace_back(text_of(d), bin); });
+    EXPECT_TRUE(dc->send("hello from a").ok());
+    EXPECT_TRUE(dc->send_binary(std::string_view("\x00\x01\x02", 3)).ok());
+    EXPECT_TRUE(dc->send("").ok());  // an empty message travels with PPID 56
+    EXPECT_TRUE(rb->send("hello from b").ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return at_b.size() == 3 && at_a.size() == 1; }));
+    EXPECT_EQ(at_b[0], std::make_pair(std::string("hello from a"), false));
+    EXPECT_EQ(at_b[1], std::make_pair(std::string("\x00\x01\x02", 3), true));
+    EXPECT_EQ(at_b[2], std::make_pair(std::string(), false));
+    EXPECT_EQ(at_a[0], std::make_pair(std::string("hello from b"), false));
+    EXPECT_EQ(rb->label(), "chat");
+    // The answerer said a=setup:active, so it is the DTLS client and the
+    // offerer the server: the offerer's channel has an odd stream id (RFC 8832 §6).
+    ASSERT_TRUE(dc->id().has_value());
+    EXPECT_EQ(*dc->id() % 2, 1);
+    EXPECT_EQ(rb->id(), dc->id());
+    auto st = p.a.get_stats();
+    EXPECT_EQ(st.messages_sent, 3u);
+    EXPECT_EQ(st.messages_received, 1u);
+    EXPECT_FALSE(st.dtls_cipher.empty());
+    EXPECT_NE(st.local_candidate.find("127.0.0.1"), std::string::npos);
+}
+
+TEST(PeerConnection, EveryReliabilityTypeAndProtocolArrive) {
+    Pair p;
+    struct Spec { std::string label; DataChannelInit init; };
+    std::vector<Spec> specs(5);
+    specs[0].label = "reliable";
+    specs[1].label = "unordered";
+    specs[1].init.ordered = false;
+    specs[2].label = "rexmit";
+    specs[2].init.ordered = false;
+    specs[2].init.max_retransmits = 0;
+    specs[3].label = "timed";
+    specs[3].init.max_packet_life_time = 500;
+    specs[4].label = "proto";
+    specs[4].init.protocol = "x-test";
+    std::vector<DataChannel> mine;
+    for (auto& s : specs) {
+        auto dc = p.a.create_data_channel(s.label, s.init);
+        ASSERT_TRUE(dc.ok());
+        mine.push_back(*dc);
+    }
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.b_channels.size() == specs.size(); }));
+    std::map<std::string, std::vector<std::string>> got;
+    for (auto& c : p.b_channels) c.on_message([&, l = c.label()](std::string_view d, bool) { got[l].emplace_back(d); });
+    ASSERT_TRUE(run_until(p.loop, [&] {
+        for (auto& c : mine) if (c.ready_state() != DataChannelState::Open) return false;
+        return true;
+    }));
+    for (auto& c : mine)
+        for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.send(c.label() + std::to_string(i)).ok());
+    // On a lossless loopback even the unreliable kinds deliver everything.
+    ASSERT_TRUE(run_until(p.loop, [&] {
+        for (auto& s : specs) if (got[s.label].size() != 20) return false;
+        return true;
+    }));
+    for (auto& s : specs) {
+        auto* r = p.remote(s.label);
+        ASSERT_NE(r, nullptr);
+        EXPECT_EQ(r->ordered(), s.init.ordered) << s.label;
+        EXPECT_EQ(r->max_retransmits(), s.init.max_retransmits) << s.label;
+        EXPECT_EQ(r->max_packet_life_time(), s.init.max_packet_life_time) << s.label;
+        EXPECT_EQ(r->protocol(), s.init.protocol) << s.label;
+    }
+    // Ordered channels keep order.
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(got["reliable"][static_cast<std::size_t>(i)], "reliable" + std::to_string(i));
+}
+
+TEST(PeerConnection, TenMebibytesArriveByteExactWithBackpressure) {
+    Pair p;
+    auto dc = p.a.create_data_channel("bulk");
+    ASSERT_TRUE(dc.ok());
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return dc->ready_state() == DataChannelState::Open && p.remote("bulk"); }));
+    std::string received;
+    p.remote("bulk")->on_message([&](std::string_view d, bool bin) {
+        EXPECT_TRUE(bin);
+        received.append(d);
+    });
+    constexpr std::size_t kTotal = 10u << 20, kChunk = 64 * 1024;
+    std::string payload(kTotal, '\0');
+    std::mt19937 rng(7);
+    for (auto& ch : payload) ch = static_cast<char>(rng());
+    std::size_t sent = 0;
+    auto pump = [&] {
+        while (sent < kTotal && dc->buffered_amount() < 1024 * 1024) {
+            ASSERT_TRUE(dc->send_binary(std::string_view(payload).substr(sent, kChunk)).ok());
+            sent += kChunk;
+        }
+    };
+    dc->set_buffered_amount_low_threshold(256 * 1024);
+    dc->on_buffered_amount_low(pump);
+    pump();
+    ASSERT_TRUE(run_until(p.loop, [&] { pump(); return received.size() >= kTotal; }, 60s)) << received.size();
+    EXPECT_EQ(received.size(), kTotal);
+    EXPECT_TRUE(received == payload);
+}
+
+TEST(PeerConnection, ClosingOneChannelLeavesTheOthersOpen) {
+    Pair p;
+    auto one = p.a.create_data_channel("one");
+    auto two = p.a.create_data_channel("two");
+    ASSERT_TRUE(one.ok() && two.ok());
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.remote("one") && p.remote("two") && one->ready_state() == DataChannelState::Open && two->ready_state() == DataChannelState::Open; }));
+    bool remote_closed = false, local_closed = false;
+    p.remote("one")->on_close([&] { remote_closed = true; });
+    one->on_close([&] { local_closed = true; });
+    std::vector<std::string> got;
+    p.remote("two")->on_message([&](std::string_view d, bool) { got.emplace_back(d); });
+    one->close();
+    ASSERT_TRUE(run_until(p.loop, [&] { return remote_closed && local_closed; }));
+    EXPECT_EQ(p.remote("one")->ready_state(), DataChannelState::Closed);
+    EXPECT_FALSE(one->send("late").ok());
+    ASSERT_TRUE(two->send("still here").ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return got.size() == 1; }));
+    EXPECT_EQ(got[0], "still here");
+    // A channel opened after the close reuses nothing it should not.
+    auto three = p.a.create_data_channel("three");
+    ASSERT_TRUE(three.ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.remote("three") && three->ready_state() == DataChannelState::Open; }));
+}
+
+TEST(PeerConnection, NegotiatedChannelsNeedNoDcep) {
+    Pair p;
+    DataChannelInit init;
+    init.negotiated = true;
+    init.id = 7;
+    auto a = p.a.create_data_channel("pre", init);
+    auto b = p.b.create_data_channel("pre", init);
+    ASSERT_TRUE(a.ok() && b.ok());
+    std::string got;
+    b->on_message([&](std::string_view d, bool) { got = d; });
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return a->ready_state() == DataChannelState::Open && b->ready_state() == DataChannelState::Open; }));
+    ASSERT_TRUE(a->send("negotiated").ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return got == "negotiated"; }));
+    EXPECT_TRUE(p.b_channels.empty());  // no on_data_channel for a negotiated channel
+    EXPECT_EQ(a->id(), std::optional<std::uint16_t>(7));
+    // The id is taken now.
+    EXPECT_FALSE(p.a.create_data_channel("dup", init).ok());
+}
+
+TEST(PeerConnection, SignalingStateErrorsAreClear) {
+    EventLoop loop;
+    PeerConnection pc(loop, loopback());
+    auto st = pc.set_remote_description({SdpType::Answer, "v=0\r\n"});
+    EXPECT_FALSE(st.ok());
+    EXPECT_EQ(pc.signaling_state(), SignalingState::Stable);
+    EXPECT_FALSE(pc.create_answer().ok());
+    auto bad = pc.set_remote_description({SdpType::Offer, "not sdp"});
+    EXPECT_FALSE(bad.ok());
+    EXPECT_NE(bad.message().find("SDP"), std::string::npos) << bad.message();
+    DataChannelInit both;
+    both.max_retransmits = 1;
+    both.max_packet_life_time = 1;
+    EXPECT_FALSE(pc.create_data_channel("x", both).ok());
+    pc.close();
+    EXPECT_EQ(pc.signaling_state(), SignalingState::Closed);
+    EXPECT_FALSE(pc.create_offer().ok());
+}
+
+TEST(PeerConnection, ClosingThePeerClosesChannelsOnBothSides) {
+    Pair p;
+    auto dc = p.a.create_data_channel("c");
+    ASSERT_TRUE(dc.ok());
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.remote("c") && dc->ready_state() == DataChannelState::Open; }));
+    bool b_closed = false;
+    p.remote("c")->on_close([&] { b_closed = true; });
+    p.a.close();
+    EXPECT_EQ(p.a.connection_state(), PeerConnectionState::Closed);
+    EXPECT_EQ(dc->ready_state(), DataChannelState::Closed);
+    // The DTLS close_notify (or SCTP abort) reaches b.
+    ASSERT_TRUE(run_until(p.loop, [&] { return b_closed; }));
+}
