@@ -381,6 +381,7 @@ private:
     }
 
     void pump_file(duplex::DataChannel ch, const std::shared_ptr<std::ifstream>& in) {
+        if (ch.ready_state() != duplex::DataChannelState::Open || finished_) return;
         constexpr std::size_t kChunk = 64 * 1024, kHigh = 1024 * 1024;
         std::vector<char> buf(kChunk);
         while (!file_sent_all_ && ch.buffered_amount() < kHigh) {

@@ -176,6 +176,18 @@ void PeerImpl::flush() {
     arm_timer();
 }
 
+void PeerImpl::flush_soon() {
+    if (flush_posted_) return;
+    flush_posted_ = true;
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    loop_.post([weak] {
+        if (auto self = weak.lock()) {
+            self->flush_posted_ = false;
+            self->flush();
+        }
+    });
+}
+
 void PeerImpl::arm_timer() {
     if (!peer_ || closed_) return;
     auto when = peer_->poll_timeout();
@@ -288,7 +300,7 @@ Result<DataChannel> PeerImpl::create_data_channel(std::string label, const DataC
     auto key = peer_->create_channel(o, base::Clock::now());
     if (!key) return key.status();
     auto st = adopt_channel(*key);
-    flush();
+    flush_soon();
     return DataChannel(st);
 }
 
@@ -309,7 +321,7 @@ Result<SessionDescription> PeerImpl::create_answer() {
 Status PeerImpl::set_local_description(const SessionDescription& d) {
     if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
     auto st = peer_->set_local_description(to_kind(d.type), d.sdp, base::Clock::now());
-    flush();
+    flush_soon();
     return st;
 }
 
@@ -326,14 +338,14 @@ Status PeerImpl::set_local_description_implicit() {
 Status PeerImpl::set_remote_description(const SessionDescription& d) {
     if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
     auto st = peer_->set_remote_description(to_kind(d.type), d.sdp, base::Clock::now());
-    flush();
+    flush_soon();
     return st;
 }
 
 Status PeerImpl::add_ice_candidate(const IceCandidate& c) {
     if (closed_) return Status(Errc::invalid_state, "the peer connection is closed");
     auto st = peer_->add_remote_candidate(c.candidate, base::Clock::now());
-    flush();
+    flush_soon();
     return st;
 }
 

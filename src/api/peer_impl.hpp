@@ -86,6 +86,11 @@ public:
     /// Pulls everything the machine has for us: datagrams out, events to the
     /// user, and the next deadline. Every input ends with it.
     void flush();
+    /// flush() from the loop, after the current call returns: events of a
+    /// signaling call (candidates above all) must not reach the application
+    /// before the call's own result, or they would be signalled before the
+    /// description they belong to (browsers queue them as tasks likewise).
+    void flush_soon();
 
 private:
     void dispatch(proto::rtc::PeerEvent& ev);
@@ -103,6 +108,7 @@ private:
     runtime::Loop::TimerId timer_ = 0;
     std::optional<base::Instant> timer_at_;
     bool flushing_ = false;
+    bool flush_posted_ = false;
     bool closed_ = false;
     PeerConnectionState conn_state_ = PeerConnectionState::New;
     IceConnectionState ice_state_ = IceConnectionState::New;

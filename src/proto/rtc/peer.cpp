@@ -250,7 +250,9 @@ public:
         dc.certificate = certificate;
         dc.remote_fingerprint_algorithm = remote->fingerprint_algorithm;
         dc.remote_fingerprint = remote->fingerprint;
-        dc.srtp = false;  // no media yet
+        // use_srtp is negotiated even without media: browsers always offer it,
+        // and some stacks (werift) fail a handshake that leaves it out.
+        dc.srtp = true;
         dtls = std::make_unique<dtls::Endpoint>(std::move(dc));
         assign_stream_ids();
         if (role == dtls::Role::Client && agent && agent->selected_pair()) {
@@ -337,7 +339,10 @@ public:
             }
         } else if (auto* b = std::get_if<sctp::event::BufferedAmountLow>(&ev)) {
             auto it = by_stream.find(b->stream);
-            if (it != by_stream.end()) emit(event::ChannelBufferedLow{it->second});
+            // Only an open channel has a buffered amount to speak of (the DCEP
+            // OPEN drains too).
+            if (it != by_stream.end() && channels[it->second].info.state == ChannelState::Open)
+                emit(event::ChannelBufferedLow{it->second});
         } else if (std::get_if<sctp::event::Closed>(&ev) || std::get_if<sctp::event::Failed>(&ev)) {
             if (auto* f = std::get_if<sctp::event::Failed>(&ev)) failure = f->reason;
             close_all_channels();

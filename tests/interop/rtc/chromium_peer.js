@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// A foreign WebRTC peer in headless Chromium (Debian's, driven by playwright-core) that speaks duplex's signaling
+// protocol (docs/signaling.md) and file-transfer protocol (docs/file-transfer.md). The logic is in page_peer.html,
+// which this script serves from its own HTTP server on 127.0.0.1 (with web/duplex-signal.js and web/sha256.js);
+// the page then talks to the signaling server given by --signal.
+//
+//   node chromium_peer.js --signal ws://127.0.0.1:PORT/signal --room R [--id NAME] [--timeout S] [-v]
+//                         --scenario SCENARIO [--file PATH] [--dir DIR] [--skip-empty]
+//
+// Scenarios and stand-in modes as in peer_node.js / peer_aiortc.py: echo (PASS echo), receive-file
+// (PASS receive-file SIZE SHA256), send-file (PASS send-file); echo-server, file-sender --file F, file-receiver
+// --dir D (prints `received NAME SIZE bytes sha256 HEX` once the file is written). echo-server and file-receiver
+// end with exit 0 at --timeout or on SIGTERM; the others exit 1 with a FAIL line at --timeout (default 60 s).
+//
+// Chromium: CHROMIUM= (default /usr/bin/chromium), flags from /work/shared/peers/README.md including
+// --allow-loopback-in-peer-connection and --use-fake-ui-for-media-stream (without them it gathers no 127.0.0.1
+// candidate, or hides it behind mDNS). Refuses to run where any interface other than lo exists (use a loopback-only
+// network namespace). Cleanup on every way out: the browser context is closed, then every process group whose
+// command line has our --user-data-dir is killed (Playwright starts Chromium in a group of its own), and our
+// TMPDIR (which holds the user-data-dir) is removed.
+'use strict';
+const fs = require('fs');
+const http = require('http');
+const os = require('os');
+const path = require('path');
+
+const SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver'];
+const WAITING = ['echo-server', 'file-receiver'];
+const WEB_DIR = path.resolve(__dirname, '..', '..', '..', 'web');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// One --disable-features at most (Chromium keeps only the last one, and Playwright adds its own): none here.
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream'];
+
+function usage(msg) {
+  process.stderr.write(`${msg ? msg + '\n' : ''}usage: chromium_peer.js --signal URL --room R [--id NAME] ` +
+    `--scenario ${SCENARIOS.join('|')} [--file PATH] [--dir DIR] [--timeout S] [--skip-empty] [-v]\n`);
+  process.exit(2);
+}
+const opt = { timeout: 60, verbose: false, skipEmpty: false };
+{
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const k = a[i];
+    const val = () => { if (i + 1 >= a.length) usage(`${k} needs a value`); return a[++i]; };
+    if (k === '--signal') opt.signal = val();
+    else if (k === '--room') opt.room = val();
+    else if (k === '--id') opt.id = val();
+    else if (k === '--scenario') opt.scenario = val();
+    else if (k === '--file') opt.file = path.resolve(val());
+    else if (k === '--dir') opt.dir = path.resolve(val());
+    else if (k === '--timeout') opt.timeout = +val();
+    else if (k === '--skip-empty') opt.skipEmpty = true;
+    else if (k === '-v' || k === '--verbose') opt.verbose = true;
+    else usage(`unknown argument ${k}`);
+  }
+  if (!opt.signal || !opt.room) usage('--signal and --room are required');
+  if (!SCENARIOS.includes(opt.scenario)) usage(`--scenario must be one of ${SCENARIOS.join(', ')}`);
+  if (['send-file', 'file-sender'].includes(opt.scenario) && !(opt.file && fs.statSync(opt.file, { throwIfNoEntry: false })?.isFile()))
+    usage(`--scenario ${opt.scenario} needs --file PATH (a regular file)`);
+  if (opt.scenario === 'file-receiver' && !opt.dir) usage('--scenario file-receiver needs --dir DIR');
+  if (opt.dir && !fs.statSync(opt.dir, { throwIfNoEntry: false })?.isDirectory()) usage(`--dir ${opt.dir} is not a directory`);
+  if (!(opt.timeout > 0)) usage('--timeout must be a positive number of seconds');
+}
+const log = (...a) => process.stderr.write(`[chromium_peer] ${a.join(' ')}\n`);
+const out = (line) => process.stdout.write(line + '\n');
+
+let ctx = null;
+let tmp = null;
+let server = null;
+let finishing = false;
+
+function chromiumGroups() {
+  if (!tmp) return [];
+  const mine = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[2];
+  const groups = new Set();
+  for (const pid of fs.readdirSync('/proc').filter(d => /^\d+$/.test(d))) {
+    try {
+      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`--user-data-dir=${tmp}/`)) continue;
+      const pgid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[2];
+      if (pgid !== mine && pgid !== '0') groups.add(+pgid);
+    } catch (e) { /* exited meanwhile */ }
+  }
+  return [...groups];
+}
+function killChromium() {
+  for (const g of chromiumGroups()) { try { process.kill(-g, 'SIGKILL'); } catch (e) { /* gone */ } }
+}
+function removeTmp() {
+  if (tmp) { try { fs.rmSync(tmp, { recursive: true, force: true }); } catch (e) { /* best effort */ } tmp = null; }
+}
+
+async function finish(code, line) {
+  if (finishing) return;
+  finishing = true;
+  if (line) out(line);
+  if (ctx) {
+    const c = ctx;
+    ctx = null;
+    // Let the page close its peer connections and the signaling socket first (stopPeer is a no-op once it finished).
+    try {
+      const page = c.pages()[0];
+      if (page) await Promise.race([page.evaluate(() => window.stopPeer && window.stopPeer(0, '')).catch(() => {}), new Promise(r => setTimeout(r, 2000))]);
+    } catch (e) { /* closing anyway */ }
+    await new Promise(r => setTimeout(r, 200));
+    await Promise.race([c.close().catch(() => {}), new Promise(r => setTimeout(r, 10000))]);
+  }
+  killChromium();
+  removeTmp();
+  if (server) server.close();
+  process.exit(code);
+}
+const fail = (why) => finish(1, `FAIL ${opt.scenario}: ${why}`);
+
+setTimeout(() => {
+  if (WAITING.includes(opt.scenario)) { log(`--timeout ${opt.timeout} s reached: stopping`); finish(0); }
+  else fail(`timed out after ${opt.timeout} s`);
+}, opt.timeout * 1000).unref();
+// Hard stop should closing the browser itself hang.
+setTimeout(() => { killChromium(); removeTmp(); process.exit(WAITING.includes(opt.scenario) ? 0 : 1); }, (opt.timeout + 20) * 1000).unref();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => { log(`got ${sig}`); if (WAITING.includes(opt.scenario)) finish(0); else fail(`interrupted by ${sig}`); });
+}
+process.on('exit', () => { killChromium(); removeTmp(); });
+
+const FILES = {
+  '/page_peer.html': [path.join(__dirname, 'page_peer.html'), 'text/html; charset=utf-8'],
+  '/duplex-signal.js': [path.join(WEB_DIR, 'duplex-signal.js'), 'text/javascript; charset=utf-8'],
+  '/sha256.js': [path.join(WEB_DIR, 'sha256.js'), 'text/javascript; charset=utf-8'],
+};
+
+(async () => {
+  const ifs = Object.keys(os.networkInterfaces());
+  if (ifs.some(n => n !== 'lo') && !process.env.RTC_ALLOW_ANY_NETNS) {
+    out(`FAIL ${opt.scenario}: refusing to run outside a loopback-only network namespace (interfaces: ${ifs}); ` +
+      'run inside `unshare --net` with lo up');
+    process.exit(2);
+  }
+  let chromium;
+  try { ({ chromium } = require('playwright-core')); } catch (e) {
+    return fail(`playwright-core missing: run 'npm ci' in ${path.resolve(__dirname, '..')} first`);
+  }
+  if (!fs.existsSync(CHROMIUM)) return fail(`no browser at ${CHROMIUM}: apt-get install chromium`);
+  for (const [f] of Object.values(FILES)) if (!fs.existsSync(f)) return fail(`missing ${f}`);
+
+  server = http.createServer((req, res) => {
+    const f = FILES[new URL(req.url, 'http://x').pathname];
+    if (!f) { res.writeHead(req.url === '/favicon.ico' ? 204 : 404); res.end(); return; }
+    res.writeHead(200, { 'content-type': f[1], 'cache-control': 'no-store' });
+    res.end(fs.readFileSync(f[0]));
+  });
+  await new Promise((r, j) => { server.once('error', j); server.listen(0, '127.0.0.1', r); });
+  const port = server.address().port;
+
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-chromium-peer-'));
+  const udd = path.join(tmp, 'user-data');
+  fs.mkdirSync(udd);
+  ctx = await chromium.launchPersistentContext(udd, {
+    executablePath: CHROMIUM, headless: true, args: FLAGS,
+    handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
+    env: { ...process.env, TMPDIR: tmp },
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  page.on('console', (m) => log(`[page] ${m.text()}`));
+  page.on('pageerror', (e) => fail(`page error: ${e.message}`));
+  page.on('crash', () => fail('the page crashed'));
+  await page.exposeFunction('hostOut', (line) => out(line));
+  await page.exposeFunction('hostDone', (code, line) => { finish(code, line); });
+  await page.exposeFunction('hostSaveFile', async (name) => {
+    const safe = path.basename(String(name)) || 'file';
+    const size = await page.evaluate((n) => window.fileSize(n), name);
+    const tmpPath = path.join(opt.dir, `.${safe}.part`);
+    const fd = fs.openSync(tmpPath, 'w');
+    try {
+      for (let off = 0; off < size; off += 1 << 20) {
+        const b64 = await page.evaluate(([n, o, l]) => window.readFilePart(n, o, l), [name, off, 1 << 20]);
+        fs.writeSync(fd, Buffer.from(b64, 'base64'));
+      }
+    } finally { fs.closeSync(fd); }
+    fs.renameSync(tmpPath, path.join(opt.dir, safe));
+    return true;
+  });
+  const resp = await page.goto(`http://127.0.0.1:${port}/page_peer.html`, { waitUntil: 'load', timeout: 15000 });
+  if (!resp || resp.status() !== 200) return fail(`GET /page_peer.html -> ${resp && resp.status()}`);
+  if (opt.file) await page.setInputFiles('#file', opt.file);
+  log(`Chromium ${ctx.browser() ? ctx.browser().version() : ''} page on 127.0.0.1:${port}; scenario ${opt.scenario}`);
+  await page.evaluate((o) => { window.runPeer(o); }, {
+    signal: opt.signal, room: opt.room, id: opt.id, scenario: opt.scenario, dir: opt.dir, skipEmpty: opt.skipEmpty, verbose: opt.verbose,
+  });
+})().catch((e) => fail(`${e && e.stack || e}`));

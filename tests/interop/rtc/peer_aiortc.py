@@ -1,0 +1,615 @@
+#!/usr/bin/python3
+"""A foreign WebRTC peer, aiortc (Debian python3-aiortc 1.4), that speaks duplex's signaling protocol
+(docs/signaling.md) and file-transfer protocol (docs/file-transfer.md). Run it with /usr/bin/python3.
+
+  peer_aiortc.py --signal ws://127.0.0.1:PORT/signal --room R [--id NAME] [--timeout S] [-v]
+                 --scenario SCENARIO [--file PATH] [--dir DIR]
+
+Scenarios against a peer that is duplex-peer (or another foreign peer standing in for it):
+  echo           the other side echoes (duplex-peer --echo): send text, binary (1 KiB, 256 KiB random), empty
+                 text, empty binary (unless --skip-empty) and non-ASCII text on the `data` channel; every echo must come back identical
+                 and of the same type. Prints `PASS echo`.
+  receive-file   the other side sends a file (duplex-peer --send-file): accept the `file-…` channel, hash the
+                 chunks as they arrive, answer file-ok / file-error. Prints `PASS receive-file SIZE SHA256`
+                 (and stores the file in --dir if given).
+  send-file      the other side stores files (duplex-peer --receive-dir): once the `data` channel is open,
+                 open `file-1` and send --file with bufferedAmount flow control; wait for file-ok with our digest.
+                 Prints `PASS send-file`.
+Stand-in modes (behave like duplex-peer, so foreign peers can be checked against each other):
+  echo-server    like --echo: every message goes back on the channel it came on.
+  file-sender    like --send-file --file F: once `data` is open, send F on `file-1`; exit 0 on file-ok.
+  file-receiver  like --receive-dir --dir D: store every verified file in D and print
+                 `received NAME SIZE bytes sha256 HEX`.
+Echo-server and file-receiver run until --timeout or SIGTERM and then exit 0, as duplex-peer does; the other
+modes exit 1 with a FAIL line at --timeout (default 60 s).
+
+Signaling: join; offer to every peer in `peers` (creating the `data` channel first); answer later joiners;
+candidates trickle both ways in `candidate` messages (aiortc gathers everything in setLocalDescription, so this
+script strips the candidates out of its SDP and sends each one as a `candidate` message, then "" for the end).
+Remote candidates that arrive before the description they belong to are kept until it is applied.
+
+Loopback: aioice leaves 127.0.0.1 out of its host candidates; this script gathers exactly 127.0.0.1. It refuses
+to run where any interface other than lo exists (use a loopback-only network namespace: unshare --net).
+max-message-size: aiortc 1.4 announces 65536 although its SCTP stack reassembles larger messages; this script
+announces 262144 (as Chromium and libdatachannel do) so that the 256 KiB echo is within what it declares.
+"""
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+
+import aioice.ice
+
+# aioice drops exactly 127.0.0.1 from the host addresses: gather only that (loopback-only namespace).
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ['127.0.0.1'] if use_ipv4 else []
+
+import websockets  # noqa: E402
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription  # noqa: E402
+from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport  # noqa: E402
+from aiortc.sdp import candidate_from_sdp  # noqa: E402
+
+MAX_MESSAGE_SIZE = 262144
+RTCSctpTransport.getCapabilities = classmethod(lambda cls: RTCSctpCapabilities(maxMessageSize=MAX_MESSAGE_SIZE))
+
+CHUNK = 65536
+LOW_THRESHOLD = 256 * 1024
+HIGH_WATER = 1024 * 1024
+SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver']
+WAITING_MODES = ('echo-server', 'file-receiver')   # end well at the timeout / on SIGTERM
+
+args = None
+NAME = 'peer_aiortc'
+
+
+def log(*a):
+    print(f'[{NAME}]', *a, file=sys.stderr, flush=True)
+
+
+def vlog(*a):
+    if args and args.verbose:
+        log(*a)
+
+
+def out(line):
+    print(line, flush=True)
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def safe_name(name):
+    base = os.path.basename(str(name).replace('\\', '/'))
+    return base if base not in ('', '.', '..') else 'file'
+
+
+def split_sdp(sdp):
+    """The SDP without its candidate lines, and [(candidate, mid, mline_index)] taken from it."""
+    lines = sdp.replace('\r\n', '\n').split('\n')
+    keep, found, mids, index = [], [], [], -1
+    for ln in lines:
+        if ln.startswith('m='):
+            index += 1
+            mids.append(None)
+        elif ln.startswith('a=mid:') and index >= 0:
+            mids[index] = ln[6:]
+        if ln.startswith('a=candidate:'):
+            found.append((ln[2:], index))
+            continue
+        if ln == 'a=end-of-candidates':
+            continue
+        keep.append(ln)
+    text = '\r\n'.join(x for x in keep if x != '') + '\r\n'
+    return text, [(c, mids[i] if i >= 0 else '0', max(i, 0)) for c, i in found]
+
+
+class Link:
+    def __init__(self, remote):
+        self.remote = remote
+        self.pc = None
+        self.remote_set = False
+        self.pending = []          # remote candidate messages waiting for the remote description
+        self.ended_remote = False
+
+
+class Peer:
+    def __init__(self, loop):
+        self.loop = loop
+        self.ws = None
+        self.my_id = None
+        self.ice_servers = []
+        self.links = {}
+        self.pending_by_peer = {}  # candidates from peers we have no link for yet
+        self.done = loop.create_future()
+        self.started_file = False
+        self.pending_pass = None   # receive-file: file-ok is sent, waiting for the sender to close the channel
+        self.rx_count = 0
+
+    # ----- the end -----
+    def finish(self, code, line=None):
+        if self.done.done():
+            return
+        if line:
+            out(line)
+        self.done.set_result(code)
+
+    def fail(self, why):
+        self.finish(1, f'FAIL {args.scenario}: {why}')
+
+    # ----- signaling -----
+    async def send(self, msg):
+        vlog('->', json.dumps(msg)[:160])
+        await self.ws.send(json.dumps(msg))
+
+    async def run_signaling(self):
+        try:
+            async with websockets.connect(args.signal, max_size=None, ping_interval=None) as ws:
+                self.ws = ws
+                join = {'type': 'join', 'room': args.room}
+                if args.id:
+                    join['id'] = args.id
+                await self.send(join)
+                async for raw in ws:
+                    if isinstance(raw, bytes):
+                        continue
+                    try:
+                        m = json.loads(raw)
+                    except ValueError:
+                        log('signaling: not JSON:', raw[:100])
+                        continue
+                    vlog('<-', raw[:160])
+                    try:
+                        await self.on_signal(m)
+                    except Exception as e:  # noqa: BLE001 - report and go on
+                        log(f'handling {m.get("type")}: {type(e).__name__}: {e}')
+                        if m.get('type') in ('offer', 'answer'):
+                            self.fail(f'{m.get("type")} from {m.get("from")}: {type(e).__name__}: {e}')
+            if not self.done.done():
+                self.fail('the signaling connection closed')
+        except Exception as e:  # noqa: BLE001
+            if not self.done.done():
+                self.fail(f'signaling: {type(e).__name__}: {e}')
+
+    async def on_signal(self, m):
+        t = m.get('type')
+        if t == 'joined':
+            self.my_id = m.get('id')
+            self.ice_servers = m.get('iceServers') or []
+            peers = [p for p in m.get('peers', []) if isinstance(p, str)]
+            out(f'joined {m.get("room")} as {self.my_id} peers {json.dumps(peers)}')
+            for p in peers:
+                await self.offer_to(p)
+        elif t == 'peer-joined':
+            log('peer joined:', m.get('id'))
+        elif t == 'peer-left':
+            pid = m.get('id')
+            log('peer left:', pid)
+            link = self.links.pop(pid, None)
+            self.pending_by_peer.pop(pid, None)
+            if link:
+                await link.pc.close()
+                if self.pending_pass:
+                    self.finish(0, self.pending_pass)
+                elif args.scenario not in WAITING_MODES:
+                    self.fail(f'peer {pid} left before the {args.scenario} scenario finished')
+        elif t in ('offer', 'answer'):
+            await self.on_description(m.get('from'), t, m.get('sdp', ''))
+        elif t == 'candidate':
+            pid = m.get('from')
+            link = self.links.get(pid)
+            if link is None or not link.remote_set:
+                if link is None:
+                    self.pending_by_peer.setdefault(pid, []).append(m)
+                else:
+                    link.pending.append(m)
+                vlog(f'candidate from {pid} kept until its description is applied')
+                return
+            await self.add_candidate(link, m)
+        elif t == 'error':
+            log(f'signaling error {m.get("code")}: {m.get("message")}')
+            if m.get('code') != 'unknown-peer':
+                self.fail(f'signaling error {m.get("code")}: {m.get("message")}')
+
+    # ----- peer connections -----
+    def new_link(self, remote):
+        link = Link(remote)
+        servers = []
+        for s in self.ice_servers:
+            servers.append(RTCIceServer(urls=s.get('urls'), username=s.get('username'), credential=s.get('credential')))
+        link.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))   # always explicit: [] here
+        link.pending = self.pending_by_peer.pop(remote, [])
+        self.links[remote] = link
+        pc = link.pc
+
+        @pc.on('connectionstatechange')
+        def _state():
+            log(f'peer {remote}: connection {pc.connectionState}')
+            if pc.connectionState == 'failed' and args.scenario not in WAITING_MODES:
+                self.fail(f'connection to {remote} failed')
+
+        @pc.on('datachannel')
+        def _dc(ch):
+            self.on_channel(link, ch)
+
+        return link
+
+    async def send_description(self, link):
+        d = link.pc.localDescription
+        sdp, cands = split_sdp(d.sdp)
+        await self.send({'type': d.type, 'to': link.remote, 'sdp': sdp})
+        mid, idx = '0', 0
+        for c, mid, idx in cands:
+            await self.send({'type': 'candidate', 'to': link.remote, 'candidate': c, 'sdpMid': mid, 'sdpMLineIndex': idx})
+        await self.send({'type': 'candidate', 'to': link.remote, 'candidate': '', 'sdpMid': mid, 'sdpMLineIndex': idx})
+        vlog(f'sent {d.type} and {len(cands)} candidates to {link.remote}: {[c for c, _, _ in cands]}')
+
+    async def offer_to(self, remote):
+        link = self.new_link(remote)
+        ch = link.pc.createDataChannel('data')
+        self.on_channel(link, ch)
+        await link.pc.setLocalDescription(await link.pc.createOffer())
+        await self.send_description(link)
+
+    async def on_description(self, remote, kind, sdp):
+        if not remote:
+            return
+        link = self.links.get(remote)
+        if kind == 'offer':
+            if link is not None and link.remote_set:
+                log(f'a second offer from {remote} (renegotiation) is not supported by this harness')
+                return
+            link = link or self.new_link(remote)
+            await link.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type='offer'))
+            link.remote_set = True
+            await link.pc.setLocalDescription(await link.pc.createAnswer())
+            await self.send_description(link)
+        else:
+            if link is None:
+                log(f'an answer from {remote}, to whom nothing was offered')
+                return
+            await link.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type='answer'))
+            link.remote_set = True
+        pending, link.pending = link.pending, []
+        for m in pending:
+            await self.add_candidate(link, m)
+
+    async def add_candidate(self, link, m):
+        c = m.get('candidate') or ''
+        sctp = link.pc.sctp
+        if c == '':
+            # aiortc 1.4 has no public end-of-candidates call; its ICE transport takes None for it.
+            if sctp is not None and not link.ended_remote:
+                link.ended_remote = True
+                await sctp.transport.transport.addRemoteCandidate(None)
+            return
+        text = c[2:] if c.startswith('a=') else c
+        text = text[len('candidate:'):] if text.startswith('candidate:') else text
+        try:
+            cand = candidate_from_sdp(text)
+        except Exception as e:  # noqa: BLE001
+            log(f'unparsable candidate from {link.remote}: {c!r} ({e})')
+            return
+        mid = m.get('sdpMid')
+        if sctp is not None and mid is not None and mid != sctp.mid:
+            log(f'candidate from {link.remote} for sdpMid {mid!r}, but the data m-line is {sctp.mid!r}')
+        cand.sdpMid = mid if mid is not None else (sctp.mid if sctp is not None else '0')
+        cand.sdpMLineIndex = m.get('sdpMLineIndex', 0)
+        if link.ended_remote:
+            log(f'candidate from {link.remote} after its end-of-candidates: {c}')
+            return
+        await link.pc.addIceCandidate(cand)
+
+    # ----- data channels -----
+    def on_channel(self, link, ch):
+        label = ch.label
+        vlog(f'channel {label!r} from/to {link.remote}, state {ch.readyState}')
+        queue = asyncio.Queue()
+        unsent = []   # echoes of messages that came before our channel was open (see below)
+
+        @ch.on('message')
+        def _msg(data):
+            if args.scenario != 'echo-server':
+                queue.put_nowait(data)
+                return
+            # A peer may send its first message before its DCEP ACK (werift 0.24.4 does, on channels we
+            # opened): aiortc 1.4 delivers it while the channel is still 'connecting' and raises on send().
+            # An exception here would also kill aiortc's DTLS receive loop, so none may escape.
+            if ch.readyState != 'open':
+                log(f'a message on {label!r} before the channel was open (data before the DCEP ACK)')
+                unsent.append(data)
+                return
+            try:
+                ch.send(data)
+            except Exception as e:  # noqa: BLE001
+                log(f'echo on {label!r}: {type(e).__name__}: {e}')
+
+        @ch.on('close')
+        def _close():
+            queue.put_nowait(None)
+
+        def opened():
+            log(f'channel {label!r} open with {link.remote}')
+            while unsent:
+                ch.send(unsent.pop(0))
+            if label == 'data':
+                if args.scenario == 'echo':
+                    asyncio.ensure_future(self.guard(self.echo_client(ch, queue)))
+                elif args.scenario in ('send-file', 'file-sender') and not self.started_file:
+                    self.started_file = True
+                    asyncio.ensure_future(self.guard(self.send_file(link)))
+            elif label.startswith('file') and args.scenario in ('receive-file', 'file-receiver'):
+                asyncio.ensure_future(self.guard(self.receive_file(ch, queue)))
+
+        if ch.readyState == 'open':
+            opened()
+        else:
+            ch.on('open', opened)
+
+    async def guard(self, coro):
+        try:
+            await coro
+        except Exception as e:  # noqa: BLE001
+            self.fail(f'{type(e).__name__}: {e}')
+
+    async def echo_client(self, ch, queue):
+        cases = [
+            ('text "hello"', 'hello'),
+            ('1 KiB binary', os.urandom(1024)),
+            ('256 KiB random binary', os.urandom(256 * 1024)),
+        ]
+        if args.skip_empty:
+            log('--skip-empty: no empty messages')
+        else:
+            cases += [('empty text', ''), ('empty binary', b'')]
+        cases += [
+            ('non-ASCII text', 'h\u00e9llo \u2713 \U0001f600'),
+        ]
+        for what, data in cases:
+            ch.send(data)
+            try:
+                got = await asyncio.wait_for(queue.get(), 20)
+            except asyncio.TimeoutError:
+                return self.fail(f'no echo of the {what} within 20 s')
+            if got is None:
+                return self.fail(f'the data channel closed while waiting for the echo of the {what}')
+            if type(got) is not type(data):
+                return self.fail(f'the echo of the {what} came back as {type(got).__name__}, sent {type(data).__name__}')
+            if got != data:
+                return self.fail(f'the echo of the {what} differs ({len(got)} bytes back, {len(data)} sent)')
+            log(f'echo ok: {what} ({len(data)} {"bytes" if isinstance(data, bytes) else "chars"})')
+        self.finish(0, 'PASS echo')
+
+    async def send_file(self, link):
+        path = args.file
+        size = os.path.getsize(path)
+        digest = file_sha256(path)
+        ch = link.pc.createDataChannel('file-1')
+        replies = asyncio.Queue()
+        ch.on('message', lambda d: replies.put_nowait(d))
+        ch.on('close', lambda: replies.put_nowait(None))
+        opened = asyncio.Event()
+        ch.on('open', opened.set)
+        low = asyncio.Event()
+        ch.on('bufferedamountlow', low.set)
+        ch.bufferedAmountLowThreshold = LOW_THRESHOLD
+        await opened.wait()
+        log(f'channel file-1 open with {link.remote}: sending {size} bytes, sha256 {digest}')
+        ch.send(json.dumps({'type': 'file', 'name': os.path.basename(path), 'size': size, 'sha256': digest}))
+        sent = 0
+        with open(path, 'rb') as f:
+            while True:
+                chunk = f.read(CHUNK)
+                if not chunk:
+                    break
+                while ch.bufferedAmount > HIGH_WATER:
+                    low.clear()
+                    await low.wait()
+                if not replies.empty():
+                    break          # an early file-error (or the channel closed)
+                ch.send(chunk)
+                sent += len(chunk)
+        ch.send(json.dumps({'type': 'file-end'}))
+        vlog(f'sent {sent} bytes and file-end, waiting for the answer')
+        while True:
+            r = await replies.get()
+            if r is None:
+                return self.fail('the file channel closed before file-ok arrived')
+            if isinstance(r, bytes):
+                continue
+            try:
+                m = json.loads(r)
+            except ValueError:
+                return self.fail(f'the receiver sent a text that is not JSON: {r[:100]!r}')
+            if m.get('type') == 'file-ok':
+                if m.get('sha256') != digest:
+                    return self.fail(f'file-ok with sha256 {m.get("sha256")}, expected {digest}')
+                ch.close()
+                if args.scenario == 'file-sender':
+                    log(f'sent {size} bytes, sha256 {digest} confirmed')
+                    self.finish(0, f'sent {size} bytes sha256 {digest} confirmed')
+                else:
+                    self.finish(0, 'PASS send-file')
+                return
+            if m.get('type') == 'file-error':
+                return self.fail(f'the receiver refused the file: {m.get("reason")}: {m.get("message")}')
+            return self.fail(f'unexpected answer on the file channel: {r[:100]!r}')
+
+    async def receive_file(self, ch, queue):
+        hdr, got, h, fh, tmp = None, 0, None, None, None
+
+        def refuse(reason, message):
+            if ch.readyState == 'open':
+                ch.send(json.dumps({'type': 'file-error', 'reason': reason, 'message': message}))
+            if fh:
+                fh.close()
+                os.unlink(tmp)
+            return f'refused ({reason}): {message}'
+
+        while True:
+            data = await queue.get()
+            if data is None:
+                why = 'closed: the channel closed midway'
+                if fh:
+                    fh.close()
+                    os.unlink(tmp)
+                break
+            if isinstance(data, bytes):
+                if hdr is None:
+                    why = refuse('protocol', 'data before the header')
+                    break
+                if len(data) > CHUNK:
+                    log(f'a chunk of {len(data)} bytes (the protocol says at most {CHUNK})')
+                if got + len(data) > hdr['size']:
+                    why = refuse('size', f'more bytes than announced ({got + len(data)} > {hdr["size"]})')
+                    break
+                h.update(data)
+                got += len(data)
+                if fh:
+                    fh.write(data)
+                continue
+            try:
+                m = json.loads(data)
+            except ValueError:
+                why = refuse('protocol', 'a text message that is not JSON')
+                break
+            if not isinstance(m, dict):
+                why = refuse('protocol', 'a text message that is not a JSON object')
+                break
+            if m.get('type') == 'file' and hdr is None:
+                size, sha = m.get('size'), m.get('sha256')
+                if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(sha, str) \
+                        or len(sha) != 64 or any(c not in '0123456789abcdef' for c in sha):
+                    why = refuse('protocol', f'bad header {data[:200]}')
+                    break
+                hdr = {'name': safe_name(m.get('name', 'file')), 'size': size, 'sha256': sha}
+                h = hashlib.sha256()
+                log(f'receiving {hdr["name"]}: {size} bytes, sha256 {sha}')
+                if args.dir:
+                    tmp = os.path.join(args.dir, f'.{hdr["name"]}.part')
+                    fh = open(tmp, 'wb')
+                continue
+            if m.get('type') == 'file-end' and hdr is not None:
+                if got != hdr['size']:
+                    why = refuse('size', f'got {got} of {hdr["size"]} bytes')
+                    break
+                digest = h.hexdigest()
+                if digest != hdr['sha256']:
+                    why = refuse('sha256', f'expected {hdr["sha256"]}, got {digest}')
+                    break
+                if fh:
+                    fh.close()
+                    fh = None
+                    os.replace(tmp, os.path.join(args.dir, hdr['name']))
+                ch.send(json.dumps({'type': 'file-ok', 'sha256': digest}))
+                self.rx_count += 1
+                if args.scenario == 'file-receiver':
+                    out(f'received {hdr["name"]} {got} bytes sha256 {digest}')
+                    return
+                # The sender closes the channel after file-ok; wait (briefly) so our answer is out before we go.
+                # Should the sender leave the room first, that is fine now (see peer-left).
+                self.pending_pass = f'PASS receive-file {got} {digest}'
+                try:
+                    await asyncio.wait_for(self.wait_closed(queue), 5)
+                except asyncio.TimeoutError:
+                    log('the sender did not close the file channel within 5 s of file-ok')
+                self.finish(0, f'PASS receive-file {got} {digest}')
+                return
+            why = refuse('protocol', f'unexpected message {data[:100]!r}')
+            break
+        if args.scenario == 'file-receiver':
+            log(f'file on channel {ch.label!r}: {why}')
+        else:
+            self.fail(f'file on channel {ch.label!r}: {why}')
+
+    async def wait_closed(self, queue):
+        while (await queue.get()) is not None:
+            pass
+
+    async def close_all(self):
+        for link in list(self.links.values()):
+            try:
+                await asyncio.wait_for(link.pc.close(), 5)
+            except Exception as e:  # noqa: BLE001
+                log(f'closing the connection to {link.remote}: {type(e).__name__}: {e}')
+        if self.ws is not None:
+            try:
+                await asyncio.wait_for(self.ws.close(), 2)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def check_netns():
+    names = [n for _, n in socket.if_nameindex()]
+    if any(n != 'lo' for n in names) and not os.environ.get('RTC_ALLOW_ANY_NETNS'):
+        print(f'FAIL {args.scenario}: refusing to run outside a loopback-only network namespace '
+              f'(interfaces: {names}); run inside `unshare --net` with lo up', flush=True)
+        sys.exit(2)
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    peer = Peer(loop)
+
+    def on_timeout():
+        if args.scenario in WAITING_MODES:
+            log(f'--timeout {args.timeout} s reached: stopping')
+            peer.finish(0)
+        else:
+            peer.fail(f'timed out after {args.timeout} s')
+
+    loop.call_later(args.timeout, on_timeout)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda s=sig: (log(f'got {signal.Signals(s).name}'),
+                                                    peer.finish(0) if args.scenario in WAITING_MODES
+                                                    else peer.fail(f'interrupted by {signal.Signals(s).name}')))
+    task = asyncio.ensure_future(peer.run_signaling())
+    code = await peer.done
+    await peer.close_all()
+    task.cancel()
+    return code
+
+
+def parse():
+    global args
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--signal', required=True)
+    p.add_argument('--room', required=True)
+    p.add_argument('--id')
+    p.add_argument('--scenario', required=True, choices=SCENARIOS)
+    p.add_argument('--file')
+    p.add_argument('--dir')
+    p.add_argument('--timeout', type=float, default=60)
+    p.add_argument('--skip-empty', action='store_true', help='echo: send no empty messages (for a werift echo-server)')
+    p.add_argument('-v', '--verbose', action='store_true')
+    args = p.parse_args()
+    if args.scenario in ('send-file', 'file-sender') and not (args.file and os.path.isfile(args.file)):
+        p.error(f'--scenario {args.scenario} needs --file PATH (a regular file)')
+    if args.scenario == 'file-receiver' and not (args.dir and os.path.isdir(args.dir)):
+        p.error('--scenario file-receiver needs --dir DIR (a directory)')
+    if args.dir and not os.path.isdir(args.dir):
+        p.error(f'--dir {args.dir} is not a directory')
+
+
+if __name__ == '__main__':
+    parse()
+    check_netns()
+    # Last resort, should the event loop itself hang: the process ends 15 s after the timeout whatever happens.
+    hard = threading.Timer(args.timeout + 15, lambda: (print(f'FAIL {args.scenario}: hard watchdog', flush=True),
+                                                      os._exit(0 if args.scenario in WAITING_MODES else 1)))
+    hard.daemon = True
+    hard.start()
+    rc = asyncio.run(main())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)   # aiortc can leave tasks behind (e.g. "protocol is shutdown" in SCTP); do not wait for them
