@@ -104,6 +104,9 @@ public:
     Status set_local_description();
     Status set_remote_description(const SessionDescription& description);
     Status add_ice_candidate(const IceCandidate& candidate);
+    /// restartIce(): the next offer has new ICE credentials; the data
+    /// channels stay open while ICE finds a path again. Fires on_negotiation_needed.
+    void restart_ice();
 
     std::optional<SessionDescription> local_description() const;
     std::optional<SessionDescription> remote_description() const;

@@ -349,6 +349,12 @@ Status PeerImpl::add_ice_candidate(const IceCandidate& c) {
     return st;
 }
 
+void PeerImpl::restart_ice() {
+    if (closed_ || !peer_) return;
+    peer_->restart_ice();
+    flush_soon();
+}
+
 std::optional<SessionDescription> PeerImpl::local_description() const {
     if (!peer_) return std::nullopt;
     auto d = peer_->local_description();
@@ -487,6 +493,11 @@ Status PeerConnection::set_remote_description(const SessionDescription& d) {
 Status PeerConnection::add_ice_candidate(const IceCandidate& c) {
     if (!impl_) return no_impl();
     return on_loop(impl_, impl_->loop(), [c](detail::PeerImpl& p) { return p.add_ice_candidate(c); });
+}
+
+void PeerConnection::restart_ice() {
+    if (!impl_) return;
+    on_loop(impl_, impl_->loop(), [](detail::PeerImpl& p) { p.restart_ice(); return 0; });
 }
 
 std::optional<SessionDescription> PeerConnection::local_description() const {

@@ -59,6 +59,7 @@ public:
     Status set_local_description_implicit();
     Status set_remote_description(const SessionDescription& d);
     Status add_ice_candidate(const IceCandidate& c);
+    void restart_ice();
     std::optional<SessionDescription> local_description() const;
     std::optional<SessionDescription> remote_description() const;
     PeerConnectionState connection_state() const noexcept { return conn_state_; }

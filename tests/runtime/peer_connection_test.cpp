@@ -7,11 +7,17 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <functional>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace duplex;
@@ -286,4 +292,94 @@ TEST(PeerConnection, ClosingThePeerClosesChannelsOnBothSides) {
     EXPECT_EQ(dc->ready_state(), DataChannelState::Closed);
     // The DTLS close_notify (or SCTP abort) reaches b.
     ASSERT_TRUE(run_until(p.loop, [&] { return b_closed; }));
+}
+
+TEST(PeerConnection, IceRestartKeepsTheChannelsOpen) {
+    Pair p;
+    auto dc = p.a.create_data_channel("keep");
+    ASSERT_TRUE(dc.ok());
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.remote("keep") && dc->ready_state() == DataChannelState::Open; }));
+    std::vector<std::string> got;
+    p.remote("keep")->on_message([&](std::string_view d, bool) { got.emplace_back(d); });
+    const std::string old_offer = p.a.local_description()->sdp;
+    const std::string old_answer = p.b.local_description()->sdp;
+    bool needed = false;
+    p.a.on_negotiation_needed([&] { needed = true; });
+    p.a.restart_ice();
+    ASSERT_TRUE(run_until(p.loop, [&] { return needed; }));
+    p.negotiate();
+    auto ufrag = [](const std::string& sdp) {
+        auto at = sdp.find("a=ice-ufrag:");
+        return sdp.substr(at, sdp.find('\r', at) - at);
+    };
+    // Both sides have new credentials (RFC 8445 §9).
+    EXPECT_NE(ufrag(p.a.local_description()->sdp), ufrag(old_offer));
+    EXPECT_NE(ufrag(p.b.local_description()->sdp), ufrag(old_answer));
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(dc->send("after restart").ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return got.size() == 1; }));
+    EXPECT_EQ(got[0], "after restart");
+    EXPECT_EQ(dc->ready_state(), DataChannelState::Open);
+}
+
+TEST(PeerConnection, GarbageDatagramsOnTheIcePortChangeNothing) {
+    Pair p;
+    auto dc = p.a.create_data_channel("g");
+    ASSERT_TRUE(dc.ok());
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.remote("g") && dc->ready_state() == DataChannelState::Open; }));
+    // a's socket, from its selected candidate pair.
+    const std::string local = p.a.get_stats().local_candidate;
+    const auto colon = local.rfind(':');
+    ASSERT_NE(colon, std::string::npos) << local;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(std::stoi(local.substr(colon + 1))));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT_GE(fd, 0);
+    std::mt19937 rng(3);
+    // Every first-byte range of RFC 7983: STUN-, DTLS-, TURN-, RTP-looking and other.
+    for (int i = 0; i < 2000; ++i) {
+        std::vector<unsigned char> d(1 + rng() % 1400);
+        for (auto& b : d) b = static_cast<unsigned char>(rng());
+        const unsigned char firsts[] = {0, 1, 3, 20, 22, 23, 63, 64, 79, 128, 191, 255};
+        d[0] = firsts[static_cast<std::size_t>(i) % sizeof firsts];
+        if (d.size() >= 8 && d[0] <= 3) {  // some with the STUN magic cookie, to reach the parser
+            d[4] = 0x21; d[5] = 0x12; d[6] = 0xA4; d[7] = 0x42;
+        }
+        (void)::sendto(fd, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+        if (i % 100 == 0) p.loop.run_once(0);
+    }
+    ::close(fd);
+    std::string got;
+    p.remote("g")->on_message([&](std::string_view d, bool) { got = d; });
+    ASSERT_TRUE(dc->send("still fine").ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return got == "still fine"; }));
+    EXPECT_EQ(p.a.connection_state(), PeerConnectionState::Connected);
+    EXPECT_EQ(p.b.connection_state(), PeerConnectionState::Connected);
+}
+
+TEST(PeerConnection, StatsHaveTheRoundTripAndCallsFromOtherThreadsArePosted) {
+    Pair p;
+    auto dc = p.a.create_data_channel("t");
+    ASSERT_TRUE(dc.ok());
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.remote("t") && dc->ready_state() == DataChannelState::Open; }));
+    auto rtt = p.a.get_stats().round_trip_time;
+    ASSERT_TRUE(rtt.has_value());
+    EXPECT_LT(*rtt, std::chrono::milliseconds(500));
+    std::vector<std::string> got;
+    p.remote("t")->on_message([&](std::string_view d, bool) { got.emplace_back(d); });
+    DataChannel copy = *dc;
+    std::thread other([copy]() mutable {
+        for (int i = 0; i < 10; ++i) (void)copy.send("from thread " + std::to_string(i));
+    });
+    other.join();
+    ASSERT_TRUE(run_until(p.loop, [&] { return got.size() == 10; }));
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "from thread " + std::to_string(i));
 }

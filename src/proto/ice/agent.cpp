@@ -338,9 +338,22 @@ void Agent::handle_response(const base::Endpoint& local, const base::Endpoint& f
     });
     if (it == transactions_.end()) return;  // unknown or already answered: drop
     bool done = false;
+    const bool unambiguous = it->tx.sends() == 1 && msg.cls() == stun::Class::SuccessResponse;
+    const base::Duration sample = now - it->tx.started();
+    // The handlers may start transactions (invalidating `it`): keep the pair.
+    const base::Endpoint tx_local = it->local, tx_remote = it->remote;
     switch (it->kind) {
-        case TxKind::Check: done = on_check_response(*it, local, from, msg, datagram, now); break;
-        case TxKind::Consent: done = on_consent_response(*it, local, from, msg, datagram, now); break;
+        case TxKind::Check:
+            done = on_check_response(*it, local, from, msg, datagram, now);
+            if (done && unambiguous && selected_ && selected_->local == tx_local && selected_->remote == tx_remote)
+                rtt_ = sample;
+            break;
+        case TxKind::Consent:
+            done = on_consent_response(*it, local, from, msg, datagram, now);
+            // A consent answer on the selected pair measures its round trip.
+            if (done && unambiguous && selected_ && selected_->local == tx_local && selected_->remote == tx_remote)
+                rtt_ = sample;
+            break;
         case TxKind::Gather:
             // The server must answer from where we sent (the transaction is
             // not authenticated; this keeps blind spoofing out).

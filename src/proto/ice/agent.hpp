@@ -154,6 +154,9 @@ public:
     void restart(Credentials new_local, base::Instant now);
 
     IceState state() const noexcept { return state_; }
+    /// The last round trip measured by a consent check on the selected pair
+    /// (one that was not retransmitted).
+    std::optional<base::Duration> round_trip_time() const noexcept { return rtt_; }
     bool controlling() const noexcept { return controlling_; }
     const Credentials& local_credentials() const noexcept { return local_; }
     const std::vector<Candidate>& local_candidates() const noexcept { return local_candidates_; }
@@ -276,6 +279,7 @@ private:
     std::uint64_t jitter_state_;
     std::deque<Transmit> transmits_;
     std::deque<Event> events_;
+    std::optional<base::Duration> rtt_;
 };
 
 }  // namespace duplex::proto::ice

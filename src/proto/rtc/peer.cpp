@@ -500,6 +500,30 @@ public:
         pump_agent(now);
     }
 
+    void new_local_credentials() {
+        ufrag = random_ice_string(8);
+        pwd = random_ice_string(24);
+        local_candidates.clear();
+        gathering_complete = false;
+    }
+
+    /// Our description carries new ICE credentials (an ICE restart we offer,
+    /// or our answer to the peer's restart): the agent starts a new
+    /// generation and signals its candidates again (RFC 8838 §4.1).
+    void apply_local_credentials(const sdp::SessionDescription& d, base::Instant now) {
+        auto mine = sdp::extract_remote(d);  // the same fields, read from our side
+        auto* p = std::get_if<sdp::RemoteParams>(&mine);
+        if (!p || !agent) return;
+        if (p->ice_ufrag == agent->local_credentials().ufrag && p->ice_pwd == agent->local_credentials().pwd) return;
+        local_candidates.clear();
+        gathering_complete = false;
+        if (gathering != GatheringState::Gathering) {
+            gathering = GatheringState::Gathering;
+            emit(event::GatheringChange{gathering});
+        }
+        agent->restart(ice::Credentials{p->ice_ufrag, p->ice_pwd}, now);
+    }
+
     // --- descriptions ---
     base::Status apply_remote(const sdp::SessionDescription& d, SdpKind kind, base::Instant now) {
         auto r = sdp::extract_remote(d);
@@ -511,7 +535,10 @@ public:
         remote = rp;
         if (kind == SdpKind::Offer) mid = rp.mid.empty() ? "0" : rp.mid;
         ensure_agent(offerer, now);
-        if (restart) agent->restart(ice::Credentials{ufrag, pwd}, now);
+        // RFC 8445 §9 / RFC 8839 §4.4.1.1.1: an offer with new credentials
+        // restarts ICE; the answer then carries new credentials of ours too
+        // (the agent restarts when that answer is set as local description).
+        if (restart && kind == SdpKind::Offer) new_local_credentials();
         agent->set_remote_credentials(ice::Credentials{rp.ice_ufrag, rp.ice_pwd});
         for (const auto& c : rp.candidates)
             if (auto cand = ice::Candidate::parse(c)) agent->add_remote_candidate(*cand, now);
@@ -587,7 +614,9 @@ base::Status Peer::set_local_description(SdpKind kind, std::string_view text, ba
     s.local_desc = std::make_pair(kind, std::string(text));
     ++s.session_version;
     s.local_set = true;
+    const bool had_agent = s.agent != nullptr;
     s.ensure_agent(s.offerer, now);
+    if (had_agent) s.apply_local_credentials(std::get<sdp::SessionDescription>(parsed), now);
     // Candidates gathered before the description was set are announced now.
     for (const auto& c : s.local_candidates) s.emit(event::LocalCandidate{c, s.mid});
     if (s.gathering_complete) s.announce_gathering_complete();
@@ -637,6 +666,14 @@ base::Status Peer::add_remote_candidate(std::string_view candidate, base::Instan
     s.agent->add_remote_candidate(*c, now);
     s.pump_all(now);
     return {};
+}
+
+void Peer::restart_ice() {
+    auto& s = *impl_;
+    if (s.closed || !s.local_desc) return;
+    // The next offer carries new credentials (W3C webrtc-pc §4.4.1.6 restartIce).
+    s.new_local_credentials();
+    s.emit(event::NegotiationNeeded{});
 }
 
 SignalingState Peer::signaling_state() const noexcept {
@@ -836,6 +873,7 @@ PeerStats Peer::stats() const {
             st.local_candidate = pair->first.to_string();
             st.remote_candidate = pair->second.to_string();
         }
+        st.rtt = impl_->agent->round_trip_time();
     }
     return st;
 }

@@ -120,6 +120,8 @@ public:
     base::Status set_remote_description(SdpKind kind, std::string_view sdp, base::Instant now);
     /// A trickled remote candidate ("candidate:…"); empty: end of candidates.
     base::Status add_remote_candidate(std::string_view candidate, base::Instant now);
+    /// The next offer restarts ICE with new credentials; channels stay open.
+    void restart_ice();
     SignalingState signaling_state() const noexcept;
     std::optional<std::pair<SdpKind, std::string>> local_description() const;
     std::optional<std::pair<SdpKind, std::string>> remote_description() const;

@@ -10,7 +10,7 @@ namespace duplex::proto::stun {
 
 Transaction::Transaction(const TransactionId& id, std::vector<std::byte> request, base::Instant now,
                          RetransmitPolicy policy)
-    : id_(id), request_(std::move(request)), policy_(policy), interval_(policy.rto) {
+    : id_(id), request_(std::move(request)), policy_(policy), started_(now), interval_(policy.rto) {
     if (policy_.rc == 0) policy_.rc = 1;  // the first send has happened: it counts
     next_ = policy_.rc > 1 ? now + interval_ : now + policy_.rto * policy_.rm;
 }

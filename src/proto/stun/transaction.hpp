@@ -30,6 +30,9 @@ public:
     const TransactionId& id() const noexcept { return id_; }
     const std::vector<std::byte>& request() const noexcept { return request_; }
     unsigned sends() const noexcept { return sends_; }
+    /// When the first send happened (with sends() == 1, a response measures
+    /// the round trip; after a retransmission it is ambiguous: Karn's rule).
+    base::Instant started() const noexcept { return started_; }
 
     /// When to call on_timeout() next; nullopt once failed.
     std::optional<base::Instant> deadline() const noexcept;
@@ -42,6 +45,7 @@ private:
     TransactionId id_;
     std::vector<std::byte> request_;
     RetransmitPolicy policy_;
+    base::Instant started_;
     base::Instant next_;
     base::Duration interval_;
     unsigned sends_ = 1;  // the first send happens at construction time
