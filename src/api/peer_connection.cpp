@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <type_traits>
 
 namespace duplex {
 
@@ -438,9 +439,11 @@ namespace {
 
 template <class Impl, class Fn>
 auto on_loop(const std::shared_ptr<Impl>& impl, EventLoop& loop, Fn fn) {
+    using R = decltype(fn(*impl));
     if (loop.in_loop_thread()) return fn(*impl);
     loop.post([impl, fn]() mutable { (void)fn(*impl); });
-    return decltype(fn(*impl)){};
+    // Posted: the outcome is not known yet (a Status is ok, void is void).
+    if constexpr (!std::is_void_v<R>) return R{};
 }
 
 Status no_impl() { return Status(Errc::invalid_state, "empty PeerConnection handle"); }
@@ -497,7 +500,7 @@ Status PeerConnection::add_ice_candidate(const IceCandidate& c) {
 
 void PeerConnection::restart_ice() {
     if (!impl_) return;
-    on_loop(impl_, impl_->loop(), [](detail::PeerImpl& p) { p.restart_ice(); return 0; });
+    on_loop(impl_, impl_->loop(), [](detail::PeerImpl& p) { p.restart_ice(); });
 }
 
 std::optional<SessionDescription> PeerConnection::local_description() const {

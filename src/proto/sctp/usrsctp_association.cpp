@@ -64,8 +64,11 @@ struct Global {
 };
 
 Global& global() {
-    static Global g;
-    return g;
+    // Never destroyed: an association owned by another static object may be
+    // destroyed after this one would be, and usrsctp calls conn_output from
+    // inside usrsctp_close (found by fuzz/rtc_peer_fuzz at exit).
+    static Global* g = new Global;
+    return *g;
 }
 
 /// The PPID travels through usrsctp's socket API in network byte order
