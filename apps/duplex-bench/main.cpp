@@ -4,10 +4,12 @@
 //   duplex-bench fanout  ws://127.0.0.1:8080/pubsub/bench --connections 1000 --publishers 1 --rate 1000
 //   duplex-bench connect ws://127.0.0.1:8080/echo --connections 50
 //   duplex-bench idle    ws://127.0.0.1:8080/echo --connections 10000 --server-pid PID
+//   duplex-bench rtc     [--megabytes 64] [--message-size 65536] [--processes] (data channels, rtc.cpp)
 //
 // Prints a progress line every second and a summary at the end (JSON with
 // --json). Bounded by --duration and --connections.
 #include "load.hpp"
+#include "rtc.hpp"
 #include "process_sampler.hpp"
 
 #include <CLI/CLI.hpp>
@@ -79,6 +81,7 @@ bool parse_sources(const std::string& spec, std::vector<runtime::Address>& out) 
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc >= 2 && std::string_view(argv[1]) == "rtc") return run_rtc(argc - 1, argv + 1);
     CLI::App app{"duplex-bench: a WebSocket load generator", "duplex-bench"};
     std::string mode_name, url_text, sources_spec, ca_file;
     Config cfg;

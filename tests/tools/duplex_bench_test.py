@@ -74,6 +74,15 @@ try:
     echo, eport = start([echo_bin, '0'])
     rc, r = bench('echo', f'ws://127.0.0.1:{eport}/', '--raw', '-c', '10', '--duration', '1')
     check('raw floor', rc == 0 and r and r['messages'] > 1000, json.dumps(r))
+    # rtc: two PeerConnections over 127.0.0.1, in one process and in two.
+    rtc = subprocess.run([bench_bin, 'rtc', '--megabytes', '4', '--json'], capture_output=True, timeout=60)
+    r = json.loads(rtc.stdout) if rtc.returncode == 0 else None
+    check('rtc', r and r['bytes'] == 4 << 20 and r['megabytes_per_second'] > 0 and r['setup_ms'] > 0,
+          rtc.stdout.decode() + rtc.stderr.decode())
+    rtc = subprocess.run([bench_bin, 'rtc', '--megabytes', '4', '--processes', '--json'], capture_output=True, timeout=60)
+    r = json.loads(rtc.stdout) if rtc.returncode == 0 else None
+    check('rtc --processes', r and r['processes'] and r['bytes'] == 4 << 20 and r['megabytes_per_second'] > 0,
+          rtc.stdout.decode() + rtc.stderr.decode())
     bad = subprocess.run([bench_bin, 'echo', 'http://nope'], capture_output=True)
     check('bad url exits 2', bad.returncode == 2 and len(bad.stderr.decode().strip().splitlines()) == 1, bad.stderr.decode())
 finally:

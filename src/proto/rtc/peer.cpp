@@ -172,6 +172,7 @@ public:
         ac.tie_breaker = tie_breaker;
         ac.local = ice::Credentials{ufrag, pwd};
         ac.failed_timeout = config.ice_failed_timeout;
+        ac.ta = config.ice_pacing;
         agent = std::make_unique<ice::Agent>(ac, now);
         for (const auto& h : hosts) agent->add_host(h);
         for (const auto& s : config.stun_servers) agent->add_stun_server(s);

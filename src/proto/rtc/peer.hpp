@@ -48,6 +48,7 @@ struct PeerConfig {
     std::vector<base::Endpoint> stun_servers;
     std::size_t max_message_size = 256 * 1024;   // what we accept (a=max-message-size)
     base::Duration ice_failed_timeout = base::seconds(30);
+    base::Duration ice_pacing = base::milliseconds(50);  // Ta, RFC 8445 §14.2
 };
 
 struct ChannelOptions {
