@@ -1,5 +1,7 @@
 // Built against the installed package: a server and a client on one loop
-// exchange a message. Exits 0 when the echo came back.
+// exchange a message, and a PeerConnection writes an offer (the WebRTC half
+// links: OpenSSL, usrsctp). Exits 0 when both worked.
+#include <duplex/peer_connection.hpp>
 #include <duplex/websocket.hpp>
 #include <duplex/websocket_server.hpp>
 
@@ -21,5 +23,10 @@ int main() {
     loop.set_timeout(std::chrono::seconds(5), [&] { loop.stop(); });
     loop.run();
     std::printf("consumer: %s\n", got.c_str());
-    return got == "installed duplex works" ? 0 : 1;
+    duplex::PeerConnection pc(loop);
+    (void)pc.create_data_channel("check");
+    auto offer = pc.create_offer();
+    const bool rtc_ok = offer.ok() && offer->sdp.find("webrtc-datachannel") != std::string::npos;
+    std::printf("consumer: PeerConnection offer %s\n", rtc_ok ? "written" : "missing");
+    return got == "installed duplex works" && rtc_ok ? 0 : 1;
 }
