@@ -4,7 +4,7 @@
 // files (docs/file-transfer.md).
 //
 //   duplex-peer --signal ws://HOST:PORT/signal --room R [--id NAME] [--token T]
-//               [--bind ADDR] [--stun URL] [--timeout SECONDS] [-v]
+//               [--bind ADDR] [--stun URL] [--label data] [--timeout SECONDS] [-v]
 //               (--echo | --send TEXT | --send-file PATH | --receive-dir DIR)
 //
 // Negotiation: the peer that joins offers to every peer already in the room;
@@ -87,6 +87,7 @@ std::optional<std::string> file_sha256(const fs::path& p) {
 
 struct Options {
     std::string signal_url, room, id, token, bind, stun;
+    std::string label = "data";
     double timeout = 0;
     std::optional<std::string> send_text;
     std::string send_file, receive_dir;
@@ -255,7 +256,7 @@ private:
             [remote](duplex::IceConnectionState s) { vlog("peer " + remote + ": ice " + duplex::to_string(s)); });
         l.pc.on_data_channel([this, remote](duplex::DataChannel dc) { on_channel(remote, dc); });
         if (offer) {
-            auto dc = l.pc.create_data_channel("data");
+            auto dc = l.pc.create_data_channel(opt_.label);
             if (!dc) {
                 fail("create_data_channel: " + dc.status().message());
                 return l;
@@ -305,7 +306,7 @@ private:
         const std::string label = dc.label();
         dc.on_open([this, remote, dc]() mutable {
             vlog("channel '" + dc.label() + "' open with " + remote);
-            if (dc.label() == "data") on_data_open(remote, dc);
+            if (dc.label() == opt_.label) on_data_open(remote, dc);
         });
         if (label.rfind("file", 0) == 0 && !opt_.receive_dir.empty()) {
             auto rx = std::make_shared<FileReceiver>();
@@ -332,7 +333,7 @@ private:
             (void)(binary ? dc.send_binary(data) : dc.send(data));
             return;
         }
-        if (opt_.send_text && dc.label() == "data") {
+        if (opt_.send_text && dc.label() == opt_.label) {
             std::cout << data << std::endl;
             finish(0);
         }
@@ -479,6 +480,7 @@ int main(int argc, char** argv) {
     cli.add_option("--token", o.token, "room token (duplex-server token)");
     cli.add_option("--bind", o.bind, "gather host candidates only from this address or prefix (e.g. 127.0.0.1)");
     cli.add_option("--stun", o.stun, "a STUN server, stun:HOST:PORT");
+    cli.add_option("--label", o.label, "the data channel's label (the demo page's chat is \"chat\")")->capture_default_str();
     cli.add_option("--timeout", o.timeout, "give up (or, for --echo/--receive-dir, stop) after this many seconds");
     cli.add_flag("-v,--verbose", g_verbose, "log state changes");
     auto* mode = cli.add_option_group("mode", "what to do once connected");
