@@ -168,6 +168,7 @@ private:
     std::vector<std::size_t> low_threshold_;
     std::vector<std::uint8_t> reset_flags_;
     bool resets_in_flight_ = false;
+    bool resets_wanted_ = false;  // some stream is kResetWanted (saves a scan of every stream per call)
     bool shutdown_wanted_ = false;
     bool shutdown_sent_ = false;
 
@@ -419,6 +420,7 @@ void UsrsctpAssociation::reset_stream(std::uint16_t stream) {
     if (state_ != State::Connected && state_ != State::Closing) return;
     if (reset_flags_[stream] != 0) return;
     reset_flags_[stream] = kResetWanted;
+    resets_wanted_ = true;
     flush_resets();
 }
 
@@ -687,12 +689,17 @@ void UsrsctpAssociation::take_from_buffered(std::uint16_t stream, std::size_t n)
 }
 
 void UsrsctpAssociation::flush_resets() {
-    if (sock_ == nullptr || resets_in_flight_ || state_ != State::Connected) return;
+    if (!resets_wanted_ || sock_ == nullptr || resets_in_flight_ || state_ != State::Connected) return;
     // RFC 8831 §6.7: reset only after the queued messages of the stream were
     // handed to SCTP (which itself sends the request after that data).
     std::vector<std::uint16_t> ready;
-    for (std::size_t s = 0; s < reset_flags_.size(); ++s)
-        if (reset_flags_[s] == kResetWanted && buffered_[s] == 0) ready.push_back(static_cast<std::uint16_t>(s));
+    bool waiting = false;
+    for (std::size_t s = 0; s < reset_flags_.size(); ++s) {
+        if (reset_flags_[s] != kResetWanted) continue;
+        if (buffered_[s] == 0) ready.push_back(static_cast<std::uint16_t>(s));
+        else waiting = true;
+    }
+    resets_wanted_ = waiting;
     if (ready.empty()) return;
     // struct sctp_reset_streams ends in a flexible array: build it in bytes.
     std::vector<std::byte> req(sizeof(sctp_reset_streams) + ready.size() * sizeof(std::uint16_t));
@@ -708,6 +715,7 @@ void UsrsctpAssociation::flush_resets() {
         // one at a time); retried on the next drive.
         if (errno != EBUSY && errno != EALREADY && errno != EAGAIN)
             DUPLEX_LOG(Warn, "sctp: stream reset request failed: errno " << errno);
+        resets_wanted_ = true;  // still wanted: the next drive asks again
         return;
     }
     resets_in_flight_ = true;
