@@ -160,13 +160,17 @@ void PeerImpl::flush() {
     auto keep = shared_from_this();  // a callback may drop the last handle
     for (int guard = 0; guard < 64; ++guard) {
         bool any = false;
-        while (auto t = peer_->poll_transmit()) {
+        // Datagrams leave in batches, one sendmmsg per socket.
+        std::vector<proto::rtc::Transmit> batch;
+        while (auto t = peer_->poll_transmit()) batch.push_back(std::move(*t));
+        if (!batch.empty()) {
             any = true;
-            for (auto& s : sockets_)
-                if (s->local() == t->local) {
-                    (void)s->send_to(t->destination, t->data);
-                    break;
-                }
+            for (auto& s : sockets_) {
+                std::vector<runtime::UdpSocket::Outgoing> out;
+                for (const auto& t : batch)
+                    if (t.local == s->local()) out.push_back({t.destination, t.data});
+                if (!out.empty()) (void)s->send_many(out);
+            }
         }
         while (auto ev = peer_->poll_event()) {
             any = true;

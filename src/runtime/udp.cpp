@@ -119,6 +119,37 @@ bool UdpSocket::send_to(const base::Endpoint& to, base::Bytes datagram) noexcept
     return true;
 }
 
+std::size_t UdpSocket::send_many(std::span<const Outgoing> datagrams) noexcept {
+    if (fd_ < 0) return 0;
+    std::size_t done = 0;
+    while (done < datagrams.size()) {
+        constexpr std::size_t kMax = 64;
+        std::array<mmsghdr, kMax> msgs{};
+        std::array<iovec, kMax> iov{};
+        std::array<Address, kMax> to{};
+        const std::size_t n = std::min(kMax, datagrams.size() - done);
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto& d = datagrams[done + i];
+            to[i] = to_address(d.to);
+            iov[i] = {const_cast<std::byte*>(d.data.data()), d.data.size()};
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+            msgs[i].msg_hdr.msg_name = const_cast<sockaddr*>(to[i].sockaddr_ptr());
+            msgs[i].msg_hdr.msg_namelen = to[i].length();
+        }
+        const int sent = ::sendmmsg(fd_, msgs.data(), static_cast<unsigned>(n), MSG_DONTWAIT);
+        if (sent <= 0) {
+            // A full buffer or an unreachable destination: skip that datagram
+            // (UDP may lose it; ICE, DTLS and SCTP retransmit) and go on.
+            ++done;
+            continue;
+        }
+        done += static_cast<std::size_t>(sent);
+        out_ += static_cast<std::uint64_t>(sent);
+    }
+    return done;
+}
+
 void UdpSocket::on_io(std::uint32_t) {
     // Bounded per wake-up so one busy socket cannot starve the loop.
     for (int round = 0; round < 8 && fd_ >= 0; ++round) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,13 @@ public:
     /// One datagram. False when the kernel refused it (full buffer, no route);
     /// the caller treats that as loss.
     bool send_to(const base::Endpoint& to, base::Bytes datagram) noexcept;
+    struct Outgoing {
+        base::Endpoint to;
+        base::Bytes data;
+    };
+    /// Several datagrams in as few system calls as the kernel allows
+    /// (sendmmsg); returns how many were taken (the rest count as lost).
+    std::size_t send_many(std::span<const Outgoing> datagrams) noexcept;
     void close() noexcept;
 
     std::uint64_t datagrams_in() const noexcept { return in_; }
