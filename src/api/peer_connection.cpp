@@ -160,18 +160,7 @@ void PeerImpl::flush() {
     auto keep = shared_from_this();  // a callback may drop the last handle
     for (int guard = 0; guard < 64; ++guard) {
         bool any = false;
-        // Datagrams leave in batches, one sendmmsg per socket.
-        std::vector<proto::rtc::Transmit> batch;
-        while (auto t = peer_->poll_transmit()) batch.push_back(std::move(*t));
-        if (!batch.empty()) {
-            any = true;
-            for (auto& s : sockets_) {
-                std::vector<runtime::UdpSocket::Outgoing> out;
-                for (const auto& t : batch)
-                    if (t.local == s->local()) out.push_back({t.destination, t.data});
-                if (!out.empty()) (void)s->send_many(out);
-            }
-        }
+        if (send_transmits()) any = true;
         while (auto ev = peer_->poll_event()) {
             any = true;
             dispatch(*ev);
@@ -180,6 +169,20 @@ void PeerImpl::flush() {
     }
     flushing_ = false;
     arm_timer();
+}
+
+bool PeerImpl::send_transmits() {
+    // Datagrams leave in batches, one sendmmsg per socket.
+    std::vector<proto::rtc::Transmit> batch;
+    while (auto t = peer_->poll_transmit()) batch.push_back(std::move(*t));
+    if (batch.empty()) return false;
+    for (auto& s : sockets_) {
+        std::vector<runtime::UdpSocket::Outgoing> out;
+        for (const auto& t : batch)
+            if (t.local == s->local()) out.push_back({t.destination, t.data});
+        if (!out.empty()) (void)s->send_many(out);
+    }
+    return true;
 }
 
 void PeerImpl::flush_soon() {
@@ -401,7 +404,10 @@ void PeerImpl::close() {
     if (closed_ || !peer_) return;
     auto keep = shared_from_this();
     peer_->close(base::Clock::now());
-    flush();  // close_notify, channel close events, state change to closed
+    // The close_notify leaves now, even when close() is called from inside a
+    // callback (flush() is then already running and returns at once).
+    (void)send_transmits();
+    flush();  // channel close events, state change to closed
     closed_ = true;
     if (timer_ != 0) loop_.runtime().cancel_timer(timer_);
     timer_ = 0;

@@ -94,6 +94,7 @@ public:
     void flush_soon();
 
 private:
+    bool send_transmits();
     void dispatch(proto::rtc::PeerEvent& ev);
     void arm_timer();
     void on_timer();

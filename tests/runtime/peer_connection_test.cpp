@@ -383,3 +383,45 @@ TEST(PeerConnection, StatsHaveTheRoundTripAndCallsFromOtherThreadsArePosted) {
     ASSERT_TRUE(run_until(p.loop, [&] { return got.size() == 10; }));
     for (int i = 0; i < 10; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "from thread " + std::to_string(i));
 }
+
+TEST(PeerConnection, MessagesBeforeTheHandlerIsSetAreNotLost) {
+    Pair p;
+    auto dc = p.a.create_data_channel("early");
+    ASSERT_TRUE(dc.ok());
+    bool sent = false;
+    dc->on_open([&] {
+        // Sent at once: they reach b before its application sets on_message.
+        for (int i = 0; i < 5; ++i) (void)dc->send("early " + std::to_string(i));
+        sent = true;
+    });
+    p.negotiate();
+    ASSERT_TRUE(run_until(p.loop, [&] { return sent && p.remote("early"); }));
+    // Let the messages arrive with nobody listening.
+    const auto until = std::chrono::steady_clock::now() + 200ms;
+    while (std::chrono::steady_clock::now() < until) p.loop.run_once(5);
+    std::vector<std::string> got;
+    p.remote("early")->on_message([&](std::string_view d, bool) { got.emplace_back(d); });
+    ASSERT_TRUE(run_until(p.loop, [&] { return got.size() == 5; }));
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "early " + std::to_string(i));
+}
+
+TEST(PeerConnection, ClosingFromInsideACallbackIsSafe) {
+    Pair p;
+    auto dc = p.a.create_data_channel("c");
+    ASSERT_TRUE(dc.ok());
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.remote("c") && dc->ready_state() == DataChannelState::Open; }));
+    bool closed_inside = false;
+    p.remote("c")->on_message([&](std::string_view, bool) {
+        p.remote("c")->close();  // the channel, then the whole peer, from its own callback
+        p.b.close();
+        closed_inside = true;
+    });
+    ASSERT_TRUE(dc->send("close now").ok());
+    (void)dc->send("and this one arrives nowhere");
+    ASSERT_TRUE(run_until(p.loop, [&] { return closed_inside; }));
+    EXPECT_EQ(p.b.connection_state(), PeerConnectionState::Closed);
+    // a hears of it (the DTLS close_notify) and its channel closes.
+    ASSERT_TRUE(run_until(p.loop, [&] { return dc->ready_state() == DataChannelState::Closed; }));
+}
