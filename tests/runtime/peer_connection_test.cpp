@@ -425,3 +425,55 @@ TEST(PeerConnection, ClosingFromInsideACallbackIsSafe) {
     // a hears of it (the DTLS close_notify) and its channel closes.
     ASSERT_TRUE(run_until(p.loop, [&] { return dc->ready_state() == DataChannelState::Closed; }));
 }
+
+TEST(PeerConnection, GlareIsResolvedByThePoliteSideRollingBack) {
+    // Both sides offer at once (perfect negotiation, W3C webrtc-pc §10.7
+    // example): b is polite: it rolls back and answers a's offer; a, the
+    // impolite side, ignores b's offer. Channels made by both sides open.
+    Pair p;
+    auto from_a = p.a.create_data_channel("from-a");
+    auto from_b = p.b.create_data_channel("from-b");
+    ASSERT_TRUE(from_a.ok() && from_b.ok());
+    std::vector<DataChannel> a_channels;
+    p.a.on_data_channel([&](DataChannel dc) { a_channels.push_back(dc); });
+    ASSERT_TRUE(p.a.set_local_description().ok());
+    ASSERT_TRUE(p.b.set_local_description().ok());  // glare: both in have-local-offer
+    EXPECT_EQ(p.b.signaling_state(), SignalingState::HaveLocalOffer);
+    // b (polite) gets a's offer: explicit rollback, then the offer.
+    ASSERT_TRUE(p.b.set_local_description({SdpType::Rollback, ""}).ok());
+    EXPECT_EQ(p.b.signaling_state(), SignalingState::Stable);
+    ASSERT_TRUE(p.b.set_remote_description(*p.a.local_description()).ok());
+    Pair::deliver(p.b, p.to_b);
+    ASSERT_TRUE(p.b.set_local_description().ok());  // the answer
+    EXPECT_EQ(p.b.local_description()->type, SdpType::Answer);
+    ASSERT_TRUE(p.a.set_remote_description(*p.b.local_description()).ok());
+    Pair::deliver(p.a, p.to_a);
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] {
+        return from_a->ready_state() == DataChannelState::Open && from_b->ready_state() == DataChannelState::Open &&
+               p.remote("from-a") && a_channels.size() == 1;
+    }));
+    EXPECT_EQ(a_channels[0].label(), "from-b");
+    std::string got;
+    a_channels[0].on_message([&](std::string_view d, bool) { got = d; });
+    ASSERT_TRUE(from_b->send("from the polite side").ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return got == "from the polite side"; }));
+}
+
+TEST(PeerConnection, ARemoteOfferDuringOurOfferIsAnImplicitRollback) {
+    Pair p;
+    auto dc = p.a.create_data_channel("x");
+    ASSERT_TRUE(dc.ok());
+    (void)p.b.create_data_channel("y");
+    ASSERT_TRUE(p.a.set_local_description().ok());
+    ASSERT_TRUE(p.b.set_local_description().ok());
+    // No explicit rollback: set_remote_description(offer) does it.
+    ASSERT_TRUE(p.b.set_remote_description(*p.a.local_description()).ok());
+    EXPECT_EQ(p.b.signaling_state(), SignalingState::HaveRemoteOffer);
+    Pair::deliver(p.b, p.to_b);
+    ASSERT_TRUE(p.b.set_local_description().ok());
+    ASSERT_TRUE(p.a.set_remote_description(*p.b.local_description()).ok());
+    Pair::deliver(p.a, p.to_a);
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return dc->ready_state() == DataChannelState::Open; }));
+}

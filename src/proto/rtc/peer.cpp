@@ -100,7 +100,7 @@ public:
 
     sdp::SignalingMachine signaling;
     std::optional<std::pair<SdpKind, std::string>> local_desc, remote_desc;
-    std::optional<std::pair<SdpKind, std::string>> pending_local, pending_remote;
+    std::optional<std::pair<SdpKind, std::string>> rollback_local;  // what a local rollback restores
     std::optional<sdp::RemoteParams> remote;
     std::string mid = "0";
     bool offerer = false;   // we made the first offer (ICE controlling, RFC 8445 §6.1.1)
@@ -501,6 +501,27 @@ public:
         pump_agent(now);
     }
 
+    /// Undoes our pending offer (W3C webrtc-pc §4.4.1.5 rollback; also the
+    /// implicit rollback of a colliding remote offer in perfect negotiation).
+    /// In the first negotiation nothing was established yet: the ICE agent
+    /// started as the controlling side is dropped, and the one made for the
+    /// remote offer will be controlled (RFC 8445 §6.1.1: the offerer controls).
+    void rollback_local_offer() {
+        local_desc = rollback_local;
+        rollback_local.reset();
+        if (!remote_desc && !dtls) {
+            agent.reset();
+            local_candidates.clear();
+            gathering_complete = false;
+            local_set = false;
+            offerer = false;
+            if (gathering != GatheringState::New) {
+                gathering = GatheringState::New;
+                emit(event::GatheringChange{gathering});
+            }
+        }
+    }
+
     void new_local_credentials() {
         ufrag = random_ice_string(8);
         pwd = random_ice_string(24);
@@ -602,15 +623,16 @@ base::Status Peer::set_local_description(SdpKind kind, std::string_view text, ba
     if (s.closed) return error(Errc::invalid_state, "the peer connection is closed");
     auto probe = s.signaling;
     if (auto st = status_of(probe.set_local(to_sdp_type(kind))); !st.ok()) return st;
-    if (kind == SdpKind::Rollback) s.signaling = probe;
     if (kind == SdpKind::Rollback) {
-        s.local_desc.reset();
+        s.signaling = probe;
+        s.rollback_local_offer();
         s.emit(event::SignalingChange{convert(s.signaling.state())});
         return {};
     }
     auto parsed = sdp::parse(text);
     if (auto* e = std::get_if<sdp::ParseError>(&parsed)) return error(Errc::invalid_argument, e->to_string());
     if (kind == SdpKind::Offer && !s.remote_desc) s.offerer = true;
+    if (kind == SdpKind::Offer) s.rollback_local = s.local_desc;
     s.signaling = probe;
     s.local_desc = std::make_pair(kind, std::string(text));
     ++s.session_version;
@@ -642,6 +664,10 @@ base::Status Peer::set_remote_description(SdpKind kind, std::string_view text, b
     // Check the state first, then the content: a refused description changes nothing.
     auto probe = s.signaling;
     if (auto st = status_of(probe.set_remote(to_sdp_type(kind))); !st.ok()) return st;
+    // A remote offer while ours is pending: our offer is rolled back first
+    // (the implicit rollback of perfect negotiation, W3C webrtc-pc §4.4.1.6).
+    if (kind == SdpKind::Offer && s.signaling.state() == sdp::SignalingState::have_local_offer)
+        s.rollback_local_offer();
     if (kind == SdpKind::Offer && !s.local_desc) s.offerer = false;
     auto st = s.apply_remote(std::get<sdp::SessionDescription>(parsed), kind, now);
     if (!st.ok()) return st;
