@@ -2,8 +2,10 @@
 // duplex-server's /signal. Run it through webrtc_demo_test.sh, which puts it (and so duplex-server and
 // Chromium) in a loopback-only network namespace; this script refuses to run where any other interface exists.
 //
-//   tests/interop/webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied] [turn]   (all by default; watchdog
-//   60 s for the whole run, WATCHDOG_MS= to change)
+//   tests/interop/webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn]
+//                                     [native-chat] [native-files]
+//   (all by default: the four browser-only cases without duplex-peer's path, all six with it; a case may be given
+//   more than once; watchdog 60 s for the whole run plus 40 s per native case, WATCHDOG_MS= to change)
 //
 // pair: two pages join one room; the chat channel opens; chat both ways (one typed, one through the hook);
 //       a 5 MiB random file from A arrives at B with Node's SHA-256 of the same bytes (the page's streaming
@@ -19,11 +21,27 @@
 //       REST credentials (checked against Node's HMAC-SHA1) and open the demo with ?relay=1
 //       (iceTransportPolicy 'relay'); they connect, chat goes both ways, the selected pair's local candidate
 //       is of type relay, and coturn's log shows a successful ALLOCATE. coturn is killed after the case.
+// native-chat: a page and `duplex-peer --echo --label chat --bind 127.0.0.1 -v` in one room, both join orders.
+//       (page first) duplex-peer offers with its `chat` channel; the page shows the peer with ICE connected, DTLS
+//       connected, chat open and a host/udp path (getStats: host 127.0.0.1 pair); chat typed in the page comes back
+//       once each, from duplex-peer's id, in #chat-log; then Start camera: the page renegotiates with audio and video,
+//       duplex-peer answers them rejected (port 0) and the echo still works. (duplex-peer first) the page's signaling
+//       is held until its fake camera runs (Start camera), so its first offer carries audio, video and the `chat`
+//       channel; duplex-peer answers audio/video rejected, BUNDLE on the application m-line; same checks as above.
+//       Each time duplex-peer must exit 0 on SIGTERM and the page get peer-left.
+// native-files: (duplex-peer first) `duplex-peer --receive-dir DIR`; 5 MiB of random bytes put into the page's file
+//       input: duplex-peer prints `received random.bin 5242880 bytes sha256 HEX` with sha256sum's digest of the
+//       source, DIR holds exactly that file, the page shows the transfer confirmed; SIGTERM -> exit 0.
+//       (page first) `duplex-peer --send-file F --label chat` (5 MiB random): the page offers F's name for download
+//       with sha256sum's size and digest (page's streaming SHA-256 and WebCrypto's of the Blob), and duplex-peer,
+//       confirmed by file-ok, exits 0 by itself.
+//       duplex-peer always runs in a process group of its own with --timeout 45; its output and the page's console
+//       are printed when a check of the case fails.
 //
-// Cleanup on every path (pass, fail, watchdog, signal): duplex-server (and coturn) run in a process group of
+// Cleanup on every path (pass, fail, watchdog, signal): duplex-server (and coturn, duplex-peer) run in a process group of
 // their own, which is killed; Chromium (its own process group, started by Playwright) is closed through its context
 // and then its groups are killed, found by our user-data-dir; TMPDIR is a fresh directory, removed.
-const { spawn } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
@@ -31,9 +49,16 @@ const path = require('path');
 const readline = require('readline');
 
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
-const ALL_CASES = ['pair', 'mesh', 'denied', 'turn'];
-const CASES = process.argv.slice(3).length ? process.argv.slice(3) : ALL_CASES;
-const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000);
+const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn'];
+const NATIVE_CASES = ['native-chat', 'native-files'];
+const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
+// The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
+const REST = process.argv.slice(3);
+const PEER = REST.length && !ALL_CASES.includes(REST[0]) ? REST.shift() : (process.env.DUPLEX_PEER || null);
+const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
+const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
+const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * NATIVE_RUNS);
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [native-chat] [native-files]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
@@ -58,6 +83,13 @@ function killServer() {
   if (server && server.exitCode === null && server.signalCode === null) {
     try { process.kill(-server.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
   }
+}
+const natives = new Set();   // duplex-peer processes, each the leader of its own process group
+function killNatives() {
+  for (const p of natives) {
+    if (p.exitCode === null && p.signalCode === null) { try { process.kill(-p.pid, 'SIGKILL'); } catch (e) { /* gone */ } }
+  }
+  natives.clear();
 }
 function killTurn() {
   if (turn && turn.exitCode === null && turn.signalCode === null) {
@@ -94,6 +126,7 @@ async function finish(code, why) {
   finishing = true;
   if (why) say(why);
   await closeBrowser();
+  killNatives();
   killServer();
   killTurn();
   removeTmp();
@@ -102,7 +135,7 @@ async function finish(code, why) {
 }
 setTimeout(() => finish(3, `FAIL watchdog: not done after ${WATCHDOG_MS / 1000} s`), WATCHDOG_MS).unref();
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => finish(128 + os.constants.signals[sig], `FAIL got ${sig}`));
-process.on('exit', () => { killChromium(); killServer(); killTurn(); removeTmp(); });
+process.on('exit', () => { killChromium(); killNatives(); killServer(); killTurn(); removeTmp(); });
 
 function startServer(extra = []) {
   return new Promise((resolve, reject) => {
@@ -152,12 +185,15 @@ async function waitFor(page, fn, arg, ms) {
 const sleep = (ms) => new Promise(r => setTimeout(r, ms));
 
 let pageNo = 0;
-async function openPage(origin, room, problems, query = '') {
+// hooks.beforeGoto(page) runs before the page loads, hooks.beforeJoin(page) after it loaded, before waiting for joined.
+async function openPage(origin, room, problems, query = '', hooks = {}) {
   const page = await ctx.newPage();
   const name = `page${++pageNo}`;
+  page.consoleLog = [];   // everything the page logged, shown when a native case fails
   page.on('pageerror', e => problems.push(`${name}: page error: ${e.message}`));
   const isFavicon = (u) => { try { return new URL(u).pathname === '/favicon.ico'; } catch (e) { return false; } };
   page.on('console', m => {
+    page.consoleLog.push(`${m.type()}: ${m.text()}`);
     if (m.type() !== 'error') return;
     if (/status of 404/.test(m.text()) && m.location() && isFavicon(m.location().url || '')) return;
     problems.push(`${name}: console error: ${m.text()}`);
@@ -165,8 +201,11 @@ async function openPage(origin, room, problems, query = '') {
   page.on('response', r => { if (r.status() >= 400 && !isFavicon(r.url())) problems.push(`${name}: HTTP ${r.status()} ${r.url()}`); });
   page.on('requestfailed', r => problems.push(`${name}: request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
   page.on('request', r => { if (!r.url().startsWith(origin) && !/^(data|blob):/.test(r.url())) problems.push(`${name}: request outside the server: ${r.url()}`); });
+  if (hooks.beforeGoto) await hooks.beforeGoto(page);
   const resp = await page.goto(`${origin}/?room=${room}${query}`, { waitUntil: 'load', timeout: 15000 });
   expect(resp && resp.status() === 200, `${name}: GET /?room=${room}${query} -> ${resp && resp.status()}`);
+  page.label = name;
+  if (hooks.beforeJoin) await hooks.beforeJoin(page);
   const id = await waitFor(page, () => window.duplexDemo && window.duplexDemo.state.id, null, 10000);
   expect(!!id, `${name}: joined room ${room} as ${id} (signal: ${await page.evaluate(() => window.duplexDemo && window.duplexDemo.state.signal)})`);
   page.peerId = id;
@@ -367,11 +406,320 @@ async function caseMesh(origin) {
   return problems;
 }
 
+// ---- the demo page with duplex-peer (apps/duplex-peer) --------------------------------------------------------------
+
+// Starts duplex-peer in a process group of its own; its stdout/stderr lines are kept (with times) in proc.log.
+let nativeNo = 0;
+function startNative(args) {
+  const proc = spawn(PEER, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.label = `duplex-peer#${++nativeNo}`;
+  proc.args = args;
+  proc.log = [];
+  natives.add(proc);
+  const t0 = Date.now();
+  const lines = (stream, tag) => readline.createInterface({ input: stream }).on('line', (l) => {
+    proc.log.push(`+${((Date.now() - t0) / 1000).toFixed(2)}s ${tag}: ${l}`);
+    proc.emit('line', tag, l);
+  });
+  lines(proc.stdout, 'out');
+  lines(proc.stderr, 'err');
+  proc.on('error', (e) => proc.log.push(`spawn error: ${e.message}`));
+  // 'close': exited and its output read to the end.
+  proc.done = new Promise((r) => proc.on('close', (code, sig) => r(sig || code)));
+  return proc;
+}
+// Resolves with the first match of re in a line of proc's stdout ('out') or stderr ('err'), or null after ms.
+function nativeLine(proc, tag, re, ms) {
+  return new Promise((resolve) => {
+    for (const l of proc.log) {
+      const m = l.replace(/^\+\S+ /, '');
+      if (m.startsWith(`${tag}: `)) { const x = re.exec(m.slice(tag.length + 2)); if (x) return resolve(x); }
+    }
+    const timer = setTimeout(() => { proc.off('line', on); resolve(null); }, ms);
+    const on = (t, l) => {
+      if (t !== tag) return;
+      const x = re.exec(l);
+      if (x) { clearTimeout(timer); proc.off('line', on); resolve(x); }
+    };
+    proc.on('line', on);
+  });
+}
+const exitedWithin = (proc, ms) => Promise.race([proc.done, sleep(ms).then(() => `still running after ${ms / 1000} s`)]);
+const nativeArgs = (origin, room, id, mode) => ['--signal', `${origin.replace(/^http/, 'ws')}/signal`, '--room', room,
+  '--id', id, '--bind', '127.0.0.1', '-v', '--timeout', '45', ...mode];
+
+// On a failed check in a native case: what both sides said.
+function dumpNative(procs, pages) {
+  for (const p of procs) say(`[${p.label} ${p.args.join(' ')}]\n  ${p.log.join('\n  ') || '(no output)'}`);
+  for (const p of pages) say(`[${p.label} console]\n  ${p.consoleLog.join('\n  ') || '(empty)'}`);
+}
+
+// Waits until the page shows `id` connected: ICE connected, DTLS connected, chat open, a host/udp path (the peer
+// list), and getStats' selected pair is host 127.0.0.1 on our side. Returns the peer's entry from peers().
+async function nativeConnected(page, id, ms) {
+  const ready = await waitFor(page, (id) => {
+    const p = window.duplexDemo.peers().find((x) => x.id === id);
+    return p && (p.ice === 'connected' || p.ice === 'completed') && p.connection === 'connected' && p.chat === 'open' && p;
+  }, id, ms);
+  expect(!!ready, `${page.label}: ${id} connected, chat open (${JSON.stringify(ready || await page.evaluate(() => window.duplexDemo.peers()))})`);
+  if (!ready) return null;
+  const shown = await waitFor(page, (id) => {
+    const li = document.querySelector(`#peers li[data-peer="${id}"]`);
+    const t = li && li.textContent;
+    return t && /ICE (connected|completed)/.test(t) && /DTLS connected/.test(t) && /chat open/.test(t) && /path host\/udp ↔/.test(t) && t;
+  }, id, 5000);
+  expect(!!shown, `${page.label}'s peer list shows ICE/DTLS connected and a host path: '${shown || await page.textContent('#peers').catch(() => '?')}'`);
+  const st = await page.evaluate((id) => window.duplexDemo.stats(id), id);
+  expect(st && st.connection === 'connected' && st.dtls === 'connected' && st.local && st.local.type === 'host' &&
+    st.local.protocol === 'udp' && st.local.address === '127.0.0.1' && st.remote && st.remote.address === '127.0.0.1',
+  `${page.label}'s getStats: connected, DTLS connected (${st && st.tlsVersion}), selected pair local ${JSON.stringify(st && st.local)} remote ${JSON.stringify(st && st.remote)}`);
+  return ready;
+}
+
+// Types text into the page's chat and waits for duplex-peer's echo (from its id) in the chat log, exactly once.
+async function echoArrives(page, id, text) {
+  await page.fill('#chat-input', text, { timeout: 5000 });
+  await page.click('#chat-send', { timeout: 5000 });
+  const got = await waitFor(page, ([t, f]) => window.duplexDemo.chat.some((c) => c.text === t && c.from === f && !c.mine),
+    [text, id], 10000);
+  await sleep(200);   // a duplicated echo would show up by now
+  const shown = await page.$$eval('#chat-log li.theirs', (ls, [t, f]) => ls.filter((l) => {
+    const from = l.querySelector('.from');
+    return from && from.textContent === f && l.textContent === f + t;
+  }).length, [text, id]);
+  const mine = await page.$$eval('#chat-log li.mine', (ls, t) => ls.filter((l) => l.textContent.endsWith(t)).length, text);
+  return expect(!!got && shown === 1 && mine === 1,
+    `${page.label} typed '${text}': shown once as sent, its echo from ${id} shown ${shown} time(s) in #chat-log`);
+}
+
+// The m-lines of an SDP: [{ kind, port, mid }], and its BUNDLE group.
+function mlines(sdp) {
+  const out = [];
+  let bundle = null;
+  for (const l of (sdp || '').split(/\r?\n/)) {
+    let m;
+    if ((m = /^m=(\w+) (\d+) /.exec(l))) out.push({ kind: m[1], port: +m[2], mid: null });
+    else if ((m = /^a=mid:(\S+)/.exec(l)) && out.length) out[out.length - 1].mid = m[1];
+    else if ((m = /^a=group:BUNDLE(.*)$/.exec(l))) bundle = m[1].trim().split(/\s+/).filter(Boolean);
+  }
+  return { m: out, bundle };
+}
+const descriptions = (page, id) => page.evaluate((id) => {
+  const pc = window.duplexDemo.peer(id).pc;
+  return { signaling: pc.signalingState, local: pc.currentLocalDescription && pc.currentLocalDescription.toJSON(),
+    remote: pc.currentRemoteDescription && pc.currentRemoteDescription.toJSON() };
+}, id);
+// The page's offer (local) has audio, video and application m-lines; duplex-peer's answer rejects audio and video
+// (port 0) and accepts the application one, which carries the BUNDLE group.
+function checkRejectedMedia(page, d, what) {
+  const offer = mlines(d.local && d.local.sdp), answer = mlines(d.remote && d.remote.sdp);
+  const kinds = offer.m.map((x) => x.kind).sort().join(',');
+  const app = answer.m.find((x) => x.kind === 'application');
+  const media = answer.m.filter((x) => x.kind !== 'application');
+  const summary = JSON.stringify({ signaling: d.signaling, offer: offer.m, offerBundle: offer.bundle, answer: answer.m, answerBundle: answer.bundle });
+  expect(d.signaling === 'stable' && d.local && d.local.type === 'offer' && d.remote && d.remote.type === 'answer' &&
+    kinds === 'application,audio,video' && answer.m.length === offer.m.length &&
+    answer.m.every((x, i) => x.kind === offer.m[i].kind && x.mid === offer.m[i].mid) &&
+    media.length === 2 && media.every((x) => x.port === 0) && app && app.port !== 0 &&
+    JSON.stringify(answer.bundle) === JSON.stringify([app.mid]),
+  `${page.label}: ${what}: the page offered audio+video+application, duplex-peer answered audio/video rejected (port 0), BUNDLE ${JSON.stringify(answer.bundle)} = the application mid (${summary})`);
+}
+
+// duplex-peer gets SIGTERM: it exits 0 and the page sees it leave.
+async function stopNative(proc, page) {
+  expect(proc.exitCode === null && proc.signalCode === null, `${proc.label} still runs before SIGTERM (${proc.exitCode ?? proc.signalCode ?? 'yes'})`);
+  proc.kill('SIGTERM');
+  const code = await exitedWithin(proc, 8000);
+  expect(code === 0, `${proc.label} exits 0 on SIGTERM (${code})`);
+  const left = await waitFor(page, (id) => window.duplexDemo.chat.some((x) => x.system && x.text === `${id} left`) &&
+    window.duplexDemo.peers().length === 0, proc.peerId, 10000);
+  expect(!!left, `${page.label} got peer-left for ${proc.peerId} and has no peer left`);
+}
+
+async function caseNativeChat(origin) {
+  const problems = [];
+  const failsBefore = fails.length;
+  const procs = [], pages = [];
+  const echo = ['--echo', '--label', 'chat'];
+  try {
+    // 1. The page joins first: duplex-peer joins second and offers, with its 'chat' channel.
+    const room1 = `native-chat-${crypto.randomBytes(4).toString('hex')}`;
+    const a = await openPage(origin, room1, problems);
+    pages.push(a);
+    const n1 = startNative(nativeArgs(origin, room1, 'duplex-peer-1', echo));
+    n1.peerId = 'duplex-peer-1';
+    procs.push(n1);
+    let t0 = Date.now();
+    const r1 = await nativeConnected(a, n1.peerId, 15000);
+    say(`page first: connected in ${Date.now() - t0} ms`);
+    if (!r1) return problems;
+    expect(r1 && !r1.polite, `${a.label} joined first, so it is the impolite side towards ${n1.peerId} (${r1 && r1.polite})`);
+    const d1 = r1 && await descriptions(a, n1.peerId);
+    expect(d1 && d1.remote && d1.remote.type === 'offer' && d1.local && d1.local.type === 'answer' &&
+      mlines(d1.remote.sdp).m.map((x) => x.kind).join() === 'application',
+    `duplex-peer offered (one application m-line), the page answered (${JSON.stringify(d1 && { remote: d1.remote && mlines(d1.remote.sdp), local: d1.local && d1.local.type })})`);
+    expect(!!await nativeLine(n1, 'err', new RegExp(`channel 'chat' open with ${a.peerId}$`), 5000), `${n1.label} logs its 'chat' channel open with ${a.peerId}`);
+    expect(!!await nativeLine(n1, 'err', new RegExp(`peer ${a.peerId}: connection connected$`), 5000), `${n1.label} logs connection connected`);
+    {
+      await echoArrives(a, n1.peerId, `hello duplex-peer ${Date.now()}`);
+      await echoArrives(a, n1.peerId, 'non-ASCII: \u00e9\u00e8 \u2713 \u{1f600} \u65e5\u672c');
+      // Start camera: the page renegotiates with audio and video; duplex-peer rejects them, the channel stays.
+      await a.click('#start-camera', { timeout: 5000 });
+      const tracks = await waitFor(a, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
+      expect(tracks === 2, `${a.label}: Start camera gives a local stream with 2 tracks (${tracks})`);
+      const reneg = await waitFor(a, (id) => {
+        const pc = window.duplexDemo.peer(id).pc;
+        return pc.signalingState === 'stable' && pc.currentRemoteDescription && pc.currentRemoteDescription.type === 'answer' &&
+          /\nm=audio /.test(pc.currentRemoteDescription.sdp) && /\nm=video /.test(pc.currentRemoteDescription.sdp);
+      }, n1.peerId, 10000);
+      expect(!!reneg, `${a.label} renegotiated with audio/video and got duplex-peer's answer`);
+      checkRejectedMedia(a, await descriptions(a, n1.peerId), 'renegotiation after Start camera');
+      const after = await a.evaluate(() => window.duplexDemo.peers());
+      expect(after.length === 1 && after[0].connection === 'connected' && after[0].chat === 'open', `still connected after the renegotiation (${JSON.stringify(after)})`);
+      await echoArrives(a, n1.peerId, `after the camera ${Date.now()}`);
+    }
+    await stopNative(n1, a);
+
+    // 2. duplex-peer joins first: the page offers. Its signaling is held until the fake camera runs, so that its
+    //    first offer carries audio and video (and the 'chat' channel).
+    const room2 = `native-chat-${crypto.randomBytes(4).toString('hex')}`;
+    const n2 = startNative(nativeArgs(origin, room2, 'duplex-peer-2', echo));
+    n2.peerId = 'duplex-peer-2';
+    procs.push(n2);
+    expect(!!await nativeLine(n2, 'err', /joined room /, 10000), `${n2.label} joined ${room2}`);
+    let release = null;
+    const b = await openPage(origin, room2, problems, '', {
+      beforeGoto: (page) => page.routeWebSocket(/\/signal$/, (ws) => {
+        const pending = [];
+        let server = null;
+        ws.onMessage((m) => { if (server) server.send(m); else pending.push(m); });
+        release = () => { server = ws.connectToServer(); for (const m of pending) server.send(m); };
+      }),
+      beforeJoin: async (page) => {
+        await page.click('#start-camera', { timeout: 5000 });
+        const tr = await waitFor(page, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
+        expect(tr === 2 && !await page.evaluate(() => window.duplexDemo.state.id),
+          `${page.label}: the fake camera runs (${tr} tracks) before the page has joined`);
+        for (let i = 0; i < 50 && !release; i++) await sleep(100);
+        expect(!!release, `${page.label}'s signaling WebSocket was held`);
+        if (release) release();
+      },
+    });
+    pages.push(b);
+    t0 = Date.now();
+    const r2 = await nativeConnected(b, n2.peerId, 15000);
+    say(`duplex-peer first: connected in ${Date.now() - t0} ms`);
+    if (!r2) return problems;
+    expect(r2 && r2.polite, `${b.label} joined second: it offered and is the polite side (${r2 && r2.polite})`);
+    checkRejectedMedia(b, await descriptions(b, n2.peerId), 'first offer');
+    expect(!!await nativeLine(n2, 'err', new RegExp(`channel 'chat' open with ${b.peerId}$`), 5000), `${n2.label} logs the page's 'chat' channel open with ${b.peerId}`);
+    await echoArrives(b, n2.peerId, `hello from the offering page ${Date.now()}`);
+    await echoArrives(b, n2.peerId, 'second \u2713');
+    const bad = (p) => p.log.filter((l) => /refused|fail|error/i.test(l));
+    for (const p of procs) expect(bad(p).length === 0, `${p.label} logged no refusal or failure ${JSON.stringify(bad(p))}`);
+    await stopNative(n2, b);
+  } finally {
+    if (fails.length > failsBefore) dumpNative(procs, pages);
+    killNatives();
+    for (const p of pages) await p.close().catch(() => {});
+  }
+  return problems;
+}
+
+const sha256sum = (file) => execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0];
+
+async function caseNativeFiles(origin) {
+  const problems = [];
+  const failsBefore = fails.length;
+  const procs = [], pages = [];
+  const SIZE = 5 * 1024 * 1024;
+  const dir = fs.mkdtempSync(path.join(tmp, 'native-files-'));
+  try {
+    // 1. page -> duplex-peer --receive-dir. duplex-peer joins first, so the page offers (with its 'chat' channel).
+    const src = path.join(dir, 'src', 'random.bin');
+    const recv = path.join(dir, 'recv');
+    fs.mkdirSync(path.dirname(src));
+    fs.mkdirSync(recv);
+    fs.writeFileSync(src, crypto.randomBytes(SIZE));
+    const ref = sha256sum(src);
+    const room1 = `native-files-${crypto.randomBytes(4).toString('hex')}`;
+    const n1 = startNative(nativeArgs(origin, room1, 'duplex-peer-rx', ['--receive-dir', recv]));
+    n1.peerId = 'duplex-peer-rx';
+    procs.push(n1);
+    expect(!!await nativeLine(n1, 'err', /joined room /, 10000), `${n1.label} joined ${room1}`);
+    const a = await openPage(origin, room1, problems);
+    pages.push(a);
+    const r1 = await nativeConnected(a, n1.peerId, 15000);
+    if (!r1) return problems;
+    {
+      const t0 = Date.now();
+      await a.setInputFiles('#file-input', src);
+      const tr = await waitFor(a, () => window.duplexDemo.transfers.length > 0 && window.duplexDemo.transfers[0].status !== 'sending' &&
+        window.duplexDemo.transfers[0], null, 30000);
+      const ms = Date.now() - t0;
+      expect(tr && tr.status === 'ok' && tr.to === n1.peerId && tr.name === 'random.bin' && tr.size === SIZE && tr.sent === SIZE && tr.sha256 === ref,
+        `${a.label} -> ${n1.peerId}: random.bin sent and confirmed by file-ok in ${ms} ms (${JSON.stringify(tr)})`);
+      const row = await a.textContent('#transfers li').catch(() => '');
+      expect(row.includes(`→ ${n1.peerId}: random.bin`) && row.includes('delivered, checksum confirmed') && row.includes(`sha256 ${ref}`),
+        `${a.label}'s transfer list shows it confirmed: '${row}'`);
+      const line = await nativeLine(n1, 'out', /^received (\S+) (\d+) bytes sha256 ([0-9a-f]{64})$/, 5000);
+      expect(line && line[1] === 'random.bin' && +line[2] === SIZE && line[3] === ref,
+        `${n1.label} printed '${line && line[0]}' (sha256sum of the source: ${ref})`);
+      const stored = path.join(recv, 'random.bin');
+      const listing = fs.readdirSync(recv);
+      const st = fs.statSync(stored, { throwIfNoEntry: false });
+      expect(JSON.stringify(listing) === '["random.bin"]' && st && st.size === SIZE && sha256sum(stored) === ref,
+        `${recv} holds only random.bin (${JSON.stringify(listing)}), ${st && st.size} bytes, sha256sum = the source's`);
+    }
+    await stopNative(n1, a);
+
+    // 2. duplex-peer --send-file --label chat -> page. The page joins first, so duplex-peer offers.
+    const src2 = path.join(dir, 'src', 'native-random.bin');
+    fs.writeFileSync(src2, crypto.randomBytes(SIZE));
+    const ref2 = sha256sum(src2);
+    const room2 = `native-files-${crypto.randomBytes(4).toString('hex')}`;
+    const b = await openPage(origin, room2, problems);
+    pages.push(b);
+    const t0 = Date.now();
+    const n2 = startNative(nativeArgs(origin, room2, 'duplex-peer-tx', ['--send-file', src2, '--label', 'chat']));
+    n2.peerId = 'duplex-peer-tx';
+    procs.push(n2);
+    const rec = await waitFor(b, () => window.duplexDemo.files.length > 0 && window.duplexDemo.files[0], null, 30000);
+    expect(rec && rec.ok && rec.from === n2.peerId && rec.name === 'native-random.bin' && rec.size === SIZE && rec.sha256 === ref2 && rec.expected === ref2,
+      `${b.label} received native-random.bin from ${n2.peerId} ${Date.now() - t0} ms after duplex-peer started: ${rec && rec.size} bytes, streaming SHA-256 = sha256sum's ${ref2} (${JSON.stringify(rec && { ...rec, url: undefined })})`);
+    if (rec && rec.url) {
+      const wc = await b.evaluate(async (url) => {
+        const buf = await (await fetch(url)).arrayBuffer();
+        const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
+        return { size: buf.byteLength, hex: Array.from(d, (x) => x.toString(16).padStart(2, '0')).join('') };
+      }, rec.url);
+      expect(wc.size === SIZE && wc.hex === ref2, `the Blob offered for download: ${wc.size} bytes, WebCrypto SHA-256 ${wc.hex}`);
+      const link = await b.$eval('#transfers a[download]', (l) => ({ name: l.download, href: l.href, row: l.closest('li').textContent })).catch(() => null);
+      expect(link && link.name === 'native-random.bin' && link.href === rec.url && link.row.includes(`← ${n2.peerId}: native-random.bin (5.0 MiB)`) &&
+        link.row.includes(`sha256 ${ref2} (matches the sender's)`), `${b.label} offers the download with its size and SHA-256 (${JSON.stringify(link)})`);
+    }
+    const code = await exitedWithin(n2, 10000);
+    expect(code === 0, `${n2.label} --send-file exits 0 by itself once confirmed (${code}), ${Date.now() - t0} ms after it started`);
+    expect(!!await nativeLine(n2, 'err', new RegExp(`sent ${SIZE} bytes, sha256 ${ref2} confirmed`), 0), `${n2.label} reports the transfer confirmed`);
+    const bad = (p) => p.log.filter((l) => /refused|fail|error|midway/i.test(l));
+    for (const p of procs) expect(bad(p).length === 0, `${p.label} logged no refusal or failure ${JSON.stringify(bad(p))}`);
+  } finally {
+    if (fails.length > failsBefore) dumpNative(procs, pages);
+    killNatives();
+    for (const p of pages) await p.close().catch(() => {});
+  }
+  return problems;
+}
+
 (async () => {
-  if (!SERVER || !fs.existsSync(SERVER)) return finish(2, 'usage: webrtc_demo_test.sh PATH/duplex-server [pair] [mesh] [denied] [turn]');
+  if (!SERVER || !fs.existsSync(SERVER)) return finish(2, USAGE);
   const ifs = Object.keys(os.networkInterfaces());
   if (ifs.some(n => n !== 'lo')) return finish(2, `FAIL refusing to run outside a loopback-only network namespace (interfaces: ${ifs}); use webrtc_demo_test.sh`);
-  for (const c of CASES) if (!ALL_CASES.includes(c)) return finish(2, `unknown case ${c} (${ALL_CASES.join(', ')})`);
+  for (const c of CASES) if (!ALL_CASES.includes(c)) return finish(2, `unknown case ${c} (${ALL_CASES.join(', ')})\n${USAGE}`);
+  if (NATIVE_RUNS && !PEER) return finish(2, `${CASES.filter(c => NATIVE_CASES.includes(c))} need duplex-peer's path\n${USAGE}`);
+  if (PEER && !(fs.statSync(PEER, { throwIfNoEntry: false }) || { isFile: () => false }).isFile()) {
+    return finish(2, `duplex-peer: '${PEER}' is not a file (and not a case name)\n${USAGE}`);
+  }
   let chromium;
   try { ({ chromium } = require('playwright-core')); } catch (e) {
     return finish(1, `FAIL playwright-core missing: run 'npm ci --prefix ${__dirname}' first`);
@@ -380,10 +728,10 @@ async function caseMesh(origin) {
 
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-webrtc-demo-'));
   process.env.TMPDIR = tmp;
-  for (const name of CASES) {
+  for (const [i, name] of CASES.entries()) {
     const t0 = Date.now();
     say(`--- case ${name}`);
-    const udd = path.join(tmp, `user-data-${name}`);
+    const udd = path.join(tmp, `user-data-${name}-${i}`);
     fs.mkdirSync(udd);
     if (name === 'turn') await startTurn();
     const port = await startServer(name === 'turn'
@@ -397,7 +745,8 @@ async function caseMesh(origin) {
       env: { ...process.env, TMPDIR: tmp },
     });
     // (the blank first page of the context stays open: closing a persistent context's last page ends it)
-    const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn })[name](origin);
+    const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn,
+      'native-chat': caseNativeChat, 'native-files': caseNativeFiles })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();
