@@ -33,8 +33,11 @@ def main():
     variants = {
         "duplex, one process": [a.bench, "rtc", "--json", "--megabytes", mb],
         "duplex, one process, Ta 5 ms": [a.bench, "rtc", "--json", "--megabytes", mb, "--ice-pacing-ms", "5"],
+        "duplex, two processes": [a.bench, "rtc", "--json", "--megabytes", mb, "--processes"],
         "duplex, two processes, Ta 5 ms": [a.bench, "rtc", "--json", "--megabytes", mb, "--processes", "--ice-pacing-ms", "5"],
         "node-datachannel, one process": ["node", os.path.join(HERE, "rtc_ndc_bench.js"), "--megabytes", mb],
+        "node-datachannel, two processes": ["node", os.path.join(HERE, "rtc_ndc_bench.js"), "--megabytes", mb,
+                                            "--processes"],
     }
     results = {k: [] for k in variants}
     for r in range(a.rounds):
@@ -48,11 +51,13 @@ def main():
         s = statistics.median(x["setup_ms"] for x in rs)
         med[name] = (g, s)
         print(f"{name:34} {g:13.1f} {s:9.1f}")
-    base_g, base_s = med["node-datachannel, one process"]
-    print("\nratios against node-datachannel (goodput: higher is better; setup: lower is better)")
+    print("\nratios against node-datachannel in the same setting (goodput: higher is better; setup: lower is better)")
     for name, (g, s) in med.items():
-        if name.startswith("duplex"):
-            print(f"  {name:32} goodput x{g / base_g:.2f}  setup x{s / base_s:.2f}")
+        if not name.startswith("duplex"):
+            continue
+        base = "node-datachannel, two processes" if "two processes" in name else "node-datachannel, one process"
+        base_g, base_s = med[base]
+        print(f"  {name:32} goodput x{g / base_g:.2f}  setup x{s / base_s:.2f}   (vs {base})")
 
 
 if __name__ == "__main__":
