@@ -425,9 +425,7 @@ SendResult PeerImpl::send(ChannelState& ch, bool binary, std::span<const std::by
 }
 
 std::size_t PeerImpl::buffered_amount(const ChannelState& ch) const {
-    if (!peer_) return 0;
-    const auto* info = peer_->channel(ch.key);
-    return info ? info->buffered_amount : 0;
+    return peer_ ? peer_->buffered_amount(ch.key) : 0;
 }
 
 void PeerImpl::set_low_threshold(ChannelState& ch, std::size_t bytes) {

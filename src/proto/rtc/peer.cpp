@@ -114,6 +114,9 @@ public:
 
     std::unique_ptr<dtls::Endpoint> dtls;
     std::deque<std::vector<std::byte>> dtls_waiting;  // out, before a pair is selected
+    // In, before our agent has selected a pair: the peer may select first and
+    // send its ClientHello before our nomination check's response arrives.
+    std::deque<std::pair<base::Endpoint, std::vector<std::byte>>> dtls_early;
     std::unique_ptr<sctp::Association> sctp;
 
     std::map<ChannelKey, Channel> channels;
@@ -201,6 +204,7 @@ public:
                 update_connection_state();
             } else if (std::get_if<ice::event::SelectedPair>(&*ev)) {
                 flush_dtls_waiting();
+                feed_early_dtls(now);
             }
         }
     }
@@ -220,6 +224,16 @@ public:
             return;
         }
         transmits.push_back(Transmit{pair->first, pair->second, std::move(d)});
+    }
+
+    void feed_early_dtls(base::Instant now) {
+        auto pair = agent ? agent->selected_pair() : std::nullopt;
+        if (!pair || !dtls || dtls_early.empty()) return;
+        auto early = std::move(dtls_early);
+        dtls_early.clear();
+        for (auto& [from, data] : early)
+            if (from == pair->second) dtls->handle_datagram(data, now);
+        pump_dtls(now);
     }
 
     void flush_dtls_waiting() {
@@ -256,6 +270,7 @@ public:
         dc.srtp = true;
         dtls = std::make_unique<dtls::Endpoint>(std::move(dc));
         assign_stream_ids();
+        feed_early_dtls(now);
         if (role == dtls::Role::Client && agent && agent->selected_pair()) {
             dtls->start(now);
             pump_dtls(now);
@@ -738,7 +753,15 @@ void Peer::handle_datagram(const base::Endpoint& local, const base::Endpoint& fr
         // DTLS from anyone but the selected pair's remote is not ours (an ICE
         // check must have validated the path first, RFC 8445 §7.3.1.5).
         auto pair = s.agent ? s.agent->selected_pair() : std::nullopt;
-        if (!s.dtls || !pair || pair->second != from) return;
+        if (!s.dtls || !pair) {
+            // Kept (a few) until the answer made our DTLS endpoint and ICE
+            // selected a pair: the peer may get there first. Then only those
+            // from the selected remote count.
+            if (s.dtls_early.size() < kMaxQueuedDtls)
+                s.dtls_early.emplace_back(from, std::vector<std::byte>(datagram.begin(), datagram.end()));
+            return;
+        }
+        if (pair->second != from) return;
         s.dtls->handle_datagram(datagram, now);
         s.pump_dtls(now);
     }
@@ -815,10 +838,13 @@ void Peer::close_channel(ChannelKey key, base::Instant now) {
 
 const ChannelInfo* Peer::channel(ChannelKey key) const {
     auto it = impl_->channels.find(key);
-    if (it == impl_->channels.end()) return nullptr;
-    auto& ch = const_cast<Channel&>(it->second);
-    if (impl_->sctp && ch.info.stream) ch.info.buffered_amount = impl_->sctp->buffered_amount(*ch.info.stream);
-    return &ch.info;
+    return it == impl_->channels.end() ? nullptr : &it->second.info;
+}
+
+std::size_t Peer::buffered_amount(ChannelKey key) const {
+    auto it = impl_->channels.find(key);
+    if (it == impl_->channels.end() || !impl_->sctp || !it->second.info.stream) return 0;
+    return impl_->sctp->buffered_amount(*it->second.info.stream);
 }
 
 void Peer::set_low_threshold(ChannelKey key, std::size_t bytes) {

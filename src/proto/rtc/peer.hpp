@@ -95,7 +95,6 @@ struct ChannelInfo {
     ChannelOptions options;
     std::optional<std::uint16_t> stream;
     ChannelState state = ChannelState::Connecting;
-    std::size_t buffered_amount = 0;
     std::size_t low_threshold = 0;
 };
 
@@ -141,6 +140,8 @@ public:
     base::Status send(ChannelKey key, bool binary, base::Bytes data, base::Instant now);
     void close_channel(ChannelKey key, base::Instant now);
     const ChannelInfo* channel(ChannelKey key) const;
+    /// Bytes handed to send() on the channel that SCTP has not sent yet.
+    std::size_t buffered_amount(ChannelKey key) const;
     void set_low_threshold(ChannelKey key, std::size_t bytes);
 
     // --- time, events, end ---
