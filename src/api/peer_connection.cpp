@@ -3,6 +3,7 @@
 #include "api/peer_impl.hpp"
 
 #include "base/log.hpp"
+#include "proto/ice/candidate.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -293,7 +294,36 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
         if (auto ch = find(bl->key); ch && ch->on_buffered_low) ch->on_buffered_low();
     } else if (auto* er = std::get_if<ChannelError>(&ev)) {
         if (auto ch = find(er->key); ch && ch->on_error) ch->on_error(Status(Errc::invalid_state, er->message));
+    } else if (auto* rh = std::get_if<ResolveHostname>(&ev)) {
+        resolve_candidate(rh->candidate);
     }
+}
+
+void PeerImpl::resolve_candidate(const std::string& candidate) {
+    auto c = proto::ice::Candidate::parse(candidate);
+    if (closed_ || !c || !c->is_mdns()) return;
+    // One resolver per peer connection, opened only when a browser hides its
+    // addresses: its socket and cache go with the connection.
+    if (!resolver_) resolver_ = std::make_unique<runtime::MdnsResolver>(loop_.runtime());
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    std::string name = c->hostname;  // not c->hostname below: the lambda may be built (moving *c) first
+    resolver_->resolve(std::move(name), [weak, cand = std::move(*c)](std::optional<base::IpAddress> ip) mutable {
+        auto self = weak.lock();
+        if (!self || self->closed_ || !self->peer_) return;
+        if (!ip) {
+            // Not an error: the peer's checks still reach us and ICE learns
+            // its address as peer-reflexive (RFC 8445 §7.3.1.3).
+            DUPLEX_LOG(Info, "rtc: " << "mDNS name " << cand.hostname
+                                     << " not resolved; its candidate is ignored");
+            return;
+        }
+        DUPLEX_LOG(Info, "rtc: " << "mDNS name " << cand.hostname << " is " << ip->to_string());
+        cand.address.ip = *ip;
+        cand.hostname.clear();
+        auto st = self->peer_->add_remote_candidate(cand.to_sdp_attribute(), base::Clock::now());
+        if (!st.ok()) DUPLEX_LOG(Info, "rtc: " << "resolved candidate not added: " << st.message());
+        self->flush();
+    });
 }
 
 Result<DataChannel> PeerImpl::create_data_channel(std::string label, const DataChannelInit& init) {
@@ -411,7 +441,14 @@ void PeerImpl::close() {
     closed_ = true;
     if (timer_ != 0) loop_.runtime().cancel_timer(timer_);
     timer_ = 0;
+    // close() may run inside one of these sockets' own receive callbacks (a
+    // message handler that closes the peer): stop them now, free them after
+    // the callback has returned (found by ASan in ClosingFromInsideACallbackIsSafe).
+    for (auto& s : sockets_) s->close();
+    auto doomed = std::make_shared<std::vector<std::unique_ptr<runtime::UdpSocket>>>(std::move(sockets_));
     sockets_.clear();
+    auto resolver = std::shared_ptr<runtime::MdnsResolver>(std::move(resolver_));
+    loop_.runtime().defer([doomed, resolver] {});  // pending lookups end unanswered
     for (auto& [key, w] : channels_)
         if (auto ch = w.lock()) ch->state = DataChannelState::Closed;
     live_channels_.clear();

@@ -8,6 +8,7 @@
 
 #include "proto/rtc/peer.hpp"
 #include "runtime/loop.hpp"
+#include "runtime/mdns_resolver.hpp"
 #include "runtime/udp.hpp"
 
 #include <deque>
@@ -100,11 +101,15 @@ private:
     void on_timer();
     std::shared_ptr<ChannelState> adopt_channel(proto::rtc::ChannelKey key);
     void deliver_message(ChannelState& ch, std::string data, bool binary);
+    /// event::ResolveHostname: looks the candidate's mDNS name up and, when
+    /// an address comes back, adds the candidate again with it.
+    void resolve_candidate(const std::string& candidate);
 
     EventLoop& loop_;
     Configuration config_;
     std::unique_ptr<proto::rtc::Peer> peer_;
     std::vector<std::unique_ptr<runtime::UdpSocket>> sockets_;
+    std::unique_ptr<runtime::MdnsResolver> resolver_;  // made on the first ".local" candidate
     std::map<proto::rtc::ChannelKey, std::weak_ptr<ChannelState>> channels_;
     std::map<proto::rtc::ChannelKey, std::shared_ptr<ChannelState>> live_channels_;  // held while open
     runtime::Loop::TimerId timer_ = 0;

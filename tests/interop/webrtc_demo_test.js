@@ -3,9 +3,10 @@
 // Chromium) in a loopback-only network namespace; this script refuses to run where any other interface exists.
 //
 //   tests/interop/webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn]
-//                                     [native-chat] [native-files]
-//   (all by default: the four browser-only cases without duplex-peer's path, all six with it; a case may be given
-//   more than once; watchdog 60 s for the whole run plus 40 s per native case, WATCHDOG_MS= to change)
+//                                     [toggles] [https] [glare] [native-chat] [native-files]
+//   (all by default: the seven browser-only cases without duplex-peer's path, all nine with it; a case may be given
+//   more than once; watchdog 60 s for the whole run plus 40 s per toggles, https, glare or native case,
+//   WATCHDOG_MS= to change)
 //
 // pair: two pages join one room; the chat channel opens; chat both ways (one typed, one through the hook);
 //       a 5 MiB random file from A arrives at B with Node's SHA-256 of the same bytes (the page's streaming
@@ -21,6 +22,29 @@
 //       REST credentials (checked against Node's HMAC-SHA1) and open the demo with ?relay=1
 //       (iceTransportPolicy 'relay'); they connect, chat goes both ways, the selected pair's local candidate
 //       is of type relay, and coturn's log shows a successful ALLOCATE. coturn is killed after the case.
+// toggles: two pages in a call, A's camera started first, then B's. A's Mute mic: A's audio track is disabled, the
+//       button reads 'Unmute mic', and at B A's audio still arrives (packetsReceived grows) but is silence
+//       (inbound-rtp totalAudioEnergy stops growing, audioLevel 0) while B's audio at A is untouched; Unmute mic:
+//       the energy grows again. A's Camera off: A's video track is disabled, the button reads 'Camera on', and B
+//       keeps decoding frames but they are black (B's remote <video> drawn into a canvas: every pixel dark; Chromium
+//       sends black frames for a disabled track, framesDecoded keeps growing) while A's audio still has energy;
+//       Camera on: the picture is back (bright pixels) and framesDecoded grows. B's own buttons and tracks unchanged.
+// https: duplex-server with --cert/--key (a throwaway self-signed P-256 certificate for IP 127.0.0.1 made with
+//       openssl in TMPDIR) and Chromium with --ignore-certificate-errors: two pages at https://127.0.0.1:PORT/ are
+//       secure contexts, served with our certificate, and open exactly one WebSocket each, to
+//       wss://127.0.0.1:PORT/signal (Playwright's websocket event and the page's own socket); chat both ways, both
+//       start the camera, each decodes the other's video and audio (as in pair). Then a page at
+//       https://duplex-demo.test:PORT/ (a name that is not loopback, mapped to 127.0.0.1 by --host-resolver-rules;
+//       over http it would not be a secure context) is a secure context, signals over wss and starts its camera.
+// glare: two pages connected with the chat channel only (no transceivers); both press Start camera at once
+//       (Promise.all of the clicks), so both renegotiate. The collision is observed, not assumed: on each page's
+//       signaling socket (Playwright's websocket frames) each page sent its offer before any answer went either
+//       way, the impolite page (A, the first joiner) ignored B's offer (app.js's ignoreOffer was set; the first
+//       description A applied is B's answer) and the polite page (B) took A's offer while its own was pending
+//       (implicit rollback). An attempt without
+//       a collision (one camera started much later) is retried with two fresh pages in a new room, up to 5
+//       attempts. Then: both stable, each decodes the other's video and audio, chat both ways, no banner,
+//       no signaling error and no console warning or error on either page.
 // native-chat: a page and `duplex-peer --echo --label chat --bind 127.0.0.1 -v` in one room, both join orders.
 //       (page first) duplex-peer offers with its `chat` channel; the page shows the peer with ICE connected, DTLS
 //       connected, chat open and a host/udp path (getStats: host 127.0.0.1 pair); chat typed in the page comes back
@@ -49,7 +73,8 @@ const path = require('path');
 const readline = require('readline');
 
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
-const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn'];
+const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare'];
+const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
 const NATIVE_CASES = ['native-chat', 'native-files'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
@@ -57,12 +82,16 @@ const REST = process.argv.slice(3);
 const PEER = REST.length && !ALL_CASES.includes(REST[0]) ? REST.shift() : (process.env.DUPLEX_PEER || null);
 const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
-const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * NATIVE_RUNS);
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [native-chat] [native-files]';
+const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
+const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [native-chat] [native-files]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
+// The https case also loads the page under this name, mapped to 127.0.0.1 by Chromium's resolver (nothing is looked up):
+// an origin that is not loopback, so only https makes it a secure context.
+const HTTPS_NAME = 'duplex-demo.test';
 // One --disable-features at most: Chromium keeps only the last one, and Playwright adds its own.
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -144,8 +173,8 @@ function startServer(extra = []) {
     server = proc;
     proc.stderr.on('data', d => process.stderr.write('[duplex-server] ' + d));
     readline.createInterface({ input: proc.stdout }).on('line', line => {
-      const m = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/.exec(line);
-      if (m) resolve(+m[1]); else say('[duplex-server]', line);
+      const m = /^listening on (https?):\/\/127\.0\.0\.1:(\d+)$/.exec(line);
+      if (m) { proc.scheme = m[1]; resolve(+m[2]); } else say('[duplex-server]', line);
     });
     proc.on('error', reject);
     proc.on('exit', c => reject(new Error(`duplex-server exited (${c}) before listening`)));
@@ -276,9 +305,24 @@ async function casePair(origin) {
   expect(tr && tr.status === 'ok' && tr.sha256 === ref && tr.sent === bytes.length, `A's transfer confirmed by file-ok (${JSON.stringify(tr)})`);
 
   // Both start the fake camera at the same moment: each adds tracks, both may offer at once (glare).
+  await startBothCameras(a, b);
+  await mediaFlows(a, b);
+  // Chat still fine after renegotiation.
+  await chatArrives(a, b, 'after the camera', false);
+  await a.close(); await b.close();
+  return problems;
+}
+
+// Both pages press Start camera at once (each then has a local stream with 2 tracks).
+async function startBothCameras(a, b) {
   const cams = await Promise.all([a, b].map(p => p.click('#start-camera', { timeout: 5000 })
     .then(() => waitFor(p, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000))));
   expect(cams.every(n => n === 2), `both pages have a local stream with 2 tracks (${cams})`);
+}
+
+// Each page decodes the other's camera: inbound-rtp video framesDecoded and audio packetsReceived grow over 2 s
+// (after the first frame, waited for up to 20 s), and the remote <video> has a width.
+async function mediaFlows(a, b) {
   const media = async (page, other) => page.evaluate(async (id) => {
     const s = await window.duplexDemo.stats(id);
     return { video: s.inbound.video || null, audio: s.inbound.audio || null, sig: s.signaling };
@@ -294,19 +338,17 @@ async function casePair(origin) {
   const m1 = await Promise.all([firstMedia(a, b), firstMedia(b, a)]);
   await sleep(2000);
   const m2 = await Promise.all([media(a, b), media(b, a)]);
+  let ok = true;
   for (const [i, p] of [a, b].entries()) {
     const x = m1[i], y = m2[i];
-    expect(x.video && y.video && y.video.framesDecoded > x.video.framesDecoded && x.video.framesDecoded > 0,
-      `${p.label}: inbound video framesDecoded grows ${x.video && x.video.framesDecoded} -> ${y.video && y.video.framesDecoded} (${y.video && y.video.frameWidth}x${y.video && y.video.frameHeight})`);
-    expect(x.audio && y.audio && y.audio.packetsReceived > x.audio.packetsReceived,
-      `${p.label}: inbound audio packetsReceived grows ${x.audio && x.audio.packetsReceived} -> ${y.audio && y.audio.packetsReceived}`);
+    ok = expect(x.video && y.video && y.video.framesDecoded > x.video.framesDecoded && x.video.framesDecoded > 0,
+      `${p.label}: inbound video framesDecoded grows ${x.video && x.video.framesDecoded} -> ${y.video && y.video.framesDecoded} (${y.video && y.video.frameWidth}x${y.video && y.video.frameHeight})`) && ok;
+    ok = expect(x.audio && y.audio && y.audio.packetsReceived > x.audio.packetsReceived,
+      `${p.label}: inbound audio packetsReceived grows ${x.audio && x.audio.packetsReceived} -> ${y.audio && y.audio.packetsReceived}`) && ok;
     const vw = await p.$eval(`#videos figure[data-peer] video`, v => v.videoWidth).catch(() => 0);
-    expect(vw > 0, `${p.label}: the remote <video> plays (videoWidth ${vw})`);
+    ok = expect(vw > 0, `${p.label}: the remote <video> plays (videoWidth ${vw})`) && ok;
   }
-  // Chat still fine after renegotiation.
-  await chatArrives(a, b, 'after the camera', false);
-  await a.close(); await b.close();
-  return problems;
+  return ok;
 }
 
 // A browser that denies the camera (--use-fake-ui-for-media-stream=deny): Start camera must say so.
@@ -403,6 +445,306 @@ async function caseMesh(origin) {
   }
   expect(await exited === 0, `duplex-server exits 0 on SIGTERM`);
   await chatArrives(a, b, 'A to B without the server', false);
+  return problems;
+}
+
+// ---- toggles, https, glare ------------------------------------------------------------------------------------------
+
+// What `page` gets from peer `from`, straight from getStats (the hook's stats() has no audio energy), and the picture
+// in its <video> of that peer (drawn into an 80x60 canvas: the brightest and the mean of max(R,G,B) per pixel; null
+// while the video has no frame).
+const received = (page, from) => page.evaluate(async (id) => {
+  const p = window.duplexDemo.peer(id);
+  const out = { audio: null, video: null, pixels: null, track: null };
+  if (!p) return out;
+  (await p.pc.getStats()).forEach((s) => {
+    if (s.type !== 'inbound-rtp') return;
+    if (s.kind === 'audio') out.audio = { packets: s.packetsReceived || 0, energy: s.totalAudioEnergy || 0, level: s.audioLevel || 0 };
+    if (s.kind === 'video') out.video = { packets: s.packetsReceived || 0, frames: s.framesDecoded || 0, width: s.frameWidth || 0 };
+  });
+  out.track = p.remoteStream.getTracks().map((t) => `${t.kind} ${t.readyState}`).sort().join(', ');
+  const v = document.querySelector(`#videos figure[data-peer="${id}"] video`);
+  if (v && v.videoWidth > 0) {
+    const c = document.createElement('canvas');
+    c.width = 80; c.height = 60;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    g.drawImage(v, 0, 0, 80, 60);
+    const d = g.getImageData(0, 0, 80, 60).data;
+    let max = 0, sum = 0;
+    for (let i = 0; i < d.length; i += 4) { const y = Math.max(d[i], d[i + 1], d[i + 2]); sum += y; if (y > max) max = y; }
+    out.pixels = { max, mean: Math.round(sum / (d.length / 4)) };
+  }
+  return out;
+}, from.peerId);
+// Two samples `ms` apart and what changed in between.
+const delta = (s0, s1, ms) => ({ s0, s1, ms,
+  dEnergy: s0.audio && s1.audio ? s1.audio.energy - s0.audio.energy : null,
+  dPackets: s0.audio && s1.audio ? s1.audio.packets - s0.audio.packets : null,
+  dFrames: s0.video && s1.video ? s1.video.frames - s0.video.frames : null });
+async function span(page, from, ms) {
+  const s0 = await received(page, from);
+  await sleep(ms);
+  return delta(s0, await received(page, from), ms);
+}
+// Windows of `step` ms, one after the other, until pred(window) holds (returns it, with .ok and .after, the ms since
+// the call) or `ms` have passed (returns the last window, .ok false).
+async function settle(page, from, pred, ms, step = 1000) {
+  const t0 = Date.now();
+  let s0 = await received(page, from);
+  for (;;) {
+    await sleep(step);
+    const s1 = await received(page, from);
+    const w = delta(s0, s1, step);
+    if (pred(w)) return { ...w, ok: true, after: Date.now() - t0 };
+    if (Date.now() - t0 > ms) return { ...w, ok: false, after: Date.now() - t0 };
+    s0 = s1;
+  }
+}
+const fmtWin = (w) => `energy +${w.dEnergy === null ? '?' : w.dEnergy.toFixed(4)}, level ${w.s1.audio && w.s1.audio.level.toFixed(3)}, ` +
+  `audio packets +${w.dPackets}, frames +${w.dFrames} (${w.s1.video && w.s1.video.width} wide), pixels ${JSON.stringify(w.s0.pixels)} -> ${JSON.stringify(w.s1.pixels)}`;
+const DARK = 24;     // a black frame, VP8-coded: every pixel's max(R,G,B) at most this (measured: 0)
+const BRIGHT = 60;   // Chromium's fake camera: the brightest pixel at least this (measured: 117)
+
+// The local media controls and tracks of a page.
+const mediaUi = (page) => page.evaluate(() => {
+  const mic = document.querySelector('#toggle-mic'), cam = document.querySelector('#toggle-cam');
+  const s = window.duplexDemo.localStream();
+  return { mic: mic.textContent, micDisabled: mic.disabled, cam: cam.textContent, camDisabled: cam.disabled,
+    audio: s ? s.getAudioTracks().map((t) => t.enabled) : null, video: s ? s.getVideoTracks().map((t) => t.enabled) : null };
+});
+
+async function caseToggles(origin) {
+  const problems = [];
+  const room = `toggles-${crypto.randomBytes(4).toString('hex')}`;
+  const a = await openPage(origin, room, problems);
+  const b = await openPage(origin, room, problems);
+  const ra = await meshReady(a, 1, 15000), rb = await meshReady(b, 1, 15000);
+  expect(ra && rb, `A and B connected, chat open (${JSON.stringify([ra, rb])})`);
+  if (!ra || !rb) return problems;
+  let u = await mediaUi(a);
+  expect(u.micDisabled && u.camDisabled && u.audio === null, `before Start camera A's Mute/Camera buttons are disabled (${JSON.stringify(u)})`);
+
+  // A's camera first, then B's (one renegotiation at a time: glare is the glare case's business).
+  for (const [p, q] of [[a, b], [b, a]]) {
+    await p.click('#start-camera', { timeout: 5000 });
+    const n = await waitFor(p, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
+    expect(n === 2, `${p.label}: Start camera gives a local stream with 2 tracks (${n})`);
+    const t0 = Date.now();
+    const w = await settle(q, p, (w) => w.dFrames > 0 && w.dEnergy > 0 && w.s1.pixels, 20000, 500);
+    expect(w.ok, `${q.label} decodes ${p.label}'s camera and hears its microphone after ${Date.now() - t0} ms (${fmtWin(w)})`);
+    if (!w.ok) return problems;
+  }
+  u = await mediaUi(a);
+  expect(!u.micDisabled && !u.camDisabled && u.mic === 'Mute mic' && u.cam === 'Camera off' &&
+    JSON.stringify([u.audio, u.video]) === '[[true],[true]]', `A's buttons read 'Mute mic' / 'Camera off', both tracks enabled (${JSON.stringify(u)})`);
+  let w = await span(b, a, 1500);
+  expect(w.dEnergy > 0.01 && w.dFrames > 5 && w.s1.pixels && w.s1.pixels.max >= BRIGHT,
+    `before the toggles, B hears A (energy grows) and sees A's picture (bright pixels, frames decoded): ${fmtWin(w)}`);
+
+  // Mute mic: A's audio track disabled; B still gets A's audio packets, but silence.
+  await a.click('#toggle-mic', { timeout: 5000 });
+  u = await mediaUi(a);
+  expect(u.mic === 'Unmute mic' && JSON.stringify([u.audio, u.video]) === '[[false],[true]]',
+    `Mute mic: A's audio track is disabled (enabled false), the video one is not, the button reads '${u.mic}' (${JSON.stringify(u)})`);
+  w = await settle(b, a, (w) => w.dEnergy < 1e-6, 8000);
+  expect(w.ok, `B: A's audio energy stopped growing ${w.after} ms after Mute mic (${fmtWin(w)})`);
+  let [wb, wa] = await Promise.all([span(b, a, 2000), span(a, b, 2000)]);
+  expect(wb.dEnergy < 1e-6 && wb.s1.audio.level === 0 && wb.dPackets >= 25 && /audio live/.test(wb.s1.track),
+    `B, while A is muted: A's audio packets keep coming (+${wb.dPackets} in 2 s, track ${wb.s1.track}) and are silence (${fmtWin(wb)})`);
+  expect(wa.dEnergy > 0.01, `A, while A is muted, still hears B (${fmtWin(wa)})`);
+
+  await a.click('#toggle-mic', { timeout: 5000 });
+  u = await mediaUi(a);
+  expect(u.mic === 'Mute mic' && JSON.stringify(u.audio) === '[true]', `Unmute mic: A's audio track is enabled again, the button reads '${u.mic}'`);
+  w = await settle(b, a, (w) => w.dEnergy > 0.01, 8000);
+  expect(w.ok, `B: A's audio energy grows again ${w.after} ms after Unmute mic (${fmtWin(w)})`);
+
+  // Camera off: A's video track disabled; Chromium then sends black frames, so B decodes black pictures.
+  await a.click('#toggle-cam', { timeout: 5000 });
+  u = await mediaUi(a);
+  expect(u.cam === 'Camera on' && JSON.stringify([u.audio, u.video]) === '[[true],[false]]',
+    `Camera off: A's video track is disabled (enabled false), the audio one is not, the button reads '${u.cam}' (${JSON.stringify(u)})`);
+  const dark = (w) => w.s0.pixels && w.s1.pixels && w.s0.pixels.max <= DARK && w.s1.pixels.max <= DARK;
+  w = await settle(b, a, dark, 8000);
+  expect(w.ok, `B: A's picture went black ${w.after} ms after Camera off (${fmtWin(w)})`);
+  [wb, wa] = await Promise.all([span(b, a, 2000), span(a, b, 2000)]);
+  expect(dark(wb) && wb.dFrames > 0 && /video live/.test(wb.s1.track),
+    `B, while A's camera is off: frames still decoded (+${wb.dFrames} in 2 s, track ${wb.s1.track}) and black (${fmtWin(wb)})`);
+  expect(wb.dEnergy > 0.01, `B still hears A while A's camera is off (energy +${wb.dEnergy.toFixed(4)})`);
+  expect(wa.s1.pixels && wa.s1.pixels.max >= BRIGHT && wa.dFrames > 5, `A still sees B's picture (${fmtWin(wa)})`);
+
+  await a.click('#toggle-cam', { timeout: 5000 });
+  u = await mediaUi(a);
+  expect(u.cam === 'Camera off' && JSON.stringify(u.video) === '[true]', `Camera on: A's video track is enabled again, the button reads '${u.cam}'`);
+  w = await settle(b, a, (w) => w.s0.pixels && w.s1.pixels && w.s1.pixels.max >= BRIGHT && w.s0.pixels.max >= BRIGHT && w.dFrames > 5, 8000);
+  expect(w.ok, `B: A's picture is back (bright pixels) and framesDecoded grows ${w.after} ms after Camera on (${fmtWin(w)})`);
+
+  const ub = await mediaUi(b);
+  expect(ub.mic === 'Mute mic' && ub.cam === 'Camera off' && JSON.stringify([ub.audio, ub.video]) === '[[true],[true]]',
+    `B's own buttons and tracks are untouched (${JSON.stringify(ub)})`);
+  await a.close(); await b.close();
+  return problems;
+}
+
+// A throwaway self-signed P-256 certificate for IP 127.0.0.1 in dir; returns duplex-server's arguments for it.
+function makeCert(dir) {
+  fs.mkdirSync(dir);
+  const cert = path.join(dir, 'cert.pem'), key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert],
+  { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20000 });
+  return ['--cert', cert, '--key', key];
+}
+
+async function caseHttps(origin) {
+  const problems = [];
+  expect(origin.startsWith('https://'), `duplex-server with --cert/--key listens on ${origin}`);
+  const room = `https-${crypto.randomBytes(4).toString('hex')}`;
+  const wss = `${origin.replace(/^https:/, 'wss:')}/signal`;
+  const hooks = {
+    beforeGoto: (page) => {
+      page.sockets = [];
+      page.on('websocket', (ws) => page.sockets.push(ws.url()));
+      page.on('response', (r) => { if (!page.doc && r.request().resourceType() === 'document') page.doc = r; });
+    },
+  };
+  const a = await openPage(origin, room, problems, '', hooks);
+  const b = await openPage(origin, room, problems, '', hooks);
+  for (const p of [a, b]) {
+    const sec = p.doc ? await p.doc.securityDetails() : null;
+    expect(sec && sec.subjectName === '127.0.0.1' && /^TLS/.test(sec.protocol || ''), `${p.label}: the page came over ${sec && sec.protocol} with our certificate (${JSON.stringify(sec)})`);
+    const info = await p.evaluate(() => ({ protocol: location.protocol, secure: window.isSecureContext,
+      gum: !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia),
+      ws: window.duplexDemo.signal.ws && window.duplexDemo.signal.ws.url }));
+    expect(info.protocol === 'https:' && info.secure && info.gum, `${p.label}: an https page, a secure context with getUserMedia (${JSON.stringify(info)})`);
+    expect(info.ws === wss && JSON.stringify(p.sockets) === JSON.stringify([wss]),
+      `${p.label}: its only WebSocket is ${wss} (the page's signaling socket: ${info.ws}; Playwright saw ${JSON.stringify(p.sockets)})`);
+  }
+  const ra = await meshReady(a, 1, 15000), rb = await meshReady(b, 1, 15000);
+  expect(ra && ra[0].id === b.peerId && rb && rb[0].id === a.peerId, `A and B connected through wss signaling, chat open (${JSON.stringify([ra, rb])})`);
+  if (!ra || !rb) return problems;
+  const st = await a.evaluate((id) => window.duplexDemo.stats(id), b.peerId);
+  expect(st && st.dtls === 'connected' && st.local && st.local.address === '127.0.0.1', `A's stats: DTLS connected, ${JSON.stringify(st && st.local)}`);
+  await chatArrives(a, b, `hello over https from A ${Date.now()}`, true);
+  await chatArrives(b, a, `hello over https from B \u2713 ${Date.now()}`, false);
+  await startBothCameras(a, b);
+  await mediaFlows(a, b);
+  for (const p of [a, b]) expect(JSON.stringify(p.sockets) === JSON.stringify([wss]), `${p.label} opened no other WebSocket (${JSON.stringify(p.sockets)})`);
+  await a.close(); await b.close();
+
+  // 127.0.0.1 is a secure context even over http; a name that is not loopback is one only over https.
+  const named = origin.replace('127.0.0.1', HTTPS_NAME);
+  const c = await openPage(named, `https-named-${crypto.randomBytes(4).toString('hex')}`, problems, '', hooks);
+  const info = await c.evaluate(() => ({ origin: location.origin, secure: window.isSecureContext, ws: window.duplexDemo.signal.ws && window.duplexDemo.signal.ws.url }));
+  expect(info.origin === named && info.secure && info.ws === `${named.replace(/^https:/, 'wss:')}/signal` && JSON.stringify(c.sockets) === JSON.stringify([info.ws]),
+    `${c.label} at ${named} (mapped to 127.0.0.1): a secure context, signaling over ${info.ws} (${JSON.stringify(info)})`);
+  await c.click('#start-camera', { timeout: 5000 });
+  const n = await waitFor(c, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
+  const vw = await waitFor(c, () => { const v = document.querySelector('#videos figure.local video'); return v && v.videoWidth; }, null, 10000);
+  expect(n === 2 && vw > 0, `${c.label}: Start camera works there (${n} tracks, local preview ${vw} wide)`);
+  await c.close();
+  return problems;
+}
+
+async function caseGlare(origin) {
+  const problems = [];
+  const ATTEMPTS = 5;
+  // Each page's signaling frames but candidates: { dir: 'sent'|'received', type, t }.
+  const hooks = {
+    beforeGoto: (page) => {
+      page.frames = [];
+      page.on('websocket', (ws) => {
+        const rec = (dir) => (f) => {
+          let m = null;
+          try { m = JSON.parse(f.payload); } catch (e) { /* not JSON */ }
+          if (!m || m.type !== 'candidate') page.frames.push({ dir, type: m && m.type, t: Date.now() });
+        };
+        ws.on('framesent', rec('sent'));
+        ws.on('framereceived', rec('received'));
+      });
+    },
+  };
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const room = `glare-${attempt}-${crypto.randomBytes(4).toString('hex')}`;
+    const a = await openPage(origin, room, problems, '', hooks);
+    const b = await openPage(origin, room, problems, '', hooks);
+    const ra = await meshReady(a, 1, 15000), rb = await meshReady(b, 1, 15000);
+    expect(ra && !ra[0].polite && rb && rb[0].polite, `attempt ${attempt}: A and B connected, chat open, B (the later joiner) polite (${JSON.stringify([ra, rb])})`);
+    if (!ra || !rb) return problems;
+    const tx = await Promise.all([[a, b], [b, a]].map(([p, q]) => p.evaluate((id) => window.duplexDemo.peer(id).pc.getTransceivers().length, q.peerId)));
+    expect(tx[0] === 0 && tx[1] === 0, `only the chat channel so far: no transceivers on either side (${tx})`);
+    // Watch the perfect-negotiation machinery: A's ignoreOffer (set true when A, impolite, drops a colliding offer),
+    // both sides' signaling states, and the state each remote description is handed over in. An offer handed over
+    // while our own is pending (have-local-offer, or still being made: makingOffer, so the state is still stable) is
+    // the polite side's implicit rollback; Chromium reports it as have-local-offer > stable > have-remote-offer.
+    await a.evaluate((id) => {
+      const p = window.duplexDemo.peer(id);
+      let v = p.ignoreOffer;
+      p.ignoredOffers = 0;
+      Object.defineProperty(p, 'ignoreOffer', { configurable: true, get: () => v, set: (x) => { v = x; if (x) p.ignoredOffers++; } });
+    }, b.peerId);
+    for (const [p, q] of [[a, b], [b, a]]) {
+      await p.evaluate((id) => {
+        const x = window.duplexDemo.peer(id);
+        x.states = [x.pc.signalingState];
+        x.pc.addEventListener('signalingstatechange', () => x.states.push(x.pc.signalingState));
+        x.applied = [];
+        const srd = x.pc.setRemoteDescription;
+        x.pc.setRemoteDescription = function (d, ...rest) {
+          x.applied.push(`${d && d.type} in ${this.signalingState}${x.makingOffer ? ' (making an offer)' : ''}`);
+          return srd.call(this, d, ...rest);
+        };
+      }, q.peerId);
+    }
+    const mark = [a.frames.length, b.frames.length];
+    const t0 = Date.now();
+    await startBothCameras(a, b);
+    const settled = await Promise.all([[a, b], [b, a]].map(([p, q]) => waitFor(p, (id) => {
+      const x = window.duplexDemo.peer(id);
+      return x.pc.signalingState === 'stable' && !x.makingOffer && x.remoteStream.getTracks().length === 2 && x.states;
+    }, q.peerId, 15000)));
+    const seen = (p, i) => p.frames.slice(mark[i]).filter((f) => f.type === 'offer' || f.type === 'answer');
+    const fa = seen(a, 0), fb = seen(b, 1);
+    const fmt = (fs) => fs.map((f) => `${f.dir} ${f.type} +${f.t - t0} ms`).join(', ');
+    // Glare: each page sent its offer before any answer went either way (both offers in flight at once).
+    const offeredFirst = (fs) => {
+      const o = fs.findIndex((f) => f.dir === 'sent' && f.type === 'offer'), ans = fs.findIndex((f) => f.type === 'answer');
+      return o >= 0 && (ans < 0 || o < ans);
+    };
+    const glare = offeredFirst(fa) && offeredFirst(fb);
+    const ignored = await a.evaluate((id) => window.duplexDemo.peer(id).ignoredOffers, b.peerId);
+    const [na, nb] = await Promise.all([[a, b], [b, a]].map(([p, q]) => p.evaluate((id) => {
+      const x = window.duplexDemo.peer(id);
+      return { states: x.states.join(' > '), applied: x.applied };
+    }, q.peerId)));
+    say(`attempt ${attempt}: A sent/received [${fmt(fa)}]; B [${fmt(fb)}]; A ignored ${ignored} offer(s); ` +
+      `A: states ${na.states}, applied ${JSON.stringify(na.applied)}; B: states ${nb.states}, applied ${JSON.stringify(nb.applied)}`);
+    if (!glare && attempt < ATTEMPTS) {
+      say(`attempt ${attempt}: the offers did not collide (one camera started later); again with two fresh pages`);
+      await a.close(); await b.close();
+      continue;
+    }
+    expect(glare, `glare on attempt ${attempt} of ${ATTEMPTS}: each page sent its offer before any answer (A: ${fmt(fa)}; B: ${fmt(fb)})`);
+    expect(ignored >= 1, `A (impolite) ignored B's colliding offer (${ignored} time(s))`);
+    const rollback = / have-local-offer > stable > have-remote-offer/.test(` ${nb.states}`);
+    expect(/^offer in (have-local-offer|stable \(making an offer\))$/.test(nb.applied[0] || '') && rollback,
+      `B (polite) took A's offer while its own was pending and rolled its own back: the first description it applied is A's offer (${JSON.stringify(nb.applied)}; states ${nb.states})`);
+    expect(na.applied[0] === 'answer in have-local-offer',
+      `A did not apply B's colliding offer: the first description it applied is B's answer to its own (applied ${JSON.stringify(na.applied)})`);
+    expect(settled.every(Boolean), `both sides stable with the other's audio and video tracks (${JSON.stringify(settled)})`);
+    await mediaFlows(a, b);
+    await chatArrives(a, b, `chat after the glare from A ${Date.now()}`, true);
+    await chatArrives(b, a, `chat after the glare from B ${Date.now()}`, false);
+    for (const p of [a, b]) {
+      const s = await p.evaluate(() => ({ banner: document.querySelector('#banner').hidden ? '' : document.querySelector('#banner').textContent,
+        errors: window.duplexDemo.state.errors, media: document.querySelector('#media-status').textContent }));
+      const warnings = p.consoleLog.filter((l) => /^(warning|error):/.test(l) && !/status of 404/.test(l));
+      expect(!s.banner && s.errors.length === 0 && warnings.length === 0 && /^Sending audio \+ video/.test(s.media),
+        `${p.label} shows no error: no banner '${s.banner}', signaling errors ${JSON.stringify(s.errors)}, console warnings ${JSON.stringify(warnings)}, media status '${s.media}'`);
+    }
+    await a.close(); await b.close();
+    return problems;
+  }
   return problems;
 }
 
@@ -734,11 +1076,12 @@ async function caseNativeFiles(origin) {
     const udd = path.join(tmp, `user-data-${name}-${i}`);
     fs.mkdirSync(udd);
     if (name === 'turn') await startTurn();
-    const port = await startServer(name === 'turn'
-      ? ['--turn', 'turn:127.0.0.1:3478?transport=udp', '--turn-secret', TURN_SECRET] : []);
-    const origin = `http://127.0.0.1:${port}`;
-    say(`duplex-server on 127.0.0.1:${port}, --web ${WEB_DIR}`);
-    const args = name === 'denied' ? FLAGS.map(f => f === '--use-fake-ui-for-media-stream' ? `${f}=deny` : f) : FLAGS;
+    const port = await startServer(name === 'turn' ? ['--turn', 'turn:127.0.0.1:3478?transport=udp', '--turn-secret', TURN_SECRET]
+      : name === 'https' ? makeCert(path.join(tmp, `cert-${i}`)) : []);
+    const origin = `${server.scheme}://127.0.0.1:${port}`;
+    say(`duplex-server on ${origin}, --web ${WEB_DIR}`);
+    let args = name === 'denied' ? FLAGS.map(f => f === '--use-fake-ui-for-media-stream' ? `${f}=deny` : f) : FLAGS;
+    if (name === 'https') args = [...args, '--ignore-certificate-errors', `--host-resolver-rules=MAP ${HTTPS_NAME} 127.0.0.1`];
     ctx = await chromium.launchPersistentContext(udd, {
       executablePath: CHROMIUM, headless: true, args,
       handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
@@ -746,6 +1089,7 @@ async function caseNativeFiles(origin) {
     });
     // (the blank first page of the context stays open: closing a persistent context's last page ends it)
     const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn,
+      toggles: caseToggles, https: caseHttps, glare: caseGlare,
       'native-chat': caseNativeChat, 'native-files': caseNativeFiles })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();

@@ -561,6 +561,18 @@ public:
         agent->restart(ice::Credentials{p->ice_ufrag, p->ice_pwd}, now);
     }
 
+    /// A remote candidate to ICE. One named by an mDNS hostname is still
+    /// given to the agent, which skips it but then knows not to declare
+    /// failure on an exhausted checklist (RFC 8445 §7.3.1.3: the peer's
+    /// checks may still teach us its address); the runtime hears of it to
+    /// resolve the name (draft-ietf-mmusic-mdns-ice-candidates §3.2.2). The
+    /// lookup is IO, so it is not done here.
+    void add_remote(const ice::Candidate& c, base::Instant now) {
+        if (c.is_mdns() && c.component == 1 && c.transport == ice::Transport::Udp)
+            emit(event::ResolveHostname{c.to_sdp_attribute()});
+        agent->add_remote_candidate(c, now);
+    }
+
     // --- descriptions ---
     base::Status apply_remote(const sdp::SessionDescription& d, SdpKind kind, base::Instant now) {
         auto r = sdp::extract_remote(d);
@@ -578,7 +590,7 @@ public:
         if (restart && kind == SdpKind::Offer) new_local_credentials();
         agent->set_remote_credentials(ice::Credentials{rp.ice_ufrag, rp.ice_pwd});
         for (const auto& c : rp.candidates)
-            if (auto cand = ice::Candidate::parse(c)) agent->add_remote_candidate(*cand, now);
+            if (auto cand = ice::Candidate::parse(c)) add_remote(*cand, now);
         if (rp.end_of_candidates) agent->end_of_remote_candidates();
         return {};
     }
@@ -705,7 +717,7 @@ base::Status Peer::add_remote_candidate(std::string_view candidate, base::Instan
     }
     auto c = ice::Candidate::parse(candidate);
     if (!c) return error(Errc::invalid_argument, "add_ice_candidate: cannot parse \"" + std::string(candidate) + "\"");
-    s.agent->add_remote_candidate(*c, now);
+    s.add_remote(*c, now);
     s.pump_all(now);
     return {};
 }

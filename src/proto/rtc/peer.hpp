@@ -84,12 +84,20 @@ struct ChannelMessage { ChannelKey key; bool binary; std::vector<std::byte> data
 struct ChannelClosed { ChannelKey key; };
 struct ChannelBufferedLow { ChannelKey key; };
 struct ChannelError { ChannelKey key; std::string message; };
+/// A remote candidate (trickled, or in the remote description) names its
+/// address by an mDNS ".local" hostname, as browsers do to hide their
+/// addresses (draft-ietf-mmusic-mdns-ice-candidates §3.2). ICE cannot use it
+/// and skips it (peer-reflexive learning, RFC 8445 §7.3.1.3, may still
+/// connect); the runtime may look the name up (RFC 6762) and hand the same
+/// candidate, with the address in place of the name, to
+/// add_remote_candidate(). `candidate` is its attribute value ("candidate:…").
+struct ResolveHostname { std::string candidate; };
 }  // namespace event
 
 using PeerEvent = std::variant<event::LocalCandidate, event::GatheringChange, event::IceChange, event::ConnectionChange,
                                event::SignalingChange, event::NegotiationNeeded, event::ChannelOpen,
                                event::RemoteChannel, event::ChannelMessage, event::ChannelClosed,
-                               event::ChannelBufferedLow, event::ChannelError>;
+                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname>;
 
 struct ChannelInfo {
     ChannelOptions options;
@@ -119,6 +127,8 @@ public:
     base::Status set_local_description(SdpKind kind, std::string_view sdp, base::Instant now);
     base::Status set_remote_description(SdpKind kind, std::string_view sdp, base::Instant now);
     /// A trickled remote candidate ("candidate:…"); empty: end of candidates.
+    /// One with an mDNS hostname is skipped by ICE and reported as
+    /// event::ResolveHostname.
     base::Status add_remote_candidate(std::string_view candidate, base::Instant now);
     /// The next offer restarts ICE with new credentials; channels stay open.
     void restart_ice();

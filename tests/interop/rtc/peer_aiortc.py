@@ -3,7 +3,7 @@
 (docs/signaling.md) and file-transfer protocol (docs/file-transfer.md). Run it with /usr/bin/python3.
 
   peer_aiortc.py --signal ws://127.0.0.1:PORT/signal --room R [--id NAME] [--timeout S] [-v]
-                 --scenario SCENARIO [--file PATH] [--dir DIR]
+                 --scenario SCENARIO [--file PATH] [--dir DIR] [--relay SPEC]
 
 Scenarios against a peer that is duplex-peer (or another foreign peer standing in for it):
   echo           the other side echoes (duplex-peer --echo): send text, binary (1 KiB, 256 KiB random), empty
@@ -15,6 +15,14 @@ Scenarios against a peer that is duplex-peer (or another foreign peer standing i
   send-file      the other side stores files (duplex-peer --receive-dir): once the `data` channel is open,
                  open `file-1` and send --file with bufferedAmount flow control; wait for file-ok with our digest.
                  Prints `PASS send-file`.
+Through a lossy path (need --relay, see below):
+  lossy-receive-file   as receive-file; prints `PASS lossy-receive-file SIZE SHA256`.
+  lossy-unordered      the other side echoes (duplex-peer --echo): once `data` is open, open `lossy`
+                 (ordered=False, maxRetransmits=0), send 500 numbered text messages on it 2 ms apart, then a
+                 marker on `data` and wait for its echo (and 1 s more for late echoes on `lossy`). Passes if
+                 fewer than 500 but more than 250 echoes came back, some after the first lost message, none
+                 twice, and the marker's did: prints `lossy-unordered: first lost #L, last echoed #G, …` and
+                 `PASS lossy-unordered got X of 500`.
 Stand-in modes (behave like duplex-peer, so foreign peers can be checked against each other):
   echo-server    like --echo: every message goes back on the channel it came on.
   file-sender    like --send-file --file F: once `data` is open, send F on `file-1`; exit 0 on file-ok.
@@ -27,6 +35,15 @@ Signaling: join; offer to every peer in `peers` (creating the `data` channel fir
 candidates trickle both ways in `candidate` messages (aiortc gathers everything in setLocalDescription, so this
 script strips the candidates out of its SDP and sends each one as a `candidate` message, then "" for the end).
 Remote candidates that arrive before the description they belong to are kept until it is applied.
+
+--relay "loss=0.05,delay_ms=20,reorder=0.05,seed=N": put a lossy UDP relay of this process (lossy_relay.py)
+between the peers. Every candidate that crosses the signaling, ours and theirs, in `candidate` messages and in
+a=candidate lines of an SDP, is rewritten to the address of a relay socket (and the m= port of our SDP too), so
+neither peer ever learns the other's real address and everything (STUN, DTLS, SCTP) goes through the relay,
+with the given loss, delay (+ jitter), reordering. At the end the relay's counters are printed on stdout as
+`RELAY aiortc->other forwarded=N dropped=N reordered=N bytes=N stun=N dtls=N sctp=N other=N`, the same for
+other->aiortc, and `RELAY unmapped=N (KIND=N…) socket-errors=N sockets=N`; the ICE pair aiortc selected is
+checked to lead to a relay socket.
 
 Loopback: aioice leaves 127.0.0.1 out of its host candidates; this script gathers exactly 127.0.0.1. It refuses
 to run where any interface other than lo exists (use a loopback-only network namespace: unshare --net).
@@ -53,13 +70,19 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport  # noqa: E402
 from aiortc.sdp import candidate_from_sdp  # noqa: E402
 
+from lossy_relay import LossyRelay, RelayConfig  # noqa: E402  (beside this script)
+
 MAX_MESSAGE_SIZE = 262144
 RTCSctpTransport.getCapabilities = classmethod(lambda cls: RTCSctpCapabilities(maxMessageSize=MAX_MESSAGE_SIZE))
 
 CHUNK = 65536
 LOW_THRESHOLD = 256 * 1024
 HIGH_WATER = 1024 * 1024
-SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver']
+SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver',
+             'lossy-receive-file', 'lossy-unordered']
+RECEIVE_FILE = ('receive-file', 'file-receiver', 'lossy-receive-file')
+LOSSY_COUNT = 500          # lossy-unordered: messages on the `lossy` channel
+LOSSY_GAP = 0.002          # seconds between them
 WAITING_MODES = ('echo-server', 'file-receiver')   # end well at the timeout / on SIGTERM
 
 args = None
@@ -135,6 +158,9 @@ class Peer:
         self.started_file = False
         self.pending_pass = None   # receive-file: file-ok is sent, waiting for the sender to close the channel
         self.rx_count = 0
+        self.relay = LossyRelay(loop, RelayConfig.parse(args.relay), vlog, names=('aiortc', 'other')) \
+            if args.relay else None
+        self.started_lossy = False
 
     # ----- the end -----
     def finish(self, code, line=None):
@@ -237,6 +263,8 @@ class Peer:
             log(f'peer {remote}: connection {pc.connectionState}')
             if pc.connectionState == 'failed' and args.scenario not in WAITING_MODES:
                 self.fail(f'connection to {remote} failed')
+            if pc.connectionState == 'connected' and self.relay is not None:
+                self.check_relay_pair(link)
 
         @pc.on('datachannel')
         def _dc(ch):
@@ -244,9 +272,37 @@ class Peer:
 
         return link
 
+    def check_relay_pair(self, link):
+        """With --relay: the pair aioice nominated must lead to a relay socket (aiortc 1.4 / aioice 0.8 internals)."""
+        try:
+            conn = link.pc.sctp.transport.transport._connection
+            pairs = list(conn._nominated.values())
+        except AttributeError as e:
+            return self.fail(f'cannot inspect the selected ICE pair: {e}')
+        if not pairs:
+            return self.fail(f'connected to {link.remote}, but no nominated ICE pair')
+        relay_addrs = self.relay.relay_addresses()
+        for pair in pairs:
+            local, remote = pair.local_addr, pair.remote_addr
+            if (remote[0], remote[1]) not in relay_addrs:
+                return self.fail(f'the selected pair {local} -> {remote} bypasses the relay {sorted(relay_addrs)}')
+            out(f'selected pair {local[0]}:{local[1]} -> {remote[0]}:{remote[1]} (a relay socket)')
+
     async def send_description(self, link):
         d = link.pc.localDescription
         sdp, cands = split_sdp(d.sdp)
+        if self.relay is not None:
+            # Our real addresses never leave this process: the other peer learns the relay's sockets instead.
+            mapped = []
+            for c, mid, idx in cands:
+                new = await self.relay.rewrite_candidate(c, self.relay.map_local)
+                if new is None:
+                    log(f'not signaled (the relay carries UDP only): {c}')
+                    continue
+                vlog(f'relay: our {c} -> {new}')
+                mapped.append((new, mid, idx))
+            cands = mapped
+            sdp = await self.relay.rewrite_sdp(sdp, self.relay.map_local)
         await self.send({'type': d.type, 'to': link.remote, 'sdp': sdp})
         mid, idx = '0', 0
         for c, mid, idx in cands:
@@ -270,6 +326,8 @@ class Peer:
                 log(f'a second offer from {remote} (renegotiation) is not supported by this harness')
                 return
             link = link or self.new_link(remote)
+            if self.relay is not None:
+                sdp = await self.relay.rewrite_sdp(sdp, self.relay.map_remote)
             await link.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type='offer'))
             link.remote_set = True
             await link.pc.setLocalDescription(await link.pc.createAnswer())
@@ -278,6 +336,8 @@ class Peer:
             if link is None:
                 log(f'an answer from {remote}, to whom nothing was offered')
                 return
+            if self.relay is not None:
+                sdp = await self.relay.rewrite_sdp(sdp, self.relay.map_remote)
             await link.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type='answer'))
             link.remote_set = True
         pending, link.pending = link.pending, []
@@ -296,6 +356,13 @@ class Peer:
         text = c[2:] if c.startswith('a=') else c
         text = text[len('candidate:'):] if text.startswith('candidate:') else text
         try:
+            if self.relay is not None:
+                mapped = await self.relay.rewrite_candidate(text, self.relay.map_remote)
+                if mapped is None:
+                    log(f'ignored (the relay carries UDP only): {c}')
+                    return
+                vlog(f'relay: their {c} -> {mapped}')
+                text = mapped
             cand = candidate_from_sdp(text)
         except Exception as e:  # noqa: BLE001
             log(f'unparsable candidate from {link.remote}: {c!r} ({e})')
@@ -345,10 +412,13 @@ class Peer:
             if label == 'data':
                 if args.scenario == 'echo':
                     asyncio.ensure_future(self.guard(self.echo_client(ch, queue)))
+                elif args.scenario == 'lossy-unordered' and not self.started_lossy:
+                    self.started_lossy = True
+                    asyncio.ensure_future(self.guard(self.lossy_unordered(link, ch, queue)))
                 elif args.scenario in ('send-file', 'file-sender') and not self.started_file:
                     self.started_file = True
                     asyncio.ensure_future(self.guard(self.send_file(link)))
-            elif label.startswith('file') and args.scenario in ('receive-file', 'file-receiver'):
+            elif label.startswith('file') and args.scenario in RECEIVE_FILE:
                 asyncio.ensure_future(self.guard(self.receive_file(ch, queue)))
 
         if ch.readyState == 'open':
@@ -389,6 +459,84 @@ class Peer:
                 return self.fail(f'the echo of the {what} differs ({len(got)} bytes back, {len(data)} sent)')
             log(f'echo ok: {what} ({len(data)} {"bytes" if isinstance(data, bytes) else "chars"})')
         self.finish(0, 'PASS echo')
+
+    async def lossy_unordered(self, link, data_ch, data_queue):
+        n = LOSSY_COUNT
+        ch = link.pc.createDataChannel('lossy', ordered=False, maxRetransmits=0)
+        got, dups, late, bad = [], 0, [], []
+        seen = set()
+        opened = asyncio.Event()
+        marker_back = asyncio.Event()
+
+        @ch.on('message')
+        def _msg(m):
+            nonlocal dups
+            try:
+                if not isinstance(m, str) or not m.startswith('lossy '):
+                    raise ValueError
+                i = int(m[6:])
+                if not 0 <= i < n:
+                    raise ValueError
+            except ValueError:
+                bad.append(m if isinstance(m, str) else f'<{len(m)} bytes>')
+                return
+            if i in seen:
+                dups += 1
+            seen.add(i)
+            got.append(i)
+            if marker_back.is_set():
+                late.append(i)
+
+        ch.on('open', opened.set)
+        try:
+            await asyncio.wait_for(opened.wait(), 20)
+        except asyncio.TimeoutError:
+            return self.fail('the `lossy` channel did not open within 20 s')
+        log(f'channel lossy open with {link.remote} (ordered=False, maxRetransmits=0): '
+            f'sending {n} messages {LOSSY_GAP * 1000:g} ms apart')
+        t0 = self.loop.time()
+        for i in range(n):
+            if ch.readyState != 'open':
+                return self.fail(f'the `lossy` channel is {ch.readyState} after {i} messages')
+            ch.send(f'lossy {i}')
+            await asyncio.sleep(LOSSY_GAP)
+        for _ in range(200):                       # until aiortc has put them all on the wire (<= 10 s)
+            if ch.bufferedAmount == 0:
+                break
+            await asyncio.sleep(0.05)
+        log(f'sent {n} in {self.loop.time() - t0:.2f} s (bufferedAmount now {ch.bufferedAmount}); '
+            f'{len(seen)} echoes so far; marker on `data`')
+        marker = f'marker after {n} lossy messages'
+        data_ch.send(marker)
+        try:
+            back = await asyncio.wait_for(data_queue.get(), 20)
+        except asyncio.TimeoutError:
+            return self.fail(f'no echo of the marker on the reliable `data` channel within 20 s '
+                             f'({len(seen)} of {n} lossy echoes had come)')
+        if back != marker:
+            return self.fail(f'the reliable channel echoed {back!r}, expected {marker!r}')
+        marker_back.set()
+        log(f'marker echoed on `data` {self.loop.time() - t0:.2f} s after the first lossy message; '
+            f'{len(seen)} lossy echoes so far')
+        await asyncio.sleep(1.0)                   # stragglers on `lossy` still count, but must not be needed
+        x = len(seen)
+        lost = sorted(set(range(n)) - seen)
+        inversions = sum(1 for a, b in zip(got, got[1:]) if b < a)
+        log(f'lossy echoes: {x} of {n}, {dups} duplicates, {len(late)} after the marker, {inversions} out of '
+            f'order; lost: {lost[:40]}{" ..." if len(lost) > 40 else ""}')
+        if bad:
+            return self.fail(f'unexpected messages on `lossy`: {bad[:5]}')
+        if dups:
+            return self.fail(f'{dups} duplicate echoes on `lossy` (maxRetransmits=0 must not deliver twice)')
+        if x >= n:
+            return self.fail(f'all {n} echoes came back: nothing was lost, is the relay lossy?')
+        if x <= n // 2:
+            return self.fail(f'only {x} of {n} echoes came back (expected about 90 % with 5 % loss each way)')
+        if not any(i > lost[0] for i in seen):
+            return self.fail(f'nothing came back after the first lost message #{lost[0]}: the channel stalled')
+        out(f'lossy-unordered: first lost #{lost[0]}, last echoed #{max(seen)}, {len(lost)} lost, '
+            f'{inversions} out of order, {len(late)} after the marker')
+        self.finish(0, f'PASS lossy-unordered got {x} of {n}')
 
     async def send_file(self, link):
         path = args.file
@@ -518,12 +666,12 @@ class Peer:
                     return
                 # The sender closes the channel after file-ok; wait (briefly) so our answer is out before we go.
                 # Should the sender leave the room first, that is fine now (see peer-left).
-                self.pending_pass = f'PASS receive-file {got} {digest}'
+                self.pending_pass = f'PASS {args.scenario} {got} {digest}'
                 try:
                     await asyncio.wait_for(self.wait_closed(queue), 5)
                 except asyncio.TimeoutError:
                     log('the sender did not close the file channel within 5 s of file-ok')
-                self.finish(0, f'PASS receive-file {got} {digest}')
+                self.finish(0, f'PASS {args.scenario} {got} {digest}')
                 return
             why = refuse('protocol', f'unexpected message {data[:100]!r}')
             break
@@ -577,6 +725,10 @@ async def main():
     code = await peer.done
     await peer.close_all()
     task.cancel()
+    if peer.relay is not None:
+        for line in peer.relay.summary():
+            out(line)
+        peer.relay.close()
     return code
 
 
@@ -590,6 +742,8 @@ def parse():
     p.add_argument('--file')
     p.add_argument('--dir')
     p.add_argument('--timeout', type=float, default=60)
+    p.add_argument('--relay', metavar='SPEC',
+                   help='a lossy UDP relay between the peers: "loss=0.05,delay_ms=20,reorder=0.05,seed=N"')
     p.add_argument('--skip-empty', action='store_true', help='echo: send no empty messages (for a werift echo-server)')
     p.add_argument('-v', '--verbose', action='store_true')
     args = p.parse_args()
@@ -597,6 +751,13 @@ def parse():
         p.error(f'--scenario {args.scenario} needs --file PATH (a regular file)')
     if args.scenario == 'file-receiver' and not (args.dir and os.path.isdir(args.dir)):
         p.error('--scenario file-receiver needs --dir DIR (a directory)')
+    if args.scenario.startswith('lossy-') and not args.relay:
+        p.error(f'--scenario {args.scenario} needs --relay SPEC')
+    if args.relay:
+        try:
+            RelayConfig.parse(args.relay)
+        except ValueError as e:
+            p.error(f'--relay: {e}')
     if args.dir and not os.path.isdir(args.dir):
         p.error(f'--dir {args.dir} is not a directory')
 
