@@ -291,7 +291,10 @@ private:
             vlog("ignoring a colliding offer from " + from);
             return;
         }
-        if (collision) (void)l.pc.set_local_description({duplex::SdpType::Rollback, ""});
+        if (collision) {
+            vlog("offer collision with " + from + ": rolling back ours (we are polite)");
+            (void)l.pc.set_local_description({duplex::SdpType::Rollback, ""});
+        }
         auto st = l.pc.set_remote_description({is_offer ? duplex::SdpType::Offer : duplex::SdpType::Answer, sdp});
         if (!st.ok()) return fail("set_remote_description(" + type + "): " + st.message());
         if (is_offer) {
