@@ -235,9 +235,9 @@ std::shared_ptr<ChannelState> PeerImpl::adopt_channel(proto::rtc::ChannelKey key
     return st;
 }
 
-void PeerImpl::deliver_message(ChannelState& ch, std::string data, bool binary) {
+void PeerImpl::deliver_message(ChannelState& ch, std::string_view data, bool binary) {
     if (ch.on_message) {
-        ch.on_message(data, binary);
+        ch.on_message(data, binary);  // no copy: the view lives while the event does
         return;
     }
     if (ch.pending_bytes + data.size() > kMaxPendingBytes) {
@@ -245,7 +245,7 @@ void PeerImpl::deliver_message(ChannelState& ch, std::string data, bool binary) 
         return;
     }
     ch.pending_bytes += data.size();
-    ch.pending_messages.emplace_back(std::move(data), binary);
+    ch.pending_messages.emplace_back(std::string(data), binary);
 }
 
 void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
@@ -282,7 +282,8 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
         }
     } else if (auto* m = std::get_if<ChannelMessage>(&ev)) {
         if (auto ch = find(m->key))
-            deliver_message(*ch, std::string(reinterpret_cast<const char*>(m->data.data()), m->data.size()), m->binary);
+            deliver_message(*ch, std::string_view(reinterpret_cast<const char*>(m->data.data()), m->data.size()),
+                            m->binary);
     } else if (auto* cl = std::get_if<ChannelClosed>(&ev)) {
         if (auto ch = find(cl->key)) {
             ch->state = DataChannelState::Closed;

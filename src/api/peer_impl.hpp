@@ -100,7 +100,7 @@ private:
     void arm_timer();
     void on_timer();
     std::shared_ptr<ChannelState> adopt_channel(proto::rtc::ChannelKey key);
-    void deliver_message(ChannelState& ch, std::string data, bool binary);
+    void deliver_message(ChannelState& ch, std::string_view data, bool binary);
     /// event::ResolveHostname: looks the candidate's mDNS name up and, when
     /// an address comes back, adds the candidate again with it.
     void resolve_candidate(const std::string& candidate);
