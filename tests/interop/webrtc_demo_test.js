@@ -3,8 +3,8 @@
 // Chromium) in a loopback-only network namespace; this script refuses to run where any other interface exists.
 //
 //   tests/interop/webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn]
-//                                     [toggles] [https] [glare] [native-chat] [native-files]
-//   (all by default: the seven browser-only cases without duplex-peer's path, all nine with it; a case may be given
+//                                     [toggles] [https] [glare] [native-chat] [native-files] [native-glare]
+//   (all by default: the seven browser-only cases without duplex-peer's path, all ten with it; a case may be given
 //   more than once; watchdog 60 s for the whole run plus 40 s per toggles, https, glare or native case,
 //   WATCHDOG_MS= to change)
 //
@@ -59,6 +59,19 @@
 //       (page first) `duplex-peer --send-file F --label chat` (5 MiB random): the page offers F's name for download
 //       with sha256sum's size and digest (page's streaming SHA-256 and WebCrypto's of the Blob), and duplex-peer,
 //       confirmed by file-ok, exits 0 by itself.
+// native-glare: an offer collision between the page and duplex-peer, made deterministic. The page joins first (impolite),
+//       then `duplex-peer --echo --label chat --bind 127.0.0.1 -v --id duplex` (polite), which offers at once. The page's
+//       signaling goes through Playwright's routeWebSocket, which holds duplex-peer's offer (and all that follows it)
+//       on its way to the page. Start camera then runs the fake devices but sends duplex-peer nothing (checked: app.js
+//       adds tracks towards a peer that offers to it only after answering that peer's first offer), so the test hook
+//       starts the page's own negotiation as app.js does towards a peer it offers to (mayAddTracks, addLocalTracks(),
+//       setupChat(createDataChannel('chat'))): the page's negotiationneeded handler sends an offer with audio, video
+//       and 'chat' while duplex-peer's is held. duplex-peer logs `offer collision with <page id>: rolling back ours (we
+//       are polite)` and answers (held too); the route saw duplex-peer's offer before the page sent its own and the
+//       page had applied nothing. Released: the page ignores duplex-peer's offer (app.js's ignoreOffer set) and the
+//       only description it applies is the answer, in have-local-offer; one offer each way. Then: audio/video rejected
+//       (port 0), BUNDLE on the application m-line, connected over host 127.0.0.1, chat echoed once, no banner,
+//       signaling error or console warning, duplex-peer never ignored an offer, logged no failure, exits 0 on SIGTERM.
 //       duplex-peer always runs in a process group of its own with --timeout 45; its output and the page's console
 //       are printed when a check of the case fails.
 //
@@ -75,7 +88,7 @@ const readline = require('readline');
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
 const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
-const NATIVE_CASES = ['native-chat', 'native-files'];
+const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
 const REST = process.argv.slice(3);
@@ -84,7 +97,7 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [native-chat] [native-files]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [native-chat] [native-files] [native-glare]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
@@ -1053,6 +1066,147 @@ async function caseNativeFiles(origin) {
   return problems;
 }
 
+// native-glare: an offer collision between the page and duplex-peer, made to happen. The page joins first (impolite),
+// `duplex-peer --echo --label chat --id duplex` second (polite); it offers at once. Its offer, and every message after
+// it, is held on its way to the page (routeWebSocket). Start camera alone sends the page no offer towards duplex-peer:
+// app.js adds tracks towards a peer that offers to it only once it has answered that peer's first offer (mayAddTracks),
+// and makes no 'chat' channel for it. So, while duplex-peer's offer is held, the test hook makes the page start a
+// negotiation of its own exactly as app.js does towards a peer it offers to (the Peer constructor's polite branch:
+// mayAddTracks, addLocalTracks(), setupChat(createDataChannel('chat'))): its negotiationneeded handler sends an offer
+// with audio, video and 'chat'. Both offers are then out, neither applied; duplex-peer rolls its own back and answers
+// the page's; then the held messages reach the page, which ignores duplex-peer's offer and applies the answer.
+async function caseNativeGlare(origin) {
+  const problems = [];
+  const failsBefore = fails.length;
+  const procs = [], pages = [];
+  const ID = 'duplex';
+  const parse = (m) => { try { const j = JSON.parse(m); return j && typeof j === 'object' ? j : {}; } catch (e) { return {}; } };
+  // The page's signaling as the route saw it: 'sent' (page -> server), 'received' (server -> route) and 'delivered'
+  // (route -> page), { dir, type, peer, t }; candidates are kept too.
+  const frames = [];
+  const held = [];
+  let holding = false, released = false, toPage = null;
+  const hooks = {
+    beforeGoto: (page) => page.routeWebSocket(/\/signal$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => {
+        const j = parse(m);
+        frames.push({ dir: 'sent', type: j.type, peer: j.to, t: Date.now() });
+        server.send(m);
+      });
+      toPage = (m) => {
+        const j = parse(m);
+        frames.push({ dir: 'delivered', type: j.type, peer: j.from, t: Date.now() });
+        ws.send(m);
+      };
+      server.onMessage((m) => {
+        const j = parse(m);
+        frames.push({ dir: 'received', type: j.type, peer: j.from, t: Date.now() });
+        if (!released && j.type === 'offer' && j.from === ID) holding = true;
+        if (holding) held.push(m); else toPage(m);
+      });
+    }),
+  };
+  const release = () => { released = true; holding = false; for (const m of held.splice(0)) toPage(m); };
+  const fmt = (fs) => fs.filter((f) => f.type !== 'candidate').map((f) => `${f.dir} ${f.type}${f.peer ? ' ' + f.peer : ''} +${f.t - frames[0].t} ms`).join(', ');
+  const first = (dir, type) => frames.findIndex((f) => f.dir === dir && f.type === type);
+  try {
+    const room = `native-glare-${crypto.randomBytes(4).toString('hex')}`;
+    const a = await openPage(origin, room, problems, '', hooks);
+    pages.push(a);
+    expect(!!toPage, `${a.label}'s signaling WebSocket goes through the route`);
+    const n = startNative(nativeArgs(origin, room, ID, ['--echo', '--label', 'chat']));
+    n.peerId = ID;
+    procs.push(n);
+    for (let i = 0; i < 150 && !holding; i++) await sleep(100);
+    expect(holding, `${ID} joined second and offered; its offer is held before the page (${fmt(frames)})`);
+    if (!holding) return problems;
+    const peer = await waitFor(a, (id) => { const p = window.duplexDemo.peer(id); return p && { polite: p.polite, signaling: p.pc.signalingState, chat: p.chat ? p.chat.label : null }; }, ID, 5000);
+    expect(peer && !peer.polite && peer.signaling === 'stable' && !peer.chat,
+      `${a.label} knows ${ID} from peer-joined: impolite (it joined first), stable, no channel of its own (${JSON.stringify(peer)})`);
+    if (!peer) return problems;
+    // As in the glare case: count ignoreOffer being set, and note the state each remote description is applied in.
+    await a.evaluate((id) => {
+      const x = window.duplexDemo.peer(id);
+      let v = x.ignoreOffer;
+      x.ignoredOffers = 0;
+      Object.defineProperty(x, 'ignoreOffer', { configurable: true, get: () => v, set: (y) => { v = y; if (y) x.ignoredOffers++; } });
+      x.states = [x.pc.signalingState];
+      x.pc.addEventListener('signalingstatechange', () => x.states.push(x.pc.signalingState));
+      x.applied = [];
+      const srd = x.pc.setRemoteDescription;
+      x.pc.setRemoteDescription = function (d, ...rest) {
+        x.applied.push(`${d && d.type} in ${this.signalingState}${x.makingOffer ? ' (making an offer)' : ''}`);
+        return srd.call(this, d, ...rest);
+      };
+    }, ID);
+
+    // Start camera while duplex-peer's offer is held: the page gets its fake devices but offers nothing to duplex-peer.
+    await a.click('#start-camera', { timeout: 5000 });
+    const tracks = await waitFor(a, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
+    expect(tracks === 2, `${a.label}: Start camera gives a local stream with 2 tracks (${tracks})`);
+    await sleep(1000);
+    const alone = await a.evaluate((id) => ({ tx: window.duplexDemo.peer(id).pc.getTransceivers().length, signaling: window.duplexDemo.peer(id).pc.signalingState }), ID);
+    expect(first('sent', 'offer') < 0 && alone.tx === 0 && alone.signaling === 'stable',
+      `Start camera alone: ${a.label} adds no track towards ${ID} before answering its first offer (app.js mayAddTracks), so no offer yet (${JSON.stringify(alone)}; ${fmt(frames)})`);
+    await a.evaluate((id) => {
+      const p = window.duplexDemo.peer(id);
+      p.mayAddTracks = true;
+      p.addLocalTracks();
+      p.setupChat(p.pc.createDataChannel('chat'));   // -> negotiationneeded -> the page's offer
+    }, ID);
+    for (let i = 0; i < 100 && first('sent', 'offer') < 0; i++) await sleep(100);
+    const own = await a.evaluate((id) => { const pc = window.duplexDemo.peer(id).pc; return { signaling: pc.signalingState, sdp: pc.localDescription && pc.localDescription.sdp }; }, ID);
+    const sentOffer = frames[first('sent', 'offer')];
+    expect(sentOffer && sentOffer.peer === ID && own.signaling === 'have-local-offer' &&
+      mlines(own.sdp).m.map((x) => x.kind).sort().join() === 'application,audio,video',
+    `${a.label} sent its own offer to ${ID} (audio, video, application) while ${ID}'s is held: ${own.signaling} (${JSON.stringify(mlines(own.sdp).m)})`);
+    const rolled = await nativeLine(n, 'err', new RegExp(`offer collision with ${a.peerId}: rolling back ours \\(we are polite\\)$`), 10000);
+    expect(!!rolled, `${n.label} (polite) logs the collision with ${a.peerId} and rolls its own offer back`);
+    for (let i = 0; i < 100 && first('received', 'answer') < 0; i++) await sleep(100);
+    expect(first('received', 'answer') >= 0 && frames[first('received', 'answer')].peer === ID, `${n.label} answered the page's offer (held too, behind its own offer)`);
+    // Before anything held reaches the page: both offers out, neither side had applied the other's.
+    const before = await a.evaluate((id) => ({ applied: window.duplexDemo.peer(id).applied, signaling: window.duplexDemo.peer(id).pc.signalingState }), ID);
+    const o1 = first('received', 'offer'), o2 = first('sent', 'offer'), d1 = first('delivered', 'offer');
+    expect(o1 >= 0 && o2 > o1 && d1 < 0 && before.applied.length === 0 && before.signaling === 'have-local-offer',
+      `glare: ${ID}'s offer reached the route before the page sent its own, and the page had applied nothing (${JSON.stringify(before)}; ${fmt(frames)})`);
+    say(`releasing ${held.length} held message(s) (${held.map((m) => parse(m).type).join(', ')})`);
+    release();
+
+    const r = await nativeConnected(a, ID, 20000);
+    const st = await a.evaluate((id) => { const x = window.duplexDemo.peer(id); return { ignored: x.ignoredOffers, applied: x.applied, states: x.states.join(' > ') }; }, ID);
+    say(`frames: ${fmt(frames)}; ${a.label}: ignored ${st.ignored} offer(s), applied ${JSON.stringify(st.applied)}, states ${st.states}`);
+    expect(st.ignored >= 1 && st.applied[0] === 'answer in have-local-offer' && !st.applied.some((x) => /^offer/.test(x)),
+      `${a.label} (impolite) ignored ${ID}'s colliding offer and applied only ${ID}'s answer to its own (ignored ${st.ignored}, applied ${JSON.stringify(st.applied)})`);
+    const offers = frames.filter((f) => f.type === 'offer');
+    expect(offers.filter((f) => f.dir === 'sent').length === 1 && offers.filter((f) => f.dir === 'received').length === 1,
+      `one offer each way, no renegotiation after the collision (${fmt(offers)})`);
+    expect(!await nativeLine(n, 'err', /ignoring a colliding offer/, 0), `${n.label} did not ignore the page's offer`);
+    if (!r) return problems;
+    expect(!r.polite, `${a.label} is still the impolite side towards ${ID}`);
+    checkRejectedMedia(a, await descriptions(a, ID), 'the colliding offer');
+    expect(!!await nativeLine(n, 'err', new RegExp(`channel 'chat' open with ${a.peerId}$`), 5000), `${n.label} logs a 'chat' channel open with ${a.peerId}`);
+    expect(!!await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: connection connected$`), 5000), `${n.label} logs connection connected`);
+    await echoArrives(a, ID, `after the glare ${Date.now()}`);
+    await echoArrives(a, ID, 'glare \u2713 \u{1f600}');
+    const s = await a.evaluate(() => ({ banner: document.querySelector('#banner').hidden ? '' : document.querySelector('#banner').textContent,
+      errors: window.duplexDemo.state.errors, media: document.querySelector('#media-status').textContent,
+      peer: document.querySelector('#peers li') && document.querySelector('#peers li').textContent }));
+    const warnings = a.consoleLog.filter((l) => /^(warning|error):/.test(l) && !/status of 404/.test(l));
+    expect(!s.banner && s.errors.length === 0 && warnings.length === 0 && /^Sending audio \+ video/.test(s.media) && /joined after you/.test(s.peer || ''),
+      `${a.label} shows ${ID} connected and no error: no banner '${s.banner}', signaling errors ${JSON.stringify(s.errors)}, console warnings ${JSON.stringify(warnings)}, media status '${s.media}', peer '${s.peer}'`);
+    say(`${n.label} said: ${JSON.stringify(n.log.filter((l) => /collision|ignoring|channel|connection connected/.test(l)))}`);
+    const bad = n.log.filter((l) => /refused|fail|error/i.test(l));
+    expect(bad.length === 0, `${n.label} logged no refusal or failure ${JSON.stringify(bad)}`);
+    await stopNative(n, a);
+  } finally {
+    if (fails.length > failsBefore) dumpNative(procs, pages);
+    killNatives();
+    for (const p of pages) await p.close().catch(() => {});
+  }
+  return problems;
+}
+
 (async () => {
   if (!SERVER || !fs.existsSync(SERVER)) return finish(2, USAGE);
   const ifs = Object.keys(os.networkInterfaces());
@@ -1090,7 +1244,7 @@ async function caseNativeFiles(origin) {
     // (the blank first page of the context stays open: closing a persistent context's last page ends it)
     const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn,
       toggles: caseToggles, https: caseHttps, glare: caseGlare,
-      'native-chat': caseNativeChat, 'native-files': caseNativeFiles })[name](origin);
+      'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();
