@@ -114,6 +114,15 @@ PeerImpl::PeerImpl(EventLoop& loop, Configuration config) : loop_(loop), config_
 
 PeerImpl::~PeerImpl() {
     if (timer_ != 0) loop_.runtime().cancel_timer(timer_);
+    // The last handle may go inside one of our sockets' receive callbacks
+    // (an on_message that drops the PeerConnection): the socket is then
+    // still in its on_io, so it is stopped now and freed after that returns.
+    if (!sockets_.empty() || resolver_) {
+        for (auto& s : sockets_) s->close();
+        auto doomed = std::make_shared<std::vector<std::unique_ptr<runtime::UdpSocket>>>(std::move(sockets_));
+        auto resolver = std::shared_ptr<runtime::MdnsResolver>(std::move(resolver_));
+        loop_.runtime().defer([doomed, resolver] {});
+    }
 }
 
 Status PeerImpl::init() {
@@ -235,6 +244,24 @@ std::shared_ptr<ChannelState> PeerImpl::adopt_channel(proto::rtc::ChannelKey key
     return st;
 }
 
+void release_handlers(ChannelState& ch, std::function<void()> on_close) {
+    // A closed channel hears nothing more. Its handlers often capture the
+    // DataChannel itself (a cycle through ChannelState); they are dropped,
+    // after the current callback returns, as one of them may be running.
+    struct Bag {
+        std::function<void()> open, close, low;
+        DataChannel::MessageHandler message;
+        std::function<void(const Status&)> error;
+    };
+    auto bag = std::make_shared<Bag>(Bag{std::move(ch.on_open), std::move(on_close), std::move(ch.on_buffered_low),
+                                         std::move(ch.on_message), std::move(ch.on_error)});
+    ch.on_open = nullptr;
+    ch.on_buffered_low = nullptr;
+    ch.on_message = nullptr;
+    ch.on_error = nullptr;
+    if (ch.loop) ch.loop->runtime().defer([bag] {});
+}
+
 void PeerImpl::deliver_message(ChannelState& ch, std::string_view data, bool binary) {
     if (ch.on_message) {
         ch.on_message(data, binary);  // no copy: the view lives while the event does
@@ -287,8 +314,15 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
     } else if (auto* cl = std::get_if<ChannelClosed>(&ev)) {
         if (auto ch = find(cl->key)) {
             ch->state = DataChannelState::Closed;
-            if (ch->on_close) ch->on_close();
-            else ch->close_pending = true;
+            if (ch->on_close) {
+                auto cb = std::move(ch->on_close);
+                ch->on_close = nullptr;
+                cb();
+                release_handlers(*ch, std::move(cb));
+            } else {
+                ch->close_pending = true;
+                release_handlers(*ch, nullptr);
+            }
         }
         live_channels_.erase(cl->key);
     } else if (auto* bl = std::get_if<ChannelBufferedLow>(&ev)) {
@@ -453,6 +487,24 @@ void PeerImpl::close() {
     for (auto& [key, w] : channels_)
         if (auto ch = w.lock()) ch->state = DataChannelState::Closed;
     live_channels_.clear();
+    // A closed connection fires nothing more; handlers that capture the
+    // PeerConnection (a cycle) are dropped once the running callback returns.
+    auto bag = std::make_shared<std::tuple<decltype(on_ice_candidate), decltype(on_data_channel_fn),
+                                           decltype(on_connection_state), decltype(on_ice_state),
+                                           decltype(on_gathering_state), decltype(on_signaling_state),
+                                           decltype(on_negotiation_needed)>>(
+        std::move(on_ice_candidate), std::move(on_data_channel_fn), std::move(on_connection_state),
+        std::move(on_ice_state), std::move(on_gathering_state), std::move(on_signaling_state),
+        std::move(on_negotiation_needed));
+    on_ice_candidate = nullptr;
+    on_data_channel_fn = nullptr;
+    on_connection_state = nullptr;
+    on_ice_state = nullptr;
+    on_gathering_state = nullptr;
+    on_signaling_state = nullptr;
+    on_negotiation_needed = nullptr;
+    pending_remote_channels.clear();
+    loop_.runtime().defer([bag] {});
 }
 
 SendResult PeerImpl::send(ChannelState& ch, bool binary, std::span<const std::byte> data) {
@@ -700,8 +752,9 @@ void DataChannel::on_close(std::function<void()> fn) {
         s.on_close = std::move(fn);
         if (s.close_pending && s.on_close) {
             s.close_pending = false;
-            auto cb = s.on_close;
-            s.loop->post([cb] { cb(); });
+            auto cb = std::move(s.on_close);
+            s.on_close = nullptr;
+            s.loop->post([cb] { cb(); });  // then dropped with the posted task
         }
     });
 }

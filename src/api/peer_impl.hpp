@@ -45,6 +45,9 @@ struct ChannelState {
     std::size_t pending_bytes = 0;
 };
 
+/// Drops a closed channel's handlers (after the running callback returns).
+void release_handlers(ChannelState& ch, std::function<void()> on_close);
+
 class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
 public:
     PeerImpl(EventLoop& loop, Configuration config);
