@@ -88,6 +88,11 @@ RtcResult in_process(const RtcConfig& cfg) {
     EventLoop loop;
     const auto t0 = Clock::now();
     PeerConnection a(loop, loopback()), b(loop, loopback());
+    const bool trace = std::getenv("DUPLEX_BENCH_TRACE") != nullptr;
+    auto mark = [&](const char* what) {
+        if (trace) std::fprintf(stderr, "%.1f ms: %s\n", std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), what);
+    };
+    mark("two PeerConnections created");
     std::vector<IceCandidate> to_a, to_b;
     auto deliver = [](PeerConnection& pc, std::vector<IceCandidate>& q) {
         if (!pc.remote_description()) return;
@@ -95,7 +100,7 @@ RtcResult in_process(const RtcConfig& cfg) {
         q.clear();
     };
     a.on_ice_candidate([&](const IceCandidate& c) { to_b.push_back(c); deliver(b, to_b); });
-    if (std::getenv("DUPLEX_BENCH_TRACE")) {
+    if (trace) {
         a.on_ice_connection_state_change([t0](IceConnectionState s) {
             std::fprintf(stderr, "%.1f ms: ice %s\n", std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), to_string(s));
         });
@@ -123,11 +128,14 @@ RtcResult in_process(const RtcConfig& cfg) {
         sender.pump();
     });
     (void)a.set_local_description();
+    mark("offer set");
     (void)b.set_remote_description(*a.local_description());
     deliver(b, to_b);
     (void)b.set_local_description();
+    mark("answer set");
     (void)a.set_remote_description(*b.local_description());
     deliver(a, to_a);
+    mark("negotiated");
     const auto give_up = t0 + std::chrono::milliseconds(static_cast<long>(cfg.timeout_s * 1000));
     while (!done_at && Clock::now() < give_up) loop.run_once(10);
     if (!open_at || !done_at) {
