@@ -19,22 +19,18 @@
 // directories) is a fresh directory, removed at the end.
 const { spawn } = require('child_process');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const readline = require('readline');
+const { loadChromium, chromiumHome, armWatchdog, onSignals } = require('./lib/chromium');
 
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 90000);
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const say = (...a) => console.log('[chromium_test]', ...a);
 let server = null;
 let deflateServer = null;   // the second server, started with --deflate
-let ctx = null;
-let tmp = null;
+let home = null;   // lib/chromium.js: the fresh TMPDIR, Chromium's user-data-dir in it, its context
 let finishing = false;
 
 function killServer() {
@@ -44,50 +40,22 @@ function killServer() {
     }
   }
 }
-function removeTmp() {
-  if (tmp) { try { fs.rmSync(tmp, { recursive: true, force: true }); } catch (e) { /* best effort */ } tmp = null; }
-}
-// Chromium's process groups, found by our unique user-data-dir on their command
-// lines (a persistent context gives no handle on the browser process).
-function chromiumGroups() {
-  if (!tmp) return [];
-  const mine = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[2];
-  const groups = new Set();
-  for (const pid of fs.readdirSync('/proc').filter(d => /^\d+$/.test(d))) {
-    try {
-      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`--user-data-dir=${tmp}/`)) continue;
-      const pgid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[2];
-      if (pgid !== mine && pgid !== '0') groups.add(+pgid);
-    } catch (e) { /* exited meanwhile */ }
-  }
-  return [...groups];
-}
-function killChromium() {
-  for (const g of chromiumGroups()) { try { process.kill(-g, 'SIGKILL'); } catch (e) { /* gone */ } }
-}
-async function closeBrowser() {
-  if (!ctx) return;
-  const c = ctx; ctx = null;
-  // ctx.close() can hang if Chromium is wedged: bound it, then kill by hand.
-  await Promise.race([c.close().catch(() => {}), new Promise(r => setTimeout(r, 10000))]);
-  killChromium();
-}
 async function finish(code, why) {
   if (finishing) return;
   finishing = true;
   if (why) say(why);
-  await closeBrowser();
+  if (home) await home.close();
   killServer();
-  removeTmp();
+  if (home) home.remove();
   say(code === 0 ? 'PASS' : 'FAIL');
   process.exit(code);
 }
 
 // Watchdog: close the browser (it would outlive us otherwise), kill the server.
-setTimeout(() => finish(3, `FAIL watchdog: not done after ${WATCHDOG_MS / 1000} s`), WATCHDOG_MS).unref();
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => finish(128 + os.constants.signals[sig], `FAIL got ${sig}`));
+armWatchdog(WATCHDOG_MS, finish);
+onSignals((sig, code) => finish(code, `FAIL got ${sig}`));
 // Last resort on any exit path (synchronous: only what can be done synchronously).
-process.on('exit', () => { killChromium(); killServer(); removeTmp(); });
+process.on('exit', () => { if (home) home.kill(); killServer(); if (home) home.remove(); });
 
 // Starts duplex-server with extra arguments; the process goes through `onSpawn` (so that the
 // cleanup sees it at once), the promise resolves with its port.
@@ -167,25 +135,16 @@ async function pageEchoTest(url) {
 
 (async () => {
   if (!SERVER || !fs.existsSync(SERVER)) return finish(2, 'usage: node chromium_test.js PATH/duplex-server (or set DUPLEX_SERVER)');
-  let chromium;
-  try { ({ chromium } = require('playwright-core')); } catch (e) {
-    return finish(1, `FAIL playwright-core missing: run 'npm ci --prefix ${__dirname}' first`);
-  }
-  if (!fs.existsSync(CHROMIUM)) return finish(1, `FAIL no browser at ${CHROMIUM}: apt-get install chromium`);
+  const { chromium, error } = loadChromium();
+  if (error) return finish(1, `FAIL ${error}`);
 
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-chromium-'));
-  const udd = path.join(tmp, 'user-data');   // inside tmp: chromiumGroups() relies on it
-  fs.mkdirSync(udd);
-  process.env.TMPDIR = tmp;   // Playwright's own temp files (and Chromium's, via env below) land in tmp too
+  // Playwright's own temp files, the servers' and Chromium's land in home.dir too
+  home = chromiumHome('duplex-chromium-', { processTmpdir: true });
   const port = await startServer([], p => { server = p; });
   const origin = `http://127.0.0.1:${port}`;
   say(`duplex-server on 127.0.0.1:${port}, --web ${WEB_DIR}`);
 
-  ctx = await chromium.launchPersistentContext(udd, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS,
-    handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,   // our handlers close it, then exit
-    env: { ...process.env, TMPDIR: tmp },   // Chromium's /tmp droppings go in here
-  });
+  const ctx = await home.launch(chromium);
   const page = ctx.pages()[0] || await ctx.newPage();
   const problems = [];
   page.on('pageerror', e => problems.push(`page error: ${e.message}`));

@@ -42,16 +42,12 @@ fi
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 RTC_DIR=$INTEROP_DIR/rtc
+# shellcheck source=rtc/lib_rtc.sh
+source "$RTC_DIR/lib_rtc.sh"
 PEER=$3
 ROLE=$4
 SCENARIO=$5
-[[ -x $1 ]] || die "duplex-server: '$1' is not an executable file"
-[[ -x $2 ]] || die "duplex-peer: '$2' is not an executable file (build apps/duplex-peer first)"
-DUPLEX_PEER=$2
-interop_init 120 "$1" "$2"
-
-others=$(ip -o link show | awk -F': ' '$2 != "lo" { print $2 }')
-[[ -z $others ]] || die "not in a loopback-only network namespace (interfaces: $others)"
+rtc_init 120 "$1" "$2"   # sets DUPLEX_PEER, WORK, TMPDIR=$WORK/tmp
 
 case $PEER in
     chromium)
@@ -69,22 +65,13 @@ case $PEER in
         FOREIGN=("$NODE" "$RTC_DIR/peer_node.js" --lib ndc) ;;
 esac
 
-# Everything the peers put in TMPDIR (Chromium's user-data-dir and singleton sockets) goes under $WORK, so the
-# EXIT trap finds and removes it.
-export TMPDIR=$WORK/tmp
-mkdir -p "$TMPDIR" "$WORK/recv"
+mkdir -p "$WORK/recv"
 
-start_duplex_server
-SIGNAL=ws://127.0.0.1:$SERVER_PORT/signal
+rtc_start_signal
 ROOM=rtc-$PEER-$ROLE-$SCENARIO-$$
 SRC=$WORK/random.bin
 RECV=$WORK/recv
-if [[ $SCENARIO != echo ]]; then
-    head -c $((10 * 1024 * 1024)) /dev/urandom >"$SRC"
-    SRC_SIZE=$(stat -c %s "$SRC")
-    SRC_SHA=$(sha256sum "$SRC" | cut -d' ' -f1)
-    log "source file: $SRC_SIZE bytes, sha256 $SRC_SHA"
-fi
+if [[ $SCENARIO != echo ]]; then rtc_make_source "$SRC"; fi
 
 FOREIGN+=(--signal "$SIGNAL" --room "$ROOM" --id "$PEER" --scenario "$SCENARIO" --timeout 90 -v)
 [[ $SCENARIO == send-file ]] && FOREIGN+=(--file "$SRC")
@@ -97,61 +84,11 @@ case $SCENARIO in
     send-file) DPEER+=(--receive-dir "$RECV") ;;
 esac
 
-# wait_log NAME out|err REGEX SECONDS: like lib.sh's wait_line, on NAME's stdout or stderr; false as soon as NAME
-# exits without such a line, or when time runs out.
-wait_log() {
-    local name=$1 stream=$2 re=$3 limit=$4 pidvar="PID_${1//[^A-Za-z0-9_]/_}" i
-    for ((i = 0; i < limit * 20; i++)); do
-        grep -qE "$re" "$WORK/$name.$stream" 2>/dev/null && return 0
-        alive "${!pidvar}" || return 1
-        sleep 0.05
-    done
-    return 1
-}
-
-# await_exit NAME SECONDS: wait for NAME to exit; sets RC to its exit status, or to "running" if it did not exit.
-# (Not in a $(...) subshell: only this shell can wait for its children.)
-await_exit() {
-    local pidvar="PID_${1//[^A-Za-z0-9_]/_}" limit=$2 i
-    for ((i = 0; i < limit * 10; i++)); do
-        alive "${!pidvar}" || break
-        sleep 0.1
-    done
-    RC=running
-    alive "${!pidvar}" && return 0
-    RC=0
-    wait "${!pidvar}" || RC=$?
-}
-
 log "foreign peer: ${FOREIGN[*]}"
 log "duplex-peer: ${DPEER[*]}"
-if [[ $ROLE == duplex-offers ]]; then
-    spawn foreign "${FOREIGN[@]}"
-    wait_log foreign out '^joined ' 30 || die "the $PEER peer did not join room $ROOM (within 30 s)"
-    spawn duplex-peer "${DPEER[@]}"
-else
-    spawn duplex-peer "${DPEER[@]}"
-    wait_log duplex-peer err 'joined room' 20 ||
-        die "duplex-peer did not log 'joined room' (it runs with -v) (within 20 s)"
-    spawn foreign "${FOREIGN[@]}"
-fi
-
-# Until the foreign peer is done; a duplex-peer that fails meanwhile ends the test at once.
-DPEER_DONE=
-# shellcheck disable=SC2154  # PID_* are set by spawn
-while alive "$PID_foreign"; do
-    if ! alive "$PID_duplex_peer"; then
-        await_exit duplex-peer 1
-        [[ $RC == 0 ]] || die "duplex-peer exited $RC while the $PEER peer was still running"
-        DPEER_DONE=1
-        log "duplex-peer exited 0 before the $PEER peer finished"
-        break
-    fi
-    sleep 0.1
-done
-await_exit foreign 100
-sed "s/^/  [foreign] /" "$WORK/foreign.out" >&2
-[[ $RC == 0 ]] || die "the $PEER peer failed (exit $RC)"
+rtc_start_peers "$ROLE" "$PEER"
+rtc_watch_peers "$PEER"
+rtc_foreign_result "$PEER" 100 foreign
 joined=$(grep -m1 '^joined ' "$WORK/foreign.out")
 if [[ $ROLE == duplex-offers ]]; then
     [[ $joined == *' peers []' ]] || die "the $PEER peer should have joined an empty room: '$joined'"
@@ -167,11 +104,7 @@ case $SCENARIO in
         [[ $size == "$SRC_SIZE" ]] || die "the $PEER peer received $size bytes, the file has $SRC_SIZE"
         [[ $sha == "$SRC_SHA" ]] || die "the $PEER peer's SHA-256 $sha differs from sha256sum's $SRC_SHA"
         log "the $PEER peer received $size bytes with sha256sum's digest $sha"
-        # duplex-peer --send-file exits 0 by itself once file-ok came.
-        if [[ -z $DPEER_DONE ]]; then
-            await_exit duplex-peer 15
-            [[ $RC == 0 ]] || die "duplex-peer --send-file: exit status $RC after the transfer (expected 0)"
-        fi
+        rtc_dpeer_exits_by_itself
         ;;
     send-file)
         got=$RECV/random.bin
@@ -185,11 +118,7 @@ case $SCENARIO in
         log "duplex-peer stored random.bin: $size bytes, sha256 $sha (= the source)"
         ;;
 esac
-if [[ $SCENARIO != receive-file && -z $DPEER_DONE ]]; then
-    # --echo and --receive-dir run until SIGTERM, and then exit 0.
-    kill -TERM "$PID_duplex_peer" 2>/dev/null || true
-    await_exit duplex-peer 5
-    [[ $RC == 0 ]] || die "duplex-peer: exit status $RC after SIGTERM (expected 0)"
-fi
+# --echo and --receive-dir run until SIGTERM, and then exit 0.
+if [[ $SCENARIO != receive-file ]]; then rtc_dpeer_stop duplex-peer; fi
 log "duplex-peer exited 0"
 echo "PASS $PEER $ROLE $SCENARIO"

@@ -45,21 +45,14 @@ fi
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 RTC_DIR=$INTEROP_DIR/rtc
+# shellcheck source=rtc/lib_rtc.sh
+source "$RTC_DIR/lib_rtc.sh"
 SCENARIO=$3
 ROLE=${4:-duplex-answers}
-[[ -x $1 ]] || die "duplex-server: '$1' is not an executable file"
-[[ -x $2 ]] || die "duplex-peer: '$2' is not an executable file (build apps/duplex-peer first)"
-DUPLEX_PEER=$2
-interop_init 150 "$1" "$2"
 STARTED=$SECONDS
-
-others=$(ip -o link show | awk -F': ' '$2 != "lo" { print $2 }')
-[[ -z $others ]] || die "not in a loopback-only network namespace (interfaces: $others)"
+rtc_init 150 "$1" "$2"   # sets DUPLEX_PEER, WORK, TMPDIR=$WORK/tmp
 "$PYTHON" -c 'import aiortc, websockets' 2>/dev/null ||
     die "$PYTHON cannot import aiortc and websockets: apt-get install python3-aiortc python3-websockets"
-
-export TMPDIR=$WORK/tmp
-mkdir -p "$TMPDIR"
 
 SEED=${RTC_LOSS_SEED:-$((RANDOM * 32768 + RANDOM))}
 case $SCENARIO in
@@ -69,16 +62,10 @@ esac
 RELAY=${RTC_RELAY:-loss=0.05,delay_ms=$DELAY_MS,reorder=0.05,seed=$SEED}
 log "relay: $RELAY"
 
-start_duplex_server
-SIGNAL=ws://127.0.0.1:$SERVER_PORT/signal
+rtc_start_signal
 ROOM=rtc-loss-$ROLE-$SCENARIO-$$
 SRC=$WORK/random.bin
-if [[ $SCENARIO == lossy-receive-file ]]; then
-    head -c $((10 * 1024 * 1024)) /dev/urandom >"$SRC"
-    SRC_SIZE=$(stat -c %s "$SRC")
-    SRC_SHA=$(sha256sum "$SRC" | cut -d' ' -f1)
-    log "source file: $SRC_SIZE bytes, sha256 $SRC_SHA"
-fi
+if [[ $SCENARIO == lossy-receive-file ]]; then rtc_make_source "$SRC"; fi
 
 FOREIGN=("$PYTHON" "$RTC_DIR/peer_aiortc.py" --signal "$SIGNAL" --room "$ROOM" --id aiortc --scenario "$SCENARIO"
     --relay "$RELAY" --timeout 135 -v)
@@ -88,60 +75,12 @@ case $SCENARIO in
     lossy-unordered) DPEER+=(--echo) ;;
 esac
 
-# wait_log NAME out|err REGEX SECONDS: a matching line in NAME's stdout or stderr; false as soon as NAME exits
-# without one, or when time runs out.
-wait_log() {
-    local name=$1 stream=$2 re=$3 limit=$4 pidvar="PID_${1//[^A-Za-z0-9_]/_}" i
-    for ((i = 0; i < limit * 20; i++)); do
-        grep -qE "$re" "$WORK/$name.$stream" 2>/dev/null && return 0
-        alive "${!pidvar}" || return 1
-        sleep 0.05
-    done
-    return 1
-}
-
-# await_exit NAME SECONDS: sets RC to NAME's exit status, or to "running" if it did not exit in time.
-await_exit() {
-    local pidvar="PID_${1//[^A-Za-z0-9_]/_}" limit=$2 i
-    for ((i = 0; i < limit * 10; i++)); do
-        alive "${!pidvar}" || break
-        sleep 0.1
-    done
-    RC=running
-    alive "${!pidvar}" && return 0
-    RC=0
-    wait "${!pidvar}" || RC=$?
-}
-
 log "aiortc: ${FOREIGN[*]}"
 log "duplex-peer: ${DPEER[*]}"
-if [[ $ROLE == duplex-offers ]]; then
-    spawn foreign "${FOREIGN[@]}"
-    wait_log foreign out '^joined ' 30 || die "the aiortc peer did not join room $ROOM (within 30 s)"
-    spawn duplex-peer "${DPEER[@]}"
-else
-    spawn duplex-peer "${DPEER[@]}"
-    wait_log duplex-peer err 'joined room' 20 ||
-        die "duplex-peer did not log 'joined room' (it runs with -v) (within 20 s)"
-    spawn foreign "${FOREIGN[@]}"
-fi
+rtc_start_peers "$ROLE" aiortc
 PEERS_STARTED=$SECONDS
-
-DPEER_DONE=
-# shellcheck disable=SC2154  # PID_* are set by spawn
-while alive "$PID_foreign"; do
-    if ! alive "$PID_duplex_peer"; then
-        await_exit duplex-peer 1
-        [[ $RC == 0 ]] || die "duplex-peer exited $RC while the aiortc peer was still running"
-        DPEER_DONE=1
-        log "duplex-peer exited 0 before the aiortc peer finished"
-        break
-    fi
-    sleep 0.1
-done
-await_exit foreign 140
-sed "s/^/  [aiortc] /" "$WORK/foreign.out" >&2
-[[ $RC == 0 ]] || die "the aiortc peer failed (exit $RC)"
+rtc_watch_peers aiortc
+rtc_foreign_result aiortc 140 aiortc
 pass=$(grep -m1 "^PASS $SCENARIO" "$WORK/foreign.out" || true)
 [[ -n $pass ]] || die "the aiortc peer exited 0 without a 'PASS $SCENARIO' line"
 
@@ -169,17 +108,10 @@ case $SCENARIO in
         [[ $size == "$SRC_SIZE" ]] || die "the aiortc peer received $size bytes, the file has $SRC_SIZE"
         [[ $sha == "$SRC_SHA" ]] || die "the aiortc peer's SHA-256 $sha differs from sha256sum's $SRC_SHA"
         log "the aiortc peer received $size bytes with sha256sum's digest $sha"
-        if [[ -z $DPEER_DONE ]]; then
-            await_exit duplex-peer 15
-            [[ $RC == 0 ]] || die "duplex-peer --send-file: exit status $RC after the transfer (expected 0)"
-        fi
+        rtc_dpeer_exits_by_itself
         ;;
     lossy-unordered)
-        if [[ -z $DPEER_DONE ]]; then
-            kill -TERM "$PID_duplex_peer" 2>/dev/null || true
-            await_exit duplex-peer 5
-            [[ $RC == 0 ]] || die "duplex-peer --echo: exit status $RC after SIGTERM (expected 0)"
-        fi
+        rtc_dpeer_stop 'duplex-peer --echo'
         ;;
 esac
 log "duplex-peer exited 0"

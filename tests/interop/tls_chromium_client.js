@@ -15,58 +15,27 @@
 // so an in-process watchdog (WATCHDOG_MS, default 40 s) and the signal handlers close it through the context and
 // then SIGKILL its groups, found by the user-data-dir on their command lines; the temporary directory (TMPDIR for
 // Chromium too) is removed. The server is the caller's.
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
+const { loadChromium, chromiumHome, armWatchdog, onSignals } = require('./lib/chromium');
 
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 40000);
 const ORIGIN = process.argv[2];
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--ignore-certificate-errors'];
+const EXTRA_FLAGS = ['--ignore-certificate-errors'];   // the certificate is self-signed
 
 const say = (...a) => console.log('[tls_chromium]', ...a);
-let ctx = null;
-let tmp = null;
+let home = null;   // lib/chromium.js: the fresh TMPDIR, Chromium's user-data-dir in it, its context
 let finishing = false;
 
-function removeTmp() {
-  if (tmp) { try { fs.rmSync(tmp, { recursive: true, force: true }); } catch (e) { /* best effort */ } tmp = null; }
-}
-function chromiumGroups() {
-  if (!tmp) return [];
-  const mine = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[2];
-  const groups = new Set();
-  for (const pid of fs.readdirSync('/proc').filter(d => /^\d+$/.test(d))) {
-    try {
-      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`--user-data-dir=${tmp}/`)) continue;
-      const pgid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[2];
-      if (pgid !== mine && pgid !== '0') groups.add(+pgid);
-    } catch (e) { /* exited meanwhile */ }
-  }
-  return [...groups];
-}
-function killChromium() {
-  for (const g of chromiumGroups()) { try { process.kill(-g, 'SIGKILL'); } catch (e) { /* gone */ } }
-}
 async function finish(code, why) {
   if (finishing) return;
   finishing = true;
   if (why) console.log(why);
-  if (ctx) {
-    const c = ctx; ctx = null;
-    await Promise.race([c.close().catch(() => {}), new Promise(r => setTimeout(r, 5000))]);
-  }
-  killChromium();
-  removeTmp();
+  if (home) { await home.close(5000); home.remove(); }
   process.exit(code);
 }
-setTimeout(() => finish(3, `FAIL watchdog: not done after ${WATCHDOG_MS / 1000} s`), WATCHDOG_MS).unref();
+armWatchdog(WATCHDOG_MS, finish);
 // A signal (the caller's timeout or cleanup): no time for a polite close, kill the browser's groups at once.
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => { console.log(`FAIL got ${sig}`); killChromium(); removeTmp(); process.exit(128 + os.constants.signals[sig]); });
-}
-process.on('exit', () => { killChromium(); removeTmp(); });
+onSignals((sig, code) => { console.log(`FAIL got ${sig}`); if (home) home.remove(); process.exit(code); });
+process.on('exit', () => { if (home) home.remove(); });
 
 // Runs inside the page: a fresh WebSocket, three echoes, 200 small messages back to back, a clean close.
 async function pageEchoTest(url) {
@@ -118,20 +87,10 @@ async function pageEchoTest(url) {
   const m = /^https:\/\/127\.0\.0\.1:(\d+)$/.exec(ORIGIN || '');
   if (!m) return finish(2, 'usage: node tls_chromium_client.js https://127.0.0.1:PORT');
   const wssUrl = `wss://127.0.0.1:${m[1]}/echo`;
-  let chromium;
-  try { ({ chromium } = require('playwright-core')); } catch (e) {
-    return finish(1, `FAIL playwright-core missing: run 'npm ci --prefix ${__dirname}' first`);
-  }
-  if (!fs.existsSync(CHROMIUM)) return finish(1, `FAIL no browser at ${CHROMIUM}: apt-get install chromium`);
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-tls-chromium-'));
-  const udd = path.join(tmp, 'user-data');   // inside tmp: chromiumGroups() relies on it
-  fs.mkdirSync(udd);
-  process.env.TMPDIR = tmp;
-  ctx = await chromium.launchPersistentContext(udd, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS,
-    handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
-    env: { ...process.env, TMPDIR: tmp },
-  });
+  const { chromium, error } = loadChromium();
+  if (error) return finish(1, `FAIL ${error}`);
+  home = chromiumHome('duplex-tls-chromium-', { processTmpdir: true });
+  const ctx = await home.launch(chromium, { extraArgs: EXTRA_FLAGS });
   const page = ctx.pages()[0] || await ctx.newPage();
   const problems = [];
   const isFavicon = (u) => { try { return new URL(u).pathname === '/favicon.ico'; } catch (e) { return false; } };

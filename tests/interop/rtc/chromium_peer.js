@@ -23,15 +23,11 @@ const fs = require('fs');
 const http = require('http');
 const os = require('os');
 const path = require('path');
+const { WEBRTC_FLAGS, loadChromium, chromiumHome } = require('../lib/chromium');
 
 const SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver'];
 const WAITING = ['echo-server', 'file-receiver'];
 const WEB_DIR = path.resolve(__dirname, '..', '..', '..', 'web');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-// One --disable-features at most (Chromium keeps only the last one, and Playwright adds its own): none here.
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream'];
 
 function usage(msg) {
   process.stderr.write(`${msg ? msg + '\n' : ''}usage: chromium_peer.js --signal URL --room R [--id NAME] ` +
@@ -66,48 +62,24 @@ const opt = { timeout: 60, verbose: false, skipEmpty: false };
 const log = (...a) => process.stderr.write(`[chromium_peer] ${a.join(' ')}\n`);
 const out = (line) => process.stdout.write(line + '\n');
 
-let ctx = null;
-let tmp = null;
+let home = null;   // lib/chromium.js: our TMPDIR, Chromium's user-data-dir in it, its context
 let server = null;
 let finishing = false;
-
-function chromiumGroups() {
-  if (!tmp) return [];
-  const mine = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[2];
-  const groups = new Set();
-  for (const pid of fs.readdirSync('/proc').filter(d => /^\d+$/.test(d))) {
-    try {
-      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`--user-data-dir=${tmp}/`)) continue;
-      const pgid = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[2];
-      if (pgid !== mine && pgid !== '0') groups.add(+pgid);
-    } catch (e) { /* exited meanwhile */ }
-  }
-  return [...groups];
-}
-function killChromium() {
-  for (const g of chromiumGroups()) { try { process.kill(-g, 'SIGKILL'); } catch (e) { /* gone */ } }
-}
-function removeTmp() {
-  if (tmp) { try { fs.rmSync(tmp, { recursive: true, force: true }); } catch (e) { /* best effort */ } tmp = null; }
-}
 
 async function finish(code, line) {
   if (finishing) return;
   finishing = true;
   if (line) out(line);
-  if (ctx) {
-    const c = ctx;
-    ctx = null;
+  if (home && home.context) {
+    const c = home.context;
     // Let the page close its peer connections and the signaling socket first (stopPeer is a no-op once it finished).
     try {
       const page = c.pages()[0];
       if (page) await Promise.race([page.evaluate(() => window.stopPeer && window.stopPeer(0, '')).catch(() => {}), new Promise(r => setTimeout(r, 2000))]);
     } catch (e) { /* closing anyway */ }
     await new Promise(r => setTimeout(r, 200));
-    await Promise.race([c.close().catch(() => {}), new Promise(r => setTimeout(r, 10000))]);
   }
-  killChromium();
-  removeTmp();
+  if (home) { await home.close(10000); home.remove(); }
   if (server) server.close();
   process.exit(code);
 }
@@ -118,11 +90,11 @@ setTimeout(() => {
   else fail(`timed out after ${opt.timeout} s`);
 }, opt.timeout * 1000).unref();
 // Hard stop should closing the browser itself hang.
-setTimeout(() => { killChromium(); removeTmp(); process.exit(WAITING.includes(opt.scenario) ? 0 : 1); }, (opt.timeout + 20) * 1000).unref();
+setTimeout(() => { if (home) home.remove(); process.exit(WAITING.includes(opt.scenario) ? 0 : 1); }, (opt.timeout + 20) * 1000).unref();
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => { log(`got ${sig}`); if (WAITING.includes(opt.scenario)) finish(0); else fail(`interrupted by ${sig}`); });
 }
-process.on('exit', () => { killChromium(); removeTmp(); });
+process.on('exit', () => { if (home) home.remove(); });
 
 const FILES = {
   '/page_peer.html': [path.join(__dirname, 'page_peer.html'), 'text/html; charset=utf-8'],
@@ -137,11 +109,8 @@ const FILES = {
       'run inside `unshare --net` with lo up');
     process.exit(2);
   }
-  let chromium;
-  try { ({ chromium } = require('playwright-core')); } catch (e) {
-    return fail(`playwright-core missing: run 'npm ci' in ${path.resolve(__dirname, '..')} first`);
-  }
-  if (!fs.existsSync(CHROMIUM)) return fail(`no browser at ${CHROMIUM}: apt-get install chromium`);
+  const { chromium, error } = loadChromium();
+  if (error) return fail(error);
   for (const [f] of Object.values(FILES)) if (!fs.existsSync(f)) return fail(`missing ${f}`);
 
   server = http.createServer((req, res) => {
@@ -153,14 +122,8 @@ const FILES = {
   await new Promise((r, j) => { server.once('error', j); server.listen(0, '127.0.0.1', r); });
   const port = server.address().port;
 
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-chromium-peer-'));
-  const udd = path.join(tmp, 'user-data');
-  fs.mkdirSync(udd);
-  ctx = await chromium.launchPersistentContext(udd, {
-    executablePath: CHROMIUM, headless: true, args: FLAGS,
-    handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
-    env: { ...process.env, TMPDIR: tmp },
-  });
+  home = chromiumHome('duplex-chromium-peer-');   // Chromium's TMPDIR only (not this process's)
+  const ctx = await home.launch(chromium, { extraArgs: WEBRTC_FLAGS });
   const page = ctx.pages()[0] || await ctx.newPage();
   page.on('console', (m) => log(`[page] ${m.text()}`));
   page.on('pageerror', (e) => fail(`page error: ${e.message}`));
