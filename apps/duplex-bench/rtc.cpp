@@ -8,6 +8,7 @@
 // being open. goodput: payload bytes per second from the first send to the
 // last byte received; the sender keeps buffered_amount under 1 MiB and
 // refills on buffered_amount_low (threshold 256 KiB), as a browser app would.
+// DUPLEX_BENCH_TRACE=1 prints when each setup step happened (one process).
 #include "rtc.hpp"
 
 #include <duplex/event_loop.hpp>
