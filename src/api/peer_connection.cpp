@@ -54,6 +54,12 @@ SdpType from_kind(proto::rtc::SdpKind k) {
     return SdpType::Offer;
 }
 
+// The public enums and the rtc machine's list the same states in the same order.
+static_assert(static_cast<int>(PeerConnectionState::Closed) == static_cast<int>(proto::rtc::ConnectionState::Closed));
+static_assert(static_cast<int>(IceConnectionState::Closed) == static_cast<int>(proto::rtc::IceState::Closed));
+static_assert(static_cast<int>(IceGatheringState::Complete) == static_cast<int>(proto::rtc::GatheringState::Complete));
+static_assert(static_cast<int>(SignalingState::Closed) == static_cast<int>(proto::rtc::SignalingState::Closed));
+
 template <class E, class F>
 E convert_enum(F f) {
     return static_cast<E>(static_cast<int>(f));  // the enums list the same states in the same order
@@ -114,15 +120,21 @@ PeerImpl::PeerImpl(EventLoop& loop, Configuration config) : loop_(loop), config_
 
 PeerImpl::~PeerImpl() {
     if (timer_ != 0) loop_.runtime().cancel_timer(timer_);
-    // The last handle may go inside one of our sockets' receive callbacks
-    // (an on_message that drops the PeerConnection): the socket is then
-    // still in its on_io, so it is stopped now and freed after that returns.
-    if (!sockets_.empty() || resolver_) {
-        for (auto& s : sockets_) s->close();
-        auto doomed = std::make_shared<std::vector<std::unique_ptr<runtime::UdpSocket>>>(std::move(sockets_));
-        auto resolver = std::shared_ptr<runtime::MdnsResolver>(std::move(resolver_));
-        loop_.runtime().defer([doomed, resolver] {});
-    }
+    retire_sockets();  // the last handle may go inside a socket's own callback
+}
+
+void PeerImpl::retire_sockets() {
+    // Called from close() or the destructor, either of which may run inside
+    // one of these sockets' receive callbacks (an on_message that closes the
+    // peer or drops its last handle; ASan found both): the sockets stop now
+    // and are freed after the callback has returned. Pending mDNS lookups
+    // end unanswered.
+    if (sockets_.empty() && !resolver_) return;
+    for (auto& s : sockets_) s->close();
+    auto doomed = std::make_shared<std::vector<std::unique_ptr<runtime::UdpSocket>>>(std::move(sockets_));
+    sockets_.clear();
+    auto resolver = std::shared_ptr<runtime::MdnsResolver>(std::move(resolver_));
+    loop_.runtime().defer([doomed, resolver] {});
 }
 
 Status PeerImpl::init() {
@@ -476,14 +488,7 @@ void PeerImpl::close() {
     closed_ = true;
     if (timer_ != 0) loop_.runtime().cancel_timer(timer_);
     timer_ = 0;
-    // close() may run inside one of these sockets' own receive callbacks (a
-    // message handler that closes the peer): stop them now, free them after
-    // the callback has returned (found by ASan in ClosingFromInsideACallbackIsSafe).
-    for (auto& s : sockets_) s->close();
-    auto doomed = std::make_shared<std::vector<std::unique_ptr<runtime::UdpSocket>>>(std::move(sockets_));
-    sockets_.clear();
-    auto resolver = std::shared_ptr<runtime::MdnsResolver>(std::move(resolver_));
-    loop_.runtime().defer([doomed, resolver] {});  // pending lookups end unanswered
+    retire_sockets();
     for (auto& [key, w] : channels_)
         if (auto ch = w.lock()) ch->state = DataChannelState::Closed;
     live_channels_.clear();
@@ -800,22 +805,19 @@ std::optional<SdpType> sdp_type_from_string(std::string_view s) noexcept {
     if (s == "rollback") return SdpType::Rollback;
     return std::nullopt;
 }
+// The public enums list the same states in the same order as the rtc machine's.
 const char* to_string(PeerConnectionState s) noexcept {
-    static const char* names[] = {"new", "connecting", "connected", "disconnected", "failed", "closed"};
-    return names[static_cast<int>(s)];
+    return proto::rtc::to_string(static_cast<proto::rtc::ConnectionState>(static_cast<int>(s)));
 }
 const char* to_string(IceConnectionState s) noexcept {
-    static const char* names[] = {"new", "checking", "connected", "completed", "failed", "disconnected", "closed"};
-    return names[static_cast<int>(s)];
+    return proto::rtc::to_string(static_cast<proto::rtc::IceState>(static_cast<int>(s)));
 }
 const char* to_string(IceGatheringState s) noexcept {
     static const char* names[] = {"new", "gathering", "complete"};
     return names[static_cast<int>(s)];
 }
 const char* to_string(SignalingState s) noexcept {
-    static const char* names[] = {"stable", "have-local-offer", "have-remote-offer", "have-local-pranswer",
-                                  "have-remote-pranswer", "closed"};
-    return names[static_cast<int>(s)];
+    return proto::rtc::to_string(static_cast<proto::rtc::SignalingState>(static_cast<int>(s)));
 }
 
 }  // namespace duplex

@@ -99,6 +99,7 @@ public:
 
 private:
     bool send_transmits();
+    void retire_sockets();
     void dispatch(proto::rtc::PeerEvent& ev);
     void arm_timer();
     void on_timer();

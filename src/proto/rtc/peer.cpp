@@ -26,14 +26,8 @@ namespace duplex::proto::rtc {
 
 namespace {
 
-// RFC 8831 §8 / RFC 8832 §8.1: SCTP payload protocol identifiers.
-constexpr std::uint32_t kPpidDcep = 50;
-constexpr std::uint32_t kPpidString = 51;
-constexpr std::uint32_t kPpidStringPartial = 52;  // deprecated, accepted
-constexpr std::uint32_t kPpidBinaryPartial = 54;  // deprecated, accepted
-constexpr std::uint32_t kPpidBinary = 53;
-constexpr std::uint32_t kPpidStringEmpty = 56;
-constexpr std::uint32_t kPpidBinaryEmpty = 57;
+// The SCTP payload protocol identifiers (RFC 8831 §8, RFC 8832 §8.1) are dcep::Ppid.
+constexpr auto kPpidDcep = static_cast<std::uint32_t>(dcep::Ppid::Dcep);
 
 constexpr std::size_t kMaxQueuedDtls = 32;     // DTLS datagrams held until ICE selects a pair
 constexpr std::size_t kMaxChannels = 1024;     // SCTP streams (RFC 8831 §6.2: 65535 max; we offer 1024)
@@ -381,14 +375,10 @@ public:
                 return;
             }
         }
-        bool binary;
-        switch (m.ppid) {
-            case kPpidString: case kPpidStringPartial: binary = false; break;
-            case kPpidBinary: case kPpidBinaryPartial: binary = true; break;
-            case kPpidStringEmpty: binary = false; m.data.clear(); break;
-            case kPpidBinaryEmpty: binary = true; m.data.clear(); break;
-            default: return;  // an unknown PPID: not a data-channel message
-        }
+        const auto kind = dcep::classify_ppid(m.ppid);
+        if (!kind || kind->kind == dcep::PayloadKind::Control) return;  // not a data-channel message
+        const bool binary = kind->kind == dcep::PayloadKind::Binary;
+        if (kind->empty) m.data.clear();  // RFC 8831 §6.6: the one byte of an empty message is not data
         ++stats.messages_received;
         stats.bytes_received += m.data.size();
         emit(event::ChannelMessage{it->second, binary, std::move(m.data)});
@@ -819,8 +809,7 @@ base::Status Peer::send(ChannelKey key, bool binary, base::Bytes data, base::Ins
     if (it == s.channels.end() || it->second.info.state != ChannelState::Open || !s.sctp)
         return error(Errc::invalid_state, "the data channel is not open");
     auto& ch = it->second;
-    const std::uint32_t ppid = data.empty() ? (binary ? kPpidBinaryEmpty : kPpidStringEmpty)
-                                            : (binary ? kPpidBinary : kPpidString);
+    const auto ppid = static_cast<std::uint32_t>(dcep::ppid_for(binary, data.empty()));
     // RFC 8831 §6.6: an empty message is sent as one zero byte with the "empty" PPID.
     static constexpr std::byte zero[1] = {std::byte{0}};
     base::Bytes payload = data.empty() ? base::Bytes(zero, 1) : data;
