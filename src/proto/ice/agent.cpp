@@ -313,6 +313,7 @@ void Agent::handle_request(const base::Endpoint& local, const base::Endpoint& fr
         pair = checklist_.find(local, from);
         if (pair == nullptr) return;  // the checklist is full of better pairs
     }
+    pair->peer_checked = true;
     // §7.3.1.4 triggered checks. An In-Progress check is left to finish
     // (the RFC allows cancelling it; its retransmissions do the same job).
     if (pair->state == PairState::Waiting || pair->state == PairState::Frozen || pair->state == PairState::Failed) {
@@ -345,8 +346,8 @@ void Agent::handle_response(const base::Endpoint& local, const base::Endpoint& f
     switch (it->kind) {
         case TxKind::Check:
             done = on_check_response(*it, local, from, msg, datagram, now);
-            if (done && unambiguous && selected_ && selected_->local == tx_local && selected_->remote == tx_remote)
-                rtt_ = sample;
+            // A check on the pair data goes over measures its round trip.
+            if (done && unambiguous && data_pair() == std::make_pair(tx_local, tx_remote)) rtt_ = sample;
             break;
         case TxKind::Consent:
             done = on_consent_response(*it, local, from, msg, datagram, now);
@@ -706,6 +707,7 @@ void Agent::select(const CandidatePair& pair, base::Instant now) {
 
 void Agent::update_state(base::Instant now) {
     if (!active()) return;
+    report_data_pair();
     if (selected_) {
         // RFC 7675 §5.1: consent expires consent_timeout after the last answer.
         if (now - last_consent_ok_ >= config_.consent_timeout) {
@@ -740,6 +742,16 @@ void Agent::update_state(base::Instant now) {
         return;
     }
     if (state_ == IceState::New && !checklist_.pairs().empty()) set_state(IceState::Checking);
+    // W3C iceConnectionState "connected": a usable connection was found,
+    // checks (and the nomination) still go on; data may use it (§12.1).
+    if (checklist_.best_valid() != nullptr) set_state(IceState::Connected);
+}
+
+void Agent::report_data_pair() {
+    auto pair = data_pair();
+    if (!pair || pair == reported_data_pair_) return;
+    reported_data_pair_ = pair;
+    emit(event::DataPairChange{pair->first, pair->second});
 }
 
 void Agent::fail() {
@@ -827,6 +839,20 @@ void Agent::close() {
 std::optional<std::pair<base::Endpoint, base::Endpoint>> Agent::selected_pair() const {
     if (!selected_ || !active()) return std::nullopt;
     return std::make_pair(selected_->local, selected_->remote);
+}
+
+std::optional<std::pair<base::Endpoint, base::Endpoint>> Agent::data_pair() const {
+    if (!active()) return std::nullopt;
+    if (selected_) return std::make_pair(selected_->local, selected_->remote);
+    if (const CandidatePair* p = checklist_.best_valid()) return std::make_pair(p->local, p->remote);
+    return std::nullopt;
+}
+
+bool Agent::accepts_data(const base::Endpoint& local, const base::Endpoint& from) const {
+    if (!active()) return false;
+    if (selected_ && selected_->local == local && selected_->remote == from) return true;
+    const CandidatePair* p = checklist_.find(local, from);
+    return p != nullptr && (p->valid || p->peer_checked);
 }
 
 // ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 //
 // States, as the browser's iceConnectionState:
 //
-//   New ──remote creds + a pair──▶ Checking ──pair selected──▶ Connected ──▶ Completed
+//   New ──remote creds + a pair──▶ Checking ──a valid pair──▶ Connected ──▶ Completed
 //                                     │                          │  ▲         (controlling: nominated,
 //                                     │ all pairs failed after   │  │ consent  end-of-candidates, no
 //                                     │ end-of-candidates, or    ▼  │ answered checks left)
@@ -104,14 +104,21 @@ struct GatheringComplete {};
 struct StateChange {
     IceState state;
 };
-/// Application data now goes from socket `local` to `remote`.
+/// The pair is selected (nominated, §8.1.1 / §7.3.1.5).
 struct SelectedPair {
+    base::Endpoint local;
+    base::Endpoint remote;
+};
+/// Application data now goes from socket `local` to `remote` (data_pair()):
+/// the best valid pair before selection (§12.1), the selected pair after.
+struct DataPairChange {
     base::Endpoint local;
     base::Endpoint remote;
 };
 }  // namespace event
 
-using Event = std::variant<event::LocalCandidate, event::GatheringComplete, event::StateChange, event::SelectedPair>;
+using Event = std::variant<event::LocalCandidate, event::GatheringComplete, event::StateChange, event::SelectedPair,
+                           event::DataPairChange>;
 
 class Agent {
 public:
@@ -142,8 +149,16 @@ public:
     std::optional<Event> poll_event();
     std::optional<base::Instant> poll_timeout() const;
 
-    /// Where application data (DTLS) goes: {local socket, remote address}.
+    /// The selected pair: {local socket, remote address}.
     std::optional<std::pair<base::Endpoint, base::Endpoint>> selected_pair() const;
+    /// Where application data (DTLS) goes: the selected pair, or before one is
+    /// selected the highest-priority valid pair. RFC 8445 §12.1: "An ICE agent
+    /// MAY send data on any valid pair before selected pairs have been
+    /// produced" — so DTLS need not wait a Ta tick for the nomination check.
+    std::optional<std::pair<base::Endpoint, base::Endpoint>> data_pair() const;
+    /// Data from `from` on socket `local` belongs to this session (§12.2): it
+    /// comes over the data pair, a valid pair, or a pair the peer checked.
+    bool accepts_data(const base::Endpoint& local, const base::Endpoint& from) const;
 
     /// ICE restart (§9): new local credentials. The peer's new credentials
     /// (set_remote_credentials) may come before or after this call: as
@@ -154,8 +169,8 @@ public:
     void restart(Credentials new_local, base::Instant now);
 
     IceState state() const noexcept { return state_; }
-    /// The last round trip measured by a consent check on the selected pair
-    /// (one that was not retransmitted).
+    /// The last round trip measured by a check on the data pair or a consent
+    /// check on the selected pair (one that was not retransmitted).
     std::optional<base::Duration> round_trip_time() const noexcept { return rtt_; }
     bool controlling() const noexcept { return controlling_; }
     const Credentials& local_credentials() const noexcept { return local_; }
@@ -233,6 +248,7 @@ private:
     void select(const CandidatePair& pair, base::Instant now);
     void update_state(base::Instant now);
     void set_state(IceState s);
+    void report_data_pair();
     void fail();
     void emit(Event e);
     void queue_transmit(const base::Endpoint& local, const base::Endpoint& to, std::vector<std::byte> data);
@@ -280,6 +296,7 @@ private:
     std::deque<Transmit> transmits_;
     std::deque<Event> events_;
     std::optional<base::Duration> rtt_;
+    std::optional<std::pair<base::Endpoint, base::Endpoint>> reported_data_pair_;
 };
 
 }  // namespace duplex::proto::ice

@@ -43,6 +43,10 @@ struct CandidatePair {
     /// sent USE-CANDIDATE; nominate once our own check succeeds (§7.3.1.5).
     bool nominate_on_success = false;
     bool nominated = false;          // §8.1.1 / §7.3.1.5
+    /// The peer sent an authenticated check on it: the peer may send data on
+    /// it before either side selects a pair (§12.1), so data from its remote
+    /// is ours to accept (§12.2).
+    bool peer_checked = false;
 
     void set_priority(bool controlling) noexcept {
         priority = controlling ? pair_priority(local_priority, remote_priority)

@@ -2,7 +2,7 @@
 //
 //   datagram ──demux (RFC 7983)──► ICE agent (STUN)      ► transmits
 //                               └► DTLS endpoint ─app data─► SCTP association
-//   SCTP packet ─► DTLS record ─► datagram on ICE's selected pair
+//   SCTP packet ─► DTLS record ─► datagram on ICE's data pair (selected, or valid before that)
 //   SCTP message ─► DCEP (PPID 50) or a channel's message (PPID 51/53/56/57)
 #include "proto/rtc/peer.hpp"
 
@@ -29,7 +29,7 @@ namespace {
 // The SCTP payload protocol identifiers (RFC 8831 §8, RFC 8832 §8.1) are dcep::Ppid.
 constexpr auto kPpidDcep = static_cast<std::uint32_t>(dcep::Ppid::Dcep);
 
-constexpr std::size_t kMaxQueuedDtls = 32;     // DTLS datagrams held until ICE selects a pair
+constexpr std::size_t kMaxQueuedDtls = 32;     // DTLS datagrams held until ICE has a path
 constexpr std::size_t kMaxChannels = 1024;     // SCTP streams (RFC 8831 §6.2: 65535 max; we offer 1024)
 
 std::string random_ice_string(std::size_t n) {
@@ -107,10 +107,15 @@ public:
     bool local_set = false;  // candidates are announced only after set_local_description
 
     std::unique_ptr<dtls::Endpoint> dtls;
-    std::deque<std::vector<std::byte>> dtls_waiting;  // out, before a pair is selected
-    // In, before our agent has selected a pair: the peer may select first and
-    // send its ClientHello before our nomination check's response arrives.
-    std::deque<std::pair<base::Endpoint, std::vector<std::byte>>> dtls_early;
+    std::deque<std::vector<std::byte>> dtls_waiting;  // out, before ICE has a valid pair
+    // In, before we have a DTLS endpoint or the sender is a checked remote:
+    // the peer may find a valid pair first and send its ClientHello before
+    // its check (or our answer) reaches us. {local socket, from, datagram}.
+    struct EarlyDtls {
+        base::Endpoint local, from;
+        std::vector<std::byte> data;
+    };
+    std::deque<EarlyDtls> dtls_early;
     std::unique_ptr<sctp::Association> sctp;
 
     std::map<ChannelKey, Channel> channels;
@@ -196,11 +201,13 @@ public:
                 emit(event::IceChange{ice_state});
                 if (ice_state == IceState::Connected || ice_state == IceState::Completed) on_ice_connected(now);
                 update_connection_state();
-            } else if (std::get_if<ice::event::SelectedPair>(&*ev)) {
+            } else if (std::get_if<ice::event::DataPairChange>(&*ev)) {
                 flush_dtls_waiting();
-                feed_early_dtls(now);
+                start_dtls_client(now);
             }
         }
+        // A check may have proven an early sender's path.
+        feed_early_dtls(now);
     }
 
     void announce_gathering_complete() {
@@ -212,7 +219,7 @@ public:
 
     // --- DTLS ---
     void send_datagram(std::vector<std::byte> d) {
-        auto pair = agent ? agent->selected_pair() : std::nullopt;
+        auto pair = agent ? agent->data_pair() : std::nullopt;
         if (!pair) {
             if (dtls_waiting.size() < kMaxQueuedDtls) dtls_waiting.push_back(std::move(d));
             return;
@@ -221,17 +228,23 @@ public:
     }
 
     void feed_early_dtls(base::Instant now) {
-        auto pair = agent ? agent->selected_pair() : std::nullopt;
-        if (!pair || !dtls || dtls_early.empty()) return;
-        auto early = std::move(dtls_early);
-        dtls_early.clear();
-        for (auto& [from, data] : early)
-            if (from == pair->second) dtls->handle_datagram(data, now);
-        pump_dtls(now);
+        if (!agent || !dtls || dtls_early.empty()) return;
+        bool fed = false;
+        for (auto it = dtls_early.begin(); it != dtls_early.end();) {
+            if (agent->accepts_data(it->local, it->from)) {
+                auto data = std::move(it->data);
+                it = dtls_early.erase(it);
+                dtls->handle_datagram(data, now);
+                fed = true;
+            } else {
+                ++it;
+            }
+        }
+        if (fed) pump_dtls(now);
     }
 
     void flush_dtls_waiting() {
-        auto pair = agent ? agent->selected_pair() : std::nullopt;
+        auto pair = agent ? agent->data_pair() : std::nullopt;
         if (!pair) return;
         while (!dtls_waiting.empty()) {
             transmits.push_back(Transmit{pair->first, pair->second, std::move(dtls_waiting.front())});
@@ -241,10 +254,15 @@ public:
 
     void on_ice_connected(base::Instant now) {
         flush_dtls_waiting();
-        if (dtls && dtls->state() == dtls::State::New && dtls->role() == dtls::Role::Client) {
-            dtls->start(now);
-            pump_dtls(now);
-        }
+        start_dtls_client(now);
+    }
+
+    /// The DTLS client speaks first, once ICE has a path to speak on.
+    void start_dtls_client(base::Instant now) {
+        if (!dtls || dtls->state() != dtls::State::New || dtls->role() != dtls::Role::Client) return;
+        if (!agent || !agent->data_pair()) return;
+        dtls->start(now);
+        pump_dtls(now);
     }
 
     /// Both descriptions are known: the DTLS role follows from a=setup
@@ -265,10 +283,7 @@ public:
         dtls = std::make_unique<dtls::Endpoint>(std::move(dc));
         assign_stream_ids();
         feed_early_dtls(now);
-        if (role == dtls::Role::Client && agent && agent->selected_pair()) {
-            dtls->start(now);
-            pump_dtls(now);
-        }
+        start_dtls_client(now);
         update_connection_state();
     }
 
@@ -752,18 +767,16 @@ void Peer::handle_datagram(const base::Endpoint& local, const base::Endpoint& fr
             s.pump_agent(now);
         }
     } else if (first >= 20 && first <= 63) {
-        // DTLS from anyone but the selected pair's remote is not ours (an ICE
-        // check must have validated the path first, RFC 8445 §7.3.1.5).
-        auto pair = s.agent ? s.agent->selected_pair() : std::nullopt;
-        if (!s.dtls || !pair) {
-            // Kept (a few) until the answer made our DTLS endpoint and ICE
-            // selected a pair: the peer may get there first. Then only those
-            // from the selected remote count.
-            if (s.dtls_early.size() < kMaxQueuedDtls)
-                s.dtls_early.emplace_back(from, std::vector<std::byte>(datagram.begin(), datagram.end()));
+        // DTLS is ours only over a path an ICE check has proven (RFC 8445
+        // §12.2): the data pair, a valid pair, or one the peer checked.
+        if (!s.dtls || !s.agent || !s.agent->accepts_data(local, from)) {
+            // Kept (a few) until the answer made our DTLS endpoint or the
+            // sender's check arrives: the peer may get there first.
+            if (s.dtls_early.size() >= kMaxQueuedDtls) s.dtls_early.pop_front();  // newest win: DTLS retransmits
+            s.dtls_early.push_back(
+                    Impl::EarlyDtls{local, from, std::vector<std::byte>(datagram.begin(), datagram.end())});
             return;
         }
-        if (pair->second != from) return;
         s.dtls->handle_datagram(datagram, now);
         s.pump_dtls(now);
     }
@@ -923,7 +936,7 @@ std::string Peer::local_fingerprint() const { return impl_->certificate.fingerpr
 PeerStats Peer::stats() const {
     PeerStats st = impl_->stats;
     if (impl_->agent) {
-        if (auto pair = impl_->agent->selected_pair()) {
+        if (auto pair = impl_->agent->data_pair()) {
             st.local_candidate = pair->first.to_string();
             st.remote_candidate = pair->second.to_string();
         }

@@ -58,8 +58,11 @@ struct Pair {
         ib = net.add_agent(b, std::move(b_socks));
         net.link(ia, ib);
     }
+    /// Connected with a pair selected on both sides (connected alone comes
+    /// earlier: on the first valid pair).
     bool both_connected(base::Duration limit = 10s) {
-        return net.run_until([&] { return connected(a) && connected(b); }, limit);
+        return net.run_until(
+            [&] { return connected(a) && connected(b) && a.selected_pair() && b.selected_pair(); }, limit);
     }
     void expect_agreement() {
         ASSERT_TRUE(a.selected_pair());
@@ -451,6 +454,63 @@ TEST(IceAgent, RestartAfterFailureConnectsAgain) {
     p.b.set_remote_credentials(a2);
     ASSERT_TRUE(p.both_connected());
     p.expect_agreement();
+}
+
+TEST(IceAgent, DataMayFlowOnAValidPairBeforeTheNominationTick) {
+    // RFC 8445 §12.1: data may use any valid pair before a pair is selected.
+    // On a 1 ms link both sides have a valid pair after one round trip, well
+    // before the controlling agent's next Ta slot (50 ms) carries USE-CANDIDATE.
+    SimConfig cfg;
+    cfg.delay = 1ms;
+    Pair p(cfg);
+    const auto t0 = p.net.now();
+    ASSERT_TRUE(p.net.run_until([&] { return p.a.data_pair() && p.b.data_pair(); }, 1s));
+    EXPECT_LT(p.net.now() - t0, 10ms);
+    EXPECT_FALSE(p.a.selected_pair());
+    EXPECT_FALSE(p.b.selected_pair());
+    // W3C iceConnectionState: "connected" once a usable connection is found.
+    EXPECT_EQ(p.a.state(), IceState::Connected);
+    EXPECT_EQ(p.b.state(), IceState::Connected);
+    EXPECT_EQ(p.a.data_pair()->second, ep("10.0.0.2:6000"));
+    EXPECT_EQ(p.b.data_pair()->second, ep("10.0.0.1:5000"));
+    // Data is accepted over the proven path only.
+    EXPECT_TRUE(p.a.accepts_data(ep("10.0.0.1:5000"), ep("10.0.0.2:6000")));
+    EXPECT_FALSE(p.a.accepts_data(ep("10.0.0.1:5000"), ep("10.0.0.9:6000")));
+    EXPECT_FALSE(p.a.accepts_data(ep("10.0.0.1:5001"), ep("10.0.0.2:6000")));
+    for (int n : {p.ia, p.ib}) {
+        int changes = 0;
+        for (const auto& e : p.net.node(n).events) changes += std::holds_alternative<event::DataPairChange>(e);
+        EXPECT_EQ(changes, 1) << "node " << n;
+    }
+    // The nomination follows on the next Ta slot; the data pair stays.
+    const auto before_a = p.a.data_pair(), before_b = p.b.data_pair();
+    ASSERT_TRUE(p.both_connected(1s));
+    EXPECT_GE(p.net.now() - t0, 50ms);
+    p.expect_agreement();
+    EXPECT_EQ(p.a.selected_pair(), before_a);
+    EXPECT_EQ(p.b.selected_pair(), before_b);
+    for (int n : {p.ia, p.ib}) {
+        int changes = 0;
+        for (const auto& e : p.net.node(n).events) changes += std::holds_alternative<event::DataPairChange>(e);
+        EXPECT_EQ(changes, 1) << "node " << n;
+    }
+}
+
+TEST(IceAgent, ACheckFromThePeerMakesItsPathAcceptableForData) {
+    // §12.2: the peer may send data on a pair it found valid before our own
+    // check on it succeeded; an unauthenticated check proves nothing.
+    SimNetwork net({});
+    Agent a(config(false, 5, kCredsA), net.now());
+    a.set_remote_credentials(kCredsB);
+    const int ia = net.add_agent(a, {ep("10.0.0.1:5000")});
+    (void)ia;
+    const auto local = ep("10.0.0.1:5000"), peer = ep("10.0.0.2:6000");
+    EXPECT_FALSE(a.accepts_data(local, peer));
+    a.handle_stun(local, peer, check_request("wrong-password", "ufragA:ufragB", 9, true), net.now());
+    EXPECT_FALSE(a.accepts_data(local, peer));
+    a.handle_stun(local, peer, check_request(kCredsA.pwd, "ufragA:ufragB", 9, true), net.now());
+    EXPECT_TRUE(a.accepts_data(local, peer));
+    EXPECT_FALSE(a.data_pair());  // we have not proven the way back yet
 }
 
 TEST(IceAgent, NewTransactionsArePacedByTa) {
