@@ -45,12 +45,14 @@ def main():
             results[name].append(run(cmd))
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
     med = {}
-    print(f"{'variant':34} {'goodput MB/s':>13} {'setup ms':>9}")
+    print(f"{'variant':34} {'goodput MB/s':>13} {'setup ms':>9}  setup min-max ms")
     for name, rs in results.items():
         g = statistics.median(x["megabytes_per_second"] for x in rs)
         s = statistics.median(x["setup_ms"] for x in rs)
         med[name] = (g, s)
-        print(f"{name:34} {g:13.1f} {s:9.1f}")
+        lo = min(x["setup_ms"] for x in rs)
+        hi = max(x["setup_ms"] for x in rs)
+        print(f"{name:34} {g:13.1f} {s:9.1f}  {lo:.1f}-{hi:.1f}")
     print("\nratios against node-datachannel in the same setting (goodput: higher is better; setup: lower is better)")
     for name, (g, s) in med.items():
         if not name.startswith("duplex"):

@@ -52,9 +52,10 @@ struct Configuration {
     std::size_t max_message_size = 256 * 1024;     ///< advertised in SDP; larger inbound messages fail the channel
     std::chrono::milliseconds ice_failed_timeout{30000};
     /// Ta, the pace of new ICE transactions (RFC 8445 §14.2: 50 ms by default;
-    /// "MAY use another value"). Smaller connects sooner on a known-good
-    /// network (one check, then the nomination, are one Ta apart) at the cost
-    /// of more check traffic when there are many candidate pairs.
+    /// "MAY use another value"). Smaller finds the best of many candidate
+    /// pairs (and nominates it) sooner, at the cost of more check traffic.
+    /// Data does not wait for it: DTLS starts on the first valid pair
+    /// (RFC 8445 §12.1), one round trip after the first check.
     std::chrono::milliseconds ice_pacing{50};
 };
 
