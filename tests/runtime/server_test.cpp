@@ -41,6 +41,45 @@ void echo_route(WebSocket& ws, const HttpRequest&) {
     ws.on_message([ws](std::string_view data, bool binary) mutable { (void)ws.send(data, binary); });
 }
 
+TEST(Server, LargeMessagesSentInsideAReadKeepTheirOrderWithCorkedFrames) {
+    // Inside on_message, frames are corked; a large message goes out with
+    // one writev of (corked frames + its header, its payload), not copied.
+    // Small, large, small, three times over: order and bytes must hold,
+    // including when the kernel takes only part of the 4 MiB (three of them, 12 MiB, stay under the 16 MiB backpressure limit).
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    std::string big(4 << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) >> 3);
+    server.on_connection([&big](WebSocket& ws, const HttpRequest&) {
+        ws.on_message([ws, &big](std::string_view data, bool) mutable {
+            const std::string n(data.substr(2));
+            (void)ws.send("s" + n);
+            (void)ws.send_binary(big);
+            (void)ws.send("e" + n);
+        });
+    });
+    ASSERT_TRUE(server.listen().ok());
+    std::vector<std::pair<std::string, bool>> got;
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+    ws.on_open([&] {
+        for (int i = 0; i < 3; ++i) (void)ws.send("go" + std::to_string(i));
+    });
+    ws.on_message([&](std::string_view d, bool b) {
+        got.emplace_back(std::string(d), b);
+        if (got.size() == 9) loop.stop();
+    });
+    loop.set_timeout(10s, [&] { loop.stop(); });
+    loop.run();
+    ASSERT_EQ(got.size(), 9u);
+    for (int i = 0; i < 3; ++i) {
+        const auto k = static_cast<std::size_t>(i) * 3;
+        EXPECT_EQ(got[k], std::make_pair("s" + std::to_string(i), false));
+        EXPECT_TRUE(got[k + 1].second);
+        EXPECT_TRUE(got[k + 1].first == big) << "message " << k + 1 << " differs";
+        EXPECT_EQ(got[k + 2], std::make_pair("e" + std::to_string(i), false));
+    }
+}
+
 TEST(Server, EchoesTextAndBinaryToTheDuplexClient) {
     EventLoop loop;
     WebSocketServer server(loop, local());
