@@ -76,55 +76,99 @@ struct DefaultInitAllocator : std::allocator<T> {
 /// A FIFO of bytes kept contiguous, so the runtime can hand data() to one
 /// write(). Appends go to the back, consume() drops from the front; the
 /// storage is compacted lazily and its capacity is kept (no allocation per
-/// message once warm).
+/// message once warm). A plain buffer, not a std::vector: a 16-byte echo
+/// frame is appended in a few instructions (no resize bookkeeping, no
+/// zero-filling), and an empty queue owns no memory until the first append.
 class ByteQueue {
 public:
-    std::size_t size() const noexcept { return buf_.size() - head_; }
-    bool empty() const noexcept { return size() == 0; }
-    Bytes data() const noexcept { return {buf_.data() + head_, size()}; }
+    ByteQueue() = default;
+    ByteQueue(const ByteQueue& o) { append(o.data()); }
+    ByteQueue& operator=(const ByteQueue& o) {
+        if (this != &o) {
+            clear();
+            append(o.data());
+        }
+        return *this;
+    }
+    ByteQueue(ByteQueue&& o) noexcept
+        : buf_(std::move(o.buf_)), head_(std::exchange(o.head_, 0)), tail_(std::exchange(o.tail_, 0)),
+          cap_(std::exchange(o.cap_, 0)) {}
+    ByteQueue& operator=(ByteQueue&& o) noexcept {
+        buf_ = std::move(o.buf_);
+        head_ = std::exchange(o.head_, 0);
+        tail_ = std::exchange(o.tail_, 0);
+        cap_ = std::exchange(o.cap_, 0);
+        return *this;
+    }
+
+    std::size_t size() const noexcept { return tail_ - head_; }
+    bool empty() const noexcept { return tail_ == head_; }
+    Bytes data() const noexcept { return {buf_.get() + head_, size()}; }
+    std::size_t capacity() const noexcept { return cap_; }
 
     void append(Bytes b) {
         if (b.empty()) return;
-        const std::size_t old = buf_.size();
-        buf_.resize(old + b.size());
-        std::memcpy(buf_.data() + old, b.data(), b.size());
+        std::memcpy(extend(b.size()), b.data(), b.size());
     }
     void append(std::string_view s) { append(as_bytes(s)); }
 
     /// Grows the queue by n bytes and returns them for the caller to fill.
     std::byte* extend(std::size_t n) {
-        if (head_ != 0 && head_ == buf_.size()) clear();
-        const std::size_t old = buf_.size();
-        buf_.resize(old + n);
-        return buf_.data() + old;
+        if (head_ == tail_) head_ = tail_ = 0;
+        if (cap_ - tail_ < n) grow(n);
+        std::byte* p = buf_.get() + tail_;
+        tail_ += n;
+        return p;
     }
     /// Gives back the last n bytes of an extend() that were not used.
-    void shrink_back(std::size_t n) noexcept { buf_.resize(buf_.size() - n); }
+    void shrink_back(std::size_t n) noexcept { tail_ -= n; }
 
     void consume(std::size_t n) noexcept {
         head_ += n;
-        if (head_ >= buf_.size()) {
+        if (head_ >= tail_) {
             clear();
-        } else if (head_ > 65536 && head_ * 2 > buf_.size()) {
-            buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(head_));
+        } else if (head_ > 65536 && head_ * 2 > tail_) {
+            std::memmove(buf_.get(), buf_.get() + head_, tail_ - head_);
+            tail_ -= head_;
             head_ = 0;
         }
     }
-    void clear() noexcept {
-        buf_.clear();
-        head_ = 0;
-    }
-    /// Frees the storage when it grew past `keep` bytes (after a large message).
-    void trim(std::size_t keep) {
-        if (empty() && buf_.capacity() > keep) {
-            decltype(buf_)().swap(buf_);
-            head_ = 0;
+    void clear() noexcept { head_ = tail_ = 0; }
+    /// Frees the storage when it grew past `keep` bytes (after a large
+    /// message; `keep` 0: whenever empty, e.g. after the opening handshake).
+    void trim(std::size_t keep) noexcept {
+        if (empty() && cap_ > keep) {
+            buf_.reset();
+            head_ = tail_ = cap_ = 0;
         }
     }
 
 private:
-    std::vector<std::byte, DefaultInitAllocator<std::byte>> buf_;
+    void grow(std::size_t n) {
+        // Compact in place when that makes room; else at least double
+        // (small queues start at 256 bytes), so the capacity stays within
+        // twice the most ever queued.
+        const std::size_t live = tail_ - head_;
+        if (live + n <= cap_) {
+            std::memmove(buf_.get(), buf_.get() + head_, live);
+            head_ = 0;
+            tail_ = live;
+            return;
+        }
+        std::size_t cap = cap_ < 128 ? 256 : cap_ * 2;
+        if (cap < live + n) cap = live + n;
+        std::unique_ptr<std::byte[]> fresh(new std::byte[cap]);  // uninitialised: filled by the caller
+        if (live != 0) std::memcpy(fresh.get(), buf_.get() + head_, live);
+        buf_ = std::move(fresh);
+        head_ = 0;
+        tail_ = live;
+        cap_ = cap;
+    }
+
+    std::unique_ptr<std::byte[]> buf_;
     std::size_t head_ = 0;
+    std::size_t tail_ = 0;
+    std::size_t cap_ = 0;
 };
 
 }  // namespace duplex::base

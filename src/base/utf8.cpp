@@ -53,8 +53,34 @@ bool Utf8Validator::feed(std::span<const std::byte> in) noexcept {
 }
 
 bool is_valid_utf8(std::span<const std::byte> in) noexcept {
+    // Whole short ASCII texts (most chat and JSON messages) in a few
+    // instructions: eight bytes per test, the tail as one overlapping word.
+    // At the first non-ASCII word the validator takes over from there (the
+    // bytes before it are whole characters).
+    const auto* p = reinterpret_cast<const std::uint8_t*>(in.data());
+    std::size_t n = in.size();
+    constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+    while (n >= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        if (w & kHigh) break;
+        p += 8;
+        n -= 8;
+    }
+    if (n < 8) {
+        if (n == 0) return true;
+        if (in.size() >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p + n - 8, 8);  // the last eight bytes, partly checked already
+            if (!(w & kHigh)) return true;
+        } else {
+            std::uint8_t any = 0;
+            for (std::size_t i = 0; i < n; ++i) any |= p[i];
+            if (!(any & 0x80)) return true;
+        }
+    }
     Utf8Validator v;
-    return v.feed(in) && v.complete();
+    return v.feed({reinterpret_cast<const std::byte*>(p), n}) && v.complete();
 }
 
 }  // namespace duplex::base

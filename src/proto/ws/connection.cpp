@@ -31,6 +31,7 @@ std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
     validated_text_ = {};
     std::size_t pos = 0;
     while (pos < in.size() && events_.empty() && state_ != State::Closed) {
+        if (!in_frame_ && hdr_len_ == 0 && !msg_active_ && whole_message_at(in, pos)) continue;
         if (!in_frame_) {
             FrameHeader h;
             if (hdr_len_ == 0) {
@@ -82,6 +83,50 @@ std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
         if (payload_left_ == 0) end_frame(now);
     }
     return state_ == State::Closed ? in.size() : pos;
+}
+
+bool Connection::whole_message_at(base::MutableBytes in, std::size_t& pos) {
+    // The common case, taken without the general frame machinery: a whole,
+    // unfragmented, uncompressed text or binary message (FIN set, RSV 0, a
+    // 7- or 16-bit length, masked exactly when we are the server, §5.1) that
+    // is entirely in `in`. Anything else, including every error, goes the
+    // general way, which checks and reports it; so this path decides only
+    // what the general one would decide the same way.
+    const std::size_t avail = in.size() - pos;
+    if (avail < 2) return false;
+    const auto b0 = std::to_integer<std::uint8_t>(in[pos]);
+    const auto b1 = std::to_integer<std::uint8_t>(in[pos + 1]);
+    const std::uint8_t op = b0 & 0x0f;
+    if ((b0 & 0xf0) != 0x80 || (op != 0x1 && op != 0x2)) return false;
+    const bool masked = (b1 & 0x80) != 0;
+    if (masked != (role_ == Role::Server)) return false;
+    const std::uint8_t len7 = b1 & 0x7f;
+    if (len7 == 127) return false;
+    std::size_t hlen = len7 == 126 ? 4 : 2;
+    if (avail < hlen + (masked ? 4 : 0)) return false;
+    const std::uint64_t len = len7 == 126 ? base::load_be16(in.data() + pos + 2) : len7;
+    if (len > options_.max_frame_size || len > options_.max_message_size) return false;
+    MaskKey mask{};
+    if (masked) {
+        std::memcpy(mask.data(), in.data() + pos + hlen, 4);
+        hlen += 4;
+    }
+    if (avail - hlen < len) return false;
+    const base::MutableBytes payload = in.subspan(pos + hlen, static_cast<std::size_t>(len));
+    pos += hlen + payload.size();
+    if (masked) apply_mask(payload, mask, 0);
+    const bool binary = op == 0x2;
+    // §8.1: the payload is unmasked now, so an invalid text fails here (the
+    // general path must not see these bytes again).
+    if (!binary) {
+        if (!base::is_valid_utf8(payload)) {
+            fail(WsError::invalid_utf8);
+            return true;
+        }
+        validated_text_ = payload;
+    }
+    events_.emplace_back(MessageEvent{binary, payload});
+    return true;
 }
 
 bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {

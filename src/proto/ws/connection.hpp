@@ -147,6 +147,8 @@ public:
     const Options& options() const noexcept { return options_; }
 
 private:
+    /// A whole small data message at in[pos]: delivered, pos moved past it.
+    bool whole_message_at(base::MutableBytes in, std::size_t& pos);
     bool begin_frame(const FrameHeader& h, std::size_t available);
     bool on_payload(base::Bytes chunk);
     void end_frame(base::Instant now);

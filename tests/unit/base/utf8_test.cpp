@@ -50,3 +50,23 @@ TEST(Utf8, FailsFastInsideASequence) {
     EXPECT_FALSE(w.complete());
     EXPECT_FALSE(w.feed(b("\x80")));  // overlong E0 80
 }
+
+TEST(Utf8, WholeBufferCheckAgreesWithTheByteValidatorAtEveryPositionAndLength) {
+    // is_valid_utf8 tests eight ASCII bytes at a time and the tail as one
+    // overlapping word: put a valid and an invalid sequence at every position
+    // of every length up to 40 and compare with the byte-wise validator.
+    const std::string inserts[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "\xc3", "\xed\xa0\x80",
+                                   "\xff"};
+    for (std::size_t len = 0; len <= 40; ++len) {
+        for (const auto& ins : inserts) {
+            for (std::size_t at = 0; at <= len; ++at) {
+                std::string s(len, 'a');
+                s.insert(at, ins);
+                Utf8Validator v;
+                const bool expected = v.feed(b(s)) && v.complete();
+                EXPECT_EQ(is_valid_utf8(b(s)), expected) << "len " << len << " at " << at;
+            }
+        }
+        EXPECT_TRUE(is_valid_utf8(b(std::string(len, 'z'))));
+    }
+}

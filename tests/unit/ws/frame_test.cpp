@@ -48,6 +48,22 @@ TEST(Frame, MaskingPieceByPieceEqualsWhole) {
     }
 }
 
+TEST(Frame, MaskingEqualsTheRfcDefinitionForEverySizeAndOffset) {
+    // RFC 6455 §5.3: transformed-octet-i = original-octet-i XOR masking-key-octet-(i MOD 4),
+    // with i counted from the payload's start (here `offset` bytes before the span).
+    const MaskKey key{std::byte(0x9d), std::byte(0x01), std::byte(0xe7), std::byte(0x42)};
+    for (std::size_t offset = 0; offset < 8; ++offset) {
+        for (std::size_t size = 0; size <= 40; ++size) {
+            std::vector<std::byte> data(size);
+            for (std::size_t i = 0; i < size; ++i) data[i] = std::byte(i * 29 + offset);
+            auto expected = data;
+            for (std::size_t i = 0; i < size; ++i) expected[i] ^= key[(offset + i) % 4];
+            apply_mask(data, key, offset);
+            EXPECT_EQ(data, expected) << "offset " << offset << " size " << size;
+        }
+    }
+}
+
 TEST(Frame, Rfc6455Section57Lengths) {
     // 256 bytes binary: 16-bit length; 64 KiB: 64-bit length.
     auto r = parse_frame_header(hex("82 7E 01 00"));
