@@ -72,18 +72,11 @@ base::Status ChannelTable::reserve(std::uint16_t id, const ChannelInit& init) {
     return {};
 }
 
-base::Result<std::vector<std::byte>> ChannelTable::open_local(std::uint16_t id, const ChannelInit& init) {
+base::Status ChannelTable::add_local(std::uint16_t id, const ChannelInit& init) {
     if (auto st = check_free(id); !st) return st;
-    auto wire = to_wire(init.reliability);
-    if (!wire) return wire.status();
-    DataChannelOpen open;
-    open.channel_type = wire->channel_type;
-    open.priority = init.priority;
-    open.reliability_parameter = wire->reliability_parameter;
-    open.label = init.label;
-    open.protocol = init.protocol;
-    auto bytes = encode(open);
-    if (!bytes) return bytes.status();
+    if (auto wire = to_wire(init.reliability); !wire) return wire.status();
+    // §5.1: the lengths are 16-bit fields; refused here so that take_open() cannot fail.
+    if (init.label.size() > kMaxLabelSize || init.protocol.size() > kMaxProtocolSize) return Errc::invalid_argument;
     Channel c;
     c.stream_id = id;
     c.state = ChannelState::Connecting;
@@ -93,14 +86,38 @@ base::Result<std::vector<std::byte>> ChannelTable::open_local(std::uint16_t id, 
     c.priority = init.priority;
     c.local = true;
     channels_.emplace(id, std::move(c));
+    return {};
+}
+
+base::Result<std::vector<std::byte>> ChannelTable::take_open(std::uint16_t stream) {
+    auto it = channels_.find(stream);
+    if (it == channels_.end()) return make_error_code(DcepError::unknown_stream);
+    Channel& c = it->second;
+    // §6: one OPEN per channel, and only from the side that opens it in-band.
+    if (!c.local || c.negotiated || c.open_sent) return make_error_code(DcepError::no_open_to_send);
+    auto wire = to_wire(c.reliability);  // checked by add_local()
+    if (!wire) return wire.status();
+    DataChannelOpen open;
+    open.channel_type = wire->channel_type;
+    open.priority = c.priority;
+    open.reliability_parameter = wire->reliability_parameter;
+    open.label = c.label;
+    open.protocol = c.protocol;
+    auto bytes = encode(open);
+    if (!bytes) return bytes.status();
+    c.open_sent = true;
     return std::move(bytes).value();
 }
 
 base::Result<ChannelTable::LocalOpen> ChannelTable::open(const ChannelInit& init, bool dtls_is_client) {
     auto id = allocate_stream_id(dtls_is_client);
     if (!id) return id.status();
-    auto bytes = open_local(*id, init);
-    if (!bytes) return bytes.status();
+    if (auto st = add_local(*id, init); !st) return st;
+    auto bytes = take_open(*id);
+    if (!bytes) {
+        channels_.erase(*id);  // nothing registered unless the OPEN can go
+        return bytes.status();
+    }
     return LocalOpen{*id, std::move(bytes).value()};
 }
 
@@ -127,7 +144,9 @@ base::Status ChannelTable::on_ack_received(std::uint16_t stream) {
     auto it = channels_.find(stream);
     if (it == channels_.end()) return make_error_code(DcepError::unknown_stream);
     Channel& c = it->second;
-    if (!c.local || c.negotiated || c.heard_from_peer) return make_error_code(DcepError::unexpected_ack);
+    // §6: the ACK answers our OPEN; any other is not expected (and changes nothing).
+    if (!c.local || c.negotiated || !c.open_sent || c.heard_from_peer)
+        return make_error_code(DcepError::unexpected_ack);
     c.heard_from_peer = true;
     if (c.state == ChannelState::Connecting) c.state = ChannelState::Open;
     return {};
@@ -137,6 +156,9 @@ const Channel* ChannelTable::on_user_message(std::uint16_t stream) {
     auto it = channels_.find(stream);
     if (it == channels_.end()) return nullptr;
     Channel& c = it->second;
+    // An in-band channel of ours is unknown to the peer until its OPEN is out.
+    if (c.local && !c.negotiated && !c.open_sent) return nullptr;
+    // §6: the peer sends on the stream only after our OPEN: it stands for the ACK.
     c.heard_from_peer = true;
     if (c.state == ChannelState::Connecting) c.state = ChannelState::Open;
     return &c;

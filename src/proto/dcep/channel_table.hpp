@@ -7,11 +7,18 @@
 //
 // The life of a channel:
 //
-//   open()/open_local() ─▶ Connecting ── on_ack_received / on_user_message ──▶ Open
+//   add_local() ─▶ Connecting, OPEN not sent ── take_open() ─▶ Connecting, OPEN sent
+//   open() (both at once) ──────────────────────────────────▶ Connecting, OPEN sent
+//   Connecting, OPEN sent ── on_ack_received / on_user_message ──▶ Open
 //   on_open_received() ────────────────────────────────────────────────────────▶ Open
 //   reserve() (negotiated, no DCEP) ───────────────────────────────────────────▶ Open
 //   Connecting/Open ── close(): the caller resets its outgoing stream ──▶ Closing
 //   any ── release(): both directions of the stream are reset ──▶ gone, id free again
+//
+// add_local() and take_open() are apart because a channel gets its id as soon
+// as the DTLS role is known (W3C webrtc-pc §6.1, createDataChannel), which is
+// before the SCTP association is up to carry its OPEN; open() serves a caller
+// whose association is up already.
 //
 // Stream ids (RFC 8832 §6): the side that is the DTLS client opens channels on
 // even ids, the DTLS server on odd ones, so both sides can open at once
@@ -72,7 +79,10 @@ struct Channel {
     Reliability reliability;
     std::uint16_t priority = kPriorityNormal;
     bool negotiated = false;  ///< out of band: no DCEP on this stream
-    bool local = false;       ///< we sent the OPEN (or reserved it)
+    bool local = false;       ///< ours: added with add_local()/open(), or reserved
+    /// Our DATA_CHANNEL_OPEN went out (take_open()); only then can an ACK or
+    /// the peer's data on the stream answer it.
+    bool open_sent = false;
     /// §6: until the peer's ACK or any other message arrives on the stream,
     /// our messages MUST go ordered, whatever the channel's own setting.
     bool heard_from_peer = false;
@@ -107,15 +117,23 @@ public:
     /// invalid.
     base::Status reserve(std::uint16_t id, const ChannelInit& init);
 
-    /// Opens a channel in-band on the free id `id`: registers it Connecting
-    /// and returns the DATA_CHANNEL_OPEN to send on that stream.
-    base::Result<std::vector<std::byte>> open_local(std::uint16_t id, const ChannelInit& init);
+    /// Registers a channel of ours, to be opened in-band, on the free id
+    /// `id`: Connecting, its OPEN not sent yet (take_open() gives it). Fails
+    /// when the id is taken or out of range, the reliability is invalid, or
+    /// the label or protocol is too long for an OPEN (§5.1).
+    base::Status add_local(std::uint16_t id, const ChannelInit& init);
+
+    /// The DATA_CHANNEL_OPEN of a channel registered with add_local(), to send
+    /// on its stream now; from here an ACK is awaited. Once per channel:
+    /// DcepError::no_open_to_send for a channel that is not ours, is
+    /// negotiated, or has sent its OPEN already.
+    base::Result<std::vector<std::byte>> take_open(std::uint16_t stream);
 
     struct LocalOpen {
         std::uint16_t stream_id = 0;
         std::vector<std::byte> message;  ///< the DATA_CHANNEL_OPEN
     };
-    /// allocate_stream_id() + open_local().
+    /// allocate_stream_id() + add_local() + take_open().
     base::Result<LocalOpen> open(const ChannelInit& init, bool dtls_is_client);
 
     /// A DATA_CHANNEL_OPEN arrived on `stream`: registers the channel (Open)
@@ -125,13 +143,15 @@ public:
     /// the channel already there is the caller's to close).
     base::Result<std::vector<std::byte>> on_open_received(std::uint16_t stream, const DataChannelOpen& open);
 
-    /// A DATA_CHANNEL_ACK arrived: Connecting → Open. DcepError::unexpected_ack
-    /// when the channel did not send an OPEN or is no longer Connecting.
+    /// A DATA_CHANNEL_ACK arrived: Connecting → Open (a Closing channel stays
+    /// Closing). DcepError::unexpected_ack when the channel did not send an
+    /// OPEN or has heard from the peer already.
     base::Status on_ack_received(std::uint16_t stream);
 
     /// A user message (any PPID but 50) arrived on `stream`. For a channel we
     /// opened it stands for the ACK (§6): Connecting → Open. Returns the
-    /// channel, or null when no channel has that stream (drop the message).
+    /// channel, or null (drop the message) when no channel has that stream or
+    /// the channel's OPEN has not been sent (the peer cannot know of it).
     const Channel* on_user_message(std::uint16_t stream);
 
     /// Starts closing: Connecting/Open → Closing; the caller resets the

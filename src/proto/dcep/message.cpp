@@ -26,6 +26,7 @@ public:
             case DcepError::streams_exhausted: return "no free SCTP stream id";
             case DcepError::unknown_stream: return "no data channel on that stream";
             case DcepError::unexpected_ack: return "DATA_CHANNEL_ACK for a channel not waiting for one";
+            case DcepError::no_open_to_send: return "no DATA_CHANNEL_OPEN of ours left to send on that stream";
         }
         return "unknown DCEP error";
     }

@@ -124,6 +124,7 @@ enum class DcepError {
     streams_exhausted,     ///< no free stream id of our parity
     unknown_stream,        ///< no channel on that stream
     unexpected_ack,        ///< an ACK on a channel that is not waiting for one
+    no_open_to_send,       ///< take_open() on a channel with no OPEN of ours left to send
 };
 const std::error_category& dcep_category() noexcept;
 inline std::error_code make_error_code(DcepError e) noexcept { return {static_cast<int>(e), dcep_category()}; }

@@ -4,9 +4,15 @@
 //                               └► DTLS endpoint ─app data─► SCTP association
 //   SCTP packet ─► DTLS record ─► datagram on ICE's data pair (selected, or valid before that)
 //   SCTP message ─► DCEP (PPID 50) or a channel's message (PPID 51/53/56/57)
+//
+// The rules of DCEP per stream (ids by DTLS role, OPEN/ACK, refusals, when to
+// send ordered) are dcep::ChannelTable's; this file keeps what the API adds:
+// handles (ChannelKey) that exist before a stream id does, the channel state
+// as the events have told it, and the events themselves.
 #include "proto/rtc/peer.hpp"
 
 #include "base/digest.hpp"
+#include "proto/dcep/channel_table.hpp"
 #include "proto/dcep/message.hpp"
 #include "proto/dtls/certificate.hpp"
 #include "proto/dtls/endpoint.hpp"
@@ -30,7 +36,7 @@ namespace {
 constexpr auto kPpidDcep = static_cast<std::uint32_t>(dcep::Ppid::Dcep);
 
 constexpr std::size_t kMaxQueuedDtls = 32;     // DTLS datagrams held until ICE has a path
-constexpr std::size_t kMaxChannels = 1024;     // SCTP streams (RFC 8831 §6.2: 65535 max; we offer 1024)
+constexpr std::uint16_t kMaxChannels = 1024;   // SCTP streams (RFC 8831 §6.2: 65535 max; we offer 1024)
 
 std::string random_ice_string(std::size_t n) {
     // RFC 8839 §5.4: ice-char = ALPHA / DIGIT / "+" / "/".
@@ -67,21 +73,27 @@ base::Status status_of(const sdp::SignalingResult& r) {
 
 SignalingState convert(sdp::SignalingState s) { return static_cast<SignalingState>(static_cast<int>(s)); }
 
-// RFC 8832 §5.1: the channel type byte from the channel's options.
-dcep::ChannelType channel_type_of(const ChannelOptions& o) {
-    const std::uint8_t unordered = o.ordered ? 0x00 : 0x80;
-    const std::uint8_t kind = o.max_retransmits ? 0x01 : o.max_packet_life_time ? 0x02 : 0x00;
-    return static_cast<dcep::ChannelType>(unordered | kind);
+dcep::ChannelInit init_of(const ChannelOptions& o) {
+    dcep::ChannelInit init;
+    init.label = o.label;
+    init.protocol = o.protocol;
+    init.reliability.ordered = o.ordered;
+    init.reliability.max_retransmits = o.max_retransmits;
+    init.reliability.max_packet_life_time = o.max_packet_life_time;
+    return init;
+}
+
+// What SCTP is asked for a message on the channel. RFC 8832 §6: ordered until
+// the peer has been heard from on the stream, whatever the channel says.
+sctp::Reliability reliability_of(const dcep::Channel& c) {
+    sctp::Reliability r;
+    r.ordered = c.send_ordered();
+    r.max_retransmits = c.reliability.max_retransmits;
+    r.max_packet_life_time_ms = c.reliability.max_packet_life_time;
+    return r;
 }
 
 }  // namespace
-
-struct Channel {
-    ChannelInfo info;
-    bool remote_opened = false;   // opened by the peer (DCEP) vs by us
-    bool ack_pending = false;     // we sent OPEN, waiting for ACK
-    bool closing_sent = false;
-};
 
 class Peer::Impl {
 public:
@@ -118,7 +130,14 @@ public:
     std::deque<EarlyDtls> dtls_early;
     std::unique_ptr<sctp::Association> sctp;
 
-    std::map<ChannelKey, Channel> channels;
+    // Data channels. The table holds the DCEP state of every stream in use.
+    // `channels` holds every handle given out (closed ones too), with the
+    // state the events have announced: a channel made before the DTLS role
+    // is known has no stream yet, and a negotiated one, Open in the table at
+    // once, is announced open only when SCTP is up. `by_stream` names the
+    // handle of each stream the table holds (added and removed with it).
+    dcep::ChannelTable dcep_channels{dcep::ChannelTable::Options{kMaxChannels}};
+    std::map<ChannelKey, ChannelInfo> channels;
     std::map<std::uint16_t, ChannelKey> by_stream;
     ChannelKey next_key = 1;
 
@@ -281,6 +300,7 @@ public:
         // and some stacks (werift) fail a handshake that leaves it out.
         dc.srtp = true;
         dtls = std::make_unique<dtls::Endpoint>(std::move(dc));
+        dcep_channels.set_dtls_role(role == dtls::Role::Client);
         assign_stream_ids();
         feed_early_dtls(now);
         start_dtls_client(now);
@@ -343,30 +363,28 @@ public:
         if (std::get_if<sctp::event::Connected>(&ev)) {
             sctp_connected = true;
             // Channels created before the association was up announce themselves now.
-            for (auto& [key, ch] : channels)
-                if (!ch.remote_opened && ch.info.state == ChannelState::Connecting) open_channel(key, ch, now);
+            for (auto& [key, info] : channels)
+                if (info.state == ChannelState::Connecting) open_channel(key, info, now);
         } else if (auto* m = std::get_if<sctp::event::MessageReceived>(&ev)) {
             on_sctp_message(m->message, now);
         } else if (auto* r = std::get_if<sctp::event::StreamReset>(&ev)) {
             // RFC 8831 §6.7: the peer reset its outgoing stream: reset ours too; the channel is closed.
             auto it = by_stream.find(r->stream);
             if (it == by_stream.end()) return;
-            auto& ch = channels[it->second];
-            if (!ch.closing_sent) {
-                ch.closing_sent = true;
+            // Closing in the table: we have reset our side already.
+            const dcep::Channel* c = dcep_channels.find(r->stream);
+            if (c && c->state != dcep::ChannelState::Closing) {
+                (void)dcep_channels.close(r->stream);
                 sctp->reset_stream(r->stream);
             }
             finish_close(it->second);
-        } else if (auto* o = std::get_if<sctp::event::OutgoingStreamReset>(&ev)) {
-            auto it = by_stream.find(o->stream);
-            if (it != by_stream.end() && channels[it->second].info.state == ChannelState::Closing) {
-                // Our reset is done; the channel closes when the peer resets its side too.
-            }
+        } else if (std::get_if<sctp::event::OutgoingStreamReset>(&ev)) {
+            // Our reset is done; the channel closes when the peer resets its side too.
         } else if (auto* b = std::get_if<sctp::event::BufferedAmountLow>(&ev)) {
             auto it = by_stream.find(b->stream);
             // Only an open channel has a buffered amount to speak of (the DCEP
             // OPEN drains too).
-            if (it != by_stream.end() && channels[it->second].info.state == ChannelState::Open)
+            if (it != by_stream.end() && channels.at(it->second).state == ChannelState::Open)
                 emit(event::ChannelBufferedLow{it->second});
         } else if (std::get_if<sctp::event::Closed>(&ev) || std::get_if<sctp::event::Failed>(&ev)) {
             if (auto* f = std::get_if<sctp::event::Failed>(&ev)) failure = f->reason;
@@ -378,18 +396,13 @@ public:
         if (m.ppid == kPpidDcep) return on_dcep(m, now);
         auto it = by_stream.find(m.stream);
         if (it == by_stream.end()) return;  // RFC 8831 §6.6: data on an unopened stream: drop
-        auto& ch = channels[it->second];
-        if (ch.info.state != ChannelState::Open) {
-            // RFC 8832 §6: the opener may send before the ACK arrives; the ACK is implied.
-            if (ch.ack_pending && ch.info.state == ChannelState::Connecting) {
-                ch.ack_pending = false;
-                ch.info.state = ChannelState::Open;
-                ++stats.channels_opened;
-                emit(event::ChannelOpen{it->second});
-            } else {
-                return;
-            }
-        }
+        // RFC 8832 §6: the peer may send before its ACK arrives; the ACK is implied.
+        const dcep::Channel* c = dcep_channels.on_user_message(m.stream);
+        if (!c) return;
+        auto& info = channels.at(it->second);
+        if (info.state == ChannelState::Connecting && c->state == dcep::ChannelState::Open)
+            announce_open(it->second, info);
+        if (info.state != ChannelState::Open) return;  // closing: no more messages (W3C webrtc-pc §6.2)
         const auto kind = dcep::classify_ppid(m.ppid);
         if (!kind || kind->kind == dcep::PayloadKind::Control) return;  // not a data-channel message
         const bool binary = kind->kind == dcep::PayloadKind::Binary;
@@ -403,23 +416,32 @@ public:
         auto parsed = dcep::parse(m.data);
         if (!parsed) return;
         if (auto* open = std::get_if<dcep::DataChannelOpen>(&*parsed)) {
-            if (by_stream.count(m.stream) != 0) return;  // a stream in use: ignore (RFC 8832 §6)
-            Channel ch;
-            ch.remote_opened = true;
-            ch.info.options.label = open->label;
-            ch.info.options.protocol = open->protocol;
-            ch.info.options.ordered = dcep::is_ordered(open->channel_type);
-            const auto kind = static_cast<std::uint8_t>(open->channel_type) & 0x7f;
-            if (kind == 0x01) ch.info.options.max_retransmits = static_cast<std::uint16_t>(std::min<std::uint32_t>(open->reliability_parameter, 65535));
-            if (kind == 0x02) ch.info.options.max_packet_life_time = open->reliability_parameter;
-            ch.info.stream = m.stream;
-            ch.info.options.id = m.stream;
-            ch.info.state = ChannelState::Open;
+            auto ack = dcep_channels.on_open_received(m.stream, *open);
+            if (!ack) {
+                // RFC 8832 §6: a refused OPEN (our parity, out of range) gets
+                // no ACK, and its stream is reset, which tells the opener. On
+                // a stream in use it is ignored: a reset would close the
+                // channel already there, which did nothing wrong.
+                if (ack.error() != dcep::DcepError::stream_in_use) {
+                    sctp->reset_stream(m.stream);
+                    pump_sctp(now);
+                }
+                return;
+            }
+            const dcep::Channel& c = *dcep_channels.find(m.stream);
+            ChannelInfo info;
+            info.options.label = c.label;
+            info.options.protocol = c.protocol;
+            info.options.ordered = c.reliability.ordered;
+            info.options.max_retransmits = c.reliability.max_retransmits;
+            info.options.max_packet_life_time = c.reliability.max_packet_life_time;
+            info.options.id = m.stream;
+            info.stream = m.stream;
+            info.state = ChannelState::Open;
             const ChannelKey key = next_key++;
-            channels.emplace(key, std::move(ch));
+            channels.emplace(key, std::move(info));
             by_stream[m.stream] = key;
-            auto ack = dcep::encode_ack();
-            (void)sctp->send(m.stream, kPpidDcep, ack, sctp::Reliability{});
+            (void)sctp->send(m.stream, kPpidDcep, *ack, sctp::Reliability{});
             ++stats.channels_opened;
             emit(event::RemoteChannel{key});
             emit(event::ChannelOpen{key});
@@ -427,92 +449,91 @@ public:
         } else if (std::get_if<dcep::DataChannelAck>(&*parsed)) {
             auto it = by_stream.find(m.stream);
             if (it == by_stream.end()) return;
-            auto& ch = channels[it->second];
-            if (ch.ack_pending) {
-                ch.ack_pending = false;
-                ch.info.state = ChannelState::Open;
-                ++stats.channels_opened;
-                emit(event::ChannelOpen{it->second});
-            }
+            if (!dcep_channels.on_ack_received(m.stream).ok()) return;  // not waiting for one: ignored
+            auto& info = channels.at(it->second);
+            if (info.state == ChannelState::Connecting &&
+                dcep_channels.find(m.stream)->state == dcep::ChannelState::Open)
+                announce_open(it->second, info);
         }
     }
 
-    sctp::Reliability reliability_of(const ChannelOptions& o) const {
-        sctp::Reliability r;
-        r.ordered = o.ordered;
-        r.max_retransmits = o.max_retransmits;
-        r.max_packet_life_time_ms = o.max_packet_life_time;
-        return r;
+    void announce_open(ChannelKey key, ChannelInfo& info) {
+        info.state = ChannelState::Open;
+        ++stats.channels_opened;
+        emit(event::ChannelOpen{key});
     }
 
-    /// RFC 8832 §6: the DTLS client uses even stream ids, the server odd ones.
-    std::optional<std::uint16_t> allocate_stream() const {
-        if (!dtls) return std::nullopt;
-        const std::uint16_t first = dtls->role() == dtls::Role::Client ? 0 : 1;
-        for (std::uint32_t id = first; id < kMaxChannels; id += 2)
-            if (by_stream.count(static_cast<std::uint16_t>(id)) == 0) return static_cast<std::uint16_t>(id);
-        return std::nullopt;
+    /// A channel that will never open (no stream for it): closed with an error.
+    void fail_channel(ChannelKey key, ChannelInfo& info, std::string message) {
+        info.state = ChannelState::Closed;
+        emit(event::ChannelError{key, std::move(message)});
+        emit(event::ChannelClosed{key});
     }
 
+    /// Once the DTLS role is known, every channel of ours still without a
+    /// stream gets an id of our parity (RFC 8832 §6; the table picks it).
+    /// Its OPEN waits for SCTP (open_channel).
     void assign_stream_ids() {
-        for (auto& [key, ch] : channels) {
-            if (ch.info.stream) continue;
-            auto id = allocate_stream();
+        const auto dtls_is_client = dcep_channels.dtls_role();
+        if (!dtls_is_client) return;
+        for (auto& [key, info] : channels) {
+            if (info.stream || info.state == ChannelState::Closed) continue;
+            auto id = dcep_channels.allocate_stream_id(*dtls_is_client);
             if (!id) {
-                ch.info.state = ChannelState::Closed;
-                emit(event::ChannelError{key, "no free SCTP stream id"});
-                emit(event::ChannelClosed{key});
+                fail_channel(key, info, "no free SCTP stream id");
                 continue;
             }
-            ch.info.stream = *id;
-            ch.info.options.id = *id;
+            if (auto st = dcep_channels.add_local(*id, init_of(info.options)); !st.ok()) {
+                fail_channel(key, info, "cannot open the data channel: " + st.message());
+                continue;
+            }
+            info.stream = *id;
+            info.options.id = *id;
             by_stream[*id] = key;
         }
     }
 
-    void open_channel(ChannelKey key, Channel& ch, base::Instant now) {
-        if (!ch.info.stream || !sctp_connected) return;
-        if (ch.info.options.negotiated) {
-            ch.info.state = ChannelState::Open;
-            ++stats.channels_opened;
-            emit(event::ChannelOpen{key});
+    /// SCTP is up: a channel of ours opens, a negotiated one at once (no
+    /// DCEP, RFC 8831 §6.5), an in-band one with its DATA_CHANNEL_OPEN.
+    void open_channel(ChannelKey key, ChannelInfo& info, base::Instant now) {
+        if (!info.stream || !sctp_connected) return;
+        const dcep::Channel* c = dcep_channels.find(*info.stream);
+        if (!c) return;
+        if (c->negotiated) {
+            if (info.state == ChannelState::Connecting) announce_open(key, info);
             return;
         }
-        if (ch.ack_pending) return;
-        dcep::DataChannelOpen open;
-        open.channel_type = channel_type_of(ch.info.options);
-        open.reliability_parameter = ch.info.options.max_retransmits ? *ch.info.options.max_retransmits
-                                     : ch.info.options.max_packet_life_time ? *ch.info.options.max_packet_life_time
-                                                                            : 0;
-        open.label = ch.info.options.label;
-        open.protocol = ch.info.options.protocol;
-        auto bytes = dcep::encode(open);
-        if (!bytes) {
-            emit(event::ChannelError{key, "cannot encode DATA_CHANNEL_OPEN: " + bytes.status().message()});
+        auto open = dcep_channels.take_open(*info.stream);
+        if (!open) {
+            if (open.error() != dcep::DcepError::no_open_to_send)  // else: sent already
+                emit(event::ChannelError{key, "cannot encode DATA_CHANNEL_OPEN: " + open.status().message()});
             return;
         }
         // DCEP messages are sent reliably and in order (RFC 8832 §6).
-        auto st = sctp->send(*ch.info.stream, kPpidDcep, *bytes, sctp::Reliability{});
+        auto st = sctp->send(*info.stream, kPpidDcep, *open, sctp::Reliability{});
         if (!st.ok()) {
             emit(event::ChannelError{key, "cannot send DATA_CHANNEL_OPEN: " + st.message()});
             return;
         }
-        ch.ack_pending = true;
         pump_sctp(now);
     }
 
     void finish_close(ChannelKey key) {
         auto it = channels.find(key);
-        if (it == channels.end() || it->second.info.state == ChannelState::Closed) return;
-        it->second.info.state = ChannelState::Closed;
-        if (it->second.info.stream) by_stream.erase(*it->second.info.stream);
+        if (it == channels.end() || it->second.state == ChannelState::Closed) return;
+        it->second.state = ChannelState::Closed;
+        if (const auto stream = it->second.stream) {
+            // Both directions are reset (or never carried anything): the id is free.
+            by_stream.erase(*stream);
+            (void)dcep_channels.release(*stream);
+        }
         ++stats.channels_closed;
         emit(event::ChannelClosed{key});
     }
 
     void close_all_channels() {
-        for (auto& [key, ch] : channels)
-            if (ch.info.state != ChannelState::Closed) finish_close(key);
+        for (auto& [key, info] : channels)
+            if (info.state != ChannelState::Closed) finish_close(key);
     }
 
     void pump_all(base::Instant now) {
@@ -794,22 +815,30 @@ std::optional<Transmit> Peer::poll_transmit() {
 base::Result<ChannelKey> Peer::create_channel(const ChannelOptions& options, base::Instant now) {
     auto& s = *impl_;
     if (s.closed) return error(Errc::invalid_state, "the peer connection is closed");
-    if (options.max_retransmits && options.max_packet_life_time)
+    const dcep::ChannelInit init = init_of(options);
+    if (!dcep::to_wire(init.reliability))
         return error(Errc::invalid_argument, "max_retransmits and max_packet_life_time are exclusive");
-    if (options.label.size() > 65535 || options.protocol.size() > 65535)
+    if (options.label.size() > dcep::kMaxLabelSize || options.protocol.size() > dcep::kMaxProtocolSize)
         return error(Errc::invalid_argument, "label and protocol are at most 65535 bytes");
     if (options.negotiated && !options.id) return error(Errc::invalid_argument, "a negotiated channel needs an id");
-    if (options.id && *options.id >= kMaxChannels)
-        return error(Errc::invalid_argument, "channel id out of range (0-1023)");
-    if (options.negotiated && s.by_stream.count(*options.id) != 0)
-        return error(Errc::invalid_argument, "channel id " + std::to_string(*options.id) + " is in use");
-    Channel ch;
-    ch.info.options = options;
-    if (options.negotiated) ch.info.stream = options.id;
+    if (options.id && *options.id >= s.dcep_channels.max_streams())
+        return error(Errc::invalid_argument,
+                     "channel id out of range (0-" + std::to_string(s.dcep_channels.max_streams() - 1) + ")");
+    // Negotiated out of band: any free id, Open in the table at once (no DCEP).
+    if (options.negotiated) {
+        if (auto st = s.dcep_channels.reserve(*options.id, init); !st.ok()) {
+            if (st.code() == dcep::DcepError::stream_in_use)
+                return error(Errc::invalid_argument, "channel id " + std::to_string(*options.id) + " is in use");
+            return error(Errc::invalid_argument, st.message());
+        }
+    }
+    ChannelInfo info;
+    info.options = options;
+    if (options.negotiated) info.stream = options.id;
     const ChannelKey key = s.next_key++;
-    auto [it, _] = s.channels.emplace(key, std::move(ch));
-    if (it->second.info.stream) s.by_stream[*it->second.info.stream] = key;
-    else if (s.dtls) s.assign_stream_ids();
+    auto [it, _] = s.channels.emplace(key, std::move(info));
+    if (it->second.stream) s.by_stream[*it->second.stream] = key;
+    else s.assign_stream_ids();  // nothing yet when the DTLS role is not known
     // The first channel makes an SDP application section necessary.
     if (s.channels.size() == 1 && !s.local_desc) s.emit(event::NegotiationNeeded{});
     if (s.sctp_connected) s.open_channel(key, it->second, now);
@@ -819,14 +848,16 @@ base::Result<ChannelKey> Peer::create_channel(const ChannelOptions& options, bas
 base::Status Peer::send(ChannelKey key, bool binary, base::Bytes data, base::Instant now) {
     auto& s = *impl_;
     auto it = s.channels.find(key);
-    if (it == s.channels.end() || it->second.info.state != ChannelState::Open || !s.sctp)
+    const dcep::Channel* c = it == s.channels.end() || !it->second.stream
+                                 ? nullptr
+                                 : s.dcep_channels.find(*it->second.stream);
+    if (!c || it->second.state != ChannelState::Open || !s.sctp)
         return error(Errc::invalid_state, "the data channel is not open");
-    auto& ch = it->second;
     const auto ppid = static_cast<std::uint32_t>(dcep::ppid_for(binary, data.empty()));
     // RFC 8831 §6.6: an empty message is sent as one zero byte with the "empty" PPID.
     static constexpr std::byte zero[1] = {std::byte{0}};
     base::Bytes payload = data.empty() ? base::Bytes(zero, 1) : data;
-    auto st = s.sctp->send(*ch.info.stream, ppid, payload, s.reliability_of(ch.info.options));
+    auto st = s.sctp->send(c->stream_id, ppid, payload, reliability_of(*c));
     if (!st.ok()) return st;
     ++s.stats.messages_sent;
     s.stats.bytes_sent += data.size();
@@ -838,35 +869,36 @@ void Peer::close_channel(ChannelKey key, base::Instant now) {
     auto& s = *impl_;
     auto it = s.channels.find(key);
     if (it == s.channels.end()) return;
-    auto& ch = it->second;
-    if (ch.info.state == ChannelState::Closed || ch.info.state == ChannelState::Closing) return;
-    if (!s.sctp_connected || !ch.info.stream) {
+    auto& info = it->second;
+    if (info.state == ChannelState::Closed || info.state == ChannelState::Closing) return;
+    if (!s.sctp_connected || !info.stream) {
         s.finish_close(key);
         return;
     }
-    ch.info.state = ChannelState::Closing;
-    ch.closing_sent = true;
-    s.sctp->reset_stream(*ch.info.stream);
+    // RFC 8831 §6.7: we reset our outgoing stream; closed when the peer resets its own.
+    info.state = ChannelState::Closing;
+    (void)s.dcep_channels.close(*info.stream);
+    s.sctp->reset_stream(*info.stream);
     s.pump_sctp(now);
 }
 
 const ChannelInfo* Peer::channel(ChannelKey key) const {
     auto it = impl_->channels.find(key);
-    return it == impl_->channels.end() ? nullptr : &it->second.info;
+    return it == impl_->channels.end() ? nullptr : &it->second;
 }
 
 std::size_t Peer::buffered_amount(ChannelKey key) const {
     auto it = impl_->channels.find(key);
-    if (it == impl_->channels.end() || !impl_->sctp || !it->second.info.stream) return 0;
-    return impl_->sctp->buffered_amount(*it->second.info.stream);
+    if (it == impl_->channels.end() || !impl_->sctp || !it->second.stream) return 0;
+    return impl_->sctp->buffered_amount(*it->second.stream);
 }
 
 void Peer::set_low_threshold(ChannelKey key, std::size_t bytes) {
     auto it = impl_->channels.find(key);
     if (it == impl_->channels.end()) return;
-    it->second.info.low_threshold = bytes;
-    if (impl_->sctp && it->second.info.stream)
-        impl_->sctp->set_buffered_amount_low_threshold(*it->second.info.stream, bytes);
+    it->second.low_threshold = bytes;
+    if (impl_->sctp && it->second.stream)
+        impl_->sctp->set_buffered_amount_low_threshold(*it->second.stream, bytes);
 }
 
 std::optional<base::Instant> Peer::poll_timeout() const {

@@ -98,6 +98,7 @@ TEST(DcepChannelTable, OpenSendsTheOpenMessageAndWaitsForTheAck) {
     ASSERT_TRUE(c);
     EXPECT_EQ(c->state, ChannelState::Connecting);
     EXPECT_TRUE(c->local);
+    EXPECT_TRUE(c->open_sent);
     EXPECT_FALSE(c->negotiated);
     EXPECT_EQ(c->reliability, i.reliability);
     // §6: unordered, but ordered until the peer is heard from.
@@ -123,6 +124,68 @@ TEST(DcepChannelTable, UserDataStandsForTheAck) {
     EXPECT_EQ(t.on_ack_received(r->stream_id).code(), DcepError::unexpected_ack);
     EXPECT_EQ(t.find(r->stream_id)->state, ChannelState::Open);
     EXPECT_FALSE(t.on_user_message(999));
+}
+
+// A channel made before the association is up: the id is taken at once, the
+// OPEN goes later, and nothing from the peer counts as its answer before then.
+TEST(DcepChannelTable, AddLocalTakesTheIdAndTheOpenGoesLater) {
+    ChannelTable t;
+    t.set_dtls_role(false);
+    ASSERT_TRUE(t.add_local(1, init("early", rel(false, std::nullopt, 100))).ok());
+    const Channel* c = t.find(1);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->state, ChannelState::Connecting);
+    EXPECT_TRUE(c->local);
+    EXPECT_FALSE(c->open_sent);
+    EXPECT_TRUE(c->send_ordered());
+    EXPECT_EQ(*t.allocate_stream_id(false), 3);  // taken, though nothing was sent
+    EXPECT_EQ(t.on_open_received(1, remote_open("x")).error(), DcepError::stream_in_use);
+    // Before the OPEN: no ACK is expected and no data belongs to it.
+    EXPECT_EQ(t.on_ack_received(1).code(), DcepError::unexpected_ack);
+    EXPECT_FALSE(t.on_user_message(1));
+    EXPECT_EQ(c->state, ChannelState::Connecting);
+    EXPECT_FALSE(c->heard_from_peer);
+
+    auto open = t.take_open(1);
+    ASSERT_TRUE(open);
+    auto m = parse(*open);
+    ASSERT_TRUE(m);
+    const auto& o = std::get<DataChannelOpen>(*m);
+    EXPECT_EQ(o.label, "early");
+    EXPECT_EQ(o.channel_type, ChannelType::PartialReliableTimedUnordered);
+    EXPECT_EQ(o.reliability_parameter, 100u);
+    EXPECT_EQ(o.priority, kPriorityNormal);
+    EXPECT_TRUE(c->open_sent);
+    EXPECT_EQ(t.take_open(1).error(), DcepError::no_open_to_send);  // once
+    EXPECT_EQ(t.take_open(9).error(), DcepError::unknown_stream);
+
+    ASSERT_TRUE(t.on_ack_received(1).ok());
+    EXPECT_EQ(c->state, ChannelState::Open);
+    EXPECT_FALSE(c->send_ordered());
+}
+
+TEST(DcepChannelTable, AddLocalRefusesWhatNoOpenCanCarry) {
+    ChannelTable t;
+    EXPECT_EQ(t.add_local(0, init(std::string(kMaxLabelSize + 1, 'l'))).code(), Errc::invalid_argument);
+    ChannelInit long_protocol = init("x");
+    long_protocol.protocol.assign(kMaxProtocolSize + 1, 'p');
+    EXPECT_EQ(t.add_local(0, long_protocol).code(), Errc::invalid_argument);
+    EXPECT_EQ(t.open(long_protocol, true).error(), Errc::invalid_argument);
+    EXPECT_EQ(t.add_local(1024, init("far")).code(), DcepError::stream_out_of_range);
+    EXPECT_EQ(t.size(), 0u);
+    EXPECT_TRUE(t.add_local(0, init(std::string(kMaxLabelSize, 'l'))).ok());
+    EXPECT_TRUE(t.take_open(0));
+}
+
+// A channel we close before the ACK stays closing when the ACK comes.
+TEST(DcepChannelTable, AckWhileClosingDoesNotReopen) {
+    ChannelTable t;
+    auto r = t.open(init("x"), true);
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(t.close(r->stream_id).ok());
+    ASSERT_TRUE(t.on_ack_received(r->stream_id).ok());
+    EXPECT_EQ(t.find(r->stream_id)->state, ChannelState::Closing);
+    EXPECT_TRUE(t.find(r->stream_id)->heard_from_peer);
 }
 
 TEST(DcepChannelTable, OpenReceivedIsAckedAndRegistered) {
@@ -200,8 +263,9 @@ TEST(DcepChannelTable, NegotiatedChannels) {
     EXPECT_EQ(t.open(init("inband"), false)->stream_id, 3);
     // A remote OPEN on a negotiated id collides.
     EXPECT_EQ(t.on_open_received(0, remote_open("x")).error(), DcepError::stream_in_use);
-    // And open_local on a taken id.
-    EXPECT_EQ(t.open_local(0, init("x")).error(), DcepError::stream_in_use);
+    // And add_local on a taken id; a negotiated channel has no OPEN to send.
+    EXPECT_EQ(t.add_local(0, init("x")).code(), DcepError::stream_in_use);
+    EXPECT_EQ(t.take_open(0).error(), DcepError::no_open_to_send);
     EXPECT_EQ(t.stream_ids(), (std::vector<std::uint16_t>{0, 1, 2, 3, 7}));
 }
 
