@@ -148,6 +148,9 @@ void Session::start_server(base::MutableBytes leftover) {
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
     in_read_ = false;
     flush();
+    // The 101 response is gone: an idle connection keeps no send buffer (the
+    // first message allocates it once; memory per connection, issue 4).
+    if (ws_ && phase_ == Phase::Open) ws_->tx().trim(0);
 }
 
 // ------------------------------------------------------------ client side --
@@ -553,7 +556,7 @@ void Session::flush() {
             if (!flush_deadline_) {
                 flush_deadline_ = true;
                 std::weak_ptr<Session> weak = shared_from_this();
-                rt_.add_timer(base::Clock::now() + ws_->options().close_timeout, [weak] {
+                rt_.add_timer(base::Clock::now() + ws_->close_timeout(), [weak] {
                     if (auto me = weak.lock(); me && me->phase_ == Phase::Open) me->done();
                 });
             }

@@ -71,7 +71,7 @@ public:
     SendResult send_frame(base::Bytes frame);
     /// Whether a message compressed once without context may be sent here.
     bool accepts_shared_compression() const noexcept { return ws_ && ws_->accepts_shared_compression(); }
-    bool uses_deflate() const noexcept { return ws_ && ws_->options().deflate.has_value(); }
+    bool uses_deflate() const noexcept { return ws_ && ws_->deflate_negotiated(); }
 
     // Topics (server side; loop thread).
     bool subscribe(const std::string& topic);

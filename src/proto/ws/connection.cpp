@@ -7,10 +7,17 @@
 
 namespace duplex::proto::ws {
 
-Connection::Connection(Role role, Options options) : role_(role), options_(std::move(options)) {}
+Connection::Connection(Role role, Options options)
+    : max_message_size_(options.max_message_size),
+      max_frame_size_(options.max_frame_size),
+      close_timeout_(options.close_timeout),
+      mask_source_(options.mask_source),
+      role_(role) {
+    if (options.deflate) z_ = std::make_unique<Compression>(Compression{*options.deflate, {}, {}, {}});
+}
 
 MaskKey Connection::next_mask() {
-    if (options_.mask_source) return options_.mask_source();
+    if (mask_source_) return mask_source_();
     // §5.3: the key must be unpredictable; draw it from the CSPRNG in batches.
     if (!mask_pool_) mask_pool_ = std::make_unique<std::array<MaskKey, kMaskBatch>>();
     if (mask_next_ == kMaskBatch) {
@@ -38,7 +45,7 @@ std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
                 auto r = parse_frame_header(in.subspan(pos));
                 if (std::holds_alternative<NeedMore>(r)) {
                     // Keep the partial header (at most 13 bytes) for the next call.
-                    hdr_len_ = in.size() - pos;
+                    hdr_len_ = static_cast<std::uint8_t>(in.size() - pos);
                     std::memcpy(hdr_buf_.data(), in.data() + pos, hdr_len_);
                     return in.size();
                 }
@@ -54,7 +61,7 @@ std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
                 while (hdr_len_ < need && pos < in.size()) {
                     const std::size_t n = std::min(need - hdr_len_, in.size() - pos);
                     std::memcpy(hdr_buf_.data() + hdr_len_, in.data() + pos, n);
-                    hdr_len_ += n;
+                    hdr_len_ = static_cast<std::uint8_t>(hdr_len_ + n);
                     pos += n;
                     if (hdr_len_ >= 2) need = header_len_from(std::to_integer<std::uint8_t>(hdr_buf_[1]));
                 }
@@ -105,7 +112,7 @@ bool Connection::whole_message_at(base::MutableBytes in, std::size_t& pos) {
     std::size_t hlen = len7 == 126 ? 4 : 2;
     if (avail < hlen + (masked ? 4 : 0)) return false;
     const std::uint64_t len = len7 == 126 ? base::load_be16(in.data() + pos + 2) : len7;
-    if (len > options_.max_frame_size || len > options_.max_message_size) return false;
+    if (len > max_frame_size_ || len > max_message_size_) return false;
     MaskKey mask{};
     if (masked) {
         std::memcpy(mask.data(), in.data() + pos + hlen, 4);
@@ -134,7 +141,7 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
     // RFC 7692 §6: permessage-deflate defines RSV1, on the first frame of a
     // data message only.
     const bool rsv1 = (h.rsv & 0x4) != 0;
-    if ((h.rsv & 0x3) || (rsv1 && !options_.deflate)) return fail(WsError::reserved_bits), false;
+    if ((h.rsv & 0x3) || (rsv1 && !z_)) return fail(WsError::reserved_bits), false;
     // §5.2: reserved opcodes fail the connection.
     if (!is_known_opcode(h.opcode)) return fail(WsError::reserved_opcode), false;
     if (rsv1 && (is_control(static_cast<Opcode>(h.opcode)) || h.opcode == 0))
@@ -147,11 +154,14 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
         if (!h.fin) return fail(WsError::control_fragmented), false;
         if (h.payload_len > 125) return fail(WsError::control_too_long), false;
         ctrl_len_ = 0;
+        // Whole in the caller's buffer (the usual case): read from there.
+        ctrl_is_direct_ = h.payload_len <= available;
+        ctrl_direct_ = {};
     } else {
         // §5.4: continuation only inside a message; no new message inside one.
         if (op == Opcode::Continuation && !msg_active_) return fail(WsError::unexpected_continuation), false;
         if (op != Opcode::Continuation && msg_active_) return fail(WsError::expected_continuation), false;
-        if (h.payload_len > options_.max_frame_size) return fail(WsError::message_too_big), false;
+        if (h.payload_len > max_frame_size_) return fail(WsError::message_too_big), false;
         if (op != Opcode::Continuation) {
             msg_active_ = true;
             msg_binary_ = op == Opcode::Binary;
@@ -166,7 +176,7 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
         } else {
             msg_direct_ = false;
         }
-        if (h.payload_len > options_.max_message_size - msg_size_) return fail(WsError::message_too_big), false;
+        if (h.payload_len > max_message_size_ - msg_size_) return fail(WsError::message_too_big), false;
     }
     in_frame_ = true;
     frame_op_ = op;
@@ -180,8 +190,13 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
 
 bool Connection::on_payload(base::Bytes chunk) {
     if (is_control(frame_op_)) {
-        std::memcpy(ctrl_buf_.data() + ctrl_len_, chunk.data(), chunk.size());
-        ctrl_len_ += chunk.size();
+        if (ctrl_is_direct_) {
+            ctrl_direct_ = chunk;
+        } else {
+            if (!ctrl_store_) ctrl_store_ = std::make_unique<std::array<std::byte, 125>>();
+            std::memcpy(ctrl_store_->data() + ctrl_len_, chunk.data(), chunk.size());
+        }
+        ctrl_len_ = static_cast<std::uint8_t>(ctrl_len_ + chunk.size());
         return true;
     }
     msg_size_ += chunk.size();
@@ -198,7 +213,7 @@ bool Connection::on_payload(base::Bytes chunk) {
 
 void Connection::end_frame(base::Instant now) {
     in_frame_ = false;
-    const base::Bytes ctrl{ctrl_buf_.data(), ctrl_len_};
+    const base::Bytes ctrl = ctrl_payload();
     switch (frame_op_) {
         case Opcode::Ping:
             // §5.5.2: answer with a Pong carrying the same data, unless we
@@ -229,11 +244,11 @@ void Connection::end_frame(base::Instant now) {
 bool Connection::inflate_piece(base::Bytes chunk, bool final) {
     // RFC 7692 §7.2.2: inflate as the frames arrive, so that the size limit
     // (a decompression bomb) and invalid UTF-8 are caught as early as possible.
-    if (!inflater_) inflater_ = std::make_unique<Inflater>(options_.deflate->params.remote_max_window_bits);
+    if (!z_->inflater) z_->inflater = std::make_unique<Inflater>(z_->config.params.remote_max_window_bits);
     const std::size_t before = msg_.size();
-    const auto limit = static_cast<std::size_t>(std::min<std::uint64_t>(options_.max_message_size, SIZE_MAX));
-    const auto st = final ? inflater_->finish(msg_, limit, options_.deflate->params.remote_no_context_takeover)
-                          : inflater_->inflate(chunk, msg_, limit);
+    const auto limit = static_cast<std::size_t>(std::min<std::uint64_t>(max_message_size_, SIZE_MAX));
+    const auto st = final ? z_->inflater->finish(msg_, limit, z_->config.params.remote_no_context_takeover)
+                          : z_->inflater->inflate(chunk, msg_, limit);
     if (st == Inflater::Status::TooBig) return fail(WsError::message_too_big), false;
     if (st == Inflater::Status::Error) return fail(WsError::bad_compressed_data), false;
     if (!msg_binary_ && !utf8_.feed({msg_.data() + before, msg_.size() - before}))
@@ -246,9 +261,9 @@ void Connection::on_close_frame(base::Instant now) {
     std::string_view reason;
     if (ctrl_len_ == 1) return fail(WsError::bad_close_payload);  // §5.5.1: a code is 2 bytes
     if (ctrl_len_ >= 2) {
-        code = base::load_be16(ctrl_buf_.data());
+        code = base::load_be16(ctrl_payload().data());
         if (!is_valid_wire_code(code)) return fail(WsError::bad_close_payload);  // §7.4
-        reason = base::as_string_view({ctrl_buf_.data() + 2, ctrl_len_ - 2});
+        reason = base::as_string_view(ctrl_payload().subspan(2));
         if (!base::is_valid_utf8(reason)) return fail(WsError::invalid_utf8);    // §5.5.1
     }
     if (state_ == State::Open) {
@@ -259,7 +274,7 @@ void Connection::on_close_frame(base::Instant now) {
     // §7.1.1: the server closes the TCP connection first; the client waits for
     // it, but not for ever.
     if (role_ == Role::Server) close_transport_ = true;
-    else transport_deadline_ = now + options_.close_timeout;
+    else transport_deadline_ = now + close_timeout_;
     finish(code, std::string(reason), true, {});
 }
 
@@ -307,16 +322,18 @@ Status Connection::send(base::Bytes payload, bool binary) {
     if (state_ != State::Open) return Errc::invalid_state;
     if (!binary && !already_valid(payload) && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
     const Opcode op = binary ? Opcode::Binary : Opcode::Text;
-    if (options_.deflate && payload.size() >= options_.deflate->threshold) {
-        const auto& d = *options_.deflate;
+    if (z_ && payload.size() >= z_->config.threshold) {
+        const auto& d = z_->config;
         Deflater* z = d.shared;
         if (!z || !d.params.local_no_context_takeover) {
-            if (!deflater_) deflater_ = std::make_unique<Deflater>(d.params.local_max_window_bits, d.mem_level, d.level);
-            z = deflater_.get();
+            if (!z_->deflater)
+                z_->deflater = std::make_unique<Deflater>(d.params.local_max_window_bits, d.mem_level, d.level);
+            z = z_->deflater.get();
         }
-        if (z->compress(payload, d.params.local_no_context_takeover, zbuf_)) {
-            write_frame(op, {zbuf_.data(), zbuf_.size()}, 0x4);  // RFC 7692 §6: RSV1 marks it compressed
-            if (zbuf_.capacity() > (256u << 10)) std::vector<std::byte>().swap(zbuf_);
+        auto& zbuf = z_->zbuf;
+        if (z->compress(payload, d.params.local_no_context_takeover, zbuf)) {
+            write_frame(op, {zbuf.data(), zbuf.size()}, 0x4);  // RFC 7692 §6: RSV1 marks it compressed
+            if (zbuf.capacity() > (256u << 10)) std::vector<std::byte>().swap(zbuf);
             return {};
         }
         // zlib failed (out of memory): send it uncompressed, which is always allowed.
@@ -327,7 +344,7 @@ Status Connection::send(base::Bytes payload, bool binary) {
 
 Status Connection::encode_header(base::Bytes payload, bool binary, std::byte* header, std::size_t& header_len) {
     if (state_ != State::Open) return Errc::invalid_state;
-    if (role_ == Role::Client || (options_.deflate && payload.size() >= options_.deflate->threshold))
+    if (role_ == Role::Client || (z_ && payload.size() >= z_->config.threshold))
         return Errc::not_supported;
     if (!binary && !already_valid(payload) && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
     header_len = write_frame_header(header, true, binary ? Opcode::Binary : Opcode::Text, payload.size(), nullptr);
@@ -361,7 +378,7 @@ Status Connection::close(std::uint16_t code, std::string_view reason, base::Inst
         return Errc::invalid_argument;
     write_close(code, reason);
     state_ = State::Closing;
-    close_deadline_ = now + options_.close_timeout;
+    close_deadline_ = now + close_timeout_;
     return {};
 }
 

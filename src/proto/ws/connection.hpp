@@ -61,8 +61,8 @@ struct Options {
     };
     std::optional<Deflate> deflate;
     /// Client only: the source of masking keys (§5.3: from a strong source of
-    /// entropy). Default: OpenSSL's CSPRNG. Tests pass a fixed one.
-    std::function<MaskKey()> mask_source;
+    /// entropy). Default (null): OpenSSL's CSPRNG. Tests pass a fixed one.
+    MaskKey (*mask_source)() = nullptr;
 };
 
 struct MessageEvent {
@@ -122,8 +122,7 @@ public:
     /// after every message, and the agreed window is not smaller than the
     /// shared compressor's (the runtime sets `shared` only then).
     bool accepts_shared_compression() const noexcept {
-        return options_.deflate && options_.deflate->params.local_no_context_takeover &&
-               options_.deflate->shared != nullptr;
+        return z_ && z_->config.params.local_no_context_takeover && z_->config.shared != nullptr;
     }
     [[nodiscard]] Status send_text(std::string_view text) { return send(base::as_bytes(text), false); }
     [[nodiscard]] Status send_binary(base::Bytes data) { return send(data, true); }
@@ -144,7 +143,9 @@ public:
 
     State state() const noexcept { return state_; }
     Role role() const noexcept { return role_; }
-    const Options& options() const noexcept { return options_; }
+    /// permessage-deflate was negotiated (RFC 7692).
+    bool deflate_negotiated() const noexcept { return z_ != nullptr; }
+    base::Duration close_timeout() const noexcept { return close_timeout_; }
 
 private:
     /// A whole small data message at in[pos]: delivered, pos moved past it.
@@ -157,6 +158,10 @@ private:
     void finish(std::uint16_t code, std::string reason, bool clean, std::error_code error);
     void write_frame(Opcode op, base::Bytes payload, std::uint8_t rsv = 0);
     bool inflate_piece(base::Bytes chunk, bool final);
+    base::Bytes ctrl_payload() const noexcept {
+        if (ctrl_len_ == 0) return {};
+        return ctrl_is_direct_ ? ctrl_direct_ : base::Bytes{ctrl_store_->data(), ctrl_len_};
+    }
     bool already_valid(base::Bytes payload) const noexcept {
         return payload.data() == validated_text_.data() && payload.size() == validated_text_.size() &&
                payload.data() != nullptr;
@@ -164,35 +169,33 @@ private:
     void write_close(std::uint16_t code, std::string_view reason);
     MaskKey next_mask();
 
-    Role role_;
-    Options options_;
-    State state_ = State::Open;
+    // Laid out for memory per connection (issue 4): what every connection
+    // needs inline, what only some need (compression, client masking keys,
+    // a control frame split across reads) behind a pointer made on first use.
+    struct Compression {
+        Options::Deflate config;
+        std::unique_ptr<Deflater> deflater;  // created on first use
+        std::unique_ptr<Inflater> inflater;
+        std::vector<std::byte> zbuf;         // compressed payload being sent
+    };
+    std::uint64_t max_message_size_;
+    std::uint64_t max_frame_size_;
+    base::Duration close_timeout_;
+    MaskKey (*mask_source_)();
+    std::unique_ptr<Compression> z_;
 
     // rx: the frame being read
-    std::array<std::byte, kMaxHeaderLen> hdr_buf_{};
-    std::size_t hdr_len_ = 0;
-    bool in_frame_ = false;
-    Opcode frame_op_ = Opcode::Continuation;
-    bool frame_fin_ = false;
-    bool frame_masked_ = false;
-    MaskKey frame_mask_{};
     std::uint64_t payload_left_ = 0;
     std::uint64_t payload_pos_ = 0;
-    // rx: the message being read (data frames)
-    bool msg_active_ = false;
-    bool msg_binary_ = false;
-    bool msg_direct_ = false;        // whole message in the caller's buffer: no copy
-    bool msg_compressed_ = false;    // RSV1 on its first frame (RFC 7692 §6)
-    base::Bytes msg_direct_data_;
     std::uint64_t msg_size_ = 0;
+    base::Bytes msg_direct_data_;
     std::vector<std::byte> msg_;
-    base::Utf8Validator utf8_;
-    // rx: the control frame being read (§5.5: ≤ 125 bytes)
-    std::array<std::byte, 125> ctrl_buf_{};
-    std::size_t ctrl_len_ = 0;
+    // rx: the control frame being read (§5.5: ≤ 125 bytes): in the caller's
+    // buffer when it arrived whole, else gathered in ctrl_store_.
+    base::Bytes ctrl_direct_;
+    std::unique_ptr<std::array<std::byte, 125>> ctrl_store_;
 
     std::vector<Event> events_;
-    std::size_t events_head_ = 0;
     // The text just delivered (valid UTF-8, checked on the way in): sending
     // exactly these bytes back (an echo) skips a second validation. Reset by
     // every handle_bytes(), when the span stops being valid.
@@ -201,15 +204,30 @@ private:
     base::ByteQueue tx_;
     std::optional<base::Instant> close_deadline_;      // waiting for the peer's Close
     std::optional<base::Instant> transport_deadline_;  // client: waiting for the server's FIN
-    bool close_transport_ = false;
-    std::unique_ptr<Deflater> deflater_;   // created on first use
-    std::unique_ptr<Inflater> inflater_;
-    std::vector<std::byte> zbuf_;          // compressed payload being sent
     // Client only: masking keys drawn from the CSPRNG in batches (allocated
     // on first use, so server connections do not carry them).
-    static constexpr std::size_t kMaskBatch = 32;
+    static constexpr std::uint8_t kMaskBatch = 32;
     std::unique_ptr<std::array<MaskKey, kMaskBatch>> mask_pool_;
-    std::size_t mask_next_ = kMaskBatch;
+
+    std::uint32_t events_head_ = 0;
+    base::Utf8Validator utf8_;
+    MaskKey frame_mask_{};
+    std::array<std::byte, kMaxHeaderLen> hdr_buf_{};
+    std::uint8_t hdr_len_ = 0;
+    std::uint8_t ctrl_len_ = 0;
+    std::uint8_t mask_next_ = kMaskBatch;
+    Role role_;
+    State state_ = State::Open;
+    Opcode frame_op_ = Opcode::Continuation;
+    bool in_frame_ = false;
+    bool frame_fin_ = false;
+    bool frame_masked_ = false;
+    bool ctrl_is_direct_ = false;
+    bool msg_active_ = false;
+    bool msg_binary_ = false;
+    bool msg_direct_ = false;        // whole message in the caller's buffer: no copy
+    bool msg_compressed_ = false;    // RSV1 on its first frame (RFC 7692 §6)
+    bool close_transport_ = false;
 };
 
 }  // namespace duplex::proto::ws
