@@ -43,8 +43,14 @@ std::string default_web_dir() {
     return DUPLEX_SOURCE_WEB_DIR;
 }
 
-void echo(duplex::WebSocket& ws, const duplex::HttpRequest&) {
-    ws.on_message([ws](std::string_view data, bool is_binary) mutable { (void)ws.send(data, is_binary); });
+// A route-wide handler: one function serves every connection, which then
+// carries no handler of its own (memory per connection).
+duplex::WebSocketRoute echo_route() {
+    duplex::WebSocketRoute r;
+    r.on_message = [](duplex::WebSocket& ws, std::string_view data, bool is_binary) {
+        (void)ws.send(data, is_binary);
+    };
+    return r;
 }
 
 void pubsub(duplex::WebSocket& ws, const duplex::HttpRequest& req) {
@@ -168,7 +174,7 @@ int main(int argc, char** argv) {
     for (unsigned i = 0; i < threads; ++i) loops.push_back(std::make_unique<duplex::EventLoop>());
     duplex::WebSocketServer server(*loops[0], options);
     for (unsigned i = 1; i < threads; ++i) server.add_loop(*loops[i]);
-    server.route("/echo", {nullptr, echo});
+    server.route("/echo", echo_route());
     server.route("/pubsub/*", {nullptr, pubsub});
     duplex::SignalingServer signal_server(server, "/signal", signaling);
     server.on_http([&server](const duplex::HttpRequest& req, duplex::HttpResponse& res) {

@@ -103,6 +103,12 @@ struct WebSocketRoute {
     /// now or later. Unset: accept (after the origin check and protocol choice).
     std::function<void(const HttpRequest&, UpgradeResponder)> on_upgrade;
     std::function<void(WebSocket&, const HttpRequest&)> on_connection;
+    /// Route-wide handlers (uWebSockets' "behavior"): one function for every
+    /// connection of the route, given the connection as its first argument,
+    /// so a connection carries no handler of its own (memory per connection).
+    /// A connection's own ws.on_message()/ws.on_close() takes precedence.
+    std::function<void(WebSocket&, std::string_view data, bool is_binary)> on_message = nullptr;
+    std::function<void(WebSocket&, std::uint16_t code, std::string_view reason)> on_close = nullptr;
 };
 
 /// @par Thread safety

@@ -12,6 +12,7 @@
 #include "proto/ws/deflate.hpp"
 #include "proto/ws/handshake.hpp"
 #include "runtime/tls.hpp"
+#include "runtime/udp.hpp"
 
 #include <algorithm>
 
@@ -32,8 +33,9 @@ bool wants_close(const proto::http::Request& req) {
 HttpConnection::HttpConnection(ServerCore& server, int fd, const runtime::Address& peer)
     : server_(server),
       keep_server_(server.shared_from_this()),
+      peer_(runtime::to_endpoint(peer)),
       remote_(peer.to_string()),
-      remote_ip_(peer.ip()),
+      remote_ip_(peer_.ip.to_string()),
       parser_(proto::http::HeadKind::Request,
               proto::http::HeadLimits{server.options_.max_header_bytes, server.options_.max_header_bytes,
                                       server.options_.max_headers}) {
@@ -189,10 +191,13 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     }
     if (timer_) server_.loop_.runtime().cancel_timer(timer_);
     timer_ = 0;
+    // The route, held through the server's shared state (which it keeps alive).
+    std::shared_ptr<const WebSocketRoute> route(server_.shared_,
+                                                upgrade_route_ ? upgrade_route_ : &server_.shared_->default_route);
     auto session = std::make_shared<Session>(server_.loop_, std::move(sock_), wo, protocol, extensions,
-                                             upgrade_request_.target, remote_, server_.weak_from_this(), shared);
-    session->user_data = std::move(user_data);
-    session->set_remote_ip(remote_ip_);
+                                             upgrade_request_.target, peer_, server_.weak_from_this(), shared,
+                                             std::move(route), server_.shared_->metrics.get());
+    if (user_data.has_value()) session->user_data() = std::move(user_data);
     admitted_ = false;  // the session holds the slot now
     session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);
     done_ = true;

@@ -5,6 +5,7 @@
 #include <duplex/websocket_server.hpp>
 
 #include "base/bytes.hpp"
+#include "base/endpoint.hpp"
 #include "proto/http/head_parser.hpp"
 #include "proto/ws/deflate.hpp"
 #include "proto/ws/handshake.hpp"
@@ -55,8 +56,9 @@ private:
     ServerCore& server_;
     std::shared_ptr<ServerCore> keep_server_;  // a posted verdict may outlive the server object
     std::unique_ptr<runtime::Stream> sock_;
+    base::Endpoint peer_;
     std::string remote_;
-    std::string remote_ip_;
+    std::string remote_ip_;  // as Session::remote_ip() spells it: the per-address count's key
     bool admitted_ = false;  // holds a connection slot (ServerShared::admit)
     proto::http::HeadParser parser_;
     base::ByteQueue out_;

@@ -8,6 +8,7 @@
 #include "api/url.hpp"
 #include "base/digest.hpp"
 #include "base/log.hpp"
+#include "runtime/udp.hpp"
 
 #include <netdb.h>
 
@@ -61,24 +62,33 @@ std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
 }  // namespace
 
 Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
-                 std::string protocol, std::string extensions, std::string url, std::string remote,
-                 std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater)
+                 std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
+                 std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater,
+                 std::shared_ptr<const WebSocketRoute> route, ServerMetrics* metrics)
     : loop_(loop),
       rt_(loop.runtime()),
       sock_(std::move(sock)),
       role_(proto::ws::Role::Server),
-
-      protocol_(std::move(protocol)),
-      extensions_(std::move(extensions)),
-      shared_deflater_(std::move(shared_deflater)),
       url_(std::move(url)),
-      remote_(std::move(remote)),
+      remote_(remote),
       owner_(std::move(owner)),
+      route_(std::move(route)),
+      metrics_(metrics),
       phase_(Phase::Open),
       state_(ReadyState::Open) {
+    if (!protocol.empty() || !extensions.empty() || shared_deflater) {
+        auto& n = negotiated();
+        n.protocol = std::move(protocol);
+        n.extensions = std::move(extensions);
+        n.shared_deflater = std::move(shared_deflater);
+    }
     ws_.emplace(role_, std::move(options));
-    if (auto o = owner_.lock()) metrics_ = o->metrics();
     last_rx_ = last_ping_ = rt_.now();
+}
+
+const std::string& Session::empty_string() noexcept {
+    static const std::string empty;
+    return empty;
 }
 
 Session::Session(EventLoop& loop, std::string url, ClientOptions options)
@@ -106,7 +116,7 @@ Session::~Session() {
 // ------------------------------------------------------------ server side --
 
 void Session::hold_self() {
-    self_ref_ = shared_from_this();
+    self_ref_ = WebSocket(shared_from_this());
     closer_ = rt_.add_closer([this] {
         // The loop is going away with us still open: end without callbacks.
         closer_ = 0;
@@ -118,13 +128,7 @@ void Session::hold_self() {
         phase_ = Phase::Done;
         state_ = ReadyState::Closed;
         sock_.reset();
-        open_cb = nullptr;
-        message_cb = nullptr;
-        close_cb = nullptr;
-        error_cb = nullptr;
-        ping_cb = nullptr;
-        pong_cb = nullptr;
-        drain_cb = nullptr;
+        if (handlers_) handlers_->drop_callbacks();
         auto keep = std::move(self_ref_);
     });
 }
@@ -132,7 +136,7 @@ void Session::hold_self() {
 void Session::release_self() {
     if (closer_) rt_.remove_closer(closer_);
     closer_ = 0;
-    self_ref_.reset();
+    self_ref_ = WebSocket();
 }
 
 void Session::attach_server(std::string_view head) {
@@ -211,9 +215,9 @@ void Session::start_client() {
 void Session::connect_to(const runtime::Address& addr) {
     if (phase_ != Phase::Resolving) return;
     phase_ = Phase::Connecting;
-    remote_ = addr.to_string();
+    remote_ = runtime::to_endpoint(addr);
     auto s = runtime::TcpSocket::connect(rt_, addr, this);
-    if (!s) return fail_before_open(s.error(), "connect to " + remote_ + " failed: " + s.error().message());
+    if (!s) return fail_before_open(s.error(), "connect to " + remote_.to_string() + " failed: " + s.error().message());
     if (!client_->secure) {
         sock_ = std::move(s.value());
         return;
@@ -229,8 +233,8 @@ void Session::on_connected(std::error_code ec) {
     if (ec) {
         const auto code = ec == std::errc::connection_refused ? make_error_code(Errc::connection_refused) : ec;
         if (ec == make_error_code(Errc::tls_failed) && sock_)
-            return fail_before_open(code, "TLS with " + remote_ + " failed: " + sock_->error_detail());
-        return fail_before_open(code, "connect to " + remote_ + " failed: " + ec.message());
+            return fail_before_open(code, "TLS with " + remote_.to_string() + " failed: " + sock_->error_detail());
+        return fail_before_open(code, "connect to " + remote_.to_string() + " failed: " + ec.message());
     }
     phase_ = Phase::Handshake;
     client_->response_parser.emplace(proto::http::HeadKind::Response);
@@ -268,19 +272,19 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
                                     "unacceptable Sec-WebSocket-Extensions: " + accepted.extensions);
         const auto& cfg = client_->options.per_message_deflate;
         client_->ws_options.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
-        extensions_ = accepted.extensions;
+        negotiated().extensions = accepted.extensions;
     }
     if (phase_timer_) rt_.cancel_timer(phase_timer_);
     phase_timer_ = 0;
     client_->response_parser.reset();
-    protocol_ = accepted.protocol;
+    if (!accepted.protocol.empty()) negotiated().protocol = accepted.protocol;
     phase_ = Phase::Open;
     state_ = ReadyState::Open;
     ws_.emplace(role_, client_->ws_options);
     client_->attempts = 0;
     last_rx_ = last_ping_ = rt_.now();
     arm_client_heartbeat();
-    if (open_cb) open_cb();
+    if (handlers_ && handlers_->open) handlers_->open();
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
 }
 
@@ -305,7 +309,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
         if (metrics_) ServerMetrics::add(metrics_->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
         if (backpressure_policy_ == BackpressurePolicy::Close && ws_->state() == proto::ws::State::Open) {
-            DUPLEX_LOG(Info, "websocket " << remote_ << ": closing a slow consumer (" << ws_->tx().size()
+            DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": closing a slow consumer (" << ws_->tx().size()
                                           << " bytes queued)");
             (void)close(1008, "slow consumer: send buffer over limit");
         }
@@ -387,7 +391,7 @@ bool Session::publish(std::string_view topic, std::string_view data, bool binary
 void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for) {
     if (phase_ != Phase::Open || !ws_ || ws_->state() != proto::ws::State::Open) return;
     if (idle_for.count() > 0 && now - last_rx_ >= idle_for) {
-        DUPLEX_LOG(Info, "websocket " << remote_ << ": idle timeout");
+        DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": idle timeout");
         (void)close(1001, "idle timeout");
         return;
     }
@@ -466,11 +470,15 @@ void Session::dispatch() {
     while (auto ev = ws_->poll_event()) {
         if (auto* m = std::get_if<proto::ws::MessageEvent>(&*ev)) {
             if (metrics_) ServerMetrics::add(metrics_->messages_in);
-            if (message_cb) message_cb(as_sv(m->data), m->binary);
+            if (handlers_ && handlers_->message) handlers_->message(as_sv(m->data), m->binary);
+            else if (route_ && route_->on_message) {
+                WebSocket ws = self_ref_;  // the handler's own handle: it may keep or reassign it
+                route_->on_message(ws, as_sv(m->data), m->binary);
+            }
         } else if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
-            if (ping_cb) ping_cb(as_sv(p->data));
+            if (handlers_ && handlers_->ping) handlers_->ping(as_sv(p->data));
         } else if (auto* q = std::get_if<proto::ws::PongEvent>(&*ev)) {
-            if (pong_cb) pong_cb(as_sv(q->data));
+            if (handlers_ && handlers_->pong) handlers_->pong(as_sv(q->data));
         } else if (auto* c = std::get_if<proto::ws::ClosedEvent>(&*ev)) {
             if (c->error == make_error_code(proto::ws::WsError::close_timeout)) abandon_tx_ = true;
             report_closed(c->code, c->reason, c->error, c->error ? c->error.message() : std::string_view{});
@@ -485,8 +493,12 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
     close_reported_ = true;
     state_ = ReadyState::Closed;
     if (metrics_) metrics_->count_close(code);
-    if (error && error_cb) error_cb(error, why);
-    if (close_cb) close_cb(code, reason);
+    if (error && handlers_ && handlers_->error) handlers_->error(error, why);
+    if (handlers_ && handlers_->close) handlers_->close(code, reason);
+    else if (route_ && route_->on_close) {
+        WebSocket ws = self_ref_ ? self_ref_ : WebSocket(shared_from_this());
+        route_->on_close(ws, code, reason);
+    }
 }
 
 void Session::on_writable() {
@@ -494,7 +506,7 @@ void Session::on_writable() {
     flush();
     if (drain_armed_ && phase_ == Phase::Open && buffered_ <= low_threshold_) {
         drain_armed_ = false;
-        if (drain_cb) drain_cb();
+        if (handlers_ && handlers_->drain) handlers_->drain();
     }
 }
 
@@ -512,7 +524,7 @@ void Session::on_eof() {
 void Session::on_error(std::error_code ec) {
     auto self = shared_from_this();
     if (phase_ == Phase::Open && ws_) {
-        if (!close_reported_ && error_cb) error_cb(ec, ec.message());
+        if (!close_reported_ && handlers_ && handlers_->error) handlers_->error(ec, ec.message());
         ws_->handle_eof(rt_.now());
         dispatch();
     } else if (phase_ != Phase::Linger) {
@@ -681,13 +693,7 @@ void Session::done() {
     auto self = shared_from_this();
     rt_.defer([self] {
         if (self->sock_) self->sock_.reset();
-        self->open_cb = nullptr;
-        self->message_cb = nullptr;
-        self->close_cb = nullptr;
-        self->error_cb = nullptr;
-        self->ping_cb = nullptr;
-        self->pong_cb = nullptr;
-        self->drain_cb = nullptr;
+        if (self->handlers_) self->handlers_->drop_callbacks();
         if (auto owner = self->owner_.lock()) owner->session_done(self.get());
         self->release_self();
     });

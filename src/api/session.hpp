@@ -9,8 +9,10 @@
 
 #include <duplex/event_loop.hpp>
 #include <duplex/websocket.hpp>
+#include <duplex/websocket_server.hpp>
 
 #include "base/bytes.hpp"
+#include "base/endpoint.hpp"
 #include "proto/http/head_parser.hpp"
 #include "proto/ws/connection.hpp"
 #include "proto/ws/deflate.hpp"
@@ -48,12 +50,15 @@ protected:
 
 class Session final : public std::enable_shared_from_this<Session>, public runtime::Stream::Handler {
 public:
-    enum class Phase { Resolving, Connecting, Handshake, Open, Linger, Done };
+    enum class Phase : std::uint8_t { Resolving, Connecting, Handshake, Open, Linger, Done };
 
     /// Server side: the socket already carries the 101 response in `tx_head`.
+    /// `route` (which keeps the server's shared state alive) gives the
+    /// route-wide handlers and the counters.
     Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
-            std::string protocol, std::string extensions, std::string url, std::string remote,
-            std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater);
+            std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
+            std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater,
+            std::shared_ptr<const WebSocketRoute> route, ServerMetrics* metrics);
     /// Client side: call start_client() next.
     Session(EventLoop& loop, std::string url, ClientOptions options);
     ~Session();
@@ -81,8 +86,8 @@ public:
     /// Heartbeat (server side): pings every `ping_every`, closes a connection
     /// that sent nothing for `idle_for`. Zero durations are off.
     void heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for);
-    const std::string& remote_ip() const noexcept { return remote_ip_; }
-    void set_remote_ip(std::string ip) { remote_ip_ = std::move(ip); }
+    /// The peer's address without the port (the per-address connection count's key).
+    std::string remote_ip() const { return remote_.ip.to_string(); }
     void set_backpressure(std::size_t max, BackpressurePolicy policy) noexcept {
         max_backpressure_ = max;
         backpressure_policy_ = policy;
@@ -95,20 +100,41 @@ public:
 
     ReadyState ready_state() const noexcept { return state_.load(); }
     std::size_t buffered_amount() const noexcept { return buffered_.load(); }
-    const std::string& protocol() const noexcept { return protocol_; }
-    const std::string& extensions() const noexcept { return extensions_; }
-    const std::string& remote_address() const noexcept { return remote_; }
+    const std::string& protocol() const noexcept { return negotiated_ ? negotiated_->protocol : empty_string(); }
+    const std::string& extensions() const noexcept { return negotiated_ ? negotiated_->extensions : empty_string(); }
+    /// "ip:port" ("[v6]:port"); empty before a client has connected.
+    std::string remote_address() const { return remote_.port == 0 ? std::string() : remote_.to_string(); }
     const std::string& url() const noexcept { return url_; }
     EventLoop& loop() noexcept { return loop_; }
 
-    std::function<void()> open_cb;
-    WebSocket::MessageHandler message_cb;
-    WebSocket::CloseHandler close_cb;
-    WebSocket::ErrorHandler error_cb;
-    std::function<void(std::string_view)> ping_cb;
-    std::function<void(std::string_view)> pong_cb;
-    std::function<void()> drain_cb;
-    std::any user_data;
+    /// The application's per-connection handlers and data, made on first use:
+    /// a connection whose route handles its messages (WebSocketRoute's
+    /// on_message) carries none of this (memory per connection, issue 4).
+    struct Handlers {
+        std::function<void()> open;
+        WebSocket::MessageHandler message;
+        WebSocket::CloseHandler close;
+        WebSocket::ErrorHandler error;
+        std::function<void(std::string_view)> ping;
+        std::function<void(std::string_view)> pong;
+        std::function<void()> drain;
+        std::any user_data;
+        /// The callbacks may hold handles to the session: dropped when it ends.
+        void drop_callbacks() noexcept {
+            open = nullptr;
+            message = nullptr;
+            close = nullptr;
+            error = nullptr;
+            ping = nullptr;
+            pong = nullptr;
+            drain = nullptr;
+        }
+    };
+    Handlers& handlers() {
+        if (!handlers_) handlers_ = std::make_unique<Handlers>();
+        return *handlers_;
+    }
+    std::any& user_data() { return handlers().user_data; }
 
 private:
     // runtime::Stream::Handler
@@ -138,20 +164,34 @@ private:
     std::unique_ptr<runtime::Stream> sock_;
     std::optional<proto::ws::Connection> ws_;
     proto::ws::Role role_;
-    std::string protocol_;
-    std::string extensions_;
-    std::shared_ptr<proto::ws::Deflater> shared_deflater_;  // a loop's, kept alive while we use it
+    // What the handshake negotiated, when it negotiated anything (most
+    // connections: no subprotocol, no extension).
+    struct Negotiated {
+        std::string protocol;
+        std::string extensions;
+        std::shared_ptr<proto::ws::Deflater> shared_deflater;  // a loop's, kept alive while we use it
+    };
+    std::unique_ptr<Negotiated> negotiated_;
+    Negotiated& negotiated() {
+        if (!negotiated_) negotiated_ = std::make_unique<Negotiated>();
+        return *negotiated_;
+    }
+    static const std::string& empty_string() noexcept;
+    std::unique_ptr<Handlers> handlers_;
     std::string url_;
-    std::string remote_;
+    base::Endpoint remote_{};
     std::weak_ptr<SessionOwner> owner_;
-    std::shared_ptr<ServerMetrics> metrics_;  // the server's counters (server side only)
+    // Server side only: the route's handlers (the pointer keeps the server's
+    // shared state alive, which owns the counters `metrics_` points to).
+    std::shared_ptr<const WebSocketRoute> route_;
+    ServerMetrics* metrics_ = nullptr;
     std::vector<std::string> topics_;
-    std::string remote_ip_;
     base::Instant last_rx_{};
     base::Instant last_ping_{};
     // A connection lives until it is done, whether or not the application
-    // keeps a handle: the loop's registrations point at it.
-    std::shared_ptr<Session> self_ref_;
+    // keeps a handle: the loop's registrations point at it. Also the handle
+    // that route-wide handlers are given.
+    WebSocket self_ref_;
     std::uint64_t closer_ = 0;  // ends us if the loop is destroyed first
     void hold_self();
     void release_self();

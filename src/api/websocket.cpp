@@ -50,18 +50,18 @@ Status WebSocket::close(std::uint16_t code, std::string_view reason) {
     return on_loop(impl_, [code, r = std::string(reason)](detail::Session& s) { return s.close(code, r); });
 }
 
-void WebSocket::on_open(std::function<void()> fn) { if (impl_) impl_->open_cb = std::move(fn); }
-void WebSocket::on_message(MessageHandler fn) { if (impl_) impl_->message_cb = std::move(fn); }
-void WebSocket::on_close(CloseHandler fn) { if (impl_) impl_->close_cb = std::move(fn); }
-void WebSocket::on_error(ErrorHandler fn) { if (impl_) impl_->error_cb = std::move(fn); }
-void WebSocket::on_ping(std::function<void(std::string_view)> fn) { if (impl_) impl_->ping_cb = std::move(fn); }
-void WebSocket::on_pong(std::function<void(std::string_view)> fn) { if (impl_) impl_->pong_cb = std::move(fn); }
+void WebSocket::on_open(std::function<void()> fn) { if (impl_) impl_->handlers().open = std::move(fn); }
+void WebSocket::on_message(MessageHandler fn) { if (impl_) impl_->handlers().message = std::move(fn); }
+void WebSocket::on_close(CloseHandler fn) { if (impl_) impl_->handlers().close = std::move(fn); }
+void WebSocket::on_error(ErrorHandler fn) { if (impl_) impl_->handlers().error = std::move(fn); }
+void WebSocket::on_ping(std::function<void(std::string_view)> fn) { if (impl_) impl_->handlers().ping = std::move(fn); }
+void WebSocket::on_pong(std::function<void(std::string_view)> fn) { if (impl_) impl_->handlers().pong = std::move(fn); }
 bool WebSocket::subscribe(const std::string& topic) { return impl_ && impl_->subscribe(topic); }
 bool WebSocket::unsubscribe(const std::string& topic) { return impl_ && impl_->unsubscribe(topic); }
 bool WebSocket::publish(std::string_view topic, std::string_view data, bool is_binary) {
     return impl_ && impl_->publish(topic, data, is_binary);
 }
-void WebSocket::on_drain(std::function<void()> fn) { if (impl_) impl_->drain_cb = std::move(fn); }
+void WebSocket::on_drain(std::function<void()> fn) { if (impl_) impl_->handlers().drain = std::move(fn); }
 void WebSocket::set_buffered_amount_low_threshold(std::size_t bytes) { if (impl_) impl_->set_low_threshold(bytes); }
 
 ReadyState WebSocket::ready_state() const noexcept { return impl_ ? impl_->ready_state() : ReadyState::Closed; }
@@ -73,7 +73,7 @@ std::string WebSocket::extensions() const { return impl_ ? impl_->extensions() :
 
 std::any& WebSocket::user_data() {
     static thread_local std::any empty;
-    return impl_ ? impl_->user_data : empty;
+    return impl_ ? impl_->user_data() : empty;
 }
 
 EventLoop* WebSocket::loop() const noexcept { return impl_ ? &impl_->loop() : nullptr; }

@@ -29,15 +29,22 @@ using namespace duplex;
 
 namespace {
 
-void run_echo(bool binary, std::size_t size, bool deflate) {
+void run_echo(bool binary, std::size_t size, bool deflate, bool route_handler = false) {
     EventLoop loop;
     ServerOptions so;
     so.port = 0;
     so.per_message_deflate.enabled = deflate;
     WebSocketServer server(loop, so);
-    server.on_connection([](WebSocket& ws, const HttpRequest&) {
-        ws.on_message([ws](std::string_view m, bool b) mutable { (void)ws.send(m, b); });
-    });
+    if (route_handler) {
+        // WebSocketRoute::on_message: the handler gets the connection's handle.
+        WebSocketRoute r;
+        r.on_message = [](WebSocket& ws, std::string_view m, bool b) { (void)ws.send(m, b); };
+        server.route("/", r);
+    } else {
+        server.on_connection([](WebSocket& ws, const HttpRequest&) {
+            ws.on_message([ws](std::string_view m, bool b) mutable { (void)ws.send(m, b); });
+        });
+    }
     ASSERT_TRUE(server.listen().ok());
     ClientOptions co;
     co.per_message_deflate.enabled = deflate;
@@ -81,5 +88,10 @@ TEST(Allocations, NonePerMessageOnTheEchoPath) {
 }
 
 TEST(Allocations, NoneAfterWarmUpWithDeflate) { run_echo(false, 2048, true); }
+
+TEST(Allocations, NonePerMessageWithARouteWideHandler) {
+    run_echo(false, 16, false, true);
+    run_echo(true, 4096, false, true);
+}
 
 }  // namespace

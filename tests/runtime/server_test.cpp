@@ -80,6 +80,69 @@ TEST(Server, LargeMessagesSentInsideAReadKeepTheirOrderWithCorkedFrames) {
     }
 }
 
+TEST(Server, RouteWideHandlersServeConnectionsWithoutTheirOwn) {
+    // WebSocketRoute::on_message/on_close: one handler for all connections of
+    // the route, given the connection; a connection's own ws.on_message()
+    // takes precedence; a handle kept from the route handler stays usable.
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    std::vector<std::pair<std::uint16_t, std::string>> closes;
+    WebSocket kept;
+    WebSocketRoute r;
+    r.on_connection = [](WebSocket& ws, const HttpRequest& req) {
+        if (req.path == "/own") ws.on_message([ws](std::string_view d, bool) mutable { (void)ws.send("own:" + std::string(d)); });
+    };
+    r.on_message = [&kept](WebSocket& ws, std::string_view d, bool binary) {
+        if (d == "keep") kept = ws;  // a copy outlives the call
+        (void)ws.send("route:" + std::string(d), binary);
+    };
+    r.on_close = [&closes](WebSocket& ws, std::uint16_t code, std::string_view reason) {
+        closes.emplace_back(code, std::string(reason));
+        EXPECT_EQ(ws.ready_state(), ReadyState::Closed);
+    };
+    server.route("/*", r);
+    ASSERT_TRUE(server.listen().ok());
+    const std::string base = "ws://127.0.0.1:" + std::to_string(server.port());
+
+    std::vector<std::string> got_route, got_own;
+    auto a = WebSocket::connect(loop, base + "/shared");
+    auto b = WebSocket::connect(loop, base + "/own");
+    a.on_open([&] {
+        (void)a.send("hello");
+        (void)a.send("keep");
+    });
+    b.on_open([&] { (void)b.send("hi"); });
+    a.on_message([&](std::string_view d, bool) {
+        got_route.emplace_back(d);
+        if (got_route.size() == 2) {
+            // The kept handle sends on its own, outside any handler.
+            ASSERT_TRUE(kept);
+            EXPECT_TRUE(kept.send("from kept").ok());
+        }
+        if (got_route.size() == 3) (void)a.close(4001, "bye");
+    });
+    b.on_message([&](std::string_view d, bool) {
+        got_own.emplace_back(d);
+        (void)b.close(4002, "done");
+    });
+    int clients_closed = 0;
+    a.on_close([&](std::uint16_t, std::string_view) { ++clients_closed; });
+    b.on_close([&](std::uint16_t, std::string_view) { ++clients_closed; });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!(clients_closed == 2 && closes.size() == 2) && std::chrono::steady_clock::now() < deadline)
+        loop.run_once(5);
+    ASSERT_EQ(clients_closed, 2);
+    ASSERT_EQ(closes.size(), 2u);
+    EXPECT_EQ(got_route, (std::vector<std::string>{"route:hello", "route:keep", "from kept"}));
+    EXPECT_EQ(got_own, (std::vector<std::string>{"own:hi"}));
+    // Neither connection set a close handler of its own: the route's served
+    // both (the one with its own message handler too).
+    std::sort(closes.begin(), closes.end());
+    EXPECT_EQ(closes[0], std::make_pair(std::uint16_t{4001}, std::string("bye")));
+    EXPECT_EQ(closes[1], std::make_pair(std::uint16_t{4002}, std::string("done")));
+    kept = WebSocket();
+}
+
 TEST(Server, EchoesTextAndBinaryToTheDuplexClient) {
     EventLoop loop;
     WebSocketServer server(loop, local());
