@@ -32,35 +32,44 @@ bool wants_close(const proto::http::Request& req) {
 
 HttpConnection::HttpConnection(ServerCore& server, int fd, const runtime::Address& peer)
     : server_(server),
+      rt_(server.loop_.runtime()),
       keep_server_(server.shared_from_this()),
-      peer_(runtime::to_endpoint(peer)),
-      remote_(peer.to_string()),
-      remote_ip_(peer_.ip.to_string()),
-      parser_(proto::http::HeadKind::Request,
-              proto::http::HeadLimits{server.options_.max_header_bytes, server.options_.max_header_bytes,
-                                      server.options_.max_headers}) {
+      peer_(runtime::to_endpoint(peer)) {
     auto tcp = std::make_unique<runtime::TcpSocket>(server.loop_.runtime(), fd, this);
     if (server.shared_->tls) sock_ = std::make_unique<runtime::TlsStream>(std::move(tcp), server.shared_->tls, this);
     else sock_ = std::move(tcp);
 }
 
+// The timer dies with us, so its callback may hold a plain pointer (which a
+// std::function keeps inline: no allocation per connection).
+HttpConnection::~HttpConnection() {
+    if (timer_) rt_.cancel_timer(timer_);
+}
+
+proto::http::HeadParser& HttpConnection::parser() {
+    if (!parser_) {
+        const auto& o = server_.options_;
+        parser_ = std::make_unique<proto::http::HeadParser>(
+            proto::http::HeadKind::Request, proto::http::HeadLimits{o.max_header_bytes, o.max_header_bytes, o.max_headers});
+    }
+    return *parser_;
+}
+
 void HttpConnection::start() { arm_timeout(server_.options_.handshake_timeout); }
 
 void HttpConnection::arm_timeout(std::chrono::milliseconds after) {
-    auto& rt = server_.loop_.runtime();
-    if (timer_) rt.cancel_timer(timer_);
-    std::weak_ptr<HttpConnection> weak = shared_from_this();
-    timer_ = rt.add_timer(base::Clock::now() + after, [weak] {
-        auto self = weak.lock();
-        if (!self || self->done_) return;
-        self->timer_ = 0;
-        if (self->lingering_) return self->finish();
+    if (timer_) rt_.cancel_timer(timer_);
+    timer_ = rt_.add_timer(base::Clock::now() + after, [this] {
+        auto self = shared_from_this();
+        timer_ = 0;
+        if (done_) return;
+        if (lingering_) return finish();
         // A request head that did not arrive in time (or a client that went
         // quiet between requests): 408 if it had started, then close.
-        if (self->parser_.buffered() > 0 || self->upgrade_pending_)
-            self->respond(proto::http::write_simple_response(408, {}, "request timeout\n"), true);
+        if ((parser_ && parser_->buffered() > 0) || upgrade_pending_)
+            respond(proto::http::write_simple_response(408, {}, "request timeout\n"), true);
         else
-            self->finish();
+            finish();
     });
 }
 
@@ -75,23 +84,24 @@ void HttpConnection::on_read(base::MutableBytes data) {
 
 void HttpConnection::handle(base::MutableBytes data) {
     while (!data.empty() && !done_ && !close_after_flush_ && !upgrade_pending_ && sock_) {
-        const std::size_t used = parser_.feed(data);
+        auto& p = parser();
+        const std::size_t used = p.feed(data);
         data = data.subspan(used);
-        if (parser_.state() == proto::http::HeadState::NeedMore) return;
-        if (parser_.state() == proto::http::HeadState::Error) {
-            const int status = proto::http::status_for(parser_.error());
-            DUPLEX_LOG(Info, "http " << remote_ << ": " << status << " " << parser_.error().message());
-            respond(proto::http::write_simple_response(status, {}, parser_.error().message() + "\n"), true);
+        if (p.state() == proto::http::HeadState::NeedMore) return;
+        if (p.state() == proto::http::HeadState::Error) {
+            const int status = proto::http::status_for(p.error());
+            DUPLEX_LOG(Info, "http " << remote() << ": " << status << " " << p.error().message());
+            respond(proto::http::write_simple_response(status, {}, p.error().message() + "\n"), true);
             return;
         }
         handle_request(data);
         if (upgrade_pending_ || !sock_) return;  // the session (or the app) has the rest
-        parser_.reset();
+        p.reset();
     }
 }
 
 void HttpConnection::handle_request(base::MutableBytes rest) {
-    auto& req = parser_.request();
+    auto& req = parser().request();
     // We take no request bodies (RFC 9112 §6.3): refuse rather than misparse.
     if (req.headers.get("Transfer-Encoding") ||
         (req.headers.get("Content-Length") && *req.headers.get("Content-Length") != "0")) {
@@ -99,7 +109,7 @@ void HttpConnection::handle_request(base::MutableBytes rest) {
         return;
     }
     ServerMetrics::add(server_.shared_->metrics->http_requests);
-    HttpRequest pub = to_public(req, remote_);
+    HttpRequest pub = to_public(req, remote());
     if (!proto::ws::wants_websocket(req)) return serve_plain(req, pub);
 
     const WebSocketRoute* route = server_.shared_->find_route(req.path());
@@ -111,7 +121,7 @@ void HttpConnection::handle_request(base::MutableBytes rest) {
     auto checked = proto::ws::check_upgrade_request(req);
     if (auto* r = std::get_if<proto::ws::Rejection>(&checked)) {
         ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
-        DUPLEX_LOG(Info, "handshake " << remote_ << ": " << r->status << " " << r->message);
+        DUPLEX_LOG(Info, "handshake " << remote() << ": " << r->status << " " << r->message);
         respond(proto::http::write_simple_response(r->status, r->headers, r->message + "\n"), true);
         return;
     }
@@ -125,7 +135,7 @@ void HttpConnection::handle_request(base::MutableBytes rest) {
     // Connection limits, before the upgrade: 503 when the server is full,
     // 429 when this address has too many.
     int refused = 0;
-    if (!server_.shared_->admit(remote_ip_, refused)) {
+    if (!server_.shared_->admit(peer_.ip.to_string(), refused)) {
         ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
         respond(proto::http::write_simple_response(refused, {{"Retry-After", "5"}},
                                                    refused == 503 ? "server full\n" : "too many connections from your address\n"),
@@ -133,14 +143,16 @@ void HttpConnection::handle_request(base::MutableBytes rest) {
         return;
     }
     admitted_ = true;
-    deflate_ = proto::ws::negotiate_deflate(up.extensions, to_deflate_config(server_.options_.per_message_deflate));
-    upgrade_ = std::move(up);
-    upgrade_request_ = std::move(pub);
-    upgrade_route_ = route;
+    upgrade_ = std::make_unique<PendingUpgrade>();
+    upgrade_->deflate =
+        proto::ws::negotiate_deflate(up.extensions, to_deflate_config(server_.options_.per_message_deflate));
+    upgrade_->request = std::move(up);
+    upgrade_->public_request = std::move(pub);
+    upgrade_->route = route;
     upgrade_pending_ = true;
     upgrade_decided_ = false;
     // Keep what followed the head: the client may send frames right away.
-    pending_bytes_.assign(rest.begin(), rest.end());
+    upgrade_->bytes_after.assign(rest.begin(), rest.end());
     sock_->pause_reading(true);
 
     auto on_upgrade = route->on_upgrade ? route->on_upgrade : server_.shared_->default_route.on_upgrade;
@@ -148,7 +160,8 @@ void HttpConnection::handle_request(base::MutableBytes rest) {
         // §4.2.2: pick the first of our protocols that the client offered.
         std::string chosen;
         for (const auto& p : server_.options_.protocols) {
-            if (std::find(upgrade_->protocols.begin(), upgrade_->protocols.end(), p) != upgrade_->protocols.end()) {
+            const auto& offered = upgrade_->request.protocols;
+            if (std::find(offered.begin(), offered.end(), p) != offered.end()) {
                 chosen = p;
                 break;
             }
@@ -156,14 +169,14 @@ void HttpConnection::handle_request(base::MutableBytes rest) {
         accept_upgrade(std::move(chosen), {}, {});
         return;
     }
-    on_upgrade(upgrade_request_, UpgradeResponder(shared_from_this(), upgrade_->protocols));
+    on_upgrade(upgrade_->public_request, UpgradeResponder(shared_from_this(), upgrade_->request.protocols));
 }
 
 void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, std::vector<HttpHeader> headers) {
     if (!upgrade_pending_ || upgrade_decided_ || done_ || !sock_) return;
     upgrade_decided_ = true;
-    if (!protocol.empty() &&
-        std::find(upgrade_->protocols.begin(), upgrade_->protocols.end(), protocol) == upgrade_->protocols.end()) {
+    const auto& offered = upgrade_->request.protocols;
+    if (!protocol.empty() && std::find(offered.begin(), offered.end(), protocol) == offered.end()) {
         DUPLEX_LOG(Warn, "upgrade accepted with a subprotocol the client did not offer: " << protocol);
         return reject_upgrade(500, "bad subprotocol choice", {});
     }
@@ -172,38 +185,41 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     // Responses to earlier pipelined requests that have not left yet go first.
     std::string head(base::as_string_view(out_.data()));
     out_.clear();
-    const std::string extensions = deflate_ ? deflate_->response : std::string();
-    head += proto::ws::write_accept_response(upgrade_->key, protocol, extensions, to_header_list(headers));
+    const auto& deflate = upgrade_->deflate;
+    const std::string extensions = deflate ? deflate->response : std::string();
+    head += proto::ws::write_accept_response(upgrade_->request.key, protocol, extensions, to_header_list(headers));
 
     proto::ws::Options wo;
     wo.max_message_size = server_.options_.max_message_size;
     wo.max_frame_size = server_.options_.max_frame_size;
     wo.close_timeout = server_.options_.close_timeout;
     std::shared_ptr<proto::ws::Deflater> shared;
-    if (deflate_) {
+    if (deflate) {
         const auto& cfg = server_.options_.per_message_deflate;
         // The loop's shared compressor runs at the configured window; a
         // connection that agreed to a smaller one gets its own.
-        if (deflate_->params.local_no_context_takeover &&
-            deflate_->params.local_max_window_bits >= std::clamp(cfg.max_window_bits, 9, 15))
+        if (deflate->params.local_no_context_takeover &&
+            deflate->params.local_max_window_bits >= std::clamp(cfg.max_window_bits, 9, 15))
             shared = server_.shared_deflater();
-        wo.deflate = proto::ws::Options::Deflate{deflate_->params, cfg.threshold, cfg.level, cfg.mem_level, shared.get()};
+        wo.deflate = proto::ws::Options::Deflate{deflate->params, cfg.threshold, cfg.level, cfg.mem_level, shared.get()};
     }
-    if (timer_) server_.loop_.runtime().cancel_timer(timer_);
+    if (timer_) rt_.cancel_timer(timer_);
     timer_ = 0;
     // The route, held through the server's shared state (which it keeps alive).
     std::shared_ptr<const WebSocketRoute> route(server_.shared_,
-                                                upgrade_route_ ? upgrade_route_ : &server_.shared_->default_route);
+                                                upgrade_->route ? upgrade_->route : &server_.shared_->default_route);
     auto session = std::make_shared<Session>(server_.loop_, std::move(sock_), wo, protocol, extensions,
-                                             upgrade_request_.target, peer_, server_.weak_from_this(), shared,
+                                             upgrade_->public_request.target, peer_, server_.weak_from_this(), shared,
                                              std::move(route), server_.shared_->metrics.get());
     if (user_data.has_value()) session->user_data() = std::move(user_data);
     admitted_ = false;  // the session holds the slot now
     session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);
     done_ = true;
     session->attach_server(head);
-    server_.on_open(session, upgrade_route_, upgrade_request_);
-    auto bytes = std::move(pending_bytes_);
+    const auto pending = std::move(upgrade_);
+    parser_.reset();
+    server_.on_open(session, pending->route, pending->public_request);
+    auto bytes = std::move(pending->bytes_after);
     session->start_server({bytes.data(), bytes.size()});
     server_.http_done(this);
 }
@@ -315,7 +331,7 @@ void HttpConnection::on_loop(std::function<void()> fn) {
 }
 
 void HttpConnection::release_slot() {
-    if (admitted_) server_.shared_->release(remote_ip_);
+    if (admitted_) server_.shared_->release(peer_.ip.to_string());
     admitted_ = false;
 }
 
@@ -323,13 +339,13 @@ void HttpConnection::finish() {
     release_slot();
     if (done_ && !sock_) return;
     done_ = true;
-    if (timer_) server_.loop_.runtime().cancel_timer(timer_);
+    if (timer_) rt_.cancel_timer(timer_);
     timer_ = 0;
     if (sock_) sock_->close();
     server_.http_done(this);
     // Break the cycle server -> connection -> server once this callback is over.
     auto self = shared_from_this();
-    server_.loop_.runtime().defer([self] { self->keep_server_.reset(); });
+    rt_.defer([self] { self->keep_server_.reset(); });
 }
 
 }  // namespace duplex::detail

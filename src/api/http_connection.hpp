@@ -30,6 +30,7 @@ class HttpConnection final : public std::enable_shared_from_this<HttpConnection>
                              public runtime::Stream::Handler {
 public:
     HttpConnection(ServerCore& server, int fd, const runtime::Address& peer);
+    ~HttpConnection();
     void start();
     /// UpgradeResponder's verdicts (loop thread).
     void accept_upgrade(std::string protocol, std::any user_data, std::vector<HttpHeader> headers);
@@ -53,28 +54,36 @@ private:
     void arm_timeout(std::chrono::milliseconds after);
     void release_slot();
 
+    /// The parser, made at the first byte: a connection accepted in a storm
+    /// holds little until its request arrives (memory per connection).
+    proto::http::HeadParser& parser();
+    /// "ip:port" for logs and HttpRequest::remote_address.
+    std::string remote() const { return peer_.to_string(); }
+
     ServerCore& server_;
+    runtime::Loop& rt_;
     std::shared_ptr<ServerCore> keep_server_;  // a posted verdict may outlive the server object
     std::unique_ptr<runtime::Stream> sock_;
     base::Endpoint peer_;
-    std::string remote_;
-    std::string remote_ip_;  // as Session::remote_ip() spells it: the per-address count's key
-    bool admitted_ = false;  // holds a connection slot (ServerShared::admit)
-    proto::http::HeadParser parser_;
+    std::unique_ptr<proto::http::HeadParser> parser_;
     base::ByteQueue out_;
+    /// An upgrade request waiting for its verdict (on_upgrade may answer later).
+    struct PendingUpgrade {
+        proto::ws::UpgradeRequest request;
+        std::optional<proto::ws::DeflateAgreement> deflate;
+        HttpRequest public_request;
+        const WebSocketRoute* route = nullptr;
+        std::vector<std::byte> bytes_after;  // what followed the head: the client may send frames at once
+    };
+    std::unique_ptr<PendingUpgrade> upgrade_;
+    runtime::Loop::TimerId timer_ = 0;
+    bool admitted_ = false;  // holds a connection slot (ServerShared::admit)
     bool close_after_flush_ = false;
     bool lingering_ = false;
     bool done_ = false;
     bool in_read_ = false;
-    // A pending asynchronous upgrade decision.
     bool upgrade_pending_ = false;
     bool upgrade_decided_ = false;
-    std::optional<proto::ws::UpgradeRequest> upgrade_;
-    std::optional<proto::ws::DeflateAgreement> deflate_;
-    HttpRequest upgrade_request_;
-    const WebSocketRoute* upgrade_route_ = nullptr;
-    std::vector<std::byte> pending_bytes_;
-    runtime::Loop::TimerId timer_ = 0;
 };
 
 }  // namespace duplex::detail
