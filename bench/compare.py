@@ -6,6 +6,10 @@ we keep: docs/performance.md).
 
     bench/compare.py --build build [--rounds 3] [--duration 3] [--loads all]
 
+Loads: 1x16B, 100x16B, 100x16B-depth16 (16 messages in flight per
+connection), 1000x16B, 100x16KiB (messages/s), and 10000-idle (server RSS
+growth per held connection, bytes).
+
 Servers (each skipped, with a note, when it is not available):
     duplex       build/apps/duplex-server --threads 1
     epoll-echo   build/bench/epoll_echo (raw TCP, no framing: the floor)
@@ -26,7 +30,12 @@ LOADS = {
     '100x16B-depth16': (100, 16, 16, []),
     '1000x16B': (1000, 16, 1, []),
     '100x16KiB': (100, 16384, 1, []),
+    # Memory, not speed: 10 000 connections held open; the server's RSS
+    # growth per connection (user space; the kernel's socket buffers are not
+    # in RSS). Lower is better.
+    '10000-idle': (10000, 0, 1, []),
 }
+IDLE_SECONDS = 15  # enough for every server here (Python's too) to finish 10 000 handshakes
 
 
 def free_port():
@@ -62,9 +71,17 @@ def stop(p):
     p.wait()
 
 
+def is_idle(load):
+    return load.endswith('-idle')
+
+
 def bench(build, port, load, duration, raw, pid):
     conns, size, depth, extra = LOADS[load]
-    cmd = ['taskset', '-c', '1', f'{build}/apps/duplex-bench', 'echo', f'ws://127.0.0.1:{port}/echo', '-c', str(conns),
+    if is_idle(load):
+        duration = max(duration, IDLE_SECONDS)
+        size = 16
+    mode = 'idle' if is_idle(load) else 'echo'
+    cmd = ['taskset', '-c', '1', f'{build}/apps/duplex-bench', mode, f'ws://127.0.0.1:{port}/echo', '-c', str(conns),
            '-s', str(size), '-d', str(depth), '--duration', str(duration), '--json', '--server-pid', str(pid)] + extra
     if raw:
         cmd.append('--raw')
@@ -100,6 +117,8 @@ def main():
         for load in loads:
             for s in wanted:  # alternating servers within each round
                 cmd, raw = servers[s]
+                if raw and is_idle(load):
+                    continue  # the raw echo speaks no WebSocket: nothing to hold open
                 p, port = start(cmd)
                 try:
                     res = bench(a.build, port, load, a.duration, raw, p.pid)
@@ -107,12 +126,17 @@ def main():
                     stop(p)
                 if res and res['errors'] == 0:
                     results[(s, load)].append(res)
-                print(f'# round {r + 1} {load:16s} {s:14s} '
-                      + (f"{res['messages_per_second']:>12.0f} msg/s  p50 {res['latency_us']['p50']:.0f} us  "
-                         f"cpu {res['server']['cpu_percent']:.0f}%" if res else 'failed'), flush=True)
+                if res and is_idle(load):
+                    line = f"{res['server']['rss_per_connection']:>12.0f} B/conn  open {res['handshakes']}"
+                elif res:
+                    line = (f"{res['messages_per_second']:>12.0f} msg/s  p50 {res['latency_us']['p50']:.0f} us  "
+                            f"cpu {res['server']['cpu_percent']:.0f}%")
+                else:
+                    line = 'failed'
+                print(f'# round {r + 1} {load:16s} {s:14s} ' + line, flush=True)
     print()
     print(f"{'load':16s} {'server':14s} {'msg/s (median)':>15s} {'p50 us':>8s} {'p99 us':>8s} {'duplex/this':>12s}")
-    for load in loads:
+    for load in [l for l in loads if not is_idle(l)]:
         base = [x['messages_per_second'] for x in results.get(('duplex', load), [])]
         base_m = statistics.median(base) if base else None
         for s in wanted:
@@ -125,6 +149,24 @@ def main():
             p99 = statistics.median(x['latency_us']['p99'] for x in xs)
             ratio = f'{base_m / m:.2f}' if base_m else '-'
             print(f'{load:16s} {s:14s} {m:>15.0f} {p50:>8.0f} {p99:>8.0f} {ratio:>12s}')
+    idle = [l for l in loads if is_idle(l)]
+    if idle:
+        print()
+        print(f"{'load':16s} {'server':14s} {'RSS B/conn':>15s} {'duplex/this (lower: duplex leaner)':>36s}")
+    for load in idle:
+        base = [x['server']['rss_per_connection'] for x in results.get(('duplex', load), [])]
+        base_m = statistics.median(base) if base else None
+        for s in wanted:
+            xs = results[(s, load)]
+            if not xs:
+                print(f'{load:16s} {s:14s} {"-":>15s}')
+                continue
+            m = statistics.median(x['server']['rss_per_connection'] for x in xs)
+            if not m:
+                print(f'{load:16s} {s:14s} {"- (not all open)":>15s}')
+                continue
+            ratio = f'{base_m / m:.2f}' if base_m else '-'
+            print(f'{load:16s} {s:14s} {m:>15.0f} {ratio:>36s}')
 
 
 if __name__ == '__main__':

@@ -61,7 +61,7 @@ void publish_everywhere(ServerShared& shared, std::string_view topic, std::strin
 class ServerCore final : public std::enable_shared_from_this<ServerCore>, public SessionOwner {
 public:
     ServerCore(EventLoop& loop, std::shared_ptr<ServerShared> shared)
-        : loop_(loop), shared_(std::move(shared)), options_(shared_->options) {}
+        : loop_(loop), shared_(std::move(shared)), options_(shared_->options), counters_(shared_->metrics->add_loop()) {}
     ~ServerCore();
 
     /// Binds this core's listener (thread-safe: epoll_ctl is).
@@ -77,6 +77,8 @@ public:
     bool unsubscribe(Session* s, const std::string& topic) override;
     void publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) override;
     std::shared_ptr<ServerMetrics> metrics() override { return shared_->metrics; }
+    /// This loop's per-message counters (written only on this loop's thread).
+    LoopCounters& counters() noexcept { return counters_; }
 
     void http_done(HttpConnection* c);
     void on_open(const std::shared_ptr<Session>& s, const WebSocketRoute* route, const HttpRequest& req);
@@ -92,6 +94,8 @@ public:
     std::size_t session_count() const noexcept { return sessions_.size(); }
 
 private:
+    LoopCounters& counters_;
+
     void sweep();  // heartbeats and idle timeouts
 
     std::unique_ptr<runtime::TcpListener> listener_;

@@ -1,23 +1,40 @@
-// api/server_metrics.hpp: a server's counters, written with relaxed atomics
-// from every loop and read by a scrape (Prometheus text format).
+// api/server_metrics.hpp: a server's counters, read by a scrape (Prometheus
+// text format) from any thread. The per-message ones are kept per loop and
+// written only by that loop's thread: a plain load and store, no locked
+// instruction on the message path and no cache line bouncing between loops;
+// the scrape sums them. The rest (per connection or rarer) are shared relaxed
+// atomics.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <mutex>
 #include <string>
 
 namespace duplex::detail {
+
+struct ServerMetrics;
+
+/// One loop's per-message counters (single writer: the loop's thread).
+struct alignas(64) LoopCounters {
+    std::atomic<std::uint64_t> messages_in{0};
+    std::atomic<std::uint64_t> messages_out{0};
+    std::atomic<std::uint64_t> bytes_in{0};
+    std::atomic<std::uint64_t> bytes_out{0};
+    ServerMetrics* shared = nullptr;  // the server's other counters
+
+    static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+        c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+};
 
 struct ServerMetrics {
     std::atomic<std::uint64_t> connections_open{0};
     std::atomic<std::uint64_t> connections_total{0};
     std::atomic<std::uint64_t> http_requests{0};
     std::atomic<std::uint64_t> handshakes_failed{0};
-    std::atomic<std::uint64_t> messages_in{0};
-    std::atomic<std::uint64_t> messages_out{0};
-    std::atomic<std::uint64_t> bytes_in{0};
-    std::atomic<std::uint64_t> bytes_out{0};
     std::atomic<std::uint64_t> backpressure_drops{0};
     std::atomic<std::uint64_t> published{0};
     std::array<std::atomic<std::uint64_t>, 16> closes_10xx{};  // 1000-1015
@@ -31,6 +48,18 @@ struct ServerMetrics {
         else add(closes_other);
     }
     std::string prometheus_text() const;
+
+    /// A loop's counters (one per server core), summed by the scrape.
+    LoopCounters& add_loop() {
+        std::lock_guard lock(loops_mu_);
+        auto& c = loops_.emplace_back();
+        c.shared = this;
+        return c;
+    }
+
+private:
+    mutable std::mutex loops_mu_;
+    std::deque<LoopCounters> loops_;  // stable addresses
 };
 
 }  // namespace duplex::detail

@@ -64,7 +64,7 @@ std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
 Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
                  std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
                  std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater,
-                 std::shared_ptr<const WebSocketRoute> route, ServerMetrics* metrics)
+                 std::shared_ptr<const WebSocketRoute> route, LoopCounters* counters)
     : loop_(loop),
       rt_(loop.runtime()),
       sock_(std::move(sock)),
@@ -73,7 +73,7 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::
       remote_(remote),
       owner_(std::move(owner)),
       route_(std::move(route)),
-      metrics_(metrics),
+      counters_(counters),
       phase_(Phase::Open),
       state_(ReadyState::Open) {
     if (!protocol.empty() || !extensions.empty() || shared_deflater) {
@@ -129,14 +129,26 @@ void Session::hold_self() {
         state_ = ReadyState::Closed;
         sock_.reset();
         if (handlers_) handlers_->drop_callbacks();
+        route_handle_ = WebSocket();
         auto keep = std::move(self_ref_);
     });
+}
+
+WebSocket& Session::route_handle() {
+    // The route's handlers get this handle by reference: no reference count
+    // to touch per message. It is not self_ref_, so a handler that moves or
+    // reassigns it cannot end our keep-alive; it is put back here if it did.
+    if (!route_handle_ || !(route_handle_ == self_ref_)) {
+        route_handle_ = self_ref_ ? self_ref_ : WebSocket(shared_from_this());
+    }
+    return route_handle_;
 }
 
 void Session::release_self() {
     if (closer_) rt_.remove_closer(closer_);
     closer_ = 0;
     self_ref_ = WebSocket();
+    route_handle_ = WebSocket();
 }
 
 void Session::attach_server(std::string_view head) {
@@ -306,7 +318,7 @@ SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true
 SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
     if (ws_->tx().size() > max_backpressure_) {
-        if (metrics_) ServerMetrics::add(metrics_->backpressure_drops);
+        if (counters_) ServerMetrics::add(counters_->shared->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
         if (backpressure_policy_ == BackpressurePolicy::Close && ws_->state() == proto::ws::State::Open) {
             DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": closing a slow consumer (" << ws_->tx().size()
@@ -338,15 +350,15 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
                 return Status(r.error());
             }
             const std::size_t sent = *r;
-            if (metrics_) {
-                ServerMetrics::add(metrics_->messages_out);
-                ServerMetrics::add(metrics_->bytes_out, sent);
+            if (counters_) {
+                LoopCounters::add(counters_->messages_out);
+                LoopCounters::add(counters_->bytes_out, sent);
             }
             if (queued) q.consume(std::min(sent, first_len));
             else if (sent < hlen) q.append(base::Bytes{header + sent, hlen - sent});
             q.append(data.subspan(sent > first_len ? sent - first_len : 0));
             if (in_read_) {
-                buffered_ = q.size();  // the flush at the end of the read sends the rest
+                set_buffered(q.size());  // the flush at the end of the read sends the rest
                 return SendStatus::Success;
             }
             flush();
@@ -360,9 +372,9 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     }
     Status st = encoded ? ws_->send_encoded(data) : ws_->send(data, binary);
     if (!st.ok()) return st;
-    if (metrics_) ServerMetrics::add(metrics_->messages_out);
+    if (counters_) LoopCounters::add(counters_->messages_out);
     if (!in_read_) flush();
-    else buffered_ = ws_->tx().size();
+    else set_buffered(ws_->tx().size());
     if (write_blocked_) {
         drain_armed_ = true;
         return SendStatus::Backpressure;
@@ -436,7 +448,7 @@ void Session::abort() {
 void Session::on_read(base::MutableBytes data) {
     auto self = shared_from_this();
     last_rx_ = rt_.now();
-    if (metrics_) ServerMetrics::add(metrics_->bytes_in, data.size());
+    if (counters_) LoopCounters::add(counters_->bytes_in, data.size());
     switch (phase_) {
         case Phase::Handshake:
             in_read_ = true;
@@ -469,12 +481,9 @@ void Session::feed(base::MutableBytes data) {
 void Session::dispatch() {
     while (auto ev = ws_->poll_event()) {
         if (auto* m = std::get_if<proto::ws::MessageEvent>(&*ev)) {
-            if (metrics_) ServerMetrics::add(metrics_->messages_in);
+            if (counters_) LoopCounters::add(counters_->messages_in);
             if (handlers_ && handlers_->message) handlers_->message(as_sv(m->data), m->binary);
-            else if (route_ && route_->on_message) {
-                WebSocket ws = self_ref_;  // the handler's own handle: it may keep or reassign it
-                route_->on_message(ws, as_sv(m->data), m->binary);
-            }
+            else if (route_ && route_->on_message) route_->on_message(route_handle(), as_sv(m->data), m->binary);
         } else if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
             if (handlers_ && handlers_->ping) handlers_->ping(as_sv(p->data));
         } else if (auto* q = std::get_if<proto::ws::PongEvent>(&*ev)) {
@@ -492,13 +501,10 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
     if (close_reported_) return;
     close_reported_ = true;
     state_ = ReadyState::Closed;
-    if (metrics_) metrics_->count_close(code);
+    if (counters_) counters_->shared->count_close(code);
     if (error && handlers_ && handlers_->error) handlers_->error(error, why);
     if (handlers_ && handlers_->close) handlers_->close(code, reason);
-    else if (route_ && route_->on_close) {
-        WebSocket ws = self_ref_ ? self_ref_ : WebSocket(shared_from_this());
-        route_->on_close(ws, code, reason);
-    }
+    else if (route_ && route_->on_close) route_->on_close(route_handle(), code, reason);
 }
 
 void Session::on_writable() {
@@ -550,10 +556,10 @@ void Session::flush() {
         }
         if (*r == 0) break;
         q.consume(*r);
-        if (metrics_) ServerMetrics::add(metrics_->bytes_out, *r);
+        if (counters_) LoopCounters::add(counters_->bytes_out, *r);
     }
     const std::size_t below = sock_->pending();  // TLS records not yet in the kernel
-    buffered_ = q.size() + below;
+    set_buffered(q.size() + below);
     write_blocked_ = !q.empty();
     if (write_blocked_ && q.size() > low_threshold_) drain_armed_ = true;
     sock_->want_write(!q.empty() || below > 0);
@@ -634,7 +640,7 @@ bool Session::reconnect_later() {
     client_->response_parser.reset();
     client_->out.clear();
     close_reported_ = false;
-    buffered_ = 0;
+    set_buffered(0);
     write_blocked_ = drain_armed_ = false;
     phase_ = Phase::Resolving;
     state_ = ReadyState::Connecting;
@@ -687,7 +693,7 @@ void Session::done() {
     if (timer_) rt_.cancel_timer(timer_);
     if (phase_timer_) rt_.cancel_timer(phase_timer_);
     timer_ = phase_timer_ = 0;
-    buffered_ = 0;
+    set_buffered(0);
     // Drop the user's callbacks (they may hold handles to us) once this
     // dispatch is over, and tell the server.
     auto self = shared_from_this();

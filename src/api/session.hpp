@@ -34,6 +34,7 @@ proto::ws::DeflateConfig to_deflate_config(const PerMessageDeflate& o);
 std::shared_ptr<runtime::TlsContext> client_tls_context(const ClientTlsOptions& o, std::string& why);
 
 struct ServerMetrics;
+struct LoopCounters;
 
 /// The server side of a session: told when it ends, and the way to topics.
 class SessionOwner {
@@ -58,7 +59,7 @@ public:
     Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
             std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
             std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater,
-            std::shared_ptr<const WebSocketRoute> route, ServerMetrics* metrics);
+            std::shared_ptr<const WebSocketRoute> route, LoopCounters* counters);
     /// Client side: call start_client() next.
     Session(EventLoop& loop, std::string url, ClientOptions options);
     ~Session();
@@ -99,7 +100,7 @@ public:
     void abort();
 
     ReadyState ready_state() const noexcept { return state_.load(); }
-    std::size_t buffered_amount() const noexcept { return buffered_.load(); }
+    std::size_t buffered_amount() const noexcept { return buffered_.load(std::memory_order_relaxed); }
     const std::string& protocol() const noexcept { return negotiated_ ? negotiated_->protocol : empty_string(); }
     const std::string& extensions() const noexcept { return negotiated_ ? negotiated_->extensions : empty_string(); }
     /// "ip:port" ("[v6]:port"); empty before a client has connected.
@@ -182,9 +183,9 @@ private:
     base::Endpoint remote_{};
     std::weak_ptr<SessionOwner> owner_;
     // Server side only: the route's handlers (the pointer keeps the server's
-    // shared state alive, which owns the counters `metrics_` points to).
+    // shared state alive, which owns the counters `counters_` points to).
     std::shared_ptr<const WebSocketRoute> route_;
-    ServerMetrics* metrics_ = nullptr;
+    LoopCounters* counters_ = nullptr;  // this loop's (written on this thread only)
     std::vector<std::string> topics_;
     base::Instant last_rx_{};
     base::Instant last_ping_{};
@@ -192,12 +193,17 @@ private:
     // keeps a handle: the loop's registrations point at it. Also the handle
     // that route-wide handlers are given.
     WebSocket self_ref_;
+    WebSocket route_handle_;  // what route-wide handlers are given (see route_handle())
+    WebSocket& route_handle();
     std::uint64_t closer_ = 0;  // ends us if the loop is destroyed first
     void hold_self();
     void release_self();
     Phase phase_;
     std::atomic<ReadyState> state_;
     std::atomic<std::size_t> buffered_{0};
+    // Written by the loop thread only, read from any: a plain store (a
+    // sequentially consistent one is an xchg, on every message).
+    void set_buffered(std::size_t n) noexcept { buffered_.store(n, std::memory_order_relaxed); }
     bool in_read_ = false;
     bool write_blocked_ = false;   // the kernel did not take everything last time
     bool abandon_tx_ = false;      // the close handshake timed out: drop what is queued

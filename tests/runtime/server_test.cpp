@@ -95,6 +95,7 @@ TEST(Server, RouteWideHandlersServeConnectionsWithoutTheirOwn) {
     r.on_message = [&kept](WebSocket& ws, std::string_view d, bool binary) {
         if (d == "keep") kept = ws;  // a copy outlives the call
         (void)ws.send("route:" + std::string(d), binary);
+        if (d == "drop") ws = WebSocket();  // the handle given may even be emptied: the next call gets it back
     };
     r.on_close = [&closes](WebSocket& ws, std::uint16_t code, std::string_view reason) {
         closes.emplace_back(code, std::string(reason));
@@ -119,7 +120,11 @@ TEST(Server, RouteWideHandlersServeConnectionsWithoutTheirOwn) {
             ASSERT_TRUE(kept);
             EXPECT_TRUE(kept.send("from kept").ok());
         }
-        if (got_route.size() == 3) (void)a.close(4001, "bye");
+        if (got_route.size() == 3) {
+            (void)a.send("drop");
+            (void)a.send("after");
+        }
+        if (got_route.size() == 5) (void)a.close(4001, "bye");
     });
     b.on_message([&](std::string_view d, bool) {
         got_own.emplace_back(d);
@@ -133,7 +138,8 @@ TEST(Server, RouteWideHandlersServeConnectionsWithoutTheirOwn) {
         loop.run_once(5);
     ASSERT_EQ(clients_closed, 2);
     ASSERT_EQ(closes.size(), 2u);
-    EXPECT_EQ(got_route, (std::vector<std::string>{"route:hello", "route:keep", "from kept"}));
+    EXPECT_EQ(got_route,
+              (std::vector<std::string>{"route:hello", "route:keep", "from kept", "route:drop", "route:after"}));
     EXPECT_EQ(got_own, (std::vector<std::string>{"own:hi"}));
     // Neither connection set a close handler of its own: the route's served
     // both (the one with its own message handler too).

@@ -319,6 +319,17 @@ void Connection::finish(std::uint16_t code, std::string reason, bool clean, std:
 // -------------------------------------------------------- local commands --
 
 Status Connection::send(base::Bytes payload, bool binary) {
+    // The common case in a few instructions: a short frame from a server
+    // (unmasked, §5.1; 7-bit length, §5.2), uncompressed, binary or text we
+    // already know is valid (an echo of what was just received).
+    if (role_ == Role::Server && payload.size() < 126 && !z_ && state_ == State::Open &&
+        (binary || already_valid(payload))) {
+        std::byte* out = tx_.extend(2 + payload.size());
+        out[0] = std::byte(0x80 | (binary ? 0x2 : 0x1));
+        out[1] = std::byte(payload.size());
+        if (!payload.empty()) std::memcpy(out + 2, payload.data(), payload.size());
+        return {};
+    }
     if (state_ != State::Open) return Errc::invalid_state;
     if (!binary && !already_valid(payload) && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
     const Opcode op = binary ? Opcode::Binary : Opcode::Text;
