@@ -165,7 +165,7 @@ void Session::start_server(base::MutableBytes leftover) {
     in_read_ = false;
     flush();
     // The 101 response is gone: an idle connection keeps no send buffer (the
-    // first message allocates it once; memory per connection, issue 4).
+    // first message allocates it once; memory per connection, decision 0011).
     if (ws_ && phase_ == Phase::Open) ws_->tx().trim(0);
 }
 

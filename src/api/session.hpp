@@ -110,7 +110,7 @@ public:
 
     /// The application's per-connection handlers and data, made on first use:
     /// a connection whose route handles its messages (WebSocketRoute's
-    /// on_message) carries none of this (memory per connection, issue 4).
+    /// on_message) carries none of this (memory per connection, decision 0011).
     struct Handlers {
         std::function<void()> open;
         WebSocket::MessageHandler message;
@@ -190,8 +190,7 @@ private:
     base::Instant last_rx_{};
     base::Instant last_ping_{};
     // A connection lives until it is done, whether or not the application
-    // keeps a handle: the loop's registrations point at it. Also the handle
-    // that route-wide handlers are given.
+    // keeps a handle: the loop's registrations point at it.
     WebSocket self_ref_;
     WebSocket route_handle_;  // what route-wide handlers are given (see route_handle())
     WebSocket& route_handle();

@@ -169,7 +169,7 @@ private:
     void write_close(std::uint16_t code, std::string_view reason);
     MaskKey next_mask();
 
-    // Laid out for memory per connection (issue 4): what every connection
+    // Laid out for memory per connection (decision 0011): what every connection
     // needs inline, what only some need (compression, client masking keys,
     // a control frame split across reads) behind a pointer made on first use.
     struct Compression {
