@@ -32,12 +32,12 @@ MaskKey Connection::next_mask() {
 std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
     // §7.1.7: once the connection is failed (or closed), input is discarded.
     if (state_ == State::Closed) return in.size();
-    if (events_head_ < events_.size()) return 0;  // the caller must poll first
+    if (message_ready_ || events_head_ < events_.size()) return 0;  // the caller must poll first
     events_.clear();
     events_head_ = 0;
     validated_text_ = {};
     std::size_t pos = 0;
-    while (pos < in.size() && events_.empty() && state_ != State::Closed) {
+    while (pos < in.size() && !message_ready_ && events_.empty() && state_ != State::Closed) {
         if (!in_frame_ && hdr_len_ == 0 && !msg_active_ && whole_message_at(in, pos)) continue;
         if (!in_frame_) {
             FrameHeader h;
@@ -132,7 +132,7 @@ bool Connection::whole_message_at(base::MutableBytes in, std::size_t& pos) {
         }
         validated_text_ = payload;
     }
-    events_.emplace_back(MessageEvent{binary, payload});
+    ready_message(binary, payload);
     return true;
 }
 
@@ -238,7 +238,7 @@ void Connection::end_frame(base::Instant now) {
     msg_active_ = false;
     const base::Bytes data = msg_direct_ ? msg_direct_data_ : base::Bytes{msg_.data(), msg_.size()};
     if (!msg_binary_) validated_text_ = data;
-    events_.emplace_back(MessageEvent{msg_binary_, data});
+    ready_message(msg_binary_, data);
 }
 
 bool Connection::inflate_piece(base::Bytes chunk, bool final) {
@@ -421,6 +421,12 @@ void Connection::write_frame(Opcode op, base::Bytes payload, std::uint8_t rsv) {
 // --------------------------------------------------------------- output --
 
 std::optional<Event> Connection::poll_event() {
+    // A message is only made ready while no other event waits (handle_bytes
+    // stops at the first one), so it comes first.
+    if (message_ready_) {
+        message_ready_ = false;
+        return MessageEvent{msg_binary_, msg_direct_data_};
+    }
     if (events_head_ >= events_.size()) {
         events_.clear();
         events_head_ = 0;

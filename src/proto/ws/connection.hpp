@@ -158,6 +158,13 @@ private:
     void finish(std::uint16_t code, std::string reason, bool clean, std::error_code error);
     void write_frame(Opcode op, base::Bytes payload, std::uint8_t rsv = 0);
     bool inflate_piece(base::Bytes chunk, bool final);
+    /// The delivered message, kept apart from events_ (the common event gets
+    /// no variant pushed and popped): its span in msg_direct_data_.
+    void ready_message(bool binary, base::Bytes data) noexcept {
+        msg_binary_ = binary;
+        msg_direct_data_ = data;
+        message_ready_ = true;
+    }
     base::Bytes ctrl_payload() const noexcept {
         if (ctrl_len_ == 0) return {};
         return ctrl_is_direct_ ? ctrl_direct_ : base::Bytes{ctrl_store_->data(), ctrl_len_};
@@ -228,6 +235,7 @@ private:
     bool msg_direct_ = false;        // whole message in the caller's buffer: no copy
     bool msg_compressed_ = false;    // RSV1 on its first frame (RFC 7692 §6)
     bool close_transport_ = false;
+    bool message_ready_ = false;     // a MessageEvent waits in msg_binary_/msg_direct_data_
 };
 
 }  // namespace duplex::proto::ws
