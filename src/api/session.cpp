@@ -108,6 +108,8 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
 }
 
 Session::~Session() {
+    if (loop_gone()) return;  // it cancelled our timers and unlinked us as it died
+    rt_.remove_closer(*this);
     if (timer_) rt_.cancel_timer(timer_);
     if (phase_timer_) rt_.cancel_timer(phase_timer_);
     if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
@@ -117,21 +119,23 @@ Session::~Session() {
 
 void Session::hold_self() {
     self_ref_ = WebSocket(shared_from_this());
-    closer_ = rt_.add_closer([this] {
-        // The loop is going away with us still open: end without callbacks.
-        closer_ = 0;
-        if (timer_) rt_.cancel_timer(timer_);
-        if (phase_timer_) rt_.cancel_timer(phase_timer_);
-        if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
-        if (client_) client_->heartbeat_timer = 0;
-        timer_ = phase_timer_ = 0;
-        phase_ = Phase::Done;
-        state_ = ReadyState::Closed;
-        sock_.reset();
-        if (handlers_) handlers_->drop_callbacks();
-        route_handle_ = WebSocket();
-        auto keep = std::move(self_ref_);
-    });
+    rt_.add_closer(*this);
+}
+
+void Session::on_loop_closing() {
+    // The loop is going away with us still open: end without callbacks.
+    if (timer_) rt_.cancel_timer(timer_);
+    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
+    if (client_) client_->heartbeat_timer = 0;
+    timer_ = phase_timer_ = 0;
+    phase_ = Phase::Done;
+    state_ = ReadyState::Closed;
+    sock_.reset();
+    if (handlers_) handlers_->drop_callbacks();
+    route_handle_ = WebSocket();
+    loop_gone_.store(true, std::memory_order_release);
+    auto keep = std::move(self_ref_);  // may be the last reference: nothing of us is touched after
 }
 
 WebSocket& Session::route_handle() {
@@ -145,8 +149,7 @@ WebSocket& Session::route_handle() {
 }
 
 void Session::release_self() {
-    if (closer_) rt_.remove_closer(closer_);
-    closer_ = 0;
+    rt_.remove_closer(*this);
     self_ref_ = WebSocket();
     route_handle_ = WebSocket();
 }

@@ -49,7 +49,9 @@ protected:
     ~SessionOwner() = default;
 };
 
-class Session final : public std::enable_shared_from_this<Session>, public runtime::Stream::Handler {
+class Session final : public std::enable_shared_from_this<Session>,
+                      public runtime::Stream::Handler,
+                      private runtime::Loop::Closer {
 public:
     enum class Phase : std::uint8_t { Resolving, Connecting, Handshake, Open, Linger, Done };
 
@@ -107,6 +109,9 @@ public:
     std::string remote_address() const { return remote_.port == 0 ? std::string() : remote_.to_string(); }
     const std::string& url() const noexcept { return url_; }
     EventLoop& loop() noexcept { return loop_; }
+    /// The loop was destroyed while we were open (it ended us): nothing may
+    /// touch it any more. Set on the loop's thread as it dies.
+    bool loop_gone() const noexcept { return loop_gone_.load(std::memory_order_acquire); }
 
     /// The application's per-connection handlers and data, made on first use:
     /// a connection whose route handles its messages (WebSocketRoute's
@@ -194,11 +199,13 @@ private:
     WebSocket self_ref_;
     WebSocket route_handle_;  // what route-wide handlers are given (see route_handle())
     WebSocket& route_handle();
-    std::uint64_t closer_ = 0;  // ends us if the loop is destroyed first
+    // runtime::Loop::Closer: the loop is destroyed with us still open.
+    void on_loop_closing() override;
     void hold_self();
     void release_self();
     Phase phase_;
     std::atomic<ReadyState> state_;
+    std::atomic<bool> loop_gone_{false};
     std::atomic<std::size_t> buffered_{0};
     // Written by the loop thread only, read from any: a plain store (a
     // sequentially consistent one is an xchg, on every message).

@@ -10,7 +10,8 @@ namespace duplex {
 namespace {
 template <class Fn>
 Status on_loop(const std::shared_ptr<detail::Session>& s, Fn&& fn) {
-    if (!s) return Errc::invalid_state;
+    // A loop destroyed before the handle ended the session (its closer).
+    if (!s || s->loop_gone()) return Errc::invalid_state;
     if (s->loop().in_loop_thread()) return fn(*s);
     // Off the loop thread: queue the call (it reports its result nowhere but
     // in on_error/on_close, like a browser's queued send).
@@ -29,8 +30,8 @@ WebSocket WebSocket::connect(EventLoop& loop, std::string_view url, ClientOption
 SendResult WebSocket::send(std::string_view text) { return send(text, false); }
 
 SendResult WebSocket::send(std::string_view data, bool is_binary) {
-    if (impl_ && impl_->loop().in_loop_thread()) return impl_->send(base::as_bytes(data), is_binary);
-    if (!impl_) return Errc::invalid_state;
+    if (!impl_ || impl_->loop_gone()) return Errc::invalid_state;
+    if (impl_->loop().in_loop_thread()) return impl_->send(base::as_bytes(data), is_binary);
     // Off the loop thread: queued to it; the outcome shows in on_drain/on_close.
     impl_->loop().post([s = impl_, d = std::string(data), is_binary] { (void)s->send(base::as_bytes(d), is_binary); });
     return SendStatus::Success;
@@ -76,6 +77,6 @@ std::any& WebSocket::user_data() {
     return impl_ ? impl_->user_data() : empty;
 }
 
-EventLoop* WebSocket::loop() const noexcept { return impl_ ? &impl_->loop() : nullptr; }
+EventLoop* WebSocket::loop() const noexcept { return impl_ && !impl_->loop_gone() ? &impl_->loop() : nullptr; }
 
 }  // namespace duplex

@@ -34,10 +34,10 @@ Loop::Loop(std::size_t read_buffer_size) : owner_(std::this_thread::get_id()), n
 Loop::~Loop() {
     // Objects still open on this loop end now, while the loop can still
     // unregister their descriptors.
-    while (!closers_.empty()) {
-        auto closers = std::move(closers_);
-        closers_.clear();
-        for (auto& [id, fn] : closers) fn();
+    while (closers_ != nullptr) {
+        Closer& c = *closers_;
+        remove_closer(c);  // first: telling it may remove others, or destroy it
+        c.on_loop_closing();
         run_deferred();
     }
     ::close(wakefd_);
@@ -75,13 +75,23 @@ void Loop::post(std::function<void()> fn) {
 
 void Loop::defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
 
-std::uint64_t Loop::add_closer(std::function<void()> fn) {
-    const auto id = next_closer_++;
-    closers_.emplace(id, std::move(fn));
-    return id;
+void Loop::add_closer(Closer& c) noexcept {
+    if (c.linked_) return;
+    c.prev_ = nullptr;
+    c.next_ = closers_;
+    if (closers_ != nullptr) closers_->prev_ = &c;
+    closers_ = &c;
+    c.linked_ = true;
 }
 
-void Loop::remove_closer(std::uint64_t id) { closers_.erase(id); }
+void Loop::remove_closer(Closer& c) noexcept {
+    if (!c.linked_) return;
+    if (c.prev_ != nullptr) c.prev_->next_ = c.next_;
+    else closers_ = c.next_;
+    if (c.next_ != nullptr) c.next_->prev_ = c.prev_;
+    c.prev_ = c.next_ = nullptr;
+    c.linked_ = false;
+}
 
 void Loop::stop() {
     stop_.store(true);

@@ -33,6 +33,24 @@ public:
     };
     using TimerId = std::uint64_t;
 
+    /// Something that must end if the loop is destroyed while it is still
+    /// open (a connection). Intrusive: registering allocates nothing, which
+    /// matters with one per connection (decision 0011).
+    class Closer {
+    public:
+        /// The loop is going away: end now, without callbacks.
+        virtual void on_loop_closing() = 0;
+
+    protected:
+        virtual ~Closer() = default;
+
+    private:
+        friend class Loop;
+        Closer* prev_ = nullptr;
+        Closer* next_ = nullptr;
+        bool linked_ = false;
+    };
+
     explicit Loop(std::size_t read_buffer_size = 512 * 1024);
     ~Loop();
     Loop(const Loop&) = delete;
@@ -50,10 +68,11 @@ public:
     /// Runs fn on the loop thread after the events of this iteration have
     /// been dispatched (safe point to destroy objects that are in a callback).
     void defer(std::function<void()> fn);
-    /// Registers fn to run if the loop is destroyed while the caller is still
-    /// alive (an open connection ends itself there). Loop thread only.
-    std::uint64_t add_closer(std::function<void()> fn);
-    void remove_closer(std::uint64_t id);
+    /// Registers c to be told if the loop is destroyed while c is still
+    /// alive (an open connection ends itself there). Loop thread only; c must
+    /// be removed (or told) before it is destroyed. Adding twice is harmless.
+    void add_closer(Closer& c) noexcept;
+    void remove_closer(Closer& c) noexcept;
     bool in_loop_thread() const noexcept { return std::this_thread::get_id() == owner_.load(); }
     bool stopping() const noexcept { return stop_.load(); }
 
@@ -110,8 +129,7 @@ private:
     std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timer_heap_;
     std::unordered_map<TimerId, std::function<void()>> timers_;
     TimerId next_timer_ = 1;
-    std::unordered_map<std::uint64_t, std::function<void()>> closers_;
-    std::uint64_t next_closer_ = 1;
+    Closer* closers_ = nullptr;  // an intrusive list
 };
 
 }  // namespace duplex::runtime

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <thread>
 
 using namespace duplex;
 using namespace duplex::test;
@@ -147,6 +148,40 @@ TEST(Server, RouteWideHandlersServeConnectionsWithoutTheirOwn) {
     EXPECT_EQ(closes[0], std::make_pair(std::uint16_t{4001}, std::string("bye")));
     EXPECT_EQ(closes[1], std::make_pair(std::uint16_t{4002}, std::string("done")));
     kept = WebSocket();
+}
+
+TEST(Server, DestroyingTheLoopEndsItsOpenConnections) {
+    // A loop destroyed with connections still open ends them (its closers):
+    // the handles that outlive it read Closed, and nothing touches the loop
+    // afterwards (ASan checks that in the sanitizer stage).
+    EventLoop server_loop;
+    WebSocketServer server(server_loop, local());
+    server.on_connection(echo_route);
+    ASSERT_TRUE(server.listen().ok());
+    std::thread server_thread([&] { server_loop.run(); });
+    const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/";
+
+    std::vector<WebSocket> survivors;
+    {
+        EventLoop loop;
+        int open = 0;
+        for (int i = 0; i < 3; ++i) {
+            auto ws = WebSocket::connect(loop, url);
+            ws.on_open([&] { ++open; });
+            ws.on_close([](std::uint16_t, std::string_view) { ADD_FAILURE() << "no callbacks while the loop dies"; });
+            survivors.push_back(ws);
+        }
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (open < 3 && std::chrono::steady_clock::now() < deadline) loop.run_once(5);
+        ASSERT_EQ(open, 3);
+    }  // the loop goes with three connections open
+    for (auto& ws : survivors) {
+        EXPECT_EQ(ws.ready_state(), ReadyState::Closed);
+        EXPECT_EQ(ws.send("late"), Errc::invalid_state);
+    }
+    survivors.clear();
+    server_loop.post([&] { server.close(); server_loop.stop(); });
+    server_thread.join();
 }
 
 TEST(Server, EchoesTextAndBinaryToTheDuplexClient) {
