@@ -155,14 +155,16 @@ void ServerCore::shutdown(base::Instant deadline, std::function<void()> done) {
 void ServerCore::session_done(Session* s) {
     auto it = sessions_.find(s);
     if (it == sessions_.end()) return;
-    for (const auto& topic : s->topics()) {
-        auto t = topics_.find(topic);
-        if (t == topics_.end()) continue;
-        auto& v = t->second;
-        v.erase(std::remove(v.begin(), v.end(), s), v.end());
-        if (v.empty()) topics_.erase(t);
+    if (s->has_topics()) {
+        for (const auto& topic : s->topics()) {
+            auto t = topics_.find(topic);
+            if (t == topics_.end()) continue;
+            auto& v = t->second;
+            v.erase(std::remove(v.begin(), v.end(), s), v.end());
+            if (v.empty()) topics_.erase(t);
+        }
+        s->topics().clear();
     }
-    s->topics().clear();
     shared_->release(s->remote_ip());
     shared_->metrics->connections_open.fetch_sub(1, std::memory_order_relaxed);
     sessions_.erase(it);
@@ -184,6 +186,7 @@ bool ServerCore::subscribe(Session* s, const std::string& topic) {
 }
 
 bool ServerCore::unsubscribe(Session* s, const std::string& topic) {
+    if (!s->has_topics()) return false;
     auto& topics = s->topics();
     auto it = std::find(topics.begin(), topics.end(), topic);
     if (it == topics.end()) return false;

@@ -66,7 +66,6 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::
                  std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater,
                  std::shared_ptr<const WebSocketRoute> route, LoopCounters* counters)
     : loop_(loop),
-      rt_(loop.runtime()),
       sock_(std::move(sock)),
       role_(proto::ws::Role::Server),
       url_(std::move(url)),
@@ -83,7 +82,7 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::
         n.shared_deflater = std::move(shared_deflater);
     }
     ws_.emplace(role_, std::move(options));
-    last_rx_ = last_ping_ = rt_.now();
+    last_rx_ = last_ping_ = rt().now();
 }
 
 const std::string& Session::empty_string() noexcept {
@@ -93,7 +92,6 @@ const std::string& Session::empty_string() noexcept {
 
 Session::Session(EventLoop& loop, std::string url, ClientOptions options)
     : loop_(loop),
-      rt_(loop.runtime()),
       role_(proto::ws::Role::Client),
       url_(std::move(url)),
       phase_(Phase::Resolving),
@@ -109,24 +107,24 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
 
 Session::~Session() {
     if (loop_gone()) return;  // it cancelled our timers and unlinked us as it died
-    rt_.remove_closer(*this);
-    if (timer_) rt_.cancel_timer(timer_);
-    if (phase_timer_) rt_.cancel_timer(phase_timer_);
-    if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
+    rt().remove_closer(*this);
+    if (timer_) rt().cancel_timer(timer_);
+    if (phase_timer_) rt().cancel_timer(phase_timer_);
+    if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
 }
 
 // ------------------------------------------------------------ server side --
 
 void Session::hold_self() {
     self_ref_ = WebSocket(shared_from_this());
-    rt_.add_closer(*this);
+    rt().add_closer(*this);
 }
 
 void Session::on_loop_closing() {
     // The loop is going away with us still open: end without callbacks.
-    if (timer_) rt_.cancel_timer(timer_);
-    if (phase_timer_) rt_.cancel_timer(phase_timer_);
-    if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
+    if (timer_) rt().cancel_timer(timer_);
+    if (phase_timer_) rt().cancel_timer(phase_timer_);
+    if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
     if (client_) client_->heartbeat_timer = 0;
     timer_ = phase_timer_ = 0;
     phase_ = Phase::Done;
@@ -149,7 +147,7 @@ WebSocket& Session::route_handle() {
 }
 
 void Session::release_self() {
-    rt_.remove_closer(*this);
+    rt().remove_closer(*this);
     self_ref_ = WebSocket();
     route_handle_ = WebSocket();
 }
@@ -180,7 +178,7 @@ void Session::start_client() {
     auto url = parse_ws_url(url_);
     if (!url) {
         // Reported after connect() returns, so the caller can set handlers first.
-        rt_.defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url_); });
+        rt().defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url_); });
         return;
     }
     client_->secure = url->secure;
@@ -197,7 +195,7 @@ void Session::start_client() {
         client_->request.extensions = proto::ws::deflate_offer(to_deflate_config(client_->options.per_message_deflate));
 
     std::weak_ptr<Session> weak = self;
-    phase_timer_ = rt_.add_timer(base::Clock::now() + client_->options.handshake_timeout, [weak] {
+    phase_timer_ = rt().add_timer(base::Clock::now() + client_->options.handshake_timeout, [weak] {
         auto me = weak.lock();
         if (!me) return;
         me->phase_timer_ = 0;
@@ -206,7 +204,7 @@ void Session::start_client() {
     });
 
     if (auto addr = runtime::Address::parse(url->host, url->port)) {
-        rt_.defer([self, a = *addr] { self->connect_to(a); });
+        rt().defer([self, a = *addr] { self->connect_to(a); });
         return;
     }
     // A host name: resolve off the loop thread, then continue on it.
@@ -231,7 +229,7 @@ void Session::connect_to(const runtime::Address& addr) {
     if (phase_ != Phase::Resolving) return;
     phase_ = Phase::Connecting;
     remote_ = runtime::to_endpoint(addr);
-    auto s = runtime::TcpSocket::connect(rt_, addr, this);
+    auto s = runtime::TcpSocket::connect(rt(), addr, this);
     if (!s) return fail_before_open(s.error(), "connect to " + remote_.to_string() + " failed: " + s.error().message());
     if (!client_->secure) {
         sock_ = std::move(s.value());
@@ -289,7 +287,7 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
         client_->ws_options.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
         negotiated().extensions = accepted.extensions;
     }
-    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    if (phase_timer_) rt().cancel_timer(phase_timer_);
     phase_timer_ = 0;
     client_->response_parser.reset();
     if (!accepted.protocol.empty()) negotiated().protocol = accepted.protocol;
@@ -297,7 +295,7 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
     state_ = ReadyState::Open;
     ws_.emplace(role_, client_->ws_options);
     client_->attempts = 0;
-    last_rx_ = last_ping_ = rt_.now();
+    last_rx_ = last_ping_ = rt().now();
     arm_client_heartbeat();
     if (handlers_ && handlers_->open) handlers_->open();
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
@@ -349,7 +347,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
             auto r = sock_->writev(first, data);
             if (!r) {
                 auto self = shared_from_this();
-                rt_.defer([self, ec = r.error()] { self->on_error(ec); });
+                rt().defer([self, ec = r.error()] { self->on_error(ec); });
                 return Status(r.error());
             }
             const std::size_t sent = *r;
@@ -433,7 +431,7 @@ Status Session::close(std::uint16_t code, std::string_view reason) {
         return {};
     }
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
-    Status st = ws_->close(code, reason, rt_.now());
+    Status st = ws_->close(code, reason, rt().now());
     if (!st.ok()) return st;
     state_ = ReadyState::Closing;
     if (!in_read_) flush();
@@ -450,7 +448,7 @@ void Session::abort() {
 
 void Session::on_read(base::MutableBytes data) {
     auto self = shared_from_this();
-    last_rx_ = rt_.now();
+    last_rx_ = rt().now();
     if (counters_) LoopCounters::add(counters_->bytes_in, data.size());
     switch (phase_) {
         case Phase::Handshake:
@@ -472,7 +470,7 @@ void Session::on_read(base::MutableBytes data) {
 }
 
 void Session::feed(base::MutableBytes data) {
-    const auto now = rt_.now();
+    const auto now = rt().now();
     while (!data.empty() && ws_ && phase_ == Phase::Open) {
         const std::size_t n = ws_->handle_bytes(data, now);
         data = data.subspan(n);
@@ -522,7 +520,7 @@ void Session::on_writable() {
 void Session::on_eof() {
     auto self = shared_from_this();
     if (phase_ == Phase::Open && ws_) {
-        ws_->handle_eof(rt_.now());
+        ws_->handle_eof(rt().now());
         dispatch();
     } else if (phase_ != Phase::Linger) {
         fail_before_open(make_error_code(Errc::handshake_failed), "connection closed during the opening handshake");
@@ -534,7 +532,7 @@ void Session::on_error(std::error_code ec) {
     auto self = shared_from_this();
     if (phase_ == Phase::Open && ws_) {
         if (!close_reported_ && handlers_ && handlers_->error) handlers_->error(ec, ec.message());
-        ws_->handle_eof(rt_.now());
+        ws_->handle_eof(rt().now());
         dispatch();
     } else if (phase_ != Phase::Linger) {
         fail_before_open(ec, ec.message());
@@ -554,7 +552,7 @@ void Session::flush() {
         if (!r) {
             // Report it from a safe point, not from inside the caller's send().
             auto self = shared_from_this();
-            rt_.defer([self, ec = r.error()] { self->on_error(ec); });
+            rt().defer([self, ec = r.error()] { self->on_error(ec); });
             return;
         }
         if (*r == 0) break;
@@ -577,7 +575,7 @@ void Session::flush() {
             if (!flush_deadline_) {
                 flush_deadline_ = true;
                 std::weak_ptr<Session> weak = shared_from_this();
-                rt_.add_timer(base::Clock::now() + ws_->close_timeout(), [weak] {
+                rt().add_timer(base::Clock::now() + ws_->close_timeout(), [weak] {
                     if (auto me = weak.lock(); me && me->phase_ == Phase::Open) me->done();
                 });
             }
@@ -590,17 +588,17 @@ void Session::flush() {
 void Session::arm_timer() {
     const auto deadline = ws_->next_deadline();
     if (deadline == timer_at_) return;
-    if (timer_) rt_.cancel_timer(timer_);
+    if (timer_) rt().cancel_timer(timer_);
     timer_ = 0;
     timer_at_ = deadline;
     if (!deadline) return;
     std::weak_ptr<Session> weak = shared_from_this();
-    timer_ = rt_.add_timer(*deadline, [weak] {
+    timer_ = rt().add_timer(*deadline, [weak] {
         auto self = weak.lock();
         if (!self || !self->ws_ || self->phase_ != Phase::Open) return;
         self->timer_ = 0;
         self->timer_at_.reset();
-        self->ws_->handle_timeout(self->rt_.now());
+        self->ws_->handle_timeout(self->rt().now());
         self->dispatch();
         self->flush();
     });
@@ -615,7 +613,7 @@ void Session::close_transport() {
     sock_->want_write(false);
     sock_->shutdown_write();
     std::weak_ptr<Session> weak = shared_from_this();
-    phase_timer_ = rt_.add_timer(base::Clock::now() + kLingerTimeout, [weak] {
+    phase_timer_ = rt().add_timer(base::Clock::now() + kLingerTimeout, [weak] {
         if (auto self = weak.lock()) {
             self->phase_timer_ = 0;
             self->done();
@@ -632,10 +630,10 @@ bool Session::reconnect_later() {
     if (sock_) {
         sock_->close();
         std::shared_ptr<runtime::Stream> old(std::move(sock_));
-        rt_.defer([old] {});  // destroyed after the callback that ended it
+        rt().defer([old] {});  // destroyed after the callback that ended it
     }
     for (auto* t : {&timer_, &phase_timer_, &client_->heartbeat_timer}) {
-        if (*t) rt_.cancel_timer(*t);
+        if (*t) rt().cancel_timer(*t);
         *t = 0;
     }
     timer_at_.reset();
@@ -659,7 +657,7 @@ bool Session::reconnect_later() {
     ++client_->attempts;
     DUPLEX_LOG(Info, "websocket " << url_ << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
     std::weak_ptr<Session> weak = shared_from_this();
-    phase_timer_ = rt_.add_timer(base::Clock::now() + std::chrono::milliseconds(static_cast<long>(delay * jitter)), [weak] {
+    phase_timer_ = rt().add_timer(base::Clock::now() + std::chrono::milliseconds(static_cast<long>(delay * jitter)), [weak] {
         if (auto me = weak.lock()) {
             me->phase_timer_ = 0;
             if (me->phase_ == Phase::Resolving && !me->client_->closed_by_user) me->start_client();
@@ -676,11 +674,11 @@ void Session::arm_client_heartbeat() {
     if (every == std::chrono::milliseconds::max()) return;
     const auto tick = std::clamp(every / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
     std::weak_ptr<Session> weak = shared_from_this();
-    client_->heartbeat_timer = rt_.add_timer(base::Clock::now() + tick, [weak] {
+    client_->heartbeat_timer = rt().add_timer(base::Clock::now() + tick, [weak] {
         auto me = weak.lock();
         if (!me || me->phase_ != Phase::Open) return;
         me->client_->heartbeat_timer = 0;
-        me->heartbeat(me->rt_.now(), me->client_->options.ping_interval, me->client_->options.idle_timeout);
+        me->heartbeat(me->rt().now(), me->client_->options.ping_interval, me->client_->options.idle_timeout);
         me->arm_client_heartbeat();
     });
 }
@@ -688,19 +686,19 @@ void Session::arm_client_heartbeat() {
 void Session::done() {
     if (phase_ == Phase::Done) return;
     if (reconnect_later()) return;
-    if (client_ && client_->heartbeat_timer) rt_.cancel_timer(client_->heartbeat_timer);
+    if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
     if (client_) client_->heartbeat_timer = 0;
     phase_ = Phase::Done;
     state_ = ReadyState::Closed;
     if (sock_) sock_->close();
-    if (timer_) rt_.cancel_timer(timer_);
-    if (phase_timer_) rt_.cancel_timer(phase_timer_);
+    if (timer_) rt().cancel_timer(timer_);
+    if (phase_timer_) rt().cancel_timer(phase_timer_);
     timer_ = phase_timer_ = 0;
     set_buffered(0);
     // Drop the user's callbacks (they may hold handles to us) once this
     // dispatch is over, and tell the server.
     auto self = shared_from_this();
-    rt_.defer([self] {
+    rt().defer([self] {
         if (self->sock_) self->sock_.reset();
         if (self->handlers_) self->handlers_->drop_callbacks();
         if (auto owner = self->owner_.lock()) owner->session_done(self.get());

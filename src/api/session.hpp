@@ -85,7 +85,9 @@ public:
     bool subscribe(const std::string& topic);
     bool unsubscribe(const std::string& topic);
     bool publish(std::string_view topic, std::string_view data, bool binary);
-    std::vector<std::string>& topics() noexcept { return topics_; }
+    /// Subscribed topics (server side): made on the first subscription.
+    std::vector<std::string>& topics() { return negotiated().topics; }
+    bool has_topics() const noexcept { return negotiated_ && !negotiated_->topics.empty(); }
     /// Heartbeat (server side): pings every `ping_every`, closes a connection
     /// that sent nothing for `idle_for`. Zero durations are off.
     void heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for);
@@ -166,16 +168,17 @@ private:
     void report_closed(std::uint16_t code, std::string_view reason, std::error_code error, std::string_view why);
 
     EventLoop& loop_;
-    runtime::Loop& rt_;
+    runtime::Loop& rt() noexcept { return loop_.runtime(); }
     std::unique_ptr<runtime::Stream> sock_;
     std::optional<proto::ws::Connection> ws_;
     proto::ws::Role role_;
-    // What the handshake negotiated, when it negotiated anything (most
-    // connections: no subprotocol, no extension).
+    // What most connections do without: a negotiated subprotocol or
+    // extension, subscriptions.
     struct Negotiated {
         std::string protocol;
         std::string extensions;
         std::shared_ptr<proto::ws::Deflater> shared_deflater;  // a loop's, kept alive while we use it
+        std::vector<std::string> topics;
     };
     std::unique_ptr<Negotiated> negotiated_;
     Negotiated& negotiated() {
@@ -191,7 +194,6 @@ private:
     // shared state alive, which owns the counters `counters_` points to).
     std::shared_ptr<const WebSocketRoute> route_;
     LoopCounters* counters_ = nullptr;  // this loop's (written on this thread only)
-    std::vector<std::string> topics_;
     base::Instant last_rx_{};
     base::Instant last_ping_{};
     // A connection lives until it is done, whether or not the application

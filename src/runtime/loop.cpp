@@ -76,21 +76,18 @@ void Loop::post(std::function<void()> fn) {
 void Loop::defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
 
 void Loop::add_closer(Closer& c) noexcept {
-    if (c.linked_) return;
-    c.prev_ = nullptr;
+    if (c.prev_ != nullptr || closers_ == &c) return;  // linked already
     c.next_ = closers_;
     if (closers_ != nullptr) closers_->prev_ = &c;
     closers_ = &c;
-    c.linked_ = true;
 }
 
 void Loop::remove_closer(Closer& c) noexcept {
-    if (!c.linked_) return;
     if (c.prev_ != nullptr) c.prev_->next_ = c.next_;
-    else closers_ = c.next_;
+    else if (closers_ == &c) closers_ = c.next_;
+    else return;  // not linked
     if (c.next_ != nullptr) c.next_->prev_ = c.prev_;
     c.prev_ = c.next_ = nullptr;
-    c.linked_ = false;
 }
 
 void Loop::stop() {

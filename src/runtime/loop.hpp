@@ -46,9 +46,8 @@ public:
 
     private:
         friend class Loop;
-        Closer* prev_ = nullptr;
+        Closer* prev_ = nullptr;  // linked: prev_ set, or the list's head
         Closer* next_ = nullptr;
-        bool linked_ = false;
     };
 
     explicit Loop(std::size_t read_buffer_size = 512 * 1024);
