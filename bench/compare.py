@@ -135,7 +135,11 @@ def main():
                     line = 'failed'
                 print(f'# round {r + 1} {load:16s} {s:14s} ' + line, flush=True)
     print()
-    print(f"{'load':16s} {'server':14s} {'msg/s (median)':>15s} {'p50 us':>8s} {'p99 us':>8s} {'duplex/this':>12s}")
+    # Server CPU time per message: what the server spends, whoever is the
+    # bottleneck (when the load generator saturates its core, msg/s stops
+    # telling servers apart; this still does).
+    print(f"{'load':16s} {'server':14s} {'msg/s (median)':>15s} {'p50 us':>8s} {'p99 us':>8s} {'duplex/this':>12s}"
+          f" {'server ns/msg':>14s}")
     for load in [l for l in loads if not is_idle(l)]:
         base = [x['messages_per_second'] for x in results.get(('duplex', load), [])]
         base_m = statistics.median(base) if base else None
@@ -148,7 +152,9 @@ def main():
             p50 = statistics.median(x['latency_us']['p50'] for x in xs)
             p99 = statistics.median(x['latency_us']['p99'] for x in xs)
             ratio = f'{base_m / m:.2f}' if base_m else '-'
-            print(f'{load:16s} {s:14s} {m:>15.0f} {p50:>8.0f} {p99:>8.0f} {ratio:>12s}')
+            ns = statistics.median(x['server']['cpu_percent'] / 100 / x['messages_per_second'] * 1e9
+                                   for x in xs if x['messages_per_second'] > 0)
+            print(f'{load:16s} {s:14s} {m:>15.0f} {p50:>8.0f} {p99:>8.0f} {ratio:>12s} {ns:>14.0f}')
     idle = [l for l in loads if is_idle(l)]
     if idle:
         print()
