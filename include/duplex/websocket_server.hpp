@@ -107,6 +107,8 @@ struct WebSocketRoute {
     /// connection of the route, given the connection as its first argument,
     /// so a connection carries no handler of its own (memory per connection).
     /// A connection's own ws.on_message()/ws.on_close() takes precedence.
+    /// The WebSocket& is the connection's handle for this call: copy it to
+    /// keep the connection (as with any handle); reassigning it is harmless.
     std::function<void(WebSocket&, std::string_view data, bool is_binary)> on_message = nullptr;
     std::function<void(WebSocket&, std::uint16_t code, std::string_view reason)> on_close = nullptr;
 };
