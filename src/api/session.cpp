@@ -484,7 +484,10 @@ void Session::dispatch() {
         if (auto* m = std::get_if<proto::ws::MessageEvent>(&*ev)) {
             if (counters_) LoopCounters::add(counters_->messages_in);
             if (handlers_ && handlers_->message) handlers_->message(as_sv(m->data), m->binary);
-            else if (route_ && route_->on_message) route_->on_message(route_handle(), as_sv(m->data), m->binary);
+            else if (route_ && route_->on_message) {
+                route_->on_message(route_handle(), as_sv(m->data), m->binary);
+                if (!self_ref_) route_handle_ = WebSocket();  // no keep-alive to mirror: hold no cycle
+            }
         } else if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
             if (handlers_ && handlers_->ping) handlers_->ping(as_sv(p->data));
         } else if (auto* q = std::get_if<proto::ws::PongEvent>(&*ev)) {
@@ -505,7 +508,10 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
     if (counters_) counters_->shared->count_close(code);
     if (error && handlers_ && handlers_->error) handlers_->error(error, why);
     if (handlers_ && handlers_->close) handlers_->close(code, reason);
-    else if (route_ && route_->on_close) route_->on_close(route_handle(), code, reason);
+    else if (route_ && route_->on_close) {
+        route_->on_close(route_handle(), code, reason);
+        if (!self_ref_) route_handle_ = WebSocket();  // no keep-alive to mirror: hold no cycle
+    }
 }
 
 void Session::on_writable() {
