@@ -140,15 +140,20 @@ def main():
     # telling servers apart; this still does).
     print(f"{'load':16s} {'server':14s} {'msg/s (median)':>15s} {'p50 us':>8s} {'p99 us':>8s} {'duplex/this':>12s}"
           f" {'server ns/msg':>14s}")
+    def median(server, load, value):
+        xs = results.get((server, load), [])
+        return statistics.median(value(x) for x in xs) if xs else None
+
+    msg_rate = lambda x: x['messages_per_second']
+    rss = lambda x: x['server']['rss_per_connection']
     for load in [l for l in loads if not is_idle(l)]:
-        base = [x['messages_per_second'] for x in results.get(('duplex', load), [])]
-        base_m = statistics.median(base) if base else None
+        base_m = median('duplex', load, msg_rate)
         for s in wanted:
             xs = results[(s, load)]
             if not xs:
                 print(f'{load:16s} {s:14s} {"-":>15s}')
                 continue
-            m = statistics.median(x['messages_per_second'] for x in xs)
+            m = median(s, load, msg_rate)
             p50 = statistics.median(x['latency_us']['p50'] for x in xs)
             p99 = statistics.median(x['latency_us']['p99'] for x in xs)
             ratio = f'{base_m / m:.2f}' if base_m else '-'
@@ -160,14 +165,9 @@ def main():
         print()
         print(f"{'load':16s} {'server':14s} {'RSS B/conn':>15s} {'duplex/this (lower: duplex leaner)':>36s}")
     for load in idle:
-        base = [x['server']['rss_per_connection'] for x in results.get(('duplex', load), [])]
-        base_m = statistics.median(base) if base else None
+        base_m = median('duplex', load, rss)
         for s in wanted:
-            xs = results[(s, load)]
-            if not xs:
-                print(f'{load:16s} {s:14s} {"-":>15s}')
-                continue
-            m = statistics.median(x['server']['rss_per_connection'] for x in xs)
+            m = median(s, load, rss)
             if not m:
                 print(f'{load:16s} {s:14s} {"- (not all open)":>15s}')
                 continue

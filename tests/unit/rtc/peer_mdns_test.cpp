@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,19 @@ std::string hidden_offer() {
     return out;
 }
 
+/// A peer on 127.0.0.1:40000 that has answered `offer` (events not polled yet).
+std::unique_ptr<Peer> answered(const std::string& offer, base::Instant t0) {
+    auto peer = Peer::create({}, t0);
+    if (!peer.ok()) return nullptr;
+    auto& p = **peer;
+    p.add_host(base::Endpoint{*base::IpAddress::parse("127.0.0.1"), 40000}, t0);
+    p.hosts_complete(t0);
+    if (!p.set_remote_description(SdpKind::Offer, offer, t0).ok()) return nullptr;
+    auto answer = p.create_answer();
+    if (!answer.ok() || !p.set_local_description(SdpKind::Answer, *answer, t0).ok()) return nullptr;
+    return std::move(*peer);
+}
+
 }  // namespace
 
 TEST(PeerMdns, CandidatesInTheRemoteDescriptionAreReportedForResolution) {
@@ -61,15 +75,9 @@ TEST(PeerMdns, CandidatesInTheRemoteDescriptionAreReportedForResolution) {
 
 TEST(PeerMdns, TrickledCandidatesAreReportedAndNeverFatal) {
     const auto t0 = base::Instant{} + base::seconds(1);
-    auto peer = Peer::create({}, t0);
-    ASSERT_TRUE(peer.ok());
-    auto& p = **peer;
-    p.add_host(base::Endpoint{*base::IpAddress::parse("127.0.0.1"), 40000}, t0);
-    p.hosts_complete(t0);
-    ASSERT_TRUE(p.set_remote_description(SdpKind::Offer, test::sdp_fixtures::read("chromium_dc_offer.sdp"), t0).ok());
-    auto answer = p.create_answer();
-    ASSERT_TRUE(answer.ok());
-    ASSERT_TRUE(p.set_local_description(SdpKind::Answer, *answer, t0).ok());
+    auto peer = answered(test::sdp_fixtures::read("chromium_dc_offer.sdp"), t0);
+    ASSERT_TRUE(peer);
+    auto& p = *peer;
     (void)hostnames_to_resolve(p);
 
     const std::string hidden = "candidate:1 1 udp 2122260223 " + kName + " 50000 typ host";
@@ -82,15 +90,9 @@ TEST(PeerMdns, TrickledCandidatesAreReportedAndNeverFatal) {
 
 TEST(PeerMdns, AnUnresolvedNameAloneDoesNotFailIce) {
     const auto t0 = base::Instant{} + base::seconds(1);
-    auto peer = Peer::create({}, t0);
-    ASSERT_TRUE(peer.ok());
-    auto& p = **peer;
-    p.add_host(base::Endpoint{*base::IpAddress::parse("127.0.0.1"), 40000}, t0);
-    p.hosts_complete(t0);
-    ASSERT_TRUE(p.set_remote_description(SdpKind::Offer, hidden_offer(), t0).ok());
-    auto answer = p.create_answer();
-    ASSERT_TRUE(answer.ok());
-    ASSERT_TRUE(p.set_local_description(SdpKind::Answer, *answer, t0).ok());
+    auto peer = answered(hidden_offer(), t0);
+    ASSERT_TRUE(peer);
+    auto& p = *peer;
     ASSERT_TRUE(p.add_remote_candidate("", t0).ok());  // end of candidates: only the hidden one came
     auto t = t0;
     for (int i = 0; i < 100; ++i) {
