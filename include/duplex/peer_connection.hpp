@@ -91,9 +91,9 @@ struct PeerConnectionStats {
     std::uint64_t messages_received = 0;
     std::uint32_t data_channels_opened = 0;
     std::uint32_t data_channels_closed = 0;
-    std::string local_candidate;           ///< the selected pair, as SDP candidate attributes
+    std::string local_candidate;           ///< the pair in use (selected, or before that the best valid one), "ip:port"
     std::string remote_candidate;
-    std::optional<std::chrono::microseconds> round_trip_time;  ///< from ICE consent checks
+    std::optional<std::chrono::microseconds> round_trip_time;  ///< from ICE checks and consent checks on that pair
     std::string dtls_cipher;
 };
 
