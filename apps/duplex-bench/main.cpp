@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
         return sum;
     };
     std::uint64_t last_msgs = 0, peak_rss = server_before.rss_bytes;
-    std::uint64_t rss_at_full_open = 0;
+    std::uint64_t rss_at_full_open = 0, anon_at_full_open = 0;
     for (int second = 1;; ++second) {
         std::this_thread::sleep_for(std::chrono::seconds(1));
         const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -174,7 +174,12 @@ int main(int argc, char** argv) {
         if (server_pid) {
             const auto s = sample_process(server_pid);
             peak_rss = std::max(peak_rss, s.rss_bytes);
-            if (!rss_at_full_open && total(&Counters::open) >= cfg.connections) rss_at_full_open = s.rss_bytes;
+            // The last sample with every connection open: the steady state of
+            // the hold, not the moment the storm of handshakes ended.
+            if (total(&Counters::open) >= cfg.connections && elapsed < duration) {
+                rss_at_full_open = s.rss_bytes;
+                anon_at_full_open = s.anon_bytes;
+            }
             server = " server rss=" + std::to_string(s.rss_bytes >> 20) + "MiB";
         }
         std::fprintf(stderr, "[%3ds] open=%llu msgs/s=%llu handshakes=%llu errors=%llu%s\n", second,
@@ -194,22 +199,31 @@ int main(int argc, char** argv) {
     const double received = static_cast<double>(total(&Counters::received));
     const double mb = static_cast<double>(total(&Counters::bytes_in)) / 1e6;
     const double cpu = server_pid ? (server_after.cpu_seconds - server_before.cpu_seconds) / secs * 100 : 0;
-    const double per_conn = (server_pid && rss_at_full_open > server_before.rss_bytes && cfg.connections > 0)
-                                ? static_cast<double>(rss_at_full_open - server_before.rss_bytes) / static_cast<double>(cfg.connections)
-                                : 0;
+    // Per connection: how much the server grew once all were open. The
+    // private anonymous memory (anon) is the figure to compare; VmRSS also
+    // counts code pages the first connections faulted in.
+    auto per_conn = [&](std::uint64_t at_open, std::uint64_t before) {
+        return (server_pid && at_open > before && cfg.connections > 0)
+                   ? static_cast<double>(at_open - before) / static_cast<double>(cfg.connections)
+                   : 0.0;
+    };
+    const double rss_per_conn = per_conn(rss_at_full_open, server_before.rss_bytes);
+    const double anon_per_conn = per_conn(anon_at_full_open, server_before.anon_bytes);
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
     if (json) {
         std::printf("{\"mode\":\"%s\",\"url\":\"%s\",\"connections\":%zu,\"size\":%zu,\"depth\":%zu,\"seconds\":%.3f,"
                     "\"messages\":%.0f,\"messages_per_second\":%.1f,\"megabytes_per_second\":%.3f,"
                     "\"handshakes\":%llu,\"handshakes_per_second\":%.1f,\"errors\":%llu,"
                     "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f},"
-                    "\"server\":{\"cpu_percent\":%.1f,\"rss_bytes\":%llu,\"peak_rss_bytes\":%llu,\"rss_per_connection\":%.0f}}\n",
+                    "\"server\":{\"cpu_percent\":%.1f,\"rss_bytes\":%llu,\"peak_rss_bytes\":%llu,\"rss_per_connection\":%.0f,"
+                    "\"anon_per_connection\":%.0f}}\n",
                     mode_name.c_str(), url_text.c_str(), cfg.connections, cfg.size, cfg.depth, secs, received, received / secs,
                     mb / secs, static_cast<unsigned long long>(total(&Counters::handshakes)),
                     static_cast<double>(total(&Counters::handshakes)) / secs,
                     static_cast<unsigned long long>(total(&Counters::errors)), us(latency.quantile(0.5)),
                     us(latency.quantile(0.99)), us(latency.quantile(0.999)), cpu,
-                    static_cast<unsigned long long>(server_after.rss_bytes), static_cast<unsigned long long>(peak_rss), per_conn);
+                    static_cast<unsigned long long>(server_after.rss_bytes), static_cast<unsigned long long>(peak_rss), rss_per_conn,
+                    anon_per_conn);
     } else {
         std::printf("%s %s: %zu connections, %.1f s\n", mode_name.c_str(), url_text.c_str(), cfg.connections, secs);
         std::printf("  messages: %.0f (%.0f/s, %.2f MB/s in)\n", received, received / secs, mb / secs);
@@ -218,9 +232,9 @@ int main(int argc, char** argv) {
         std::printf("  latency: p50 %.1f us, p99 %.1f us, p99.9 %.1f us\n", us(latency.quantile(0.5)), us(latency.quantile(0.99)),
                     us(latency.quantile(0.999)));
         if (server_pid)
-            std::printf("  server: cpu %.0f%%, rss %llu MiB (peak %llu MiB), %.0f bytes per connection\n", cpu,
-                        static_cast<unsigned long long>(server_after.rss_bytes >> 20), static_cast<unsigned long long>(peak_rss >> 20),
-                        per_conn);
+            std::printf("  server: cpu %.0f%%, rss %llu MiB (peak %llu MiB), per connection %.0f B anonymous (%.0f B rss)\n",
+                        cpu, static_cast<unsigned long long>(server_after.rss_bytes >> 20),
+                        static_cast<unsigned long long>(peak_rss >> 20), anon_per_conn, rss_per_conn);
     }
     return total(&Counters::errors) > 0 && cfg.mode != Mode::Connect ? 1 : 0;
 }

@@ -13,6 +13,10 @@ namespace duplex::bench {
 struct ProcessSample {
     double cpu_seconds = 0;       // utime + stime
     std::uint64_t rss_bytes = 0;  // VmRSS
+    // RssAnon: private anonymous pages (heap, stacks), what connections cost.
+    // VmRSS also counts file-backed pages, e.g. libcrypto's code faulted in by
+    // the first handshake's SHA-1: a one-off, not memory per connection.
+    std::uint64_t anon_bytes = 0;
     bool ok = false;
 };
 
@@ -37,6 +41,8 @@ inline ProcessSample sample_process(int pid) {
         if (line.rfind("VmRSS:", 0) == 0) {
             s.rss_bytes = std::stoull(line.substr(6)) * 1024;
             s.ok = true;
+        } else if (line.rfind("RssAnon:", 0) == 0) {
+            s.anon_bytes = std::stoull(line.substr(8)) * 1024;
         }
     }
     return s;

@@ -208,9 +208,11 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     // The route, held through the server's shared state (which it keeps alive).
     std::shared_ptr<const WebSocketRoute> route(server_.shared_,
                                                 upgrade_->route ? upgrade_->route : &server_.shared_->default_route);
-    auto session = std::make_shared<Session>(server_.loop_, std::move(sock_), wo, protocol, extensions,
-                                             upgrade_->public_request.target, peer_, server_.weak_from_this(), shared,
-                                             std::move(route), &server_.counters());
+    // From the block pool: sessions sit together, not between the temporaries
+    // of handshakes (memory per idle connection, decision 0011).
+    auto session = std::allocate_shared<Session>(runtime::PoolAllocator<Session>(), server_.loop_, std::move(sock_), wo, protocol, extensions,
+                                                 upgrade_->public_request.target, peer_, server_.weak_from_this(),
+                                                 shared, std::move(route), &server_.counters());
     if (user_data.has_value()) session->user_data() = std::move(user_data);
     admitted_ = false;  // the session holds the slot now
     session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);

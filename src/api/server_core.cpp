@@ -5,6 +5,7 @@
 #include "api/http_connection.hpp"
 #include "base/log.hpp"
 #include "proto/ws/frame.hpp"
+#include "runtime/heap_trim.hpp"
 
 #include <unistd.h>
 
@@ -71,6 +72,31 @@ void ServerShared::release(const std::string& ip) {
 ServerCore::~ServerCore() {
     if (sweep_timer_) loop_.runtime().cancel_timer(sweep_timer_);
     if (shutdown_timer_) loop_.runtime().cancel_timer(shutdown_timer_);
+    if (trim_timer_) loop_.runtime().cancel_timer(trim_timer_);
+}
+
+namespace {
+// A trim walks the heap (about a millisecond for a few MiB): not for a few
+// connections, and not while a storm is still going on.
+constexpr std::size_t kTrimAfter = 256;
+constexpr auto kTrimQuiet = std::chrono::milliseconds(200);
+}  // namespace
+
+void ServerCore::note_churn() {
+    last_churn_ = loop_.runtime().now();
+    if (++churn_ < kTrimAfter || trim_timer_) return;
+    arm_trim(last_churn_ + kTrimQuiet);
+}
+
+void ServerCore::arm_trim(base::Instant at) {
+    trim_timer_ = loop_.runtime().add_timer(at, [this] {
+        // The timer dies with us (destructor): `this` is alive here.
+        trim_timer_ = 0;
+        const auto quiet_from = last_churn_ + kTrimQuiet;
+        if (loop_.runtime().now() < quiet_from) return arm_trim(quiet_from);  // still busy: later
+        churn_ = 0;
+        runtime::trim_heap();
+    });
 }
 
 Status ServerCore::listen(const runtime::Address& addr, bool reuse_port, std::uint16_t& bound_port) {
@@ -109,7 +135,8 @@ Status ServerCore::listen(const runtime::Address& addr, bool reuse_port, std::ui
 void ServerCore::sweep() {
     if (closed_) return;
     const auto now = loop_.runtime().now();
-    for (auto& [p, s] : sessions_) s->heartbeat(now, options_.ping_interval, options_.idle_timeout);
+    // A heartbeat may end a session, but it leaves the list only later (deferred).
+    for (Session* s = sessions_; s; s = s->core_next_) s->heartbeat(now, options_.ping_interval, options_.idle_timeout);
     auto tick = std::min(options_.ping_interval.count() > 0 ? options_.ping_interval : std::chrono::milliseconds(1000),
                          options_.idle_timeout.count() > 0 ? options_.idle_timeout : std::chrono::milliseconds(1000));
     tick = std::clamp(tick / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
@@ -130,13 +157,12 @@ void ServerCore::close() {
     sweep_timer_ = 0;
     auto http = http_;
     for (auto& [p, c] : http) c->close_now();
-    auto sessions = sessions_;
-    for (auto& [p, s] : sessions) (void)s->close(1001, "server shutting down");
+    for (auto& s : all_sessions()) (void)s->close(1001, "server shutting down");
 }
 
 void ServerCore::shutdown(base::Instant deadline, std::function<void()> done) {
     close();
-    if (sessions_.empty()) {
+    if (!sessions_) {
         if (done) done();
         return;
     }
@@ -147,14 +173,39 @@ void ServerCore::shutdown(base::Instant deadline, std::function<void()> done) {
         if (!self) return;
         self->shutdown_timer_ = 0;
         // The deadline passed: whatever has not finished its close ends now.
-        auto sessions = self->sessions_;
-        for (auto& [p, s] : sessions) s->abort();
+        for (auto& s : self->all_sessions()) s->abort();
     });
 }
 
+void ServerCore::link(Session* s) noexcept {
+    s->core_prev_ = nullptr;
+    s->core_next_ = sessions_;
+    if (sessions_) sessions_->core_prev_ = s;
+    sessions_ = s;
+    ++session_count_;
+}
+
+bool ServerCore::unlink(Session* s) noexcept {
+    if (!s->core_prev_ && sessions_ != s) return false;  // not ours, or already gone
+    if (s->core_prev_) s->core_prev_->core_next_ = s->core_next_;
+    else sessions_ = s->core_next_;
+    if (s->core_next_) s->core_next_->core_prev_ = s->core_prev_;
+    s->core_prev_ = s->core_next_ = nullptr;
+    --session_count_;
+    return true;
+}
+
+std::vector<std::shared_ptr<Session>> ServerCore::all_sessions() const {
+    std::vector<std::shared_ptr<Session>> v;
+    v.reserve(session_count_);
+    for (Session* s = sessions_; s; s = s->core_next_) v.push_back(s->shared_from_this());
+    return v;
+}
+
+void ServerCore::session_gone(Session* s) { (void)unlink(s); }
+
 void ServerCore::session_done(Session* s) {
-    auto it = sessions_.find(s);
-    if (it == sessions_.end()) return;
+    if (!unlink(s)) return;
     if (s->has_topics()) {
         for (const auto& topic : s->topics()) {
             auto t = topics_.find(topic);
@@ -167,8 +218,8 @@ void ServerCore::session_done(Session* s) {
     }
     shared_->release(s->remote_ip());
     shared_->metrics->connections_open.fetch_sub(1, std::memory_order_relaxed);
-    sessions_.erase(it);
-    if (sessions_.empty() && on_drained_) {
+    note_churn();
+    if (!sessions_ && on_drained_) {
         if (shutdown_timer_) loop_.runtime().cancel_timer(shutdown_timer_);
         shutdown_timer_ = 0;
         auto done = std::move(on_drained_);
@@ -281,6 +332,7 @@ std::size_t ServerCore::subscribers(const std::string& topic) const {
 void ServerCore::http_done(HttpConnection* c) {
     auto it = http_.find(c);
     if (it == http_.end()) return;
+    note_churn();
     // Destroy after the current callback returns.
     auto keep = std::move(it->second);
     http_.erase(it);
@@ -288,7 +340,7 @@ void ServerCore::http_done(HttpConnection* c) {
 }
 
 void ServerCore::on_open(const std::shared_ptr<Session>& s, const WebSocketRoute* route, const HttpRequest& req) {
-    sessions_.emplace(s.get(), s);
+    link(s.get());
     ServerMetrics::add(shared_->metrics->connections_total);
     ServerMetrics::add(shared_->metrics->connections_open);
     auto fn = route && route->on_connection ? route->on_connection : shared_->default_route.on_connection;

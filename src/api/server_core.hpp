@@ -73,6 +73,7 @@ public:
 
     // SessionOwner
     void session_done(Session* s) override;
+    void session_gone(Session* s) override;
     bool subscribe(Session* s, const std::string& topic) override;
     bool unsubscribe(Session* s, const std::string& topic) override;
     void publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) override;
@@ -91,7 +92,7 @@ public:
     EventLoop& loop_;
     std::shared_ptr<ServerShared> shared_;
     const ServerOptions& options_;
-    std::size_t session_count() const noexcept { return sessions_.size(); }
+    std::size_t session_count() const noexcept { return session_count_; }
 
 private:
     LoopCounters& counters_;
@@ -99,7 +100,15 @@ private:
     void sweep();  // heartbeats and idle timeouts
 
     std::unique_ptr<runtime::TcpListener> listener_;
-    std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+    // This loop's open sessions, linked through the sessions themselves (no
+    // node per connection, decision 0011). A linked session is alive: its
+    // self-reference is dropped only after session_done()/session_gone()
+    // unlinked it.
+    Session* sessions_ = nullptr;
+    std::size_t session_count_ = 0;
+    void link(Session* s) noexcept;
+    bool unlink(Session* s) noexcept;
+    std::vector<std::shared_ptr<Session>> all_sessions() const;
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
     std::unordered_map<std::string, std::vector<Session*>> topics_;
     std::shared_ptr<proto::ws::Deflater> shared_deflater_;
@@ -108,6 +117,14 @@ private:
     bool closed_ = false;
     std::function<void()> on_drained_;
     runtime::Loop::TimerId shutdown_timer_ = 0;
+
+    // After a burst of handshakes or closes, the heap's free pages go back to
+    // the kernel (runtime/heap_trim.hpp), once things have been quiet a moment.
+    void note_churn();
+    void arm_trim(base::Instant at);
+    std::size_t churn_ = 0;  // connections begun or ended since the last trim
+    base::Instant last_churn_{};
+    runtime::Loop::TimerId trim_timer_ = 0;
 };
 
 }  // namespace duplex::detail

@@ -132,6 +132,7 @@ void Session::on_loop_closing() {
     sock_.reset();
     if (handlers_) handlers_->drop_callbacks();
     route_handle_ = WebSocket();
+    if (auto owner = owner_.lock()) owner->session_gone(this);
     loop_gone_.store(true, std::memory_order_release);
     auto keep = std::move(self_ref_);  // may be the last reference: nothing of us is touched after
 }

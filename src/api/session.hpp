@@ -40,6 +40,8 @@ struct LoopCounters;
 class SessionOwner {
 public:
     virtual void session_done(Session* s) = 0;
+    /// The session ends without a close (its loop is being destroyed): forget it.
+    virtual void session_gone(Session* s) = 0;
     virtual bool subscribe(Session* s, const std::string& topic) = 0;
     virtual bool unsubscribe(Session* s, const std::string& topic) = 0;
     virtual void publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) = 0;
@@ -239,6 +241,12 @@ private:
         std::string host;  // for SNI and certificate checks
     };
     std::unique_ptr<ClientState> client_;
+
+    // The server core's list of its sessions (only the core touches these,
+    // on the loop thread).
+    friend class ServerCore;
+    Session* core_prev_ = nullptr;
+    Session* core_next_ = nullptr;
 };
 
 }  // namespace duplex::detail

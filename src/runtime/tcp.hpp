@@ -7,6 +7,7 @@
 #include "base/bytes.hpp"
 #include "base/result.hpp"
 #include "runtime/address.hpp"
+#include "runtime/block_pool.hpp"
 #include "runtime/loop.hpp"
 #include "runtime/stream.hpp"
 
@@ -64,6 +65,10 @@ public:
     ~TcpSocket() override;
     TcpSocket(const TcpSocket&) = delete;
     TcpSocket& operator=(const TcpSocket&) = delete;
+    // A socket lives as long as its connection: from the block pool, beside
+    // the other sockets, not between a handshake's temporaries (decision 0011).
+    static void* operator new(std::size_t n) { return BlockPool::for_size(n).allocate(); }
+    static void operator delete(void* p, std::size_t n) noexcept { BlockPool::for_size(n).deallocate(p); }
 
     /// Writes what the kernel takes now; returns the number of bytes written
     /// (0 when it would block) or a system error (EPIPE, ECONNRESET, ...).

@@ -4,6 +4,7 @@
 #include <duplex/websocket.hpp>
 #include <duplex/websocket_server.hpp>
 
+#include "runtime/heap_trim.hpp"
 #include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
 
@@ -476,6 +477,78 @@ TEST(Server, CloseFromInsideOnMessageIsSafe) {
     loop.set_timeout(5s, [&] { loop.stop(); });
     loop.run();
     EXPECT_EQ(code, 3001);
+}
+
+TEST(Server, ALoopDestroyedAfterItsServerEndsTheConnectionsLeft) {
+    // The server goes first, its loop after, with connections still open:
+    // they leave the server's list as the loop ends them (ASan watches).
+    std::vector<WebSocket> clients;
+    EventLoop client_loop;
+    {
+        EventLoop loop;
+        {
+            WebSocketServer server(loop, local());
+            server.on_connection(echo_route);
+            ASSERT_TRUE(server.listen().ok());
+            std::thread t([&] { loop.run(); });
+            int open = 0;
+            for (int i = 0; i < 3; ++i) {
+                auto ws = WebSocket::connect(client_loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+                ws.on_open([&] { ++open; });
+                clients.push_back(ws);
+            }
+            const auto deadline = std::chrono::steady_clock::now() + 5s;
+            while (open < 3 && std::chrono::steady_clock::now() < deadline) client_loop.run_once(5);
+            ASSERT_EQ(open, 3);
+            loop.post([&] { loop.stop(); });
+            t.join();
+        }  // the server, with three sessions open
+    }  // their loop
+    // The sockets closed with the loop: every client hears it.
+    int closed = 0;
+    for (auto& ws : clients) ws.on_close([&](std::uint16_t, std::string_view) { ++closed; });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (closed < 3 && std::chrono::steady_clock::now() < deadline) client_loop.run_once(5);
+    EXPECT_EQ(closed, 3);
+}
+
+TEST(Server, ABurstOfConnectionsIsFollowedByOneHeapTrimOnceQuiet) {
+    // Decision 0011: after a burst (256 connections begun or ended) the heap's
+    // free pages go back to the kernel, once 200 ms pass without more; a few
+    // connections never cause a trim.
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    server.on_connection(echo_route);
+    ASSERT_TRUE(server.listen().ok());
+    const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/";
+    std::vector<WebSocket> clients;
+    int open = 0;
+    auto open_more = [&](int n) {
+        for (int i = 0; i < n; ++i) {
+            auto ws = WebSocket::connect(loop, url);
+            ws.on_open([&] { ++open; });
+            clients.push_back(ws);
+        }
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (open < static_cast<int>(clients.size()) && std::chrono::steady_clock::now() < deadline) loop.run_once(5);
+    };
+    auto run_for = [&](std::chrono::milliseconds d) {
+        const auto until = std::chrono::steady_clock::now() + d;
+        while (std::chrono::steady_clock::now() < until) loop.run_once(5);
+    };
+    const auto before = runtime::heap_trims();
+    open_more(100);
+    ASSERT_EQ(open, 100);
+    run_for(400ms);
+    EXPECT_EQ(runtime::heap_trims(), before) << "100 connections are no burst";
+    open_more(200);
+    ASSERT_EQ(open, 300);
+    run_for(50ms);
+    EXPECT_EQ(runtime::heap_trims(), before) << "not before 200 ms of quiet";
+    run_for(400ms);
+    EXPECT_EQ(runtime::heap_trims(), before + 1);
+    for (auto& ws : clients) (void)ws.close();
+    run_for(300ms);
 }
 
 TEST(Server, ServerCloseSends1001ToEveryClient) {
