@@ -67,14 +67,14 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::
                  std::shared_ptr<const WebSocketRoute> route, LoopCounters* counters)
     : loop_(loop),
       sock_(std::move(sock)),
-      role_(proto::ws::Role::Server),
       url_(std::move(url)),
       remote_(remote),
+      role_(proto::ws::Role::Server),
       owner_(std::move(owner)),
       route_(std::move(route)),
       counters_(counters),
-      phase_(Phase::Open),
-      state_(ReadyState::Open) {
+      state_(ReadyState::Open),
+      phase_(Phase::Open) {
     if (!protocol.empty() || !extensions.empty() || shared_deflater) {
         auto& n = negotiated();
         n.protocol = std::move(protocol);
@@ -92,10 +92,8 @@ const std::string& Session::empty_string() noexcept {
 
 Session::Session(EventLoop& loop, std::string url, ClientOptions options)
     : loop_(loop),
-      role_(proto::ws::Role::Client),
       url_(std::move(url)),
-      phase_(Phase::Resolving),
-      state_(ReadyState::Connecting),
+      role_(proto::ws::Role::Client),
       client_(std::make_unique<ClientState>()) {
     client_->options = std::move(options);
     client_->ws_options.max_message_size = client_->options.max_message_size;
@@ -593,18 +591,18 @@ void Session::flush() {
 }
 
 void Session::arm_timer() {
-    const auto deadline = ws_->next_deadline();
+    const auto deadline = ws_->next_deadline().value_or(kNoTimer);
     if (deadline == timer_at_) return;
     if (timer_) rt().cancel_timer(timer_);
     timer_ = 0;
     timer_at_ = deadline;
-    if (!deadline) return;
+    if (deadline == kNoTimer) return;
     std::weak_ptr<Session> weak = shared_from_this();
-    timer_ = rt().add_timer(*deadline, [weak] {
+    timer_ = rt().add_timer(deadline, [weak] {
         auto self = weak.lock();
         if (!self || !self->ws_ || self->phase_ != Phase::Open) return;
         self->timer_ = 0;
-        self->timer_at_.reset();
+        self->timer_at_ = kNoTimer;
         self->ws_->handle_timeout(self->rt().now());
         self->dispatch();
         self->flush();
@@ -643,7 +641,7 @@ bool Session::reconnect_later() {
         if (*t) rt().cancel_timer(*t);
         *t = 0;
     }
-    timer_at_.reset();
+    timer_at_ = kNoTimer;
     ws_.reset();
     client_->response_parser.reset();
     client_->out.clear();

@@ -173,7 +173,6 @@ private:
     runtime::Loop& rt() noexcept { return loop_.runtime(); }
     std::unique_ptr<runtime::Stream> sock_;
     std::optional<proto::ws::Connection> ws_;
-    proto::ws::Role role_;
     // What most connections do without: a negotiated subprotocol or
     // extension, subscriptions.
     struct Negotiated {
@@ -191,6 +190,7 @@ private:
     std::unique_ptr<Handlers> handlers_;
     std::string url_;
     base::Endpoint remote_{};
+    proto::ws::Role role_;  // 4 bytes, beside the endpoint's 20
     std::weak_ptr<SessionOwner> owner_;
     // Server side only: the route's handlers (the pointer keeps the server's
     // shared state alive, which owns the counters `counters_` points to).
@@ -207,25 +207,27 @@ private:
     void on_loop_closing() override;
     void hold_self();
     void release_self();
-    Phase phase_;
-    std::atomic<ReadyState> state_;
-    std::atomic<bool> loop_gone_{false};
     std::atomic<std::size_t> buffered_{0};
     // Written by the loop thread only, read from any: a plain store (a
     // sequentially consistent one is an xchg, on every message).
     void set_buffered(std::size_t n) noexcept { buffered_.store(n, std::memory_order_relaxed); }
+    std::size_t low_threshold_ = 0;
+    std::size_t max_backpressure_ = 16u << 20;
+    runtime::Loop::TimerId timer_ = 0;
+    static constexpr base::Instant kNoTimer = base::Instant::max();
+    base::Instant timer_at_ = kNoTimer;       // when timer_ fires
+    runtime::Loop::TimerId phase_timer_ = 0;  // handshake (client) or linger timeout
+    // The small ones together (memory per connection, decision 0011).
+    std::atomic<ReadyState> state_{ReadyState::Connecting};
+    BackpressurePolicy backpressure_policy_ = BackpressurePolicy::Close;
+    Phase phase_ = Phase::Resolving;
+    std::atomic<bool> loop_gone_{false};
     bool in_read_ = false;
     bool write_blocked_ = false;   // the kernel did not take everything last time
     bool abandon_tx_ = false;      // the close handshake timed out: drop what is queued
     bool flush_deadline_ = false;  // a timer bounds the wait for the last frames
     bool drain_armed_ = false;     // fire on_drain when the buffer falls to low_threshold_
-    std::size_t low_threshold_ = 0;
-    std::size_t max_backpressure_ = 16u << 20;
-    BackpressurePolicy backpressure_policy_ = BackpressurePolicy::Close;
     bool close_reported_ = false;
-    runtime::Loop::TimerId timer_ = 0;
-    std::optional<base::Instant> timer_at_;
-    runtime::Loop::TimerId phase_timer_ = 0;  // handshake (client) or linger timeout
 
     // Client-only state, kept out of server sessions (memory per connection).
     struct ClientState {

@@ -166,7 +166,7 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
             msg_active_ = true;
             msg_binary_ = op == Opcode::Binary;
             msg_size_ = 0;
-            msg_.clear();
+            if (rare_) rare_->msg.clear();
             utf8_.reset();
             // The common case: a whole unfragmented message already in the
             // caller's buffer is delivered from there, without a copy.
@@ -193,8 +193,7 @@ bool Connection::on_payload(base::Bytes chunk) {
         if (ctrl_is_direct_) {
             ctrl_direct_ = chunk;
         } else {
-            if (!ctrl_store_) ctrl_store_ = std::make_unique<std::array<std::byte, 125>>();
-            std::memcpy(ctrl_store_->data() + ctrl_len_, chunk.data(), chunk.size());
+            std::memcpy(rare().ctrl.data() + ctrl_len_, chunk.data(), chunk.size());
         }
         ctrl_len_ = static_cast<std::uint8_t>(ctrl_len_ + chunk.size());
         return true;
@@ -206,7 +205,8 @@ bool Connection::on_payload(base::Bytes chunk) {
     if (msg_direct_) {
         msg_direct_data_ = chunk;
     } else {
-        msg_.insert(msg_.end(), chunk.begin(), chunk.end());
+        auto& msg = rare().msg;
+        msg.insert(msg.end(), chunk.begin(), chunk.end());
     }
     return true;
 }
@@ -236,7 +236,10 @@ void Connection::end_frame(base::Instant now) {
     // §8.1: a text message must end on a character boundary.
     if (!msg_binary_ && !utf8_.complete()) return fail(WsError::invalid_utf8);
     msg_active_ = false;
-    const base::Bytes data = msg_direct_ ? msg_direct_data_ : base::Bytes{msg_.data(), msg_.size()};
+    // Not direct and no Rare yet: every frame of the message was empty.
+    const base::Bytes data = msg_direct_ ? msg_direct_data_
+                             : rare_     ? base::Bytes{rare_->msg.data(), rare_->msg.size()}
+                                         : base::Bytes{};
     if (!msg_binary_) validated_text_ = data;
     ready_message(msg_binary_, data);
 }
@@ -245,13 +248,14 @@ bool Connection::inflate_piece(base::Bytes chunk, bool final) {
     // RFC 7692 §7.2.2: inflate as the frames arrive, so that the size limit
     // (a decompression bomb) and invalid UTF-8 are caught as early as possible.
     if (!z_->inflater) z_->inflater = std::make_unique<Inflater>(z_->config.params.remote_max_window_bits);
-    const std::size_t before = msg_.size();
+    auto& msg = rare().msg;
+    const std::size_t before = msg.size();
     const auto limit = static_cast<std::size_t>(std::min<std::uint64_t>(max_message_size_, SIZE_MAX));
-    const auto st = final ? z_->inflater->finish(msg_, limit, z_->config.params.remote_no_context_takeover)
-                          : z_->inflater->inflate(chunk, msg_, limit);
+    const auto st = final ? z_->inflater->finish(msg, limit, z_->config.params.remote_no_context_takeover)
+                          : z_->inflater->inflate(chunk, msg, limit);
     if (st == Inflater::Status::TooBig) return fail(WsError::message_too_big), false;
     if (st == Inflater::Status::Error) return fail(WsError::bad_compressed_data), false;
-    if (!msg_binary_ && !utf8_.feed({msg_.data() + before, msg_.size() - before}))
+    if (!msg_binary_ && !utf8_.feed({msg.data() + before, msg.size() - before}))
         return fail(WsError::invalid_utf8), false;
     return true;
 }
@@ -270,7 +274,7 @@ void Connection::on_close_frame(base::Instant now) {
         // §5.5.1: answer with a Close, echoing the status code.
         write_close(code == code_value(CloseCode::NoStatus) ? 0 : code, {});
     }
-    close_deadline_.reset();
+    close_deadline_ = kNever;
     // §7.1.1: the server closes the TCP connection first; the client waits for
     // it, but not for ever.
     if (role_ == Role::Server) close_transport_ = true;
@@ -286,13 +290,13 @@ void Connection::handle_eof(base::Instant) {
 }
 
 void Connection::handle_timeout(base::Instant now) {
-    if (close_deadline_ && now >= *close_deadline_ && state_ == State::Closing) {
-        close_deadline_.reset();
+    if (now >= close_deadline_ && state_ == State::Closing) {
+        close_deadline_ = kNever;
         close_transport_ = true;
         finish(code_value(CloseCode::Abnormal), {}, false, make_error_code(WsError::close_timeout));
     }
-    if (transport_deadline_ && now >= *transport_deadline_) {
-        transport_deadline_.reset();
+    if (now >= transport_deadline_) {
+        transport_deadline_ = kNever;
         close_transport_ = true;
     }
 }
@@ -304,7 +308,7 @@ void Connection::fail(WsError e) {
     const std::string why = make_error_code(e).message();
     if (state_ == State::Open) write_close(code_value(code), why);
     close_transport_ = true;
-    close_deadline_.reset();
+    close_deadline_ = kNever;
     finish(code_value(code), why, false, make_error_code(e));
 }
 
@@ -312,8 +316,9 @@ void Connection::finish(std::uint16_t code, std::string reason, bool clean, std:
     state_ = State::Closed;
     in_frame_ = false;
     msg_active_ = false;
-    close_reason_ = std::move(reason);
-    events_.emplace_back(ClosedEvent{code, close_reason_, clean, error});
+    auto& r = rare();
+    r.close_reason = std::move(reason);
+    events_.emplace_back(ClosedEvent{code, r.close_reason, clean, error});
 }
 
 // -------------------------------------------------------- local commands --
@@ -436,8 +441,9 @@ std::optional<Event> Connection::poll_event() {
 }
 
 std::optional<base::Instant> Connection::next_deadline() const {
-    if (close_deadline_ && transport_deadline_) return std::min(*close_deadline_, *transport_deadline_);
-    return close_deadline_ ? close_deadline_ : transport_deadline_;
+    const auto at = std::min(close_deadline_, transport_deadline_);
+    if (at == kNever) return std::nullopt;
+    return at;
 }
 
 }  // namespace duplex::proto::ws

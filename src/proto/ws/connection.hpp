@@ -167,7 +167,7 @@ private:
     }
     base::Bytes ctrl_payload() const noexcept {
         if (ctrl_len_ == 0) return {};
-        return ctrl_is_direct_ ? ctrl_direct_ : base::Bytes{ctrl_store_->data(), ctrl_len_};
+        return ctrl_is_direct_ ? ctrl_direct_ : base::Bytes{rare_->ctrl.data(), ctrl_len_};
     }
     bool already_valid(base::Bytes payload) const noexcept {
         return payload.data() == validated_text_.data() && payload.size() == validated_text_.size() &&
@@ -196,21 +196,33 @@ private:
     std::uint64_t payload_pos_ = 0;
     std::uint64_t msg_size_ = 0;
     base::Bytes msg_direct_data_;
-    std::vector<std::byte> msg_;
     // rx: the control frame being read (§5.5: ≤ 125 bytes): in the caller's
-    // buffer when it arrived whole, else gathered in ctrl_store_.
+    // buffer when it arrived whole, else gathered in rare().ctrl.
     base::Bytes ctrl_direct_;
-    std::unique_ptr<std::array<std::byte, 125>> ctrl_store_;
+    // What an idle connection never needs, made on first use: a message that
+    // is not delivered from the caller's buffer (fragmented, split across
+    // reads, compressed), a control frame split across reads, the close.
+    struct Rare {
+        std::vector<std::byte> msg;
+        std::array<std::byte, 125> ctrl;
+        std::string close_reason;
+    };
+    std::unique_ptr<Rare> rare_;
+    Rare& rare() {
+        if (!rare_) rare_ = std::make_unique<Rare>();
+        return *rare_;
+    }
 
     std::vector<Event> events_;
     // The text just delivered (valid UTF-8, checked on the way in): sending
     // exactly these bytes back (an echo) skips a second validation. Reset by
     // every handle_bytes(), when the span stops being valid.
     base::Bytes validated_text_;
-    std::string close_reason_;
     base::ByteQueue tx_;
-    std::optional<base::Instant> close_deadline_;      // waiting for the peer's Close
-    std::optional<base::Instant> transport_deadline_;  // client: waiting for the server's FIN
+    // Instant::max(): not waiting (8 bytes each, not an optional's 16).
+    static constexpr base::Instant kNever = base::Instant::max();
+    base::Instant close_deadline_ = kNever;      // waiting for the peer's Close
+    base::Instant transport_deadline_ = kNever;  // client: waiting for the server's FIN
     // Client only: masking keys drawn from the CSPRNG in batches (allocated
     // on first use, so server connections do not carry them).
     static constexpr std::uint8_t kMaskBatch = 32;
