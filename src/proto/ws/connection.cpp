@@ -32,12 +32,10 @@ MaskKey Connection::next_mask() {
 std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
     // §7.1.7: once the connection is failed (or closed), input is discarded.
     if (state_ == State::Closed) return in.size();
-    if (message_ready_ || events_head_ < events_.size()) return 0;  // the caller must poll first
-    events_.clear();
-    events_head_ = 0;
-    validated_text_ = {};
+    if (message_ready_ || pending_[0] != Pending::None) return 0;  // the caller must poll first
+    text_validated_ = false;
     std::size_t pos = 0;
-    while (pos < in.size() && !message_ready_ && events_.empty() && state_ != State::Closed) {
+    while (pos < in.size() && !message_ready_ && pending_[0] == Pending::None && state_ != State::Closed) {
         if (!in_frame_ && hdr_len_ == 0 && !msg_active_ && whole_message_at(in, pos)) continue;
         if (!in_frame_) {
             FrameHeader h;
@@ -82,8 +80,8 @@ std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
         }
         const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, in.size() - pos));
         auto chunk = in.subspan(pos, take);
-        if (frame_masked_) apply_mask(chunk, frame_mask_, payload_pos_);
-        payload_pos_ += take;
+        if (frame_masked_) apply_mask(chunk, frame_mask_, mask_offset_);
+        mask_offset_ = static_cast<std::uint8_t>((mask_offset_ + take) & 3);
         payload_left_ -= take;
         pos += take;
         if (!on_payload(chunk)) return in.size();
@@ -130,9 +128,9 @@ bool Connection::whole_message_at(base::MutableBytes in, std::size_t& pos) {
             fail(WsError::invalid_utf8);
             return true;
         }
-        validated_text_ = payload;
     }
     ready_message(binary, payload);
+    text_validated_ = !binary;
     return true;
 }
 
@@ -184,7 +182,7 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
     frame_masked_ = h.masked;
     frame_mask_ = h.mask;
     payload_left_ = h.payload_len;
-    payload_pos_ = 0;
+    mask_offset_ = 0;
     return true;
 }
 
@@ -219,11 +217,11 @@ void Connection::end_frame(base::Instant now) {
             // §5.5.2: answer with a Pong carrying the same data, unless we
             // already sent a Close (§5.5.1: nothing may follow it).
             if (state_ == State::Open) write_frame(Opcode::Pong, ctrl);
-            events_.emplace_back(PingEvent{ctrl});
+            push_event(Pending::Ping);
             return;
         case Opcode::Pong:
             // §5.5.3: an unsolicited Pong is allowed and needs no answer.
-            events_.emplace_back(PongEvent{ctrl});
+            push_event(Pending::Pong);
             return;
         case Opcode::Close:
             on_close_frame(now);
@@ -240,8 +238,8 @@ void Connection::end_frame(base::Instant now) {
     const base::Bytes data = msg_direct_ ? msg_direct_data_
                              : rare_     ? base::Bytes{rare_->msg.data(), rare_->msg.size()}
                                          : base::Bytes{};
-    if (!msg_binary_) validated_text_ = data;
     ready_message(msg_binary_, data);
+    text_validated_ = !msg_binary_;
 }
 
 bool Connection::inflate_piece(base::Bytes chunk, bool final) {
@@ -317,8 +315,11 @@ void Connection::finish(std::uint16_t code, std::string reason, bool clean, std:
     in_frame_ = false;
     msg_active_ = false;
     auto& r = rare();
+    r.close_code = code;
+    r.close_clean = clean;
+    r.close_error = error;
     r.close_reason = std::move(reason);
-    events_.emplace_back(ClosedEvent{code, r.close_reason, clean, error});
+    push_event(Pending::Closed);
 }
 
 // -------------------------------------------------------- local commands --
@@ -432,12 +433,16 @@ std::optional<Event> Connection::poll_event() {
         message_ready_ = false;
         return MessageEvent{msg_binary_, msg_direct_data_};
     }
-    if (events_head_ >= events_.size()) {
-        events_.clear();
-        events_head_ = 0;
-        return std::nullopt;
+    const Pending e = pending_[0];
+    pending_[0] = pending_[1];
+    pending_[1] = Pending::None;
+    switch (e) {
+        case Pending::None: return std::nullopt;
+        case Pending::Ping: return PingEvent{ctrl_payload()};
+        case Pending::Pong: return PongEvent{ctrl_payload()};
+        case Pending::Closed: return ClosedEvent{rare_->close_code, rare_->close_reason, rare_->close_clean, rare_->close_error};
     }
-    return events_[events_head_++];
+    return std::nullopt;
 }
 
 std::optional<base::Instant> Connection::next_deadline() const {

@@ -38,7 +38,7 @@
 
 namespace duplex::proto::ws {
 
-enum class Role { Client, Server };
+enum class Role : std::uint8_t { Client, Server };
 
 struct Options {
     /// Largest message accepted, after reassembly (over it: close 1009).
@@ -86,7 +86,7 @@ struct ClosedEvent {
 };
 using Event = std::variant<MessageEvent, PingEvent, PongEvent, ClosedEvent>;
 
-enum class State { Open, Closing, Closed };
+enum class State : std::uint8_t { Open, Closing, Closed };
 
 class Connection {
 public:
@@ -158,7 +158,7 @@ private:
     void finish(std::uint16_t code, std::string reason, bool clean, std::error_code error);
     void write_frame(Opcode op, base::Bytes payload, std::uint8_t rsv = 0);
     bool inflate_piece(base::Bytes chunk, bool final);
-    /// The delivered message, kept apart from events_ (the common event gets
+    /// The delivered message, kept apart from pending_ (the common event gets
     /// no variant pushed and popped): its span in msg_direct_data_.
     void ready_message(bool binary, base::Bytes data) noexcept {
         msg_binary_ = binary;
@@ -170,9 +170,14 @@ private:
         return ctrl_is_direct_ ? ctrl_direct_ : base::Bytes{rare_->ctrl.data(), ctrl_len_};
     }
     bool already_valid(base::Bytes payload) const noexcept {
-        return payload.data() == validated_text_.data() && payload.size() == validated_text_.size() &&
-               payload.data() != nullptr;
+        return text_validated_ && payload.data() == msg_direct_data_.data() &&
+               payload.size() == msg_direct_data_.size() && payload.data() != nullptr;
     }
+    // Ping, Pong and Closed wait here in order (at most two: a Ping or Pong,
+    // then Closed). Their data is elsewhere: ctrl_payload() for Ping and Pong,
+    // Rare for Closed; so no Event is stored (memory per connection).
+    enum class Pending : std::uint8_t { None, Ping, Pong, Closed };
+    void push_event(Pending e) noexcept { (pending_[0] == Pending::None ? pending_[0] : pending_[1]) = e; }
     void write_close(std::uint16_t code, std::string_view reason);
     MaskKey next_mask();
 
@@ -193,7 +198,6 @@ private:
 
     // rx: the frame being read
     std::uint64_t payload_left_ = 0;
-    std::uint64_t payload_pos_ = 0;
     std::uint64_t msg_size_ = 0;
     base::Bytes msg_direct_data_;
     // rx: the control frame being read (§5.5: ≤ 125 bytes): in the caller's
@@ -205,6 +209,10 @@ private:
     struct Rare {
         std::vector<std::byte> msg;
         std::array<std::byte, 125> ctrl;
+        // The ClosedEvent's contents.
+        std::uint16_t close_code = 0;
+        bool close_clean = false;
+        std::error_code close_error;
         std::string close_reason;
     };
     std::unique_ptr<Rare> rare_;
@@ -213,11 +221,6 @@ private:
         return *rare_;
     }
 
-    std::vector<Event> events_;
-    // The text just delivered (valid UTF-8, checked on the way in): sending
-    // exactly these bytes back (an echo) skips a second validation. Reset by
-    // every handle_bytes(), when the span stops being valid.
-    base::Bytes validated_text_;
     base::ByteQueue tx_;
     // Instant::max(): not waiting (8 bytes each, not an optional's 16).
     static constexpr base::Instant kNever = base::Instant::max();
@@ -228,13 +231,14 @@ private:
     static constexpr std::uint8_t kMaskBatch = 32;
     std::unique_ptr<std::array<MaskKey, kMaskBatch>> mask_pool_;
 
-    std::uint32_t events_head_ = 0;
     base::Utf8Validator utf8_;
     MaskKey frame_mask_{};
     std::array<std::byte, kMaxHeaderLen> hdr_buf_{};
     std::uint8_t hdr_len_ = 0;
     std::uint8_t ctrl_len_ = 0;
     std::uint8_t mask_next_ = kMaskBatch;
+    std::uint8_t mask_offset_ = 0;  // payload bytes of this frame so far, mod 4 (where the key stands)
+    std::array<Pending, 2> pending_{};
     Role role_;
     State state_ = State::Open;
     Opcode frame_op_ = Opcode::Continuation;
@@ -248,6 +252,10 @@ private:
     bool msg_compressed_ = false;    // RSV1 on its first frame (RFC 7692 §6)
     bool close_transport_ = false;
     bool message_ready_ = false;     // a MessageEvent waits in msg_binary_/msg_direct_data_
+    // The text just delivered (msg_direct_data_) is valid UTF-8, checked on
+    // the way in: sending exactly these bytes back (an echo) skips a second
+    // validation. Reset by every handle_bytes(), when the span stops being valid.
+    bool text_validated_ = false;
 };
 
 }  // namespace duplex::proto::ws
