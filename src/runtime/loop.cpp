@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -98,18 +99,30 @@ void Loop::stop() {
 Loop::TimerId Loop::add_timer(base::Instant when, std::function<void()> fn) {
     const TimerId id = next_timer_++;
     timers_.emplace(id, std::move(fn));
-    timer_heap_.push({when, id});
+    timer_heap_.push_back({when, id});
+    std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
     return id;
 }
 
-void Loop::cancel_timer(TimerId id) { timers_.erase(id); }
+void Loop::cancel_timer(TimerId id) {
+    if (timers_.erase(id) == 0) return;
+    // Amortised O(1): a compaction follows at least 3n cancellations of n entries.
+    if (timer_heap_.size() > 64 && timer_heap_.size() > 4 * timers_.size()) compact_timers();
+}
+
+void Loop::compact_timers() {
+    std::erase_if(timer_heap_, [this](const TimerEntry& e) { return !timers_.contains(e.id); });
+    std::make_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+    if (timer_heap_.capacity() > 2 * timer_heap_.size() + 64) timer_heap_.shrink_to_fit();
+    timers_.rehash(0);  // the buckets a storm grew
+}
 
 int Loop::timeout_ms(int requested) const {
     if (!deferred_.empty() || !next_.empty()) return 0;
     int t = requested;
     // Skip cancelled entries lazily: a stale top only makes us wake early.
     if (!timer_heap_.empty()) {
-        const auto until = timer_heap_.top().when - base::Clock::now();
+        const auto until = timer_heap_.front().when - base::Clock::now();
         auto ms = std::chrono::ceil<std::chrono::milliseconds>(until).count();
         if (ms < 0) ms = 0;
         if (t < 0 || ms < t) t = static_cast<int>(std::min<long long>(ms, 1 << 30));
@@ -170,9 +183,10 @@ void Loop::run_deferred() {
 
 void Loop::run_timers() {
     now_ = base::Clock::now();
-    while (!timer_heap_.empty() && timer_heap_.top().when <= now_) {
-        const TimerId id = timer_heap_.top().id;
-        timer_heap_.pop();
+    while (!timer_heap_.empty() && timer_heap_.front().when <= now_) {
+        const TimerId id = timer_heap_.front().id;
+        std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+        timer_heap_.pop_back();
         auto it = timers_.find(id);
         if (it == timers_.end()) continue;  // cancelled
         auto fn = std::move(it->second);
@@ -180,7 +194,10 @@ void Loop::run_timers() {
         fn();
     }
     // Drop cancelled entries at the top so they do not shorten the next wait.
-    while (!timer_heap_.empty() && !timers_.count(timer_heap_.top().id)) timer_heap_.pop();
+    while (!timer_heap_.empty() && !timers_.contains(timer_heap_.front().id)) {
+        std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+        timer_heap_.pop_back();
+    }
 }
 
 }  // namespace duplex::runtime

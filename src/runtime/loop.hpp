@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
-#include <queue>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -81,6 +80,8 @@ public:
 
     TimerId add_timer(base::Instant when, std::function<void()> fn);
     void cancel_timer(TimerId id);
+    /// Entries in the timer heap, cancelled ones not yet dropped included (tests).
+    std::size_t timer_entries() const noexcept { return timer_heap_.size(); }
 
     /// The time at the start of this iteration (the runtime reads the clock
     /// once per wake-up and hands it to every machine).
@@ -125,7 +126,12 @@ private:
         TimerId id;
         bool operator>(const TimerEntry& o) const { return when != o.when ? when > o.when : id > o.id; }
     };
-    std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timer_heap_;
+    // A min-heap (std::push_heap with greater<>). Cancelling leaves the entry
+    // behind (skipped when it comes up); compact_timers() drops them once they
+    // outnumber the live timers, or a storm of cancelled handshake timeouts
+    // would hold memory per connection for as long as the timeout.
+    std::vector<TimerEntry> timer_heap_;
+    void compact_timers();
     std::unordered_map<TimerId, std::function<void()>> timers_;
     TimerId next_timer_ = 1;
     Closer* closers_ = nullptr;  // an intrusive list

@@ -23,6 +23,25 @@ TEST(Loop, TimersFireInDeadlineOrder) {
     EXPECT_GE(base::Clock::now() - t0, std::chrono::milliseconds(30));
 }
 
+TEST(Loop, CancelledTimersDoNotPileUp) {
+    // A storm of handshakes cancels as many timeouts as it starts: what is
+    // left behind is dropped once it outnumbers the live timers.
+    runtime::Loop loop;
+    const auto t0 = base::Clock::now();
+    std::vector<runtime::Loop::TimerId> ids;
+    std::vector<int> fired;
+    for (int i = 0; i < 10000; ++i)
+        ids.push_back(loop.add_timer(t0 + std::chrono::hours(1) + std::chrono::milliseconds(i), [] { ADD_FAILURE(); }));
+    EXPECT_EQ(loop.timer_entries(), 10000u);
+    for (int i = 0; i < 5; ++i)
+        loop.add_timer(t0 + std::chrono::milliseconds(10 - i), [&fired, i] { fired.push_back(i); });
+    for (auto id : ids) loop.cancel_timer(id);
+    EXPECT_LE(loop.timer_entries(), 64u);
+    loop.add_timer(t0 + std::chrono::milliseconds(20), [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(fired, (std::vector<int>{4, 3, 2, 1, 0}));  // the survivors, in deadline order
+}
+
 TEST(Loop, PostFromOtherThreadsRunsOnTheLoopThreadInOrder) {
     runtime::Loop loop;
     std::vector<int> seen;
