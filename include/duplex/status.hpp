@@ -77,28 +77,38 @@ enum class SendStatus {
 class [[nodiscard]] SendResult {
 public:
     SendResult(SendStatus s = SendStatus::Success) noexcept : status_(s) {}  // NOLINT: implicit by design
-    SendResult(Errc e) noexcept : status_(SendStatus::Dropped), ec_(make_error_code(e)) {}  // NOLINT
+    SendResult(Errc e) noexcept  // NOLINT: implicit by design
+        : status_(SendStatus::Dropped), value_(static_cast<int>(e)), category_(&error_category()) {}
     SendResult(Status st) noexcept  // NOLINT: a failed Status is a drop
-        : status_(st.ok() ? SendStatus::Success : SendStatus::Dropped), ec_(st.code()) {}
+        : status_(st.ok() ? SendStatus::Success : SendStatus::Dropped),
+          value_(st.code().value()),
+          category_(st.ok() ? nullptr : &st.code().category()) {}
 
     SendStatus status() const noexcept { return status_; }
     bool ok() const noexcept { return status_ != SendStatus::Dropped; }
     explicit operator bool() const noexcept { return ok(); }
-    const std::error_code& code() const noexcept { return ec_; }
+    /// Why the message was dropped; an empty code otherwise.
+    std::error_code code() const noexcept {
+        return category_ ? std::error_code(value_, *category_) : std::error_code();
+    }
     std::string message() const {
         switch (status_) {
             case SendStatus::Success: return "sent";
             case SendStatus::Backpressure: return "queued (backpressure)";
-            case SendStatus::Dropped: return "dropped: " + ec_.message();
+            case SendStatus::Dropped: return "dropped: " + code().message();
         }
         return {};
     }
-    friend bool operator==(const SendResult& a, Errc e) noexcept { return a.ec_ == make_error_code(e); }
+    friend bool operator==(const SendResult& a, Errc e) noexcept { return a.code() == make_error_code(e); }
     friend bool operator==(const SendResult& a, SendStatus s) noexcept { return a.status_ == s; }
 
 private:
+    // The code as value and category, not a std::error_code: a successful
+    // send (every message) then builds no error_code, whose constructor
+    // calls std::system_category() out of line.
     SendStatus status_;
-    std::error_code ec_;
+    int value_ = 0;
+    const std::error_category* category_ = nullptr;  // null: no error
 };
 
 }  // namespace duplex

@@ -317,6 +317,17 @@ SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true
 
 SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    // An echo's short reply inside a read: corked with the other replies and
+    // written when the read is done; no Status built.
+    if (in_read_ && !encoded && ws_->tx().size() <= max_backpressure_ && ws_->try_send_short(data, binary)) {
+        if (counters_) LoopCounters::add(counters_->messages_out);
+        set_buffered(ws_->tx().size());
+        if (write_blocked_) {
+            drain_armed_ = true;
+            return SendStatus::Backpressure;
+        }
+        return SendStatus::Success;
+    }
     if (ws_->tx().size() > max_backpressure_) {
         if (counters_) ServerMetrics::add(counters_->shared->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
@@ -479,15 +490,24 @@ void Session::feed(base::MutableBytes data) {
 }
 
 void Session::dispatch() {
-    while (auto ev = ws_->poll_event()) {
-        if (auto* m = std::get_if<proto::ws::MessageEvent>(&*ev)) {
+    for (;;) {
+        // Messages, the common event, without an Event built and copied.
+        base::Bytes data;
+        bool binary = false;
+        if (ws_->take_message(data, binary)) {
             if (counters_) LoopCounters::add(counters_->messages_in);
-            if (handlers_ && handlers_->message) handlers_->message(as_sv(m->data), m->binary);
+            if (handlers_ && handlers_->message) handlers_->message(as_sv(data), binary);
             else if (route_ && route_->on_message) {
-                route_->on_message(route_handle(), as_sv(m->data), m->binary);
+                route_->on_message(route_handle(), as_sv(data), binary);
                 if (!self_ref_) route_handle_ = WebSocket();  // no keep-alive to mirror: hold no cycle
             }
-        } else if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
+            if (!ws_) return;
+            continue;
+        }
+        if (!ws_->has_event()) return;
+        auto ev = ws_->poll_event();
+        if (!ev) return;
+        if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
             if (handlers_ && handlers_->ping) handlers_->ping(as_sv(p->data));
         } else if (auto* q = std::get_if<proto::ws::PongEvent>(&*ev)) {
             if (handlers_ && handlers_->pong) handlers_->pong(as_sv(q->data));

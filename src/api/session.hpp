@@ -113,6 +113,8 @@ public:
     std::string remote_address() const { return remote_.port == 0 ? std::string() : remote_.to_string(); }
     const std::string& url() const noexcept { return url_; }
     EventLoop& loop() noexcept { return loop_; }
+    /// Called on our loop's thread (inline: every send asks).
+    bool on_loop_thread() noexcept { return loop_.runtime().in_loop_thread(); }
     /// The loop was destroyed while we were open (it ended us): nothing may
     /// touch it any more. Set on the loop's thread as it dies.
     bool loop_gone() const noexcept { return loop_gone_.load(std::memory_order_acquire); }

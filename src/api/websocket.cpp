@@ -31,7 +31,7 @@ SendResult WebSocket::send(std::string_view text) { return send(text, false); }
 
 SendResult WebSocket::send(std::string_view data, bool is_binary) {
     if (!impl_ || impl_->loop_gone()) return Errc::invalid_state;
-    if (impl_->loop().in_loop_thread()) return impl_->send(base::as_bytes(data), is_binary);
+    if (impl_->on_loop_thread()) return impl_->send(base::as_bytes(data), is_binary);
     // Off the loop thread: queued to it; the outcome shows in on_drain/on_close.
     impl_->loop().post([s = impl_, d = std::string(data), is_binary] { (void)s->send(base::as_bytes(d), is_binary); });
     return SendStatus::Success;

@@ -130,8 +130,17 @@ int Loop::timeout_ms(int requested) const {
     return t;
 }
 
+thread_local const Loop* Loop::current_ = nullptr;
+
 void Loop::run_once(int requested_timeout_ms) {
     owner_.store(std::this_thread::get_id());
+    // Restored on the way out, also when a callback throws (a loop may run
+    // inside another's callback: tests embed one that way).
+    struct Current {
+        const Loop* outer = current_;
+        explicit Current(const Loop* l) { current_ = l; }
+        ~Current() { current_ = outer; }
+    } current(this);
     constexpr int kMaxEvents = 256;
     epoll_event events[kMaxEvents];
     const int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms(requested_timeout_ms));

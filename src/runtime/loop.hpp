@@ -71,7 +71,11 @@ public:
     /// be removed (or told) before it is destroyed. Adding twice is harmless.
     void add_closer(Closer& c) noexcept;
     void remove_closer(Closer& c) noexcept;
-    bool in_loop_thread() const noexcept { return std::this_thread::get_id() == owner_.load(); }
+    bool in_loop_thread() const noexcept {
+        // Inside our own run_once() (every callback, so every send from a
+        // handler) one thread-local compare answers; else the thread ids.
+        return current_ == this || std::this_thread::get_id() == owner_.load();
+    }
     bool stopping() const noexcept { return stop_.load(); }
 
     void add_fd(int fd, std::uint32_t events, IoHandler* handler);
@@ -106,6 +110,8 @@ private:
     void run_deferred();
     int timeout_ms(int requested) const;
 
+    // The loop whose run_once() is running on this thread (innermost).
+    static thread_local const Loop* current_;
     int epfd_ = -1;
     int wakefd_ = -1;
     std::atomic<std::thread::id> owner_;

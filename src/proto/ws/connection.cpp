@@ -29,7 +29,7 @@ MaskKey Connection::next_mask() {
 
 // ---------------------------------------------------------------- input --
 
-std::size_t Connection::handle_bytes(base::MutableBytes in, base::Instant now) {
+std::size_t Connection::handle_bytes_general(base::MutableBytes in, base::Instant now) {
     // §7.1.7: once the connection is failed (or closed), input is discarded.
     if (state_ == State::Closed) return in.size();
     if (message_ready_ || pending_[0] != Pending::None) return 0;  // the caller must poll first
@@ -119,15 +119,15 @@ bool Connection::whole_message_at(base::MutableBytes in, std::size_t& pos) {
     if (avail - hlen < len) return false;
     const base::MutableBytes payload = in.subspan(pos + hlen, static_cast<std::size_t>(len));
     pos += hlen + payload.size();
-    if (masked) apply_mask(payload, mask, 0);
+    // Unmasked in the same pass that looks for non-ASCII bytes: an ASCII text
+    // needs no UTF-8 validation.
+    const bool ascii = masked && unmask_is_ascii(payload, mask);
     const bool binary = op == 0x2;
     // §8.1: the payload is unmasked now, so an invalid text fails here (the
     // general path must not see these bytes again).
-    if (!binary) {
-        if (!base::is_valid_utf8(payload)) {
-            fail(WsError::invalid_utf8);
-            return true;
-        }
+    if (!binary && !ascii && !base::is_valid_utf8(payload)) {
+        fail(WsError::invalid_utf8);
+        return true;
     }
     ready_message(binary, payload);
     text_validated_ = !binary;
@@ -325,17 +325,7 @@ void Connection::finish(std::uint16_t code, std::string reason, bool clean, std:
 // -------------------------------------------------------- local commands --
 
 Status Connection::send(base::Bytes payload, bool binary) {
-    // The common case in a few instructions: a short frame from a server
-    // (unmasked, §5.1; 7-bit length, §5.2), uncompressed, binary or text we
-    // already know is valid (an echo of what was just received).
-    if (role_ == Role::Server && payload.size() < 126 && !z_ && state_ == State::Open &&
-        (binary || already_valid(payload))) {
-        std::byte* out = tx_.extend(2 + payload.size());
-        out[0] = std::byte(0x80 | (binary ? 0x2 : 0x1));
-        out[1] = std::byte(payload.size());
-        if (!payload.empty()) std::memcpy(out + 2, payload.data(), payload.size());
-        return {};
-    }
+    if (try_send_short(payload, binary)) return {};
     if (state_ != State::Open) return Errc::invalid_state;
     if (!binary && !already_valid(payload) && !base::is_valid_utf8(payload)) return Errc::invalid_argument;
     const Opcode op = binary ? Opcode::Binary : Opcode::Text;

@@ -27,6 +27,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -95,7 +96,18 @@ public:
     // -- input -------------------------------------------------------------
     /// Feeds received bytes; see the drive contract above. Never throws on
     /// peer input: a violation fails the connection (ClosedEvent with an error).
-    std::size_t handle_bytes(base::MutableBytes in, base::Instant now);
+    std::size_t handle_bytes(base::MutableBytes in, base::Instant now) {
+        // Inline, the common case: between messages, a whole small data
+        // message comes next (whole_message_at decides exactly as the general
+        // path would, and leaves everything else to it).
+        if (state_ != State::Closed && !message_ready_ && pending_[0] == Pending::None && !in_frame_ &&
+            hdr_len_ == 0 && !msg_active_) {
+            text_validated_ = false;
+            std::size_t pos = 0;
+            if (whole_message_at(in, pos)) return state_ == State::Closed ? in.size() : pos;
+        }
+        return handle_bytes_general(in, now);
+    }
     /// The transport delivered EOF.
     void handle_eof(base::Instant now);
     /// Call when next_deadline() has passed.
@@ -105,6 +117,21 @@ public:
     /// Sends one whole message. Errc::invalid_state unless Open; text must be
     /// UTF-8 (Errc::invalid_argument otherwise).
     [[nodiscard]] Status send(base::Bytes payload, bool binary);
+    /// The common send in a few inline instructions (the runtime's fast path):
+    /// a short frame from a server (unmasked, §5.1; 7-bit length, §5.2),
+    /// uncompressed, binary or text we already know is valid (an echo of what
+    /// was just received). False, with nothing done, for anything else: then
+    /// send() decides.
+    bool try_send_short(base::Bytes payload, bool binary) {
+        if (role_ != Role::Server || payload.size() >= 126 || z_ || state_ != State::Open ||
+            !(binary || already_valid(payload)))
+            return false;
+        std::byte* out = tx_.extend(2 + payload.size());
+        out[0] = std::byte(0x80 | (binary ? 0x2 : 0x1));
+        out[1] = std::byte(payload.size());
+        if (!payload.empty()) std::memcpy(out + 2, payload.data(), payload.size());
+        return true;
+    }
     /// For the runtime's zero-copy path: validates a message as send() would
     /// and writes only its frame header into `header` (kMaxHeaderLen bytes),
     /// leaving the caller to write header and payload itself (writev) and
@@ -135,6 +162,18 @@ public:
 
     // -- output ------------------------------------------------------------
     std::optional<Event> poll_event();
+    /// The runtime's fast path for the common event: the message that
+    /// handle_bytes() made ready, taken without building an Event (what
+    /// poll_event() would return first as a MessageEvent). False if none.
+    /// Whether poll_event() has something (a message, Ping, Pong, Closed).
+    bool has_event() const noexcept { return message_ready_ || pending_[0] != Pending::None; }
+    bool take_message(base::Bytes& data, bool& binary) noexcept {
+        if (!message_ready_) return false;
+        message_ready_ = false;
+        data = msg_direct_data_;
+        binary = msg_binary_;
+        return true;
+    }
     /// Bytes to write, owned here; the runtime writes and consume()s them.
     base::ByteQueue& tx() noexcept { return tx_; }
     std::optional<base::Instant> next_deadline() const;
@@ -148,6 +187,7 @@ public:
     base::Duration close_timeout() const noexcept { return close_timeout_; }
 
 private:
+    std::size_t handle_bytes_general(base::MutableBytes in, base::Instant now);
     /// A whole small data message at in[pos]: delivered, pos moved past it.
     bool whole_message_at(base::MutableBytes in, std::size_t& pos);
     bool begin_frame(const FrameHeader& h, std::size_t available);

@@ -24,6 +24,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <system_error>
 #include <variant>
 
@@ -83,5 +84,39 @@ std::size_t write_frame_header(std::byte* out, bool fin, Opcode op, std::uint64_
 void apply_mask(base::MutableBytes data, const MaskKey& mask, std::uint64_t offset) noexcept;
 /// Copies `in` to `out` while masking it (the client's send path).
 void copy_masked(std::byte* out, base::Bytes in, const MaskKey& mask) noexcept;
+/// Unmasks a whole payload (offset 0) and tells whether every byte is ASCII,
+/// in one pass: an ASCII text is valid UTF-8 (§8.1) without the validator.
+/// Inline: the server's fast path for the short texts of chat-like traffic.
+inline bool unmask_is_ascii(base::MutableBytes data, const MaskKey& mask) noexcept {
+    std::uint32_t k32;
+    std::memcpy(&k32, mask.data(), 4);
+    const std::uint64_t k64 = (std::uint64_t{k32} << 32) | k32;  // the key twice, in memory order
+    std::byte* p = data.data();
+    std::size_t n = data.size();
+    std::uint64_t seen = 0;  // every unmasked byte ORed in: bit 7 of some byte set = not ASCII
+    while (n >= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        w ^= k64;
+        std::memcpy(p, &w, 8);
+        seen |= w;
+        p += 8;
+        n -= 8;
+    }
+    if (n >= 4) {
+        std::uint32_t w;
+        std::memcpy(&w, p, 4);
+        w ^= k32;
+        std::memcpy(p, &w, 4);
+        seen |= w;
+        p += 4;
+        n -= 4;
+    }
+    for (std::size_t i = 0; i < n; ++i) {  // a multiple of 4 is behind: key byte i
+        p[i] ^= mask[i];
+        seen |= std::to_integer<std::uint8_t>(p[i]);
+    }
+    return (seen & 0x8080808080808080ULL) == 0;
+}
 
 }  // namespace duplex::proto::ws

@@ -64,6 +64,25 @@ TEST(Frame, MaskingEqualsTheRfcDefinitionForEverySizeAndOffset) {
     }
 }
 
+TEST(Frame, UnmaskingWhileLookingForNonAsciiEqualsTheRfcDefinition) {
+    // The server's fast path: §5.3 unmasking and "is every byte < 0x80" in
+    // one pass, for every size around the 8- and 4-byte steps, with one
+    // non-ASCII byte at each position (and none).
+    const MaskKey key{std::byte(0x9d), std::byte(0x01), std::byte(0xe7), std::byte(0x42)};
+    for (std::size_t size = 0; size <= 40; ++size) {
+        for (std::size_t high = 0; high <= size; ++high) {  // high == size: all ASCII
+            std::vector<std::byte> plain(size);
+            for (std::size_t i = 0; i < size; ++i) plain[i] = std::byte(0x20 + (i * 13) % 0x5f);
+            if (high < size) plain[high] = std::byte(0x80 | (high * 7 & 0x7f));
+            auto wire = plain;
+            for (std::size_t i = 0; i < size; ++i) wire[i] ^= key[i % 4];
+            const bool ascii = unmask_is_ascii(wire, key);
+            EXPECT_EQ(wire, plain) << "size " << size << " non-ASCII at " << high;
+            EXPECT_EQ(ascii, high == size) << "size " << size << " non-ASCII at " << high;
+        }
+    }
+}
+
 TEST(Frame, Rfc6455Section57Lengths) {
     // 256 bytes binary: 16-bit length; 64 KiB: 64-bit length.
     auto r = parse_frame_header(hex("82 7E 01 00"));
