@@ -180,6 +180,10 @@ public:
     /// True once the runtime should close the transport (after writing tx()).
     bool should_close_transport() const noexcept { return close_transport_; }
 
+    /// Bytes reserved for reassembling messages that are not delivered in
+    /// place (fragmented, split across reads, compressed); kept up to 64 KiB
+    /// between messages, released after a larger one (memory; tests).
+    std::size_t reassembly_capacity() const noexcept { return rare_ ? rare_->msg.capacity() : 0; }
     State state() const noexcept { return state_; }
     Role role() const noexcept { return role_; }
     /// permessage-deflate was negotiated (RFC 7692).

@@ -75,6 +75,48 @@ TEST_P(WsRole, FragmentedMessageWithInterleavedPing) {
     });
 }
 
+TEST_P(WsRole, ALargeMessagesBufferIsNotKeptForTheNextMessage) {
+    // Memory per connection: the reassembly buffer a 200 KiB fragmented
+    // message grew is released when the next message begins; a small one is
+    // reused.
+    Harness h(role());
+    const std::string big(200 * 1024, 'b');
+    h.feed(concat({peer(0x02, big.substr(0, 1000)), peer(0x80, big.substr(1000))}));
+    ASSERT_EQ(h.messages().size(), 1u);
+    EXPECT_EQ(h.messages()[0].data, big);
+    EXPECT_GE(h.conn.reassembly_capacity(), big.size());
+    h.feed(concat({peer(0x01, "sm"), peer(0x80, "all")}));
+    ASSERT_EQ(h.messages().size(), 2u);
+    EXPECT_EQ(h.messages()[1].data, "small");
+    const auto kept = h.conn.reassembly_capacity();
+    EXPECT_LE(kept, 64u * 1024);
+    EXPECT_GT(kept, 0u);
+    h.feed(concat({peer(0x01, "ag"), peer(0x80, "ain")}));
+    EXPECT_EQ(h.conn.reassembly_capacity(), kept);  // reused, not made again
+}
+
+TEST_P(WsRole, APingAndTheEofBehindItAreBothReportedInOrder) {
+    // Ping, Pong and Closed wait in a two-place queue: a Ping not yet polled
+    // when the transport ends comes out first, with its data, then Closed.
+    Connection conn(role());
+    auto ping = peer(0x89, "still there?");
+    const auto now = base::Clock::now();
+    EXPECT_EQ(conn.handle_bytes(ping, now), ping.size());
+    conn.handle_eof(now);
+    auto first = conn.poll_event();
+    ASSERT_TRUE(first);
+    auto* p = std::get_if<proto::ws::PingEvent>(&*first);
+    ASSERT_TRUE(p);
+    EXPECT_EQ(base::as_string_view(p->data), "still there?");
+    auto second = conn.poll_event();
+    ASSERT_TRUE(second);
+    auto* c = std::get_if<proto::ws::ClosedEvent>(&*second);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->code, 1006);
+    EXPECT_FALSE(c->clean);
+    EXPECT_FALSE(conn.poll_event());
+}
+
 TEST_P(WsRole, UnsolicitedPongIsAccepted) {
     Harness h(role());
     h.feed(peer(0x8A, "hb"));
