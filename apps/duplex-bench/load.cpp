@@ -80,6 +80,7 @@ void Worker::run(std::chrono::milliseconds duration) {
         loop_.add_timer(base::Clock::now() + std::chrono::milliseconds(1), [this] { tick_publishers(); });
     }
     loop_.run();
+    publish_tallies();
     conns_.clear();
 }
 
@@ -94,6 +95,7 @@ void Worker::tick_publishers() {
     for (std::uint64_t k = 0; k < n; ++k)
         for (auto* p : publishers_)
             if (p->is_open()) p->publish(stamp);
+    publish_tallies();
     loop_.add_timer(base::Clock::now() + std::chrono::milliseconds(1), [this] { tick_publishers(); });
 }
 
@@ -121,6 +123,7 @@ void BenchConnection::on_connected(std::error_code ec) {
         // A raw TCP echo sends our (masked) frames back as they are; the
         // frame reader counts them just the same.
         in_read_ = true;
+        w_.read_ns_ = w_.now_ns();  // the first sends' stamp
         opened({});
         in_read_ = false;
         return flush();
@@ -136,7 +139,8 @@ void BenchConnection::on_connected(std::error_code ec) {
 }
 
 void BenchConnection::on_read(base::MutableBytes data) {
-    w_.counters.bytes_in.fetch_add(data.size(), std::memory_order_relaxed);
+    w_.tallies_.bytes_in += data.size();
+    w_.read_ns_ = w_.now_ns();
     in_read_ = true;
     if (!open_) {
         const std::size_t used = parser_.feed(data);
@@ -156,6 +160,7 @@ void BenchConnection::on_read(base::MutableBytes data) {
     }
     in_read_ = false;
     flush();
+    w_.publish_tallies();
 }
 
 void BenchConnection::opened(base::MutableBytes leftover) {
@@ -186,6 +191,23 @@ void BenchConnection::frames(base::MutableBytes data) {
             // A frame header, possibly split across reads.
             proto::ws::HeaderParse r;
             std::size_t spilled = 0;  // header bytes that came with earlier reads
+            if (hdr_len_ == 0 && data.size() >= 2) {
+                // The common frame from a server: FIN, no RSV, unmasked, a
+                // 7-bit length; read without the general parser.
+                const auto b0 = std::to_integer<std::uint8_t>(data[0]);
+                const auto b1 = std::to_integer<std::uint8_t>(data[1]);
+                if ((b0 & 0xf0) == 0x80 && b1 < 126) {
+                    data = data.subspan(2);
+                    cur_op_ = b0 & 0x0f;
+                    cur_fin_ = true;
+                    skip_ = b1;
+                    payload_pos_ = 0;
+                    stamp_len_ = 0;
+                    if (skip_ == 0) on_frame_end(cur_op_, cur_fin_);
+                    if (!stream_) return;
+                    continue;
+                }
+            }
             if (hdr_len_ == 0) {
                 r = proto::ws::parse_frame_header(data);
                 if (std::holds_alternative<proto::ws::NeedMore>(r)) {
@@ -243,11 +265,11 @@ void BenchConnection::on_frame_end(std::uint8_t opcode, bool fin) {
         return;
     }
     if (opcode == 0xA || !fin) return;
-    w_.counters.received.fetch_add(1, std::memory_order_relaxed);
-    const auto now = w_.now_ns();
+    ++w_.tallies_.received;
+    const auto now = w_.read_ns_;
     if (role_ == Role::Echo && inflight_count_ > 0) {
         w_.latency.record(now - inflight_[inflight_head_]);
-        inflight_head_ = (inflight_head_ + 1) % inflight_.size();
+        if (++inflight_head_ == inflight_.size()) inflight_head_ = 0;
         --inflight_count_;
         if (!w_.stopping_) send_message();
     } else if (role_ == Role::Subscriber && stamp_len_ == 8) {
@@ -259,9 +281,11 @@ void BenchConnection::on_frame_end(std::uint8_t opcode, bool fin) {
 
 void BenchConnection::send_message() {
     out_.append(compressed_ || !w_.cfg.deflate ? w_.frame_ : w_.plain_frame_);
-    inflight_[(inflight_head_ + inflight_count_) % inflight_.size()] = w_.now_ns();
+    std::size_t at = inflight_head_ + inflight_count_;
+    if (at >= inflight_.size()) at -= inflight_.size();
+    inflight_[at] = w_.read_ns_;  // sends happen while a read is handled (or right after the handshake's)
     ++inflight_count_;
-    w_.counters.sent.fetch_add(1, std::memory_order_relaxed);
+    ++w_.tallies_.sent;
     if (!in_read_) flush();
 }
 
@@ -273,7 +297,7 @@ void BenchConnection::publish(std::uint64_t now_ns) {
     std::byte stamp[8];
     std::memcpy(stamp, &now_ns, 8);
     for (int i = 0; i < 8; ++i) p[i] = stamp[i] ^ w_.mask_[static_cast<std::size_t>(i) & 3];
-    w_.counters.sent.fetch_add(1, std::memory_order_relaxed);
+    ++w_.tallies_.sent;
     flush();
 }
 

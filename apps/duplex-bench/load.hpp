@@ -48,6 +48,9 @@ struct Config {
 };
 
 /// Counters of one worker, read by the progress line from another thread.
+/// sent/received/bytes_in are counted in plain Tallies on the worker's thread
+/// and published here once per read (a locked add per message cost the
+/// generator more than the server's parse of the message).
 struct Counters {
     std::atomic<std::uint64_t> sent{0};
     std::atomic<std::uint64_t> received{0};
@@ -124,6 +127,18 @@ public:
     bool stopping_ = false;
 
     std::uint64_t now_ns() const;
+    /// The clock read once at the start of each read (wrk-style): every
+    /// message received and sent while handling the read is stamped with it.
+    std::uint64_t read_ns_ = 0;
+    /// This thread's running totals, published to `counters` by publish_tallies().
+    struct Tallies {
+        std::uint64_t sent = 0, received = 0, bytes_in = 0;
+    } tallies_;
+    void publish_tallies() noexcept {
+        counters.sent.store(tallies_.sent, std::memory_order_relaxed);
+        counters.received.store(tallies_.received, std::memory_order_relaxed);
+        counters.bytes_in.store(tallies_.bytes_in, std::memory_order_relaxed);
+    }
 
 private:
     void tick_publishers();
