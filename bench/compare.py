@@ -128,7 +128,10 @@ def main():
                     results[(s, load)].append(res)
                 if res and is_idle(load):
                     line = (f"{res['server']['anon_per_connection']:>12.0f} B/conn anonymous "
-                            f"({res['server']['rss_per_connection']:.0f} rss)  open {res['handshakes']}")
+                            f"({res['server']['rss_per_connection']:.0f} rss; kernel, both ends: "
+                            f"{res['server'].get('kernel_sockets_per_connection_both_ends', 0):.0f} sockets + "
+                            f"{res['server'].get('kernel_tcp_buffers_per_connection_both_ends', 0):.0f} buffers)  "
+                            f"open {res['handshakes']}")
                 elif res:
                     line = (f"{res['messages_per_second']:>12.0f} msg/s  p50 {res['latency_us']['p50']:.0f} us  "
                             f"cpu {res['server']['cpu_percent']:.0f}%")

@@ -8,9 +8,10 @@
 //
 // Prints a progress line every second and a summary at the end (JSON with
 // --json). Bounded by --duration and --connections.
+#include "kernel_sampler.hpp"
 #include "load.hpp"
-#include "rtc.hpp"
 #include "process_sampler.hpp"
+#include "rtc.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -155,6 +156,7 @@ int main(int argc, char** argv) {
     }
     const auto duration = std::chrono::milliseconds(static_cast<long>(duration_s * 1000));
     const ProcessSample server_before = server_pid ? sample_process(server_pid) : ProcessSample{};
+    const KernelSample kernel_before = server_pid ? sample_kernel() : KernelSample{};
     const auto start = std::chrono::steady_clock::now();
     std::vector<std::thread> running;
     for (auto& w : workers) running.emplace_back([&w, duration] { w->run(duration); });
@@ -166,6 +168,7 @@ int main(int argc, char** argv) {
     };
     std::uint64_t last_msgs = 0, peak_rss = server_before.rss_bytes;
     std::uint64_t rss_at_full_open = 0, anon_at_full_open = 0;
+    KernelSample kernel_at_full_open;
     for (int second = 1;; ++second) {
         std::this_thread::sleep_for(std::chrono::seconds(1));
         const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -179,6 +182,7 @@ int main(int argc, char** argv) {
             if (total(&Counters::open) >= cfg.connections && elapsed < duration) {
                 rss_at_full_open = s.rss_bytes;
                 anon_at_full_open = s.anon_bytes;
+                kernel_at_full_open = sample_kernel();
             }
             server = " server rss=" + std::to_string(s.rss_bytes >> 20) + "MiB";
         }
@@ -209,6 +213,12 @@ int main(int argc, char** argv) {
     };
     const double rss_per_conn = per_conn(rss_at_full_open, server_before.rss_bytes);
     const double anon_per_conn = per_conn(anon_at_full_open, server_before.anon_bytes);
+    // The kernel's, system-wide: on loopback, both ends of every connection.
+    const bool kernel_ok = kernel_before.ok && kernel_at_full_open.ok;
+    const double kernel_sockets_per_conn =
+        kernel_ok ? per_conn(kernel_at_full_open.socket_objects, kernel_before.socket_objects) : 0.0;
+    const double kernel_buffers_per_conn =
+        kernel_ok ? per_conn(kernel_at_full_open.tcp_buffers, kernel_before.tcp_buffers) : 0.0;
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
     if (json) {
         std::printf("{\"mode\":\"%s\",\"url\":\"%s\",\"connections\":%zu,\"size\":%zu,\"depth\":%zu,\"seconds\":%.3f,"
@@ -216,14 +226,15 @@ int main(int argc, char** argv) {
                     "\"handshakes\":%llu,\"handshakes_per_second\":%.1f,\"errors\":%llu,"
                     "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f},"
                     "\"server\":{\"cpu_percent\":%.1f,\"rss_bytes\":%llu,\"peak_rss_bytes\":%llu,\"rss_per_connection\":%.0f,"
-                    "\"anon_per_connection\":%.0f}}\n",
+                    "\"anon_per_connection\":%.0f,\"kernel_sockets_per_connection_both_ends\":%.0f,"
+                    "\"kernel_tcp_buffers_per_connection_both_ends\":%.0f}}\n",
                     mode_name.c_str(), url_text.c_str(), cfg.connections, cfg.size, cfg.depth, secs, received, received / secs,
                     mb / secs, static_cast<unsigned long long>(total(&Counters::handshakes)),
                     static_cast<double>(total(&Counters::handshakes)) / secs,
                     static_cast<unsigned long long>(total(&Counters::errors)), us(latency.quantile(0.5)),
                     us(latency.quantile(0.99)), us(latency.quantile(0.999)), cpu,
                     static_cast<unsigned long long>(server_after.rss_bytes), static_cast<unsigned long long>(peak_rss), rss_per_conn,
-                    anon_per_conn);
+                    anon_per_conn, kernel_sockets_per_conn, kernel_buffers_per_conn);
     } else {
         std::printf("%s %s: %zu connections, %.1f s\n", mode_name.c_str(), url_text.c_str(), cfg.connections, secs);
         std::printf("  messages: %.0f (%.0f/s, %.2f MB/s in)\n", received, received / secs, mb / secs);
@@ -235,6 +246,10 @@ int main(int argc, char** argv) {
             std::printf("  server: cpu %.0f%%, rss %llu MiB (peak %llu MiB), per connection %.0f B anonymous (%.0f B rss)\n",
                         cpu, static_cast<unsigned long long>(server_after.rss_bytes >> 20),
                         static_cast<unsigned long long>(peak_rss >> 20), anon_per_conn, rss_per_conn);
+        if (server_pid && kernel_ok)
+            std::printf("  kernel (system-wide; on loopback both ends of each connection): %.0f B of socket objects and "
+                        "%.0f B of TCP buffers per connection\n",
+                        kernel_sockets_per_conn, kernel_buffers_per_conn);
     }
     return total(&Counters::errors) > 0 && cfg.mode != Mode::Connect ? 1 : 0;
 }

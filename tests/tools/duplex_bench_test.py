@@ -71,7 +71,9 @@ try:
     check('connect', rc == 0 and r and r['handshakes'] > 50, json.dumps(r))
     rc, r = bench('idle', f'{url}/echo', '-c', '300', '--duration', '1.5', '--server-pid', str(srv.pid))
     check('idle', rc == 0 and r and r['handshakes'] == 300 and r['server']['rss_per_connection'] >= 0
-          and r['server']['anon_per_connection'] >= 0, json.dumps(r))
+          and r['server']['anon_per_connection'] >= 0
+          and r['server']['kernel_sockets_per_connection_both_ends'] >= 0
+          and r['server']['kernel_tcp_buffers_per_connection_both_ends'] >= 0, json.dumps(r))
     echo, eport = start([echo_bin, '0'])
     rc, r = bench('echo', f'ws://127.0.0.1:{eport}/', '--raw', '-c', '10', '--duration', '1')
     check('raw floor', rc == 0 and r and r['messages'] > 1000, json.dumps(r))
