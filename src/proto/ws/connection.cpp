@@ -15,20 +15,23 @@ Connection::Connection(Role role, Options options)
     : max_message_size_(options.max_message_size),
       max_frame_size_(options.max_frame_size),
       close_timeout_(options.close_timeout),
-      mask_source_(options.mask_source),
       role_(role) {
     if (options.deflate) z_ = std::make_unique<Compression>(Compression{*options.deflate, {}, {}, {}});
+    if (role == Role::Client) {
+        masking_ = std::make_unique<ClientMasking>();
+        masking_->source = options.mask_source;
+    }
 }
 
 MaskKey Connection::next_mask() {
-    if (mask_source_) return mask_source_();
+    auto& m = *masking_;  // made with every client connection
+    if (m.source) return m.source();
     // §5.3: the key must be unpredictable; draw it from the CSPRNG in batches.
-    if (!mask_pool_) mask_pool_ = std::make_unique<std::array<MaskKey, kMaskBatch>>();
-    if (mask_next_ == kMaskBatch) {
-        base::random_bytes({reinterpret_cast<std::byte*>(mask_pool_->data()), sizeof(*mask_pool_)});
-        mask_next_ = 0;
+    if (m.next == ClientMasking::kBatch) {
+        base::random_bytes({reinterpret_cast<std::byte*>(m.keys.data()), sizeof(m.keys)});
+        m.next = 0;
     }
-    return (*mask_pool_)[mask_next_++];
+    return m.keys[m.next++];
 }
 
 // ---------------------------------------------------------------- input --
@@ -48,7 +51,7 @@ std::size_t Connection::handle_bytes_general(base::MutableBytes in, base::Instan
                 if (std::holds_alternative<NeedMore>(r)) {
                     // Keep the partial header (at most 13 bytes) for the next call.
                     hdr_len_ = static_cast<std::uint8_t>(in.size() - pos);
-                    std::memcpy(hdr_buf_.data(), in.data() + pos, hdr_len_);
+                    std::memcpy(rare().hdr.data(), in.data() + pos, hdr_len_);
                     return in.size();
                 }
                 if (auto* ec = std::get_if<std::error_code>(&r)) {
@@ -59,16 +62,17 @@ std::size_t Connection::handle_bytes_general(base::MutableBytes in, base::Instan
                 pos += h.header_len;
             } else {
                 // Complete a header that was split across reads.
-                std::size_t need = hdr_len_ < 2 ? 2 : header_len_from(std::to_integer<std::uint8_t>(hdr_buf_[1]));
+                auto& hdr = rare().hdr;
+                std::size_t need = hdr_len_ < 2 ? 2 : header_len_from(std::to_integer<std::uint8_t>(hdr[1]));
                 while (hdr_len_ < need && pos < in.size()) {
                     const std::size_t n = std::min(need - hdr_len_, in.size() - pos);
-                    std::memcpy(hdr_buf_.data() + hdr_len_, in.data() + pos, n);
+                    std::memcpy(hdr.data() + hdr_len_, in.data() + pos, n);
                     hdr_len_ = static_cast<std::uint8_t>(hdr_len_ + n);
                     pos += n;
-                    if (hdr_len_ >= 2) need = header_len_from(std::to_integer<std::uint8_t>(hdr_buf_[1]));
+                    if (hdr_len_ >= 2) need = header_len_from(std::to_integer<std::uint8_t>(hdr[1]));
                 }
                 if (hdr_len_ < need) return in.size();
-                auto r = parse_frame_header({hdr_buf_.data(), hdr_len_});
+                auto r = parse_frame_header({hdr.data(), hdr_len_});
                 hdr_len_ = 0;
                 if (auto* ec = std::get_if<std::error_code>(&r)) {
                     fail(static_cast<WsError>(ec->value()));
@@ -282,11 +286,11 @@ void Connection::on_close_frame(base::Instant now) {
         // §5.5.1: answer with a Close, echoing the status code.
         write_close(code == code_value(CloseCode::NoStatus) ? 0 : code, {});
     }
-    close_deadline_ = kNever;
+    if (rare_) rare_->close_deadline = kNever;
     // §7.1.1: the server closes the TCP connection first; the client waits for
     // it, but not for ever.
     if (role_ == Role::Server) close_transport_ = true;
-    else transport_deadline_ = now + close_timeout_;
+    else rare().transport_deadline = now + close_timeout_;
     finish(code, std::string(reason), true, {});
 }
 
@@ -298,13 +302,14 @@ void Connection::handle_eof(base::Instant) {
 }
 
 void Connection::handle_timeout(base::Instant now) {
-    if (now >= close_deadline_ && state_ == State::Closing) {
-        close_deadline_ = kNever;
+    if (!rare_) return;  // no deadline without it
+    if (now >= rare_->close_deadline && state_ == State::Closing) {
+        rare_->close_deadline = kNever;
         close_transport_ = true;
         finish(code_value(CloseCode::Abnormal), {}, false, make_error_code(WsError::close_timeout));
     }
-    if (now >= transport_deadline_) {
-        transport_deadline_ = kNever;
+    if (now >= rare_->transport_deadline) {
+        rare_->transport_deadline = kNever;
         close_transport_ = true;
     }
 }
@@ -316,7 +321,7 @@ void Connection::fail(WsError e) {
     const std::string why = make_error_code(e).message();
     if (state_ == State::Open) write_close(code_value(code), why);
     close_transport_ = true;
-    close_deadline_ = kNever;
+    if (rare_) rare_->close_deadline = kNever;
     finish(code_value(code), why, false, make_error_code(e));
 }
 
@@ -395,7 +400,7 @@ Status Connection::close(std::uint16_t code, std::string_view reason, base::Inst
         return Errc::invalid_argument;
     write_close(code, reason);
     state_ = State::Closing;
-    close_deadline_ = now + close_timeout_;
+    rare().close_deadline = now + close_timeout_;
     return {};
 }
 
@@ -446,7 +451,8 @@ std::optional<Event> Connection::poll_event() {
 }
 
 std::optional<base::Instant> Connection::next_deadline() const {
-    const auto at = std::min(close_deadline_, transport_deadline_);
+    if (!rare_) return std::nullopt;
+    const auto at = std::min(rare_->close_deadline, rare_->transport_deadline);
     if (at == kNever) return std::nullopt;
     return at;
 }

@@ -237,7 +237,6 @@ private:
     std::uint64_t max_message_size_;
     std::uint64_t max_frame_size_;
     base::Duration close_timeout_;
-    MaskKey (*mask_source_)();
     std::unique_ptr<Compression> z_;
 
     // rx: the frame being read
@@ -250,9 +249,14 @@ private:
     // What an idle connection never needs, made on first use: a message that
     // is not delivered from the caller's buffer (fragmented, split across
     // reads, compressed), a control frame split across reads, the close.
+    static constexpr base::Instant kNever = base::Instant::max();
     struct Rare {
         std::vector<std::byte> msg;
         std::array<std::byte, 125> ctrl;
+        std::array<std::byte, kMaxHeaderLen> hdr;  // a frame header split across reads (hdr_len_ bytes)
+        // Instant::max(): not waiting.
+        base::Instant close_deadline = kNever;      // waiting for the peer's Close
+        base::Instant transport_deadline = kNever;  // client: waiting for the server's FIN
         // The ClosedEvent's contents.
         std::uint16_t close_code = 0;
         bool close_clean = false;
@@ -266,21 +270,20 @@ private:
     }
 
     base::ByteQueue tx_;
-    // Instant::max(): not waiting (8 bytes each, not an optional's 16).
-    static constexpr base::Instant kNever = base::Instant::max();
-    base::Instant close_deadline_ = kNever;      // waiting for the peer's Close
-    base::Instant transport_deadline_ = kNever;  // client: waiting for the server's FIN
-    // Client only: masking keys drawn from the CSPRNG in batches (allocated
-    // on first use, so server connections do not carry them).
-    static constexpr std::uint8_t kMaskBatch = 32;
-    std::unique_ptr<std::array<MaskKey, kMaskBatch>> mask_pool_;
+    // Client only (servers do not mask, §5.1): where masking keys come from,
+    // drawn from the CSPRNG in batches unless a source was given.
+    struct ClientMasking {
+        static constexpr std::uint8_t kBatch = 32;
+        MaskKey (*source)() = nullptr;
+        std::array<MaskKey, kBatch> keys{};
+        std::uint8_t next = kBatch;
+    };
+    std::unique_ptr<ClientMasking> masking_;
 
     base::Utf8Validator utf8_;
     MaskKey frame_mask_{};
-    std::array<std::byte, kMaxHeaderLen> hdr_buf_{};
-    std::uint8_t hdr_len_ = 0;
+    std::uint8_t hdr_len_ = 0;  // bytes of a split frame header kept in rare().hdr
     std::uint8_t ctrl_len_ = 0;
-    std::uint8_t mask_next_ = kMaskBatch;
     std::uint8_t mask_offset_ = 0;  // payload bytes of this frame so far, mod 4 (where the key stands)
     std::array<Pending, 2> pending_{};
     Role role_;
