@@ -135,15 +135,8 @@ void Session::on_loop_closing() {
     auto keep = std::move(self_ref_);  // may be the last reference: nothing of us is touched after
 }
 
-WebSocket& Session::route_handle() {
-    // The route's handlers get this handle by reference: no reference count
-    // to touch per message. It is not self_ref_, so a handler that moves or
-    // reassigns it cannot end our keep-alive; it is put back here if it did.
-    if (!route_handle_ || !(route_handle_ == self_ref_)) {
-        route_handle_ = self_ref_ ? self_ref_ : WebSocket(shared_from_this());
-    }
-    return route_handle_;
-}
+
+WebSocket Session::fresh_route_handle() { return self_ref_ ? self_ref_ : WebSocket(shared_from_this()); }
 
 void Session::release_self() {
     rt().remove_closer(*this);
@@ -310,16 +303,11 @@ void Session::fail_before_open(std::error_code ec, const std::string& message) {
 // ------------------------------------------------------ commands (public) --
 
 SendResult Session::send(base::Bytes data, bool binary) {
-    return send_impl(data, binary, false);
-}
-
-SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true, true); }
-
-SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
-    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
     // An echo's short reply inside a read: corked with the other replies and
-    // written when the read is done; no Status built.
-    if (in_read_ && !encoded && ws_->tx().size() <= max_backpressure_ && ws_->try_send_short(data, binary)) {
+    // written when the read is done. Here, in a small function, rather than
+    // in send_impl, whose size makes every call save and restore registers.
+    if (in_read_ && phase_ == Phase::Open && ws_ && ws_->tx().size() <= max_backpressure_ &&
+        ws_->try_send_short(data, binary)) {
         if (counters_) LoopCounters::add(counters_->messages_out);
         set_buffered(ws_->tx().size());
         if (write_blocked_) {
@@ -328,6 +316,13 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
         }
         return SendStatus::Success;
     }
+    return send_impl(data, binary, false);
+}
+
+SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true, true); }
+
+SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
+    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
     if (ws_->tx().size() > max_backpressure_) {
         if (counters_) ServerMetrics::add(counters_->shared->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.

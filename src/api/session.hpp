@@ -204,7 +204,15 @@ private:
     // keeps a handle: the loop's registrations point at it.
     WebSocket self_ref_;
     WebSocket route_handle_;  // what route-wide handlers are given (see route_handle())
-    WebSocket& route_handle();
+    // The route's handlers get this handle by reference: no reference count
+    // to touch per message. It is not self_ref_, so a handler that moves or
+    // reassigns it cannot end our keep-alive; it is put back here if it did.
+    // Inline: it is asked once per message.
+    WebSocket& route_handle() {
+        if (!route_handle_ || !(route_handle_ == self_ref_)) route_handle_ = fresh_route_handle();
+        return route_handle_;
+    }
+    WebSocket fresh_route_handle();
     // runtime::Loop::Closer: the loop is destroyed with us still open.
     void on_loop_closing() override;
     void hold_self();
