@@ -89,12 +89,16 @@ void ServerCore::note_churn() {
 }
 
 void ServerCore::arm_trim(base::Instant at) {
-    trim_timer_ = loop_.runtime().add_timer(at, [this] {
-        // The timer dies with us (destructor): `this` is alive here.
-        trim_timer_ = 0;
-        const auto quiet_from = last_churn_ + kTrimQuiet;
-        if (loop_.runtime().now() < quiet_from) return arm_trim(quiet_from);  // still busy: later
-        churn_ = 0;
+    // Weak, like the sweep's: the last reference to a core may be dropped on
+    // another thread (publish_everywhere), racing with this timer.
+    std::weak_ptr<ServerCore> weak = weak_from_this();
+    trim_timer_ = loop_.runtime().add_timer(at, [weak] {
+        auto self = weak.lock();
+        if (!self) return;
+        self->trim_timer_ = 0;
+        const auto quiet_from = self->last_churn_ + kTrimQuiet;
+        if (self->loop_.runtime().now() < quiet_from) return self->arm_trim(quiet_from);  // still busy: later
+        self->churn_ = 0;
         runtime::trim_heap();
     });
 }
@@ -202,10 +206,10 @@ std::vector<std::shared_ptr<Session>> ServerCore::all_sessions() const {
     return v;
 }
 
-void ServerCore::session_gone(Session* s) { (void)unlink(s); }
+void ServerCore::session_gone(Session* s) { (void)forget(s); }
 
-void ServerCore::session_done(Session* s) {
-    if (!unlink(s)) return;
+bool ServerCore::forget(Session* s) {
+    if (!unlink(s)) return false;
     if (s->has_topics()) {
         for (const auto& topic : s->topics()) {
             auto t = topics_.find(topic);
@@ -218,6 +222,11 @@ void ServerCore::session_done(Session* s) {
     }
     shared_->release(s->remote_ip());
     shared_->metrics->connections_open.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+}
+
+void ServerCore::session_done(Session* s) {
+    if (!forget(s)) return;
     note_churn();
     if (!sessions_ && on_drained_) {
         if (shutdown_timer_) loop_.runtime().cancel_timer(shutdown_timer_);

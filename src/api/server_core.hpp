@@ -108,6 +108,9 @@ private:
     std::size_t session_count_ = 0;
     void link(Session* s) noexcept;
     bool unlink(Session* s) noexcept;
+    /// Unlinks s and gives back what it held here (topics, its connection
+    /// slot, the open count); false if it was not linked.
+    bool forget(Session* s);
     std::vector<std::shared_ptr<Session>> all_sessions() const;
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
     std::unordered_map<std::string, std::vector<Session*>> topics_;

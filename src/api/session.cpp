@@ -105,7 +105,10 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
 
 Session::~Session() {
     if (loop_gone()) return;  // it cancelled our timers and unlinked us as it died
-    rt().remove_closer(*this);
+    // A handle may outlive the loop after the connection ended (no closer,
+    // no timers left then): the loop is touched only if something of ours is
+    // registered with it.
+    if (closer_registered_) rt().remove_closer(*this);
     if (timer_) rt().cancel_timer(timer_);
     if (phase_timer_) rt().cancel_timer(phase_timer_);
     if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
@@ -116,6 +119,7 @@ Session::~Session() {
 void Session::hold_self() {
     self_ref_ = WebSocket(shared_from_this());
     rt().add_closer(*this);
+    closer_registered_ = true;
 }
 
 void Session::on_loop_closing() {
@@ -130,6 +134,7 @@ void Session::on_loop_closing() {
     sock_.reset();
     if (handlers_) handlers_->drop_callbacks();
     route_handle_ = WebSocket();
+    closer_registered_ = false;  // the loop unlinked us
     if (auto owner = owner_.lock()) owner->session_gone(this);
     loop_gone_.store(true, std::memory_order_release);
     auto keep = std::move(self_ref_);  // may be the last reference: nothing of us is touched after
@@ -140,6 +145,7 @@ WebSocket Session::fresh_route_handle() { return self_ref_ ? self_ref_ : WebSock
 
 void Session::release_self() {
     rt().remove_closer(*this);
+    closer_registered_ = false;
     self_ref_ = WebSocket();
     route_handle_ = WebSocket();
 }
@@ -482,6 +488,9 @@ void Session::feed(base::MutableBytes data) {
         dispatch();
         if (ws_->state() == proto::ws::State::Closed) break;
     }
+    // The loop's read buffer is about to be reused, by other connections too:
+    // what was validated in it no longer says anything about its bytes.
+    if (ws_) ws_->input_done();
 }
 
 void Session::dispatch() {

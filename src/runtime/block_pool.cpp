@@ -8,13 +8,6 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define DUPLEX_POOL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DUPLEX_POOL_ASAN 1
-#endif
-#endif
 #ifdef DUPLEX_POOL_ASAN
 #include <sanitizer/asan_interface.h>
 // A free block is poisoned: a use after free inside the pool is still caught.

@@ -20,7 +20,25 @@
 #include <mutex>
 #include <new>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define DUPLEX_POOL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DUPLEX_POOL_ASAN 1
+#endif
+#endif
+
 namespace duplex::runtime {
+
+/// Under AddressSanitizer connection objects come from operator new, not
+/// from the pool: a freed session handed out again at once would hide a use
+/// after free that ASan's quarantine catches. (BlockPool itself still works
+/// there, with free blocks poisoned, and its own tests run.)
+#ifdef DUPLEX_POOL_ASAN
+inline constexpr bool kPoolBypassed = true;
+#else
+inline constexpr bool kPoolBypassed = false;
+#endif
 
 class BlockPool {
 public:
@@ -64,6 +82,17 @@ private:
     std::size_t live_ = 0;
 };
 
+/// A block of `size` bytes for an object that lives as long as a connection
+/// (from the BlockPool of that size; operator new under ASan).
+inline void* allocate_block(std::size_t size) {
+    if constexpr (kPoolBypassed) return ::operator new(size);
+    else return BlockPool::for_size(size).allocate();
+}
+inline void deallocate_block(void* p, std::size_t size) noexcept {
+    if constexpr (kPoolBypassed) ::operator delete(p);
+    else BlockPool::for_size(size).deallocate(p);
+}
+
 /// A std allocator that takes single objects from the BlockPool of their
 /// size (std::allocate_shared uses it for the control block and the object
 /// together); arrays and large types go to operator new.
@@ -76,12 +105,12 @@ struct PoolAllocator {
 
     T* allocate(std::size_t n) {
         if (n == 1 && sizeof(T) <= BlockPool::kMaxBlock && alignof(T) <= BlockPool::kAlign)
-            return static_cast<T*>(BlockPool::for_size(sizeof(T)).allocate());
+            return static_cast<T*>(allocate_block(sizeof(T)));
         return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)}));
     }
     void deallocate(T* p, std::size_t n) noexcept {
         if (n == 1 && sizeof(T) <= BlockPool::kMaxBlock && alignof(T) <= BlockPool::kAlign)
-            BlockPool::for_size(sizeof(T)).deallocate(p);
+            deallocate_block(p, sizeof(T));
         else
             ::operator delete(p, std::align_val_t{alignof(T)});
     }

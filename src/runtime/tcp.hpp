@@ -67,8 +67,8 @@ public:
     TcpSocket& operator=(const TcpSocket&) = delete;
     // A socket lives as long as its connection: from the block pool, beside
     // the other sockets, not between a handshake's temporaries (decision 0011).
-    static void* operator new(std::size_t n) { return BlockPool::for_size(n).allocate(); }
-    static void operator delete(void* p, std::size_t n) noexcept { BlockPool::for_size(n).deallocate(p); }
+    static void* operator new(std::size_t n) { return allocate_block(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { deallocate_block(p, n); }
 
     /// Writes what the kernel takes now; returns the number of bytes written
     /// (0 when it would block) or a system error (EPIPE, ECONNRESET, ...).
@@ -99,5 +99,7 @@ private:
     bool want_write_ = false;
     bool paused_ = false;
 };
+
+static_assert(sizeof(TcpSocket) <= BlockPool::kMaxBlock, "TcpSocket must fit a pool block");
 
 }  // namespace duplex::runtime

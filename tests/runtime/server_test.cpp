@@ -481,7 +481,9 @@ TEST(Server, CloseFromInsideOnMessageIsSafe) {
 
 TEST(Server, ALoopDestroyedAfterItsServerEndsTheConnectionsLeft) {
     // The server goes first, its loop after, with connections still open:
-    // they leave the server's list as the loop ends them (ASan watches).
+    // the loop ends them, and every client hears it. The clients' handles
+    // then outlive their own loop too, after their connections closed: the
+    // sessions must not touch that loop as they go (ASan/UBSan watch).
     std::vector<WebSocket> clients;
     EventLoop client_loop;
     {

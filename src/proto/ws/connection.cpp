@@ -7,10 +7,6 @@
 
 namespace duplex::proto::ws {
 
-namespace {
-constexpr std::size_t kKeptMessageBuffer = 64 * 1024;
-}  // namespace
-
 Connection::Connection(Role role, Options options)
     : max_message_size_(options.max_message_size),
       max_frame_size_(options.max_frame_size),
@@ -21,6 +17,11 @@ Connection::Connection(Role role, Options options)
         masking_ = std::make_unique<ClientMasking>();
         masking_->source = options.mask_source;
     }
+}
+
+void Connection::release_message_buffer() noexcept {
+    // Only between messages: a message being reassembled keeps its bytes.
+    if (!msg_active_) std::vector<std::byte>().swap(rare_->msg);
 }
 
 MaskKey Connection::next_mask() {
@@ -172,13 +173,7 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
             msg_active_ = true;
             msg_binary_ = op == Opcode::Binary;
             msg_size_ = 0;
-            if (rare_) {
-                // A buffer a large message grew is not kept for the life of
-                // the connection (memory per connection); a small one is
-                // reused (no allocation per fragmented message).
-                if (rare_->msg.capacity() > kKeptMessageBuffer) std::vector<std::byte>().swap(rare_->msg);
-                else rare_->msg.clear();
-            }
+            if (rare_) rare_->msg.clear();  // its capacity was bounded by handle_bytes()
             utf8_.reset();
             // The common case: a whole unfragmented message already in the
             // caller's buffer is delivered from there, without a copy.

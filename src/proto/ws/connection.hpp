@@ -97,6 +97,10 @@ public:
     /// Feeds received bytes; see the drive contract above. Never throws on
     /// peer input: a violation fails the connection (ClosedEvent with an error).
     std::size_t handle_bytes(base::MutableBytes in, base::Instant now) {
+        // The last message is gone: a buffer a large one grew is not kept for
+        // the life of the connection (memory per connection); a small one is
+        // reused (no allocation per fragmented message).
+        if (rare_ && rare_->msg.capacity() > kKeptMessageBuffer) release_message_buffer();
         // Inline, the common case: between messages, a whole small data
         // message comes next (whole_message_at decides exactly as the general
         // path would, and leaves everything else to it).
@@ -108,6 +112,11 @@ public:
         }
         return handle_bytes_general(in, now);
     }
+    /// The caller is done with the buffers it passed to handle_bytes() (it
+    /// may reuse them, e.g. for another connection's input): the text just
+    /// delivered is no longer known to be in them, so an echo of those bytes
+    /// is validated again (§8.1) rather than trusted.
+    void input_done() noexcept { text_validated_ = false; }
     /// The transport delivered EOF.
     void handle_eof(base::Instant now);
     /// Call when next_deadline() has passed.
@@ -182,7 +191,8 @@ public:
 
     /// Bytes reserved for reassembling messages that are not delivered in
     /// place (fragmented, split across reads, compressed); kept up to 64 KiB
-    /// between messages, released after a larger one (memory; tests).
+    /// between messages, released by the next handle_bytes() after a larger
+    /// one (memory; tests).
     std::size_t reassembly_capacity() const noexcept { return rare_ ? rare_->msg.capacity() : 0; }
     State state() const noexcept { return state_; }
     Role role() const noexcept { return role_; }
@@ -250,6 +260,8 @@ private:
     // is not delivered from the caller's buffer (fragmented, split across
     // reads, compressed), a control frame split across reads, the close.
     static constexpr base::Instant kNever = base::Instant::max();
+    static constexpr std::size_t kKeptMessageBuffer = 64 * 1024;
+    void release_message_buffer() noexcept;
     struct Rare {
         std::vector<std::byte> msg;
         std::array<std::byte, 125> ctrl;

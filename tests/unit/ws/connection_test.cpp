@@ -93,6 +93,34 @@ TEST_P(WsRole, ALargeMessagesBufferIsNotKeptForTheNextMessage) {
     EXPECT_GT(kept, 0u);
     h.feed(concat({peer(0x01, "ag"), peer(0x80, "ain")}));
     EXPECT_EQ(h.conn.reassembly_capacity(), kept);  // reused, not made again
+    // After another large one, whole messages alone (the fast path) let it go too.
+    h.feed(concat({peer(0x02, big.substr(0, 1000)), peer(0x80, big.substr(1000))}));
+    EXPECT_GE(h.conn.reassembly_capacity(), big.size());
+    h.feed(peer(0x81, "whole"));
+    h.feed(peer(0x81, "again"));
+    EXPECT_LE(h.conn.reassembly_capacity(), 64u * 1024);
+}
+
+TEST(WsConnection, AnEchoIsValidatedAgainOnceTheInputBufferMayHaveBeenReused) {
+    // §8.1: a server skips validating a text it sends back exactly as it
+    // received it, but only while the bytes are still those: once the
+    // runtime says the input buffer may be reused (by another connection),
+    // the same span is checked again.
+    Connection conn(Role::Server);
+    auto wire = frame(0x81, "hello", true);
+    const auto now = base::Clock::now();
+    ASSERT_EQ(conn.handle_bytes(wire, now), wire.size());
+    auto ev = conn.poll_event();
+    ASSERT_TRUE(ev);
+    auto* m = std::get_if<proto::ws::MessageEvent>(&*ev);
+    ASSERT_TRUE(m);
+    const base::Bytes echoed = m->data;
+    EXPECT_TRUE(conn.send(echoed, false).ok());  // trusted: just validated
+    conn.input_done();
+    // The buffer now holds someone else's bytes: not UTF-8.
+    auto* p = const_cast<std::byte*>(echoed.data());
+    for (std::size_t i = 0; i < echoed.size(); ++i) p[i] = std::byte{0xff};
+    EXPECT_EQ(conn.send(echoed, false).code(), make_error_code(Errc::invalid_argument));
 }
 
 TEST_P(WsRole, APingAndTheEofBehindItAreBothReportedInOrder) {
