@@ -105,10 +105,10 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
 
 Session::~Session() {
     if (loop_gone()) return;  // it cancelled our timers and unlinked us as it died
-    // A handle may outlive the loop after the connection ended (no closer,
-    // no timers left then): the loop is touched only if something of ours is
-    // registered with it.
-    if (closer_registered_) rt().remove_closer(*this);
+    // Not in the loop's closer list: we are in it exactly while self_ref_
+    // holds us, and then we are not being destroyed. A handle may outlive the
+    // loop after the connection ended (no timers left then either): the loop
+    // is touched only for a timer still set.
     if (timer_) rt().cancel_timer(timer_);
     if (phase_timer_) rt().cancel_timer(phase_timer_);
     if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
@@ -119,7 +119,6 @@ Session::~Session() {
 void Session::hold_self() {
     self_ref_ = WebSocket(shared_from_this());
     rt().add_closer(*this);
-    closer_registered_ = true;
 }
 
 void Session::on_loop_closing() {
@@ -134,7 +133,6 @@ void Session::on_loop_closing() {
     sock_.reset();
     if (handlers_) handlers_->drop_callbacks();
     route_handle_ = WebSocket();
-    closer_registered_ = false;  // the loop unlinked us
     if (auto owner = owner_.lock()) owner->session_gone(this);
     loop_gone_.store(true, std::memory_order_release);
     auto keep = std::move(self_ref_);  // may be the last reference: nothing of us is touched after
@@ -145,7 +143,6 @@ WebSocket Session::fresh_route_handle() { return self_ref_ ? self_ref_ : WebSock
 
 void Session::release_self() {
     rt().remove_closer(*this);
-    closer_registered_ = false;
     self_ref_ = WebSocket();
     route_handle_ = WebSocket();
 }

@@ -238,7 +238,6 @@ private:
     bool flush_deadline_ = false;  // a timer bounds the wait for the last frames
     bool drain_armed_ = false;     // fire on_drain when the buffer falls to low_threshold_
     bool close_reported_ = false;
-    bool closer_registered_ = false;  // in the loop's closer list (hold_self .. release_self)
 
     // Client-only state, kept out of server sessions (memory per connection).
     struct ClientState {
