@@ -138,7 +138,6 @@ void Session::on_loop_closing() {
     auto keep = std::move(self_ref_);  // may be the last reference: nothing of us is touched after
 }
 
-
 WebSocket Session::fresh_route_handle() { return self_ref_ ? self_ref_ : WebSocket(shared_from_this()); }
 
 void Session::release_self() {
@@ -305,20 +304,28 @@ void Session::fail_before_open(std::error_code ec, const std::string& message) {
 
 // ------------------------------------------------------ commands (public) --
 
+// A frame is in the queue: flushed now, or (`corked`, inside a read) with the
+// read's other replies. Inline, with `corked` a constant on the short echo
+// reply's path (Session::send), so that path pays neither a call nor a test.
+inline SendResult Session::queued_one(bool corked) {
+    if (counters_) LoopCounters::add(counters_->messages_out);
+    if (!corked) flush();
+    else set_buffered(ws_->tx().size());
+    if (write_blocked_) {
+        drain_armed_ = true;
+        return SendStatus::Backpressure;
+    }
+    if (!corked && buffered_ > low_threshold_) drain_armed_ = true;
+    return SendStatus::Success;
+}
+
 SendResult Session::send(base::Bytes data, bool binary) {
     // An echo's short reply inside a read: corked with the other replies and
     // written when the read is done. Here, in a small function, rather than
     // in send_impl, whose size makes every call save and restore registers.
     if (in_read_ && phase_ == Phase::Open && ws_ && ws_->tx().size() <= max_backpressure_ &&
-        ws_->try_send_short(data, binary)) {
-        if (counters_) LoopCounters::add(counters_->messages_out);
-        set_buffered(ws_->tx().size());
-        if (write_blocked_) {
-            drain_armed_ = true;
-            return SendStatus::Backpressure;
-        }
-        return SendStatus::Success;
-    }
+        ws_->try_send_short(data, binary))
+        return queued_one(true);
     return send_impl(data, binary, false);
 }
 
@@ -381,15 +388,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     }
     Status st = encoded ? ws_->send_encoded(data) : ws_->send(data, binary);
     if (!st.ok()) return st;
-    if (counters_) LoopCounters::add(counters_->messages_out);
-    if (!in_read_) flush();
-    else set_buffered(ws_->tx().size());
-    if (write_blocked_) {
-        drain_armed_ = true;
-        return SendStatus::Backpressure;
-    }
-    if (buffered_ > low_threshold_ && !in_read_) drain_armed_ = true;
-    return SendStatus::Success;
+    return queued_one(in_read_);
 }
 
 bool Session::subscribe(const std::string& topic) {

@@ -157,6 +157,7 @@ private:
     void on_connected(std::error_code ec) override;
 
     SendResult send_impl(base::Bytes data, bool binary, bool encoded);
+    SendResult queued_one(bool corked);  // after a frame was queued: count, flush or cork, report
     void connect_to(const runtime::Address& addr);
     void handle_handshake_bytes(base::MutableBytes data);
     void open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover);

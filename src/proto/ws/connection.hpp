@@ -171,11 +171,11 @@ public:
 
     // -- output ------------------------------------------------------------
     std::optional<Event> poll_event();
+    /// Whether poll_event() has something (a message, Ping, Pong, Closed).
+    bool has_event() const noexcept { return message_ready_ || pending_[0] != Pending::None; }
     /// The runtime's fast path for the common event: the message that
     /// handle_bytes() made ready, taken without building an Event (what
     /// poll_event() would return first as a MessageEvent). False if none.
-    /// Whether poll_event() has something (a message, Ping, Pong, Closed).
-    bool has_event() const noexcept { return message_ready_ || pending_[0] != Pending::None; }
     bool take_message(base::Bytes& data, bool& binary) noexcept {
         if (!message_ready_) return false;
         message_ready_ = false;
@@ -313,7 +313,8 @@ private:
     bool message_ready_ = false;     // a MessageEvent waits in msg_binary_/msg_direct_data_
     // The text just delivered (msg_direct_data_) is valid UTF-8, checked on
     // the way in: sending exactly these bytes back (an echo) skips a second
-    // validation. Reset by every handle_bytes(), when the span stops being valid.
+    // validation. Reset by every handle_bytes() and by input_done(), when the
+    // span may no longer hold those bytes.
     bool text_validated_ = false;
 };
 

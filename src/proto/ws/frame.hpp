@@ -84,16 +84,14 @@ std::size_t write_frame_header(std::byte* out, bool fin, Opcode op, std::uint64_
 void apply_mask(base::MutableBytes data, const MaskKey& mask, std::uint64_t offset) noexcept;
 /// Copies `in` to `out` while masking it (the client's send path).
 void copy_masked(std::byte* out, base::Bytes in, const MaskKey& mask) noexcept;
-/// Unmasks a whole payload (offset 0) and tells whether every byte is ASCII,
-/// in one pass: an ASCII text is valid UTF-8 (§8.1) without the validator.
-/// Inline: the server's fast path for the short texts of chat-like traffic.
-inline bool unmask_is_ascii(base::MutableBytes data, const MaskKey& mask) noexcept {
-    std::uint32_t k32;
-    std::memcpy(&k32, mask.data(), 4);
+/// XORs `n` bytes at `p` with the key `k32` (four key bytes in memory order,
+/// already rotated to line up with p[0]), eight bytes a step (memcpy loads:
+/// no unaligned punning), and returns every resulting byte ORed together
+/// (bit 7 of some byte set: not all ASCII). Shared by apply_mask() and
+/// unmask_is_ascii(); inline for the server's short messages.
+inline std::uint64_t xor_key_words(std::byte* p, std::size_t n, std::uint32_t k32) noexcept {
     const std::uint64_t k64 = (std::uint64_t{k32} << 32) | k32;  // the key twice, in memory order
-    std::byte* p = data.data();
-    std::size_t n = data.size();
-    std::uint64_t seen = 0;  // every unmasked byte ORed in: bit 7 of some byte set = not ASCII
+    std::uint64_t seen = 0;
     while (n >= 8) {
         std::uint64_t w;
         std::memcpy(&w, p, 8);
@@ -112,11 +110,21 @@ inline bool unmask_is_ascii(base::MutableBytes data, const MaskKey& mask) noexce
         p += 4;
         n -= 4;
     }
+    std::byte k[4];
+    std::memcpy(k, &k32, 4);
     for (std::size_t i = 0; i < n; ++i) {  // a multiple of 4 is behind: key byte i
-        p[i] ^= mask[i];
+        p[i] ^= k[i];
         seen |= std::to_integer<std::uint8_t>(p[i]);
     }
-    return (seen & 0x8080808080808080ULL) == 0;
+    return seen;
+}
+
+/// Unmasks a whole payload (offset 0) and tells whether every byte is ASCII,
+/// in one pass: an ASCII text is valid UTF-8 (§8.1) without the validator.
+inline bool unmask_is_ascii(base::MutableBytes data, const MaskKey& mask) noexcept {
+    std::uint32_t k32;
+    std::memcpy(&k32, mask.data(), 4);
+    return (xor_key_words(data.data(), data.size(), k32) & 0x8080808080808080ULL) == 0;
 }
 
 }  // namespace duplex::proto::ws
