@@ -189,44 +189,38 @@ void BenchConnection::frames(base::MutableBytes data) {
     while (!data.empty()) {
         if (skip_ == 0) {
             // A frame header, possibly split across reads.
-            proto::ws::HeaderParse r;
+            proto::ws::FrameHeader h;
             std::size_t spilled = 0;  // header bytes that came with earlier reads
-            if (hdr_len_ == 0 && data.size() >= 2) {
+            const auto b0 = std::to_integer<std::uint8_t>(data[0]);
+            const auto b1 = data.size() >= 2 ? std::to_integer<std::uint8_t>(data[1]) : 0xff;
+            if (hdr_len_ == 0 && (b0 & 0xf0) == 0x80 && b1 < 126) {
                 // The common frame from a server: FIN, no RSV, unmasked, a
                 // 7-bit length; read without the general parser.
-                const auto b0 = std::to_integer<std::uint8_t>(data[0]);
-                const auto b1 = std::to_integer<std::uint8_t>(data[1]);
-                if ((b0 & 0xf0) == 0x80 && b1 < 126) {
-                    data = data.subspan(2);
-                    cur_op_ = b0 & 0x0f;
-                    cur_fin_ = true;
-                    skip_ = b1;
-                    payload_pos_ = 0;
-                    stamp_len_ = 0;
-                    if (skip_ == 0) on_frame_end(cur_op_, cur_fin_);
-                    if (!stream_) return;
-                    continue;
-                }
-            }
-            if (hdr_len_ == 0) {
-                r = proto::ws::parse_frame_header(data);
-                if (std::holds_alternative<proto::ws::NeedMore>(r)) {
-                    hdr_len_ = data.size();
-                    std::memcpy(hdr_.data(), data.data(), hdr_len_);
-                    return;
-                }
+                h.opcode = b0 & 0x0f;
+                h.payload_len = b1;
+                h.header_len = 2;
             } else {
-                const std::size_t take = std::min(hdr_.size() - hdr_len_, data.size());
-                std::memcpy(hdr_.data() + hdr_len_, data.data(), take);
-                r = proto::ws::parse_frame_header({hdr_.data(), hdr_len_ + take});
-                if (std::holds_alternative<proto::ws::NeedMore>(r)) {
-                    hdr_len_ += take;
-                    return;
+                proto::ws::HeaderParse r;
+                if (hdr_len_ == 0) {
+                    r = proto::ws::parse_frame_header(data);
+                    if (std::holds_alternative<proto::ws::NeedMore>(r)) {
+                        hdr_len_ = data.size();
+                        std::memcpy(hdr_.data(), data.data(), hdr_len_);
+                        return;
+                    }
+                } else {
+                    const std::size_t take = std::min(hdr_.size() - hdr_len_, data.size());
+                    std::memcpy(hdr_.data() + hdr_len_, data.data(), take);
+                    r = proto::ws::parse_frame_header({hdr_.data(), hdr_len_ + take});
+                    if (std::holds_alternative<proto::ws::NeedMore>(r)) {
+                        hdr_len_ += take;
+                        return;
+                    }
+                    spilled = hdr_len_;
                 }
-                spilled = hdr_len_;
+                if (std::holds_alternative<std::error_code>(r)) return fail("bad frame from the server");
+                h = std::get<proto::ws::FrameHeader>(r);
             }
-            if (std::holds_alternative<std::error_code>(r)) return fail("bad frame from the server");
-            const auto& h = std::get<proto::ws::FrameHeader>(r);
             data = data.subspan(h.header_len - spilled);
             hdr_len_ = 0;
             cur_op_ = h.opcode;

@@ -110,6 +110,11 @@ void Loop::cancel_timer(TimerId id) {
     if (timer_heap_.size() > 64 && timer_heap_.size() > 4 * timers_.size()) compact_timers();
 }
 
+void Loop::pop_timer_entry() {
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+    timer_heap_.pop_back();
+}
+
 void Loop::compact_timers() {
     std::erase_if(timer_heap_, [this](const TimerEntry& e) { return !timers_.contains(e.id); });
     std::make_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
@@ -194,8 +199,7 @@ void Loop::run_timers() {
     now_ = base::Clock::now();
     while (!timer_heap_.empty() && timer_heap_.front().when <= now_) {
         const TimerId id = timer_heap_.front().id;
-        std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
-        timer_heap_.pop_back();
+        pop_timer_entry();
         auto it = timers_.find(id);
         if (it == timers_.end()) continue;  // cancelled
         auto fn = std::move(it->second);
@@ -203,10 +207,7 @@ void Loop::run_timers() {
         fn();
     }
     // Drop cancelled entries at the top so they do not shorten the next wait.
-    while (!timer_heap_.empty() && !timers_.contains(timer_heap_.front().id)) {
-        std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
-        timer_heap_.pop_back();
-    }
+    while (!timer_heap_.empty() && !timers_.contains(timer_heap_.front().id)) pop_timer_entry();
 }
 
 }  // namespace duplex::runtime

@@ -138,6 +138,7 @@ private:
     // would hold memory per connection for as long as the timeout.
     std::vector<TimerEntry> timer_heap_;
     void compact_timers();
+    void pop_timer_entry();  // the earliest
     std::unordered_map<TimerId, std::function<void()>> timers_;
     TimerId next_timer_ = 1;
     Closer* closers_ = nullptr;  // an intrusive list
