@@ -185,10 +185,19 @@ public:
     friend bool operator==(const WebSocket& a, const WebSocket& b) noexcept { return a.impl_ == b.impl_; }
 
     /// For duplex's own classes.
-    explicit WebSocket(std::shared_ptr<detail::Session> impl) noexcept : impl_(std::move(impl)) {}
+    /// Internal: a handle to a session (takes a reference of its own).
+    explicit WebSocket(detail::Session* impl) noexcept;
+    WebSocket(const WebSocket& other) noexcept;
+    WebSocket(WebSocket&& other) noexcept : impl_(other.impl_) { other.impl_ = nullptr; }
+    WebSocket& operator=(const WebSocket& other) noexcept;
+    WebSocket& operator=(WebSocket&& other) noexcept;
+    ~WebSocket();
 
 private:
-    std::shared_ptr<detail::Session> impl_;
+    friend class detail::Session;
+    // Counted by the session itself (no control block: memory per
+    // connection, decision 0013). Handles may be copied on any thread.
+    detail::Session* impl_ = nullptr;
 };
 
 }  // namespace duplex

@@ -208,11 +208,9 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     // The route, held through the server's shared state (which it keeps alive).
     std::shared_ptr<const WebSocketRoute> route(server_.shared_,
                                                 upgrade_->route ? upgrade_->route : &server_.shared_->default_route);
-    // From the block pool: sessions sit together, not between the temporaries
-    // of handshakes (memory per idle connection, decision 0011).
-    auto session = std::allocate_shared<Session>(runtime::PoolAllocator<Session>(), server_.loop_, std::move(sock_), wo, protocol, extensions,
-                                                 upgrade_->public_request.target, peer_, server_.weak_from_this(),
-                                                 shared, std::move(route), &server_.counters());
+    SessionRef session(new Session(server_.loop_, std::move(sock_), wo, protocol, extensions,
+                                   upgrade_->public_request.target, peer_, server_.weak_from_this(), shared,
+                                   std::move(route), &server_.counters()));
     if (user_data.has_value()) session->user_data() = std::move(user_data);
     admitted_ = false;  // the session holds the slot now
     session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);
@@ -220,7 +218,7 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     session->attach_server(head);
     const auto pending = std::move(upgrade_);
     parser_.reset();
-    server_.on_open(session, pending->route, pending->public_request);
+    server_.on_open(*session, pending->route, pending->public_request);
     auto bytes = std::move(pending->bytes_after);
     session->start_server({bytes.data(), bytes.size()});
     server_.http_done(this);

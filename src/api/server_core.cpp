@@ -199,10 +199,10 @@ bool ServerCore::unlink(Session* s) noexcept {
     return true;
 }
 
-std::vector<std::shared_ptr<Session>> ServerCore::all_sessions() const {
-    std::vector<std::shared_ptr<Session>> v;
+std::vector<SessionRef> ServerCore::all_sessions() const {
+    std::vector<SessionRef> v;
     v.reserve(session_count_);
-    for (Session* s = sessions_; s; s = s->core_next_) v.push_back(s->shared_from_this());
+    for (Session* s = sessions_; s; s = s->core_next_) v.emplace_back(s);
     return v;
 }
 
@@ -348,13 +348,13 @@ void ServerCore::http_done(HttpConnection* c) {
     loop_.runtime().defer([keep] {});
 }
 
-void ServerCore::on_open(const std::shared_ptr<Session>& s, const WebSocketRoute* route, const HttpRequest& req) {
-    link(s.get());
+void ServerCore::on_open(Session& s, const WebSocketRoute* route, const HttpRequest& req) {
+    link(&s);
     ServerMetrics::add(shared_->metrics->connections_total);
     ServerMetrics::add(shared_->metrics->connections_open);
     auto fn = route && route->on_connection ? route->on_connection : shared_->default_route.on_connection;
     if (fn) {
-        WebSocket ws(s);
+        WebSocket ws(&s);
         fn(ws, req);
     }
 }

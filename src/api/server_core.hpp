@@ -82,7 +82,7 @@ public:
     LoopCounters& counters() noexcept { return counters_; }
 
     void http_done(HttpConnection* c);
-    void on_open(const std::shared_ptr<Session>& s, const WebSocketRoute* route, const HttpRequest& req);
+    void on_open(Session& s, const WebSocketRoute* route, const HttpRequest& req);
     /// Delivers a published message to this core's subscribers (loop thread).
     void deliver(const Published& msg);
     std::size_t subscribers(const std::string& topic) const;
@@ -111,7 +111,7 @@ private:
     /// Unlinks s and gives back what it held here (topics, its connection
     /// slot, the open count); false if it was not linked.
     bool forget(Session* s);
-    std::vector<std::shared_ptr<Session>> all_sessions() const;
+    std::vector<SessionRef> all_sessions() const;
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
     std::unordered_map<std::string, std::vector<Session*>> topics_;
     std::shared_ptr<proto::ws::Deflater> shared_deflater_;

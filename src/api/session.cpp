@@ -103,47 +103,68 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
     backpressure_policy_ = client_->options.backpressure_policy;
 }
 
-Session::~Session() {
-    if (loop_gone()) return;  // it cancelled our timers and unlinked us as it died
-    // Not in the loop's closer list: we are in it exactly while self_ref_
-    // holds us, and then we are not being destroyed. A handle may outlive the
-    // loop after the connection ended (no timers left then either): the loop
-    // is touched only for a timer still set.
-    if (timer_) rt().cancel_timer(timer_);
-    if (phase_timer_) rt().cancel_timer(phase_timer_);
-    if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
+Session::~Session() = default;
+
+void Session::destroy() noexcept {
+    // The closer list is the loop thread's. A session freed elsewhere (the
+    // application dropped its last handle on another thread) is unlinked and
+    // freed there: a posted task, which frees it even if the loop is
+    // destroyed before running it (by then it has set loop_gone_).
+    struct Free {
+        Session* s;
+        explicit Free(Session* p) : s(p) {}
+        Free(Free&& o) noexcept : s(std::exchange(o.s, nullptr)) {}
+        ~Free() {
+            if (!s) return;
+            if (s->closer_linked_ && !s->loop_gone()) s->rt().remove_closer(*s);
+            delete s;
+        }
+    };
+    if (closer_linked_ && !loop_gone() && !on_loop_thread()) {
+        loop_.post([f = std::make_shared<Free>(this)] {});
+        return;
+    }
+    Free{this};
 }
 
 // ------------------------------------------------------------ server side --
 
 void Session::hold_self() {
-    self_ref_ = WebSocket(shared_from_this());
-    rt().add_closer(*this);
+    retain();
+    held_ = true;
+    if (!closer_linked_) rt().add_closer(*this);
+    closer_linked_ = true;
 }
 
 void Session::on_loop_closing() {
-    // The loop is going away with us still open: end without callbacks.
-    if (timer_) rt().cancel_timer(timer_);
-    if (phase_timer_) rt().cancel_timer(phase_timer_);
-    if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
-    if (client_) client_->heartbeat_timer = 0;
-    timer_ = phase_timer_ = 0;
-    phase_ = Phase::Done;
-    state_ = ReadyState::Closed;
-    sock_.reset();
-    if (handlers_) handlers_->drop_callbacks();
-    route_handle_ = WebSocket();
-    if (auto owner = owner_.lock()) owner->session_gone(this);
+    // The loop is going away. A session still open ends without callbacks;
+    // one that has ended only learns that the loop is gone (for the handles
+    // that outlive it).
+    if (phase_ != Phase::Done) {
+        if (timer_) rt().cancel_timer(timer_);
+        if (phase_timer_) rt().cancel_timer(phase_timer_);
+        if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
+        if (client_) client_->heartbeat_timer = 0;
+        timer_ = phase_timer_ = 0;
+        phase_ = Phase::Done;
+        state_ = ReadyState::Closed;
+        sock_.reset();
+        if (handlers_) handlers_->drop_callbacks();
+        route_handle_ = WebSocket();
+        if (auto owner = owner_.lock()) owner->session_gone(this);
+    }
     loop_gone_.store(true, std::memory_order_release);
-    auto keep = std::move(self_ref_);  // may be the last reference: nothing of us is touched after
+    if (!held_) return;
+    held_ = false;
+    release();  // may be the last reference: nothing of us is touched after
 }
 
-WebSocket Session::fresh_route_handle() { return self_ref_ ? self_ref_ : WebSocket(shared_from_this()); }
-
 void Session::release_self() {
-    rt().remove_closer(*this);
-    self_ref_ = WebSocket();
+    // Still in the loop's closer list: destroy() leaves it.
     route_handle_ = WebSocket();
+    if (!held_) return;
+    held_ = false;
+    release();  // the caller holds a reference of its own
 }
 
 void Session::attach_server(std::string_view head) {
@@ -154,7 +175,7 @@ void Session::attach_server(std::string_view head) {
 }
 
 void Session::start_server(base::MutableBytes leftover) {
-    auto self = shared_from_this();
+    SessionRef self(this);
     sock_->pause_reading(false);  // the HTTP phase paused it while the upgrade was decided
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
     in_read_ = false;
@@ -167,8 +188,8 @@ void Session::start_server(base::MutableBytes leftover) {
 // ------------------------------------------------------------ client side --
 
 void Session::start_client() {
-    auto self = shared_from_this();
-    if (!self_ref_) hold_self();
+    SessionRef self(this);
+    if (!held_) hold_self();
     auto url = parse_ws_url(url_);
     if (!url) {
         // Reported after connect() returns, so the caller can set handlers first.
@@ -188,10 +209,7 @@ void Session::start_client() {
     if (client_->options.per_message_deflate.enabled)
         client_->request.extensions = proto::ws::deflate_offer(to_deflate_config(client_->options.per_message_deflate));
 
-    std::weak_ptr<Session> weak = self;
-    phase_timer_ = rt().add_timer(base::Clock::now() + client_->options.handshake_timeout, [weak] {
-        auto me = weak.lock();
-        if (!me) return;
+    phase_timer_ = rt().add_timer(base::Clock::now() + client_->options.handshake_timeout, [me = self] {
         me->phase_timer_ = 0;
         if (me->phase_ == Phase::Resolving || me->phase_ == Phase::Connecting || me->phase_ == Phase::Handshake)
             me->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
@@ -361,7 +379,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
             const std::size_t first_len = first.size();
             auto r = sock_->writev(first, data);
             if (!r) {
-                auto self = shared_from_this();
+                SessionRef self(this);
                 rt().defer([self, ec = r.error()] { self->on_error(ec); });
                 return Status(r.error());
             }
@@ -446,7 +464,7 @@ Status Session::close(std::uint16_t code, std::string_view reason) {
 }
 
 void Session::abort() {
-    auto self = shared_from_this();
+    SessionRef self(this);
     report_closed(1006, {}, make_error_code(Errc::invalid_state), "connection aborted");
     done();
 }
@@ -454,7 +472,7 @@ void Session::abort() {
 // --------------------------------------------------------------- events --
 
 void Session::on_read(base::MutableBytes data) {
-    auto self = shared_from_this();
+    SessionRef self(this);
     last_rx_ = rt().now();
     if (counters_) LoopCounters::add(counters_->bytes_in, data.size());
     switch (phase_) {
@@ -499,7 +517,7 @@ void Session::dispatch() {
             if (handlers_ && handlers_->message) handlers_->message(as_sv(data), binary);
             else if (route_ && route_->on_message) {
                 route_->on_message(route_handle(), as_sv(data), binary);
-                if (!self_ref_) route_handle_ = WebSocket();  // no keep-alive to mirror: hold no cycle
+                if (!held_) route_handle_ = WebSocket();  // not held any more: hold no cycle
             }
             if (!ws_) return;
             continue;
@@ -529,12 +547,12 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
     if (handlers_ && handlers_->close) handlers_->close(code, reason);
     else if (route_ && route_->on_close) {
         route_->on_close(route_handle(), code, reason);
-        if (!self_ref_) route_handle_ = WebSocket();  // no keep-alive to mirror: hold no cycle
+        if (!held_) route_handle_ = WebSocket();  // not held any more: hold no cycle
     }
 }
 
 void Session::on_writable() {
-    auto self = shared_from_this();
+    SessionRef self(this);
     flush();
     if (drain_armed_ && phase_ == Phase::Open && buffered_ <= low_threshold_) {
         drain_armed_ = false;
@@ -543,7 +561,7 @@ void Session::on_writable() {
 }
 
 void Session::on_eof() {
-    auto self = shared_from_this();
+    SessionRef self(this);
     if (phase_ == Phase::Open && ws_) {
         ws_->handle_eof(rt().now());
         dispatch();
@@ -554,7 +572,7 @@ void Session::on_eof() {
 }
 
 void Session::on_error(std::error_code ec) {
-    auto self = shared_from_this();
+    SessionRef self(this);
     if (phase_ == Phase::Open && ws_) {
         if (!close_reported_ && handlers_ && handlers_->error) handlers_->error(ec, ec.message());
         ws_->handle_eof(rt().now());
@@ -576,7 +594,7 @@ void Session::flush() {
         auto r = sock_->write(q.data());
         if (!r) {
             // Report it from a safe point, not from inside the caller's send().
-            auto self = shared_from_this();
+            SessionRef self(this);
             rt().defer([self, ec = r.error()] { self->on_error(ec); });
             return;
         }
@@ -599,9 +617,13 @@ void Session::flush() {
             // close_timeout to take it, not for ever.
             if (!flush_deadline_) {
                 flush_deadline_ = true;
-                std::weak_ptr<Session> weak = shared_from_this();
-                rt().add_timer(base::Clock::now() + ws_->close_timeout(), [weak] {
-                    if (auto me = weak.lock(); me && me->phase_ == Phase::Open) me->done();
+                // In timer_: done() cancels it (the close deadlines it held
+                // are over: flush() no longer arms them from here on).
+                if (timer_) rt().cancel_timer(timer_);
+                timer_at_ = base::Clock::now() + ws_->close_timeout();
+                timer_ = rt().add_timer(timer_at_, [me = SessionRef(this)] {
+                    me->timer_ = 0;
+                    if (me->phase_ == Phase::Open) me->done();
                 });
             }
             return;
@@ -617,11 +639,9 @@ void Session::arm_timer() {
     timer_ = 0;
     timer_at_ = deadline;
     if (deadline == kNoTimer) return;
-    std::weak_ptr<Session> weak = shared_from_this();
-    timer_ = rt().add_timer(deadline, [weak] {
-        auto self = weak.lock();
-        if (!self || !self->ws_ || self->phase_ != Phase::Open) return;
+    timer_ = rt().add_timer(deadline, [self = SessionRef(this)] {
         self->timer_ = 0;
+        if (!self->ws_ || self->phase_ != Phase::Open) return;
         self->timer_at_ = kNoTimer;
         self->ws_->handle_timeout(self->rt().now());
         self->dispatch();
@@ -637,19 +657,16 @@ void Session::close_transport() {
     phase_ = Phase::Linger;
     sock_->want_write(false);
     sock_->shutdown_write();
-    std::weak_ptr<Session> weak = shared_from_this();
-    phase_timer_ = rt().add_timer(base::Clock::now() + kLingerTimeout, [weak] {
-        if (auto self = weak.lock()) {
-            self->phase_timer_ = 0;
-            self->done();
-        }
+    phase_timer_ = rt().add_timer(base::Clock::now() + kLingerTimeout, [self = SessionRef(this)] {
+        self->phase_timer_ = 0;
+        self->done();
     });
 }
 
 bool Session::reconnect_later() {
     if (!client_) return false;  // server sessions never reconnect
     const auto& policy = client_->options.reconnect;
-    if (!policy.enabled || client_->closed_by_user || !self_ref_) return false;
+    if (!policy.enabled || client_->closed_by_user || !held_) return false;
     if (policy.max_attempts > 0 && client_->attempts >= policy.max_attempts) return false;
     // Let go of this attempt's socket and state; keep the callbacks.
     if (sock_) {
@@ -681,13 +698,12 @@ bool Session::reconnect_later() {
     const double jitter = 0.8 + 0.4 * (std::to_integer<unsigned>(r[0]) * 256 + std::to_integer<unsigned>(r[1])) / 65535.0;
     ++client_->attempts;
     DUPLEX_LOG(Info, "websocket " << url_ << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
-    std::weak_ptr<Session> weak = shared_from_this();
-    phase_timer_ = rt().add_timer(base::Clock::now() + std::chrono::milliseconds(static_cast<long>(delay * jitter)), [weak] {
-        if (auto me = weak.lock()) {
-            me->phase_timer_ = 0;
-            if (me->phase_ == Phase::Resolving && !me->client_->closed_by_user) me->start_client();
-        }
-    });
+    phase_timer_ = rt().add_timer(base::Clock::now() + std::chrono::milliseconds(static_cast<long>(delay * jitter)),
+                                  [me = SessionRef(this)] {
+                                      me->phase_timer_ = 0;
+                                      if (me->phase_ == Phase::Resolving && !me->client_->closed_by_user)
+                                          me->start_client();
+                                  });
     return true;
 }
 
@@ -698,11 +714,9 @@ void Session::arm_client_heartbeat() {
                                                                          : std::chrono::milliseconds::max());
     if (every == std::chrono::milliseconds::max()) return;
     const auto tick = std::clamp(every / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
-    std::weak_ptr<Session> weak = shared_from_this();
-    client_->heartbeat_timer = rt().add_timer(base::Clock::now() + tick, [weak] {
-        auto me = weak.lock();
-        if (!me || me->phase_ != Phase::Open) return;
+    client_->heartbeat_timer = rt().add_timer(base::Clock::now() + tick, [me = SessionRef(this)] {
         me->client_->heartbeat_timer = 0;
+        if (me->phase_ != Phase::Open) return;
         me->heartbeat(me->rt().now(), me->client_->options.ping_interval, me->client_->options.idle_timeout);
         me->arm_client_heartbeat();
     });
@@ -722,7 +736,7 @@ void Session::done() {
     set_buffered(0);
     // Drop the user's callbacks (they may hold handles to us) once this
     // dispatch is over, and tell the server.
-    auto self = shared_from_this();
+    SessionRef self(this);
     rt().defer([self] {
         if (self->sock_) self->sock_.reset();
         if (self->handlers_) self->handlers_->drop_callbacks();

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace duplex::detail {
 
@@ -51,8 +52,7 @@ protected:
     ~SessionOwner() = default;
 };
 
-class Session final : public std::enable_shared_from_this<Session>,
-                      public runtime::Stream::Handler,
+class Session final : public runtime::Stream::Handler,
                       private runtime::Loop::Closer {
 public:
     enum class Phase : std::uint8_t { Resolving, Connecting, Handshake, Open, Linger, Done };
@@ -67,6 +67,20 @@ public:
     /// Client side: call start_client() next.
     Session(EventLoop& loop, std::string url, ClientOptions options);
     ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    // From the block pool: sessions sit together, not between the
+    // temporaries of handshakes (memory per idle connection, decision 0011).
+    static void* operator new(std::size_t n) { return runtime::allocate_block(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { runtime::deallocate_block(p, n); }
+
+    // The reference count behind WebSocket handles and SessionRef: intrusive,
+    // so a session carries no control block and no weak count (decision 0013).
+    // Any thread may hold a handle; the last release destroys the session.
+    void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
+    }
 
     /// Server: takes the socket over and queues `head` (the 101) first. What
     /// the application sends from on_connection is corked behind it until
@@ -201,23 +215,21 @@ private:
     LoopCounters* counters_ = nullptr;  // this loop's (written on this thread only)
     base::Instant last_rx_{};
     base::Instant last_ping_{};
-    // A connection lives until it is done, whether or not the application
-    // keeps a handle: the loop's registrations point at it.
-    WebSocket self_ref_;
-    WebSocket route_handle_;  // what route-wide handlers are given (see route_handle())
     // The route's handlers get this handle by reference: no reference count
-    // to touch per message. It is not self_ref_, so a handler that moves or
-    // reassigns it cannot end our keep-alive; it is put back here if it did.
-    // Inline: it is asked once per message.
+    // to touch per message. A handler may move or reassign it: it is put
+    // back here before the next message. Inline: it is asked once per message.
+    WebSocket route_handle_;
     WebSocket& route_handle() {
-        if (!route_handle_ || !(route_handle_ == self_ref_)) route_handle_ = fresh_route_handle();
+        if (route_handle_.impl_ != this) route_handle_ = WebSocket(this);
         return route_handle_;
     }
-    WebSocket fresh_route_handle();
     // runtime::Loop::Closer: the loop is destroyed with us still open.
     void on_loop_closing() override;
     void hold_self();
     void release_self();
+    // The last reference went: leave the loop's closer list (on its thread)
+    // and free the session.
+    void destroy() noexcept;
     std::atomic<std::size_t> buffered_{0};
     // Written by the loop thread only, read from any: a plain store (a
     // sequentially consistent one is an xchg, on every message).
@@ -233,6 +245,15 @@ private:
     BackpressurePolicy backpressure_policy_ = BackpressurePolicy::Close;
     Phase phase_ = Phase::Resolving;
     std::atomic<bool> loop_gone_{false};
+    // A connection lives until it is done, whether or not the application
+    // keeps a handle: the loop's registrations point at it. held_: we hold
+    // one reference on our own behalf (from attach_server/start_client to
+    // the end).
+    bool held_ = false;
+    // In the loop's closer list from hold_self() until destroyed, done or
+    // not: a handle kept past the loop must learn that it is gone.
+    bool closer_linked_ = false;
+    std::atomic<std::uint32_t> refs_{0};
     bool in_read_ = false;
     bool write_blocked_ = false;   // the kernel did not take everything last time
     bool abandon_tx_ = false;      // the close handshake timed out: drop what is queued
@@ -260,6 +281,32 @@ private:
     friend class ServerCore;
     Session* core_prev_ = nullptr;
     Session* core_next_ = nullptr;
+};
+
+/// A counted reference to a Session, for the library's own use (timers,
+/// deferred work); WebSocket is the application's.
+class SessionRef {
+public:
+    SessionRef() = default;
+    explicit SessionRef(Session* s) noexcept : s_(s) {
+        if (s_) s_->retain();
+    }
+    SessionRef(const SessionRef& o) noexcept : SessionRef(o.s_) {}
+    SessionRef(SessionRef&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    SessionRef& operator=(SessionRef o) noexcept {
+        std::swap(s_, o.s_);
+        return *this;
+    }
+    ~SessionRef() {
+        if (s_) s_->release();
+    }
+    Session* operator->() const noexcept { return s_; }
+    Session& operator*() const noexcept { return *s_; }
+    Session* get() const noexcept { return s_; }
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+
+private:
+    Session* s_ = nullptr;
 };
 
 }  // namespace duplex::detail

@@ -3,28 +3,55 @@
 
 #include "api/session.hpp"
 
+#include <utility>
+
 namespace duplex {
 
 // ------------------------------------------------------------ WebSocket --
 
+WebSocket::WebSocket(detail::Session* impl) noexcept : impl_(impl) {
+    if (impl_) impl_->retain();
+}
+
+WebSocket::WebSocket(const WebSocket& other) noexcept : WebSocket(other.impl_) {}
+
+WebSocket& WebSocket::operator=(const WebSocket& other) noexcept {
+    if (other.impl_) other.impl_->retain();
+    if (impl_) impl_->release();
+    impl_ = other.impl_;
+    return *this;
+}
+
+WebSocket& WebSocket::operator=(WebSocket&& other) noexcept {
+    if (this != &other) {
+        if (impl_) impl_->release();
+        impl_ = std::exchange(other.impl_, nullptr);
+    }
+    return *this;
+}
+
+WebSocket::~WebSocket() {
+    if (impl_) impl_->release();
+}
+
 namespace {
 template <class Fn>
-Status on_loop(const std::shared_ptr<detail::Session>& s, Fn&& fn) {
+Status on_loop(detail::Session* s, Fn&& fn) {
     // A loop destroyed before the handle ended the session (its closer).
     if (!s || s->loop_gone()) return Errc::invalid_state;
     if (s->loop().in_loop_thread()) return fn(*s);
     // Off the loop thread: queue the call (it reports its result nowhere but
     // in on_error/on_close, like a browser's queued send).
-    s->loop().post([s, fn = std::forward<Fn>(fn)]() mutable { (void)fn(*s); });
+    s->loop().post([s = detail::SessionRef(s), fn = std::forward<Fn>(fn)]() mutable { (void)fn(*s); });
     return {};
 }
 }  // namespace
 
 WebSocket WebSocket::connect(EventLoop& loop, std::string_view url, ClientOptions options) {
-    auto s = std::make_shared<detail::Session>(loop, std::string(url), std::move(options));
+    detail::SessionRef s(new detail::Session(loop, std::string(url), std::move(options)));
     if (loop.in_loop_thread()) s->start_client();
     else loop.post([s] { s->start_client(); });
-    return WebSocket(s);
+    return WebSocket(s.get());
 }
 
 SendResult WebSocket::send(std::string_view text) { return send(text, false); }
@@ -33,7 +60,9 @@ SendResult WebSocket::send(std::string_view data, bool is_binary) {
     if (!impl_ || impl_->loop_gone()) return Errc::invalid_state;
     if (impl_->on_loop_thread()) return impl_->send(base::as_bytes(data), is_binary);
     // Off the loop thread: queued to it; the outcome shows in on_drain/on_close.
-    impl_->loop().post([s = impl_, d = std::string(data), is_binary] { (void)s->send(base::as_bytes(d), is_binary); });
+    impl_->loop().post([s = detail::SessionRef(impl_), d = std::string(data), is_binary] {
+        (void)s->send(base::as_bytes(d), is_binary);
+    });
     return SendStatus::Success;
 }
 

@@ -93,29 +93,4 @@ inline void deallocate_block(void* p, std::size_t size) noexcept {
     else BlockPool::for_size(size).deallocate(p);
 }
 
-/// A std allocator that takes single objects from the BlockPool of their
-/// size (std::allocate_shared uses it for the control block and the object
-/// together); arrays and large types go to operator new.
-template <class T>
-struct PoolAllocator {
-    using value_type = T;
-    PoolAllocator() noexcept = default;
-    template <class U>
-    PoolAllocator(const PoolAllocator<U>&) noexcept {}
-
-    T* allocate(std::size_t n) {
-        if (n == 1 && sizeof(T) <= BlockPool::kMaxBlock && alignof(T) <= BlockPool::kAlign)
-            return static_cast<T*>(allocate_block(sizeof(T)));
-        return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)}));
-    }
-    void deallocate(T* p, std::size_t n) noexcept {
-        if (n == 1 && sizeof(T) <= BlockPool::kMaxBlock && alignof(T) <= BlockPool::kAlign)
-            deallocate_block(p, sizeof(T));
-        else
-            ::operator delete(p, std::align_val_t{alignof(T)});
-    }
-    template <class U>
-    bool operator==(const PoolAllocator<U>&) const noexcept { return true; }
-};
-
 }  // namespace duplex::runtime

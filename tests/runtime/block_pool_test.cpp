@@ -76,29 +76,3 @@ TEST(BlockPool, BlocksMayBeFreedOnAnotherThread) {
     other.join();
     EXPECT_EQ(pool.live_blocks(), 0u);
 }
-
-namespace {
-struct Counted {
-    explicit Counted(int v) : value(v) { ++alive; }
-    ~Counted() { --alive; }
-    int value;
-    char pad[200]{};
-    static inline int alive = 0;
-};
-}  // namespace
-
-TEST(PoolAllocator, AllocateSharedTakesOneBlockForObjectAndCount) {
-    // One block for the object and its reference counts; under ASan none
-    // (operator new instead, so that ASan sees every use after free).
-    auto& pool = BlockPool::for_size(sizeof(Counted) + 16);  // the control block's size class
-    const auto before = pool.live_blocks();
-    {
-        auto p = std::allocate_shared<Counted>(runtime::PoolAllocator<Counted>(), 7);
-        EXPECT_EQ(p->value, 7);
-        EXPECT_EQ(Counted::alive, 1);
-        std::weak_ptr<Counted> w = p;
-        EXPECT_EQ(pool.live_blocks(), before + (runtime::kPoolBypassed ? 0 : 1));
-    }
-    EXPECT_EQ(Counted::alive, 0);
-    EXPECT_EQ(pool.live_blocks(), before);
-}

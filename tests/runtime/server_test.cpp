@@ -4,6 +4,8 @@
 #include <duplex/websocket.hpp>
 #include <duplex/websocket_server.hpp>
 
+#include "api/session.hpp"
+#include "runtime/block_pool.hpp"
 #include "runtime/heap_trim.hpp"
 #include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
@@ -551,6 +553,75 @@ TEST(Server, ABurstOfConnectionsIsFollowedByOneHeapTrimOnceQuiet) {
     EXPECT_EQ(runtime::heap_trims(), before + 1);
     for (auto& ws : clients) (void)ws.close();
     run_for(300ms);
+}
+
+TEST(Server, ASessionOutlivesItsConnectionWhileAHandleDoesAndGoesWithTheLastOne) {
+    // Decision 0013: a session counts its handles itself. One kept by the
+    // application keeps the session (not the connection) alive; the last
+    // one, released on another thread, frees it. Under ASan the pool is
+    // bypassed and LeakSanitizer checks the same at exit.
+    auto& pool = runtime::BlockPool::for_size(sizeof(detail::Session));
+    const auto before = pool.live_blocks();
+    const auto sessions = [&](std::size_t n) { return runtime::kPoolBypassed ? 0 : n; };
+    WebSocket kept;
+    {
+        EventLoop loop;
+        WebSocketServer server(loop, local());
+        server.on_connection([&](WebSocket& ws, const HttpRequest&) { kept = ws; });
+        ASSERT_TRUE(server.listen().ok());
+        auto client = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+        client.on_open([&] { (void)client.close(1000, "bye"); });
+        bool closed = false;
+        client.on_close([&](std::uint16_t, std::string_view) { closed = true; });
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while ((!closed || !kept || kept.ready_state() != ReadyState::Closed) &&
+               std::chrono::steady_clock::now() < deadline)
+            loop.run_once(5);
+        ASSERT_TRUE(closed);
+        for (int i = 0; i < 20; ++i) loop.run_once(5);  // the deferred ends run
+        EXPECT_EQ(pool.live_blocks(), before + sessions(2)) << "the client's and the kept server session";
+        client = WebSocket();
+        EXPECT_EQ(pool.live_blocks(), before + sessions(1));
+        EXPECT_EQ(kept.ready_state(), ReadyState::Closed);
+        EXPECT_EQ(kept.send("late"), Errc::invalid_state);
+    }
+    // The loop is gone; the handle still answers, without touching it.
+    EXPECT_EQ(kept.loop(), nullptr);
+    std::thread([k = std::move(kept)]() mutable {
+        WebSocket copy = k;
+        k = WebSocket();
+        EXPECT_EQ(copy.ready_state(), ReadyState::Closed);
+    }).join();
+    EXPECT_FALSE(kept);
+    EXPECT_EQ(pool.live_blocks(), before);
+}
+
+TEST(Server, AHandleReleasedLastOnAnotherThreadFreesTheSessionOnItsLoop) {
+    auto& pool = runtime::BlockPool::for_size(sizeof(detail::Session));
+    const auto before = pool.live_blocks();
+    const auto sessions = [&](std::size_t n) { return runtime::kPoolBypassed ? 0 : n; };
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    WebSocket kept;
+    server.on_connection([&](WebSocket& ws, const HttpRequest&) { kept = ws; });
+    ASSERT_TRUE(server.listen().ok());
+    {
+        auto client = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+        client.on_open([&] { (void)client.close(1000, "bye"); });
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while ((!kept || kept.ready_state() != ReadyState::Closed || client.ready_state() != ReadyState::Closed) &&
+               std::chrono::steady_clock::now() < deadline)
+            loop.run_once(5);
+        ASSERT_EQ(kept.ready_state(), ReadyState::Closed);
+        for (int i = 0; i < 20; ++i) loop.run_once(5);
+    }
+    for (int i = 0; i < 20; ++i) loop.run_once(5);
+    EXPECT_EQ(pool.live_blocks(), before + sessions(1)) << "the kept server session";
+    std::thread([k = std::move(kept)]() mutable { k = WebSocket(); }).join();
+    EXPECT_EQ(pool.live_blocks(), before + sessions(1)) << "freed off its loop's thread";
+    // Freed by a task posted to the loop, which unlinks it there.
+    loop.run_once(50);
+    EXPECT_EQ(pool.live_blocks(), before);
 }
 
 TEST(Server, ServerCloseSends1001ToEveryClient) {
