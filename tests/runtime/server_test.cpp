@@ -587,6 +587,8 @@ TEST(Server, ASessionOutlivesItsConnectionWhileAHandleDoesAndGoesWithTheLastOne)
     }
     // The loop is gone; the handle still answers, without touching it.
     EXPECT_EQ(kept.loop(), nullptr);
+    EXPECT_EQ(kept.send("after"), Errc::invalid_state);
+    EXPECT_EQ(kept.close(), Errc::invalid_state);
     std::thread([k = std::move(kept)]() mutable {
         WebSocket copy = k;
         k = WebSocket();
