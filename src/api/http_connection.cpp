@@ -205,12 +205,9 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     }
     if (timer_) rt_.cancel_timer(timer_);
     timer_ = 0;
-    // The route, held through the server's shared state (which it keeps alive).
-    std::shared_ptr<const WebSocketRoute> route(server_.shared_,
-                                                upgrade_->route ? upgrade_->route : &server_.shared_->default_route);
     SessionRef session(new Session(server_.loop_, std::move(sock_), wo, protocol, extensions,
-                                   upgrade_->public_request.target, peer_, server_.weak_from_this(), shared,
-                                   std::move(route), &server_.counters()));
+                                   upgrade_->public_request.target, peer_, shared,
+                                   server_.session_context(upgrade_->route)));
     if (user_data.has_value()) session->user_data() = std::move(user_data);
     admitted_ = false;  // the session holds the slot now
     session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);

@@ -359,6 +359,19 @@ void ServerCore::on_open(Session& s, const WebSocketRoute* route, const HttpRequ
     }
 }
 
+std::shared_ptr<const SessionContext> ServerCore::session_context(const WebSocketRoute* route) {
+    if (route == nullptr) route = &shared_->default_route;
+    auto& slot = contexts_[route];
+    if (!slot) {
+        auto c = std::make_shared<SessionContext>();
+        c->owner = weak_from_this();
+        c->route = std::shared_ptr<const WebSocketRoute>(shared_, route);  // keeps the shared state alive
+        c->counters = &counters_;
+        slot = std::move(c);
+    }
+    return slot;
+}
+
 std::shared_ptr<proto::ws::Deflater> ServerCore::shared_deflater() {
     if (!shared_deflater_) {
         const auto& cfg = options_.per_message_deflate;

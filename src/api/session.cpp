@@ -63,16 +63,13 @@ std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
 
 Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
                  std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
-                 std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater,
-                 std::shared_ptr<const WebSocketRoute> route, LoopCounters* counters)
+                 std::shared_ptr<proto::ws::Deflater> shared_deflater, std::shared_ptr<const SessionContext> context)
     : loop_(loop),
       sock_(std::move(sock)),
       url_(std::move(url)),
       remote_(remote),
       role_(proto::ws::Role::Server),
-      owner_(std::move(owner)),
-      route_(std::move(route)),
-      counters_(counters),
+      context_(std::move(context)),
       state_(ReadyState::Open),
       phase_(Phase::Open) {
     if (!protocol.empty() || !extensions.empty() || shared_deflater) {
@@ -82,7 +79,7 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::
         n.shared_deflater = std::move(shared_deflater);
     }
     ws_.emplace(role_, std::move(options));
-    last_rx_ = last_ping_ = rt().now();
+    last_rx_ = last_ping_ = ms_tick(rt().now());
 }
 
 const std::string& Session::empty_string() noexcept {
@@ -99,7 +96,7 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
     client_->ws_options.max_message_size = client_->options.max_message_size;
     client_->ws_options.max_frame_size = client_->options.max_message_size;
     client_->ws_options.close_timeout = client_->options.close_timeout;
-    max_backpressure_ = client_->options.max_backpressure;
+    max_backpressure_ = clamp32(client_->options.max_backpressure);
     backpressure_policy_ = client_->options.backpressure_policy;
 }
 
@@ -141,17 +138,15 @@ void Session::on_loop_closing() {
     // one that has ended only learns that the loop is gone (for the handles
     // that outlive it).
     if (phase_ != Phase::Done) {
-        if (timer_) rt().cancel_timer(timer_);
-        if (phase_timer_) rt().cancel_timer(phase_timer_);
+        cancel_timer();
         if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
         if (client_) client_->heartbeat_timer = 0;
-        timer_ = phase_timer_ = 0;
         phase_ = Phase::Done;
         state_ = ReadyState::Closed;
         sock_.reset();
         if (handlers_) handlers_->drop_callbacks();
         route_handle_ = WebSocket();
-        if (auto owner = owner_.lock()) owner->session_gone(this);
+        if (auto o = owner()) o->session_gone(this);
     }
     loop_gone_.store(true, std::memory_order_release);
     if (!held_) return;
@@ -209,8 +204,9 @@ void Session::start_client() {
     if (client_->options.per_message_deflate.enabled)
         client_->request.extensions = proto::ws::deflate_offer(to_deflate_config(client_->options.per_message_deflate));
 
-    phase_timer_ = rt().add_timer(base::Clock::now() + client_->options.handshake_timeout, [me = self] {
-        me->phase_timer_ = 0;
+    cancel_timer();
+    timer_ = rt().add_timer(base::Clock::now() + client_->options.handshake_timeout, [me = self] {
+        me->timer_ = 0;
         if (me->phase_ == Phase::Resolving || me->phase_ == Phase::Connecting || me->phase_ == Phase::Handshake)
             me->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
     });
@@ -299,15 +295,14 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
         client_->ws_options.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
         negotiated().extensions = accepted.extensions;
     }
-    if (phase_timer_) rt().cancel_timer(phase_timer_);
-    phase_timer_ = 0;
+    cancel_timer();  // the handshake's
     client_->response_parser.reset();
     if (!accepted.protocol.empty()) negotiated().protocol = accepted.protocol;
     phase_ = Phase::Open;
     state_ = ReadyState::Open;
     ws_.emplace(role_, client_->ws_options);
     client_->attempts = 0;
-    last_rx_ = last_ping_ = rt().now();
+    last_rx_ = last_ping_ = ms_tick(rt().now());
     arm_client_heartbeat();
     if (handlers_ && handlers_->open) handlers_->open();
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
@@ -326,7 +321,7 @@ void Session::fail_before_open(std::error_code ec, const std::string& message) {
 // read's other replies. Inline, with `corked` a constant on the short echo
 // reply's path (Session::send), so that path pays neither a call nor a test.
 inline SendResult Session::queued_one(bool corked) {
-    if (counters_) LoopCounters::add(counters_->messages_out);
+    if (auto* c = counters()) LoopCounters::add(c->messages_out);
     if (!corked) flush();
     else set_buffered(ws_->tx().size());
     if (write_blocked_) {
@@ -352,7 +347,7 @@ SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true
 SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
     if (ws_->tx().size() > max_backpressure_) {
-        if (counters_) ServerMetrics::add(counters_->shared->backpressure_drops);
+        if (auto* c = counters()) ServerMetrics::add(c->shared->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
         if (backpressure_policy_ == BackpressurePolicy::Close && ws_->state() == proto::ws::State::Open) {
             DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": closing a slow consumer (" << ws_->tx().size()
@@ -384,9 +379,9 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
                 return Status(r.error());
             }
             const std::size_t sent = *r;
-            if (counters_) {
-                LoopCounters::add(counters_->messages_out);
-                LoopCounters::add(counters_->bytes_out, sent);
+            if (auto* c = counters()) {
+                LoopCounters::add(c->messages_out);
+                LoopCounters::add(c->bytes_out, sent);
             }
             if (queued) q.consume(std::min(sent, first_len));
             else if (sent < hlen) q.append(base::Bytes{header + sent, hlen - sent});
@@ -410,33 +405,33 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
 }
 
 bool Session::subscribe(const std::string& topic) {
-    auto owner = owner_.lock();
-    return owner && phase_ == Phase::Open && owner->subscribe(this, topic);
+    auto o = owner();
+    return o && phase_ == Phase::Open && o->subscribe(this, topic);
 }
 
 bool Session::unsubscribe(const std::string& topic) {
-    auto owner = owner_.lock();
-    return owner && owner->unsubscribe(this, topic);
+    auto o = owner();
+    return o && o->unsubscribe(this, topic);
 }
 
 bool Session::publish(std::string_view topic, std::string_view data, bool binary) {
-    auto owner = owner_.lock();
-    if (!owner) return false;
-    owner->publish_from(this, topic, data, binary);
+    auto o = owner();
+    if (!o) return false;
+    o->publish_from(this, topic, data, binary);
     return true;
 }
 
 void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for) {
     if (phase_ != Phase::Open || !ws_ || ws_->state() != proto::ws::State::Open) return;
-    if (idle_for.count() > 0 && now - last_rx_ >= idle_for) {
+    if (idle_for.count() > 0 && since(now, last_rx_) >= idle_for) {
         DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": idle timeout");
         (void)close(1001, "idle timeout");
         return;
     }
-    if (ping_every.count() > 0 && now - last_ping_ >= ping_every && now - last_rx_ >= ping_every) {
+    if (ping_every.count() > 0 && since(now, last_ping_) >= ping_every && since(now, last_rx_) >= ping_every) {
         // Only a connection that has been quiet gets a ping; a pong (or any
         // frame) counts as a sign of life.
-        last_ping_ = now;
+        last_ping_ = ms_tick(now);
         (void)ping({});
     }
 }
@@ -473,8 +468,8 @@ void Session::abort() {
 
 void Session::on_read(base::MutableBytes data) {
     SessionRef self(this);
-    last_rx_ = rt().now();
-    if (counters_) LoopCounters::add(counters_->bytes_in, data.size());
+    last_rx_ = ms_tick(rt().now());
+    if (auto* c = counters()) LoopCounters::add(c->bytes_in, data.size());
     switch (phase_) {
         case Phase::Handshake:
             in_read_ = true;
@@ -513,10 +508,10 @@ void Session::dispatch() {
         base::Bytes data;
         bool binary = false;
         if (ws_->take_message(data, binary)) {
-            if (counters_) LoopCounters::add(counters_->messages_in);
+            if (auto* c = counters()) LoopCounters::add(c->messages_in);
             if (handlers_ && handlers_->message) handlers_->message(as_sv(data), binary);
-            else if (route_ && route_->on_message) {
-                route_->on_message(route_handle(), as_sv(data), binary);
+            else if (const auto* r = route(); r && r->on_message) {
+                r->on_message(route_handle(), as_sv(data), binary);
                 if (!held_) route_handle_ = WebSocket();  // not held any more: hold no cycle
             }
             if (!ws_) return;
@@ -542,11 +537,11 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
     if (close_reported_) return;
     close_reported_ = true;
     state_ = ReadyState::Closed;
-    if (counters_) counters_->shared->count_close(code);
+    if (auto* c = counters()) c->shared->count_close(code);
     if (error && handlers_ && handlers_->error) handlers_->error(error, why);
     if (handlers_ && handlers_->close) handlers_->close(code, reason);
-    else if (route_ && route_->on_close) {
-        route_->on_close(route_handle(), code, reason);
+    else if (const auto* r = route(); r && r->on_close) {
+        r->on_close(route_handle(), code, reason);
         if (!held_) route_handle_ = WebSocket();  // not held any more: hold no cycle
     }
 }
@@ -600,7 +595,7 @@ void Session::flush() {
         }
         if (*r == 0) break;
         q.consume(*r);
-        if (counters_) LoopCounters::add(counters_->bytes_out, *r);
+        if (auto* c = counters()) LoopCounters::add(c->bytes_out, *r);
     }
     const std::size_t below = sock_->pending();  // TLS records not yet in the kernel
     set_buffered(q.size() + below);
@@ -635,8 +630,7 @@ void Session::flush() {
 void Session::arm_timer() {
     const auto deadline = ws_->next_deadline().value_or(kNoTimer);
     if (deadline == timer_at_) return;
-    if (timer_) rt().cancel_timer(timer_);
-    timer_ = 0;
+    cancel_timer();
     timer_at_ = deadline;
     if (deadline == kNoTimer) return;
     timer_ = rt().add_timer(deadline, [self = SessionRef(this)] {
@@ -649,6 +643,12 @@ void Session::arm_timer() {
     });
 }
 
+void Session::cancel_timer() noexcept {
+    if (timer_) rt().cancel_timer(timer_);
+    timer_ = 0;
+    timer_at_ = kNoTimer;
+}
+
 void Session::close_transport() {
     if (role_ == proto::ws::Role::Client || !sock_) return done();
     // RFC 6455 §7.1.1: the server closes the TCP connection first. Half-close
@@ -657,8 +657,9 @@ void Session::close_transport() {
     phase_ = Phase::Linger;
     sock_->want_write(false);
     sock_->shutdown_write();
-    phase_timer_ = rt().add_timer(base::Clock::now() + kLingerTimeout, [self = SessionRef(this)] {
-        self->phase_timer_ = 0;
+    cancel_timer();  // the close handshake's deadlines are over
+    timer_ = rt().add_timer(base::Clock::now() + kLingerTimeout, [self = SessionRef(this)] {
+        self->timer_ = 0;
         self->done();
     });
 }
@@ -674,11 +675,9 @@ bool Session::reconnect_later() {
         std::shared_ptr<runtime::Stream> old(std::move(sock_));
         rt().defer([old] {});  // destroyed after the callback that ended it
     }
-    for (auto* t : {&timer_, &phase_timer_, &client_->heartbeat_timer}) {
-        if (*t) rt().cancel_timer(*t);
-        *t = 0;
-    }
-    timer_at_ = kNoTimer;
+    cancel_timer();
+    if (client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
+    client_->heartbeat_timer = 0;
     ws_.reset();
     client_->response_parser.reset();
     client_->out.clear();
@@ -698,12 +697,11 @@ bool Session::reconnect_later() {
     const double jitter = 0.8 + 0.4 * (std::to_integer<unsigned>(r[0]) * 256 + std::to_integer<unsigned>(r[1])) / 65535.0;
     ++client_->attempts;
     DUPLEX_LOG(Info, "websocket " << url_ << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
-    phase_timer_ = rt().add_timer(base::Clock::now() + std::chrono::milliseconds(static_cast<long>(delay * jitter)),
-                                  [me = SessionRef(this)] {
-                                      me->phase_timer_ = 0;
-                                      if (me->phase_ == Phase::Resolving && !me->client_->closed_by_user)
-                                          me->start_client();
-                                  });
+    const auto wait = std::chrono::milliseconds(static_cast<long>(delay * jitter));
+    timer_ = rt().add_timer(base::Clock::now() + wait, [me = SessionRef(this)] {
+        me->timer_ = 0;
+        if (me->phase_ == Phase::Resolving && !me->client_->closed_by_user) me->start_client();
+    });
     return true;
 }
 
@@ -730,9 +728,7 @@ void Session::done() {
     phase_ = Phase::Done;
     state_ = ReadyState::Closed;
     if (sock_) sock_->close();
-    if (timer_) rt().cancel_timer(timer_);
-    if (phase_timer_) rt().cancel_timer(phase_timer_);
-    timer_ = phase_timer_ = 0;
+    cancel_timer();
     set_buffered(0);
     // Drop the user's callbacks (they may hold handles to us) once this
     // dispatch is over, and tell the server.
@@ -740,7 +736,7 @@ void Session::done() {
     rt().defer([self] {
         if (self->sock_) self->sock_.reset();
         if (self->handlers_) self->handlers_->drop_callbacks();
-        if (auto owner = self->owner_.lock()) owner->session_done(self.get());
+        if (auto o = self->owner()) o->session_done(self.get());
         self->release_self();
     });
 }

@@ -23,7 +23,10 @@
 #include "runtime/tcp.hpp"
 #include "runtime/tls.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +41,16 @@ struct ServerMetrics;
 struct LoopCounters;
 
 /// The server side of a session: told when it ends, and the way to topics.
+class SessionOwner;
+
+/// What the sessions of one route on one server loop have in common, held
+/// once for all of them (memory per connection, decision 0013).
+struct SessionContext {
+    std::weak_ptr<SessionOwner> owner;            // the loop's server core: topics, the end
+    std::shared_ptr<const WebSocketRoute> route;  // keeps the server's shared state alive
+    LoopCounters* counters = nullptr;             // this loop's (written on its thread only)
+};
+
 class SessionOwner {
 public:
     virtual void session_done(Session* s) = 0;
@@ -62,8 +75,7 @@ public:
     /// route-wide handlers and the counters.
     Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
             std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
-            std::weak_ptr<SessionOwner> owner, std::shared_ptr<proto::ws::Deflater> shared_deflater,
-            std::shared_ptr<const WebSocketRoute> route, LoopCounters* counters);
+            std::shared_ptr<proto::ws::Deflater> shared_deflater, std::shared_ptr<const SessionContext> context);
     /// Client side: call start_client() next.
     Session(EventLoop& loop, std::string url, ClientOptions options);
     ~Session();
@@ -110,10 +122,10 @@ public:
     /// The peer's address without the port (the per-address connection count's key).
     std::string remote_ip() const { return remote_.ip.to_string(); }
     void set_backpressure(std::size_t max, BackpressurePolicy policy) noexcept {
-        max_backpressure_ = max;
+        max_backpressure_ = clamp32(max);
         backpressure_policy_ = policy;
     }
-    void set_low_threshold(std::size_t bytes) noexcept { low_threshold_ = bytes; }
+    void set_low_threshold(std::size_t bytes) noexcept { low_threshold_ = clamp32(bytes); }
     Status ping(base::Bytes payload);
     Status close(std::uint16_t code, std::string_view reason);
     /// Ends the connection now, without a handshake (process shutdown).
@@ -208,13 +220,24 @@ private:
     std::string url_;
     base::Endpoint remote_{};
     proto::ws::Role role_;  // 4 bytes, beside the endpoint's 20
-    std::weak_ptr<SessionOwner> owner_;
-    // Server side only: the route's handlers (the pointer keeps the server's
-    // shared state alive, which owns the counters `counters_` points to).
-    std::shared_ptr<const WebSocketRoute> route_;
-    LoopCounters* counters_ = nullptr;  // this loop's (written on this thread only)
-    base::Instant last_rx_{};
-    base::Instant last_ping_{};
+    // Server side only: the route's handlers, the server core, the counters.
+    std::shared_ptr<const SessionContext> context_;
+    LoopCounters* counters() const noexcept { return context_ ? context_->counters : nullptr; }
+    const WebSocketRoute* route() const noexcept { return context_ ? context_->route.get() : nullptr; }
+    std::shared_ptr<SessionOwner> owner() const noexcept {
+        return context_ ? context_->owner.lock() : nullptr;
+    }
+    // Heartbeat times in milliseconds of the steady clock, 32 bits: compared
+    // by their difference, which is right for spans under 49 days.
+    static std::uint32_t ms_tick(base::Instant t) noexcept {
+        return static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+    }
+    static base::Duration since(base::Instant now, std::uint32_t tick) noexcept {
+        return std::chrono::milliseconds(static_cast<std::uint32_t>(ms_tick(now) - tick));
+    }
+    std::uint32_t last_rx_ = 0;
+    std::uint32_t last_ping_ = 0;
     // The route's handlers get this handle by reference: no reference count
     // to touch per message. A handler may move or reassign it: it is put
     // back here before the next message. Inline: it is asked once per message.
@@ -234,12 +257,19 @@ private:
     // Written by the loop thread only, read from any: a plain store (a
     // sequentially consistent one is an xchg, on every message).
     void set_buffered(std::size_t n) noexcept { buffered_.store(n, std::memory_order_relaxed); }
-    std::size_t low_threshold_ = 0;
-    std::size_t max_backpressure_ = 16u << 20;
+    // Thresholds in 32 bits (a queue of 4 GiB is past any sane limit).
+    static std::uint32_t clamp32(std::size_t n) noexcept {
+        return static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX));
+    }
+    std::uint32_t low_threshold_ = 0;
+    std::uint32_t max_backpressure_ = 16u << 20;
+    // One timer at a time, by phase: the handshake's or a reconnection's
+    // (client, before open), the close handshake's deadlines (open), the
+    // lingering close's (server, after).
     runtime::Loop::TimerId timer_ = 0;
     static constexpr base::Instant kNoTimer = base::Instant::max();
-    base::Instant timer_at_ = kNoTimer;       // when timer_ fires
-    runtime::Loop::TimerId phase_timer_ = 0;  // handshake (client) or linger timeout
+    base::Instant timer_at_ = kNoTimer;  // when timer_ fires, for the close deadlines
+    void cancel_timer() noexcept;
     // The small ones together (memory per connection, decision 0011).
     std::atomic<ReadyState> state_{ReadyState::Connecting};
     BackpressurePolicy backpressure_policy_ = BackpressurePolicy::Close;

@@ -83,7 +83,7 @@ void TcpListener::on_io(std::uint32_t) {
 
 // ------------------------------------------------------------- TcpSocket --
 
-TcpSocket::TcpSocket(Loop& loop, int fd, Handler* handler) : loop_(loop), fd_(fd), handler_(handler) {
+TcpSocket::TcpSocket(Loop& loop, int fd, Handler* handler) : loop_(loop), handler_(handler), fd_(fd) {
     loop_.add_fd(fd_, EPOLLIN | EPOLLRDHUP, this);
 }
 

@@ -93,8 +93,9 @@ private:
     void update_events();
 
     Loop& loop_;
-    int fd_;
     Handler* handler_;
+    // The descriptor and the flags share one word (memory per connection).
+    int fd_;
     bool connecting_ = false;
     bool want_write_ = false;
     bool paused_ = false;
