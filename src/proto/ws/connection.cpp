@@ -7,10 +7,15 @@
 
 namespace duplex::proto::ws {
 
+namespace {
+std::uint32_t clamp32(std::uint64_t n) noexcept { return static_cast<std::uint32_t>(std::min<std::uint64_t>(n, UINT32_MAX)); }
+}  // namespace
+
 Connection::Connection(Role role, Options options)
-    : max_message_size_(options.max_message_size),
-      max_frame_size_(options.max_frame_size),
-      close_timeout_(options.close_timeout),
+    : max_message_size_(clamp32(options.max_message_size)),
+      max_frame_size_(clamp32(options.max_frame_size)),
+      close_timeout_ms_(clamp32(static_cast<std::uint64_t>(
+          std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(options.close_timeout).count())))),
       role_(role) {
     if (options.deflate) z_ = std::make_unique<Compression>(Compression{*options.deflate, {}, {}, {}});
     if (role == Role::Client) {
@@ -91,7 +96,7 @@ std::size_t Connection::handle_bytes_general(base::MutableBytes in, base::Instan
         auto chunk = in.subspan(pos, take);
         if (frame_masked_) apply_mask(chunk, frame_mask_, mask_offset_);
         mask_offset_ = static_cast<std::uint8_t>((mask_offset_ + take) & 3);
-        payload_left_ -= take;
+        payload_left_ -= static_cast<std::uint32_t>(take);  // take ≤ payload_left_
         pos += take;
         if (!on_payload(chunk)) return in.size();
         if (payload_left_ == 0) end_frame(now);
@@ -163,7 +168,7 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
         ctrl_len_ = 0;
         // Whole in the caller's buffer (the usual case): read from there.
         ctrl_is_direct_ = h.payload_len <= available;
-        ctrl_direct_ = {};
+        ctrl_direct_ = nullptr;
     } else {
         // §5.4: continuation only inside a message; no new message inside one.
         if (op == Opcode::Continuation && !msg_active_) return fail(WsError::unexpected_continuation), false;
@@ -179,7 +184,7 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
             // caller's buffer is delivered from there, without a copy.
             msg_compressed_ = rsv1;
             msg_direct_ = !rsv1 && h.fin && h.payload_len <= available;
-            msg_direct_data_ = {};
+            set_direct_data({});
         } else {
             msg_direct_ = false;
         }
@@ -190,7 +195,7 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
     frame_fin_ = h.fin;
     frame_masked_ = h.masked;
     frame_mask_ = h.mask;
-    payload_left_ = h.payload_len;
+    payload_left_ = static_cast<std::uint32_t>(h.payload_len);  // ≤ max_frame_size_ or 125, checked above
     mask_offset_ = 0;
     return true;
 }
@@ -198,19 +203,19 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
 bool Connection::on_payload(base::Bytes chunk) {
     if (is_control(frame_op_)) {
         if (ctrl_is_direct_) {
-            ctrl_direct_ = chunk;
+            ctrl_direct_ = chunk.data();  // the whole payload: it is all in the buffer
         } else {
             std::memcpy(rare().ctrl.data() + ctrl_len_, chunk.data(), chunk.size());
         }
         ctrl_len_ = static_cast<std::uint8_t>(ctrl_len_ + chunk.size());
         return true;
     }
-    msg_size_ += chunk.size();
+    msg_size_ += static_cast<std::uint32_t>(chunk.size());  // the message's total was checked
     if (msg_compressed_) return inflate_piece(chunk, false);
     // §8.1 and Autobahn section 6: fail as soon as the text can't be UTF-8.
     if (!msg_binary_ && !utf8_.feed(chunk)) return fail(WsError::invalid_utf8), false;
     if (msg_direct_) {
-        msg_direct_data_ = chunk;
+        set_direct_data(chunk);
     } else {
         auto& msg = rare().msg;
         msg.insert(msg.end(), chunk.begin(), chunk.end());
@@ -244,7 +249,7 @@ void Connection::end_frame(base::Instant now) {
     if (!msg_binary_ && !utf8_.complete()) return fail(WsError::invalid_utf8);
     msg_active_ = false;
     // Not direct and no Rare yet: every frame of the message was empty.
-    const base::Bytes data = msg_direct_ ? msg_direct_data_
+    const base::Bytes data = msg_direct_ ? direct_data()
                              : rare_     ? base::Bytes{rare_->msg.data(), rare_->msg.size()}
                                          : base::Bytes{};
     ready_message(msg_binary_, data);
@@ -285,7 +290,7 @@ void Connection::on_close_frame(base::Instant now) {
     // §7.1.1: the server closes the TCP connection first; the client waits for
     // it, but not for ever.
     if (role_ == Role::Server) close_transport_ = true;
-    else rare().transport_deadline = now + close_timeout_;
+    else rare().transport_deadline = now + close_timeout();
     finish(code, std::string(reason), true, {});
 }
 
@@ -395,7 +400,7 @@ Status Connection::close(std::uint16_t code, std::string_view reason, base::Inst
         return Errc::invalid_argument;
     write_close(code, reason);
     state_ = State::Closing;
-    rare().close_deadline = now + close_timeout_;
+    rare().close_deadline = now + close_timeout();
     return {};
 }
 
@@ -431,7 +436,7 @@ std::optional<Event> Connection::poll_event() {
     // stops at the first one), so it comes first.
     if (message_ready_) {
         message_ready_ = false;
-        return MessageEvent{msg_binary_, msg_direct_data_};
+        return MessageEvent{msg_binary_, direct_data()};
     }
     const Pending e = pending_[0];
     pending_[0] = pending_[1];

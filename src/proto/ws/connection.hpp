@@ -43,11 +43,13 @@ enum class Role : std::uint8_t { Client, Server };
 
 struct Options {
     /// Largest message accepted, after reassembly (over it: close 1009).
+    /// Kept in 32 bits: larger values mean 4 GiB - 1.
     std::uint64_t max_message_size = 16u * 1024 * 1024;
-    /// Largest single frame accepted (over it: close 1009).
+    /// Largest single frame accepted (over it: close 1009); 32 bits, as above.
     std::uint64_t max_frame_size = 16u * 1024 * 1024;
     /// How long to wait for the peer's Close after sending ours, and (client)
     /// for the server to end the TCP connection after the close handshake.
+    /// Kept in whole milliseconds (rounded up; at most 49 days).
     base::Duration close_timeout = std::chrono::seconds(5);
     /// permessage-deflate as negotiated in the handshake (RFC 7692); unset:
     /// not in use, and RSV1 fails the connection like RSV2/3.
@@ -179,7 +181,7 @@ public:
     bool take_message(base::Bytes& data, bool& binary) noexcept {
         if (!message_ready_) return false;
         message_ready_ = false;
-        data = msg_direct_data_;
+        data = direct_data();
         binary = msg_binary_;
         return true;
     }
@@ -198,7 +200,7 @@ public:
     Role role() const noexcept { return role_; }
     /// permessage-deflate was negotiated (RFC 7692).
     bool deflate_negotiated() const noexcept { return z_ != nullptr; }
-    base::Duration close_timeout() const noexcept { return close_timeout_; }
+    base::Duration close_timeout() const noexcept { return std::chrono::milliseconds(close_timeout_ms_); }
 
 private:
     std::size_t handle_bytes_general(base::MutableBytes in, base::Instant now);
@@ -213,19 +215,25 @@ private:
     void write_frame(Opcode op, base::Bytes payload, std::uint8_t rsv = 0);
     bool inflate_piece(base::Bytes chunk, bool final);
     /// The delivered message, kept apart from pending_ (the common event gets
-    /// no variant pushed and popped): its span in msg_direct_data_.
+    /// no variant pushed and popped): its span in direct_data().
     void ready_message(bool binary, base::Bytes data) noexcept {
         msg_binary_ = binary;
-        msg_direct_data_ = data;
+        set_direct_data(data);
         message_ready_ = true;
+    }
+    base::Bytes direct_data() const noexcept { return {direct_ptr_, direct_len_}; }
+    // A message is at most max_message_size_, which fits 32 bits.
+    void set_direct_data(base::Bytes b) noexcept {
+        direct_ptr_ = b.data();
+        direct_len_ = static_cast<std::uint32_t>(b.size());
     }
     base::Bytes ctrl_payload() const noexcept {
         if (ctrl_len_ == 0) return {};
-        return ctrl_is_direct_ ? ctrl_direct_ : base::Bytes{rare_->ctrl.data(), ctrl_len_};
+        return {ctrl_is_direct_ ? ctrl_direct_ : rare_->ctrl.data(), ctrl_len_};
     }
     bool already_valid(base::Bytes payload) const noexcept {
-        return text_validated_ && payload.data() == msg_direct_data_.data() &&
-               payload.size() == msg_direct_data_.size() && payload.data() != nullptr;
+        return text_validated_ && payload.data() == direct_ptr_ && payload.size() == direct_len_ &&
+               payload.data() != nullptr;
     }
     // Ping, Pong and Closed wait here in order (at most two: a Ping or Pong,
     // then Closed). Their data is elsewhere: ctrl_payload() for Ping and Pong,
@@ -244,18 +252,7 @@ private:
         std::unique_ptr<Inflater> inflater;
         std::vector<std::byte> zbuf;         // compressed payload being sent
     };
-    std::uint64_t max_message_size_;
-    std::uint64_t max_frame_size_;
-    base::Duration close_timeout_;
     std::unique_ptr<Compression> z_;
-
-    // rx: the frame being read
-    std::uint64_t payload_left_ = 0;
-    std::uint64_t msg_size_ = 0;
-    base::Bytes msg_direct_data_;
-    // rx: the control frame being read (§5.5: ≤ 125 bytes): in the caller's
-    // buffer when it arrived whole, else gathered in rare().ctrl.
-    base::Bytes ctrl_direct_;
     // What an idle connection never needs, made on first use: a message that
     // is not delivered from the caller's buffer (fragmented, split across
     // reads, compressed), a control frame split across reads, the close.
@@ -282,6 +279,11 @@ private:
     }
 
     base::ByteQueue tx_;
+    // rx: the message delivered from the caller's buffer (direct_data()).
+    const std::byte* direct_ptr_ = nullptr;
+    // rx: the control frame being read (§5.5: ≤ 125 bytes, ctrl_len_): in
+    // the caller's buffer when it arrived whole, else gathered in rare().ctrl.
+    const std::byte* ctrl_direct_ = nullptr;
     // Client only (servers do not mask, §5.1): where masking keys come from,
     // drawn from the CSPRNG in batches unless a source was given.
     struct ClientMasking {
@@ -292,6 +294,15 @@ private:
     };
     std::unique_ptr<ClientMasking> masking_;
 
+    // Sizes in 32 bits (memory per connection, decision 0013): a frame or
+    // message over max_frame_size_/max_message_size_ is refused before it
+    // is counted, and the limits themselves are clamped to 32 bits.
+    std::uint32_t max_message_size_;
+    std::uint32_t max_frame_size_;
+    std::uint32_t close_timeout_ms_;
+    std::uint32_t payload_left_ = 0;  // rx: of the frame being read
+    std::uint32_t msg_size_ = 0;      // rx: of the message so far
+    std::uint32_t direct_len_ = 0;
     base::Utf8Validator utf8_;
     MaskKey frame_mask_{};
     std::uint8_t hdr_len_ = 0;  // bytes of a split frame header kept in rare().hdr
@@ -302,16 +313,17 @@ private:
     State state_ = State::Open;
     Opcode frame_op_ = Opcode::Continuation;
     bool in_frame_ = false;
-    bool frame_fin_ = false;
-    bool frame_masked_ = false;
-    bool ctrl_is_direct_ = false;
     bool msg_active_ = false;
     bool msg_binary_ = false;
-    bool msg_direct_ = false;        // whole message in the caller's buffer: no copy
-    bool msg_compressed_ = false;    // RSV1 on its first frame (RFC 7692 §6)
-    bool close_transport_ = false;
-    bool message_ready_ = false;     // a MessageEvent waits in msg_binary_/msg_direct_data_
-    // The text just delivered (msg_direct_data_) is valid UTF-8, checked on
+    bool message_ready_ = false;     // a MessageEvent waits in msg_binary_/direct_data()
+    // Off the common path (whole_message_at does not touch them): bits.
+    bool frame_fin_ : 1 = false;
+    bool frame_masked_ : 1 = false;
+    bool ctrl_is_direct_ : 1 = false;
+    bool msg_direct_ : 1 = false;      // whole message in the caller's buffer: no copy
+    bool msg_compressed_ : 1 = false;  // RSV1 on its first frame (RFC 7692 §6)
+    bool close_transport_ : 1 = false;
+    // The text just delivered (direct_data()) is valid UTF-8, checked on
     // the way in: sending exactly these bytes back (an echo) skips a second
     // validation. Reset by every handle_bytes() and by input_done(), when the
     // span may no longer hold those bytes.

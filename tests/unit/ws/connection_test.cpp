@@ -256,6 +256,41 @@ TEST_P(WsRole, OverTheMessageLimitFailsWith1009) {
     }
 }
 
+TEST_P(WsRole, LimitsOver32BitsAreHeldAt4GiBAndALongerFrameIsRefused) {
+    // The limits are kept in 32 bits (memory per connection): a limit set
+    // higher means 4 GiB - 1, so a frame that declares 5 GiB fails with 1009
+    // at its header rather than being counted in a wrapped length.
+    proto::ws::Options o;
+    o.max_message_size = std::uint64_t{1} << 40;
+    o.max_frame_size = std::uint64_t{1} << 40;
+    {
+        Harness h(role(), o);
+        h.feed(frame(0x82, "", peer_masks(), std::uint64_t{5} << 30));
+        expect_failed(h, 1009);
+    }
+    {
+        Harness h(role(), o);  // just under: accepted, waits for the payload
+        h.feed(frame(0x82, "", peer_masks(), UINT32_MAX));
+        EXPECT_EQ(h.closed(), nullptr);
+        EXPECT_EQ(h.conn.state(), State::Open);
+    }
+    {
+        Harness h(role(), o);  // fragments of a message over 4 GiB - 1 in all
+        h.feed(concat({peer(0x02, "abcdefghijk"), frame(0x80, "", peer_masks(), UINT32_MAX - 5)}));
+        expect_failed(h, 1009);
+    }
+}
+
+TEST(WsConnection, TheCloseTimeoutIsKeptInWholeMillisecondsRoundedUp) {
+    proto::ws::Options o;
+    o.close_timeout = std::chrono::microseconds(1500);
+    proto::ws::Connection c(Role::Server, o);
+    EXPECT_EQ(c.close_timeout(), std::chrono::milliseconds(2));
+    o.close_timeout = std::chrono::hours(24 * 60);  // past 32 bits of milliseconds
+    proto::ws::Connection d(Role::Server, o);
+    EXPECT_EQ(d.close_timeout(), std::chrono::milliseconds(UINT32_MAX));
+}
+
 TEST_P(WsRole, LengthWithMsbSetFailsWith1002) {
     auto f = hex(peer_masks() ? "82 FF 80 00 00 00 00 00 00 01 00 00 00 00" : "82 7F 80 00 00 00 00 00 00 01");
     Harness h(role());
