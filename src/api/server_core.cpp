@@ -363,11 +363,7 @@ std::shared_ptr<const SessionContext> ServerCore::session_context(const WebSocke
     if (route == nullptr) route = &shared_->default_route;
     auto& slot = contexts_[route];
     if (!slot) {
-        auto c = std::make_shared<SessionContext>();
-        c->owner = weak_from_this();
-        c->route = std::shared_ptr<const WebSocketRoute>(shared_, route);  // keeps the shared state alive
-        c->counters = &counters_;
-        slot = std::move(c);
+        slot = std::make_shared<const SessionContext>(weak_from_this(), shared_, *route, counters_);
     }
     return slot;
 }

@@ -508,10 +508,11 @@ void Session::dispatch() {
         base::Bytes data;
         bool binary = false;
         if (ws_->take_message(data, binary)) {
-            if (auto* c = counters()) LoopCounters::add(c->messages_in);
+            const SessionContext* ctx = context_.get();  // read once: the counter's add may alias it
+            if (ctx) LoopCounters::add(ctx->counters.messages_in);
             if (handlers_ && handlers_->message) handlers_->message(as_sv(data), binary);
-            else if (const auto* r = route(); r && r->on_message) {
-                r->on_message(route_handle(), as_sv(data), binary);
+            else if (ctx && ctx->route.on_message) {
+                ctx->route.on_message(route_handle(), as_sv(data), binary);
                 if (!held_) route_handle_ = WebSocket();  // not held any more: hold no cycle
             }
             if (!ws_) return;
@@ -540,8 +541,8 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
     if (auto* c = counters()) c->shared->count_close(code);
     if (error && handlers_ && handlers_->error) handlers_->error(error, why);
     if (handlers_ && handlers_->close) handlers_->close(code, reason);
-    else if (const auto* r = route(); r && r->on_close) {
-        r->on_close(route_handle(), code, reason);
+    else if (context_ && context_->route.on_close) {
+        context_->route.on_close(route_handle(), code, reason);
         if (!held_) route_handle_ = WebSocket();  // not held any more: hold no cycle
     }
 }

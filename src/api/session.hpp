@@ -46,9 +46,13 @@ class SessionOwner;
 /// What the sessions of one route on one server loop have in common, held
 /// once for all of them (memory per connection, decision 0013).
 struct SessionContext {
-    std::weak_ptr<SessionOwner> owner;            // the loop's server core: topics, the end
-    std::shared_ptr<const WebSocketRoute> route;  // keeps the server's shared state alive
-    LoopCounters* counters = nullptr;             // this loop's (written on its thread only)
+    SessionContext(std::weak_ptr<SessionOwner> o, std::shared_ptr<const void> keep, const WebSocketRoute& r,
+                   LoopCounters& c)
+        : owner(std::move(o)), keep_alive(std::move(keep)), route(r), counters(c) {}
+    std::weak_ptr<SessionOwner> owner;         // the loop's server core: topics, the end
+    std::shared_ptr<const void> keep_alive;    // the server's shared state, which owns the two below
+    const WebSocketRoute& route;
+    LoopCounters& counters;                    // this loop's (written on its thread only)
 };
 
 class SessionOwner {
@@ -222,8 +226,7 @@ private:
     proto::ws::Role role_;  // 4 bytes, beside the endpoint's 20
     // Server side only: the route's handlers, the server core, the counters.
     std::shared_ptr<const SessionContext> context_;
-    LoopCounters* counters() const noexcept { return context_ ? context_->counters : nullptr; }
-    const WebSocketRoute* route() const noexcept { return context_ ? context_->route.get() : nullptr; }
+    LoopCounters* counters() const noexcept { return context_ ? &context_->counters : nullptr; }
     std::shared_ptr<SessionOwner> owner() const noexcept {
         return context_ ? context_->owner.lock() : nullptr;
     }
