@@ -207,7 +207,7 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     timer_ = 0;
     SessionRef session(new Session(server_.loop_, std::move(sock_), wo, protocol, extensions,
                                    upgrade_->public_request.target, peer_, shared,
-                                   server_.session_context(upgrade_->route)));
+                                   server_.session_context(upgrade_->route, upgrade_->public_request.target)));
     if (user_data.has_value()) session->user_data() = std::move(user_data);
     admitted_ = false;  // the session holds the slot now
     session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);

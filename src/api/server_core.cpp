@@ -99,6 +99,9 @@ void ServerCore::arm_trim(base::Instant at) {
         const auto quiet_from = self->last_churn_ + kTrimQuiet;
         if (self->loop_.runtime().now() < quiet_from) return self->arm_trim(quiet_from);  // still busy: later
         self->churn_ = 0;
+        // The handshakes' table keeps the buckets the storm grew (~10 B per
+        // connection of it) unless asked to shrink.
+        self->http_.rehash(0);
         runtime::trim_heap();
     });
 }
@@ -359,11 +362,11 @@ void ServerCore::on_open(Session& s, const WebSocketRoute* route, const HttpRequ
     }
 }
 
-std::shared_ptr<const SessionContext> ServerCore::session_context(const WebSocketRoute* route) {
+SessionContextRef ServerCore::session_context(const WebSocketRoute* route, const std::string& url) {
     if (route == nullptr) route = &shared_->default_route;
     auto& slot = contexts_[route];
     if (!slot) {
-        slot = std::make_shared<const SessionContext>(weak_from_this(), shared_, *route, counters_);
+        slot = SessionContextRef(new SessionContext(weak_from_this(), shared_, *route, counters_, url));
     }
     return slot;
 }

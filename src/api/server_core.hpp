@@ -87,8 +87,8 @@ public:
     void deliver(const Published& msg);
     std::size_t subscribers(const std::string& topic) const;
     /// What the sessions of `route` (null: the default route) on this loop
-    /// share; made once per route.
-    std::shared_ptr<const SessionContext> session_context(const WebSocketRoute* route);
+    /// share; made once per route, with the first session's `url`.
+    SessionContextRef session_context(const WebSocketRoute* route, const std::string& url);
     /// The compressor shared by connections that reset per message.
     std::shared_ptr<proto::ws::Deflater> shared_deflater();
 
@@ -118,7 +118,7 @@ private:
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
     std::unordered_map<std::string, std::vector<Session*>> topics_;
     std::shared_ptr<proto::ws::Deflater> shared_deflater_;
-    std::unordered_map<const WebSocketRoute*, std::shared_ptr<const SessionContext>> contexts_;
+    std::unordered_map<const WebSocketRoute*, SessionContextRef> contexts_;
     std::vector<std::byte> compressed_;  // scratch for a published message
     runtime::Loop::TimerId sweep_timer_ = 0;
     bool closed_ = false;

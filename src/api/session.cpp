@@ -63,15 +63,15 @@ std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
 
 Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
                  std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
-                 std::shared_ptr<proto::ws::Deflater> shared_deflater, std::shared_ptr<const SessionContext> context)
+                 std::shared_ptr<proto::ws::Deflater> shared_deflater, SessionContextRef context)
     : loop_(loop),
       sock_(std::move(sock)),
-      url_(std::move(url)),
       remote_(remote),
       role_(proto::ws::Role::Server),
-      context_(std::move(context)),
-      state_(ReadyState::Open),
-      phase_(Phase::Open) {
+      state_(static_cast<std::uint8_t>(ReadyState::Open)),
+      phase_(Phase::Open),
+      context_(std::move(context)) {
+    if (!context_ || url != context_->url) negotiated().url = std::move(url);
     if (!protocol.empty() || !extensions.empty() || shared_deflater) {
         auto& n = negotiated();
         n.protocol = std::move(protocol);
@@ -89,15 +89,15 @@ const std::string& Session::empty_string() noexcept {
 
 Session::Session(EventLoop& loop, std::string url, ClientOptions options)
     : loop_(loop),
-      url_(std::move(url)),
       role_(proto::ws::Role::Client),
       client_(std::make_unique<ClientState>()) {
+    client_->url = std::move(url);
     client_->options = std::move(options);
     client_->ws_options.max_message_size = client_->options.max_message_size;
     client_->ws_options.max_frame_size = client_->options.max_message_size;
     client_->ws_options.close_timeout = client_->options.close_timeout;
     max_backpressure_ = clamp32(client_->options.max_backpressure);
-    backpressure_policy_ = client_->options.backpressure_policy;
+    close_when_full_ = client_->options.backpressure_policy == BackpressurePolicy::Close;
 }
 
 Session::~Session() = default;
@@ -142,7 +142,7 @@ void Session::on_loop_closing() {
         if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
         if (client_) client_->heartbeat_timer = 0;
         phase_ = Phase::Done;
-        state_ = ReadyState::Closed;
+        set_state(ReadyState::Closed);
         sock_.reset();
         if (handlers_) handlers_->drop_callbacks();
         route_handle_ = WebSocket();
@@ -185,10 +185,10 @@ void Session::start_server(base::MutableBytes leftover) {
 void Session::start_client() {
     SessionRef self(this);
     if (!held_) hold_self();
-    auto url = parse_ws_url(url_);
+    auto url = parse_ws_url(client_->url);
     if (!url) {
         // Reported after connect() returns, so the caller can set handlers first.
-        rt().defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url_); });
+        rt().defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url()); });
         return;
     }
     client_->secure = url->secure;
@@ -299,7 +299,7 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
     client_->response_parser.reset();
     if (!accepted.protocol.empty()) negotiated().protocol = accepted.protocol;
     phase_ = Phase::Open;
-    state_ = ReadyState::Open;
+    set_state(ReadyState::Open);
     ws_.emplace(role_, client_->ws_options);
     client_->attempts = 0;
     last_rx_ = last_ping_ = ms_tick(rt().now());
@@ -310,7 +310,7 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
 
 void Session::fail_before_open(std::error_code ec, const std::string& message) {
     if (phase_ == Phase::Done) return;
-    DUPLEX_LOG(Info, "websocket " << url_ << ": " << message);
+    DUPLEX_LOG(Info, "websocket " << url() << ": " << message);
     report_closed(1006, {}, ec, message);
     done();
 }
@@ -349,7 +349,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     if (ws_->tx().size() > max_backpressure_) {
         if (auto* c = counters()) ServerMetrics::add(c->shared->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
-        if (backpressure_policy_ == BackpressurePolicy::Close && ws_->state() == proto::ws::State::Open) {
+        if (close_when_full_ && ws_->state() == proto::ws::State::Open) {
             DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": closing a slow consumer (" << ws_->tx().size()
                                           << " bytes queued)");
             (void)close(1008, "slow consumer: send buffer over limit");
@@ -453,7 +453,7 @@ Status Session::close(std::uint16_t code, std::string_view reason) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
     Status st = ws_->close(code, reason, rt().now());
     if (!st.ok()) return st;
-    state_ = ReadyState::Closing;
+    set_state(ReadyState::Closing);
     if (!in_read_) flush();
     return st;
 }
@@ -537,7 +537,7 @@ void Session::report_closed(std::uint16_t code, std::string_view reason, std::er
                             std::string_view why) {
     if (close_reported_) return;
     close_reported_ = true;
-    state_ = ReadyState::Closed;
+    set_state(ReadyState::Closed);
     if (auto* c = counters()) c->shared->count_close(code);
     if (error && handlers_ && handlers_->error) handlers_->error(error, why);
     if (handlers_ && handlers_->close) handlers_->close(code, reason);
@@ -686,7 +686,7 @@ bool Session::reconnect_later() {
     set_buffered(0);
     write_blocked_ = drain_armed_ = false;
     phase_ = Phase::Resolving;
-    state_ = ReadyState::Connecting;
+    set_state(ReadyState::Connecting);
     // Exponential backoff with ±20% jitter, so that many clients of one
     // server do not come back in lockstep.
     double delay = static_cast<double>(policy.initial_delay.count());
@@ -697,7 +697,7 @@ bool Session::reconnect_later() {
     base::random_bytes(r);
     const double jitter = 0.8 + 0.4 * (std::to_integer<unsigned>(r[0]) * 256 + std::to_integer<unsigned>(r[1])) / 65535.0;
     ++client_->attempts;
-    DUPLEX_LOG(Info, "websocket " << url_ << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
+    DUPLEX_LOG(Info, "websocket " << url() << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
     const auto wait = std::chrono::milliseconds(static_cast<long>(delay * jitter));
     timer_ = rt().add_timer(base::Clock::now() + wait, [me = SessionRef(this)] {
         me->timer_ = 0;
@@ -727,7 +727,7 @@ void Session::done() {
     if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
     if (client_) client_->heartbeat_timer = 0;
     phase_ = Phase::Done;
-    state_ = ReadyState::Closed;
+    set_state(ReadyState::Closed);
     if (sock_) sock_->close();
     cancel_timer();
     set_buffered(0);

@@ -13,6 +13,7 @@
 
 #include "base/bytes.hpp"
 #include "base/endpoint.hpp"
+#include "base/intrusive_ptr.hpp"
 #include "proto/http/head_parser.hpp"
 #include "proto/ws/connection.hpp"
 #include "proto/ws/deflate.hpp"
@@ -47,13 +48,27 @@ class SessionOwner;
 /// once for all of them (memory per connection, decision 0013).
 struct SessionContext {
     SessionContext(std::weak_ptr<SessionOwner> o, std::shared_ptr<const void> keep, const WebSocketRoute& r,
-                   LoopCounters& c)
-        : owner(std::move(o)), keep_alive(std::move(keep)), route(r), counters(c) {}
+                   LoopCounters& c, std::string first_url)
+        : owner(std::move(o)), keep_alive(std::move(keep)), route(r), counters(c), url(std::move(first_url)) {}
     std::weak_ptr<SessionOwner> owner;         // the loop's server core: topics, the end
     std::shared_ptr<const void> keep_alive;    // the server's shared state, which owns the two below
     const WebSocketRoute& route;
     LoopCounters& counters;                    // this loop's (written on its thread only)
+    // The request target of the route's first connection: the sessions
+    // whose target is the same (all of them, on a route with a fixed path
+    // and no query) store none of their own.
+    const std::string url;
+
+    // Counted by its sessions (one pointer each, no control block).
+    void retain() const noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() const noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+private:
+    mutable std::atomic<std::uint32_t> refs_{0};
 };
+using SessionContextRef = base::IntrusivePtr<const SessionContext>;
 
 class SessionOwner {
 public:
@@ -79,7 +94,7 @@ public:
     /// route-wide handlers and the counters.
     Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
             std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
-            std::shared_ptr<proto::ws::Deflater> shared_deflater, std::shared_ptr<const SessionContext> context);
+            std::shared_ptr<proto::ws::Deflater> shared_deflater, SessionContextRef context);
     /// Client side: call start_client() next.
     Session(EventLoop& loop, std::string url, ClientOptions options);
     ~Session();
@@ -127,7 +142,7 @@ public:
     std::string remote_ip() const { return remote_.ip.to_string(); }
     void set_backpressure(std::size_t max, BackpressurePolicy policy) noexcept {
         max_backpressure_ = clamp32(max);
-        backpressure_policy_ = policy;
+        close_when_full_ = policy == BackpressurePolicy::Close;
     }
     void set_low_threshold(std::size_t bytes) noexcept { low_threshold_ = clamp32(bytes); }
     Status ping(base::Bytes payload);
@@ -135,13 +150,17 @@ public:
     /// Ends the connection now, without a handshake (process shutdown).
     void abort();
 
-    ReadyState ready_state() const noexcept { return state_.load(); }
+    ReadyState ready_state() const noexcept { return static_cast<ReadyState>(state_.load()); }
     std::size_t buffered_amount() const noexcept { return buffered_.load(std::memory_order_relaxed); }
     const std::string& protocol() const noexcept { return negotiated_ ? negotiated_->protocol : empty_string(); }
     const std::string& extensions() const noexcept { return negotiated_ ? negotiated_->extensions : empty_string(); }
     /// "ip:port" ("[v6]:port"); empty before a client has connected.
     std::string remote_address() const { return remote_.port == 0 ? std::string() : remote_.to_string(); }
-    const std::string& url() const noexcept { return url_; }
+    const std::string& url() const noexcept {
+        if (client_) return client_->url;
+        if (negotiated_ && !negotiated_->url.empty()) return negotiated_->url;
+        return context_ ? context_->url : empty_string();
+    }
     EventLoop& loop() noexcept { return loop_; }
     /// Called on our loop's thread (inline: every send asks).
     bool on_loop_thread() noexcept { return loop_.runtime().in_loop_thread(); }
@@ -213,6 +232,7 @@ private:
         std::string extensions;
         std::shared_ptr<proto::ws::Deflater> shared_deflater;  // a loop's, kept alive while we use it
         std::vector<std::string> topics;
+        std::string url;  // the request target, when not the context's
     };
     std::unique_ptr<Negotiated> negotiated_;
     Negotiated& negotiated() {
@@ -221,11 +241,16 @@ private:
     }
     static const std::string& empty_string() noexcept;
     std::unique_ptr<Handlers> handlers_;
-    std::string url_;
     base::Endpoint remote_{};
-    proto::ws::Role role_;  // 4 bytes, beside the endpoint's 20
+    // The small ones beside the endpoint's 20 bytes (memory per connection).
+    proto::ws::Role role_;
+    // ReadyState in a byte: written on the loop thread, read from any.
+    std::atomic<std::uint8_t> state_{static_cast<std::uint8_t>(ReadyState::Connecting)};
+    void set_state(ReadyState s) noexcept { state_.store(static_cast<std::uint8_t>(s)); }
+    Phase phase_ = Phase::Resolving;
+    bool close_when_full_ = true;  // BackpressurePolicy::Close (else Drop)
     // Server side only: the route's handlers, the server core, the counters.
-    std::shared_ptr<const SessionContext> context_;
+    SessionContextRef context_;
     LoopCounters* counters() const noexcept { return context_ ? &context_->counters : nullptr; }
     std::shared_ptr<SessionOwner> owner() const noexcept {
         return context_ ? context_->owner.lock() : nullptr;
@@ -274,9 +299,6 @@ private:
     base::Instant timer_at_ = kNoTimer;  // when timer_ fires, for the close deadlines
     void cancel_timer() noexcept;
     // The small ones together (memory per connection, decision 0011).
-    std::atomic<ReadyState> state_{ReadyState::Connecting};
-    BackpressurePolicy backpressure_policy_ = BackpressurePolicy::Close;
-    Phase phase_ = Phase::Resolving;
     std::atomic<bool> loop_gone_{false};
     // A connection lives until it is done, whether or not the application
     // keeps a handle: the loop's registrations point at it. held_: we hold
@@ -306,6 +328,7 @@ private:
         runtime::Loop::TimerId heartbeat_timer = 0;
         bool secure = false;
         std::string host;  // for SNI and certificate checks
+        std::string url;
     };
     std::unique_ptr<ClientState> client_;
 
@@ -316,30 +339,11 @@ private:
     Session* core_next_ = nullptr;
 };
 
+static_assert(sizeof(Session) <= runtime::BlockPool::kMaxBlock && alignof(Session) <= runtime::BlockPool::kAlign,
+              "Session must fit a pool block");
+
 /// A counted reference to a Session, for the library's own use (timers,
 /// deferred work); WebSocket is the application's.
-class SessionRef {
-public:
-    SessionRef() = default;
-    explicit SessionRef(Session* s) noexcept : s_(s) {
-        if (s_) s_->retain();
-    }
-    SessionRef(const SessionRef& o) noexcept : SessionRef(o.s_) {}
-    SessionRef(SessionRef&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-    SessionRef& operator=(SessionRef o) noexcept {
-        std::swap(s_, o.s_);
-        return *this;
-    }
-    ~SessionRef() {
-        if (s_) s_->release();
-    }
-    Session* operator->() const noexcept { return s_; }
-    Session& operator*() const noexcept { return *s_; }
-    Session* get() const noexcept { return s_; }
-    explicit operator bool() const noexcept { return s_ != nullptr; }
-
-private:
-    Session* s_ = nullptr;
-};
+using SessionRef = base::IntrusivePtr<Session>;
 
 }  // namespace duplex::detail

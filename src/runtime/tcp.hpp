@@ -101,6 +101,7 @@ private:
     bool paused_ = false;
 };
 
-static_assert(sizeof(TcpSocket) <= BlockPool::kMaxBlock, "TcpSocket must fit a pool block");
+static_assert(sizeof(TcpSocket) <= BlockPool::kMaxBlock && alignof(TcpSocket) <= BlockPool::kAlign,
+              "TcpSocket must fit a pool block");
 
 }  // namespace duplex::runtime

@@ -626,6 +626,34 @@ TEST(Server, AHandleReleasedLastOnAnotherThreadFreesTheSessionOnItsLoop) {
     EXPECT_EQ(pool.live_blocks(), before);
 }
 
+TEST(Server, EachConnectionKnowsItsOwnUrlWhetherOrNotItIsTheRoutesFirst) {
+    // Decision 0013: a session stores its request target only when it is
+    // not the one its route's context was made with.
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    std::vector<WebSocket> accepted;
+    server.on_connection([&](WebSocket& ws, const HttpRequest&) { accepted.push_back(ws); });
+    WebSocketRoute rooms;
+    rooms.on_connection = [&](WebSocket& ws, const HttpRequest&) { accepted.push_back(ws); };
+    server.route("/room/*", rooms);
+    ASSERT_TRUE(server.listen().ok());
+    const std::string base = "ws://127.0.0.1:" + std::to_string(server.port());
+    const std::vector<std::string> paths = {"/a", "/a?x=1", "/room/1", "/a", "/room/2?k=v", "/room/1", "/"};
+    std::vector<WebSocket> clients;
+    for (const auto& p : paths) {
+        clients.push_back(WebSocket::connect(loop, base + p));
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (accepted.size() < clients.size() && std::chrono::steady_clock::now() < deadline) loop.run_once(5);
+        ASSERT_EQ(accepted.size(), clients.size()) << p;
+    }
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        EXPECT_EQ(accepted[i].url(), paths[i]);
+        EXPECT_EQ(clients[i].url(), base + paths[i]);
+    }
+    for (auto& c : clients) (void)c.close();
+    for (int i = 0; i < 20; ++i) loop.run_once(5);
+}
+
 TEST(Server, ServerCloseSends1001ToEveryClient) {
     EventLoop loop;
     WebSocketServer server(loop, local());
