@@ -615,9 +615,8 @@ void Session::flush() {
                 flush_deadline_ = true;
                 // In timer_: done() cancels it (the close deadlines it held
                 // are over: flush() no longer arms them from here on).
-                if (timer_) rt().cancel_timer(timer_);
-                timer_at_ = base::Clock::now() + ws_->close_timeout();
-                timer_ = rt().add_timer(timer_at_, [me = SessionRef(this)] {
+                cancel_timer();
+                timer_ = rt().add_timer(base::Clock::now() + ws_->close_timeout(), [me = SessionRef(this)] {
                     me->timer_ = 0;
                     if (me->phase_ == Phase::Open) me->done();
                 });
@@ -629,15 +628,16 @@ void Session::flush() {
 }
 
 void Session::arm_timer() {
+    // Every flush asks; an open connection has no deadline, and nothing armed.
     const auto deadline = ws_->next_deadline().value_or(kNoTimer);
-    if (deadline == timer_at_) return;
+    if (deadline == (negotiated_ ? negotiated_->timer_at : kNoTimer)) return;
     cancel_timer();
-    timer_at_ = deadline;
     if (deadline == kNoTimer) return;
+    negotiated().timer_at = deadline;
     timer_ = rt().add_timer(deadline, [self = SessionRef(this)] {
         self->timer_ = 0;
         if (!self->ws_ || self->phase_ != Phase::Open) return;
-        self->timer_at_ = kNoTimer;
+        self->negotiated_->timer_at = kNoTimer;
         self->ws_->handle_timeout(self->rt().now());
         self->dispatch();
         self->flush();
@@ -647,7 +647,7 @@ void Session::arm_timer() {
 void Session::cancel_timer() noexcept {
     if (timer_) rt().cancel_timer(timer_);
     timer_ = 0;
-    timer_at_ = kNoTimer;
+    if (negotiated_) negotiated_->timer_at = kNoTimer;
 }
 
 void Session::close_transport() {

@@ -226,13 +226,16 @@ private:
     std::unique_ptr<runtime::Stream> sock_;
     std::optional<proto::ws::Connection> ws_;
     // What most connections do without: a negotiated subprotocol or
-    // extension, subscriptions.
+    // extension, subscriptions, a request target of their own, the close
+    // handshake's deadlines.
+    static constexpr base::Instant kNoTimer = base::Instant::max();
     struct Negotiated {
         std::string protocol;
         std::string extensions;
         std::shared_ptr<proto::ws::Deflater> shared_deflater;  // a loop's, kept alive while we use it
         std::vector<std::string> topics;
         std::string url;  // the request target, when not the context's
+        base::Instant timer_at = kNoTimer;  // when timer_ fires, when it waits for a close deadline
     };
     std::unique_ptr<Negotiated> negotiated_;
     Negotiated& negotiated() {
@@ -266,6 +269,15 @@ private:
     }
     std::uint32_t last_rx_ = 0;
     std::uint32_t last_ping_ = 0;
+    // Queue sizes and thresholds in 32 bits: a queue of 4 GiB is past any
+    // sane limit (what is larger reads as 4 GiB - 1).
+    static std::uint32_t clamp32(std::size_t n) noexcept {
+        return static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX));
+    }
+    std::atomic<std::uint32_t> buffered_{0};
+    std::uint32_t low_threshold_ = 0;
+    std::uint32_t max_backpressure_ = 16u << 20;
+    std::atomic<std::uint32_t> refs_{0};  // see retain()
     // The route's handlers get this handle by reference: no reference count
     // to touch per message. A handler may move or reassign it: it is put
     // back here before the next message. Inline: it is asked once per message.
@@ -281,40 +293,31 @@ private:
     // The last reference went: leave the loop's closer list (on its thread)
     // and free the session.
     void destroy() noexcept;
-    std::atomic<std::size_t> buffered_{0};
     // Written by the loop thread only, read from any: a plain store (a
     // sequentially consistent one is an xchg, on every message).
-    void set_buffered(std::size_t n) noexcept { buffered_.store(n, std::memory_order_relaxed); }
-    // Thresholds in 32 bits (a queue of 4 GiB is past any sane limit).
-    static std::uint32_t clamp32(std::size_t n) noexcept {
-        return static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX));
-    }
-    std::uint32_t low_threshold_ = 0;
-    std::uint32_t max_backpressure_ = 16u << 20;
+    void set_buffered(std::size_t n) noexcept { buffered_.store(clamp32(n), std::memory_order_relaxed); }
     // One timer at a time, by phase: the handshake's or a reconnection's
     // (client, before open), the close handshake's deadlines (open), the
     // lingering close's (server, after).
     runtime::Loop::TimerId timer_ = 0;
-    static constexpr base::Instant kNoTimer = base::Instant::max();
-    base::Instant timer_at_ = kNoTimer;  // when timer_ fires, for the close deadlines
     void cancel_timer() noexcept;
     // The small ones together (memory per connection, decision 0011).
     std::atomic<bool> loop_gone_{false};
+    bool in_read_ = false;
+    bool write_blocked_ = false;   // the kernel did not take everything last time
+    bool drain_armed_ = false;     // fire on_drain when the buffer falls to low_threshold_
+    // Written a few times in a connection's life: bits.
     // A connection lives until it is done, whether or not the application
     // keeps a handle: the loop's registrations point at it. held_: we hold
     // one reference on our own behalf (from attach_server/start_client to
     // the end).
-    bool held_ = false;
+    bool held_ : 1 = false;
     // In the loop's closer list from hold_self() until destroyed, done or
     // not: a handle kept past the loop must learn that it is gone.
-    bool closer_linked_ = false;
-    std::atomic<std::uint32_t> refs_{0};
-    bool in_read_ = false;
-    bool write_blocked_ = false;   // the kernel did not take everything last time
-    bool abandon_tx_ = false;      // the close handshake timed out: drop what is queued
-    bool flush_deadline_ = false;  // a timer bounds the wait for the last frames
-    bool drain_armed_ = false;     // fire on_drain when the buffer falls to low_threshold_
-    bool close_reported_ = false;
+    bool closer_linked_ : 1 = false;
+    bool abandon_tx_ : 1 = false;      // the close handshake timed out: drop what is queued
+    bool flush_deadline_ : 1 = false;  // a timer bounds the wait for the last frames
+    bool close_reported_ : 1 = false;
 
     // Client-only state, kept out of server sessions (memory per connection).
     struct ClientState {
