@@ -174,6 +174,11 @@ void BenchConnection::opened(base::MutableBytes leftover) {
     w_.counters.open.fetch_add(1, std::memory_order_relaxed);
     if (role_ == Role::Echo) {
         for (std::size_t i = 0; i < inflight_.size(); ++i) send_message();
+    } else if (role_ == Role::Idle && w_.cfg.warm > 0) {
+        // Used, then idle: what a connection keeps after it has talked.
+        for (std::size_t i = 0; i < w_.cfg.warm; ++i) out_.append(w_.plain_frame_);
+        w_.tallies_.sent += w_.cfg.warm;
+        if (!in_read_) flush();
     } else if (role_ == Role::Connect) {
         // A full lifecycle: handshake, Close 1000, the server's Close and FIN.
         std::byte close[8];

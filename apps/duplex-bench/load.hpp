@@ -45,6 +45,7 @@ struct Config {
     double rate = 1000;              // fanout: messages per second per publisher
     std::vector<runtime::Address> sources;  // local addresses to spread connections over
     bool raw = false;                // no opening handshake: for a raw TCP echo (the floor)
+    std::size_t warm = 0;            // idle: messages each connection sends (echoed) before it idles
 };
 
 /// Counters of one worker, read by the progress line from another thread.

@@ -3,7 +3,7 @@
 //   duplex-bench echo    ws://127.0.0.1:8080/echo --connections 100 --size 16 --depth 16 --duration 10
 //   duplex-bench fanout  ws://127.0.0.1:8080/pubsub/bench --connections 1000 --publishers 1 --rate 1000
 //   duplex-bench connect ws://127.0.0.1:8080/echo --connections 50
-//   duplex-bench idle    ws://127.0.0.1:8080/echo --connections 10000 --server-pid PID
+//   duplex-bench idle    ws://127.0.0.1:8080/echo --connections 10000 --server-pid PID [--warm 1]
 //   duplex-bench rtc     [--megabytes 64] [--message-size 65536] [--processes] (data channels, rtc.cpp)
 //
 // Prints a progress line every second and a summary at the end (JSON with
@@ -108,6 +108,8 @@ int main(int argc, char** argv) {
     app.add_option("--server-pid", server_pid, "sample this process's CPU and RSS");
     app.add_flag("--json", json, "print the summary as JSON");
     app.add_flag("--raw", cfg.raw, "no opening handshake (to measure a raw TCP echo, the floor)");
+    app.add_option("--warm", cfg.warm, "idle: messages each connection sends (and gets back) before it idles")
+        ->capture_default_str();
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -165,6 +165,7 @@ void Session::release_self() {
 void Session::attach_server(std::string_view head) {
     hold_self();
     sock_->set_handler(this);
+    lend_queue();
     ws_->tx().append(head);
     in_read_ = true;  // cork: on_connection's sends leave with the 101
 }
@@ -174,10 +175,7 @@ void Session::start_server(base::MutableBytes leftover) {
     sock_->pause_reading(false);  // the HTTP phase paused it while the upgrade was decided
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
     in_read_ = false;
-    flush();
-    // The 101 response is gone: an idle connection keeps no send buffer (the
-    // first message allocates it once; memory per connection, decision 0011).
-    if (ws_ && phase_ == Phase::Open) ws_->tx().trim(0);
+    flush();  // the 101 goes; the queue it was written in goes back to the loop
 }
 
 // ------------------------------------------------------------ client side --
@@ -346,6 +344,7 @@ SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true
 
 SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    lend_queue();
     if (ws_->tx().size() > max_backpressure_) {
         if (auto* c = counters()) ServerMetrics::add(c->shared->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
@@ -438,6 +437,7 @@ void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Dura
 
 Status Session::ping(base::Bytes payload) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    lend_queue();
     Status st = ws_->ping(payload);
     if (st.ok() && !in_read_) flush();
     return st;
@@ -451,6 +451,7 @@ Status Session::close(std::uint16_t code, std::string_view reason) {
         return {};
     }
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    lend_queue();
     Status st = ws_->close(code, reason, rt().now());
     if (!st.ok()) return st;
     set_state(ReadyState::Closing);
@@ -478,6 +479,7 @@ void Session::on_read(base::MutableBytes data) {
             break;
         case Phase::Open:
             in_read_ = true;
+            lend_queue();  // the replies to this read are corked in it
             feed(data);
             in_read_ = false;
             break;
@@ -598,6 +600,9 @@ void Session::flush() {
         q.consume(*r);
         if (auto* c = counters()) LoopCounters::add(c->bytes_out, *r);
     }
+    // All written: the queue goes back to the loop (an idle connection holds
+    // no send buffer, decision 0013).
+    if (q.empty() && framing) rt().take_back_queue(q);
     const std::size_t below = sock_->pending();  // TLS records not yet in the kernel
     set_buffered(q.size() + below);
     write_blocked_ = !q.empty();

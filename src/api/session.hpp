@@ -211,6 +211,9 @@ private:
     void handle_handshake_bytes(base::MutableBytes data);
     void open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover);
     void feed(base::MutableBytes data);
+    // Before frames are queued: a send queue from the loop, if ours has no
+    // buffer (flush() gives it back once everything is written).
+    void lend_queue() noexcept { rt().lend_queue(ws_->tx()); }
     void dispatch();
     void flush();
     void close_transport();

@@ -22,6 +22,7 @@ struct WakeMarker final : Loop::IoHandler {
 
 Loop::Loop(std::size_t read_buffer_size) : owner_(std::this_thread::get_id()), now_(base::Clock::now()) {
     read_buf_.resize(read_buffer_size);
+    spare_queues_.reserve(kSpareQueues);  // taking one back never allocates
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (epfd_ < 0 || wakefd_ < 0) {
@@ -89,6 +90,12 @@ void Loop::remove_closer(Closer& c) noexcept {
     else return;  // not linked
     if (c.next_ != nullptr) c.next_->prev_ = c.prev_;
     c.prev_ = c.next_ = nullptr;
+}
+
+void Loop::take_back_queue(base::ByteQueue& q) noexcept {
+    if (!q.empty() || q.capacity() == 0) return;
+    if (spare_queues_.size() < kSpareQueues && q.capacity() <= kSpareQueueCapacity) spare_queues_.push_back(std::move(q));
+    else q.trim(0);
 }
 
 void Loop::stop() {

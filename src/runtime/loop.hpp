@@ -96,6 +96,19 @@ public:
         if (plain_buf_.empty()) plain_buf_.resize(read_buf_.size());
         return {plain_buf_.data(), plain_buf_.size()};
     }
+    /// Send queues lent to connections while they write (decision 0013): a
+    /// connection whose queue is empty holds no buffer of its own; it takes
+    /// one of these before it writes and gives it back once the kernel took
+    /// everything. Only a connection the kernel has not caught up with keeps
+    /// one. Loop thread only.
+    void lend_queue(base::ByteQueue& q) noexcept {
+        if (q.capacity() != 0 || spare_queues_.empty()) return;  // it has one (or will grow its own)
+        q = std::move(spare_queues_.back());
+        spare_queues_.pop_back();
+    }
+    void take_back_queue(base::ByteQueue& q) noexcept;
+    /// Queues waiting to be lent (tests).
+    std::size_t spare_queues() const noexcept { return spare_queues_.size(); }
     /// Counts wake-ups; work budgets per iteration key on it.
     std::uint64_t iteration() const noexcept { return iteration_; }
     /// Runs fn on the next iteration, after that iteration's I/O (so that
@@ -121,6 +134,12 @@ private:
     std::vector<std::byte> plain_buf_;
     std::uint64_t iteration_ = 0;
     std::vector<std::function<void()>> next_;
+    // At most kSpareQueues, each at most kSpareQueueCapacity (a queue that
+    // grew past it under backpressure is freed instead): the loop holds a
+    // bounded few, not one per connection.
+    static constexpr std::size_t kSpareQueues = 8;
+    static constexpr std::size_t kSpareQueueCapacity = 64 * 1024;
+    std::vector<base::ByteQueue> spare_queues_;
 
     std::mutex posted_mu_;
     std::vector<std::function<void()>> posted_;

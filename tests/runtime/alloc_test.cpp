@@ -1,29 +1,41 @@
 // No heap allocation per message on the echo path: a server and a client on
 // one loop echo messages back and forth; after a warm-up, the global
 // allocator is not called while 20 000 more go round (at most a few times
-// in all, when a queue's capacity grows to a new high-water mark).
+// in all, when a queue's capacity grows to a new high-water mark). And a
+// connection that has talked holds no more heap than one that never did.
 // (Its own executable: it replaces operator new for the whole process.)
 #include <duplex/websocket.hpp>
 #include <duplex/websocket_server.hpp>
 
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 namespace {
 std::atomic<bool> g_counting{false};
 std::atomic<std::size_t> g_allocations{0};
+std::atomic<long long> g_live_bytes{0};  // what operator new handed out and delete did not get back
 }  // namespace
 
 void* operator new(std::size_t n) {
     if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n ? n : 1)) return p;
+    if (void* p = std::malloc(n ? n : 1)) {
+        g_live_bytes.fetch_add(static_cast<long long>(malloc_usable_size(p)), std::memory_order_relaxed);
+        return p;
+    }
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+    if (p) g_live_bytes.fetch_sub(static_cast<long long>(malloc_usable_size(p)), std::memory_order_relaxed);
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
 
 using namespace duplex;
 
@@ -92,6 +104,48 @@ TEST(Allocations, NoneAfterWarmUpWithDeflate) { run_echo(false, 2048, true); }
 TEST(Allocations, NonePerMessageWithARouteWideHandler) {
     run_echo(false, 16, false, true);
     run_echo(true, 4096, false, true);
+}
+
+TEST(Memory, AConnectionThatHasTalkedHoldsNoSendBuffer) {
+    // Decision 0013: a connection writes through a send queue its loop lends
+    // it and gives back once the kernel took everything, so after an echo
+    // neither end keeps a buffer (it was 256 B at each end).
+    EventLoop loop;
+    ServerOptions so;
+    so.port = 0;
+    WebSocketServer server(loop, so);
+    WebSocketRoute r;
+    r.on_message = [](WebSocket& ws, std::string_view m, bool b) { (void)ws.send(m, b); };
+    server.route("/", r);
+    ASSERT_TRUE(server.listen().ok());
+    constexpr int kConnections = 200;
+    std::vector<WebSocket> clients;
+    int open = 0, echoed = 0;
+    for (int i = 0; i < kConnections; ++i) {
+        clients.push_back(WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/"));
+        clients.back().on_open([&] { ++open; });
+        clients.back().on_message([&](std::string_view, bool) { ++echoed; });
+    }
+    auto run_until = [&](auto done) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!done() && std::chrono::steady_clock::now() < deadline) loop.run_once(5);
+        for (int i = 0; i < 10; ++i) loop.run_once(1);  // deferred work settles
+    };
+    run_until([&] { return open == kConnections; });
+    ASSERT_EQ(open, kConnections);
+    const long long idle = g_live_bytes.load();
+    for (auto& c : clients) (void)c.send(std::string(100, 'm'));
+    run_until([&] { return echoed == kConnections; });
+    ASSERT_EQ(echoed, kConnections);
+    const long long talked = g_live_bytes.load();
+    EXPECT_LT((talked - idle) / kConnections, 32) << talked - idle << " bytes more for " << kConnections
+                                                  << " connections (both ends) after one echo each";
+    int closed = 0;
+    for (auto& c : clients) {
+        c.on_close([&](std::uint16_t, std::string_view) { ++closed; });
+        (void)c.close();
+    }
+    run_until([&] { return closed == kConnections; });
 }
 
 }  // namespace

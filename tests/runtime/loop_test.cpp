@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
+#include <vector>
 #include <thread>
 
 using namespace duplex;
@@ -21,6 +23,39 @@ TEST(Loop, TimersFireInDeadlineOrder) {
     loop.run();
     EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
     EXPECT_GE(base::Clock::now() - t0, std::chrono::milliseconds(30));
+}
+
+TEST(Loop, SendQueuesAreLentAndTakenBackInBoundedNumberAndSize) {
+    runtime::Loop loop;
+    base::ByteQueue a, b;
+    loop.lend_queue(a);  // none to lend yet: it grows its own
+    a.append(std::string_view("hello"));
+    ASSERT_GT(a.capacity(), 0u);
+    loop.take_back_queue(a);  // not written yet: kept
+    EXPECT_EQ(a.size(), 5u);
+    a.consume(5);
+    loop.take_back_queue(a);
+    EXPECT_EQ(a.capacity(), 0u) << "an empty queue holds no buffer once given back";
+    EXPECT_EQ(loop.spare_queues(), 1u);
+    loop.lend_queue(b);
+    EXPECT_GT(b.capacity(), 0u) << "the next writer gets it";
+    EXPECT_EQ(loop.spare_queues(), 0u);
+    loop.lend_queue(b);  // has one already: nothing taken
+    // A queue grown past 64 KiB (a slow reader) is freed, not kept.
+    b.append(std::string(100 * 1024, 'x'));
+    b.consume(b.size());
+    loop.take_back_queue(b);
+    EXPECT_EQ(b.capacity(), 0u);
+    EXPECT_EQ(loop.spare_queues(), 0u);
+    // At most eight are kept; the rest are freed.
+    std::vector<base::ByteQueue> many(20);
+    for (auto& q : many) {
+        q.append(std::string_view("x"));
+        q.consume(1);
+        loop.take_back_queue(q);
+        EXPECT_EQ(q.capacity(), 0u);
+    }
+    EXPECT_EQ(loop.spare_queues(), 8u);
 }
 
 TEST(Loop, CancelledTimersDoNotPileUp) {
