@@ -7,8 +7,9 @@ we keep: docs/performance.md).
     bench/compare.py --build build [--rounds 3] [--duration 3] [--loads all]
 
 Loads: 1x16B, 100x16B, 100x16B-depth16 (16 messages in flight per
-connection), 1000x16B, 100x16KiB (messages/s), and 10000-idle (server RSS
-growth per held connection, bytes).
+connection), 1000x16B, 100x16KiB (messages/s), and 10000-idle and
+10000-used-idle (each connection echoes one message first): the server's
+private memory per held connection, bytes.
 
 Servers (each skipped, with a note, when it is not available):
     duplex       build/apps/duplex-server --threads 1
@@ -34,6 +35,8 @@ LOADS = {
     # growth per connection (user space; the kernel's socket buffers are not
     # in RSS). Lower is better.
     '10000-idle': (10000, 0, 1, []),
+    # The same after one echo each: what a connection keeps once it has talked.
+    '10000-used-idle': (10000, 0, 1, ['--warm', '1']),
 }
 IDLE_SECONDS = 15  # enough for every server here (Python's too) to finish 10 000 handshakes
 

@@ -104,7 +104,16 @@ struct ClientOptions {
 /// are posted to it and return success if the call was queued. The on_*
 /// setters must be called on the loop thread (e.g. inside on_connection or
 /// before the loop runs). ready_state() and buffered_amount() may be read from
-/// any thread.
+/// any thread. Handles may be copied and dropped on any thread; the
+/// connection (with its user_data and handlers) is destroyed on its loop's
+/// thread once it has ended and the last handle is gone, or when the loop
+/// is destroyed. Destroying a loop while other threads are still calling
+/// send() or close() on its connections is a race; dropping handles is not.
+///
+/// @par Limits
+/// Sizes (message and frame limits, max_backpressure, buffered_amount()) are
+/// kept in 32 bits per connection: larger values mean 4 GiB - 1. Durations
+/// of the heartbeat are kept in milliseconds, at most 49 days.
 class WebSocket {
 public:
     using MessageHandler = std::function<void(std::string_view data, bool is_binary)>;

@@ -44,23 +44,25 @@ struct ServerTlsOptions {
 struct ServerOptions {
     std::string host = "127.0.0.1";                  ///< numeric IPv4/IPv6 address to bind
     std::uint16_t port = 8080;                       ///< 0: pick a free port (see port())
-    std::size_t max_message_size = 16u << 20;        ///< larger messages close with 1009
-    std::size_t max_frame_size = 16u << 20;          ///< larger frames close with 1009
+    std::size_t max_message_size = 16u << 20;        ///< larger messages close with 1009 (at most 4 GiB - 1)
+    std::size_t max_frame_size = 16u << 20;          ///< larger frames close with 1009 (at most 4 GiB - 1)
     std::size_t max_header_bytes = 16u << 10;        ///< larger request heads get 431
     std::size_t max_headers = 100;                   ///< more header fields get 431
     PerMessageDeflate per_message_deflate;           ///< accepted from clients that offer it, when enabled
     /// A connection with more than this queued (a client that does not read)
     /// gets the backpressure policy on its next send: closed with 1008, or
     /// the message dropped. Memory per connection stays bounded either way.
+    /// At most 4 GiB - 1 (larger values mean that).
     std::size_t max_backpressure = 16u << 20;
     BackpressurePolicy backpressure_policy = BackpressurePolicy::Close;
     std::chrono::milliseconds handshake_timeout{10000};  ///< a request head must arrive by then
     std::chrono::milliseconds close_timeout{5000};   ///< wait for the peer's Close this long
     std::chrono::milliseconds keep_alive_timeout{30000};  ///< idle plain-HTTP connections
-    /// Heartbeat: a connection quiet this long gets a ping (0: never).
+    /// Heartbeat: a connection quiet this long gets a ping (0: never; at
+    /// most 49 days, longer means that).
     std::chrono::milliseconds ping_interval{30000};
     /// A connection that sent nothing (not even a pong) this long is closed
-    /// with 1001 "idle timeout" (0: never).
+    /// with 1001 "idle timeout" (0: never; at most 49 days, as above).
     std::chrono::milliseconds idle_timeout{120000};
     /// WebSocket connections at once; more get 503 before the upgrade (0: no limit).
     std::size_t max_connections = 0;

@@ -106,7 +106,7 @@ void Session::destroy() noexcept {
     // The closer list is the loop thread's. A session freed elsewhere (the
     // application dropped its last handle on another thread) is unlinked and
     // freed there: a posted task, which frees it even if the loop is
-    // destroyed before running it (by then it has set loop_gone_).
+    // destroyed before running it (by then the loop has marked us gone).
     struct Free {
         Session* s;
         explicit Free(Session* p) : s(p) {}
@@ -117,11 +117,19 @@ void Session::destroy() noexcept {
             delete s;
         }
     };
-    if (closer_linked_ && !loop_gone() && !on_loop_thread()) {
+    std::uint8_t alive = kLoopAlive;
+    if (closer_linked_ && loop_state_.compare_exchange_strong(alive, kFreeingElsewhere, std::memory_order_acq_rel)) {
+        // The loop cannot finish dying until this is settled (on_loop_closing waits).
+        if (on_loop_thread()) {
+            loop_state_.store(kLoopAlive, std::memory_order_release);
+            Free{this};
+            return;
+        }
         loop_.post([f = std::make_shared<Free>(this)] {});
+        loop_state_.store(kFreePosted, std::memory_order_release);
         return;
     }
-    Free{this};
+    Free{this};  // never linked, or the loop is gone
 }
 
 // ------------------------------------------------------------ server side --
@@ -148,7 +156,16 @@ void Session::on_loop_closing() {
         route_handle_ = WebSocket();
         if (auto o = owner()) o->session_gone(this);
     }
-    loop_gone_.store(true, std::memory_order_release);
+    // A handle released on another thread may be handing us to this loop
+    // right now: let it finish before the loop goes (it takes microseconds).
+    for (;;) {
+        std::uint8_t st = loop_state_.load(std::memory_order_acquire);
+        if (st == kFreeingElsewhere) {
+            std::this_thread::yield();
+            continue;
+        }
+        if (loop_state_.compare_exchange_weak(st, kLoopGone, std::memory_order_acq_rel)) break;
+    }
     if (!held_) return;
     held_ = false;
     release();  // may be the last reference: nothing of us is touched after
@@ -396,10 +413,16 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
             }
             return SendStatus::Success;
         }
-        if (st.code() != make_error_code(Errc::not_supported)) return st;
+        if (st.code() != make_error_code(Errc::not_supported)) {
+            give_back_queue();
+            return st;
+        }
     }
     Status st = encoded ? ws_->send_encoded(data) : ws_->send(data, binary);
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+        give_back_queue();  // nothing was queued
+        return st;
+    }
     return queued_one(in_read_);
 }
 
@@ -422,6 +445,10 @@ bool Session::publish(std::string_view topic, std::string_view data, bool binary
 
 void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for) {
     if (phase_ != Phase::Open || !ws_ || ws_->state() != proto::ws::State::Open) return;
+    // Our ticks tell spans apart up to 2^32 ms (49 days): longer means that.
+    constexpr base::Duration kLongest = std::chrono::milliseconds(UINT32_MAX);
+    ping_every = std::min(ping_every, kLongest);
+    idle_for = std::min(idle_for, kLongest);
     if (idle_for.count() > 0 && since(now, last_rx_) >= idle_for) {
         DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": idle timeout");
         (void)close(1001, "idle timeout");
@@ -439,6 +466,7 @@ Status Session::ping(base::Bytes payload) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
     lend_queue();
     Status st = ws_->ping(payload);
+    if (!st.ok()) give_back_queue();
     if (st.ok() && !in_read_) flush();
     return st;
 }
@@ -453,7 +481,10 @@ Status Session::close(std::uint16_t code, std::string_view reason) {
     if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
     lend_queue();
     Status st = ws_->close(code, reason, rt().now());
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+        give_back_queue();
+        return st;
+    }
     set_state(ReadyState::Closing);
     if (!in_read_) flush();
     return st;

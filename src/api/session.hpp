@@ -166,7 +166,10 @@ public:
     bool on_loop_thread() noexcept { return loop_.runtime().in_loop_thread(); }
     /// The loop was destroyed while we were open (it ended us): nothing may
     /// touch it any more. Set on the loop's thread as it dies.
-    bool loop_gone() const noexcept { return loop_gone_.load(std::memory_order_acquire); }
+    bool loop_gone() const noexcept { return loop_state_.load(std::memory_order_acquire) == kLoopGone; }
+    /// The loop was destroyed before it ran the task that would have started
+    /// us (a client connected from another thread): we never knew it.
+    void loop_never_started() noexcept { loop_state_.store(kLoopGone, std::memory_order_release); }
 
     /// The application's per-connection handlers and data, made on first use:
     /// a connection whose route handles its messages (WebSocketRoute's
@@ -214,6 +217,8 @@ private:
     // Before frames are queued: a send queue from the loop, if ours has no
     // buffer (flush() gives it back once everything is written).
     void lend_queue() noexcept { rt().lend_queue(ws_->tx()); }
+    // A command that failed queued nothing: the queue goes back at once.
+    void give_back_queue() noexcept { rt().take_back_queue(ws_->tx()); }
     void dispatch();
     void flush();
     void close_transport();
@@ -305,7 +310,12 @@ private:
     runtime::Loop::TimerId timer_ = 0;
     void cancel_timer() noexcept;
     // The small ones together (memory per connection, decision 0011).
-    std::atomic<bool> loop_gone_{false};
+    // Whether our loop lives, and the hand-over when the last handle goes
+    // on another thread while the loop may be dying there: destroy() marks
+    // kFreeingElsewhere before it touches the loop, and the dying loop waits
+    // for kFreePosted before it goes on (on_loop_closing).
+    enum : std::uint8_t { kLoopAlive, kFreeingElsewhere, kFreePosted, kLoopGone };
+    std::atomic<std::uint8_t> loop_state_{kLoopAlive};
     bool in_read_ = false;
     bool write_blocked_ = false;   // the kernel did not take everything last time
     bool drain_armed_ = false;     // fire on_drain when the buffer falls to low_threshold_

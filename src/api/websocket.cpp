@@ -15,17 +15,19 @@ WebSocket::WebSocket(detail::Session* impl) noexcept : impl_(impl) {
 
 WebSocket::WebSocket(const WebSocket& other) noexcept : WebSocket(other.impl_) {}
 
+// Assignments take the new session before they let the old one go: the
+// old one's last release may destroy `other` itself (its user_data may own it).
 WebSocket& WebSocket::operator=(const WebSocket& other) noexcept {
-    if (other.impl_) other.impl_->retain();
-    if (impl_) impl_->release();
-    impl_ = other.impl_;
+    detail::Session* next = other.impl_;
+    if (next) next->retain();
+    if (detail::Session* old = std::exchange(impl_, next)) old->release();
     return *this;
 }
 
 WebSocket& WebSocket::operator=(WebSocket&& other) noexcept {
     if (this != &other) {
-        if (impl_) impl_->release();
-        impl_ = std::exchange(other.impl_, nullptr);
+        detail::Session* next = std::exchange(other.impl_, nullptr);
+        if (detail::Session* old = std::exchange(impl_, next)) old->release();
     }
     return *this;
 }
@@ -49,8 +51,25 @@ Status on_loop(detail::Session* s, Fn&& fn) {
 
 WebSocket WebSocket::connect(EventLoop& loop, std::string_view url, ClientOptions options) {
     detail::SessionRef s(new detail::Session(loop, std::string(url), std::move(options)));
-    if (loop.in_loop_thread()) s->start_client();
-    else loop.post([s] { s->start_client(); });
+    if (loop.in_loop_thread()) {
+        s->start_client();
+    } else {
+        // If the loop is destroyed before it runs this, the session must
+        // learn so: the handle returned here would otherwise ask a dead loop.
+        struct Start {
+            detail::SessionRef s;
+            bool ran = false;
+            Start(Start&&) noexcept = default;
+            explicit Start(detail::SessionRef r) : s(std::move(r)) {}
+            ~Start() {
+                if (s && !ran) s->loop_never_started();
+            }
+        };
+        loop.post([st = std::make_shared<Start>(s)] {
+            st->ran = true;
+            st->s->start_client();
+        });
+    }
     return WebSocket(s.get());
 }
 

@@ -654,6 +654,61 @@ TEST(Server, EachConnectionKnowsItsOwnUrlWhetherOrNotItIsTheRoutesFirst) {
     for (int i = 0; i < 20; ++i) loop.run_once(5);
 }
 
+TEST(Server, AssigningAHandleFromWhatItsOldSessionOwnsIsSafe) {
+    // The old session's last release may destroy the handle being assigned
+    // from (its user_data owns it): the new one is taken first.
+    for (bool move : {false, true}) {
+        EventLoop loop;
+        auto a = WebSocket::connect(loop, "ws://127.0.0.1:1/a");  // refused: ends at once
+        a.user_data() = WebSocket::connect(loop, "ws://127.0.0.1:1/b");
+        int closed = 0;
+        a.on_close([&](std::uint16_t, std::string_view) { ++closed; });
+        a.data<WebSocket>()->on_close([&](std::uint16_t, std::string_view) { ++closed; });
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (closed < 2 && std::chrono::steady_clock::now() < deadline) loop.run_once(5);
+        for (int i = 0; i < 5; ++i) loop.run_once(1);
+        ASSERT_EQ(closed, 2);
+        // `a` is now the only reference to its session.
+        if (move) a = std::move(*a.data<WebSocket>());
+        else a = *a.data<WebSocket>();
+        ASSERT_TRUE(a);
+        EXPECT_EQ(a.url(), "ws://127.0.0.1:1/b");
+    }
+}
+
+TEST(Server, AFailedSendGivesTheLentQueueBack) {
+    EventLoop loop;
+    WebSocketServer server(loop, local());
+    server.on_connection(echo_route);
+    ASSERT_TRUE(server.listen().ok());
+    auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+    bool open = false;
+    ws.on_open([&] { open = true; });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!open && std::chrono::steady_clock::now() < deadline) loop.run_once(5);
+    ASSERT_TRUE(open);
+    for (int i = 0; i < 5; ++i) loop.run_once(1);
+    const auto spare = loop.runtime().spare_queues();
+    ASSERT_GT(spare, 0u) << "the handshakes' queues came back";
+    EXPECT_EQ(ws.send(std::string_view("\xff\xfe", 2)), Errc::invalid_argument);  // not UTF-8
+    EXPECT_EQ(ws.ping(std::string(126, 'p')), Errc::invalid_argument);            // over 125 bytes
+    EXPECT_EQ(loop.runtime().spare_queues(), spare) << "a failed command kept a lent queue";
+    (void)ws.close();
+    for (int i = 0; i < 10; ++i) loop.run_once(5);
+}
+
+TEST(Server, AClientStartedFromAnotherThreadOnALoopThatNeverRanLearnsItIsGone) {
+    WebSocket ws;
+    {
+        EventLoop loop;
+        std::thread([&] { ws = WebSocket::connect(loop, "ws://127.0.0.1:1/"); }).join();
+    }  // destroyed before it ran the connect it was given
+    ASSERT_TRUE(ws);
+    EXPECT_EQ(ws.loop(), nullptr);
+    EXPECT_EQ(ws.send("x"), Errc::invalid_state);
+    EXPECT_EQ(ws.close(), Errc::invalid_state);
+}
+
 TEST(Server, ServerCloseSends1001ToEveryClient) {
     EventLoop loop;
     WebSocketServer server(loop, local());
