@@ -22,7 +22,7 @@ The server is pinned to CPU 0 and the load generator to CPU 1 (taskset), so
 that the server, not the generator, is what is measured. Every process
 started is killed at the end, whatever happens.
 """
-import argparse, json, os, re, signal, statistics, subprocess, sys, time
+import argparse, json, os, re, select, signal, statistics, subprocess, sys, time
 
 LOADS = {
     # name: (connections, size, depth, extra args)
@@ -56,8 +56,14 @@ def start(cmd, env=None):
     deadline = time.time() + 10
     line = ''
     while time.time() < deadline:
+        # Wait for a line with a timeout: a server that prints something else
+        # (or nothing) must not hang the comparison.
+        ready, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.time()))
+        if not ready:
+            break
         line = p.stdout.readline().decode()
-        m = re.search(r'listening on https?://[^:]+:(\d+)', line)
+        # "listening on http://HOST:PORT" (ours, the peers'), "Listening on port PORT" (uWebSockets' example)
+        m = re.search(r'[Ll]istening on (?:https?://[^:]+:|port )(\d+)', line)
         if m:
             return p, int(m.group(1))
         if p.poll() is not None:

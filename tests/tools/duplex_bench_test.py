@@ -74,6 +74,10 @@ try:
           and r['server']['anon_per_connection'] > 0
           and r['server']['kernel_sockets_per_connection_both_ends'] >= 0
           and r['server']['kernel_tcp_buffers_per_connection_both_ends'] >= 0, json.dumps(r))
+    rc, r = bench('idle', f'{url}/echo', '-c', '300', '--warm', '2', '--duration', '1.5', '--server-pid', str(srv.pid))
+    # Each connection echoes two messages before it idles: all 600 come back.
+    check('idle --warm', rc == 0 and r and r['handshakes'] == 300 and r['messages'] == 600 and r['errors'] == 0
+          and r['server']['anon_per_connection'] > 0, json.dumps(r))
     echo, eport = start([echo_bin, '0'])
     rc, r = bench('echo', f'ws://127.0.0.1:{eport}/', '--raw', '-c', '10', '--duration', '1')
     check('raw floor', rc == 0 and r and r['messages'] > 1000, json.dumps(r))
