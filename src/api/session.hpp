@@ -84,8 +84,7 @@ protected:
     ~SessionOwner() = default;
 };
 
-class Session final : public runtime::Stream::Handler,
-                      private runtime::Loop::Closer {
+class Session final : public runtime::Stream::Handler {
 public:
     enum class Phase : std::uint8_t { Resolving, Connecting, Handshake, Open, Linger, Done };
 

@@ -6,15 +6,21 @@
 #include "base/bytes.hpp"
 #include "base/result.hpp"
 #include "runtime/address.hpp"
+#include "runtime/loop.hpp"
 
 #include <string>
 #include <system_error>
 
 namespace duplex::runtime {
 
-class Stream {
+// A Stream is an IoHandler and a Handler a Closer so that a connection
+// object carries one vtable pointer, not two (memory per connection,
+// decision 0013): a stream the loop drives directly (TcpSocket) gets its
+// readiness in on_io(); a handler that must end with its loop overrides
+// on_loop_closing() and registers itself (Loop::add_closer).
+class Stream : public Loop::IoHandler {
 public:
-    class Handler {
+    class Handler : public Loop::Closer {
     public:
         /// Bytes read (plaintext for TLS), in a buffer owned by the loop:
         /// valid during the call; the handler may modify them in place.
@@ -25,12 +31,16 @@ public:
         /// The connection is ready for application data (TCP connected; for
         /// TLS, the handshake finished). ec set when it failed.
         virtual void on_connected(std::error_code ec) { (void)ec; }
+        /// Loop::Closer: only a handler that registered itself is told.
+        void on_loop_closing() override {}
 
     protected:
-        ~Handler() = default;
+        ~Handler() override = default;
     };
 
     virtual ~Stream() = default;
+    /// Loop::IoHandler: only a stream that registered its descriptor is told.
+    void on_io(std::uint32_t events) override { (void)events; }
     /// Takes what can be sent now; returns how many bytes (0: would block).
     virtual base::Result<std::size_t> write(base::Bytes data) = 0;
     /// Two buffers in one call where the transport can (TCP: sendmsg); returns

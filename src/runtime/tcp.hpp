@@ -51,7 +51,7 @@ private:
 std::error_code probe_bind(const Address& addr);
 
 /// A connected (or connecting) TCP stream. Thread safety: loop thread only.
-class TcpSocket final : public Stream, Loop::IoHandler {
+class TcpSocket final : public Stream {
 public:
     using Handler = Stream::Handler;
 
