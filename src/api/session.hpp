@@ -41,7 +41,6 @@ std::shared_ptr<runtime::TlsContext> client_tls_context(const ClientTlsOptions& 
 struct ServerMetrics;
 struct LoopCounters;
 
-/// The server side of a session: told when it ends, and the way to topics.
 class SessionOwner;
 
 /// What the sessions of one route on one server loop have in common, held
@@ -70,6 +69,7 @@ private:
 };
 using SessionContextRef = base::IntrusivePtr<const SessionContext>;
 
+/// The server side of a session: told when it ends, and the way to topics.
 class SessionOwner {
 public:
     virtual void session_done(Session* s) = 0;
@@ -88,9 +88,10 @@ class Session final : public runtime::Stream::Handler {
 public:
     enum class Phase : std::uint8_t { Resolving, Connecting, Handshake, Open, Linger, Done };
 
-    /// Server side: the socket already carries the 101 response in `tx_head`.
-    /// `route` (which keeps the server's shared state alive) gives the
-    /// route-wide handlers and the counters.
+    /// Server side: attach_server() queues the 101 response next. `context`
+    /// (which keeps the server's shared state alive) gives the route-wide
+    /// handlers, the server core and the counters; `url` is kept only when
+    /// it is not the context's.
     Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
             std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
             std::shared_ptr<proto::ws::Deflater> shared_deflater, SessionContextRef context);
@@ -163,8 +164,8 @@ public:
     EventLoop& loop() noexcept { return loop_; }
     /// Called on our loop's thread (inline: every send asks).
     bool on_loop_thread() noexcept { return loop_.runtime().in_loop_thread(); }
-    /// The loop was destroyed while we were open (it ended us): nothing may
-    /// touch it any more. Set on the loop's thread as it dies.
+    /// The loop was destroyed (it ended us if we were still open): nothing
+    /// may touch it any more. Set on the loop's thread as it dies.
     bool loop_gone() const noexcept { return loop_state_.load(std::memory_order_acquire) == kLoopGone; }
     /// The loop was destroyed before it ran the task that would have started
     /// us (a client connected from another thread): we never knew it.
@@ -293,7 +294,7 @@ private:
         if (route_handle_.impl_ != this) route_handle_ = WebSocket(this);
         return route_handle_;
     }
-    // runtime::Loop::Closer: the loop is destroyed with us still open.
+    // runtime::Loop::Closer: the loop is destroyed, with us open or ended.
     void on_loop_closing() override;
     void hold_self();
     void release_self();
