@@ -178,8 +178,10 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
             msg_active_ = true;
             msg_binary_ = op == Opcode::Binary;
             msg_size_ = 0;
-            if (rare_) rare_->msg.clear();  // its capacity was bounded by handle_bytes()
-            utf8_.reset();
+            if (rare_) {
+                rare_->msg.clear();  // its capacity was bounded by handle_bytes()
+                rare_->utf8.reset();
+            }
             // The common case: a whole unfragmented message already in the
             // caller's buffer is delivered from there, without a copy.
             msg_compressed_ = rsv1;
@@ -213,10 +215,12 @@ bool Connection::on_payload(base::Bytes chunk) {
     msg_size_ += static_cast<std::uint32_t>(chunk.size());  // the message's total was checked
     if (msg_compressed_) return inflate_piece(chunk, false);
     // §8.1 and Autobahn section 6: fail as soon as the text can't be UTF-8.
-    if (!msg_binary_ && !utf8_.feed(chunk)) return fail(WsError::invalid_utf8), false;
+    // A direct message is here whole, in this one chunk: validated at once.
     if (msg_direct_) {
+        if (!msg_binary_ && !base::is_valid_utf8(chunk)) return fail(WsError::invalid_utf8), false;
         set_direct_data(chunk);
     } else {
+        if (!msg_binary_ && !rare().utf8.feed(chunk)) return fail(WsError::invalid_utf8), false;
         auto& msg = rare().msg;
         msg.insert(msg.end(), chunk.begin(), chunk.end());
     }
@@ -245,8 +249,9 @@ void Connection::end_frame(base::Instant now) {
     }
     if (!frame_fin_) return;
     if (msg_compressed_ && !inflate_piece({}, true)) return;
-    // §8.1: a text message must end on a character boundary.
-    if (!msg_binary_ && !utf8_.complete()) return fail(WsError::invalid_utf8);
+    // §8.1: a text message must end on a character boundary (a direct one
+    // was checked whole; one with no Rare had no bytes at all).
+    if (!msg_binary_ && !msg_direct_ && rare_ && !rare_->utf8.complete()) return fail(WsError::invalid_utf8);
     msg_active_ = false;
     // Not direct and no Rare yet: every frame of the message was empty.
     const base::Bytes data = msg_direct_ ? direct_data()
@@ -267,7 +272,7 @@ bool Connection::inflate_piece(base::Bytes chunk, bool final) {
                           : z_->inflater->inflate(chunk, msg, limit);
     if (st == Inflater::Status::TooBig) return fail(WsError::message_too_big), false;
     if (st == Inflater::Status::Error) return fail(WsError::bad_compressed_data), false;
-    if (!msg_binary_ && !utf8_.feed({msg.data() + before, msg.size() - before}))
+    if (!msg_binary_ && !rare().utf8.feed({msg.data() + before, msg.size() - before}))
         return fail(WsError::invalid_utf8), false;
     return true;
 }

@@ -221,18 +221,19 @@ private:
         set_direct_data(data);
         message_ready_ = true;
     }
-    base::Bytes direct_data() const noexcept { return {direct_ptr_, direct_len_}; }
-    // A message is at most max_message_size_, which fits 32 bits.
+    // The delivered message's length is kept in msg_size_ (its count while
+    // it arrived is done with by then): at most max_message_size_, 32 bits.
+    base::Bytes direct_data() const noexcept { return {direct_ptr_, msg_size_}; }
     void set_direct_data(base::Bytes b) noexcept {
         direct_ptr_ = b.data();
-        direct_len_ = static_cast<std::uint32_t>(b.size());
+        msg_size_ = static_cast<std::uint32_t>(b.size());
     }
     base::Bytes ctrl_payload() const noexcept {
         if (ctrl_len_ == 0) return {};
         return {ctrl_is_direct_ ? ctrl_direct_ : rare_->ctrl.data(), ctrl_len_};
     }
     bool already_valid(base::Bytes payload) const noexcept {
-        return text_validated_ && payload.data() == direct_ptr_ && payload.size() == direct_len_ &&
+        return text_validated_ && payload.data() == direct_ptr_ && payload.size() == msg_size_ &&
                payload.data() != nullptr;
     }
     // Ping, Pong and Closed wait here in order (at most two: a Ping or Pong,
@@ -255,12 +256,14 @@ private:
     std::unique_ptr<Compression> z_;
     // What an idle connection never needs, made on first use: a message that
     // is not delivered from the caller's buffer (fragmented, split across
-    // reads, compressed), a control frame split across reads, the close.
+    // reads, compressed) and its UTF-8 state, a control frame split across
+    // reads, the close.
     static constexpr base::Instant kNever = base::Instant::max();
     static constexpr std::size_t kKeptMessageBuffer = 64 * 1024;
     void release_message_buffer() noexcept;
     struct Rare {
         std::vector<std::byte> msg;
+        base::Utf8Validator utf8;  // of a text message not delivered in place, as it arrives
         std::array<std::byte, 125> ctrl;
         std::array<std::byte, kMaxHeaderLen> hdr;  // a frame header split across reads (hdr_len_ bytes)
         // Instant::max(): not waiting.
@@ -301,9 +304,7 @@ private:
     std::uint32_t max_frame_size_;
     std::uint32_t close_timeout_ms_;
     std::uint32_t payload_left_ = 0;  // rx: of the frame being read
-    std::uint32_t msg_size_ = 0;      // rx: of the message so far
-    std::uint32_t direct_len_ = 0;
-    base::Utf8Validator utf8_;
+    std::uint32_t msg_size_ = 0;      // rx: of the message so far; then the delivered one's length
     MaskKey frame_mask_{};
     std::uint8_t hdr_len_ = 0;  // bytes of a split frame header kept in rare().hdr
     std::uint8_t ctrl_len_ = 0;
