@@ -89,15 +89,15 @@ const std::string& Session::empty_string() noexcept {
 
 Session::Session(EventLoop& loop, std::string url, ClientOptions options)
     : loop_(loop),
-      role_(proto::ws::Role::Client),
-      client_(std::make_unique<ClientState>()) {
-    client_->url = std::move(url);
-    client_->options = std::move(options);
-    client_->ws_options.max_message_size = client_->options.max_message_size;
-    client_->ws_options.max_frame_size = client_->options.max_message_size;
-    client_->ws_options.close_timeout = client_->options.close_timeout;
-    max_backpressure_ = clamp32(client_->options.max_backpressure);
-    close_when_full_ = client_->options.backpressure_policy == BackpressurePolicy::Close;
+      negotiated_(std::make_unique<ClientState>()),
+      role_(proto::ws::Role::Client) {
+    client()->url = std::move(url);
+    client()->options = std::move(options);
+    client()->ws_options.max_message_size = client()->options.max_message_size;
+    client()->ws_options.max_frame_size = client()->options.max_message_size;
+    client()->ws_options.close_timeout = client()->options.close_timeout;
+    max_backpressure_ = clamp32(client()->options.max_backpressure);
+    close_when_full_ = client()->options.backpressure_policy == BackpressurePolicy::Close;
 }
 
 Session::~Session() = default;
@@ -147,8 +147,8 @@ void Session::on_loop_closing() {
     // that outlive it).
     if (phase_ != Phase::Done) {
         cancel_timer();
-        if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
-        if (client_) client_->heartbeat_timer = 0;
+        if (client() && client()->heartbeat_timer) rt().cancel_timer(client()->heartbeat_timer);
+        if (client()) client()->heartbeat_timer = 0;
         phase_ = Phase::Done;
         set_state(ReadyState::Closed);
         sock_.reset();
@@ -200,27 +200,27 @@ void Session::start_server(base::MutableBytes leftover) {
 void Session::start_client() {
     SessionRef self(this);
     if (!held_) hold_self();
-    auto url = parse_ws_url(client_->url);
+    auto url = parse_ws_url(client()->url);
     if (!url) {
         // Reported after connect() returns, so the caller can set handlers first.
         rt().defer([self] { self->fail_before_open(make_error_code(Errc::invalid_argument), "invalid WebSocket URL: " + self->url()); });
         return;
     }
-    client_->secure = url->secure;
-    client_->host = url->host;
+    client()->secure = url->secure;
+    client()->host = url->host;
     std::array<std::byte, 16> nonce{};
     base::random_bytes(nonce);
-    client_->request.host = url->host_header();
-    client_->request.target = url->target;
-    client_->request.key = proto::ws::make_client_key(nonce);
-    client_->request.protocols = client_->options.protocols;
-    if (!client_->options.origin.empty()) client_->request.origin = client_->options.origin;
-    for (const auto& h : client_->options.headers) client_->request.extra.emplace_back(h.name, h.value);
-    if (client_->options.per_message_deflate.enabled)
-        client_->request.extensions = proto::ws::deflate_offer(to_deflate_config(client_->options.per_message_deflate));
+    client()->request.host = url->host_header();
+    client()->request.target = url->target;
+    client()->request.key = proto::ws::make_client_key(nonce);
+    client()->request.protocols = client()->options.protocols;
+    if (!client()->options.origin.empty()) client()->request.origin = client()->options.origin;
+    for (const auto& h : client()->options.headers) client()->request.extra.emplace_back(h.name, h.value);
+    if (client()->options.per_message_deflate.enabled)
+        client()->request.extensions = proto::ws::deflate_offer(to_deflate_config(client()->options.per_message_deflate));
 
     cancel_timer();
-    timer_ = rt().add_timer(base::Clock::now() + client_->options.handshake_timeout, [me = self] {
+    timer_ = rt().add_timer(base::Clock::now() + client()->options.handshake_timeout, [me = self] {
         me->timer_ = 0;
         if (me->phase_ == Phase::Resolving || me->phase_ == Phase::Connecting || me->phase_ == Phase::Handshake)
             me->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
@@ -254,15 +254,15 @@ void Session::connect_to(const runtime::Address& addr) {
     remote_ = runtime::to_endpoint(addr);
     auto s = runtime::TcpSocket::connect(rt(), addr, this);
     if (!s) return fail_before_open(s.error(), "connect to " + remote_.to_string() + " failed: " + s.error().message());
-    if (!client_->secure) {
+    if (!client()->secure) {
         sock_ = std::move(s.value());
         return;
     }
     std::string why;
-    auto ctx = client_tls_context(client_->options.tls, why);
+    auto ctx = client_tls_context(client()->options.tls, why);
     if (!ctx) return fail_before_open(make_error_code(Errc::tls_failed), why);
     // The TLS layer takes the socket over; on_connected comes after its handshake.
-    sock_ = std::make_unique<runtime::TlsStream>(std::move(s.value()), std::move(ctx), this, client_->host);
+    sock_ = std::make_unique<runtime::TlsStream>(std::move(s.value()), std::move(ctx), this, client()->host);
 }
 
 void Session::on_connected(std::error_code ec) {
@@ -273,23 +273,23 @@ void Session::on_connected(std::error_code ec) {
         return fail_before_open(code, "connect to " + remote_.to_string() + " failed: " + ec.message());
     }
     phase_ = Phase::Handshake;
-    client_->response_parser.emplace(proto::http::HeadKind::Response);
-    client_->out.append(proto::ws::write_upgrade_request(client_->request));
+    client()->response_parser.emplace(proto::http::HeadKind::Response);
+    client()->out.append(proto::ws::write_upgrade_request(client()->request));
     flush();
 }
 
 void Session::handle_handshake_bytes(base::MutableBytes data) {
-    const std::size_t used = client_->response_parser->feed(data);
-    switch (client_->response_parser->state()) {
+    const std::size_t used = client()->response_parser->feed(data);
+    switch (client()->response_parser->state()) {
         case proto::http::HeadState::NeedMore:
             return;
         case proto::http::HeadState::Error:
             return fail_before_open(make_error_code(Errc::handshake_failed),
-                                    "bad handshake response: " + client_->response_parser->error().message());
+                                    "bad handshake response: " + client()->response_parser->error().message());
         case proto::http::HeadState::Complete:
             break;
     }
-    auto outcome = proto::ws::check_upgrade_response(client_->response_parser->response(), client_->request);
+    auto outcome = proto::ws::check_upgrade_response(client()->response_parser->response(), client()->request);
     if (auto* refusal = std::get_if<proto::ws::ClientRefusal>(&outcome))
         return fail_before_open(make_error_code(Errc::handshake_failed), refusal->message);
     open_client(std::get<proto::ws::ClientAccept>(outcome), data.subspan(used));
@@ -302,21 +302,21 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
         std::optional<proto::ws::DeflateParams> params;
         if (agreed && agreed->size() == 1)
             params = proto::ws::accept_deflate_response(agreed->front(),
-                                                        to_deflate_config(client_->options.per_message_deflate));
+                                                        to_deflate_config(client()->options.per_message_deflate));
         if (!params)
             return fail_before_open(make_error_code(Errc::handshake_failed),
                                     "unacceptable Sec-WebSocket-Extensions: " + accepted.extensions);
-        const auto& cfg = client_->options.per_message_deflate;
-        client_->ws_options.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
+        const auto& cfg = client()->options.per_message_deflate;
+        client()->ws_options.deflate = proto::ws::Options::Deflate{*params, cfg.threshold, cfg.level, cfg.mem_level, nullptr};
         negotiated().extensions = accepted.extensions;
     }
     cancel_timer();  // the handshake's
-    client_->response_parser.reset();
+    client()->response_parser.reset();
     if (!accepted.protocol.empty()) negotiated().protocol = accepted.protocol;
     phase_ = Phase::Open;
     set_state(ReadyState::Open);
-    ws_.emplace(role_, client_->ws_options);
-    client_->attempts = 0;
+    ws_.emplace(role_, client()->ws_options);
+    client()->attempts = 0;
     last_rx_ = last_ping_ = ms_tick(rt().now());
     arm_client_heartbeat();
     if (handlers_ && handlers_->open) handlers_->open();
@@ -472,7 +472,7 @@ Status Session::ping(base::Bytes payload) {
 }
 
 Status Session::close(std::uint16_t code, std::string_view reason) {
-    if (client_) client_->closed_by_user = true;  // no reconnection after a close the application asked for
+    if (client()) client()->closed_by_user = true;  // no reconnection after a close the application asked for
     if (phase_ == Phase::Resolving || phase_ == Phase::Connecting || phase_ == Phase::Handshake) {
         // Like the browser: closing before open fails the connection.
         fail_before_open(make_error_code(Errc::invalid_state), "closed before the connection was open");
@@ -617,8 +617,8 @@ void Session::on_error(std::error_code ec) {
 void Session::flush() {
     if (!sock_ || !sock_->is_open() || phase_ == Phase::Done) return;
     const bool framing = phase_ == Phase::Open && ws_;
-    if (!framing && !client_) return;  // a server session lingering: nothing more to write
-    base::ByteQueue& q = framing ? ws_->tx() : client_->out;
+    if (!framing && !client()) return;  // a server session lingering: nothing more to write
+    base::ByteQueue& q = framing ? ws_->tx() : client()->out;
     while (!q.empty()) {
         auto r = sock_->write(q.data());
         if (!r) {
@@ -702,10 +702,10 @@ void Session::close_transport() {
 }
 
 bool Session::reconnect_later() {
-    if (!client_) return false;  // server sessions never reconnect
-    const auto& policy = client_->options.reconnect;
-    if (!policy.enabled || client_->closed_by_user || !held_) return false;
-    if (policy.max_attempts > 0 && client_->attempts >= policy.max_attempts) return false;
+    if (!client()) return false;  // server sessions never reconnect
+    const auto& policy = client()->options.reconnect;
+    if (!policy.enabled || client()->closed_by_user || !held_) return false;
+    if (policy.max_attempts > 0 && client()->attempts >= policy.max_attempts) return false;
     // Let go of this attempt's socket and state; keep the callbacks.
     if (sock_) {
         sock_->close();
@@ -713,11 +713,11 @@ bool Session::reconnect_later() {
         rt().defer([old] {});  // destroyed after the callback that ended it
     }
     cancel_timer();
-    if (client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
-    client_->heartbeat_timer = 0;
+    if (client()->heartbeat_timer) rt().cancel_timer(client()->heartbeat_timer);
+    client()->heartbeat_timer = 0;
     ws_.reset();
-    client_->response_parser.reset();
-    client_->out.clear();
+    client()->response_parser.reset();
+    client()->out.clear();
     close_reported_ = false;
     set_buffered(0);
     write_blocked_ = drain_armed_ = false;
@@ -726,33 +726,33 @@ bool Session::reconnect_later() {
     // Exponential backoff with ±20% jitter, so that many clients of one
     // server do not come back in lockstep.
     double delay = static_cast<double>(policy.initial_delay.count());
-    for (std::size_t i = 0; i < client_->attempts && delay < static_cast<double>(policy.max_delay.count()); ++i)
+    for (std::size_t i = 0; i < client()->attempts && delay < static_cast<double>(policy.max_delay.count()); ++i)
         delay *= policy.multiplier;
     delay = std::min(delay, static_cast<double>(policy.max_delay.count()));
     std::array<std::byte, 2> r{};
     base::random_bytes(r);
     const double jitter = 0.8 + 0.4 * (std::to_integer<unsigned>(r[0]) * 256 + std::to_integer<unsigned>(r[1])) / 65535.0;
-    ++client_->attempts;
+    ++client()->attempts;
     DUPLEX_LOG(Info, "websocket " << url() << ": reconnecting in " << static_cast<long>(delay * jitter) << " ms");
     const auto wait = std::chrono::milliseconds(static_cast<long>(delay * jitter));
     timer_ = rt().add_timer(base::Clock::now() + wait, [me = SessionRef(this)] {
         me->timer_ = 0;
-        if (me->phase_ == Phase::Resolving && !me->client_->closed_by_user) me->start_client();
+        if (me->phase_ == Phase::Resolving && !me->client()->closed_by_user) me->start_client();
     });
     return true;
 }
 
 void Session::arm_client_heartbeat() {
-    const auto every = std::min(client_->options.ping_interval.count() > 0 ? client_->options.ping_interval
+    const auto every = std::min(client()->options.ping_interval.count() > 0 ? client()->options.ping_interval
                                                                           : std::chrono::milliseconds::max(),
-                                client_->options.idle_timeout.count() > 0 ? client_->options.idle_timeout
+                                client()->options.idle_timeout.count() > 0 ? client()->options.idle_timeout
                                                                          : std::chrono::milliseconds::max());
     if (every == std::chrono::milliseconds::max()) return;
     const auto tick = std::clamp(every / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
-    client_->heartbeat_timer = rt().add_timer(base::Clock::now() + tick, [me = SessionRef(this)] {
-        me->client_->heartbeat_timer = 0;
+    client()->heartbeat_timer = rt().add_timer(base::Clock::now() + tick, [me = SessionRef(this)] {
+        me->client()->heartbeat_timer = 0;
         if (me->phase_ != Phase::Open) return;
-        me->heartbeat(me->rt().now(), me->client_->options.ping_interval, me->client_->options.idle_timeout);
+        me->heartbeat(me->rt().now(), me->client()->options.ping_interval, me->client()->options.idle_timeout);
         me->arm_client_heartbeat();
     });
 }
@@ -760,8 +760,8 @@ void Session::arm_client_heartbeat() {
 void Session::done() {
     if (phase_ == Phase::Done) return;
     if (reconnect_later()) return;
-    if (client_ && client_->heartbeat_timer) rt().cancel_timer(client_->heartbeat_timer);
-    if (client_) client_->heartbeat_timer = 0;
+    if (client() && client()->heartbeat_timer) rt().cancel_timer(client()->heartbeat_timer);
+    if (client()) client()->heartbeat_timer = 0;
     phase_ = Phase::Done;
     set_state(ReadyState::Closed);
     if (sock_) sock_->close();

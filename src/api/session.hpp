@@ -157,7 +157,7 @@ public:
     /// "ip:port" ("[v6]:port"); empty before a client has connected.
     std::string remote_address() const { return remote_.port == 0 ? std::string() : remote_.to_string(); }
     const std::string& url() const noexcept {
-        if (client_) return client_->url;
+        if (client()) return client()->url;
         if (negotiated_ && !negotiated_->url.empty()) return negotiated_->url;
         return context_ ? context_->url : empty_string();
     }
@@ -238,6 +238,7 @@ private:
     // handshake's deadlines.
     static constexpr base::Instant kNoTimer = base::Instant::max();
     struct Negotiated {
+        virtual ~Negotiated() = default;  // a client's is its ClientState
         std::string protocol;
         std::string extensions;
         std::shared_ptr<proto::ws::Deflater> shared_deflater;  // a loop's, kept alive while we use it
@@ -332,8 +333,9 @@ private:
     bool flush_deadline_ : 1 = false;  // a timer bounds the wait for the last frames
     bool close_reported_ : 1 = false;
 
-    // Client-only state, kept out of server sessions (memory per connection).
-    struct ClientState {
+    // Client-only state, kept out of server sessions (memory per connection):
+    // a client's Negotiated block is this, so one pointer serves both.
+    struct ClientState final : Negotiated {
         ClientOptions options;
         proto::ws::Options ws_options;
         proto::ws::ClientRequest request;
@@ -346,7 +348,9 @@ private:
         std::string host;  // for SNI and certificate checks
         std::string url;
     };
-    std::unique_ptr<ClientState> client_;
+    ClientState* client() const noexcept {
+        return role_ == proto::ws::Role::Client ? static_cast<ClientState*>(negotiated_.get()) : nullptr;
+    }
 
     // The server core's list of its sessions (only the core touches these,
     // on the loop thread).
