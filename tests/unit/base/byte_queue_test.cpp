@@ -70,3 +70,27 @@ TEST(ByteQueue, MatchesAStringModelThroughRandomOperations) {
         ASSERT_LE(q.capacity(), std::max<std::size_t>(256, 2 * max_live)) << step;
     }
 }
+
+// One pointer wide (decision 0014): an idle connection's send queue, with no
+// buffer of its own, costs 8 bytes, and what an empty queue is asked for is
+// answered without storage.
+TEST(ByteQueue, IsOnePointerWideAndAnEmptyOneAnswersWithoutStorage) {
+    static_assert(sizeof(ByteQueue) == sizeof(void*));
+    ByteQueue q;
+    EXPECT_EQ(q.size(), 0u);
+    EXPECT_TRUE(q.data().empty());
+    q.consume(0);
+    q.clear();
+    q.shrink_back(0);
+    q.trim(0);
+    EXPECT_EQ(q.capacity(), 0u);
+    ByteQueue moved = std::move(q);
+    EXPECT_EQ(moved.capacity(), 0u);
+    moved.append(std::string_view("abc"));
+    q = std::move(moved);  // a moved-from queue takes a new one
+    EXPECT_EQ(str(q.data()), "abc");
+    EXPECT_EQ(moved.capacity(), 0u);
+    ByteQueue& same = q;
+    q = std::move(same);  // a self-move keeps the bytes
+    EXPECT_EQ(str(q.data()), "abc");
+}
