@@ -205,7 +205,14 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     }
     if (timer_) rt_.cancel_timer(timer_);
     timer_ = 0;
-    SessionRef session(new Session(server_.loop_, std::move(sock_), wo, protocol, extensions,
+    // On plain TCP the session is its own socket (decision 0014): it takes
+    // the descriptor, registered as it is; our socket object stays, closed,
+    // until we go (an event of this loop turn may still name it).
+    std::unique_ptr<runtime::Stream> stream;
+    runtime::TcpDescriptor tcp;
+    if (server_.shared_->tls) stream = std::move(sock_);
+    else tcp = static_cast<runtime::TcpSocket&>(*sock_).release_descriptor();
+    SessionRef session(new Session(server_.loop_, std::move(stream), std::move(tcp), wo, protocol, extensions,
                                    upgrade_->public_request.target, peer_, shared,
                                    server_.session_context(upgrade_->route, upgrade_->public_request.target)));
     if (user_data.has_value()) session->user_data() = std::move(user_data);
@@ -334,7 +341,7 @@ void HttpConnection::release_slot() {
 
 void HttpConnection::finish() {
     release_slot();
-    if (done_ && !sock_) return;
+    if (done_ && (!sock_ || !sock_->is_open())) return;  // ended, or handed to a session
     done_ = true;
     if (timer_) rt_.cancel_timer(timer_);
     timer_ = 0;

@@ -61,11 +61,13 @@ constexpr std::size_t kDirectWriteMin = 4096;
 std::string_view as_sv(base::Bytes b) { return base::as_string_view(b); }
 }  // namespace
 
-Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
+Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, runtime::TcpDescriptor tcp,
+                 proto::ws::Options options,
                  std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
                  std::shared_ptr<proto::ws::Deflater> shared_deflater, SessionContextRef context)
     : loop_(loop),
       sock_(std::move(sock)),
+      tcp_(std::move(tcp)),
       remote_(remote),
       role_(proto::ws::Role::Server),
       state_(static_cast<std::uint8_t>(ReadyState::Open)),
@@ -100,7 +102,10 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
     close_when_full_ = client()->options.backpressure_policy == BackpressurePolicy::Close;
 }
 
-Session::~Session() = default;
+Session::~Session() {
+    // Ended sessions closed their descriptor (done(), on_loop_closing()).
+    if (tcp_.is_open() && !loop_gone()) tcp_.close(rt());
+}
 
 void Session::destroy() noexcept {
     // The closer list is the loop thread's. A session freed elsewhere (the
@@ -152,6 +157,7 @@ void Session::on_loop_closing() {
         phase_ = Phase::Done;
         set_state(ReadyState::Closed);
         sock_.reset();
+        tcp_.close(rt());
         if (handlers_) handlers_->drop_callbacks();
         route_handle_ = WebSocket();
         if (auto o = owner()) o->session_gone(this);
@@ -181,7 +187,8 @@ void Session::release_self() {
 
 void Session::attach_server(std::string_view head) {
     hold_self();
-    sock_->set_handler(this);
+    if (sock_) sock_->set_handler(this);
+    else tcp_.redirect_to(rt(), this);  // registered by the HTTP phase's socket: its events are ours now
     lend_queue();
     ws_->tx().append(head);
     in_read_ = true;  // cork: on_connection's sends leave with the 101
@@ -189,7 +196,7 @@ void Session::attach_server(std::string_view head) {
 
 void Session::start_server(base::MutableBytes leftover) {
     SessionRef self(this);
-    sock_->pause_reading(false);  // the HTTP phase paused it while the upgrade was decided
+    pause_reading(false);  // the HTTP phase paused it while the upgrade was decided
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
     in_read_ = false;
     flush();  // the 101 goes; the queue it was written in goes back to the loop
@@ -378,7 +385,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     // what the kernel does not take is queued. A 16 KiB echo then costs one
     // copy less (uWebSockets does the same when a message outgrows its cork
     // buffer). Frames sent after it in the same read are corked again.
-    if (!encoded && data.size() >= kDirectWriteMin && sock_->pending() == 0 && (in_read_ || ws_->tx().empty())) {
+    if (!encoded && data.size() >= kDirectWriteMin && transport_pending() == 0 && (in_read_ || ws_->tx().empty())) {
         std::byte header[proto::ws::kMaxHeaderLen];
         std::size_t hlen = 0;
         Status st = ws_->encode_header(data, binary, header, hlen);
@@ -388,7 +395,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
             if (queued) q.append(base::Bytes{header, hlen});
             const base::Bytes first = queued ? q.data() : base::Bytes{header, hlen};
             const std::size_t first_len = first.size();
-            auto r = sock_->writev(first, data);
+            auto r = transport_writev(first, data);
             if (!r) {
                 SessionRef self(this);
                 rt().defer([self, ec = r.error()] { self->on_error(ec); });
@@ -615,12 +622,12 @@ void Session::on_error(std::error_code ec) {
 // --------------------------------------------------------------- output --
 
 void Session::flush() {
-    if (!sock_ || !sock_->is_open() || phase_ == Phase::Done) return;
+    if (!transport_open() || phase_ == Phase::Done) return;
     const bool framing = phase_ == Phase::Open && ws_;
     if (!framing && !client()) return;  // a server session lingering: nothing more to write
     base::ByteQueue& q = framing ? ws_->tx() : client()->out;
     while (!q.empty()) {
-        auto r = sock_->write(q.data());
+        auto r = transport_write(q.data());
         if (!r) {
             // Report it from a safe point, not from inside the caller's send().
             SessionRef self(this);
@@ -634,11 +641,11 @@ void Session::flush() {
     // All written: the queue goes back to the loop (an idle connection holds
     // no send buffer, decision 0013).
     if (q.empty() && framing) rt().take_back_queue(q);
-    const std::size_t below = sock_->pending();  // TLS records not yet in the kernel
+    const std::size_t below = transport_pending();  // TLS records not yet in the kernel
     set_buffered(q.size() + below);
     write_blocked_ = !q.empty();
     if (write_blocked_ && q.size() > low_threshold_) drain_armed_ = true;
-    sock_->want_write(!q.empty() || below > 0);
+    want_write(!q.empty() || below > 0);
     if (phase_ == Phase::Open && ws_) {
         if (ws_->should_close_transport()) {
             // The close handshake gave up on a peer that stopped answering:
@@ -687,13 +694,14 @@ void Session::cancel_timer() noexcept {
 }
 
 void Session::close_transport() {
-    if (role_ == proto::ws::Role::Client || !sock_) return done();
+    if (role_ == proto::ws::Role::Client || !transport_open()) return done();
     // RFC 6455 §7.1.1: the server closes the TCP connection first. Half-close
     // and drain until the client's FIN (or a timeout), so that unread bytes
     // do not turn our close into a RST that could destroy the Close frame.
     phase_ = Phase::Linger;
-    sock_->want_write(false);
-    sock_->shutdown_write();
+    want_write(false);
+    if (sock_) sock_->shutdown_write();
+    else tcp_.shutdown_write();
     cancel_timer();  // the close handshake's deadlines are over
     timer_ = rt().add_timer(base::Clock::now() + kLingerTimeout, [self = SessionRef(this)] {
         self->timer_ = 0;
@@ -764,7 +772,7 @@ void Session::done() {
     if (client()) client()->heartbeat_timer = 0;
     phase_ = Phase::Done;
     set_state(ReadyState::Closed);
-    if (sock_) sock_->close();
+    close_socket();
     cancel_timer();
     set_buffered(0);
     // Drop the user's callbacks (they may hold handles to us) once this

@@ -88,11 +88,14 @@ class Session final : public runtime::Stream::Handler {
 public:
     enum class Phase : std::uint8_t { Resolving, Connecting, Handshake, Open, Linger, Done };
 
-    /// Server side: attach_server() queues the 101 response next. `context`
-    /// (which keeps the server's shared state alive) gives the route-wide
-    /// handlers, the server core and the counters; `url` is kept only when
-    /// it is not the context's.
-    Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, proto::ws::Options options,
+    /// Server side: attach_server() queues the 101 response next. The
+    /// transport is `sock` (TLS) or `tcp` (plain TCP: the session is its own
+    /// socket, decision 0014), the other one empty. `context` (which keeps
+    /// the server's shared state alive) gives the route-wide handlers, the
+    /// server core and the counters; `url` is kept only when it is not the
+    /// context's.
+    Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, runtime::TcpDescriptor tcp,
+            proto::ws::Options options,
             std::string protocol, std::string extensions, std::string url, base::Endpoint remote,
             std::shared_ptr<proto::ws::Deflater> shared_deflater, SessionContextRef context);
     /// Client side: call start_client() next.
@@ -207,6 +210,8 @@ private:
     void on_eof() override;
     void on_error(std::error_code ec) override;
     void on_connected(std::error_code ec) override;
+    // runtime::Loop::IoHandler: the descriptor's events when we are our own socket.
+    void on_io(std::uint32_t events) override { tcp_.on_io(rt(), this, events, *this); }
 
     SendResult send_impl(base::Bytes data, bool binary, bool encoded);
     SendResult queued_one(bool corked);  // after a frame was queued: count, flush or cork, report
@@ -231,7 +236,29 @@ private:
 
     EventLoop& loop_;
     runtime::Loop& rt() noexcept { return loop_.runtime(); }
+    // The transport. A server session on plain TCP is its own socket: it
+    // holds the descriptor and the loop tells it of its events (no socket
+    // object, decision 0014). TLS and client connections use a Stream.
     std::unique_ptr<runtime::Stream> sock_;
+    runtime::TcpDescriptor tcp_;
+    bool transport_open() const noexcept { return sock_ ? sock_->is_open() : tcp_.is_open(); }
+    base::Result<std::size_t> transport_write(base::Bytes d) { return sock_ ? sock_->write(d) : tcp_.write(d); }
+    base::Result<std::size_t> transport_writev(base::Bytes a, base::Bytes b) {
+        return sock_ ? sock_->writev(a, b) : tcp_.writev(a, b);
+    }
+    void want_write(bool on) {
+        if (sock_) sock_->want_write(on);
+        else tcp_.want_write(rt(), this, on);
+    }
+    void pause_reading(bool paused) {
+        if (sock_) sock_->pause_reading(paused);
+        else tcp_.pause_reading(rt(), this, paused);
+    }
+    std::size_t transport_pending() const noexcept { return sock_ ? sock_->pending() : 0; }
+    void close_socket() {
+        if (sock_) sock_->close();
+        tcp_.close(rt());
+    }
     std::optional<proto::ws::Connection> ws_;
     // What most connections do without: a negotiated subprotocol or
     // extension, subscriptions, a request target of their own, the close

@@ -34,11 +34,15 @@ public:
 
     /// Something that must end if the loop is destroyed while it is still
     /// open (a connection). Intrusive: registering allocates nothing, which
-    /// matters with one per connection (decision 0011).
-    class Closer {
+    /// matters with one per connection (decision 0011). A Closer is an
+    /// IoHandler too, so that a connection that is its own socket carries one
+    /// vtable pointer, not two (decision 0014); one that registers no
+    /// descriptor keeps the no-op.
+    class Closer : public IoHandler {
     public:
         /// The loop is going away: end now, without callbacks.
         virtual void on_loop_closing() = 0;
+        void on_io(std::uint32_t events) override { (void)events; }
 
     protected:
         virtual ~Closer() = default;

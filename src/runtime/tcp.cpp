@@ -83,8 +83,8 @@ void TcpListener::on_io(std::uint32_t) {
 
 // ------------------------------------------------------------- TcpSocket --
 
-TcpSocket::TcpSocket(Loop& loop, int fd, Handler* handler) : loop_(loop), handler_(handler), fd_(fd) {
-    loop_.add_fd(fd_, EPOLLIN | EPOLLRDHUP, this);
+TcpSocket::TcpSocket(Loop& loop, int fd, Handler* handler) : loop_(loop), handler_(handler), d_(fd) {
+    d_.register_with(loop_, this);
 }
 
 base::Result<std::unique_ptr<TcpSocket>> TcpSocket::connect(Loop& loop, const Address& to, Handler* handler,
@@ -108,47 +108,61 @@ base::Result<std::unique_ptr<TcpSocket>> TcpSocket::connect(Loop& loop, const Ad
         return ec;
     }
     auto s = std::make_unique<TcpSocket>(loop, fd, handler);
-    s->connecting_ = true;
-    s->update_events();
+    s->d_.start_connecting(loop, s.get());
     return s;
 }
 
 TcpSocket::~TcpSocket() { close(); }
 
-void TcpSocket::close() {
+base::Result<std::size_t> TcpSocket::write(base::Bytes data) { return d_.write(data); }
+
+base::Result<std::size_t> TcpSocket::writev(base::Bytes a, base::Bytes b) { return d_.writev(a, b); }
+
+void TcpSocket::on_io(std::uint32_t events) { d_.on_io(loop_, this, events, *handler_); }
+
+// --------------------------------------------------------- TcpDescriptor --
+
+void TcpDescriptor::register_with(Loop& loop, Loop::IoHandler* h) { loop.add_fd(fd_, EPOLLIN | EPOLLRDHUP, h); }
+
+void TcpDescriptor::start_connecting(Loop& loop, Loop::IoHandler* h) {
+    connecting_ = true;
+    update_events(loop, h);
+}
+
+void TcpDescriptor::close(Loop& loop) {
     if (fd_ < 0) return;
-    loop_.remove_fd(fd_);
+    loop.remove_fd(fd_);
     ::close(fd_);
     fd_ = -1;
 }
 
-void TcpSocket::shutdown_write() {
+void TcpDescriptor::shutdown_write() const {
     if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
 }
 
-void TcpSocket::update_events() {
+void TcpDescriptor::update_events(Loop& loop, Loop::IoHandler* h) {
     if (fd_ < 0) return;
     // While paused, neither EPOLLIN nor EPOLLRDHUP: level-triggered, they would
     // wake the loop again and again.
     std::uint32_t ev = 0;
     if (!paused_ && !connecting_) ev |= EPOLLIN | EPOLLRDHUP;
     if (want_write_ || connecting_) ev |= EPOLLOUT;
-    loop_.modify_fd(fd_, ev, this);
+    loop.modify_fd(fd_, ev, h);
 }
 
-void TcpSocket::want_write(bool on) {
+void TcpDescriptor::want_write(Loop& loop, Loop::IoHandler* h, bool on) {
     if (want_write_ == on) return;
     want_write_ = on;
-    update_events();
+    update_events(loop, h);
 }
 
-void TcpSocket::pause_reading(bool paused) {
+void TcpDescriptor::pause_reading(Loop& loop, Loop::IoHandler* h, bool paused) {
     if (paused_ == paused) return;
     paused_ = paused;
-    update_events();
+    update_events(loop, h);
 }
 
-base::Result<std::size_t> TcpSocket::write(base::Bytes data) {
+base::Result<std::size_t> TcpDescriptor::write(base::Bytes data) const {
     if (fd_ < 0) return std::error_code(EBADF, std::system_category());
     if (data.empty()) return std::size_t{0};
     const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
@@ -157,7 +171,7 @@ base::Result<std::size_t> TcpSocket::write(base::Bytes data) {
     return last_error();
 }
 
-base::Result<std::size_t> TcpSocket::writev(base::Bytes a, base::Bytes b) {
+base::Result<std::size_t> TcpDescriptor::writev(base::Bytes a, base::Bytes b) const {
     if (fd_ < 0) return std::error_code(EBADF, std::system_category());
     iovec iov[2] = {{const_cast<std::byte*>(a.data()), a.size()}, {const_cast<std::byte*>(b.data()), b.size()}};
     msghdr msg{};
@@ -169,45 +183,45 @@ base::Result<std::size_t> TcpSocket::writev(base::Bytes a, base::Bytes b) {
     return last_error();
 }
 
-Address TcpSocket::peer_address() const {
+Address TcpDescriptor::peer_address() const {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
     if (fd_ < 0 || getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return {};
     return Address(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
-Address TcpSocket::local_address() const {
+Address TcpDescriptor::local_address() const {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
     if (fd_ < 0 || getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return {};
     return Address(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
-void TcpSocket::on_io(std::uint32_t events) {
+void TcpDescriptor::on_io(Loop& loop, Loop::IoHandler* h, std::uint32_t events, Stream::Handler& handler) {
     if (connecting_) {
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
         int err = 0;
         socklen_t len = sizeof(err);
         getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
         connecting_ = false;
-        update_events();
-        handler_->on_connected(err ? std::error_code(err, std::system_category()) : std::error_code{});
+        update_events(loop, h);
+        handler.on_connected(err ? std::error_code(err, std::system_category()) : std::error_code{});
         return;
     }
     if (fd_ >= 0 && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !paused_) {
-        auto buf = loop_.read_buffer();
+        auto buf = loop.read_buffer();
         const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
         if (n > 0) {
-            handler_->on_read(buf.first(static_cast<std::size_t>(n)));
+            handler.on_read(buf.first(static_cast<std::size_t>(n)));
         } else if (n == 0) {
-            handler_->on_eof();
+            handler.on_eof();
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            handler_->on_error(last_error());
+            handler.on_error(last_error());
         }
     } else if (fd_ >= 0 && paused_ && (events & (EPOLLHUP | EPOLLERR))) {
-        handler_->on_error(std::error_code(ECONNRESET, std::system_category()));
+        handler.on_error(std::error_code(ECONNRESET, std::system_category()));
     }
-    if (fd_ >= 0 && (events & EPOLLOUT) && want_write_) handler_->on_writable();
+    if (fd_ >= 0 && (events & EPOLLOUT) && want_write_) handler.on_writable();
 }
 
 }  // namespace duplex::runtime

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <system_error>
+#include <utility>
 
 namespace duplex::runtime {
 
@@ -50,6 +51,64 @@ private:
 /// someone else holds the address. Empty error code when it is free.
 std::error_code probe_bind(const Address& addr);
 
+/// A TCP descriptor and its registration state, without a handler of its
+/// own: the part of a socket that a connection object can embed to be its
+/// own socket (a server WebSocket session on plain TCP, decision 0014).
+/// TcpSocket is this plus the loop and the handler to call. Whoever embeds
+/// it passes the loop and the IoHandler registered for the descriptor.
+/// Eight bytes. Thread safety: loop thread only.
+class TcpDescriptor {
+public:
+    TcpDescriptor() = default;
+    /// A connected descriptor, not registered yet (see register_with()).
+    explicit TcpDescriptor(int fd) noexcept : fd_(fd) {}
+    TcpDescriptor(TcpDescriptor&& o) noexcept
+        : fd_(std::exchange(o.fd_, -1)), connecting_(o.connecting_), want_write_(o.want_write_), paused_(o.paused_) {}
+    TcpDescriptor& operator=(TcpDescriptor&& o) noexcept {
+        std::swap(fd_, o.fd_);
+        std::swap(connecting_, o.connecting_);
+        std::swap(want_write_, o.want_write_);
+        std::swap(paused_, o.paused_);
+        return *this;
+    }
+    /// Closing needs the loop: the owner calls close() first.
+    ~TcpDescriptor() = default;
+
+    bool is_open() const noexcept { return fd_ >= 0; }
+    int fd() const noexcept { return fd_; }
+
+    /// Adds the descriptor to the loop, `h` told of its events.
+    void register_with(Loop& loop, Loop::IoHandler* h);
+    /// The descriptor is registered already (by another object): its events go to `h` from now on.
+    void redirect_to(Loop& loop, Loop::IoHandler* h) { update_events(loop, h); }
+    /// A non-blocking connect was started: the result comes as writability.
+    void start_connecting(Loop& loop, Loop::IoHandler* h);
+
+    base::Result<std::size_t> write(base::Bytes data) const;
+    base::Result<std::size_t> writev(base::Bytes a, base::Bytes b) const;
+    void want_write(Loop& loop, Loop::IoHandler* h, bool on);
+    void pause_reading(Loop& loop, Loop::IoHandler* h, bool paused);
+    void shutdown_write() const;
+    void close(Loop& loop);
+    Address peer_address() const;
+    Address local_address() const;
+
+    /// What the loop reported for the descriptor, turned into `handler`'s
+    /// calls: on_connected once a connect finished, else one read into the
+    /// loop's buffer (on_read, on_eof or on_error), then on_writable. The
+    /// handler must outlive the call (it may close the descriptor).
+    void on_io(Loop& loop, Loop::IoHandler* h, std::uint32_t events, Stream::Handler& handler);
+
+private:
+    void update_events(Loop& loop, Loop::IoHandler* h);
+
+    // The descriptor and the flags share one word (memory per connection).
+    int fd_ = -1;
+    bool connecting_ = false;
+    bool want_write_ = false;
+    bool paused_ = false;
+};
+
 /// A connected (or connecting) TCP stream. Thread safety: loop thread only.
 class TcpSocket final : public Stream {
 public:
@@ -75,30 +134,29 @@ public:
     base::Result<std::size_t> write(base::Bytes data) override;
     base::Result<std::size_t> writev(base::Bytes a, base::Bytes b) override;
     /// Asks for on_writable() when the kernel has room again (EPOLLOUT).
-    void want_write(bool on) override;
+    void want_write(bool on) override { d_.want_write(loop_, this, on); }
     /// Stops reading (backpressure / lingering close) or resumes.
-    void pause_reading(bool paused) override;
+    void pause_reading(bool paused) override { d_.pause_reading(loop_, this, paused); }
     /// Sends FIN after what was written (half-close); reading goes on.
-    void shutdown_write() override;
+    void shutdown_write() override { d_.shutdown_write(); }
     /// Closes the descriptor now; no more callbacks.
-    void close() override;
-    bool is_open() const noexcept override { return fd_ >= 0; }
+    void close() override { d_.close(loop_); }
+    bool is_open() const noexcept override { return d_.is_open(); }
     void set_handler(Handler* h) noexcept override { handler_ = h; }
-    Address peer_address() const override;
+    Address peer_address() const override { return d_.peer_address(); }
     Loop& loop() noexcept { return loop_; }
-    Address local_address() const;
+    Address local_address() const { return d_.local_address(); }
+    /// Hands the descriptor, still registered with the loop and with its
+    /// state, to an object that is its own socket; this one is closed after
+    /// (and reports nothing more). The new owner calls redirect_to().
+    TcpDescriptor release_descriptor() noexcept { return std::move(d_); }
 
 private:
     void on_io(std::uint32_t events) override;
-    void update_events();
 
     Loop& loop_;
     Handler* handler_;
-    // The descriptor and the flags share one word (memory per connection).
-    int fd_;
-    bool connecting_ = false;
-    bool want_write_ = false;
-    bool paused_ = false;
+    TcpDescriptor d_;
 };
 
 static_assert(sizeof(TcpSocket) <= BlockPool::kMaxBlock && alignof(TcpSocket) <= BlockPool::kAlign,
