@@ -143,7 +143,7 @@ void ServerCore::sweep() {
     if (closed_) return;
     const auto now = loop_.runtime().now();
     // A heartbeat may end a session, but it leaves the list only later (deferred).
-    for (Session* s = sessions_; s; s = s->core_next_) s->heartbeat(now, options_.ping_interval, options_.idle_timeout);
+    for_each_session([&](Session& s) { s.heartbeat(now, options_.ping_interval, options_.idle_timeout); });
     auto tick = std::min(options_.ping_interval.count() > 0 ? options_.ping_interval : std::chrono::milliseconds(1000),
                          options_.idle_timeout.count() > 0 ? options_.idle_timeout : std::chrono::milliseconds(1000));
     tick = std::clamp(tick / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
@@ -169,7 +169,7 @@ void ServerCore::close() {
 
 void ServerCore::shutdown(base::Instant deadline, std::function<void()> done) {
     close();
-    if (!sessions_) {
+    if (session_count_ == 0) {
         if (done) done();
         return;
     }
@@ -185,27 +185,21 @@ void ServerCore::shutdown(base::Instant deadline, std::function<void()> done) {
 }
 
 void ServerCore::link(Session* s) noexcept {
-    s->core_prev_ = nullptr;
-    s->core_next_ = sessions_;
-    if (sessions_) sessions_->core_prev_ = s;
-    sessions_ = s;
+    s->in_core_ = true;
     ++session_count_;
 }
 
 bool ServerCore::unlink(Session* s) noexcept {
-    if (!s->core_prev_ && sessions_ != s) return false;  // not ours, or already gone
-    if (s->core_prev_) s->core_prev_->core_next_ = s->core_next_;
-    else sessions_ = s->core_next_;
-    if (s->core_next_) s->core_next_->core_prev_ = s->core_prev_;
-    s->core_prev_ = s->core_next_ = nullptr;
+    if (!s->in_core_) return false;  // not ours, or already gone
+    s->in_core_ = false;
     --session_count_;
     return true;
 }
 
-std::vector<SessionRef> ServerCore::all_sessions() const {
+std::vector<SessionRef> ServerCore::all_sessions() {
     std::vector<SessionRef> v;
     v.reserve(session_count_);
-    for (Session* s = sessions_; s; s = s->core_next_) v.emplace_back(s);
+    for_each_session([&](Session& s) { v.emplace_back(&s); });
     return v;
 }
 
@@ -231,7 +225,7 @@ bool ServerCore::forget(Session* s) {
 void ServerCore::session_done(Session* s) {
     if (!forget(s)) return;
     note_churn();
-    if (!sessions_ && on_drained_) {
+    if (session_count_ == 0 && on_drained_) {
         if (shutdown_timer_) loop_.runtime().cancel_timer(shutdown_timer_);
         shutdown_timer_ = 0;
         auto done = std::move(on_drained_);
@@ -366,7 +360,7 @@ SessionContextRef ServerCore::session_context(const WebSocketRoute* route, const
     if (route == nullptr) route = &shared_->default_route;
     auto& slot = contexts_[route];
     if (!slot) {
-        slot = SessionContextRef(new SessionContext(weak_from_this(), shared_, *route, counters_, url));
+        slot = SessionContextRef(new SessionContext(weak_from_this(), this, shared_, *route, counters_, url));
     }
     return slot;
 }

@@ -103,18 +103,24 @@ private:
     void sweep();  // heartbeats and idle timeouts
 
     std::unique_ptr<runtime::TcpListener> listener_;
-    // This loop's open sessions, linked through the sessions themselves (no
-    // node per connection, decision 0011). A linked session is alive: its
-    // self-reference is dropped only after session_done()/session_gone()
-    // unlinked it.
-    Session* sessions_ = nullptr;
+    // This loop's open sessions are the loop's closers whose key is this
+    // core (Session::closer_key()): a session is in one list, the loop's,
+    // not in a second one of ours (decision 0014). One we count is alive:
+    // its self-reference is dropped only after session_done()/session_gone()
+    // stopped counting it.
     std::size_t session_count_ = 0;
     void link(Session* s) noexcept;
     bool unlink(Session* s) noexcept;
+    template <class F>
+    void for_each_session(F&& f) {
+        loop_.runtime().for_each_closer([&](runtime::Loop::Closer& c) {
+            if (c.closer_key() == this) f(static_cast<Session&>(c));
+        });
+    }
     /// Unlinks s and gives back what it held here (topics, its connection
     /// slot, the open count); false if it was not linked.
     bool forget(Session* s);
-    std::vector<SessionRef> all_sessions() const;
+    std::vector<SessionRef> all_sessions();
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
     std::unordered_map<std::string, std::vector<Session*>> topics_;
     std::shared_ptr<proto::ws::Deflater> shared_deflater_;

@@ -68,11 +68,11 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, runtime
     : loop_(loop),
       sock_(std::move(sock)),
       tcp_(std::move(tcp)),
-      remote_(remote),
+      context_(std::move(context)),
       role_(proto::ws::Role::Server),
       state_(static_cast<std::uint8_t>(ReadyState::Open)),
-      phase_(Phase::Open),
-      context_(std::move(context)) {
+      phase_(Phase::Open) {
+    set_remote(remote);
     if (!context_ || url != context_->url) negotiated().url = std::move(url);
     if (!protocol.empty() || !extensions.empty() || shared_deflater) {
         auto& n = negotiated();
@@ -80,8 +80,26 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, runtime
         n.extensions = std::move(extensions);
         n.shared_deflater = std::move(shared_deflater);
     }
-    ws_.emplace(role_, std::move(options));
+    build_ws(std::move(options));
     last_rx_ = last_ping_ = ms_tick(rt().now());
+}
+
+base::Endpoint Session::remote() const noexcept {
+    base::Endpoint e;
+    if (remote_v6_) {
+        e.ip = base::IpAddress::v6(remote_ip_);
+    } else {
+        e.ip = base::IpAddress::v4({remote_ip_[0], remote_ip_[1], remote_ip_[2], remote_ip_[3]});
+    }
+    e.port = remote_port_;
+    return e;
+}
+
+void Session::set_remote(const base::Endpoint& e) noexcept {
+    remote_ip_ = {};
+    std::copy_n(e.ip.data(), e.ip.size(), remote_ip_.begin());
+    remote_v6_ = e.ip.is_v6();
+    remote_port_ = e.port;
 }
 
 const std::string& Session::empty_string() noexcept {
@@ -105,6 +123,7 @@ Session::Session(EventLoop& loop, std::string url, ClientOptions options)
 Session::~Session() {
     // Ended sessions closed their descriptor (done(), on_loop_closing()).
     if (tcp_.is_open() && !loop_gone()) tcp_.close(rt());
+    destroy_ws();
 }
 
 void Session::destroy() noexcept {
@@ -190,7 +209,7 @@ void Session::attach_server(std::string_view head) {
     if (sock_) sock_->set_handler(this);
     else tcp_.redirect_to(rt(), this);  // registered by the HTTP phase's socket: its events are ours now
     lend_queue();
-    ws_->tx().append(head);
+    ws().tx().append(head);
     in_read_ = true;  // cork: on_connection's sends leave with the 101
 }
 
@@ -258,9 +277,9 @@ void Session::start_client() {
 void Session::connect_to(const runtime::Address& addr) {
     if (phase_ != Phase::Resolving) return;
     phase_ = Phase::Connecting;
-    remote_ = runtime::to_endpoint(addr);
+    set_remote(runtime::to_endpoint(addr));
     auto s = runtime::TcpSocket::connect(rt(), addr, this);
-    if (!s) return fail_before_open(s.error(), "connect to " + remote_.to_string() + " failed: " + s.error().message());
+    if (!s) return fail_before_open(s.error(), "connect to " + remote().to_string() + " failed: " + s.error().message());
     if (!client()->secure) {
         sock_ = std::move(s.value());
         return;
@@ -276,8 +295,8 @@ void Session::on_connected(std::error_code ec) {
     if (ec) {
         const auto code = ec == std::errc::connection_refused ? make_error_code(Errc::connection_refused) : ec;
         if (ec == make_error_code(Errc::tls_failed) && sock_)
-            return fail_before_open(code, "TLS with " + remote_.to_string() + " failed: " + sock_->error_detail());
-        return fail_before_open(code, "connect to " + remote_.to_string() + " failed: " + ec.message());
+            return fail_before_open(code, "TLS with " + remote().to_string() + " failed: " + sock_->error_detail());
+        return fail_before_open(code, "connect to " + remote().to_string() + " failed: " + ec.message());
     }
     phase_ = Phase::Handshake;
     client()->response_parser.emplace(proto::http::HeadKind::Response);
@@ -322,7 +341,7 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
     if (!accepted.protocol.empty()) negotiated().protocol = accepted.protocol;
     phase_ = Phase::Open;
     set_state(ReadyState::Open);
-    ws_.emplace(role_, client()->ws_options);
+    build_ws(client()->ws_options);
     client()->attempts = 0;
     last_rx_ = last_ping_ = ms_tick(rt().now());
     arm_client_heartbeat();
@@ -345,7 +364,7 @@ void Session::fail_before_open(std::error_code ec, const std::string& message) {
 inline SendResult Session::queued_one(bool corked) {
     if (auto* c = counters()) LoopCounters::add(c->messages_out);
     if (!corked) flush();
-    else set_buffered(ws_->tx().size());
+    else set_buffered(ws().tx().size());
     if (write_blocked_) {
         drain_armed_ = true;
         return SendStatus::Backpressure;
@@ -358,8 +377,8 @@ SendResult Session::send(base::Bytes data, bool binary) {
     // An echo's short reply inside a read: corked with the other replies and
     // written when the read is done. Here, in a small function, rather than
     // in send_impl, whose size makes every call save and restore registers.
-    if (in_read_ && phase_ == Phase::Open && ws_ && ws_->tx().size() <= max_backpressure_ &&
-        ws_->try_send_short(data, binary))
+    if (in_read_ && phase_ == Phase::Open && has_ws() && ws().tx().size() <= max_backpressure_ &&
+        ws().try_send_short(data, binary))
         return queued_one(true);
     return send_impl(data, binary, false);
 }
@@ -367,13 +386,13 @@ SendResult Session::send(base::Bytes data, bool binary) {
 SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true, true); }
 
 SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
-    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    if (!has_ws() || phase_ != Phase::Open) return Errc::invalid_state;
     lend_queue();
-    if (ws_->tx().size() > max_backpressure_) {
+    if (ws().tx().size() > max_backpressure_) {
         if (auto* c = counters()) ServerMetrics::add(c->shared->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
-        if (close_when_full_ && ws_->state() == proto::ws::State::Open) {
-            DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": closing a slow consumer (" << ws_->tx().size()
+        if (close_when_full_ && ws().state() == proto::ws::State::Open) {
+            DUPLEX_LOG(Info, "websocket " << remote().to_string() << ": closing a slow consumer (" << ws().tx().size()
                                           << " bytes queued)");
             (void)close(1008, "slow consumer: send buffer over limit");
         }
@@ -385,12 +404,12 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     // what the kernel does not take is queued. A 16 KiB echo then costs one
     // copy less (uWebSockets does the same when a message outgrows its cork
     // buffer). Frames sent after it in the same read are corked again.
-    if (!encoded && data.size() >= kDirectWriteMin && transport_pending() == 0 && (in_read_ || ws_->tx().empty())) {
+    if (!encoded && data.size() >= kDirectWriteMin && transport_pending() == 0 && (in_read_ || ws().tx().empty())) {
         std::byte header[proto::ws::kMaxHeaderLen];
         std::size_t hlen = 0;
-        Status st = ws_->encode_header(data, binary, header, hlen);
+        Status st = ws().encode_header(data, binary, header, hlen);
         if (st.ok()) {
-            base::ByteQueue& q = ws_->tx();
+            base::ByteQueue& q = ws().tx();
             const bool queued = !q.empty();
             if (queued) q.append(base::Bytes{header, hlen});
             const base::Bytes first = queued ? q.data() : base::Bytes{header, hlen};
@@ -425,7 +444,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
             return st;
         }
     }
-    Status st = encoded ? ws_->send_encoded(data) : ws_->send(data, binary);
+    Status st = encoded ? ws().send_encoded(data) : ws().send(data, binary);
     if (!st.ok()) {
         give_back_queue();  // nothing was queued
         return st;
@@ -451,13 +470,13 @@ bool Session::publish(std::string_view topic, std::string_view data, bool binary
 }
 
 void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for) {
-    if (phase_ != Phase::Open || !ws_ || ws_->state() != proto::ws::State::Open) return;
+    if (phase_ != Phase::Open || !has_ws() || ws().state() != proto::ws::State::Open) return;
     // Our ticks tell spans apart up to 2^32 ms (49 days): longer means that.
     constexpr base::Duration kLongest = std::chrono::milliseconds(UINT32_MAX);
     ping_every = std::min(ping_every, kLongest);
     idle_for = std::min(idle_for, kLongest);
     if (idle_for.count() > 0 && since(now, last_rx_) >= idle_for) {
-        DUPLEX_LOG(Info, "websocket " << remote_.to_string() << ": idle timeout");
+        DUPLEX_LOG(Info, "websocket " << remote().to_string() << ": idle timeout");
         (void)close(1001, "idle timeout");
         return;
     }
@@ -470,9 +489,9 @@ void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Dura
 }
 
 Status Session::ping(base::Bytes payload) {
-    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    if (!has_ws() || phase_ != Phase::Open) return Errc::invalid_state;
     lend_queue();
-    Status st = ws_->ping(payload);
+    Status st = ws().ping(payload);
     if (!st.ok()) give_back_queue();
     if (st.ok() && !in_read_) flush();
     return st;
@@ -485,9 +504,9 @@ Status Session::close(std::uint16_t code, std::string_view reason) {
         fail_before_open(make_error_code(Errc::invalid_state), "closed before the connection was open");
         return {};
     }
-    if (!ws_ || phase_ != Phase::Open) return Errc::invalid_state;
+    if (!has_ws() || phase_ != Phase::Open) return Errc::invalid_state;
     lend_queue();
-    Status st = ws_->close(code, reason, rt().now());
+    Status st = ws().close(code, reason, rt().now());
     if (!st.ok()) {
         give_back_queue();
         return st;
@@ -531,15 +550,15 @@ void Session::on_read(base::MutableBytes data) {
 
 void Session::feed(base::MutableBytes data) {
     const auto now = rt().now();
-    while (!data.empty() && ws_ && phase_ == Phase::Open) {
-        const std::size_t n = ws_->handle_bytes(data, now);
+    while (!data.empty() && has_ws() && phase_ == Phase::Open) {
+        const std::size_t n = ws().handle_bytes(data, now);
         data = data.subspan(n);
         dispatch();
-        if (ws_->state() == proto::ws::State::Closed) break;
+        if (ws().state() == proto::ws::State::Closed) break;
     }
     // The loop's read buffer is about to be reused, by other connections too:
     // what was validated in it no longer says anything about its bytes.
-    if (ws_) ws_->input_done();
+    if (has_ws()) ws().input_done();
 }
 
 void Session::dispatch() {
@@ -547,7 +566,7 @@ void Session::dispatch() {
         // Messages, the common event, without an Event built and copied.
         base::Bytes data;
         bool binary = false;
-        if (ws_->take_message(data, binary)) {
+        if (ws().take_message(data, binary)) {
             const SessionContext* ctx = context_.get();  // read once: the counter's add may alias it
             if (ctx) LoopCounters::add(ctx->counters.messages_in);
             if (handlers_ && handlers_->message) handlers_->message(as_sv(data), binary);
@@ -555,11 +574,11 @@ void Session::dispatch() {
                 ctx->route.on_message(route_handle(), as_sv(data), binary);
                 if (!held_) route_handle_ = WebSocket();  // not held any more: hold no cycle
             }
-            if (!ws_) return;
+            if (!has_ws()) return;
             continue;
         }
-        if (!ws_->has_event()) return;
-        auto ev = ws_->poll_event();
+        if (!ws().has_event()) return;
+        auto ev = ws().poll_event();
         if (!ev) return;
         if (auto* p = std::get_if<proto::ws::PingEvent>(&*ev)) {
             if (handlers_ && handlers_->ping) handlers_->ping(as_sv(p->data));
@@ -569,7 +588,7 @@ void Session::dispatch() {
             if (c->error == make_error_code(proto::ws::WsError::close_timeout)) abandon_tx_ = true;
             report_closed(c->code, c->reason, c->error, c->error ? c->error.message() : std::string_view{});
         }
-        if (!ws_) return;
+        if (!has_ws()) return;
     }
 }
 
@@ -598,8 +617,8 @@ void Session::on_writable() {
 
 void Session::on_eof() {
     SessionRef self(this);
-    if (phase_ == Phase::Open && ws_) {
-        ws_->handle_eof(rt().now());
+    if (phase_ == Phase::Open && has_ws()) {
+        ws().handle_eof(rt().now());
         dispatch();
     } else if (phase_ != Phase::Linger) {
         fail_before_open(make_error_code(Errc::handshake_failed), "connection closed during the opening handshake");
@@ -609,9 +628,9 @@ void Session::on_eof() {
 
 void Session::on_error(std::error_code ec) {
     SessionRef self(this);
-    if (phase_ == Phase::Open && ws_) {
+    if (phase_ == Phase::Open && has_ws()) {
         if (!close_reported_ && handlers_ && handlers_->error) handlers_->error(ec, ec.message());
-        ws_->handle_eof(rt().now());
+        ws().handle_eof(rt().now());
         dispatch();
     } else if (phase_ != Phase::Linger) {
         fail_before_open(ec, ec.message());
@@ -623,9 +642,9 @@ void Session::on_error(std::error_code ec) {
 
 void Session::flush() {
     if (!transport_open() || phase_ == Phase::Done) return;
-    const bool framing = phase_ == Phase::Open && ws_;
+    const bool framing = phase_ == Phase::Open && has_ws();
     if (!framing && !client()) return;  // a server session lingering: nothing more to write
-    base::ByteQueue& q = framing ? ws_->tx() : client()->out;
+    base::ByteQueue& q = framing ? ws().tx() : client()->out;
     while (!q.empty()) {
         auto r = transport_write(q.data());
         if (!r) {
@@ -646,8 +665,8 @@ void Session::flush() {
     write_blocked_ = !q.empty();
     if (write_blocked_ && q.size() > low_threshold_) drain_armed_ = true;
     want_write(!q.empty() || below > 0);
-    if (phase_ == Phase::Open && ws_) {
-        if (ws_->should_close_transport()) {
+    if (phase_ == Phase::Open && has_ws()) {
+        if (ws().should_close_transport()) {
             // The close handshake gave up on a peer that stopped answering:
             // what it did not read is dropped with the connection.
             if (abandon_tx_) return done();
@@ -659,7 +678,7 @@ void Session::flush() {
                 // In timer_: done() cancels it (the close deadlines it held
                 // are over: flush() no longer arms them from here on).
                 cancel_timer();
-                timer_ = rt().add_timer(base::Clock::now() + ws_->close_timeout(), [me = SessionRef(this)] {
+                timer_ = rt().add_timer(base::Clock::now() + ws().close_timeout(), [me = SessionRef(this)] {
                     me->timer_ = 0;
                     if (me->phase_ == Phase::Open) me->done();
                 });
@@ -672,16 +691,16 @@ void Session::flush() {
 
 void Session::arm_timer() {
     // Every flush asks; an open connection has no deadline, and nothing armed.
-    const auto deadline = ws_->next_deadline().value_or(kNoTimer);
+    const auto deadline = ws().next_deadline().value_or(kNoTimer);
     if (deadline == (negotiated_ ? negotiated_->timer_at : kNoTimer)) return;
     cancel_timer();
     if (deadline == kNoTimer) return;
     negotiated().timer_at = deadline;
     timer_ = rt().add_timer(deadline, [self = SessionRef(this)] {
         self->timer_ = 0;
-        if (!self->ws_ || self->phase_ != Phase::Open) return;
+        if (!self->has_ws() || self->phase_ != Phase::Open) return;
         self->negotiated_->timer_at = kNoTimer;
-        self->ws_->handle_timeout(self->rt().now());
+        self->ws().handle_timeout(self->rt().now());
         self->dispatch();
         self->flush();
     });
@@ -723,7 +742,7 @@ bool Session::reconnect_later() {
     cancel_timer();
     if (client()->heartbeat_timer) rt().cancel_timer(client()->heartbeat_timer);
     client()->heartbeat_timer = 0;
-    ws_.reset();
+    destroy_ws();
     client()->response_parser.reset();
     client()->out.clear();
     close_reported_ = false;

@@ -25,10 +25,12 @@
 #include "runtime/tls.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -46,10 +48,12 @@ class SessionOwner;
 /// What the sessions of one route on one server loop have in common, held
 /// once for all of them (memory per connection, decision 0013).
 struct SessionContext {
-    SessionContext(std::weak_ptr<SessionOwner> o, std::shared_ptr<const void> keep, const WebSocketRoute& r,
-                   LoopCounters& c, std::string first_url)
-        : owner(std::move(o)), keep_alive(std::move(keep)), route(r), counters(c), url(std::move(first_url)) {}
+    SessionContext(std::weak_ptr<SessionOwner> o, const void* core_key, std::shared_ptr<const void> keep,
+                   const WebSocketRoute& r, LoopCounters& c, std::string first_url)
+        : owner(std::move(o)), core(core_key), keep_alive(std::move(keep)), route(r), counters(c),
+          url(std::move(first_url)) {}
     std::weak_ptr<SessionOwner> owner;         // the loop's server core: topics, the end
+    const void* core;                          // the same, as its sessions' closer key (never dereferenced)
     std::shared_ptr<const void> keep_alive;    // the server's shared state, which owns the two below
     const WebSocketRoute& route;
     LoopCounters& counters;                    // this loop's (written on its thread only)
@@ -128,8 +132,8 @@ public:
     /// frames only go to sessions that accept shared compression.
     SendResult send_frame(base::Bytes frame);
     /// Whether a message compressed once without context may be sent here.
-    bool accepts_shared_compression() const noexcept { return ws_ && ws_->accepts_shared_compression(); }
-    bool uses_deflate() const noexcept { return ws_ && ws_->deflate_negotiated(); }
+    bool accepts_shared_compression() const noexcept { return has_ws() && ws().accepts_shared_compression(); }
+    bool uses_deflate() const noexcept { return has_ws() && ws().deflate_negotiated(); }
 
     // Topics (server side; loop thread).
     bool subscribe(const std::string& topic);
@@ -142,7 +146,7 @@ public:
     /// that sent nothing for `idle_for`. Zero durations are off.
     void heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for);
     /// The peer's address without the port (the per-address connection count's key).
-    std::string remote_ip() const { return remote_.ip.to_string(); }
+    std::string remote_ip() const { return remote().ip.to_string(); }
     void set_backpressure(std::size_t max, BackpressurePolicy policy) noexcept {
         max_backpressure_ = clamp32(max);
         close_when_full_ = policy == BackpressurePolicy::Close;
@@ -158,7 +162,7 @@ public:
     const std::string& protocol() const noexcept { return negotiated_ ? negotiated_->protocol : empty_string(); }
     const std::string& extensions() const noexcept { return negotiated_ ? negotiated_->extensions : empty_string(); }
     /// "ip:port" ("[v6]:port"); empty before a client has connected.
-    std::string remote_address() const { return remote_.port == 0 ? std::string() : remote_.to_string(); }
+    std::string remote_address() const { return remote_port_ == 0 ? std::string() : remote().to_string(); }
     const std::string& url() const noexcept {
         if (client()) return client()->url;
         if (negotiated_ && !negotiated_->url.empty()) return negotiated_->url;
@@ -221,9 +225,9 @@ private:
     void feed(base::MutableBytes data);
     // Before frames are queued: a send queue from the loop, if ours has no
     // buffer (flush() gives it back once everything is written).
-    void lend_queue() noexcept { rt().lend_queue(ws_->tx()); }
+    void lend_queue() noexcept { rt().lend_queue(ws().tx()); }
     // A command that failed queued nothing: the queue goes back at once.
-    void give_back_queue() noexcept { rt().take_back_queue(ws_->tx()); }
+    void give_back_queue() noexcept { rt().take_back_queue(ws().tx()); }
     void dispatch();
     void flush();
     void close_transport();
@@ -234,13 +238,8 @@ private:
     void arm_client_heartbeat();
     void report_closed(std::uint16_t code, std::string_view reason, std::error_code error, std::string_view why);
 
-    EventLoop& loop_;
     runtime::Loop& rt() noexcept { return loop_.runtime(); }
-    // The transport. A server session on plain TCP is its own socket: it
-    // holds the descriptor and the loop tells it of its events (no socket
-    // object, decision 0014). TLS and client connections use a Stream.
-    std::unique_ptr<runtime::Stream> sock_;
-    runtime::TcpDescriptor tcp_;
+    // The transport: sock_ or tcp_ (see the members).
     bool transport_open() const noexcept { return sock_ ? sock_->is_open() : tcp_.is_open(); }
     base::Result<std::size_t> transport_write(base::Bytes d) { return sock_ ? sock_->write(d) : tcp_.write(d); }
     base::Result<std::size_t> transport_writev(base::Bytes a, base::Bytes b) {
@@ -259,7 +258,24 @@ private:
         if (sock_) sock_->close();
         tcp_.close(rt());
     }
-    std::optional<proto::ws::Connection> ws_;
+    // The connection machine (ws_storage_), once made.
+    bool has_ws() const noexcept { return ws_made_; }
+    proto::ws::Connection& ws() noexcept {
+        return *std::launder(reinterpret_cast<proto::ws::Connection*>(ws_storage_));
+    }
+    const proto::ws::Connection& ws() const noexcept {
+        return *std::launder(reinterpret_cast<const proto::ws::Connection*>(ws_storage_));
+    }
+    void build_ws(proto::ws::Options options) {
+        destroy_ws();
+        ::new (static_cast<void*>(ws_storage_)) proto::ws::Connection(role_, std::move(options));
+        ws_made_ = true;
+    }
+    void destroy_ws() noexcept {
+        if (!ws_made_) return;
+        ws_made_ = false;
+        ws().~Connection();
+    }
     // What most connections do without: a negotiated subprotocol or
     // extension, subscriptions, a request target of their own, the close
     // handshake's deadlines.
@@ -273,23 +289,12 @@ private:
         std::string url;  // the request target, when not the context's
         base::Instant timer_at = kNoTimer;  // when timer_ fires, when it waits for a close deadline
     };
-    std::unique_ptr<Negotiated> negotiated_;
     Negotiated& negotiated() {
         if (!negotiated_) negotiated_ = std::make_unique<Negotiated>();
         return *negotiated_;
     }
     static const std::string& empty_string() noexcept;
-    std::unique_ptr<Handlers> handlers_;
-    base::Endpoint remote_{};
-    // The small ones beside the endpoint's 20 bytes (memory per connection).
-    proto::ws::Role role_;
-    // ReadyState in a byte: written on the loop thread, read from any.
-    std::atomic<std::uint8_t> state_{static_cast<std::uint8_t>(ReadyState::Connecting)};
     void set_state(ReadyState s) noexcept { state_.store(static_cast<std::uint8_t>(s)); }
-    Phase phase_ = Phase::Resolving;
-    bool close_when_full_ = true;  // BackpressurePolicy::Close (else Drop)
-    // Server side only: the route's handlers, the server core, the counters.
-    SessionContextRef context_;
     LoopCounters* counters() const noexcept { return context_ ? &context_->counters : nullptr; }
     std::shared_ptr<SessionOwner> owner() const noexcept {
         return context_ ? context_->owner.lock() : nullptr;
@@ -303,21 +308,13 @@ private:
     static base::Duration since(base::Instant now, std::uint32_t tick) noexcept {
         return std::chrono::milliseconds(static_cast<std::uint32_t>(ms_tick(now) - tick));
     }
-    std::uint32_t last_rx_ = 0;
-    std::uint32_t last_ping_ = 0;
     // Queue sizes and thresholds in 32 bits: a queue of 4 GiB is past any
     // sane limit (what is larger reads as 4 GiB - 1).
     static std::uint32_t clamp32(std::size_t n) noexcept {
         return static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX));
     }
-    std::atomic<std::uint32_t> buffered_{0};
-    std::uint32_t low_threshold_ = 0;
-    std::uint32_t max_backpressure_ = 16u << 20;
-    std::atomic<std::uint32_t> refs_{0};  // see retain()
-    // The route's handlers get this handle by reference: no reference count
-    // to touch per message. A handler may move or reassign it: it is put
-    // back here before the next message. Inline: it is asked once per message.
-    WebSocket route_handle_;
+    // route_handle_, put back if a handler moved it away. Inline: it is
+    // asked once per message.
     WebSocket& route_handle() {
         if (route_handle_.impl_ != this) route_handle_ = WebSocket(this);
         return route_handle_;
@@ -332,12 +329,77 @@ private:
     // Written by the loop thread only, read from any: a plain store (a
     // sequentially consistent one is an xchg, on every message).
     void set_buffered(std::size_t n) noexcept { buffered_.store(clamp32(n), std::memory_order_relaxed); }
+    void cancel_timer() noexcept;
+    // Client-only state, kept out of server sessions (memory per connection):
+    // a client's Negotiated block is this, so one pointer serves both.
+    struct ClientState final : Negotiated {
+        ClientOptions options;
+        proto::ws::Options ws_options;
+        proto::ws::ClientRequest request;
+        std::optional<proto::http::HeadParser> response_parser;
+        base::ByteQueue out;  // the upgrade request
+        bool closed_by_user = false;
+        std::size_t attempts = 0;  // consecutive attempts since the last open
+        runtime::Loop::TimerId heartbeat_timer = 0;
+        bool secure = false;
+        std::string host;  // for SNI and certificate checks
+        std::string url;
+    };
+    ClientState* client() const noexcept {
+        return role_ == proto::ws::Role::Client ? static_cast<ClientState*>(negotiated_.get()) : nullptr;
+    }
+    // The peer's address (remote_ip_, remote_port_, remote_v6_).
+    base::Endpoint remote() const noexcept;
+    void set_remote(const base::Endpoint& e) noexcept;
+    // A server core counts its open sessions (in_core_) and finds them in
+    // the loop's closer list by their key (decision 0014).
+    friend class ServerCore;
+    const void* closer_key() const noexcept override { return in_core_ && context_ ? context_->core : nullptr; }
+
+    // The data, ordered to leave no padding (224 bytes; memory per
+    // connection, decisions 0011, 0013, 0014).
+    EventLoop& loop_;
+    // The transport. A server session on plain TCP is its own socket: it
+    // holds the descriptor and the loop tells it of its events (no socket
+    // object, decision 0014). TLS and client connections use a Stream.
+    std::unique_ptr<runtime::Stream> sock_;
+    runtime::TcpDescriptor tcp_;
+    // Heartbeat times in milliseconds of the steady clock, 32 bits (ms_tick()).
+    std::uint32_t last_rx_ = 0;
+    // The connection machine, made in place when the connection opens (a
+    // server's at once, a client's after its handshake, again after each
+    // reconnection). Whether it is made is a bit among the flags below:
+    // std::optional's flag would take 8 bytes (decision 0014).
+    alignas(proto::ws::Connection) std::byte ws_storage_[sizeof(proto::ws::Connection)];
+    std::unique_ptr<Negotiated> negotiated_;
+    std::unique_ptr<Handlers> handlers_;
+    // Server side only: the route's handlers, the server core, the counters.
+    SessionContextRef context_;
+    // The route's handlers get this handle by reference: no reference count
+    // to touch per message. A handler may move or reassign it: it is put
+    // back here before the next message.
+    WebSocket route_handle_;
     // One timer at a time, by phase: the handshake's or a reconnection's
     // (client, before open), the close handshake's deadlines (open), the
     // lingering close's (server, after).
     runtime::Loop::TimerId timer_ = 0;
-    void cancel_timer() noexcept;
-    // The small ones together (memory per connection, decision 0011).
+    std::uint32_t last_ping_ = 0;
+    // Queue sizes and thresholds in 32 bits: a queue of 4 GiB is past any
+    // sane limit (what is larger reads as 4 GiB - 1, clamp32()).
+    std::atomic<std::uint32_t> buffered_{0};
+    std::uint32_t low_threshold_ = 0;
+    std::uint32_t max_backpressure_ = 16u << 20;
+    std::atomic<std::uint32_t> refs_{0};  // see retain()
+    // The peer's address in 18 bytes and a bit (remote()): for
+    // remote_address(), the per-address count and the log.
+    std::uint16_t remote_port_ = 0;
+    std::array<std::uint8_t, 16> remote_ip_{};  // IPv4 in the first 4
+    // The small ones together.
+    proto::ws::Role role_;
+    // ReadyState in a byte: written on the loop thread, read from any.
+    std::atomic<std::uint8_t> state_{static_cast<std::uint8_t>(ReadyState::Connecting)};
+    Phase phase_ = Phase::Resolving;
+    bool close_when_full_ = true;  // BackpressurePolicy::Close (else Drop)
     // Whether our loop lives, and the hand-over when the last handle goes
     // on another thread while the loop may be dying there: destroy() marks
     // kFreeingElsewhere before it touches the loop, and the dying loop waits
@@ -359,32 +421,12 @@ private:
     bool abandon_tx_ : 1 = false;      // the close handshake timed out: drop what is queued
     bool flush_deadline_ : 1 = false;  // a timer bounds the wait for the last frames
     bool close_reported_ : 1 = false;
-
-    // Client-only state, kept out of server sessions (memory per connection):
-    // a client's Negotiated block is this, so one pointer serves both.
-    struct ClientState final : Negotiated {
-        ClientOptions options;
-        proto::ws::Options ws_options;
-        proto::ws::ClientRequest request;
-        std::optional<proto::http::HeadParser> response_parser;
-        base::ByteQueue out;  // the upgrade request
-        bool closed_by_user = false;
-        std::size_t attempts = 0;  // consecutive attempts since the last open
-        runtime::Loop::TimerId heartbeat_timer = 0;
-        bool secure = false;
-        std::string host;  // for SNI and certificate checks
-        std::string url;
-    };
-    ClientState* client() const noexcept {
-        return role_ == proto::ws::Role::Client ? static_cast<ClientState*>(negotiated_.get()) : nullptr;
-    }
-
-    // The server core's list of its sessions (only the core touches these,
-    // on the loop thread).
-    friend class ServerCore;
-    Session* core_prev_ = nullptr;
-    Session* core_next_ = nullptr;
+    bool ws_made_ : 1 = false;         // see has_ws()
+    bool remote_v6_ : 1 = false;
+    bool in_core_ : 1 = false;         // counted by the server core as open (ServerCore::link)
 };
+
+static_assert(sizeof(Session) == 224, "Session: see the order of its members (memory per connection)");
 
 static_assert(sizeof(Session) <= runtime::BlockPool::kMaxBlock && alignof(Session) <= runtime::BlockPool::kAlign,
               "Session must fit a pool block");

@@ -43,6 +43,10 @@ public:
         /// The loop is going away: end now, without callbacks.
         virtual void on_loop_closing() = 0;
         void on_io(std::uint32_t events) override { (void)events; }
+        /// Whom the closer belongs to, for for_each_closer()'s callers to
+        /// pick out theirs (a server picks its connections: one list per
+        /// connection, not two, decision 0014). Null: nobody's.
+        virtual const void* closer_key() const noexcept { return nullptr; }
 
     protected:
         virtual ~Closer() = default;
@@ -75,6 +79,12 @@ public:
     /// be removed (or told) before it is destroyed. Adding twice is harmless.
     void add_closer(Closer& c) noexcept;
     void remove_closer(Closer& c) noexcept;
+    /// Calls f(Closer&) for every registered closer, the newest first. Loop
+    /// thread only; f must not add or remove closers.
+    template <class F>
+    void for_each_closer(F&& f) {
+        for (Closer* c = closers_; c != nullptr; c = c->next_) f(*c);
+    }
     bool in_loop_thread() const noexcept {
         // Inside our own run_once() (every callback, so every send from a
         // handler) one thread-local compare answers; else the thread ids.

@@ -122,7 +122,17 @@ void TcpSocket::on_io(std::uint32_t events) { d_.on_io(loop_, this, events, *han
 
 // --------------------------------------------------------- TcpDescriptor --
 
-void TcpDescriptor::register_with(Loop& loop, Loop::IoHandler* h) { loop.add_fd(fd_, EPOLLIN | EPOLLRDHUP, h); }
+TcpDescriptor::TcpDescriptor(int fd) noexcept {
+    if (fd > kMaxFd) {
+        ::close(fd);  // cannot be held: refused, as when out of descriptors
+        return;
+    }
+    fd_ = fd & kMaxFd;  // all of fd: it is at most kMaxFd
+}
+
+void TcpDescriptor::register_with(Loop& loop, Loop::IoHandler* h) {
+    if (fd_ >= 0) loop.add_fd(fd_, EPOLLIN | EPOLLRDHUP, h);
+}
 
 void TcpDescriptor::start_connecting(Loop& loop, Loop::IoHandler* h) {
     connecting_ = true;

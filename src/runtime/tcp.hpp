@@ -56,19 +56,20 @@ std::error_code probe_bind(const Address& addr);
 /// own socket (a server WebSocket session on plain TCP, decision 0014).
 /// TcpSocket is this plus the loop and the handler to call. Whoever embeds
 /// it passes the loop and the IoHandler registered for the descriptor.
-/// Eight bytes. Thread safety: loop thread only.
+/// Four bytes. Thread safety: loop thread only.
 class TcpDescriptor {
 public:
+    /// Descriptors up to this fit (Linux hands out the lowest free number;
+    /// reaching it would take 268 million open files).
+    static constexpr int kMaxFd = (1 << 28) - 1;
+
     TcpDescriptor() = default;
-    /// A connected descriptor, not registered yet (see register_with()).
-    explicit TcpDescriptor(int fd) noexcept : fd_(fd) {}
-    TcpDescriptor(TcpDescriptor&& o) noexcept
-        : fd_(std::exchange(o.fd_, -1)), connecting_(o.connecting_), want_write_(o.want_write_), paused_(o.paused_) {}
+    /// A connected descriptor, not registered yet (see register_with()). One
+    /// above kMaxFd is closed: the object is then not open.
+    explicit TcpDescriptor(int fd) noexcept;
+    TcpDescriptor(TcpDescriptor&& o) noexcept { take(o); }
     TcpDescriptor& operator=(TcpDescriptor&& o) noexcept {
-        std::swap(fd_, o.fd_);
-        std::swap(connecting_, o.connecting_);
-        std::swap(want_write_, o.want_write_);
-        std::swap(paused_, o.paused_);
+        if (this != &o) take(o);  // the owner closed ours first, if it was open
         return *this;
     }
     /// Closing needs the loop: the owner calls close() first.
@@ -101,13 +102,21 @@ public:
 
 private:
     void update_events(Loop& loop, Loop::IoHandler* h);
+    void take(TcpDescriptor& o) noexcept {
+        fd_ = o.fd_;
+        connecting_ = o.connecting_;
+        want_write_ = o.want_write_;
+        paused_ = o.paused_;
+        o.fd_ = -1;
+    }
 
-    // The descriptor and the flags share one word (memory per connection).
-    int fd_ = -1;
-    bool connecting_ = false;
-    bool want_write_ = false;
-    bool paused_ = false;
+    // The descriptor and the flags in 32 bits (memory per connection).
+    int fd_ : 29 = -1;
+    bool connecting_ : 1 = false;
+    bool want_write_ : 1 = false;
+    bool paused_ : 1 = false;
 };
+static_assert(sizeof(TcpDescriptor) == 4);
 
 /// A connected (or connecting) TCP stream. Thread safety: loop thread only.
 class TcpSocket final : public Stream {
