@@ -1,8 +1,12 @@
 #include "runtime/loop.hpp"
+#include "runtime/tcp.hpp"
 
 #include <duplex/event_loop.hpp>
 
 #include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <string>
@@ -118,4 +122,63 @@ TEST(EventLoop, RunOnceForEmbedding) {
     EXPECT_GE(loop.native_handle(), 0);
     loop.run_once(100);
     EXPECT_TRUE(ran);
+}
+
+namespace {
+// An object that is its own socket, as a server WebSocket session is
+// (decision 0014): it embeds the descriptor and is told of its events.
+struct OwnSocket final : runtime::Stream::Handler {
+    runtime::Loop& loop;
+    runtime::TcpDescriptor d;
+    std::string got;
+    bool eof = false;
+    OwnSocket(runtime::Loop& l, int fd) : loop(l), d(fd) { d.register_with(loop, this); }
+    ~OwnSocket() override { d.close(loop); }
+    void on_io(std::uint32_t events) override { d.on_io(loop, this, events, *this); }
+    void on_read(base::MutableBytes data) override { got += base::as_string_view(data); }
+    void on_writable() override {}
+    void on_eof() override { eof = true; }
+    void on_error(std::error_code) override {}
+};
+}  // namespace
+
+TEST(TcpDescriptor, AnObjectThatEmbedsItReadsWritesAndClosesInFourBytes) {
+    static_assert(sizeof(runtime::TcpDescriptor) == 4);
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    runtime::Loop loop;
+    OwnSocket own(loop, fds[0]);
+    ASSERT_TRUE(own.d.is_open());
+    ASSERT_EQ(::write(fds[1], "ping", 4), 4);
+    loop.run_once(1000);
+    EXPECT_EQ(own.got, "ping");
+    auto r = own.d.write(base::as_bytes(std::string_view("pong")));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, 4u);
+    char buf[8] = {};
+    EXPECT_EQ(::read(fds[1], buf, sizeof buf), 4);
+    EXPECT_EQ(std::string(buf, 4), "pong");
+    // Paused, it reads nothing; resumed, it does; the peer's close is an EOF.
+    own.d.pause_reading(loop, &own, true);
+    ASSERT_EQ(::write(fds[1], "x", 1), 1);
+    loop.run_once(50);
+    EXPECT_EQ(own.got, "ping");
+    own.d.pause_reading(loop, &own, false);
+    loop.run_once(1000);
+    EXPECT_EQ(own.got, "pingx");
+    ::close(fds[1]);
+    loop.run_once(1000);
+    EXPECT_TRUE(own.eof);
+    // Moved, the descriptor is the new holder's alone.
+    runtime::TcpDescriptor moved(std::move(own.d));
+    EXPECT_FALSE(own.d.is_open());
+    EXPECT_TRUE(moved.is_open());
+    moved.close(loop);
+    EXPECT_FALSE(moved.is_open());
+}
+
+TEST(TcpDescriptor, ADescriptorAboveWhatItHoldsIsRefused) {
+    runtime::TcpDescriptor d(runtime::TcpDescriptor::kMaxFd + 1);
+    EXPECT_FALSE(d.is_open());
+    EXPECT_EQ(d.fd(), -1);
 }

@@ -733,6 +733,52 @@ TEST(Server, ServerCloseSends1001ToEveryClient) {
     EXPECT_EQ(codes, (std::vector<int>{1001, 1001, 1001}));
 }
 
+// A server finds its connections in the loop's list of closers, which holds
+// every connection of the loop (decision 0014): two servers and a client of
+// a third party on one loop. Closing one server closes its connections only,
+// and the heartbeat of the other pings its own (the client's pongs count).
+TEST(Server, TwoServersOnOneLoopEachCloseAndPingOnlyTheirOwn) {
+    EventLoop loop;
+    WebSocketServer a(loop, local());
+    a.on_connection(echo_route);
+    ASSERT_TRUE(a.listen().ok());
+    ServerOptions ob = local();
+    ob.ping_interval = 100ms;
+    WebSocketServer b(loop, ob);
+    b.on_connection(echo_route);
+    ASSERT_TRUE(b.listen().ok());
+    std::map<std::string, std::vector<int>> codes;
+    std::map<std::string, int> pings;
+    std::vector<WebSocket> clients;
+    int opened = 0;
+    auto connect = [&](WebSocketServer& s, const std::string& name) {
+        auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(s.port()) + "/");
+        ws.on_open([&] {
+            if (++opened == 4) a.close();
+        });
+        ws.on_ping([&pings, name](std::string_view) { ++pings[name]; });
+        ws.on_close([&codes, name](std::uint16_t c, std::string_view) { codes[name].push_back(c); });
+        clients.push_back(ws);
+    };
+    connect(a, "a");
+    connect(a, "a");
+    connect(b, "b");
+    connect(b, "b");
+    loop.set_timeout(600ms, [&] { loop.stop(); });
+    loop.set_timeout(5s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(codes["a"], (std::vector<int>{1001, 1001}));
+    EXPECT_TRUE(codes["b"].empty());
+    EXPECT_EQ(a.connection_count(), 0u);
+    EXPECT_EQ(b.connection_count(), 2u);
+    EXPECT_GE(pings["b"], 4);  // two each, at least, in 600 ms at 100 ms
+    EXPECT_EQ(pings["a"], 0);
+    for (auto& ws : clients) {
+        const bool of_b = ws.url().find(":" + std::to_string(b.port()) + "/") != std::string::npos;
+        EXPECT_EQ(ws.ready_state() == ReadyState::Open, of_b) << ws.url();
+    }
+}
+
 TEST(Server, PortInUseIsAClearError) {
     EventLoop loop;
     WebSocketServer a(loop, local());
