@@ -193,9 +193,10 @@ TEST(Server, ListensAndConnectsOverIpv6) {
     so.host = "::1";
     so.port = 0;
     WebSocketServer server(loop, so);
-    std::string peer;
+    std::string peer, handle_peer;
     server.on_connection([&](WebSocket& ws, const HttpRequest& req) {
         peer = req.remote_address;
+        handle_peer = ws.remote_address();  // what the session keeps of it (decision 0014)
         ws.on_message([ws](std::string_view m, bool b) mutable { (void)ws.send(m, b); });
     });
     if (auto st = server.listen(); !st) {
@@ -215,6 +216,7 @@ TEST(Server, ListensAndConnectsOverIpv6) {
     loop.run();
     EXPECT_EQ(echoed, "over v6");
     EXPECT_EQ(peer.rfind("[::1]:", 0), 0u) << peer;
+    EXPECT_EQ(handle_peer, peer);
 }
 
 TEST(Limits, TooManyConnectionsGet503AndTooManyFromOneAddress429) {
@@ -253,11 +255,18 @@ TEST(Limits, TooManyConnectionsGet503AndTooManyFromOneAddress429) {
     {
         auto server = make(0, 1);
         const auto port = t.call([&] { return server->port(); });
-        RawClient first(port), second(port);
-        first.send(upgrade_request("/"));
-        EXPECT_EQ(first.read_head().rfind("HTTP/1.1 101 ", 0), 0u);
+        auto first = std::make_unique<RawClient>(port);
+        RawClient second(port);
+        first->send(upgrade_request("/"));
+        EXPECT_EQ(first->read_head().rfind("HTTP/1.1 101 ", 0), 0u);
         second.send(upgrade_request("/"));
         EXPECT_EQ(second.read_head().rfind("HTTP/1.1 429 ", 0), 0u);
+        // The connection that leaves gives its address's slot back.
+        first.reset();
+        ASSERT_TRUE(eventually([&] { return server->connection_count() == 0; }));
+        RawClient third(port);
+        third.send(upgrade_request("/"));
+        EXPECT_EQ(third.read_head().rfind("HTTP/1.1 101 ", 0), 0u);
         t.call([&] { server.reset(); return 0; });
     }
 }

@@ -740,7 +740,8 @@ TEST(Server, ServerCloseSends1001ToEveryClient) {
 TEST(Server, TwoServersOnOneLoopEachCloseAndPingOnlyTheirOwn) {
     EventLoop loop;
     WebSocketServer a(loop, local());
-    a.on_connection(echo_route);
+    std::vector<std::pair<std::string, std::string>> peers;  // the handle's, the request's
+    a.on_connection([&](WebSocket& ws, const HttpRequest& req) { peers.emplace_back(ws.remote_address(), req.remote_address); });
     ASSERT_TRUE(a.listen().ok());
     ServerOptions ob = local();
     ob.ping_interval = 100ms;
@@ -773,6 +774,11 @@ TEST(Server, TwoServersOnOneLoopEachCloseAndPingOnlyTheirOwn) {
     EXPECT_EQ(b.connection_count(), 2u);
     EXPECT_GE(pings["b"], 4);  // two each, at least, in 600 ms at 100 ms
     EXPECT_EQ(pings["a"], 0);
+    ASSERT_EQ(peers.size(), 2u);
+    for (auto& [kept, asked] : peers) {
+        EXPECT_EQ(kept.rfind("127.0.0.1:", 0), 0u) << kept;
+        EXPECT_EQ(kept, asked);
+    }
     for (auto& ws : clients) {
         const bool of_b = ws.url().find(":" + std::to_string(b.port()) + "/") != std::string::npos;
         EXPECT_EQ(ws.ready_state() == ReadyState::Open, of_b) << ws.url();
