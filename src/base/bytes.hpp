@@ -96,19 +96,19 @@ public:
         }
         return *this;
     }
-    ByteQueue(ByteQueue&& o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
+    ByteQueue(ByteQueue&& o) noexcept : b_(std::exchange(o.b_, empty_block())) {}
     ByteQueue& operator=(ByteQueue&& o) noexcept {
         if (this != &o) {
             release();
-            b_ = std::exchange(o.b_, nullptr);
+            b_ = std::exchange(o.b_, empty_block());
         }
         return *this;
     }
 
-    std::size_t size() const noexcept { return b_ ? b_->tail - b_->head : 0; }
-    bool empty() const noexcept { return size() == 0; }
-    Bytes data() const noexcept { return b_ ? Bytes{b_->bytes() + b_->head, b_->tail - b_->head} : Bytes{}; }
-    std::size_t capacity() const noexcept { return b_ ? b_->cap : 0; }
+    std::size_t size() const noexcept { return b_->tail - b_->head; }
+    bool empty() const noexcept { return b_->tail == b_->head; }
+    Bytes data() const noexcept { return {b_->bytes() + b_->head, b_->tail - b_->head}; }
+    std::size_t capacity() const noexcept { return b_->cap; }
 
     void append(Bytes b) {
         if (b.empty()) return;
@@ -119,20 +119,20 @@ public:
     /// Grows the queue by n bytes and returns them for the caller to fill.
     std::byte* extend(std::size_t n) {
         Block* b = b_;
-        if (b != nullptr && b->head == b->tail) b->head = b->tail = 0;
-        if (b == nullptr || b->cap - b->tail < n) b = grow(n);
+        // `<=`: the empty block (no room, never written) always goes to grow().
+        if (b->cap - b->tail <= n) b = grow(n);
         std::byte* p = b->bytes() + b->tail;
         b->tail += n;
         return p;
     }
     /// Gives back the last n bytes of an extend() that were not used.
     void shrink_back(std::size_t n) noexcept {
-        if (b_ != nullptr) b_->tail -= n;
+        if (n != 0) b_->tail -= n;
     }
 
     void consume(std::size_t n) noexcept {
+        if (n == 0) return;
         Block* b = b_;
-        if (b == nullptr) return;
         b->head += n;
         if (b->head >= b->tail) {
             b->head = b->tail = 0;
@@ -143,12 +143,12 @@ public:
         }
     }
     void clear() noexcept {
-        if (b_ != nullptr) b_->head = b_->tail = 0;
+        if (b_->tail != 0) b_->head = b_->tail = 0;
     }
     /// Frees the storage when it grew past `keep` bytes (after a large
     /// message; `keep` 0: whenever empty, e.g. after the opening handshake).
     void trim(std::size_t keep) noexcept {
-        if (b_ != nullptr && b_->head == b_->tail && b_->cap > keep) release();
+        if (b_->head == b_->tail && b_->cap > keep) release();
     }
 
 private:
@@ -157,8 +157,17 @@ private:
         std::size_t head;
         std::size_t tail;
         std::size_t cap;
-        std::byte* bytes() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+        std::byte* bytes() const noexcept {
+            return const_cast<std::byte*>(reinterpret_cast<const std::byte*>(this + 1));
+        }
     };
+    // A queue without storage points at this block: no room, nothing in it,
+    // never written (every write path checks for room or for a non-zero
+    // count first), so the common calls need no test for a null pointer.
+    static Block* empty_block() noexcept {
+        static constexpr Block kEmpty{0, 0, 0};
+        return const_cast<Block*>(&kEmpty);
+    }
     static Block* allocate(std::size_t cap) {
         auto* b = static_cast<Block*>(::operator new(sizeof(Block) + cap));
         b->head = b->tail = 0;
@@ -166,23 +175,22 @@ private:
         return b;
     }
     void release() noexcept {
-        ::operator delete(static_cast<void*>(b_));
-        b_ = nullptr;
+        if (b_->cap != 0) ::operator delete(static_cast<void*>(b_));
+        b_ = empty_block();
     }
     Block* grow(std::size_t n) {
         // Compact in place when that makes room; else at least double
         // (small queues start at 256 bytes), so the capacity stays within
         // twice the most ever queued.
         Block* old = b_;
-        const std::size_t live = old ? old->tail - old->head : 0;
-        const std::size_t old_cap = old ? old->cap : 0;
-        if (old != nullptr && live + n <= old_cap) {
-            std::memmove(old->bytes(), old->bytes() + old->head, live);
+        const std::size_t live = old->tail - old->head;
+        if (old->cap != 0 && live + n <= old->cap) {  // (never the empty block)
+            if (old->head != 0 && live != 0) std::memmove(old->bytes(), old->bytes() + old->head, live);
             old->head = 0;
             old->tail = live;
             return old;
         }
-        std::size_t cap = old_cap < 128 ? 256 : old_cap * 2;
+        std::size_t cap = old->cap < 128 ? 256 : old->cap * 2;
         if (cap < live + n) cap = live + n;
         Block* fresh = allocate(cap);
         if (live != 0) std::memcpy(fresh->bytes(), old->bytes() + old->head, live);
@@ -192,7 +200,7 @@ private:
         return fresh;
     }
 
-    Block* b_ = nullptr;
+    Block* b_ = empty_block();
 };
 
 }  // namespace duplex::base
