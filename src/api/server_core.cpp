@@ -360,7 +360,7 @@ SessionContextRef ServerCore::session_context(const WebSocketRoute* route, const
     if (route == nullptr) route = &shared_->default_route;
     auto& slot = contexts_[route];
     if (!slot) {
-        slot = SessionContextRef(new SessionContext(weak_from_this(), this, shared_, *route, counters_, url));
+        slot = SessionContextRef(new SessionContext(weak_from_this(), shared_, *route, counters_, url));
     }
     return slot;
 }

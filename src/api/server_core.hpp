@@ -104,8 +104,8 @@ private:
 
     std::unique_ptr<runtime::TcpListener> listener_;
     // This loop's open sessions are the loop's closers whose key is this
-    // core (Session::closer_key()): a session is in one list, the loop's,
-    // not in a second one of ours (decision 0014). One we count is alive:
+    // core's counters (Session::closer_key()): a session is in one list, the
+    // loop's, not in a second one of ours (decision 0014). One we count is alive:
     // its self-reference is dropped only after session_done()/session_gone()
     // stopped counting it.
     std::size_t session_count_ = 0;
@@ -114,7 +114,7 @@ private:
     template <class F>
     void for_each_session(F&& f) {
         loop_.runtime().for_each_closer([&](runtime::Loop::Closer& c) {
-            if (c.closer_key() == this) f(static_cast<Session&>(c));
+            if (c.closer_key() == static_cast<const void*>(&counters_)) f(static_cast<Session&>(c));
         });
     }
     /// Unlinks s and gives back what it held here (topics, its connection

@@ -180,6 +180,7 @@ void Session::on_loop_closing() {
         if (handlers_) handlers_->drop_callbacks();
         route_handle_ = WebSocket();
         if (auto o = owner()) o->session_gone(this);
+        in_core_ = false;  // (already, unless the core went first)
     }
     // A handle released on another thread may be handing us to this loop
     // right now: let it finish before the loop goes (it takes microseconds).
@@ -554,7 +555,7 @@ void Session::feed(base::MutableBytes data) {
         const std::size_t n = ws().handle_bytes(data, now);
         data = data.subspan(n);
         dispatch();
-        if (ws().state() == proto::ws::State::Closed) break;
+        if (!has_ws() || ws().state() == proto::ws::State::Closed) break;
     }
     // The loop's read buffer is about to be reused, by other connections too:
     // what was validated in it no longer says anything about its bytes.
@@ -801,6 +802,7 @@ void Session::done() {
         if (self->sock_) self->sock_.reset();
         if (self->handlers_) self->handlers_->drop_callbacks();
         if (auto o = self->owner()) o->session_done(self.get());
+        self->in_core_ = false;  // (already, unless the core went first)
         self->release_self();
     });
 }

@@ -108,6 +108,7 @@ base::Result<std::unique_ptr<TcpSocket>> TcpSocket::connect(Loop& loop, const Ad
         return ec;
     }
     auto s = std::make_unique<TcpSocket>(loop, fd, handler);
+    if (!s->is_open()) return std::error_code(EMFILE, std::system_category());  // a descriptor too large to hold
     s->d_.start_connecting(loop, s.get());
     return s;
 }
@@ -123,11 +124,18 @@ void TcpSocket::on_io(std::uint32_t events) { d_.on_io(loop_, this, events, *han
 // --------------------------------------------------------- TcpDescriptor --
 
 TcpDescriptor::TcpDescriptor(int fd) noexcept {
+    if (fd < 0) return;
     if (fd > kMaxFd) {
         ::close(fd);  // cannot be held: refused, as when out of descriptors
         return;
     }
     fd_ = fd & kMaxFd;  // all of fd: it is at most kMaxFd
+}
+
+void TcpDescriptor::close_unregistered() noexcept {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    fd_ = -1;
 }
 
 void TcpDescriptor::register_with(Loop& loop, Loop::IoHandler* h) {

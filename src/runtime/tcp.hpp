@@ -69,11 +69,16 @@ public:
     explicit TcpDescriptor(int fd) noexcept;
     TcpDescriptor(TcpDescriptor&& o) noexcept { take(o); }
     TcpDescriptor& operator=(TcpDescriptor&& o) noexcept {
-        if (this != &o) take(o);  // the owner closed ours first, if it was open
+        if (this != &o) {
+            close_unregistered();
+            take(o);
+        }
         return *this;
     }
-    /// Closing needs the loop: the owner calls close() first.
-    ~TcpDescriptor() = default;
+    /// The owner calls close() first (it unregisters from the loop); a
+    /// descriptor still held here (an upgrade that threw halfway) is closed,
+    /// which takes it out of epoll too.
+    ~TcpDescriptor() { close_unregistered(); }
 
     bool is_open() const noexcept { return fd_ >= 0; }
     int fd() const noexcept { return fd_; }
@@ -108,7 +113,9 @@ private:
         want_write_ = o.want_write_;
         paused_ = o.paused_;
         o.fd_ = -1;
+        o.connecting_ = o.want_write_ = o.paused_ = false;
     }
+    void close_unregistered() noexcept;
 
     // The descriptor and the flags in 32 bits (memory per connection).
     int fd_ : 29 = -1;

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <string>
 #include <vector>
 #include <thread>
@@ -175,6 +177,25 @@ TEST(TcpDescriptor, AnObjectThatEmbedsItReadsWritesAndClosesInFourBytes) {
     EXPECT_TRUE(moved.is_open());
     moved.close(loop);
     EXPECT_FALSE(moved.is_open());
+}
+
+// An upgrade that throws after the descriptor left its socket must not leak
+// it (nor leave it in epoll, which closing does).
+TEST(TcpDescriptor, OneDestroyedStillHoldingItsDescriptorClosesIt) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    { runtime::TcpDescriptor d(fds[0]); }
+    errno = 0;
+    EXPECT_EQ(::fcntl(fds[0], F_GETFD), -1);
+    EXPECT_EQ(errno, EBADF);
+    runtime::TcpDescriptor held(fds[1]);
+    runtime::TcpDescriptor none;
+    held = std::move(none);  // what it held is closed, not dropped
+    errno = 0;
+    EXPECT_EQ(::fcntl(fds[1], F_GETFD), -1);
+    EXPECT_EQ(errno, EBADF);
+    EXPECT_FALSE(held.is_open());
+    EXPECT_FALSE(runtime::TcpDescriptor(-1).is_open());
 }
 
 TEST(TcpDescriptor, ADescriptorAboveWhatItHoldsIsRefused) {
