@@ -5,6 +5,7 @@ duplex-server processes (each with its own duplex-bench): the kernel's and
 the servers' memory at that scale, and whether every connection opened.
 
     bench/hold_many.py --build build [--connections 100000] [--per-process N] [--duration 30]
+                       [--server PATH] [--bench PATH]
 
 One process can hold at most RLIMIT_NOFILE descriptors (here a hard limit of
 20 000 that cannot be raised), so N connections need ceil(N / per-process)
@@ -51,7 +52,11 @@ def main():
     # Leave room for the process's other descriptors (listener, epoll, eventfd, logs).
     ap.add_argument('--per-process', type=int, default=max(1, soft - 256))
     ap.add_argument('--duration', type=float, default=30)
+    ap.add_argument('--server', help='duplex-server (default: BUILD/apps/duplex-server)')
+    ap.add_argument('--bench', help='duplex-bench (default: BUILD/apps/duplex-bench)')
     a = ap.parse_args()
+    server = a.server or f'{a.build}/apps/duplex-server'
+    generator = a.bench or f'{a.build}/apps/duplex-bench'
     procs = math.ceil(a.connections / a.per_process)
     shares = [a.connections // procs + (1 if i < a.connections % procs else 0) for i in range(procs)]
     print(f'# {a.connections} connections over {procs} server processes '
@@ -60,13 +65,13 @@ def main():
     slab_before = slab_bytes()
     try:
         for _ in range(procs):
-            servers.append(start([f'{a.build}/apps/duplex-server', '--threads', '1', '--port', '{port}',
+            servers.append(start([server, '--threads', '1', '--port', '{port}',
                                   '--ping-interval-ms', '0', '--idle-timeout-ms', '0']))
         for i, ((p, port), share) in enumerate(zip(servers, shares)):
             # Each generator from its own four source addresses: ports to spare.
             first = 2 + 4 * i
             sources = f'127.0.0.{first}-127.0.0.{first + 3}'
-            cmd = [f'{a.build}/apps/duplex-bench', 'idle', f'ws://127.0.0.1:{port}/echo', '-c', str(share),
+            cmd = [generator, 'idle', f'ws://127.0.0.1:{port}/echo', '-c', str(share),
                    '--duration', str(a.duration), '--sources', sources, '--server-pid', str(p.pid), '--json']
             gens.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                          start_new_session=True))
