@@ -17,146 +17,21 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import websockets
 
+from raw_ws import ACCEPT, Fail, Raw, check, frame, upgrade_request
+
 WATCHDOG = 90
 MAX_MESSAGE = 1024
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEB_DIR = os.path.normpath(os.path.join(HERE, '..', '..', 'web'))
-KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
-ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='  # RFC 6455 section 1.3's example pair
 
 
-class Fail(Exception):
-    pass
-
-
-def check(cond, why):
-    if not cond:
-        raise Fail(why)
-
-
-# ---------------------------------------------------------------- raw client
-
-def upgrade_request(path='/echo', version='13'):
-    return (f'GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-            f'Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: {version}\r\n\r\n').encode()
-
-
-def frame(opcode, payload, masked=True, fin=True):
-    head = bytes([(0x80 if fin else 0) | opcode])
-    bit = 0x80 if masked else 0
-    n = len(payload)
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 1 << 16:
-        head += bytes([bit | 126]) + n.to_bytes(2, 'big')
-    else:
-        head += bytes([bit | 127]) + n.to_bytes(8, 'big')
-    if not masked:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
-class Raw:
-    """One raw TCP connection to the server, read with deadlines."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(('127.0.0.1', port), timeout=5)
-        self.buf = b''
-        self.eof = False
-        self.reset = False
-
-    def send(self, data):
-        try:
-            self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server may already have answered and closed; what it sent is still read below
-
-    def _fill(self, deadline):
-        if self.eof:
-            return False
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        self.sock.settimeout(left)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return False
-        except ConnectionResetError:
-            self.eof = self.reset = True
-            return False
-        if not data:
-            self.eof = True
-            return False
-        self.buf += data
-        return True
-
-    def read_http_head(self, seconds=5):
-        """(status, headers dict lower-cased, body-so-far) of one HTTP response."""
-        deadline = time.monotonic() + seconds
-        while b'\r\n\r\n' not in self.buf:
-            if not self._fill(deadline):
-                raise Fail(f'no complete HTTP response head (got {self.buf[:200]!r}, '
-                           f'{"reset" if self.reset else "eof" if self.eof else "timeout"})')
-        head, self.buf = self.buf.split(b'\r\n\r\n', 1)
-        lines = head.decode('latin1').split('\r\n')
-        m = re.match(r'HTTP/1\.1 (\d{3}) ', lines[0] + ' ')
-        check(m, f'bad status line {lines[0]!r}')
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(':')
-            headers[name.strip().lower()] = value.strip()
-        return int(m.group(1)), headers
-
-    def read_body(self, headers, seconds=5):
-        n = int(headers.get('content-length', '0'))
-        deadline = time.monotonic() + seconds
-        while len(self.buf) < n and self._fill(deadline):
-            pass
-        body, self.buf = self.buf[:n], self.buf[n:]
-        return body
-
-    def read_frame(self, seconds=5):
-        """(opcode, payload) of one unmasked server frame."""
-        deadline = time.monotonic() + seconds
-
-        def need(k):
-            while len(self.buf) < k:
-                if not self._fill(deadline):
-                    raise Fail(f'no complete frame from the server (have {self.buf[:40]!r}, '
-                               f'{"reset" if self.reset else "eof" if self.eof else "timeout"})')
-        need(2)
-        b0, b1 = self.buf[0], self.buf[1]
-        check(not b1 & 0x80, 'the server sent a masked frame')
-        n, off = b1 & 0x7f, 2
-        if n == 126:
-            need(4)
-            n, off = int.from_bytes(self.buf[2:4], 'big'), 4
-        elif n == 127:
-            need(10)
-            n, off = int.from_bytes(self.buf[2:10], 'big'), 10
-        need(off + n)
-        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return b0 & 0x0f, payload
-
-    def wait_closed(self, seconds):
-        """True if the server closed (FIN or RST) within seconds; any bytes are kept in buf."""
-        deadline = time.monotonic() + seconds
-        while not self.eof and time.monotonic() < deadline:
-            self._fill(deadline)
-        return self.eof
-
-    def close(self):
-        self.sock.close()
-
+# ---------------------------------------------------------------- raw client (raw_ws.py)
 
 def upgraded(port):
     raw = Raw(port)

@@ -31,20 +31,11 @@ import time
 
 import websockets
 
+from raw_ws import ACCEPT, Fail, Raw, check, frame, upgrade_request
+
 WATCHDOG = 150
-KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
-ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='  # RFC 6455 section 1.3's example pair
 EXE = None
 LIVE = []  # every duplex-server Popen started, for the exit paths
-
-
-class Fail(Exception):
-    pass
-
-
-def check(cond, why):
-    if not cond:
-        raise Fail(why)
 
 
 # ---------------------------------------------------------------- servers
@@ -140,129 +131,6 @@ def kill_all():
 
 
 # ---------------------------------------------------------------- raw client
-
-def upgrade_request(path='/echo'):
-    return (f'GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-            f'Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n').encode()
-
-
-def frame(opcode, payload):
-    """One masked client frame."""
-    head = bytes([0x80 | opcode])
-    n = len(payload)
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 1 << 16:
-        head += bytes([0x80 | 126]) + n.to_bytes(2, 'big')
-    else:
-        head += bytes([0x80 | 127]) + n.to_bytes(8, 'big')
-    key = os.urandom(4)
-    mask = (key * (n // 4 + 1))[:n]
-    return head + key + (int.from_bytes(payload, 'big') ^ int.from_bytes(mask, 'big')).to_bytes(n, 'big')
-
-
-class Raw:
-    """One raw TCP connection to the server, read with deadlines."""
-
-    def __init__(self, port, bind=None, rcvbuf=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        if bind:
-            self.sock.bind((bind, 0))
-        self.sock.settimeout(5)
-        self.sock.connect(('127.0.0.1', port))
-        self.buf = b''
-        self.eof = False
-        self.reset = False
-
-    def send(self, data):
-        try:
-            self.sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def _fill(self, deadline, n=65536):
-        if self.eof:
-            return False
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        self.sock.settimeout(left)
-        try:
-            data = self.sock.recv(n)
-        except socket.timeout:
-            return False
-        except ConnectionResetError:
-            self.eof = self.reset = True
-            return False
-        if not data:
-            self.eof = True
-            return False
-        self.buf += data
-        return True
-
-    def why(self):
-        return 'reset' if self.reset else 'eof' if self.eof else 'timeout'
-
-    def read_http_head(self, seconds=5):
-        """(status, lower-cased headers) of one HTTP response; reads no further than the head."""
-        deadline = time.monotonic() + seconds
-        while b'\r\n\r\n' not in self.buf:
-            if not self._fill(deadline, 1):  # byte by byte: what follows the head stays in the socket
-                raise Fail(f'no complete HTTP response head (got {self.buf[:200]!r}, {self.why()})')
-        head, self.buf = self.buf.split(b'\r\n\r\n', 1)
-        lines = head.decode('latin1').split('\r\n')
-        m = re.match(r'HTTP/1\.1 (\d{3}) ', lines[0] + ' ')
-        check(m, f'bad status line {lines[0]!r}')
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(':')
-            headers[name.strip().lower()] = value.strip()
-        return int(m.group(1)), headers
-
-    def read_body(self, headers, seconds=5):
-        n = int(headers.get('content-length', '0'))
-        deadline = time.monotonic() + seconds
-        while len(self.buf) < n and self._fill(deadline):
-            pass
-        body, self.buf = self.buf[:n], self.buf[n:]
-        return body
-
-    def read_frame(self, seconds=5):
-        """(opcode, payload) of one unmasked server frame."""
-        deadline = time.monotonic() + seconds
-
-        def need(k):
-            while len(self.buf) < k:
-                if not self._fill(deadline):
-                    raise Fail(f'no complete frame from the server (have {len(self.buf)} bytes, {self.why()})')
-        need(2)
-        b0, b1 = self.buf[0], self.buf[1]
-        check(not b1 & 0x80, 'the server sent a masked frame')
-        check(b0 & 0x80, 'the server sent a fragment (FIN clear)')
-        n, off = b1 & 0x7f, 2
-        if n == 126:
-            need(4)
-            n, off = int.from_bytes(self.buf[2:4], 'big'), 4
-        elif n == 127:
-            need(10)
-            n, off = int.from_bytes(self.buf[2:10], 'big'), 10
-        need(off + n)
-        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return b0 & 0x0f, payload
-
-    def wait_closed(self, seconds):
-        deadline = time.monotonic() + seconds
-        while not self.eof and time.monotonic() < deadline:
-            if not self._fill(deadline):
-                continue
-            self.buf = b''  # whatever came before the FIN does not matter here
-        return self.eof
-
-    def close(self):
-        self.sock.close()
-
 
 def try_upgrade(port, path='/echo', bind=None, rcvbuf=None):
     """(status, Raw): the Raw stays open (after a 101 it is a WebSocket connection)."""
@@ -547,7 +415,7 @@ async def flood(policy):
                 detail += f'; slow consumer read {len(seqs)} messages, then Close 1008 {close[2:].decode()!r}'
             else:
                 detail += f'; slow consumer read {len(seqs)} messages, then {slow.why()} (no Close)'
-            check(slow.wait_closed(3), 'the slow consumer was not disconnected')
+            check(slow.wait_closed(3, keep=False), 'the slow consumer was not disconnected')
             slow.close()
             m = metrics(srv.port)
             check(m.get('duplex_connections_open') == 2, f'connections_open {m.get("duplex_connections_open")}, want 2')
