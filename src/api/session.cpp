@@ -340,9 +340,9 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
     cancel_timer();  // the handshake's
     client()->response_parser.reset();
     if (!accepted.protocol.empty()) negotiated().protocol = accepted.protocol;
+    build_ws(client()->ws_options);  // first: Phase::Open implies has_ws()
     phase_ = Phase::Open;
     set_state(ReadyState::Open);
-    build_ws(client()->ws_options);
     client()->attempts = 0;
     last_rx_ = last_ping_ = ms_tick(rt().now());
     arm_client_heartbeat();
@@ -378,7 +378,7 @@ SendResult Session::send(base::Bytes data, bool binary) {
     // An echo's short reply inside a read: corked with the other replies and
     // written when the read is done. Here, in a small function, rather than
     // in send_impl, whose size makes every call save and restore registers.
-    if (in_read_ && phase_ == Phase::Open && has_ws() && ws().tx().size() <= max_backpressure_ &&
+    if (in_read_ && phase_ == Phase::Open && ws().tx().size() <= max_backpressure_ &&
         ws().try_send_short(data, binary))
         return queued_one(true);
     return send_impl(data, binary, false);
@@ -743,14 +743,14 @@ bool Session::reconnect_later() {
     cancel_timer();
     if (client()->heartbeat_timer) rt().cancel_timer(client()->heartbeat_timer);
     client()->heartbeat_timer = 0;
+    phase_ = Phase::Resolving;  // first: Phase::Open implies has_ws()
+    set_state(ReadyState::Connecting);
     destroy_ws();
     client()->response_parser.reset();
     client()->out.clear();
     close_reported_ = false;
     set_buffered(0);
     write_blocked_ = drain_armed_ = false;
-    phase_ = Phase::Resolving;
-    set_state(ReadyState::Connecting);
     // Exponential backoff with ±20% jitter, so that many clients of one
     // server do not come back in lockstep.
     double delay = static_cast<double>(policy.initial_delay.count());

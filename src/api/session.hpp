@@ -162,8 +162,7 @@ public:
     /// "ip:port" ("[v6]:port"); empty before a client has connected.
     std::string remote_address() const { return remote_port_ == 0 ? std::string() : remote().to_string(); }
     const std::string& url() const noexcept {
-        if (client()) return client()->url;
-        if (negotiated_ && !negotiated_->url.empty()) return negotiated_->url;
+        if (negotiated_ && (client() || !negotiated_->url.empty())) return negotiated_->url;
         return context_ ? context_->url : empty_string();
     }
     EventLoop& loop() noexcept { return loop_; }
@@ -256,7 +255,8 @@ private:
         if (sock_) sock_->close();
         tcp_.close(rt());
     }
-    // The connection machine (ws_storage_), once made.
+    // The connection machine (ws_storage_), once made. Phase::Open implies
+    // it (it is made before the phase is set, and destroyed after it left).
     bool has_ws() const noexcept { return ws_made_; }
     proto::ws::Connection& ws() noexcept {
         return *std::launder(reinterpret_cast<proto::ws::Connection*>(ws_storage_));
@@ -284,7 +284,7 @@ private:
         std::string extensions;
         std::shared_ptr<proto::ws::Deflater> shared_deflater;  // a loop's, kept alive while we use it
         std::vector<std::string> topics;
-        std::string url;  // the request target, when not the context's
+        std::string url;  // server: the request target, when not the context's; client: the URL
         base::Instant timer_at = kNoTimer;  // when timer_ fires, when it waits for a close deadline
     };
     Negotiated& negotiated() {
@@ -341,7 +341,6 @@ private:
         runtime::Loop::TimerId heartbeat_timer = 0;
         bool secure = false;
         std::string host;  // for SNI and certificate checks
-        std::string url;
     };
     ClientState* client() const noexcept {
         return role_ == proto::ws::Role::Client ? static_cast<ClientState*>(negotiated_.get()) : nullptr;
@@ -367,8 +366,7 @@ private:
     // object, decision 0014). TLS and client connections use a Stream.
     std::unique_ptr<runtime::Stream> sock_;
     runtime::TcpDescriptor tcp_;
-    // Heartbeat times in milliseconds of the steady clock, 32 bits (ms_tick()).
-    std::uint32_t last_rx_ = 0;
+    std::uint32_t last_rx_ = 0;  // ms_tick()
     // The connection machine, made in place when the connection opens (a
     // server's at once, a client's after its handshake, again after each
     // reconnection). Whether it is made is a bit among the flags below:
@@ -386,9 +384,8 @@ private:
     // (client, before open), the close handshake's deadlines (open), the
     // lingering close's (server, after).
     runtime::Loop::TimerId timer_ = 0;
-    std::uint32_t last_ping_ = 0;
-    // Queue sizes and thresholds in 32 bits: a queue of 4 GiB is past any
-    // sane limit (what is larger reads as 4 GiB - 1, clamp32()).
+    std::uint32_t last_ping_ = 0;  // ms_tick()
+    // Clamped to 32 bits (clamp32()).
     std::atomic<std::uint32_t> buffered_{0};
     std::uint32_t low_threshold_ = 0;
     std::uint32_t max_backpressure_ = 16u << 20;

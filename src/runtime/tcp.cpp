@@ -148,10 +148,8 @@ void TcpDescriptor::start_connecting(Loop& loop, Loop::IoHandler* h) {
 }
 
 void TcpDescriptor::close(Loop& loop) {
-    if (fd_ < 0) return;
-    loop.remove_fd(fd_);
-    ::close(fd_);
-    fd_ = -1;
+    if (fd_ >= 0) loop.remove_fd(fd_);
+    close_unregistered();
 }
 
 void TcpDescriptor::shutdown_write() const {
