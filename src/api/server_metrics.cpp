@@ -31,6 +31,12 @@ std::string ServerMetrics::prometheus_text() const {
     one("duplex_bytes_sent_total", "counter", "Bytes written to WebSocket connections.", bytes_out);
     one("duplex_backpressure_drops_total", "counter", "Sends refused because a connection's buffer was over max_backpressure.",
         load(backpressure_drops));
+    one("duplex_backpressure_read_pauses_total", "counter",
+        "Times reading from a connection stopped because its replies (pongs, echoes) were over max_backpressure.",
+        load(backpressure_read_pauses));
+    one("duplex_slow_consumer_closes_total", "counter",
+        "Connections closed with 1008 because they did not read and their send buffer passed max_backpressure.",
+        load(slow_consumer_closes));
     one("duplex_published_total", "counter", "Messages published to topics.", load(published));
     o << "# HELP duplex_closes_total WebSocket connections closed, by close code.\n# TYPE duplex_closes_total counter\n";
     for (std::size_t i = 0; i < closes_10xx.size(); ++i)

@@ -392,11 +392,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     if (ws().tx().size() > max_backpressure_) {
         if (auto* c = counters()) ServerMetrics::add(c->shared->backpressure_drops);
         // A peer that does not read: bounded memory, never a silent loss.
-        if (close_when_full_ && ws().state() == proto::ws::State::Open) {
-            DUPLEX_LOG(Info, "websocket " << remote().to_string() << ": closing a slow consumer (" << ws().tx().size()
-                                          << " bytes queued)");
-            (void)close(1008, "slow consumer: send buffer over limit");
-        }
+        if (close_when_full_) fail_slow_consumer();
         return Errc::backpressure_limit;
     }
     // Large messages go straight to the kernel without copying the payload:
@@ -540,13 +536,58 @@ void Session::on_read(base::MutableBytes data) {
             lend_queue();  // the replies to this read are corked in it
             feed(data);
             in_read_ = false;
-            break;
+            flush();
+            // Replies the machine queued by itself (pongs, the Close echo)
+            // and those of the handlers count against the same budget as
+            // every send: what the kernel did not take of them must not grow
+            // without bound for a peer that sends and does not read. One read
+            // adds at most about its own size.
+            if (phase_ == Phase::Open && has_ws() && ws().tx().size() > max_backpressure_) {
+                over_budget_on_read();
+                flush();
+            }
+            return;
         case Phase::Linger:
             return;  // discard until the peer's FIN (lingering close)
         default:
             return;
     }
     flush();
+}
+
+void Session::over_budget_on_read() {
+    if (ws().state() != proto::ws::State::Open) return;
+    if (close_when_full_) return fail_slow_consumer();
+    // Drop: replies cannot be dropped (a pong, an echo the application sent
+    // from its handler and was told was dropped), so stop reading: the peer
+    // gets nothing more answered until it reads what it was sent (flush()
+    // resumes below half the budget).
+    if (read_paused_) return;
+    read_paused_ = true;
+    pause_reading(true);
+    if (auto* c = counters()) ServerMetrics::add(c->shared->backpressure_read_pauses);
+    DUPLEX_LOG(Info, "websocket " << remote().to_string() << ": reading paused, " << ws().tx().size()
+                                  << " bytes queued for a peer that does not read");
+}
+
+void Session::fail_slow_consumer() {
+    if (ws().state() == proto::ws::State::Closed) return;
+    DUPLEX_LOG(Info, "websocket " << remote().to_string() << ": closing a slow consumer (" << ws().tx().size()
+                                  << " bytes queued)");
+    if (auto* c = counters()) ServerMetrics::add(c->shared->slow_consumer_closes);
+    // The machine queues the Close (1008) behind the data and reports the
+    // close as 1008 whether or not the peer ever reads it; flush() stops
+    // reading and gives the queue close_timeout to leave. The event is
+    // delivered after the current callback (this may be inside a send()).
+    ws().fail_connection(proto::ws::WsError::slow_consumer);
+    set_state(ReadyState::Closing);
+    // (The queue may have left meanwhile and the connection be lingering or
+    // done: the event is delivered all the same.)
+    rt().defer([self = SessionRef(this)] {
+        if (!self->has_ws()) return;
+        self->dispatch();
+        if (self->phase_ == Phase::Open) self->flush();
+    });
 }
 
 void Session::feed(base::MutableBytes data) {
@@ -673,9 +714,14 @@ void Session::flush() {
             if (abandon_tx_) return done();
             if (q.empty() && below == 0) return close_transport();
             // A last frame (our Close) is still queued: give the peer
-            // close_timeout to take it, not for ever.
+            // close_timeout to take it, not for ever. Its input is
+            // discarded by now: stop reading it (§7.1.7).
             if (!flush_deadline_) {
                 flush_deadline_ = true;
+                if (!read_paused_) {
+                    read_paused_ = true;
+                    pause_reading(true);
+                }
                 // In timer_: done() cancels it (the close deadlines it held
                 // are over: flush() no longer arms them from here on).
                 cancel_timer();
@@ -685,6 +731,12 @@ void Session::flush() {
                 });
             }
             return;
+        }
+        // Drop policy: reading stopped over budget resumes once the peer
+        // has taken half of it.
+        if (read_paused_ && q.size() + below <= max_backpressure_ / 2 && ws().state() == proto::ws::State::Open) {
+            read_paused_ = false;
+            pause_reading(false);
         }
         arm_timer();
     }
@@ -720,6 +772,10 @@ void Session::close_transport() {
     // do not turn our close into a RST that could destroy the Close frame.
     phase_ = Phase::Linger;
     want_write(false);
+    if (read_paused_) {  // lingering reads (and discards) until the FIN
+        read_paused_ = false;
+        pause_reading(false);
+    }
     if (sock_) sock_->shutdown_write();
     else tcp_.shutdown_write();
     cancel_timer();  // the close handshake's deadlines are over
@@ -751,6 +807,7 @@ bool Session::reconnect_later() {
     close_reported_ = false;
     set_buffered(0);
     write_blocked_ = drain_armed_ = false;
+    read_paused_ = false;  // the next attempt's socket reads
     // Exponential backoff with ±20% jitter, so that many clients of one
     // server do not come back in lockstep.
     double delay = static_cast<double>(policy.initial_delay.count());

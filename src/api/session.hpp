@@ -220,6 +220,11 @@ private:
     void handle_handshake_bytes(base::MutableBytes data);
     void open_client(const proto::ws::ClientAccept& accepted, base::MutableBytes leftover);
     void feed(base::MutableBytes data);
+    // The send budget (max_backpressure_) is spent: after a read, by replies
+    // (Close policy: fail; Drop: stop reading until half of it has left);
+    // at a send, Close policy.
+    void over_budget_on_read();
+    void fail_slow_consumer();
     // Before frames are queued: a send queue from the loop, if ours has no
     // buffer (flush() gives it back once everything is written).
     void lend_queue() noexcept { rt().lend_queue(ws().tx()); }
@@ -424,6 +429,7 @@ private:
     bool ws_made_ : 1 = false;         // see has_ws()
     bool remote_v6_ : 1 = false;
     bool in_core_ : 1 = false;         // counted by the server core as open (ServerCore::link)
+    bool read_paused_ : 1 = false;     // reading stopped: over budget (Drop), or closing with data queued
 };
 
 #if defined(__x86_64__) && defined(__GLIBCXX__)

@@ -84,6 +84,14 @@ struct DefaultInitAllocator : std::allocator<T> {
 /// allocation. Every connection has a send queue and most of them hold no
 /// buffer at rest (the loop lends one while they write, decision 0013), so
 /// the three counters would be 24 bytes per idle connection (decision 0014).
+///
+/// A large buffer (from kMapFrom bytes on: a peer that does not read) is a
+/// memory mapping of its own, grown with mremap and unmapped when released.
+/// From the heap, it would be copied at each doubling (old and new held at
+/// once) and, once glibc's adaptive mmap threshold has risen, freed into a
+/// heap that keeps the pages: a slow consumer's budget would cost up to three
+/// times itself (issue 14). Pages a buffer reserved but never wrote are not
+/// resident, so memory follows what is queued, not the capacity.
 class ByteQueue {
 public:
     ByteQueue() = default;
@@ -168,16 +176,29 @@ private:
         static constexpr Block kEmpty{0, 0, 0};
         return const_cast<Block*>(&kEmpty);
     }
+    static bool is_mapped(std::size_t cap) noexcept { return cap + sizeof(Block) >= kMapFrom; }
     static Block* allocate(std::size_t cap) {
+        if (is_mapped(cap)) return map_block(cap);
         auto* b = static_cast<Block*>(::operator new(sizeof(Block) + cap));
         b->head = b->tail = 0;
         b->cap = cap;
         return b;
     }
+    static void free_block(Block* b) noexcept {
+        if (b->cap == 0) return;
+        if (is_mapped(b->cap)) unmap_block(b);
+        else ::operator delete(static_cast<void*>(b));
+    }
     void release() noexcept {
-        if (b_->cap != 0) ::operator delete(static_cast<void*>(b_));
+        free_block(b_);
         b_ = empty_block();
     }
+    // bytes.cpp: a block of at least `cap` bytes as its own mapping (its cap
+    // rounded up to whole pages); one grown in place or moved by the kernel
+    // without a copy; one given back. Throw std::bad_alloc like operator new.
+    static Block* map_block(std::size_t cap);
+    static Block* remap_block(Block* b, std::size_t cap);
+    static void unmap_block(Block* b) noexcept;
     Block* grow(std::size_t n) {
         // Compact in place when that makes room; else at least double
         // (small queues start at 256 bytes), so the capacity stays within
@@ -192,6 +213,15 @@ private:
         }
         std::size_t cap = old->cap < 128 ? 256 : old->cap * 2;
         if (cap < live + n) cap = live + n;
+        if (old->cap != 0 && is_mapped(old->cap)) {
+            // Mapped already: move the bytes to the front, then let the
+            // kernel grow the mapping (no second copy held at once).
+            if (old->head != 0 && live != 0) std::memmove(old->bytes(), old->bytes() + old->head, live);
+            old->head = 0;
+            old->tail = live;
+            b_ = remap_block(old, cap);
+            return b_;
+        }
         Block* fresh = allocate(cap);
         if (live != 0) std::memcpy(fresh->bytes(), old->bytes() + old->head, live);
         fresh->tail = live;
@@ -201,6 +231,10 @@ private:
     }
 
     Block* b_ = empty_block();
+
+public:
+    /// Buffers from this size on (header included) are mappings of their own.
+    static constexpr std::size_t kMapFrom = 256 * 1024;
 };
 
 }  // namespace duplex::base

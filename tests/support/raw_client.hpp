@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -17,8 +18,13 @@ namespace duplex::test {
 
 class RawClient {
 public:
-    explicit RawClient(std::uint16_t port) {
+    /// `receive_buffer` > 0 fixes the socket's receive buffer (before the
+    /// connect, so the window is small from the start and the kernel does not
+    /// grow it): a client that does not read then holds that much, whatever
+    /// the machine's tcp_rmem, and the server's own queue fills soon.
+    explicit RawClient(std::uint16_t port, int receive_buffer = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (receive_buffer > 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(port);
@@ -36,6 +42,20 @@ public:
         std::size_t off = 0;
         while (off < bytes.size()) {
             const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            off += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+    /// Sends all of `bytes` unless the peer stops taking them for `timeout`
+    /// (a server that stopped reading): false then, or on an error.
+    bool send_for(const std::string& bytes, std::chrono::milliseconds timeout) {
+        std::size_t off = 0;
+        while (off < bytes.size()) {
+            pollfd p{fd_, POLLOUT, 0};
+            if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+            const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
             if (n <= 0) return false;
             off += static_cast<std::size_t>(n);
         }

@@ -24,6 +24,11 @@ Connection::Connection(Role role, Options options)
     }
 }
 
+void Connection::set_size_limits(std::uint64_t max_message_size, std::uint64_t max_frame_size) noexcept {
+    max_message_size_ = clamp32(max_message_size);
+    max_frame_size_ = clamp32(max_frame_size);
+}
+
 void Connection::release_message_buffer() noexcept {
     // Only between messages: a message being reassembled keeps its bytes.
     if (!msg_active_) std::vector<std::byte>().swap(rare_->msg);
@@ -190,7 +195,9 @@ bool Connection::begin_frame(const FrameHeader& h, std::size_t available) {
         } else {
             msg_direct_ = false;
         }
-        if (h.payload_len > max_message_size_ - msg_size_) return fail(WsError::message_too_big), false;
+        // (msg_size_ may exceed a limit lowered while the message arrived.)
+        if (msg_size_ > max_message_size_ || h.payload_len > max_message_size_ - msg_size_)
+            return fail(WsError::message_too_big), false;
     }
     in_frame_ = true;
     frame_op_ = op;

@@ -170,6 +170,19 @@ public:
     /// Starts the close handshake. `code` 0 sends a Close without a status;
     /// otherwise it must be a valid wire code; the reason is UTF-8, ≤ 123 bytes.
     [[nodiscard]] Status close(std::uint16_t code, std::string_view reason, base::Instant now);
+    /// Fails the connection for a reason the runtime found, not the peer's
+    /// bytes (WsError::slow_consumer: the send budget is spent because the
+    /// peer does not read). As for a protocol error (§7.1.7): a Close with
+    /// the error's code is queued behind what is already in tx() (it may
+    /// never leave if the peer keeps not reading), the transport is to be
+    /// closed, further input is discarded, and the ClosedEvent carries that
+    /// code, whether or not the Close is ever read. No-op once Closed.
+    void fail_connection(WsError e) {
+        if (state_ != State::Closed) fail(e);
+    }
+    /// The size limits from now on (the next frame header is checked against
+    /// them; a message already under way keeps its count). 32 bits, as in Options.
+    void set_size_limits(std::uint64_t max_message_size, std::uint64_t max_frame_size) noexcept;
 
     // -- output ------------------------------------------------------------
     std::optional<Event> poll_event();

@@ -24,6 +24,7 @@ public:
             case WsError::message_too_big: return "message too big";
             case WsError::close_timeout: return "close handshake timed out";
             case WsError::unexpected_eof: return "connection ended without a close frame";
+            case WsError::slow_consumer: return "slow consumer: send buffer over limit";
         }
         return "unknown websocket error";
     }
@@ -40,6 +41,7 @@ CloseCode close_code_for(WsError e) noexcept {
         case WsError::invalid_utf8:
         case WsError::bad_compressed_data: return CloseCode::InvalidPayload;
         case WsError::message_too_big: return CloseCode::MessageTooBig;
+        case WsError::slow_consumer: return CloseCode::PolicyViolation;
         case WsError::close_timeout:
         case WsError::unexpected_eof: return CloseCode::Abnormal;
         default: return CloseCode::ProtocolError;

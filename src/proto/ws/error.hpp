@@ -23,6 +23,7 @@ enum class WsError {
     message_too_big,          // 1009: over the message or frame size limit (§7.4.1)
     close_timeout,            // 1006: the peer never answered our Close
     unexpected_eof,           // 1006: the transport ended without a Close
+    slow_consumer,            // 1008: the peer does not read what we send (our send budget is spent)
 };
 
 const std::error_category& ws_category() noexcept;
