@@ -112,12 +112,12 @@ TEST(ByteQueue, ALargeQueueKeepsItsBytesThroughGrowthAndIsGivenBack) {
         for (auto& c : chunk) c = static_cast<char>(rng());
         q.append(std::string_view(chunk));
         model += chunk;
+        max_live = std::max(max_live, model.size());
         if (i % 3 == 0) {  // the peer reads a little now and then
             const std::size_t n = std::min<std::size_t>(model.size(), 40000);
             q.consume(n);
             model.erase(0, n);
         }
-        max_live = std::max(max_live, model.size());
         ASSERT_EQ(q.size(), model.size());
         ASSERT_LE(q.capacity(), 2 * max_live + 4096);
     }
