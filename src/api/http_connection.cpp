@@ -97,7 +97,41 @@ void HttpConnection::handle(base::MutableBytes data) {
         handle_request(data);
         if (upgrade_pending_ || !sock_) return;  // the session (or the app) has the rest
         p.reset();
+        // Pipelined requests from a client that does not read its responses:
+        // what waits for it is bounded by max_backpressure, as for a
+        // WebSocket. Over it, what the kernel takes leaves now; if that is not
+        // enough, the rest of this read waits here (at most one read) and
+        // reading stops until the client has taken half of it.
+        if (out_.size() > output_limit() && !data.empty()) {
+            flush();
+            if (out_.size() > output_limit()) {
+                held_.assign(data.begin(), data.end());
+                if (!reading_paused_) {
+                    reading_paused_ = true;
+                    sock_->pause_reading(true);
+                    ServerMetrics::add(server_.shared_->metrics->backpressure_read_pauses);
+                }
+                return;
+            }
+        }
     }
+}
+
+std::size_t HttpConnection::output_limit() const noexcept { return server_.options_.max_backpressure; }
+
+void HttpConnection::resume_reading() {
+    // Called once the client took enough: the held requests first, then the socket.
+    auto held = std::move(held_);
+    held_.clear();
+    in_read_ = true;
+    handle({held.data(), held.size()});
+    in_read_ = false;
+    if (done_ || !sock_) return;
+    if (held_.empty() && !upgrade_pending_ && reading_paused_) {
+        reading_paused_ = false;
+        sock_->pause_reading(false);
+    }
+    flush();
 }
 
 void HttpConnection::handle_request(base::MutableBytes rest) {
@@ -315,6 +349,7 @@ void HttpConnection::flush() {
 void HttpConnection::on_writable() {
     auto self = shared_from_this();
     flush();
+    if (reading_paused_ && !held_.empty() && !done_ && sock_ && out_.size() <= output_limit() / 2) resume_reading();
 }
 
 void HttpConnection::on_eof() {

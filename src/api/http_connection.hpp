@@ -51,6 +51,9 @@ private:
     void serve_plain(const proto::http::Request& req, const HttpRequest& pub);
     void flush();
     void finish();
+    /// Unsent responses allowed before reading stops (pipelining).
+    std::size_t output_limit() const noexcept;
+    void resume_reading();
     void arm_timeout(std::chrono::milliseconds after);
     void release_slot();
 
@@ -76,6 +79,10 @@ private:
         std::vector<std::byte> bytes_after;  // what followed the head: the client may send frames at once
     };
     std::unique_ptr<PendingUpgrade> upgrade_;
+    /// Pipelined requests read but not handled while out_ is over its limit
+    /// (at most one read's worth).
+    std::vector<std::byte> held_;
+    bool reading_paused_ = false;
     runtime::Loop::TimerId timer_ = 0;
     bool admitted_ = false;  // holds a connection slot (ServerShared::admit)
     bool close_after_flush_ = false;

@@ -1,0 +1,75 @@
+// Limits against hostile peers (issue 14, docs/limits.md): every buffer a
+// peer can grow stops at its limit, over real sockets. Each test here failed
+// before its fix.
+#include <duplex/websocket.hpp>
+#include <duplex/websocket_server.hpp>
+
+#include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+
+using namespace duplex;
+using namespace duplex::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::size_t count_of(const std::string& hay, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + needle.size())) ++n;
+    return n;
+}
+
+// Pipelined requests from a client that never reads its responses: the
+// server stops handling them once max_backpressure bytes of responses wait
+// (it held 800 MB in 10 s before), and handles the rest once the client reads.
+TEST(Limits, PipelinedRequestsStopBeingHandledWhileTheirResponsesAreNotRead) {
+    LoopThread t;
+    std::atomic<int> handled{0};
+    constexpr int kRequests = 2000;
+    const std::string body(16u << 10, 'b');
+    auto server = t.call([&] {
+        ServerOptions o;
+        o.port = 0;
+        o.max_backpressure = 256u << 10;
+        auto s = std::make_unique<WebSocketServer>(t.loop, o);
+        s->on_http([&](const HttpRequest&, HttpResponse& res) {
+            ++handled;
+            res.body = body;
+            return true;
+        });
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    RawClient c(t.call([&] { return server->port(); }), 16 * 1024);
+    std::string all;
+    for (int i = 0; i < kRequests; ++i) all += "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+    ASSERT_TRUE(c.send_for(all, 2000ms));
+    // The server has read them all (84 KB), and handles what its budget allows:
+    // the budget, the kernel's buffers (a few MiB at most) and one more response.
+    // Reading stops (counted): from then on no request is handled.
+    ASSERT_TRUE(eventually([&] {
+        return server->metrics_text().find("duplex_backpressure_read_pauses_total 1") != std::string::npos;
+    }));
+    EXPECT_LT(handled.load(), 600) << "responses to a client that does not read are still being made";
+    // The client reads now: every response comes.
+    std::size_t seen = 0, scanned = 0;
+    c.read_until(
+        [&](const std::string& b) {
+            for (auto p = b.find("HTTP/1.1 200", scanned); p != std::string::npos; p = b.find("HTTP/1.1 200", p + 1)) {
+                ++seen;
+                scanned = p + 1;
+            }
+            return seen == kRequests;
+        },
+        20000ms);
+    EXPECT_EQ(count_of(c.buffer(), "HTTP/1.1 200"), static_cast<std::size_t>(kRequests));
+    EXPECT_EQ(handled.load(), kRequests);
+    t.call([&] { server.reset(); return 0; });
+}
+
+}  // namespace
