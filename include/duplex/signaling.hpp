@@ -31,9 +31,19 @@ struct SignalingOptions {
     /// With TURN: ephemeral credentials in coturn's REST format (use-auth-secret).
     std::string turn_secret;
     std::chrono::seconds turn_ttl{3600};
+    /// The largest message of a peer in a room (an SDP fits easily); larger
+    /// ones are refused with 1009 at their frame header.
     std::size_t max_message_size = 64 * 1024;
+    /// The largest message before the peer joined (a join with a token fits):
+    /// an unauthenticated connection gets the smallest budget.
+    std::size_t max_unjoined_message_size = 4 * 1024;
+    /// Bytes queued for one signaling peer before the server's backpressure
+    /// policy applies (signaling is small; the server-wide default is 16 MiB).
+    std::size_t max_backpressure = 1024 * 1024;
     std::size_t max_room_size = 16;
     std::size_t max_rooms = 10000;
+    /// Rooms that peers from one IP address may have created at once (0: no limit).
+    std::size_t max_rooms_per_address = 32;
     double messages_per_second = 50;  ///< per peer, with bursts of `burst`
     double burst = 200;
     std::size_t max_errors = 20;      ///< errors before the connection is closed with 1008

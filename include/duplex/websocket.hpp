@@ -172,6 +172,11 @@ public:
     std::size_t buffered_amount() const noexcept;
     /// on_drain fires when buffered_amount() falls to this (W3C bufferedAmountLowThreshold).
     void set_buffered_amount_low_threshold(std::size_t bytes);
+    /// The largest message (and frame) accepted from now on; a larger one is
+    /// refused with 1009 at its frame header, before its payload is buffered.
+    /// For a budget that grows with trust (a signaling peer once it joined).
+    /// Any thread (posted to the loop).
+    Status set_max_message_size(std::size_t bytes);
     /// The subprotocol agreed in the handshake ("" when none).
     std::string protocol() const;
     /// The peer's address, "127.0.0.1:53412" or "[::1]:53412".

@@ -113,6 +113,13 @@ struct WebSocketRoute {
     /// keep the connection (as with any handle); reassigning it is harmless.
     std::function<void(WebSocket&, std::string_view data, bool is_binary)> on_message = nullptr;
     std::function<void(WebSocket&, std::uint16_t code, std::string_view reason)> on_close = nullptr;
+    /// This route's limits, tighter (or looser) than the server's; 0: the
+    /// server's. A message (or frame) over max_message_size is refused with
+    /// 1009 at its frame header, before its payload is buffered;
+    /// max_backpressure as in ServerOptions. A connection may change its own
+    /// later (WebSocket::set_max_message_size, e.g. once it authenticated).
+    std::size_t max_message_size = 0;
+    std::size_t max_backpressure = 0;
 };
 
 /// @par Thread safety

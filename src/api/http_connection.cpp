@@ -224,8 +224,9 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
     head += proto::ws::write_accept_response(upgrade_->request.key, protocol, extensions, to_header_list(headers));
 
     proto::ws::Options wo;
-    wo.max_message_size = server_.options_.max_message_size;
-    wo.max_frame_size = server_.options_.max_frame_size;
+    const WebSocketRoute& route = *upgrade_->route;
+    wo.max_message_size = route.max_message_size ? route.max_message_size : server_.options_.max_message_size;
+    wo.max_frame_size = std::min<std::size_t>(server_.options_.max_frame_size, wo.max_message_size);
     wo.close_timeout = server_.options_.close_timeout;
     std::shared_ptr<proto::ws::Deflater> shared;
     if (deflate) {
@@ -251,7 +252,8 @@ void HttpConnection::accept_upgrade(std::string protocol, std::any user_data, st
                                    server_.session_context(upgrade_->route, upgrade_->public_request.target)));
     if (user_data.has_value()) session->user_data() = std::move(user_data);
     admitted_ = false;  // the session holds the slot now
-    session->set_backpressure(server_.options_.max_backpressure, server_.options_.backpressure_policy);
+    session->set_backpressure(route.max_backpressure ? route.max_backpressure : server_.options_.max_backpressure,
+                              server_.options_.backpressure_policy);
     done_ = true;
     session->attach_server(head);
     const auto pending = std::move(upgrade_);

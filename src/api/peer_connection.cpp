@@ -473,6 +473,7 @@ PeerConnectionStats PeerImpl::stats() const {
     s.local_candidate = p.local_candidate;
     s.remote_candidate = p.remote_candidate;
     s.dtls_cipher = p.dtls_cipher;
+    s.failure_reason = p.failure;
     if (p.rtt) s.round_trip_time = std::chrono::duration_cast<std::chrono::microseconds>(*p.rtt);
     return s;
 }

@@ -150,6 +150,11 @@ public:
         close_when_full_ = policy == BackpressurePolicy::Close;
     }
     void set_low_threshold(std::size_t bytes) noexcept { low_threshold_ = clamp32(bytes); }
+    Status set_max_message_size(std::size_t bytes) {
+        if (!has_ws() || phase_ != Phase::Open) return Errc::invalid_state;
+        ws().set_size_limits(bytes, bytes);
+        return {};
+    }
     Status ping(base::Bytes payload);
     Status close(std::uint16_t code, std::string_view reason);
     /// Ends the connection now, without a handshake (process shutdown).

@@ -5,8 +5,7 @@
 #include "proto/signal/auth.hpp"
 #include "proto/signal/rooms.hpp"
 
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -22,7 +21,13 @@ struct SignalCore {
     std::atomic<proto::signal::PeerRef> next{1};
     std::atomic<std::size_t> room_count{0}, peer_count{0};
 
-    SignalCore(EventLoop& loop, proto::signal::Config config) : home(loop), rooms(std::move(config)) {}
+    std::size_t max_message_size, max_unjoined_message_size;
+
+    SignalCore(EventLoop& loop, proto::signal::Config config, const SignalingOptions& o)
+        : home(loop),
+          rooms(std::move(config)),
+          max_message_size(o.max_message_size),
+          max_unjoined_message_size(std::min(o.max_unjoined_message_size, o.max_message_size)) {}
 
     /// Runs on the home loop: now if we are there, else posted.
     template <class Fn>
@@ -32,6 +37,18 @@ struct SignalCore {
     }
 
     void apply(const proto::signal::Output& out) {
+        // In a room, a peer may send a whole SDP; out of one, only a join.
+        // Before the sends: the peer may answer `joined` at once, and the
+        // raise must reach its connection first (both are posted to it in
+        // this order when it lives on another loop).
+        for (auto ref : out.joined) {
+            auto it = peers.find(ref);
+            if (it != peers.end()) (void)it->second.set_max_message_size(max_message_size);
+        }
+        for (auto ref : out.left) {
+            auto it = peers.find(ref);
+            if (it != peers.end()) (void)it->second.set_max_message_size(max_unjoined_message_size);
+        }
         for (const auto& s : out.sends) {
             auto it = peers.find(s.to);
             if (it != peers.end()) (void)it->second.send(s.text);
@@ -66,6 +83,14 @@ std::string random_id() {
     return id;
 }
 
+/// "1.2.3.4:5" or "[::1]:5" without its port: the per-address room limit's key.
+std::string ip_of(const std::string& address) {
+    const auto colon = address.rfind(':');
+    std::string ip = colon == std::string::npos ? address : address.substr(0, colon);
+    if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    return ip;
+}
+
 proto::signal::Config to_config(const SignalingOptions& o) {
     proto::signal::Config c;
     c.secret = o.secret;
@@ -76,19 +101,20 @@ proto::signal::Config to_config(const SignalingOptions& o) {
     c.limits.burst = o.burst;
     c.limits.max_errors = o.max_errors;
     c.new_id = random_id;
+    c.limits.max_rooms_per_address = o.max_rooms_per_address;
     c.ice_servers = [o](std::string_view peer_id, std::int64_t now) {
-        nlohmann::json list = nlohmann::json::array();
-        if (!o.stun_urls.empty()) list.push_back({{"urls", o.stun_urls}});
+        std::vector<proto::signal::IceServer> list;
+        if (!o.stun_urls.empty()) list.push_back({o.stun_urls, {}, {}});
         if (!o.turn_urls.empty()) {
-            nlohmann::json turn{{"urls", o.turn_urls}};
+            proto::signal::IceServer turn{o.turn_urls, {}, {}};
             if (!o.turn_secret.empty()) {
                 const auto cred = proto::signal::turn_credentials(o.turn_secret, peer_id, now + o.turn_ttl.count());
-                turn["username"] = cred.username;
-                turn["credential"] = cred.password;
+                turn.username = cred.username;
+                turn.credential = cred.password;
             }
-            list.push_back(turn);
+            list.push_back(std::move(turn));
         }
-        return list.dump();
+        return list;
     };
     return c;
 }
@@ -96,31 +122,39 @@ proto::signal::Config to_config(const SignalingOptions& o) {
 }  // namespace
 
 SignalingServer::SignalingServer(WebSocketServer& server, std::string path, SignalingOptions options)
-    : core_(std::make_shared<detail::SignalCore>(server.loop(), to_config(options))) {
+    : core_(std::make_shared<detail::SignalCore>(server.loop(), to_config(options), options)) {
     std::weak_ptr<detail::SignalCore> weak = core_;
-    server.route(std::move(path), {nullptr, [weak](WebSocket& ws, const HttpRequest&) {
-                                       auto core = weak.lock();
-                                       if (!core) return (void)ws.close(1001, "signaling stopped");
-                                       const auto ref = core->next.fetch_add(1);
-                                       core->at_home([core, ref, ws] { core->peers.emplace(ref, ws); });
-                                       ws.on_message([weak, ref](std::string_view data, bool binary) {
-                                           auto c = weak.lock();
-                                           if (!c) return;
-                                           c->at_home([c, ref, text = std::string(data), binary] {
-                                               const auto now = detail::SignalCore::mono_seconds();
-                                               c->apply(binary ? c->rooms.handle_binary(ref, now)
-                                                               : c->rooms.handle_message(ref, text, detail::SignalCore::unix_now(), now));
-                                           });
-                                       });
-                                       ws.on_close([weak, ref](std::uint16_t, std::string_view) {
-                                           auto c = weak.lock();
-                                           if (!c) return;
-                                           c->at_home([c, ref] {
-                                               c->peers.erase(ref);
-                                               c->apply(c->rooms.handle_disconnect(ref));
-                                           });
-                                       });
-                                   }});
+    WebSocketRoute route;
+    // Until it joins, a connection may send only a join (decision 0007).
+    route.max_message_size = core_->max_unjoined_message_size;
+    route.max_backpressure = options.max_backpressure;
+    route.on_connection = [weak](WebSocket& ws, const HttpRequest& req) {
+        auto core = weak.lock();
+        if (!core) return (void)ws.close(1001, "signaling stopped");
+        const auto ref = core->next.fetch_add(1);
+        core->at_home([core, ref, ws, address = ip_of(req.remote_address)] {
+            core->peers.emplace(ref, ws);
+            core->rooms.handle_connect(ref, address);
+        });
+        ws.on_message([weak, ref](std::string_view data, bool binary) {
+            auto c = weak.lock();
+            if (!c) return;
+            c->at_home([c, ref, text = std::string(data), binary] {
+                const auto now = detail::SignalCore::mono_seconds();
+                c->apply(binary ? c->rooms.handle_binary(ref, now)
+                                : c->rooms.handle_message(ref, text, detail::SignalCore::unix_now(), now));
+            });
+        });
+        ws.on_close([weak, ref](std::uint16_t, std::string_view) {
+            auto c = weak.lock();
+            if (!c) return;
+            c->at_home([c, ref] {
+                c->peers.erase(ref);
+                c->apply(c->rooms.handle_disconnect(ref));
+            });
+        });
+    };
+    server.route(std::move(path), std::move(route));
 }
 
 SignalingServer::~SignalingServer() = default;

@@ -112,6 +112,9 @@ bool WebSocket::publish(std::string_view topic, std::string_view data, bool is_b
 }
 void WebSocket::on_drain(std::function<void()> fn) { if (impl_) impl_->handlers().drain = std::move(fn); }
 void WebSocket::set_buffered_amount_low_threshold(std::size_t bytes) { if (impl_) impl_->set_low_threshold(bytes); }
+Status WebSocket::set_max_message_size(std::size_t bytes) {
+    return on_loop(impl_, [bytes](detail::Session& s) { return s.set_max_message_size(bytes); });
+}
 
 ReadyState WebSocket::ready_state() const noexcept { return impl_ ? impl_->ready_state() : ReadyState::Closed; }
 std::size_t WebSocket::buffered_amount() const noexcept { return impl_ ? impl_->buffered_amount() : 0; }

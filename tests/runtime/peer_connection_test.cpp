@@ -532,3 +532,31 @@ TEST(PeerConnection, HandlersAreDroppedAfterCloseSoCyclesDoNotLeak) {
     for (int i = 0; i < 5; ++i) p.loop.run_once(1);
     EXPECT_EQ(sentinel.use_count(), 1) << "handlers still hold their captures after close";
 }
+
+// A connection that fails says why, naming the layer (duplex-peer names a
+// DTLS fingerprint failure as such, issue 14): the answer's fingerprint is
+// altered, so the offerer's DTLS check of the certificate fails.
+TEST(PeerConnection, AFingerprintMismatchFailsAndSaysSo) {
+    Pair p;
+    ASSERT_TRUE(p.a.create_data_channel("chat").ok());
+    auto offer = p.a.create_offer();
+    ASSERT_TRUE(offer.ok());
+    ASSERT_TRUE(p.a.set_local_description(*offer).ok());
+    ASSERT_TRUE(p.b.set_remote_description(*offer).ok());
+    Pair::deliver(p.b, p.to_b);
+    auto answer = p.b.create_answer();
+    ASSERT_TRUE(answer.ok());
+    ASSERT_TRUE(p.b.set_local_description(*answer).ok());
+    auto forged = *answer;
+    const auto at = forged.sdp.find("a=fingerprint:sha-256 ");
+    ASSERT_NE(at, std::string::npos);
+    char& first = forged.sdp[at + 22];
+    first = first == 'A' ? 'B' : 'A';
+    ASSERT_TRUE(p.a.set_remote_description(forged).ok());
+    Pair::deliver(p.a, p.to_a);
+    EXPECT_EQ(p.a.get_stats().failure_reason, "");
+    ASSERT_TRUE(run_until(p.loop, [&] { return p.a.connection_state() == PeerConnectionState::Failed; }));
+    const auto why = p.a.get_stats().failure_reason;
+    EXPECT_EQ(why.rfind("DTLS: ", 0), 0u) << why;
+    EXPECT_NE(why.find("fingerprint"), std::string::npos) << why;
+}

@@ -5,6 +5,7 @@
 #include <duplex/websocket.hpp>
 #include <duplex/websocket_server.hpp>
 
+#include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
 
 #include <gtest/gtest.h>
@@ -142,6 +143,74 @@ TEST(Signaling, RepeatedAbuseIsClosedWith1008) {
     for (int i = 0; i < 3; ++i) EXPECT_EQ(p.next()["code"], "not-joined");
     EXPECT_TRUE(eventually([&] { return p.closed() != -1; }));
     EXPECT_EQ(p.closed(), 1008);
+}
+
+/// A masked client frame with a 64-bit length field declaring `declared`
+/// bytes, followed by `payload` (possibly fewer).
+std::string frame_declaring(std::uint64_t declared, const std::string& payload, std::uint8_t opcode = 0x1) {
+    std::string f;
+    f += static_cast<char>(0x80 | opcode);
+    f += static_cast<char>(0x80 | 127);
+    for (int i = 7; i >= 0; --i) f += static_cast<char>((declared >> (8 * i)) & 0xff);
+    f += std::string(4, '\0');  // zero mask: the payload as is
+    f += payload;
+    return f;
+}
+
+int first_close_code(const std::string& b) {
+    const auto head = b.find("\r\n\r\n");
+    if (head == std::string::npos) return -1;
+    for (std::size_t pos = head + 4; pos + 2 <= b.size();) {
+        const auto op = static_cast<unsigned char>(b[pos]) & 0x0f;
+        std::size_t len = static_cast<unsigned char>(b[pos + 1]) & 0x7f, h = 2;
+        if (len == 126) {
+            if (pos + 4 > b.size()) return -1;
+            len = (static_cast<unsigned char>(b[pos + 2]) << 8) | static_cast<unsigned char>(b[pos + 3]);
+            h = 4;
+        }
+        if (op == 0x8 && len >= 2 && pos + h + 2 <= b.size())
+            return (static_cast<unsigned char>(b[pos + h]) << 8) | static_cast<unsigned char>(b[pos + h + 1]);
+        pos += h + len;
+    }
+    return -1;
+}
+
+// /signal's limits apply from the frame header on (issue 14: ten partly sent
+// 14 MiB frames held 180 MB): before joining, a connection may send only a
+// small message; a frame declaring more is refused with 1009 before its
+// payload arrives. In a room, a peer may send a whole SDP (up to 64 KiB).
+TEST(Signaling, MessageBudgetsApplyAtTheFrameHeaderAndGrowOnceJoined) {
+    Service s;
+    {
+        RawClient c(s.port);
+        ASSERT_TRUE(c.send(upgrade_request("/signal")));
+        c.read_head();
+        // 14 MiB declared, 1 KiB sent: the server does not wait for the rest.
+        ASSERT_TRUE(c.send(frame_declaring(14u << 20, std::string(1024, 'x'))));
+        c.read_until([](const std::string& b) { return first_close_code(b) != -1; });
+        EXPECT_EQ(first_close_code(c.buffer()), 1009);
+    }
+    {
+        RawClient c(s.port);
+        ASSERT_TRUE(c.send(upgrade_request("/signal")));
+        c.read_head();
+        // 5 KiB of JSON before joining: over the unjoined budget (4 KiB).
+        const std::string pad = R"({"type":"join","room":"r","pad":")" + std::string(5000, 'p') + "\"}";
+        ASSERT_TRUE(c.send(frame_declaring(pad.size(), pad)));
+        c.read_until([](const std::string& b) { return first_close_code(b) != -1; });
+        EXPECT_EQ(first_close_code(c.buffer()), 1009);
+    }
+    // Joined: a 20 KiB offer goes through (relayed to the other peer).
+    Peer a(s.port), b(s.port);
+    a.send({{"type", "join"}, {"room", "r"}, {"id", "a"}});
+    ASSERT_EQ(a.next()["type"], "joined");
+    b.send({{"type", "join"}, {"room", "r"}, {"id", "b"}});
+    ASSERT_EQ(b.next()["type"], "joined");
+    const std::string sdp(20000, 's');
+    b.send({{"type", "offer"}, {"to", "a"}, {"sdp", sdp}});
+    EXPECT_EQ(a.next()["type"], "peer-joined");
+    EXPECT_EQ(a.next()["sdp"], sdp);
+    EXPECT_EQ(b.closed(), -1);
 }
 
 }  // namespace

@@ -217,6 +217,8 @@ public:
                 if (local_set) announce_gathering_complete();
             } else if (auto* s = std::get_if<ice::event::StateChange>(&*ev)) {
                 ice_state = static_cast<IceState>(static_cast<int>(s->state));
+                if (ice_state == IceState::Failed && failure.empty())
+                    failure = "ICE: no candidate pair worked (no path to the peer, or consent lost)";
                 emit(event::IceChange{ice_state});
                 if (ice_state == IceState::Connected || ice_state == IceState::Completed) on_ice_connected(now);
                 update_connection_state();
@@ -321,7 +323,7 @@ public:
             } else if (std::get_if<dtls::Closed>(&*ev)) {
                 close_all_channels();
             } else if (auto* f = std::get_if<dtls::Failed>(&*ev)) {
-                failure = f->reason;
+                if (failure.empty()) failure = "DTLS: " + f->reason;
                 close_all_channels();
                 update_connection_state();
             }
@@ -387,7 +389,7 @@ public:
             if (it != by_stream.end() && channels.at(it->second).state == ChannelState::Open)
                 emit(event::ChannelBufferedLow{it->second});
         } else if (std::get_if<sctp::event::Closed>(&ev) || std::get_if<sctp::event::Failed>(&ev)) {
-            if (auto* f = std::get_if<sctp::event::Failed>(&ev)) failure = f->reason;
+            if (auto* f = std::get_if<sctp::event::Failed>(&ev); f && failure.empty()) failure = "SCTP: " + f->reason;
             close_all_channels();
         }
     }
@@ -967,6 +969,7 @@ std::string Peer::local_fingerprint() const { return impl_->certificate.fingerpr
 
 PeerStats Peer::stats() const {
     PeerStats st = impl_->stats;
+    st.failure = impl_->failure;
     if (impl_->agent) {
         if (auto pair = impl_->agent->data_pair()) {
             st.local_candidate = pair->first.to_string();

@@ -111,6 +111,7 @@ struct PeerStats {
     std::uint32_t channels_opened = 0, channels_closed = 0;
     std::string local_candidate, remote_candidate, dtls_cipher;
     std::optional<base::Duration> rtt;
+    std::string failure;  // why the connection failed: "ICE: ...", "DTLS: ...", "SCTP: ..."; "" while it has not
 };
 
 class Peer {

@@ -2,40 +2,20 @@
 
 #include "proto/signal/auth.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <type_traits>
 
 namespace duplex::proto::signal {
 
-using nlohmann::json;
-
 namespace {
 std::string error_json(std::string_view code, std::string_view message) {
-    return json{{"type", "error"}, {"code", code}, {"message", message}}.dump();
+    return write_server_message(Error{std::string(code), std::string(message)});
 }
 }  // namespace
 
-bool is_valid_name(std::string_view s) noexcept {
-    if (s.empty() || s.size() > 64) return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-               c == '-';
-    });
-}
-
-/// A validated client message: only the fields the protocol knows (others
-/// are ignored, never relayed).
-struct Rooms::Incoming {
-    std::string type;
-    std::string room, id, token;              // join
-    std::string to, sdp;                      // offer / answer / candidate
-    std::string candidate;                    // candidate ("" = end of candidates)
-    std::optional<std::string> sdp_mid;
-    std::optional<std::int64_t> sdp_mline_index;
-};
-
 Rooms::Rooms(Config config) : config_(std::move(config)) {}
+
+void Rooms::handle_connect(PeerRef peer, std::string address) { peers_[peer].address = std::move(address); }
 
 std::size_t Rooms::room_size(const std::string& room) const {
     auto it = rooms_.find(room);
@@ -81,75 +61,41 @@ Output Rooms::handle_message(PeerRef peer, std::string_view text, std::int64_t u
         error(peer, p, "bad-message", "message too large", out);
         return out;
     }
-    // No exceptions: a parse failure is a discarded value.
-    const json j = json::parse(text.begin(), text.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-        error(peer, p, "bad-message", "not a JSON object", out);
+    SchemaLimits schema;
+    schema.max_sdp = config_.limits.max_message_size;
+    auto parsed = parse_client_message(text, schema);
+    if (auto* e = std::get_if<ParseError>(&parsed)) {
+        error(peer, p, "bad-message", e->message, out);
         return out;
     }
-    auto str = [&](const char* key, std::string& into, bool required) {
-        auto it = j.find(key);
-        if (it == j.end()) return !required;
-        if (!it->is_string()) return false;
-        into = it->get<std::string>();
-        return true;
-    };
-    Incoming m;
-    if (!str("type", m.type, true)) {
-        error(peer, p, "bad-message", "missing \"type\"", out);
-        return out;
-    }
-    if (m.type == "join") {
-        if (!str("room", m.room, true) || !is_valid_name(m.room)) {
-            error(peer, p, "bad-message", "\"room\" must be 1-64 characters of A-Za-z0-9_.-", out);
-            return out;
-        }
-        if (!str("id", m.id, false) || (j.contains("id") && !is_valid_name(m.id))) {
-            error(peer, p, "bad-message", "\"id\" must be 1-64 characters of A-Za-z0-9_.-", out);
-            return out;
-        }
-        if (!str("token", m.token, false)) {
-            error(peer, p, "bad-message", "\"token\" must be a string", out);
-            return out;
-        }
-        join(peer, p, m, unix_now, out);
-    } else if (m.type == "offer" || m.type == "answer") {
-        if (!str("to", m.to, true) || !str("sdp", m.sdp, true)) {
-            error(peer, p, "bad-message", "\"to\" and \"sdp\" must be strings", out);
-            return out;
-        }
-        relay(peer, p, m, out);
-    } else if (m.type == "candidate") {
-        if (!str("to", m.to, true) || !str("candidate", m.candidate, true)) {
-            error(peer, p, "bad-message", "\"to\" and \"candidate\" must be strings", out);
-            return out;
-        }
-        if (auto it = j.find("sdpMid"); it != j.end() && !it->is_null()) {
-            if (!it->is_string()) return error(peer, p, "bad-message", "\"sdpMid\" must be a string", out), out;
-            m.sdp_mid = it->get<std::string>();
-        }
-        if (auto it = j.find("sdpMLineIndex"); it != j.end() && !it->is_null()) {
-            if (!it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > 1024)
-                return error(peer, p, "bad-message", "\"sdpMLineIndex\" must be a small integer", out), out;
-            m.sdp_mline_index = it->get<std::int64_t>();
-        }
-        relay(peer, p, m, out);
-    } else if (m.type == "leave") {
-        if (!p.joined) return error(peer, p, "not-joined", "join a room first", out), out;
-        leave(peer, p, out);
-    } else {
-        error(peer, p, "bad-message", "unknown \"type\"", out);
-    }
+    std::visit(
+        [&](auto& m) {
+            using T = std::decay_t<decltype(m)>;
+            if constexpr (std::is_same_v<T, Join>) {
+                join(peer, p, m, unix_now, out);
+            } else if constexpr (std::is_same_v<T, Leave>) {
+                if (!p.joined) return error(peer, p, "not-joined", "join a room first", out);
+                leave(peer, p, out);
+            } else {
+                relay(peer, p, std::move(m), out);
+            }
+        },
+        std::get<ClientMessage>(parsed));
     return out;
 }
 
-void Rooms::join(PeerRef ref, Peer& p, const Incoming& m, std::int64_t unix_now, Output& out) {
+void Rooms::join(PeerRef ref, Peer& p, const Join& m, std::int64_t unix_now, Output& out) {
     if (p.joined) return error(ref, p, "already-joined", "already in room " + p.room, out);
     if (!config_.secret.empty() && !check_token(config_.secret, m.token, m.room, unix_now))
         return error(ref, p, "unauthorized", "a valid token for this room is required", out);
     auto it = rooms_.find(m.room);
     if (it == rooms_.end() && rooms_.size() >= config_.limits.max_rooms)
         return error(ref, p, "room-full", "too many rooms", out);
+    if (it == rooms_.end() && config_.limits.max_rooms_per_address > 0) {
+        auto n = rooms_by_address_.find(p.address);
+        if (n != rooms_by_address_.end() && n->second >= config_.limits.max_rooms_per_address)
+            return error(ref, p, "room-full", "too many rooms from your address", out);
+    }
     if (it != rooms_.end() && it->second.by_id.size() >= config_.limits.max_room_size)
         return error(ref, p, "room-full", "the room is full", out);
     std::string id = m.id;
@@ -163,55 +109,57 @@ void Rooms::join(PeerRef ref, Peer& p, const Incoming& m, std::int64_t unix_now,
         }
         if (it != rooms_.end() && it->second.by_id.count(id)) return error(ref, p, "id-taken", "no free id", out);
     }
-    Room& room = rooms_[m.room];
-    json peers = json::array();
+    if (it == rooms_.end()) {
+        it = rooms_.emplace(m.room, Room{}).first;
+        it->second.created_by = p.address;
+        ++rooms_by_address_[p.address];
+    }
+    Room& room = it->second;
+    Joined joined;
+    joined.room = m.room;
+    joined.id = id;
+    const std::string announce = write_server_message(PeerJoined{id});
     for (const auto& [other_id, other_ref] : room.by_id) {
-        peers.push_back(other_id);
-        out.sends.push_back({other_ref, json{{"type", "peer-joined"}, {"id", id}}.dump()});
+        joined.peers.push_back(other_id);
+        out.sends.push_back({other_ref, announce});
     }
     room.by_id.emplace(id, ref);
     p.joined = true;
     p.room = m.room;
     p.id = id;
-    json ice = json::array();
-    if (config_.ice_servers) {
-        ice = json::parse(config_.ice_servers(id, unix_now), nullptr, false);
-        if (ice.is_discarded() || !ice.is_array()) ice = json::array();
-    }
-    out.sends.push_back(
-        {ref, json{{"type", "joined"}, {"room", m.room}, {"id", id}, {"peers", peers}, {"iceServers", ice}}.dump()});
+    if (config_.ice_servers) joined.ice_servers = config_.ice_servers(id, unix_now);
+    out.sends.push_back({ref, write_server_message(joined)});
+    out.joined.push_back(ref);
 }
 
-void Rooms::relay(PeerRef ref, Peer& p, const Incoming& m, Output& out) {
+template <class Relayed>
+void Rooms::relay(PeerRef ref, Peer& p, Relayed m, Output& out) {
     if (!p.joined) return error(ref, p, "not-joined", "join a room first", out);
     auto& room = rooms_[p.room];
-    auto target = room.by_id.find(m.to);
+    auto target = room.by_id.find(m.peer);
     if (target == room.by_id.end() || target->second == ref)
-        return error(ref, p, "unknown-peer", "no peer \"" + m.to.substr(0, 64) + "\" in this room", out);
+        return error(ref, p, "unknown-peer", "no peer \"" + m.peer + "\" in this room", out);
     // Only the known fields travel, with "from" in place of "to".
-    json r{{"type", m.type}, {"from", p.id}};
-    if (m.type == "candidate") {
-        r["candidate"] = m.candidate;
-        if (m.sdp_mid) r["sdpMid"] = *m.sdp_mid;
-        if (m.sdp_mline_index) r["sdpMLineIndex"] = *m.sdp_mline_index;
-    } else {
-        r["sdp"] = m.sdp;
-    }
-    out.sends.push_back({target->second, r.dump()});
+    m.peer = p.id;
+    out.sends.push_back({target->second, write_server_message(std::move(m))});
 }
 
 void Rooms::leave(PeerRef ref, Peer& p, Output& out) {
     auto it = rooms_.find(p.room);
     if (it != rooms_.end()) {
         it->second.by_id.erase(p.id);
-        for (const auto& [other_id, other_ref] : it->second.by_id)
-            out.sends.push_back({other_ref, json{{"type", "peer-left"}, {"id", p.id}}.dump()});
-        if (it->second.by_id.empty()) rooms_.erase(it);  // nothing left behind
+        const std::string left = write_server_message(PeerLeft{p.id});
+        for (const auto& [other_id, other_ref] : it->second.by_id) out.sends.push_back({other_ref, left});
+        if (it->second.by_id.empty()) {  // nothing left behind
+            auto n = rooms_by_address_.find(it->second.created_by);
+            if (n != rooms_by_address_.end() && --n->second == 0) rooms_by_address_.erase(n);
+            rooms_.erase(it);
+        }
     }
-    (void)ref;
     p.joined = false;
     p.room.clear();
     p.id.clear();
+    out.left.push_back(ref);
 }
 
 Output Rooms::handle_disconnect(PeerRef peer) {

@@ -9,6 +9,8 @@
 // randomness of its own (peer ids come from an injected generator).
 #pragma once
 
+#include "proto/signal/message.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -25,6 +27,10 @@ struct Limits {
     std::size_t max_message_size = 64 * 1024;  // bytes of one client message (SDP fits easily)
     std::size_t max_room_size = 16;
     std::size_t max_rooms = 10000;
+    /// Rooms that peers from one address may have created and that still
+    /// exist (0: no limit): one address cannot take every room. A connection
+    /// is in one room at a time.
+    std::size_t max_rooms_per_address = 32;
     /// Token bucket per peer: `rate` messages per second, bursts of `burst`.
     double rate = 50;
     double burst = 200;
@@ -36,9 +42,9 @@ struct Config {
     Limits limits;
     /// When set, `join` needs a valid token for its room (auth.hpp).
     std::string secret;
-    /// The RTCIceServer list handed out in `joined` (a JSON array), built per
-    /// peer so that TURN credentials can name it. Unset: "[]".
-    std::function<std::string(std::string_view peer_id, std::int64_t unix_now)> ice_servers;
+    /// The RTCIceServer list handed out in `joined`, built per peer so that
+    /// TURN credentials can name it. Unset: none.
+    std::function<std::vector<IceServer>(std::string_view peer_id, std::int64_t unix_now)> ice_servers;
     /// Where server-assigned ids come from (tests pass a fixed sequence).
     std::function<std::string()> new_id;
 };
@@ -51,11 +57,19 @@ struct Output {
     };
     std::vector<Send> sends;
     std::vector<PeerRef> close;  // with 1008 (policy violation: repeated abuse)
+    /// Peers that entered a room (their messages may be as large as
+    /// max_message_size now) or left one (back to the unjoined budget).
+    std::vector<PeerRef> joined;
+    std::vector<PeerRef> left;
 };
 
 class Rooms {
 public:
     explicit Rooms(Config config);
+
+    /// A new connection from `address` (its IP: the per-address room
+    /// limit's key). A peer never announced counts under "".
+    void handle_connect(PeerRef peer, std::string address);
 
     /// A text message from `peer`. `unix_now` is the wall-clock time (token
     /// expiry); `mono_seconds` a monotonic time in seconds (rate limiting).
@@ -71,6 +85,7 @@ public:
 
 private:
     struct Peer {
+        std::string address;
         std::string room;
         std::string id;
         double tokens = 0;
@@ -81,11 +96,12 @@ private:
     };
     struct Room {
         std::unordered_map<std::string, PeerRef> by_id;
+        std::string created_by;  // the address whose peer made it
     };
 
-    struct Incoming;
-    void join(PeerRef ref, Peer& p, const Incoming& m, std::int64_t unix_now, Output& out);
-    void relay(PeerRef ref, Peer& p, const Incoming& m, Output& out);
+    void join(PeerRef ref, Peer& p, const Join& m, std::int64_t unix_now, Output& out);
+    template <class Relayed>
+    void relay(PeerRef ref, Peer& p, Relayed m, Output& out);
     void leave(PeerRef ref, Peer& p, Output& out);
     void error(PeerRef ref, Peer& p, std::string_view code, std::string_view message, Output& out);
     bool take_token(Peer& p, double now);
@@ -93,9 +109,7 @@ private:
     Config config_;
     std::unordered_map<PeerRef, Peer> peers_;
     std::unordered_map<std::string, Room> rooms_;
+    std::unordered_map<std::string, std::size_t> rooms_by_address_;
 };
-
-/// 1-64 characters of A-Za-z0-9_.- (room names and peer ids).
-bool is_valid_name(std::string_view s) noexcept;
 
 }  // namespace duplex::proto::signal

@@ -124,11 +124,12 @@ TEST(Signal, TurnCredentialsInCoturnsRestFormat) {
     Config cfg;
     cfg.ice_servers = [](std::string_view id, std::int64_t now) {
         const auto t = turn_credentials("turnsecret", id, now + 3600);
-        return json::array({json{{"urls", "turn:127.0.0.1:3478"}, {"username", t.username}, {"credential", t.password}}}).dump();
+        return std::vector<IceServer>{{{"turn:127.0.0.1:3478"}, t.username, t.password}};
     };
     Fixture f(cfg);
     auto j = only(f.send(1, {{"type", "join"}, {"room", "r"}, {"id", "alice"}}), 1);
     EXPECT_EQ(j["iceServers"][0]["username"], "1700003600:alice");
+    EXPECT_EQ(j["iceServers"][0]["urls"], json::array({"turn:127.0.0.1:3478"}));
 }
 
 TEST(Signal, AbuseIsRateLimitedThenClosed) {
@@ -158,7 +159,10 @@ TEST(Signal, DisconnectsLeaveNothingBehind) {
     EXPECT_EQ(f.rooms.room_count(), 0u);
     EXPECT_EQ(f.rooms.peer_count(), 0u);
     // 1000 peers joining and leaving many rooms, by leave and by disconnect.
-    for (PeerRef p = 100; p < 1100; ++p) f.send(p, {{"type", "join"}, {"room", "room" + std::to_string(p % 37)}});
+    for (PeerRef p = 100; p < 1100; ++p) {
+        f.rooms.handle_connect(p, "10.0.0." + std::to_string(p % 50));
+        f.send(p, {{"type", "join"}, {"room", "room" + std::to_string(p % 37)}});
+    }
     EXPECT_EQ(f.rooms.room_count(), 37u);
     for (PeerRef p = 100; p < 1100; ++p) {
         if (p % 2) f.send(p, {{"type", "leave"}});
@@ -166,6 +170,41 @@ TEST(Signal, DisconnectsLeaveNothingBehind) {
     }
     EXPECT_EQ(f.rooms.room_count(), 0u);
     EXPECT_EQ(f.rooms.peer_count(), 0u);
+}
+
+// One address cannot take every room (issue 14: 10 000 rooms in 2.8 s):
+// rooms that its peers created and that still exist are limited; joining an
+// existing room is not; a room that empties gives its slot back.
+TEST(Signal, RoomsCreatedFromOneAddressAreLimited) {
+    Config c;
+    c.limits.max_rooms_per_address = 3;
+    Fixture f(c);
+    for (PeerRef p = 1; p <= 4; ++p) f.rooms.handle_connect(p, "192.0.2.1");
+    f.rooms.handle_connect(9, "198.51.100.7");
+    for (PeerRef p = 1; p <= 3; ++p) EXPECT_EQ(only(f.send(p, {{"type", "join"}, {"room", "r" + std::to_string(p)}}), p)["type"], "joined");
+    auto refused = only(f.send(4, {{"type", "join"}, {"room", "r4"}}), 4);
+    EXPECT_EQ(refused["code"], "room-full");
+    EXPECT_EQ(refused["message"], "too many rooms from your address");
+    // Another address may create rooms, and anyone may join an existing one.
+    EXPECT_EQ(only(f.send(9, {{"type", "join"}, {"room", "r9"}}), 9)["type"], "joined");
+    EXPECT_EQ(only(f.send(4, {{"type", "join"}, {"room", "r1"}}), 4)["type"], "joined");
+    // r2 empties: its creator's address may make one more.
+    f.rooms.handle_disconnect(2);
+    f.rooms.handle_connect(5, "192.0.2.1");
+    EXPECT_EQ(only(f.send(5, {{"type", "join"}, {"room", "r5"}}), 5)["type"], "joined");
+}
+
+// The machine says who entered and left a room: the server gives a peer in a
+// room the larger message budget, and takes it back when it leaves.
+TEST(Signal, JoinsAndLeavesAreReportedForTheMessageBudget) {
+    Fixture f;
+    auto in = f.send(1, {{"type", "join"}, {"room", "r"}});
+    EXPECT_EQ(in.joined, std::vector<PeerRef>{1});
+    EXPECT_TRUE(in.left.empty());
+    auto refused = f.send(2, {{"type", "join"}, {"room", "bad name"}});
+    EXPECT_TRUE(refused.joined.empty());
+    auto out = f.send(1, {{"type", "leave"}});
+    EXPECT_EQ(out.left, std::vector<PeerRef>{1});
 }
 
 }  // namespace
