@@ -26,6 +26,7 @@
 #include <iostream>
 #include <memory>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +62,19 @@ void pubsub(duplex::WebSocket& ws, const duplex::HttpRequest& req) {
     });
 }
 
+// Each connection is a descriptor: the soft limit (often 1024) goes up to
+// the hard one, so that the server is not out of descriptors long before
+// it is out of anything else. Said once, on stderr.
+void raise_open_files_limit() {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+    const auto before = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) == 0)
+        std::fprintf(stderr, "duplex-server: open files limit raised from %llu to %llu\n",
+                     static_cast<unsigned long long>(before), static_cast<unsigned long long>(lim.rlim_max));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,10 +106,14 @@ int main(int argc, char** argv) {
     app.add_flag("--deflate", deflate, "accept permessage-deflate (RFC 7692) from clients that offer it");
     app.add_flag("--deflate-no-context-takeover", deflate_no_context,
                  "accept permessage-deflate, resetting the compressor after each message (less memory)");
-    app.add_option("--max-connections", options.max_connections, "WebSocket connections at once (0: no limit; more get 503)")
+    // A public server's default: one address cannot take every descriptor
+    // (issue 14); a NAT with many users behind it still fits.
+    options.max_connections_per_ip = 256;
+    app.add_option("--max-connections", options.max_connections,
+                   "connections at once, HTTP and WebSocket (0: no limit; more get 503)")
         ->capture_default_str();
     app.add_option("--max-connections-per-ip", options.max_connections_per_ip,
-                   "WebSocket connections at once from one address (0: no limit; more get 429)")
+                   "connections at once from one address (0: no limit; more get 429)")
         ->capture_default_str();
     app.add_option("--max-header-size", options.max_header_bytes, "largest request head in bytes (else 431)")
         ->check(CLI::Range(std::size_t{256}, std::size_t{1} << 20))
@@ -149,6 +167,8 @@ int main(int argc, char** argv) {
         std::cerr << "duplex-server: web directory not found: " << web << "\n";
         return 2;
     }
+
+    raise_open_files_limit();
 
     // Signals go to a thread of their own, which starts the graceful stop.
     sigset_t signals;

@@ -64,9 +64,11 @@ struct ServerOptions {
     /// A connection that sent nothing (not even a pong) this long is closed
     /// with 1001 "idle timeout" (0: never; at most 49 days, as above).
     std::chrono::milliseconds idle_timeout{120000};
-    /// WebSocket connections at once; more get 503 before the upgrade (0: no limit).
+    /// Connections at once, plain HTTP and WebSocket alike; more get 503 and
+    /// are closed as they are accepted (0: no limit).
     std::size_t max_connections = 0;
-    /// WebSocket connections at once from one IP address; more get 429 (0: no limit).
+    /// Connections at once from one IP address, HTTP and WebSocket; more get
+    /// 429 (0: no limit; duplex-server sets 256).
     std::size_t max_connections_per_ip = 0;
     /// Subprotocols this server speaks, in its order of preference; the first
     /// one the client also offers is chosen (unless on_upgrade decides).
@@ -76,6 +78,9 @@ struct ServerOptions {
     std::function<bool(std::string_view origin)> origin_check;
     /// Serve files from this directory for plain GET/HEAD requests ("": none).
     std::string static_dir;
+    /// Serve hidden files too (a path segment starting with '.': .git, .env).
+    /// Off: they are 404, like files that do not exist.
+    bool serve_hidden_files = false;
     /// Serve wss:// (and https://) instead of ws://.
     ServerTlsOptions tls;
 };

@@ -166,17 +166,7 @@ void HttpConnection::handle_request(base::MutableBytes rest) {
         respond(proto::http::write_simple_response(403, {}, "origin not allowed\n"), true);
         return;
     }
-    // Connection limits, before the upgrade: 503 when the server is full,
-    // 429 when this address has too many.
-    int refused = 0;
-    if (!server_.shared_->admit(peer_.ip.to_string(), refused)) {
-        ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
-        respond(proto::http::write_simple_response(refused, {{"Retry-After", "5"}},
-                                                   refused == 503 ? "server full\n" : "too many connections from your address\n"),
-                true);
-        return;
-    }
-    admitted_ = true;
+    // (The connection limits were checked when it was accepted: it holds a slot.)
     upgrade_ = std::make_unique<PendingUpgrade>();
     upgrade_->deflate =
         proto::ws::negotiate_deflate(up.extensions, to_deflate_config(server_.options_.per_message_deflate));
@@ -269,7 +259,6 @@ void HttpConnection::reject_upgrade(int status, std::string body, std::vector<Ht
     upgrade_decided_ = true;
     upgrade_pending_ = false;
     ServerMetrics::add(server_.shared_->metrics->handshakes_failed);
-    release_slot();
     if (status < 300 || status > 599) status = 403;
     headers.erase(std::remove_if(headers.begin(), headers.end(), [](const HttpHeader& h) { return !is_safe_header(h); }),
                   headers.end());
@@ -295,11 +284,16 @@ void HttpConnection::serve_plain(const proto::http::Request& req, const HttpRequ
             res.set_header("Content-Type", "text/plain; charset=utf-8");
             res.body = "this is a WebSocket endpoint: upgrade required\n";
         } else if (req.method != "GET" && !head) {
-            res.status = 405;
-            res.set_header("Allow", "GET, HEAD");
+            // RFC 9110 §9.1: methods are case-sensitive ("get" is not GET).
+            // One defined there that we do not serve: 405 with Allow; one
+            // we do not know at all: 501 (§15.6.2).
+            static constexpr std::string_view kKnown[] = {"POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+            const bool known = std::find(std::begin(kKnown), std::end(kKnown), req.method) != std::end(kKnown);
+            res.status = known ? 405 : 501;
+            if (known) res.set_header("Allow", "GET, HEAD");
             res.set_header("Content-Type", "text/plain; charset=utf-8");
-            res.body = "method not allowed\n";
-        } else if (!serve_static(server_.options_.static_dir, req.path(), res)) {
+            res.body = known ? "method not allowed\n" : "method not implemented (methods are case-sensitive)\n";
+        } else if (!serve_static(server_.options_.static_dir, req.path(), res, server_.options_.serve_hidden_files)) {
             res = {};
             res.status = 404;
             res.set_header("Content-Type", "text/plain; charset=utf-8");

@@ -84,7 +84,7 @@ private:
     std::vector<std::byte> held_;
     bool reading_paused_ = false;
     runtime::Loop::TimerId timer_ = 0;
-    bool admitted_ = false;  // holds a connection slot (ServerShared::admit)
+    bool admitted_ = true;  // holds a connection slot (ServerShared::admit, taken at the accept)
     bool close_after_flush_ = false;
     bool lingering_ = false;
     bool done_ = false;

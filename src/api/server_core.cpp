@@ -4,6 +4,7 @@
 
 #include "api/http_connection.hpp"
 #include "base/log.hpp"
+#include "proto/http/response_writer.hpp"
 #include "proto/ws/frame.hpp"
 #include "runtime/heap_trim.hpp"
 
@@ -111,16 +112,35 @@ Status ServerCore::listen(const runtime::Address& addr, bool reuse_port, std::ui
     runtime::TcpListener::Options lo;
     lo.reuse_port = reuse_port;
     std::weak_ptr<ServerCore> weak = weak_from_this();
-    auto l = runtime::TcpListener::listen(loop_.runtime(), addr, lo, [weak](int fd, const runtime::Address& peer) {
+    auto refuse = [weak](int fd, const runtime::Address& peer) {
         auto self = weak.lock();
-        if (!self || self->closed_) {
-            ::close(fd);
-            return;
-        }
-        auto conn = std::make_shared<HttpConnection>(*self, fd, peer);
-        self->http_.emplace(conn.get(), conn);
-        conn->start();
-    });
+        if (!self) return ::close(fd), void();
+        ServerMetrics::add(self->shared_->metrics->descriptor_exhaustions);
+        DUPLEX_LOG(Warn, "out of file descriptors: refused a connection from " << runtime::to_endpoint(peer).to_string()
+                                                                            << " (raise the open-files limit)");
+        self->refuse(fd, 503);
+    };
+    auto l = runtime::TcpListener::listen(
+        loop_.runtime(), addr, lo,
+        [weak](int fd, const runtime::Address& peer) {
+            auto self = weak.lock();
+            if (!self || self->closed_) {
+                ::close(fd);
+                return;
+            }
+            // Every connection takes a slot, plain HTTP ones too: idle
+            // keep-alive connections must not get past --max-connections.
+            int status = 0;
+            const auto ip = runtime::to_endpoint(peer).ip.to_string();
+            if (!self->shared_->admit(ip, status)) {
+                ServerMetrics::add(self->shared_->metrics->handshakes_failed);
+                return self->refuse(fd, status);
+            }
+            auto conn = std::make_shared<HttpConnection>(*self, fd, peer);
+            self->http_.emplace(conn.get(), conn);
+            conn->start();
+        },
+        refuse);
     if (!l) {
         if (l.error() == std::errc::address_in_use) return Errc::address_in_use;
         return l.error();
@@ -137,6 +157,17 @@ Status ServerCore::listen(const runtime::Address& addr, bool reuse_port, std::ui
         });
     }
     return {};
+}
+
+void ServerCore::refuse(int fd, int status) {
+    // A plain refusal, written once if the kernel takes it (no TLS: a TLS
+    // client gets the connection closed).
+    std::string answer;
+    if (!shared_->tls) {
+        const char* body = status == 503 ? "server full\n" : "too many connections from your address\n";
+        answer = proto::http::write_simple_response(status, {{"Retry-After", "5"}, {"Connection", "close"}}, body);
+    }
+    runtime::refuse_connection(fd, base::as_bytes(answer));
 }
 
 void ServerCore::sweep() {

@@ -101,6 +101,9 @@ private:
     LoopCounters& counters_;
 
     void sweep();  // heartbeats and idle timeouts
+    /// Answers a connection we will not serve (503 full or out of
+    /// descriptors, 429 too many from its address) and closes it.
+    void refuse(int fd, int status);
 
     std::unique_ptr<runtime::TcpListener> listener_;
     // This loop's open sessions are the loop's closers whose key is this

@@ -37,6 +37,8 @@ std::string ServerMetrics::prometheus_text() const {
     one("duplex_slow_consumer_closes_total", "counter",
         "Connections closed with 1008 because they did not read and their send buffer passed max_backpressure.",
         load(slow_consumer_closes));
+    one("duplex_descriptor_exhaustions_total", "counter",
+        "Connections refused with 503 because the process had no file descriptor to spare.", load(descriptor_exhaustions));
     one("duplex_published_total", "counter", "Messages published to topics.", load(published));
     o << "# HELP duplex_closes_total WebSocket connections closed, by close code.\n# TYPE duplex_closes_total counter\n";
     for (std::size_t i = 0; i < closes_10xx.size(); ++i)

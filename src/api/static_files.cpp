@@ -69,20 +69,28 @@ std::string_view content_type_for(std::string_view path) noexcept {
     return "application/octet-stream";
 }
 
-bool serve_static(const std::string& root, std::string_view path, HttpResponse& res) {
+namespace {
+// A ".." segment anywhere; with `hidden` false, any segment starting with
+// '.' (a dotfile: .git/, .env, .htpasswd are not meant to be served).
+bool has_refused_segment(std::string_view path, bool hidden) {
+    while (!path.empty()) {
+        const auto slash = path.find('/');
+        const auto seg = path.substr(0, slash);
+        if (seg == ".." || (!hidden && !seg.empty() && seg.front() == '.')) return true;
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash + 1);
+    }
+    return false;
+}
+}  // namespace
+
+bool serve_static(const std::string& root, std::string_view path, HttpResponse& res, bool hidden_files) {
     if (root.empty() || path.empty() || path.front() != '/') return false;
     std::string decoded;
     if (!percent_decode(path, decoded)) return false;
-    // Refuse any ".." segment outright, then check the resolved path too
-    // (a symlink inside the root could point out of it).
-    std::string_view rest = decoded;
-    while (!rest.empty()) {
-        const auto slash = rest.find('/');
-        const auto seg = rest.substr(0, slash);
-        if (seg == "..") return false;
-        if (slash == std::string_view::npos) break;
-        rest.remove_prefix(slash + 1);
-    }
+    // Refuse ".." (and hidden files) outright, then check the resolved path
+    // too (a symlink inside the root could point out of it, or at a dotfile).
+    if (has_refused_segment(decoded, hidden_files)) return false;
     const std::string root_real = real_path(root);
     if (root_real.empty()) return false;
     std::string full = root_real + decoded;
@@ -99,6 +107,7 @@ bool serve_static(const std::string& root, std::string_view path, HttpResponse& 
     if (resolved.empty() || resolved.compare(0, root_real.size(), root_real) != 0 ||
         (resolved.size() > root_real.size() && resolved[root_real.size()] != '/'))
         return false;
+    if (has_refused_segment(std::string_view(resolved).substr(root_real.size()), hidden_files)) return false;
     if (static_cast<std::size_t>(st.st_size) > kMaxFileSize) return false;
     std::ifstream f(resolved, std::ios::binary);
     if (!f) return false;

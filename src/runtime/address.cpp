@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <array>
 #include <cstring>
 
 namespace duplex::runtime {
@@ -54,5 +55,44 @@ std::string Address::to_string() const {
     if (ss_.ss_family == AF_INET6) return "[" + ip() + "]:" + std::to_string(port());
     return ip() + ":" + std::to_string(port());
 }
+
+Address to_address(const base::Endpoint& e) {
+    sockaddr_storage ss{};
+    if (e.ip.is_v6()) {
+        auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(e.port);
+        std::memcpy(&s6->sin6_addr, e.ip.data(), 16);
+        return Address(reinterpret_cast<const sockaddr*>(&ss), sizeof(sockaddr_in6));
+    }
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(e.port);
+    std::memcpy(&s4->sin_addr, e.ip.data(), 4);
+    return Address(reinterpret_cast<const sockaddr*>(&ss), sizeof(sockaddr_in));
+}
+
+base::Endpoint to_endpoint(const sockaddr* sa) {
+    base::Endpoint e;
+    if (sa->sa_family == AF_INET6) {
+        const auto* s6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        std::array<std::uint8_t, 16> b{};
+        std::memcpy(b.data(), &s6->sin6_addr, 16);
+        // An IPv4-mapped address (::ffff:a.b.c.d) is the IPv4 peer it maps.
+        static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (std::memcmp(b.data(), mapped, 12) == 0) e.ip = base::IpAddress::v4({b[12], b[13], b[14], b[15]});
+        else e.ip = base::IpAddress::v6(b);
+        e.port = ntohs(s6->sin6_port);
+    } else if (sa->sa_family == AF_INET) {
+        const auto* s4 = reinterpret_cast<const sockaddr_in*>(sa);
+        std::array<std::uint8_t, 4> b{};
+        std::memcpy(b.data(), &s4->sin_addr, 4);
+        e.ip = base::IpAddress::v4(b);
+        e.port = ntohs(s4->sin_port);
+    }
+    return e;
+}
+
+base::Endpoint to_endpoint(const Address& a) { return to_endpoint(a.sockaddr_ptr()); }
 
 }  // namespace duplex::runtime

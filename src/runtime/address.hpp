@@ -2,6 +2,8 @@
 // parsing and printing of numeric hosts.
 #pragma once
 
+#include "base/endpoint.hpp"
+
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -30,5 +32,11 @@ private:
     sockaddr_storage ss_{};
     socklen_t len_ = 0;
 };
+
+/// Between the socket address and the protocol core's endpoint (an
+/// IPv4-mapped IPv6 address is the IPv4 peer it maps).
+Address to_address(const base::Endpoint& e);
+base::Endpoint to_endpoint(const Address& a);
+base::Endpoint to_endpoint(const sockaddr* sa);  // AF_INET or AF_INET6
 
 }  // namespace duplex::runtime

@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,7 +25,7 @@ void set_nodelay(int fd) {
 // ----------------------------------------------------------- TcpListener --
 
 base::Result<std::unique_ptr<TcpListener>> TcpListener::listen(Loop& loop, const Address& addr, Options opts,
-                                                               AcceptFn on_accept) {
+                                                               AcceptFn on_accept, RefuseFn on_refuse) {
     const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return last_error();
     int one = 1;
@@ -39,7 +40,8 @@ base::Result<std::unique_ptr<TcpListener>> TcpListener::listen(Loop& loop, const
         ::close(fd);
         return ec;
     }
-    std::unique_ptr<TcpListener> l(new TcpListener(loop, fd, std::move(on_accept)));
+    std::unique_ptr<TcpListener> l(new TcpListener(loop, fd, std::move(on_accept), std::move(on_refuse)));
+    l->reserve_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
     getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -49,6 +51,11 @@ base::Result<std::unique_ptr<TcpListener>> TcpListener::listen(Loop& loop, const
 }
 
 TcpListener::~TcpListener() { close(); }
+
+void refuse_connection(int fd, base::Bytes farewell) noexcept {
+    if (!farewell.empty()) (void)::send(fd, farewell.data(), farewell.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+}
 
 std::error_code probe_bind(const Address& addr) {
     const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -62,6 +69,10 @@ std::error_code probe_bind(const Address& addr) {
 }
 
 void TcpListener::close() {
+    if (rest_timer_) loop_.cancel_timer(rest_timer_);
+    rest_timer_ = 0;
+    if (reserve_ >= 0) ::close(reserve_);
+    reserve_ = -1;
     if (fd_ < 0) return;
     loop_.remove_fd(fd_);
     ::close(fd_);
@@ -75,10 +86,46 @@ void TcpListener::on_io(std::uint32_t) {
         sockaddr_storage ss{};
         socklen_t len = sizeof(ss);
         const int cfd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0) return;  // EAGAIN, or EMFILE/ECONNABORTED: try again next wake-up
+        if (cfd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) out_of_descriptors();
+            return;  // EAGAIN; ECONNABORTED and the like: the next wake-up
+        }
         set_nodelay(cfd);
         on_accept_(cfd, Address(reinterpret_cast<sockaddr*>(&ss), len));
     }
+}
+
+void TcpListener::out_of_descriptors() {
+    ++exhaustions_;
+    if (reserve_ >= 0) {
+        ::close(reserve_);
+        reserve_ = -1;
+        sockaddr_storage ss{};
+        socklen_t len = sizeof(ss);
+        const int cfd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd >= 0) {
+            if (on_refuse_) on_refuse_(cfd, Address(reinterpret_cast<sockaddr*>(&ss), len));
+            else ::close(cfd);
+        }
+        reserve_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        // One connection refused per wake-up: the queue drains at the pace
+        // of the loop, with the other connections served in between.
+        if (cfd >= 0 && reserve_ >= 0) return;
+    }
+    rest();
+}
+
+void TcpListener::rest() {
+    // No reserve either (the whole system is out): stop listening for a
+    // moment rather than spin; connections wait in the kernel's queue.
+    if (rest_timer_ || fd_ < 0) return;
+    loop_.modify_fd(fd_, 0, this);
+    rest_timer_ = loop_.add_timer(loop_.now() + std::chrono::milliseconds(100), [this] {
+        rest_timer_ = 0;
+        if (fd_ < 0) return;
+        if (reserve_ < 0) reserve_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        loop_.modify_fd(fd_, EPOLLIN, this);
+    });
 }
 
 // ------------------------------------------------------------- TcpSocket --

@@ -23,6 +23,9 @@ namespace duplex::runtime {
 class TcpListener final : Loop::IoHandler {
 public:
     using AcceptFn = std::function<void(int fd, const Address& peer)>;
+    /// A connection taken in while the process had no descriptor to spare
+    /// (EMFILE/ENFILE): its owner answers it at once (a 503) and closes it.
+    using RefuseFn = std::function<void(int fd, const Address& peer)>;
 
     struct Options {
         int backlog = 1024;
@@ -32,20 +35,37 @@ public:
 
     /// Binds and listens. Errors are system error codes (EADDRINUSE, ...).
     static base::Result<std::unique_ptr<TcpListener>> listen(Loop& loop, const Address& addr, Options opts,
-                                                             AcceptFn on_accept);
+                                                             AcceptFn on_accept, RefuseFn on_refuse = nullptr);
     ~TcpListener();
     const Address& local_address() const noexcept { return local_; }
     void close();
+    /// Times accept() found no descriptor to spare (tests, metrics).
+    std::uint64_t descriptor_exhaustions() const noexcept { return exhaustions_; }
 
 private:
-    TcpListener(Loop& loop, int fd, AcceptFn fn) : loop_(loop), fd_(fd), on_accept_(std::move(fn)) {}
+    TcpListener(Loop& loop, int fd, AcceptFn fn, RefuseFn refuse)
+        : loop_(loop), fd_(fd), on_accept_(std::move(fn)), on_refuse_(std::move(refuse)) {}
     void on_io(std::uint32_t events) override;
+    // Out of descriptors: with the listener level-triggered, a connection
+    // left in the queue would wake the loop again at once, for ever (a busy
+    // loop). The reserve descriptor is let go to take one connection in and
+    // refuse it; failing that, the listener rests a moment.
+    void out_of_descriptors();
+    void rest();
 
     Loop& loop_;
     int fd_;
+    int reserve_ = -1;  // a descriptor kept for out_of_descriptors()
     AcceptFn on_accept_;
+    RefuseFn on_refuse_;
     Address local_;
+    Loop::TimerId rest_timer_ = 0;
+    std::uint64_t exhaustions_ = 0;
 };
+
+/// Ends a connection just accepted: writes `farewell` if the kernel takes it
+/// at once (a short refusal, e.g. an HTTP 503) and closes the descriptor.
+void refuse_connection(int fd, base::Bytes farewell) noexcept;
 
 /// Binds (without listening, without SO_REUSEPORT) and lets go: tells whether
 /// someone else holds the address. Empty error code when it is free.

@@ -20,46 +20,6 @@ constexpr std::size_t kBatch = 16;
 constexpr std::size_t kMaxDatagram = 65536;
 }  // namespace
 
-Address to_address(const base::Endpoint& e) {
-    sockaddr_storage ss{};
-    if (e.ip.is_v6()) {
-        auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(e.port);
-        std::memcpy(&s6->sin6_addr, e.ip.data(), 16);
-        return Address(reinterpret_cast<const sockaddr*>(&ss), sizeof(sockaddr_in6));
-    }
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(e.port);
-    std::memcpy(&s4->sin_addr, e.ip.data(), 4);
-    return Address(reinterpret_cast<const sockaddr*>(&ss), sizeof(sockaddr_in));
-}
-
-namespace {
-base::Endpoint endpoint_of(const sockaddr* sa) {
-    base::Endpoint e;
-    if (sa->sa_family == AF_INET6) {
-        const auto* s6 = reinterpret_cast<const sockaddr_in6*>(sa);
-        std::array<std::uint8_t, 16> b{};
-        std::memcpy(b.data(), &s6->sin6_addr, 16);
-        // An IPv4-mapped address (::ffff:a.b.c.d) is the IPv4 peer it maps.
-        static constexpr std::uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (std::memcmp(b.data(), mapped, 12) == 0) e.ip = base::IpAddress::v4({b[12], b[13], b[14], b[15]});
-        else e.ip = base::IpAddress::v6(b);
-        e.port = ntohs(s6->sin6_port);
-    } else if (sa->sa_family == AF_INET) {
-        const auto* s4 = reinterpret_cast<const sockaddr_in*>(sa);
-        std::array<std::uint8_t, 4> b{};
-        std::memcpy(b.data(), &s4->sin_addr, 4);
-        e.ip = base::IpAddress::v4(b);
-        e.port = ntohs(s4->sin_port);
-    }
-    return e;
-}
-}  // namespace
-
-base::Endpoint to_endpoint(const Address& a) { return endpoint_of(a.sockaddr_ptr()); }
 
 base::Result<std::unique_ptr<UdpSocket>> UdpSocket::bind(Loop& loop, const base::Endpoint& local, ReceiveFn on_receive,
                                                          std::uint16_t port_min, std::uint16_t port_max) {
@@ -95,7 +55,7 @@ base::Result<std::unique_ptr<UdpSocket>> UdpSocket::bind(Loop& loop, const base:
     socklen_t len = sizeof ss;
     getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
     std::unique_ptr<UdpSocket> s(new UdpSocket(loop, fd, std::move(on_receive)));
-    s->local_ = endpoint_of(reinterpret_cast<const sockaddr*>(&ss));
+    s->local_ = to_endpoint(reinterpret_cast<const sockaddr*>(&ss));
     s->buf_.resize(kBatch * kMaxDatagram);
     loop.add_fd(fd, EPOLLIN, s.get());
     return s;
@@ -168,7 +128,7 @@ void UdpSocket::on_io(std::uint32_t) {
         for (int i = 0; i < n && fd_ >= 0; ++i) {
             const auto idx = static_cast<std::size_t>(i);
             ++in_;
-            on_receive_(endpoint_of(reinterpret_cast<const sockaddr*>(&from[idx])),
+            on_receive_(to_endpoint(reinterpret_cast<const sockaddr*>(&from[idx])),
                         base::Bytes(buf_.data() + idx * kMaxDatagram, msgs[idx].msg_len));
         }
         if (static_cast<std::size_t>(n) < kBatch) return;
@@ -183,7 +143,7 @@ std::vector<InterfaceAddress> interface_addresses() {
         if (it->ifa_addr == nullptr || (it->ifa_flags & IFF_UP) == 0) continue;
         const int fam = it->ifa_addr->sa_family;
         if (fam != AF_INET && fam != AF_INET6) continue;
-        base::Endpoint e = endpoint_of(it->ifa_addr);
+        base::Endpoint e = to_endpoint(it->ifa_addr);
         if (e.ip.is_link_local()) continue;
         (fam == AF_INET ? v4 : v6).push_back({it->ifa_name, e.ip});
     }

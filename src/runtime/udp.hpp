@@ -22,9 +22,6 @@
 
 namespace duplex::runtime {
 
-Address to_address(const base::Endpoint& e);
-base::Endpoint to_endpoint(const Address& a);
-
 /// Thread safety: loop thread only.
 class UdpSocket final : Loop::IoHandler {
 public:

@@ -10,7 +10,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <string>
+
+#include <unistd.h>
 
 using namespace duplex;
 using namespace duplex::test;
@@ -70,6 +74,61 @@ TEST(Limits, PipelinedRequestsStopBeingHandledWhileTheirResponsesAreNotRead) {
     EXPECT_EQ(count_of(c.buffer(), "HTTP/1.1 200"), static_cast<std::size_t>(kRequests));
     EXPECT_EQ(handled.load(), kRequests);
     t.call([&] { server.reset(); return 0; });
+}
+
+std::string status_line(std::uint16_t port, const std::string& request) {
+    RawClient c(port);
+    c.send(request);
+    const auto head = c.read_head();
+    return head.substr(0, head.find("\r\n"));
+}
+
+// Hidden files (.env, .git) are not served from the web directory, not even
+// through a symlink; methods are case-sensitive (RFC 9110 §9.1): "get" is
+// unknown (501), POST is known but not served (405); a request whose lines
+// end in a bare LF is refused (400: RFC 9112 §2.2 permits, we decline).
+TEST(Limits, HiddenFilesMethodsAndLineEndingsAreRefused) {
+    namespace fs = std::filesystem;
+    const fs::path root = fs::temp_directory_path() / ("duplex-web-" + std::to_string(::getpid()));
+    fs::create_directories(root / ".git");
+    std::ofstream(root / "index.html") << "<p>hi</p>";
+    std::ofstream(root / ".env") << "SECRET=1";
+    std::ofstream(root / ".git" / "config") << "[core]";
+    fs::create_symlink(root / ".env", root / "alias");
+    LoopThread t;
+    auto server = t.call([&] {
+        ServerOptions o;
+        o.port = 0;
+        o.static_dir = root.string();
+        auto s = std::make_unique<WebSocketServer>(t.loop, o);
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    const auto port = t.call([&] { return server->port(); });
+    const auto get = [&](const std::string& path) {
+        return status_line(port, "GET " + path + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    };
+    EXPECT_EQ(get("/"), "HTTP/1.1 200 OK");
+    EXPECT_EQ(get("/index.html"), "HTTP/1.1 200 OK");
+    for (const char* hidden : {"/.env", "/.git/config", "/%2eenv", "/alias", "/.git/"})
+        EXPECT_EQ(get(hidden), "HTTP/1.1 404 Not Found") << hidden;
+    EXPECT_EQ(status_line(port, "get / HTTP/1.1\r\nHost: a\r\n\r\n"), "HTTP/1.1 501 Not Implemented");
+    EXPECT_EQ(status_line(port, "POST / HTTP/1.1\r\nHost: a\r\n\r\n"), "HTTP/1.1 405 Method Not Allowed");
+    EXPECT_EQ(status_line(port, "GET / HTTP/1.1\nHost: a\n\n"), "HTTP/1.1 400 Bad Request");
+    // Asked for, hidden files are served.
+    auto open = t.call([&] {
+        ServerOptions o;
+        o.port = 0;
+        o.static_dir = root.string();
+        o.serve_hidden_files = true;
+        auto s = std::make_unique<WebSocketServer>(t.loop, o);
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    EXPECT_EQ(status_line(t.call([&] { return open->port(); }), "GET /.env HTTP/1.1\r\nHost: a\r\n\r\n"),
+              "HTTP/1.1 200 OK");
+    t.call([&] { server.reset(); open.reset(); return 0; });
+    fs::remove_all(root);
 }
 
 }  // namespace

@@ -70,9 +70,18 @@ std::size_t HeadParser::feed(base::Bytes in) {
             }
             break;
         }
-        // A whole line, without its LF (and CR, RFC 9112 §2.2 allows a bare LF).
+        // A whole line, without its CRLF. RFC 9112 §2.2 lets a recipient take
+        // a bare LF as a line end; a server does not (decision in
+        // docs/limits.md): a request that a proxy in front of us may read
+        // differently is refused (400), not guessed at. Responses (our
+        // client's) may end lines with a bare LF.
         line_len -= 1;
-        if (line_len > 0 && buf_[line_start_ + line_len - 1] == '\r') --line_len;
+        if (line_len > 0 && buf_[line_start_ + line_len - 1] == '\r') {
+            --line_len;
+        } else if (kind_ == HeadKind::Request) {
+            fail(HttpError::bad_request);
+            return in.size();
+        }
         if (line_len > limits_.max_line) {
             fail(in_first_line && kind_ == HeadKind::Request ? HttpError::uri_too_long
                                                              : HttpError::fields_too_large);

@@ -68,10 +68,25 @@ TEST(HeadParser, StopsAtTheEndOfTheHead) {
     EXPECT_EQ(p.state(), HeadState::Complete);
 }
 
-TEST(HeadParser, AcceptsBareLfAndLeadingEmptyLine) {
-    auto p = parse_all("\r\nGET / HTTP/1.1\nHost: a\n\n");
+TEST(HeadParser, AcceptsLeadingEmptyLines) {
+    auto p = parse_all("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
     ASSERT_EQ(p.state(), HeadState::Complete);
     EXPECT_EQ(p.request().headers.get("Host"), "a");
+}
+
+// RFC 9112 §2.2 allows a bare LF; a server refuses it (a proxy in front may
+// split the head differently: request smuggling). A response may use it.
+TEST(HeadParser, ARequestWithABareLfIsRefusedAResponseIsRead) {
+    for (const char* bad : {"GET / HTTP/1.1\nHost: a\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\n\r\n",
+                            "GET / HTTP/1.1\r\nHost: a\r\n\n", "\nGET / HTTP/1.1\r\n\r\n"}) {
+        auto p = parse_all(bad);
+        EXPECT_EQ(p.state(), HeadState::Error) << bad;
+        EXPECT_EQ(status_for(p.error()), 400) << bad;
+    }
+    HeadParser r(HeadKind::Response);
+    r.feed(as_bytes("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\n\n"));
+    ASSERT_EQ(r.state(), HeadState::Complete);
+    EXPECT_EQ(r.response().status, 101);
 }
 
 TEST(HeadParser, RejectsMalformedWith400) {
