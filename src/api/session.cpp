@@ -8,14 +8,12 @@
 #include "api/url.hpp"
 #include "base/digest.hpp"
 #include "base/log.hpp"
+#include "runtime/resolver.hpp"
 #include "runtime/udp.hpp"
-
-#include <netdb.h>
 
 #include <algorithm>
 #include <array>
 #include <map>
-
 #include <thread>
 
 namespace duplex {
@@ -253,26 +251,17 @@ void Session::start_client() {
             me->fail_before_open(make_error_code(Errc::timed_out), "opening handshake timed out");
     });
 
-    if (auto addr = runtime::Address::parse(url->host, url->port)) {
-        rt().defer([self, a = *addr] { self->connect_to(a); });
-        return;
-    }
-    // A host name: resolve off the loop thread, then continue on it.
-    std::thread([self, host = url->host, port = url->port] {
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        addrinfo* res = nullptr;
-        const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
-        std::optional<runtime::Address> addr;
-        if (rc == 0 && res != nullptr) addr.emplace(res->ai_addr, res->ai_addrlen);
-        if (res) freeaddrinfo(res);
-        self->loop_.post([self, addr, host] {
-            if (self->phase_ != Phase::Resolving) return;
-            if (!addr) return self->fail_before_open(make_error_code(Errc::resolve_failed), "cannot resolve " + host);
-            self->connect_to(*addr);
-        });
-    }).detach();
+    // A numeric host is answered on the next turn; a name off the loop
+    // thread, through the loop's mailbox (a lookup that outlives the loop
+    // touches nothing of it).
+    runtime::Resolver::resolve(rt(), url->host, url->port, SOCK_STREAM,
+                               [self, host = url->host](std::vector<runtime::Address> found, std::error_code) {
+                                   if (self->phase_ != Phase::Resolving) return;
+                                   if (found.empty())
+                                       return self->fail_before_open(make_error_code(Errc::resolve_failed),
+                                                                     "cannot resolve " + host);
+                                   self->connect_to(found.front());
+                               });
 }
 
 void Session::connect_to(const runtime::Address& addr) {

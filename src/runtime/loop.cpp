@@ -31,9 +31,23 @@ Loop::Loop(std::size_t read_buffer_size) : owner_(std::this_thread::get_id()), n
         std::abort();
     }
     add_fd(wakefd_, EPOLLIN, &g_wake_marker);
+    mailbox_ = std::make_shared<Mailbox>();
+    mailbox_->loop_ = this;
+}
+
+bool Loop::Mailbox::deliver(std::function<void()>& fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (loop_ == nullptr) return false;
+    loop_->post(std::move(fn));
+    return true;
 }
 
 Loop::~Loop() {
+    // First: work finishing on other threads no longer reaches us.
+    {
+        std::lock_guard<std::mutex> lock(mailbox_->mu_);
+        mailbox_->loop_ = nullptr;
+    }
     // Objects still open on this loop end now, while the loop can still
     // unregister their descriptors.
     while (closers_ != nullptr) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -71,6 +72,21 @@ public:
     void stop();
     /// Thread-safe: runs fn on the loop thread, in posting order.
     void post(std::function<void()> fn);
+    /// Where work finished on other threads is handed back to the loop, for
+    /// as long as the loop lives: deliver() posts to it, or (once the loop is
+    /// destroyed) does nothing and says so. Holders keep the mailbox, never
+    /// the loop (runtime/resolver.hpp).
+    class Mailbox {
+    public:
+        /// Posts fn to the loop; false (fn not taken) when the loop is gone.
+        bool deliver(std::function<void()>& fn);
+
+    private:
+        friend class Loop;
+        std::mutex mu_;
+        Loop* loop_ = nullptr;
+    };
+    std::shared_ptr<Mailbox> mailbox() const noexcept { return mailbox_; }
     /// Runs fn on the loop thread after the events of this iteration have
     /// been dispatched (safe point to destroy objects that are in a callback).
     void defer(std::function<void()> fn);
@@ -175,6 +191,7 @@ private:
     std::unordered_map<TimerId, std::function<void()>> timers_;
     TimerId next_timer_ = 1;
     Closer* closers_ = nullptr;  // an intrusive list
+    std::shared_ptr<Mailbox> mailbox_;
 };
 
 }  // namespace duplex::runtime
