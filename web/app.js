@@ -214,10 +214,18 @@
       dc.onopen = upd;
       dc.onclose = upd;
       dc.onmessage = (e) => {
-        if (typeof e.data !== 'string') return;
-        let m;
-        try { m = JSON.parse(e.data); } catch (err) { return; }
+        // {"type":"chat","text":…} from this page; any other text (a native
+        // peer's `duplex-peer --send TEXT --label chat`) is shown as it is,
+        // and binary as its size.
+        if (typeof e.data !== 'string') {
+          const n = e.data.byteLength !== undefined ? e.data.byteLength : e.data.size;
+          addChatLine(this.id, `[binary message, ${n} bytes]`, 'theirs');
+          return;
+        }
+        let m = null;
+        try { m = JSON.parse(e.data); } catch (err) { /* plain text */ }
         if (m && m.type === 'chat' && typeof m.text === 'string') addChatLine(this.id, m.text, 'theirs');
+        else addChatLine(this.id, e.data, 'theirs');
       };
       upd();
     }

@@ -101,6 +101,12 @@ struct PeerConnectionStats {
     std::string failure_reason;
 };
 
+/// The local addresses a PeerConnection with `config` gathers host
+/// candidates from ("192.168.1.20", "::1"), after `allowed_addresses`.
+/// Empty: it could reach nobody (on a loopback-only host without an
+/// allow-list, say), which a program can tell its user before it tries.
+std::vector<std::string> host_candidate_addresses(const Configuration& config);
+
 class PeerConnection {
 public:
     explicit PeerConnection(EventLoop& loop, Configuration config = {});

@@ -537,6 +537,14 @@ void PeerImpl::close_channel(ChannelState& ch) {
 
 }  // namespace detail
 
+std::vector<std::string> host_candidate_addresses(const Configuration& config) {
+    std::vector<std::string> out;
+    for (const auto& ifa : runtime::interface_addresses())
+        if (detail::address_allowed(ifa.ip, config.allowed_addresses)) out.push_back(ifa.ip.to_string());
+    return out;
+}
+
+
 // ---------------------------------------------------------------------------
 // Public handles.
 

@@ -66,7 +66,7 @@
 //       adds tracks towards a peer that offers to it only after answering that peer's first offer), so the test hook
 //       starts the page's own negotiation as app.js does towards a peer it offers to (mayAddTracks, addLocalTracks(),
 //       setupChat(createDataChannel('chat'))): the page's negotiationneeded handler sends an offer with audio, video
-//       and 'chat' while duplex-peer's is held. duplex-peer logs `offer collision with <page id>: rolling back ours (we
+//       and 'chat' while duplex-peer's is held. duplex-peer logs `peer <page id>: offer collision, rolling back ours (we
 //       are polite)` and answers (held too); the route saw duplex-peer's offer before the page sent its own and the
 //       page had applied nothing. Released: the page ignores duplex-peer's offer (app.js's ignoreOffer set) and the
 //       only description it applies is the answer, in have-local-offer; one offer each way. Then: audio/video rejected
@@ -898,8 +898,8 @@ async function caseNativeChat(origin) {
     expect(d1 && d1.remote && d1.remote.type === 'offer' && d1.local && d1.local.type === 'answer' &&
       mlines(d1.remote.sdp).m.map((x) => x.kind).join() === 'application',
     `duplex-peer offered (one application m-line), the page answered (${JSON.stringify(d1 && { remote: d1.remote && mlines(d1.remote.sdp), local: d1.local && d1.local.type })})`);
-    expect(!!await nativeLine(n1, 'err', new RegExp(`channel 'chat' open with ${a.peerId}$`), 5000), `${n1.label} logs its 'chat' channel open with ${a.peerId}`);
-    expect(!!await nativeLine(n1, 'err', new RegExp(`peer ${a.peerId}: connection connected$`), 5000), `${n1.label} logs connection connected`);
+    expect(!!await nativeLine(n1, 'err', new RegExp(`peer ${a.peerId}: channel 'chat' open$`), 5000), `${n1.label} logs its 'chat' channel open with ${a.peerId}`);
+    expect(!!await nativeLine(n1, 'err', new RegExp(`peer ${a.peerId}: connected \\(`), 5000), `${n1.label} logs connection connected`);
     {
       await echoArrives(a, n1.peerId, `hello duplex-peer ${Date.now()}`);
       await echoArrives(a, n1.peerId, 'non-ASCII: \u00e9\u00e8 \u2713 \u{1f600} \u65e5\u672c');
@@ -952,7 +952,7 @@ async function caseNativeChat(origin) {
     if (!r2) return problems;
     expect(r2 && r2.polite, `${b.label} joined second: it offered and is the polite side (${r2 && r2.polite})`);
     checkRejectedMedia(b, await descriptions(b, n2.peerId), 'first offer');
-    expect(!!await nativeLine(n2, 'err', new RegExp(`channel 'chat' open with ${b.peerId}$`), 5000), `${n2.label} logs the page's 'chat' channel open with ${b.peerId}`);
+    expect(!!await nativeLine(n2, 'err', new RegExp(`peer ${b.peerId}: channel 'chat' open$`), 5000), `${n2.label} logs the page's 'chat' channel open with ${b.peerId}`);
     await echoArrives(b, n2.peerId, `hello from the offering page ${Date.now()}`);
     await echoArrives(b, n2.peerId, 'second \u2713');
     const bad = (p) => p.log.filter((l) => /refused|fail|error/i.test(l));
@@ -1040,7 +1040,7 @@ async function caseNativeFiles(origin) {
     }
     const code = await exitedWithin(n2, 10000);
     expect(code === 0, `${n2.label} --send-file exits 0 by itself once confirmed (${code}), ${Date.now() - t0} ms after it started`);
-    expect(!!await nativeLine(n2, 'err', new RegExp(`sent ${SIZE} bytes, sha256 ${ref2} confirmed`), 0), `${n2.label} reports the transfer confirmed`);
+    expect(!!await nativeLine(n2, 'err', new RegExp(`sent \\S+ \\(${SIZE} bytes\\) to \\S+, sha256 ${ref2} confirmed`), 0), `${n2.label} reports the transfer confirmed`);
     const bad = (p) => p.log.filter((l) => /refused|fail|error|midway/i.test(l));
     for (const p of procs) expect(bad(p).length === 0, `${p.label} logged no refusal or failure ${JSON.stringify(bad(p))}`);
   } finally {
@@ -1146,7 +1146,7 @@ async function caseNativeGlare(origin) {
     expect(sentOffer && sentOffer.peer === ID && own.signaling === 'have-local-offer' &&
       mlines(own.sdp).m.map((x) => x.kind).sort().join() === 'application,audio,video',
     `${a.label} sent its own offer to ${ID} (audio, video, application) while ${ID}'s is held: ${own.signaling} (${JSON.stringify(mlines(own.sdp).m)})`);
-    const rolled = await nativeLine(n, 'err', new RegExp(`offer collision with ${a.peerId}: rolling back ours \\(we are polite\\)$`), 10000);
+    const rolled = await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: offer collision, rolling back ours \\(we are polite\\)$`), 10000);
     expect(!!rolled, `${n.label} (polite) logs the collision with ${a.peerId} and rolls its own offer back`);
     for (let i = 0; i < 100 && first('received', 'answer') < 0; i++) await sleep(100);
     expect(first('received', 'answer') >= 0 && frames[first('received', 'answer')].peer === ID, `${n.label} answered the page's offer (held too, behind its own offer)`);
@@ -1170,8 +1170,8 @@ async function caseNativeGlare(origin) {
     if (!r) return problems;
     expect(!r.polite, `${a.label} is still the impolite side towards ${ID}`);
     checkRejectedMedia(a, await descriptions(a, ID), 'the colliding offer');
-    expect(!!await nativeLine(n, 'err', new RegExp(`channel 'chat' open with ${a.peerId}$`), 5000), `${n.label} logs a 'chat' channel open with ${a.peerId}`);
-    expect(!!await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: connection connected$`), 5000), `${n.label} logs connection connected`);
+    expect(!!await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: channel 'chat' open$`), 5000), `${n.label} logs a 'chat' channel open with ${a.peerId}`);
+    expect(!!await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: connected \\(`), 5000), `${n.label} logs connection connected`);
     await echoArrives(a, ID, `after the glare ${Date.now()}`);
     await echoArrives(a, ID, 'glare \u2713 \u{1f600}');
     const s = await a.evaluate(() => ({ banner: document.querySelector('#banner').hidden ? '' : document.querySelector('#banner').textContent,
