@@ -41,8 +41,9 @@ fuzz-test:
 	cmake --build $(FUZZ) -j$(JOBS)
 	for t in http_head_fuzz ws_frame_fuzz stun_message_fuzz sdp_parse_fuzz dcep_message_fuzz dtls_endpoint_fuzz ice_agent_fuzz rtc_peer_fuzz mdns_message_fuzz signal_message_fuzz; do \
 	  mkdir -p $(FUZZ)/corpus/$$t && \
-	  ./$(FUZZ)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ)/corpus/$$t fuzz/corpus/$$t \
-	    2>&1 | tail -n 4 || exit 1; \
+	  if ./$(FUZZ)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ)/corpus/$$t fuzz/corpus/$$t \
+	       > $(FUZZ)/$$t.log 2>&1; then tail -n 4 $(FUZZ)/$$t.log; \
+	  else tail -n 40 $(FUZZ)/$$t.log; echo "fuzz: $$t failed"; exit 1; fi; \
 	done
 
 # Installs into a scratch prefix and builds examples/consumer against it with

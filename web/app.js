@@ -22,19 +22,23 @@
   const params = new URLSearchParams(location.search);
   let room = params.get('room') || decodeURIComponent(location.hash.slice(1));
   const wantedId = params.get('id') || undefined;
+  // ?token=: a join token, for a server started with --signal-secret (`duplex-server token --room R
+  // --secret S` prints one). It stays in the share link: whoever has the link may join.
+  const token = params.get('token') || undefined;
+  // A bare visit joins the room "demo": two tabs opened at the same address meet there.
+  const DEFAULT_ROOM = 'demo';
   // ?relay=1: every RTCPeerConnection uses iceTransportPolicy 'relay' (TURN only; for testing the TURN
   // credentials from joined.iceServers).
   const relayOnly = params.get('relay') === '1';
   let roomNote = '';
   if (room && !NAME_RE.test(room)) { roomNote = `"${room}" is not a valid room name (1–64 of A-Z a-z 0-9 _ . -); `; room = ''; }
   if (!room) {
-    const a = new Uint8Array(6);
-    crypto.getRandomValues(a);
-    room = 'room-' + Array.from(a, (b) => b.toString(36).padStart(2, '0')).join('').slice(0, 10);
+    room = DEFAULT_ROOM;
     if (roomNote) roomNote += `using ${room} instead.`;
   }
-  const shareUrl = `${location.origin}${location.pathname}?room=${encodeURIComponent(room)}`;
-  if (location.search !== `?room=${room}` || location.hash) {
+  const shareUrl = `${location.origin}${location.pathname}?room=${encodeURIComponent(room)}` +
+    (token ? `&token=${encodeURIComponent(token)}` : '');
+  if (params.get('room') !== room || location.hash) {
     const keep = new URLSearchParams(location.search);
     keep.set('room', room);
     history.replaceState(null, '', `${location.pathname}?${keep}`);
@@ -126,11 +130,16 @@
     try {
       await signal.connect(DuplexSignal.defaultUrl());
       setSignalStatus('connected, joining…');
-      await signal.join(room, { id: wantedId });
+      await signal.join(room, { id: wantedId, token });
     } catch (e) {
       if (signal.open) {
         setSignalStatus('join refused', 'closed');
-        showBanner(`Could not join room ${room}: ${e.message}`);
+        if (e.code === 'unauthorized') {
+          showBanner(`This server needs a join token for room ${room}: open ${shareUrl.split('&token=')[0]}&token=TOKEN ` +
+            `(\`duplex-server token --room ${room} --secret SECRET\` prints one)` + (token ? '; the one given was refused.' : '.'));
+        } else {
+          showBanner(`Could not join room ${room}: ${e.message}`);
+        }
       } else {
         setSignalStatus('unreachable', 'closed');
         showBanner(`Could not reach the signaling server at ${DuplexSignal.defaultUrl()}: ${e.message}. Reload to retry.`);

@@ -26,7 +26,8 @@
     $('send').disabled = false;
     $('message').focus();
   };
-  ws.onmessage = (ev) => log(typeof ev.data === 'string' ? ev.data : '[binary]', 'received');
+  ws.binaryType = 'arraybuffer';
+  ws.onmessage = (ev) => log(typeof ev.data === 'string' ? ev.data : `[binary message, ${ev.data.byteLength} bytes]`, 'received');
   ws.onclose = (ev) => {
     setStatus(`closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`, 'closed');
     $('message').disabled = true;

@@ -148,14 +148,13 @@ async function pageEchoTest(url) {
   const page = ctx.pages()[0] || await ctx.newPage();
   const problems = [];
   page.on('pageerror', e => problems.push(`page error: ${e.message}`));
-  // The page has no favicon: the browser's own request for one may 404 (and log a console error).
-  const isFavicon = (u) => new URL(u).pathname === '/favicon.ico';
+  // No exemption for the favicon: the page names one (web/favicon.svg), so nothing may 404.
+  const responses = [];
   page.on('console', m => {
     if (m.type() !== 'error') return;
-    if (/status of 404/.test(m.text()) && m.location() && isFavicon(m.location().url || '')) return;
     problems.push(`console error: ${m.text()} (${m.location() && m.location().url})`);
   });
-  page.on('response', r => { if (r.status() >= 400 && !isFavicon(r.url())) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
+  page.on('response', r => { responses.push(new URL(r.url()).pathname); if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
   page.on('requestfailed', r => problems.push(`request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
   const fails = [];
   const expect = (ok, what) => { say(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) fails.push(what); };
@@ -177,6 +176,20 @@ async function pageEchoTest(url) {
     .some(li => li.textContent === '\u2190 ' + t), typed, { timeout: 10000 }).then(() => true, () => false);
   expect(echoed, `#log shows the echo of the typed message (log: ${JSON.stringify(await page.$$eval('#log li', ls => ls.map(l => l.textContent)))})`);
   expect(await page.inputValue('#message') === '', '#message is cleared after send');
+  // A long unbroken line wraps instead of widening the page; a binary message shows its size; the page
+  // links back to the room; its icon was fetched (no 404).
+  await page.fill('#message', 'x'.repeat(5000), { timeout: 5000 });
+  await page.click('#send', { timeout: 5000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#log li.received')].some(li => li.textContent.length > 5000),
+    null, { timeout: 10000 }).catch(() => {});
+  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, view: window.innerWidth }));
+  expect(widths.scroll <= widths.view, `a 5000-character line does not widen the page (scrollWidth ${widths.scroll}, viewport ${widths.view})`);
+  await page.evaluate(() => window.duplexSocket.send(new Uint8Array(300)));
+  const sized = await page.waitForFunction(() => [...document.querySelectorAll('#log li.received')]
+    .some(li => li.textContent === '\u2190 [binary message, 300 bytes]'), null, { timeout: 10000 }).then(() => true, () => false);
+  expect(sized, 'a binary echo shows its size');
+  expect(await page.$eval('a[href="./"]', a => a.textContent).catch(() => '') !== '', 'the echo page links back to the room');
+  expect(responses.includes('/favicon.svg'), `the page's icon was fetched (${JSON.stringify(responses)})`);
 
   // 2. A WebSocket of its own from the page: text, binary, 1 MiB, clean close.
   let r;

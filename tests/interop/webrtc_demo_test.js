@@ -45,6 +45,9 @@
 //       a collision (one camera started much later) is retried with two fresh pages in a new room, up to 5
 //       attempts. Then: both stable, each decodes the other's video and audio, chat both ways, no banner,
 //       no signaling error and no console warning or error on either page.
+// defaults: two pages opened at the bare address (no ?room=) join the room "demo", show its share link, meet and chat.
+// token: duplex-server --signal-secret: a page without ?token= says how to get one; two pages with the token from
+//       `duplex-server token` join and connect; the share link carries the token.
 // native-chat: a page and `duplex-peer --echo --label chat --bind 127.0.0.1 -v` in one room, both join orders.
 //       (page first) duplex-peer offers with its `chat` channel; the page shows the peer with ICE connected, DTLS
 //       connected, chat open and a host/udp path (getStats: host 127.0.0.1 pair); chat typed in the page comes back
@@ -59,6 +62,8 @@
 //       (page first) `duplex-peer --send-file F --label chat` (5 MiB random): the page offers F's name for download
 //       with sha256sum's size and digest (page's streaming SHA-256 and WebCrypto's of the Blob), and duplex-peer,
 //       confirmed by file-ok, exits 0 by itself.
+// native-send: `duplex-peer --send TEXT --label chat` to a page: the page shows the plain text in its chat, and
+//       duplex-peer finishes by itself (exit 0, "no reply ... within 2 s").
 // native-glare: an offer collision between the page and duplex-peer, made deterministic. The page joins first (impolite),
 //       then `duplex-peer --echo --label chat --bind 127.0.0.1 -v --id duplex` (polite), which offers at once. The page's
 //       signaling goes through Playwright's routeWebSocket, which holds duplex-peer's offer (and all that follows it)
@@ -87,9 +92,9 @@ const readline = require('readline');
 const { FLAGS: COMMON_FLAGS, WEBRTC_FLAGS, loadChromium, chromiumHome, armWatchdog, onSignals } = require('./lib/chromium');
 
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
-const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare'];
+const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
-const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare'];
+const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
 const REST = process.argv.slice(3);
@@ -98,10 +103,11 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [native-chat] [native-files] [native-glare]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
+const TOKEN_SECRET = crypto.randomBytes(12).toString('hex');
 // The https case also loads the page under this name, mapped to 127.0.0.1 by Chromium's resolver (nothing is looked up):
 // an origin that is not loopback, so only https makes it a secure context.
 const HTTPS_NAME = 'duplex-demo.test';
@@ -210,21 +216,22 @@ async function openPage(origin, room, problems, query = '', hooks = {}) {
   const name = `page${++pageNo}`;
   page.consoleLog = [];   // everything the page logged, shown when a native case fails
   page.on('pageerror', e => problems.push(`${name}: page error: ${e.message}`));
-  const isFavicon = (u) => { try { return new URL(u).pathname === '/favicon.ico'; } catch (e) { return false; } };
+  // No exemption for the favicon: the page names one (web/favicon.svg), so nothing may 404.
   page.on('console', m => {
     page.consoleLog.push(`${m.type()}: ${m.text()}`);
     if (m.type() !== 'error') return;
-    if (/status of 404/.test(m.text()) && m.location() && isFavicon(m.location().url || '')) return;
     problems.push(`${name}: console error: ${m.text()}`);
   });
-  page.on('response', r => { if (r.status() >= 400 && !isFavicon(r.url())) problems.push(`${name}: HTTP ${r.status()} ${r.url()}`); });
+  page.on('response', r => { if (r.status() >= 400) problems.push(`${name}: HTTP ${r.status()} ${r.url()}`); });
   page.on('requestfailed', r => problems.push(`${name}: request failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
   page.on('request', r => { if (!r.url().startsWith(origin) && !/^(data|blob):/.test(r.url())) problems.push(`${name}: request outside the server: ${r.url()}`); });
   if (hooks.beforeGoto) await hooks.beforeGoto(page);
-  const resp = await page.goto(`${origin}/?room=${room}${query}`, { waitUntil: 'load', timeout: 15000 });
-  expect(resp && resp.status() === 200, `${name}: GET /?room=${room}${query} -> ${resp && resp.status()}`);
+  const target = room === null ? `${origin}/${query}` : `${origin}/?room=${room}${query}`;
+  const resp = await page.goto(target, { waitUntil: 'load', timeout: 15000 });
+  expect(resp && resp.status() === 200, `${name}: GET ${target} -> ${resp && resp.status()}`);
   page.label = name;
   if (hooks.beforeJoin) await hooks.beforeJoin(page);
+  if (hooks.noJoin) return page;
   const id = await waitFor(page, () => window.duplexDemo && window.duplexDemo.state.id, null, 10000);
   expect(!!id, `${name}: joined room ${room} as ${id} (signal: ${await page.evaluate(() => window.duplexDemo && window.duplexDemo.state.signal)})`);
   page.peerId = id;
@@ -746,6 +753,44 @@ async function caseGlare(origin) {
   return problems;
 }
 
+// The first hour: two tabs opened at the bare address meet in the room "demo" (the README's quick start).
+async function caseDefaults(origin) {
+  const problems = [];
+  const a = await openPage(origin, null, problems);
+  const b = await openPage(origin, null, problems);
+  for (const p of [a, b]) {
+    const where = await p.evaluate(() => ({ room: window.duplexDemo.state.room, search: location.search,
+      share: document.querySelector('#share-link').value }));
+    expect(where.room === 'demo' && where.search === '?room=demo' && where.share === `${origin}/?room=demo`,
+      `${p.label}: a bare visit joins room demo and shows its share link (${JSON.stringify(where)})`);
+  }
+  const ra = await meshReady(a, 1, 15000), rb = await meshReady(b, 1, 15000);
+  expect(ra && rb && ra[0].id === b.peerId && rb[0].id === a.peerId, 'the two tabs found each other and connected');
+  if (ra && rb) await chatArrives(a, b, `met in demo ${Date.now()}`, true);
+  await a.close(); await b.close();
+  return problems;
+}
+
+// --signal-secret: a page without a token is told how to get one; pages with ?token= join and meet.
+async function caseToken(origin) {
+  const problems = [];
+  const room = `token-${crypto.randomBytes(4).toString('hex')}`;
+  const none = await openPage(origin, room, problems, '', { noJoin: true });
+  const banner = await waitFor(none, () => { const b = document.querySelector('#banner'); return !b.hidden && b.textContent; }, null, 10000);
+  expect(!!banner && /needs a join token/.test(banner) && /duplex-server token --room/.test(banner) && banner.includes(room),
+    `without a token the page says how to get one: '${banner}'`);
+  await none.close();
+  const token = execFileSync(SERVER, ['token', '--room', room, '--secret', TOKEN_SECRET, '--ttl', '600'], { encoding: 'utf8' }).trim();
+  const a = await openPage(origin, room, problems, `&token=${encodeURIComponent(token)}`);
+  const b = await openPage(origin, room, problems, `&token=${encodeURIComponent(token)}`);
+  const share = await a.$eval('#share-link', (e) => e.value);
+  expect(share === `${origin}/?room=${room}&token=${encodeURIComponent(token)}`, `the share link carries the token (${share})`);
+  const ra = await meshReady(a, 1, 15000), rb = await meshReady(b, 1, 15000);
+  expect(ra && rb, 'two pages with the token joined and connected');
+  await a.close(); await b.close();
+  return problems;
+}
+
 // ---- the demo page with duplex-peer (apps/duplex-peer) --------------------------------------------------------------
 
 // Starts duplex-peer in a process group of its own; its stdout/stderr lines are kept (with times) in proc.log.
@@ -958,6 +1003,32 @@ async function caseNativeChat(origin) {
     const bad = (p) => p.log.filter((l) => /refused|fail|error/i.test(l));
     for (const p of procs) expect(bad(p).length === 0, `${p.label} logged no refusal or failure ${JSON.stringify(bad(p))}`);
     await stopNative(n2, b);
+  } finally {
+    if (fails.length > failsBefore) dumpNative(procs, pages);
+    killNatives();
+    for (const p of pages) await p.close().catch(() => {});
+  }
+  return problems;
+}
+
+// `duplex-peer --send TEXT --label chat` to the page: the page shows the plain text in its chat (issue 15), and
+// duplex-peer, which gets no reply from a chat, finishes by itself with exit 0 and says so.
+async function caseNativeSend(origin) {
+  const problems = [];
+  const failsBefore = fails.length;
+  const procs = [], pages = [];
+  try {
+    const room = `native-send-${crypto.randomBytes(4).toString('hex')}`;
+    const a = await openPage(origin, room, problems);
+    pages.push(a);
+    const n = startNative(nativeArgs(origin, room, 'duplex-peer-send', ['--send', 'plain hello \u2713', '--label', 'chat',
+      '--reply-timeout', '2']));
+    procs.push(n);
+    const shown = await waitFor(a, () => window.duplexDemo.chat.some((c) => c.from === 'duplex-peer-send' && c.text === 'plain hello \u2713' && !c.mine), null, 15000);
+    expect(!!shown, `${a.label} shows duplex-peer's plain text in its chat`);
+    const code = await exitedWithin(n, 15000);
+    expect(code === 0, `${n.label} --send exits 0 by itself without a reply (${code})`);
+    expect(!!await nativeLine(n, 'err', /no reply from \S+ within 2 s; the message was delivered$/, 0), `${n.label} says no reply came`);
   } finally {
     if (fails.length > failsBefore) dumpNative(procs, pages);
     killNatives();
@@ -1210,7 +1281,7 @@ async function caseNativeGlare(origin) {
     say(`--- case ${name}`);
     if (name === 'turn') await startTurn();
     const port = await startServer(name === 'turn' ? ['--turn', 'turn:127.0.0.1:3478?transport=udp', '--turn-secret', TURN_SECRET]
-      : name === 'https' ? makeCert(path.join(home.dir, `cert-${i}`)) : []);
+      : name === 'https' ? makeCert(path.join(home.dir, `cert-${i}`)) : name === 'token' ? ['--signal-secret', TOKEN_SECRET] : []);
     const origin = `${server.scheme}://127.0.0.1:${port}`;
     say(`duplex-server on ${origin}, --web ${WEB_DIR}`);
     let args = name === 'denied' ? FLAGS.map(f => f === '--use-fake-ui-for-media-stream' ? `${f}=deny` : f) : FLAGS;
@@ -1218,8 +1289,9 @@ async function caseNativeGlare(origin) {
     ctx = await home.launch(chromium, { userData: `user-data-${name}-${i}`, args });
     // (the blank first page of the context stays open: closing a persistent context's last page ends it)
     const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn,
-      toggles: caseToggles, https: caseHttps, glare: caseGlare,
-      'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare })[name](origin);
+      toggles: caseToggles, https: caseHttps, glare: caseGlare, defaults: caseDefaults, token: caseToken,
+      'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare,
+      'native-send': caseNativeSend })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();
