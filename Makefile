@@ -1,16 +1,19 @@
 # duplex: the two commands of the README, and the steps they are made of.
-#   make run    install what is missing, build, start duplex-server on http://127.0.0.1:8080
-#   make test   install what is missing, build, and run every test (what CI runs)
+#   make run      install what is missing, build duplex-server (only), start it on http://127.0.0.1:8080
+#   make test     install what is missing, build, and run every test (what CI runs)
+#   make install  build the library and the three programs, install them stripped under PREFIX (/usr/local)
 JOBS    ?= 2
 BUILD   ?= build
 ASAN    ?= build-asan
 FUZZ    ?= build-fuzz
 FUZZ_SECONDS ?= 10
 ARGS    ?=
+PREFIX  ?= /usr/local
 
-.PHONY: run test deps deps-build build asan-test fuzz-test install-check docs clean
+.PHONY: run test deps deps-build configure build programs install asan-test fuzz-test install-check docs clean
 
-run: deps-build build
+run: deps-build configure
+	cmake --build $(BUILD) -j$(JOBS) --target duplex-server
 	./$(BUILD)/apps/duplex-server $(ARGS)
 
 test: deps build
@@ -23,9 +26,18 @@ deps:
 deps-build:
 	scripts/deps.sh build
 
-build:
+configure:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUPLEX_WERROR=ON
+
+build: configure
 	cmake --build $(BUILD) -j$(JOBS)
+
+# The library and the programs, without the tests.
+programs: configure
+	cmake --build $(BUILD) -j$(JOBS) --target duplex duplex-server duplex-peer duplex-bench
+
+install: deps-build programs
+	cmake --install $(BUILD) --prefix $(PREFIX) --strip
 
 # Debug + AddressSanitizer/UndefinedBehaviorSanitizer over the unit, runtime and
 # conformance tests (the interop tests run against the optimised build).

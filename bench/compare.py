@@ -108,7 +108,7 @@ def main():
     ap.add_argument('--servers', default='duplex,epoll-echo,uws,node-ws,py-websockets')
     a = ap.parse_args()
     servers = {
-        'duplex': ([f'{a.build}/apps/duplex-server', '--port', '{port}', '--threads', '1'], False),
+        'duplex': ([f'{a.build}/apps/duplex-server', '--port', '{port}', '--threads', '1', '--max-connections-per-ip', '0'], False),
         'epoll-echo': ([f'{a.build}/bench/epoll_echo', '{port}'], True),
         'uws': ([os.environ.get('UWS_ECHO', '/opt/uws/echo_server'), '{port}'], False),
         'node-ws': (['node', os.environ.get('NODE_WS_ECHO', '/opt/bench-peers/ws_echo.js'), '{port}'], False),

@@ -65,7 +65,7 @@ def main():
     slab_before = slab_bytes()
     try:
         for _ in range(procs):
-            servers.append(start([server, '--threads', '1', '--port', '{port}',
+            servers.append(start([server, '--threads', '1', '--max-connections-per-ip', '0', '--port', '{port}',
                                   '--ping-interval-ms', '0', '--idle-timeout-ms', '0']))
         for i, ((p, port), share) in enumerate(zip(servers, shares)):
             # Each generator from its own four source addresses: ports to spare.

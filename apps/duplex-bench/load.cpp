@@ -111,13 +111,13 @@ void BenchConnection::start() {
     if (!to) return fail("the host must be a numeric address");
     const runtime::Address* from = cfg.sources.empty() ? nullptr : &cfg.sources[index_ % cfg.sources.size()];
     auto tcp = runtime::TcpSocket::connect(w_.loop_, *to, this, from);
-    if (!tcp) return fail("connect failed");
+    if (!tcp) return fail("connect to " + to->to_string() + " failed: " + tcp.error().message());
     if (cfg.tls) stream_ = std::make_unique<runtime::TlsStream>(std::move(tcp.value()), cfg.tls_ctx, this, cfg.host);
     else stream_ = std::move(tcp.value());
 }
 
 void BenchConnection::on_connected(std::error_code ec) {
-    if (ec) return fail("connect failed");
+    if (ec) return fail("connect to " + w_.cfg.host + ":" + std::to_string(w_.cfg.port) + " failed: " + ec.message());
     const auto& cfg = w_.cfg;
     if (cfg.raw) {
         // A raw TCP echo sends our (masked) frames back as they are; the
@@ -316,12 +316,12 @@ void BenchConnection::on_eof() {
     fail("the server ended the connection");
 }
 
-void BenchConnection::on_error(std::error_code) { fail("socket error"); }
+void BenchConnection::on_error(std::error_code ec) { fail("socket error: " + ec.message()); }
 
-void BenchConnection::fail(const char* why) {
+void BenchConnection::fail(const std::string& why) {
     if (w_.stopping_) return;
     static thread_local int reported = 0;
-    if (reported++ < 5) std::fprintf(stderr, "duplex-bench: connection %zu: %s\n", index_, why);
+    if (reported++ < 5) std::fprintf(stderr, "duplex-bench: connection %zu: %s\n", index_, why.c_str());
     w_.counters.errors.fetch_add(1, std::memory_order_relaxed);
     if (open_) w_.counters.open.fetch_sub(1, std::memory_order_relaxed);
     open_ = false;

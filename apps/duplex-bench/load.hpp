@@ -83,7 +83,7 @@ private:
     void on_frame_end(std::uint8_t opcode, bool fin);
     void send_message();
     void flush();
-    void fail(const char* why);
+    void fail(const std::string& why);
     void restart();
 
     Worker& w_;

@@ -83,14 +83,18 @@ bool parse_sources(const std::string& spec, std::vector<runtime::Address>& out) 
 
 int main(int argc, char** argv) {
     if (argc >= 2 && std::string_view(argv[1]) == "rtc") return run_rtc(argc - 1, argv + 1);
-    CLI::App app{"duplex-bench: a WebSocket load generator", "duplex-bench"};
+    CLI::App app{"duplex-bench: a load generator for WebSocket servers, and for data channels (rtc)", "duplex-bench"};
+    app.footer(
+        "Modes: echo, fanout, connect, idle (below: a WebSocket URL and these options), and\n"
+        "  duplex-bench rtc [--megabytes 64] [--message-size 65536] [--processes]   data-channel goodput and setup time\n"
+        "  (duplex-bench rtc --help lists its options)");
     std::string mode_name, url_text, sources_spec, ca_file;
     Config cfg;
     double duration_s = 10;
     unsigned threads = 1;
     int server_pid = 0;
     bool json = false, insecure = false;
-    app.add_option("mode", mode_name, "echo | fanout | connect | idle")->required()->check(CLI::IsMember({"echo", "fanout", "connect", "idle"}));
+    app.add_option("mode", mode_name, "echo | fanout | connect | idle (| rtc, see below)")->required()->check(CLI::IsMember({"echo", "fanout", "connect", "idle"}));
     app.add_option("url", url_text, "ws://HOST:PORT/PATH or wss://... (numeric host)")->required();
     app.add_option("--connections,-c", cfg.connections, "connections (fanout: subscribers + publishers)")->capture_default_str();
     app.add_option("--size,-s", cfg.size, "message payload bytes")->capture_default_str();

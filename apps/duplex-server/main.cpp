@@ -20,11 +20,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <string>
@@ -75,12 +79,37 @@ void raise_open_files_limit() {
                      static_cast<unsigned long long>(before), static_cast<unsigned long long>(lim.rlim_max));
 }
 
+// --host as the library takes it (numeric): a name such as localhost is
+// looked up once, here, before anything runs (blocking is fine at start).
+struct HostResult {
+    std::optional<std::string> value;
+    std::string why;
+    explicit operator bool() const noexcept { return value.has_value(); }
+    const std::string& operator*() const { return *value; }
+    const std::string& error() const noexcept { return why; }
+};
+HostResult numeric_host(const std::string& host) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* res = nullptr;
+    const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+    if (rc != 0 || res == nullptr) return {std::nullopt, std::string("cannot resolve: ") + gai_strerror(rc)};
+    char buf[INET6_ADDRSTRLEN] = {};
+    const void* addr = res->ai_family == AF_INET6 ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
+                                                  : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
+    inet_ntop(res->ai_family, addr, buf, sizeof(buf));
+    freeaddrinfo(res);
+    return {std::string(buf), {}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"duplex-server: WebSocket echo and pub/sub, health, metrics and the web page", "duplex-server"};
     std::string host = "127.0.0.1";
-    int port = 8080;
+    std::string port_text = "8080";
     std::string web;
     unsigned threads = std::max(1u, std::thread::hardware_concurrency());
     duplex::ServerOptions options;
@@ -92,8 +121,8 @@ int main(int argc, char** argv) {
     int drain_ms = 5000;
     std::size_t max_backpressure = options.max_backpressure;
     std::string policy = "close";
-    app.add_option("--host", host, "address to listen on (numeric IPv4 or IPv6)")->capture_default_str();
-    app.add_option("--port", port, "port to listen on; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
+    app.add_option("--host", host, "address to listen on (IPv4, IPv6, or a name such as localhost)")->capture_default_str();
+    app.add_option("--port", port_text, "port to listen on, 0-65535; 0 picks a free one")->capture_default_str();
     app.add_option("--web", web, "directory served at / (default: the installed page)");
     app.add_option("--cert", options.tls.cert_file, "serve wss:// and https:// with this PEM certificate (chain allowed)");
     app.add_option("--key", options.tls.key_file, "the PEM private key of --cert");
@@ -158,6 +187,22 @@ int main(int argc, char** argv) {
         return 0;
     }
     signaling.turn_ttl = std::chrono::seconds(turn_ttl_s);
+    int port = -1;
+    {
+        const auto* end = port_text.data() + port_text.size();
+        const auto [p, ec] = std::from_chars(port_text.data(), end, port);
+        if (ec != std::errc{} || p != end || port < 0 || port > 65535) {
+            std::cerr << "duplex-server: --port " << port_text << ": not a port number (0-65535)\n";
+            return 2;
+        }
+    }
+    if (auto numeric = numeric_host(host)) {
+        host = *numeric;
+    } else {
+        std::cerr << "duplex-server: --host " << host << ": " << numeric.error()
+                  << " (give an address such as 127.0.0.1, ::1 or 0.0.0.0)\n";
+        return 2;
+    }
     if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
         std::cerr << "duplex-server: --cert and --key go together\n";
         return 2;

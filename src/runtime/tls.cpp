@@ -7,7 +7,9 @@
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace duplex::runtime {
@@ -16,6 +18,21 @@ namespace {
 // Move at most this much ciphertext into the queue before refusing more
 // plaintext: the rest waits in the caller's queue, where it is counted.
 constexpr std::size_t kMaxPendingCipher = 256 * 1024;
+
+// Why a file named on the command line cannot be used, in a user's words:
+// the system's reason when it cannot be read at all, else OpenSSL's reason
+// for the last error only (its whole stack is noise to a user).
+std::string file_error(const std::string& file, const char* what) {
+    if (::access(file.c_str(), R_OK) != 0) {
+        const std::string reason = std::strerror(errno);
+        ERR_clear_error();
+        return reason;
+    }
+    const unsigned long e = ERR_peek_last_error();
+    const char* reason = e ? ERR_reason_error_string(e) : nullptr;
+    ERR_clear_error();
+    return std::string("not a usable PEM ") + what + (reason ? std::string(" (") + reason + ")" : std::string());
+}
 
 std::string openssl_error() {
     std::string out;
@@ -71,13 +88,13 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::server(const std::string& 
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
     ERR_clear_error();
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1)
-        return (why = "cannot load certificate " + cert_file + ": " + openssl_error(), Errc::tls_failed);
+        return (why = "cannot load certificate " + cert_file + ": " + file_error(cert_file, "certificate"), Errc::tls_failed);
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
         if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
             ERR_clear_error();
             return (why = "private key " + key_file + " does not match certificate " + cert_file, Errc::tls_failed);
         }
-        return (why = "cannot load private key " + key_file + ": " + openssl_error(), Errc::tls_failed);
+        return (why = "cannot load private key " + key_file + ": " + file_error(key_file, "private key"), Errc::tls_failed);
     }
     if (SSL_CTX_check_private_key(ctx) != 1)
         return (why = "private key " + key_file + " does not match certificate " + cert_file, Errc::tls_failed);
@@ -99,7 +116,8 @@ base::Result<std::shared_ptr<TlsContext>> TlsContext::client(const std::string& 
         const int ok = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                                        : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
         if (ok != 1)
-            return (why = "cannot load CA " + (ca_file.empty() ? std::string("store") : ca_file) + ": " + openssl_error(),
+            return (why = ca_file.empty() ? "cannot load the system's CA store: " + openssl_error()
+                                          : "cannot load CA " + ca_file + ": " + file_error(ca_file, "CA file"),
                     Errc::tls_failed);
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);

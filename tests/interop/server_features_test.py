@@ -767,12 +767,20 @@ def case_ports():
 
 def case_usage():
     seen = []
-    for args, mention in ((['--bogus'], '--bogus'), (['--port', '70000'], '70000'), (['--threads', '0'], '--threads'),
-                          (['--web', '/nonexistent'], '/nonexistent')):
-        proc_args = [a for a in args if a != '--port' and a != '70000']
-        port = 70000 if '70000' in args else 0
+    for args, mention in ((['--bogus'], '--bogus'), (['--port', '70000'], '--port 70000: not a port number (0-65535)'),
+                          (['--port', 'abc'], '--port abc: not a port number (0-65535)'), (['--threads', '0'], '--threads'),
+                          (['--web', '/nonexistent'], '/nonexistent'),
+                          (['--cert', '/nope.pem', '--key', '/nope.pem'], 'cannot load certificate /nope.pem: No such file or directory')):
+        port = args[1] if args[0] == '--port' else 0
+        proc_args = args if args[0] != '--port' else []
         with Server(*proc_args, port=port, expect_listening=False) as srv:
-            seen.append(expect_usage_error(srv, ' '.join(args), mention))
+            line = expect_usage_error(srv, ' '.join(args), mention)
+            check('error:' not in line, f'{" ".join(args)}: OpenSSL\'s error stack in {line!r}')
+            seen.append(line)
+    # A host name is looked up once at start: localhost serves on its address.
+    with Server(host='localhost') as srv:
+        check(srv.port, 'no port')
+        seen.append(f'--host localhost listened on 127.0.0.1:{srv.port}')
     return '; '.join(seen)
 
 

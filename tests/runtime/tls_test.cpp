@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <filesystem>
 #include <map>
 
@@ -114,6 +116,20 @@ TEST_F(Tls, UnusableCertificatesAreClearErrors) {
     auto st = missing.listen();
     EXPECT_EQ(st, Errc::tls_failed);
     EXPECT_NE(st.message().find(cases["missing"]), std::string::npos) << st.message();
+    // In a user's words, not OpenSSL's error stack.
+    EXPECT_NE(st.message().find("nope.pem: No such file or directory"), std::string::npos) << st.message();
+    EXPECT_EQ(st.message().find("error:"), std::string::npos) << st.message();
+    {
+        const std::string junk = dir_ + "/junk.pem";
+        std::ofstream(junk) << "not a certificate\n";
+        ServerOptions j;
+        j.port = 0;
+        j.tls = {junk, cert_.key_file};
+        WebSocketServer bad(loop, j);
+        st = bad.listen();
+        EXPECT_NE(st.message().find("junk.pem: not a usable PEM certificate"), std::string::npos) << st.message();
+        EXPECT_EQ(st.message().find("error:"), std::string::npos) << st.message();
+    }
     ServerOptions b;
     b.port = 0;
     b.tls = {cert_.cert_file, other_.key_file};

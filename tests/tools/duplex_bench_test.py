@@ -39,6 +39,16 @@ def bench(*args):
     return out.returncode, json.loads(out.stdout.decode().strip().splitlines()[-1]) if out.stdout.strip() else None
 
 
+def closed_port():
+    # A port nobody listens on: bound, then let go.
+    import socket
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def check(name, cond, detail=''):
     global passed, failed
     if cond:
@@ -50,7 +60,8 @@ def check(name, cond, detail=''):
 
 
 try:
-    srv, port = start([server_bin, '--port', '0', '--threads', '1'])
+    # Load from one address: no per-address limit (duplex-server's default is 256).
+    srv, port = start([server_bin, '--port', '0', '--threads', '1', '--max-connections-per-ip', '0'])
     url = f'ws://127.0.0.1:{port}'
     rc, r = bench('echo', f'{url}/echo', '-c', '20', '-s', '64', '-d', '4', '--duration', '1', '--server-pid', str(srv.pid))
     check('echo', rc == 0 and r and r['messages'] > 1000 and r['errors'] == 0 and r['latency_us']['p50'] > 0
@@ -92,6 +103,13 @@ try:
           rtc.stdout.decode() + rtc.stderr.decode())
     bad = subprocess.run([bench_bin, 'echo', 'http://nope'], capture_output=True)
     check('bad url exits 2', bad.returncode == 2 and len(bad.stderr.decode().strip().splitlines()) == 1, bad.stderr.decode())
+    # A connection that fails says why; --help names every mode, rtc too.
+    refused = subprocess.run([bench_bin, 'echo', f'ws://127.0.0.1:{closed_port()}/echo', '-c', '1', '--duration', '0.3'],
+                             capture_output=True, timeout=30)
+    err = refused.stderr.decode()
+    check('connect failure names the reason', refused.returncode == 1 and 'failed: Connection refused' in err, err)
+    helptext = subprocess.run([bench_bin, '--help'], capture_output=True, timeout=30).stdout.decode()
+    check('--help lists rtc', 'duplex-bench rtc' in helptext and 'echo' in helptext, helptext[-400:])
 finally:
     for p in procs:
         try: os.killpg(p.pid, signal.SIGKILL)
