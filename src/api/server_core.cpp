@@ -132,10 +132,7 @@ Status ServerCore::listen(const runtime::Address& addr, bool reuse_port, std::ui
             // keep-alive connections must not get past --max-connections.
             int status = 0;
             const auto ip = runtime::to_endpoint(peer).ip.to_string();
-            if (!self->shared_->admit(ip, status)) {
-                ServerMetrics::add(self->shared_->metrics->handshakes_failed);
-                return self->refuse(fd, status);
-            }
+            if (!self->shared_->admit(ip, status)) return self->refuse(fd, status);
             auto conn = std::make_shared<HttpConnection>(*self, fd, peer);
             self->http_.emplace(conn.get(), conn);
             conn->start();
@@ -160,6 +157,7 @@ Status ServerCore::listen(const runtime::Address& addr, bool reuse_port, std::ui
 }
 
 void ServerCore::refuse(int fd, int status) {
+    ServerMetrics::add(shared_->metrics->connections_refused);
     // A plain refusal, written once if the kernel takes it (no TLS: a TLS
     // client gets the connection closed).
     std::string answer;

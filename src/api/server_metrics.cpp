@@ -37,6 +37,9 @@ std::string ServerMetrics::prometheus_text() const {
     one("duplex_slow_consumer_closes_total", "counter",
         "Connections closed with 1008 because they did not read and their send buffer passed max_backpressure.",
         load(slow_consumer_closes));
+    one("duplex_connections_refused_total", "counter",
+        "Connections refused as they were accepted (503 full or out of descriptors, 429 too many from one address).",
+        load(connections_refused));
     one("duplex_descriptor_exhaustions_total", "counter",
         "Connections refused with 503 because the process had no file descriptor to spare.", load(descriptor_exhaustions));
     one("duplex_published_total", "counter", "Messages published to topics.", load(published));

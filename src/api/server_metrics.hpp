@@ -39,6 +39,7 @@ struct ServerMetrics {
     std::atomic<std::uint64_t> backpressure_read_pauses{0};  // reading stopped: the replies to a peer's input could not leave
     std::atomic<std::uint64_t> slow_consumer_closes{0};       // closed with 1008 for a spent send budget
     std::atomic<std::uint64_t> descriptor_exhaustions{0};     // connections refused: no file descriptor to spare
+    std::atomic<std::uint64_t> connections_refused{0};        // at the accept: over max_connections(_per_ip), or no descriptor
     std::atomic<std::uint64_t> published{0};
     std::array<std::atomic<std::uint64_t>, 16> closes_10xx{};  // 1000-1015
     std::atomic<std::uint64_t> closes_other{0};
