@@ -1,5 +1,5 @@
 // libFuzzer target: a DTLS endpoint fed arbitrary datagrams with the
-// runtime's drive loop (handle_datagram, drain poll_event/poll_datagram,
+// runtime's drive loop (handle_datagram, drain poll_event/poll_transmit,
 // handle_timeout). Must never crash, hang or leak.
 //
 // Input: byte 0 picks the role (bit 0: server when clear, client when set);
@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const duplex::base::Instant t0{};
     ep.start(t0);
     auto drain = [&] {
-        while (ep.poll_datagram()) {
+        while (ep.poll_transmit()) {
         }
         while (auto e = ep.poll_event()) {
             if (std::holds_alternative<Data>(*e)) (void)ep.send(std::get<Data>(*e).data, t0);

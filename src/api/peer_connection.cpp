@@ -2,6 +2,7 @@
 // PeerImpl, which drives a proto::rtc::Peer on a runtime loop.
 #include "api/peer_impl.hpp"
 
+#include "base/enum_cast.hpp"
 #include "base/log.hpp"
 #include "proto/ice/candidate.hpp"
 
@@ -54,15 +55,36 @@ SdpType from_kind(proto::rtc::SdpKind k) {
     return SdpType::Offer;
 }
 
-// The public enums and the rtc machine's list the same states in the same order.
-static_assert(static_cast<int>(PeerConnectionState::Closed) == static_cast<int>(proto::rtc::ConnectionState::Closed));
-static_assert(static_cast<int>(IceConnectionState::Closed) == static_cast<int>(proto::rtc::IceState::Closed));
-static_assert(static_cast<int>(IceGatheringState::Complete) == static_cast<int>(proto::rtc::GatheringState::Complete));
-static_assert(static_cast<int>(SignalingState::Closed) == static_cast<int>(proto::rtc::SignalingState::Closed));
+// The public enums and the rtc machine's list the same states in the same
+// order: every enumerator is checked (base/enum_cast.hpp).
+#define SAME(A, B, name) DUPLEX_SAME_ENUMERATOR(A, proto::rtc::B, name)
+SAME(PeerConnectionState, ConnectionState, New);
+SAME(PeerConnectionState, ConnectionState, Connecting);
+SAME(PeerConnectionState, ConnectionState, Connected);
+SAME(PeerConnectionState, ConnectionState, Disconnected);
+SAME(PeerConnectionState, ConnectionState, Failed);
+SAME(PeerConnectionState, ConnectionState, Closed);
+SAME(IceConnectionState, IceState, New);
+SAME(IceConnectionState, IceState, Checking);
+SAME(IceConnectionState, IceState, Connected);
+SAME(IceConnectionState, IceState, Completed);
+SAME(IceConnectionState, IceState, Failed);
+SAME(IceConnectionState, IceState, Disconnected);
+SAME(IceConnectionState, IceState, Closed);
+SAME(IceGatheringState, GatheringState, New);
+SAME(IceGatheringState, GatheringState, Gathering);
+SAME(IceGatheringState, GatheringState, Complete);
+SAME(SignalingState, SignalingState, Stable);
+SAME(SignalingState, SignalingState, HaveLocalOffer);
+SAME(SignalingState, SignalingState, HaveRemoteOffer);
+SAME(SignalingState, SignalingState, HaveLocalPranswer);
+SAME(SignalingState, SignalingState, HaveRemotePranswer);
+SAME(SignalingState, SignalingState, Closed);
+#undef SAME
 
 template <class E, class F>
 E convert_enum(F f) {
-    return static_cast<E>(static_cast<int>(f));  // the enums list the same states in the same order
+    return base::same_order_cast<E>(f);
 }
 
 std::optional<base::Endpoint> stun_server_endpoint(const std::string& url) {
@@ -816,17 +838,17 @@ std::optional<SdpType> sdp_type_from_string(std::string_view s) noexcept {
 }
 // The public enums list the same states in the same order as the rtc machine's.
 const char* to_string(PeerConnectionState s) noexcept {
-    return proto::rtc::to_string(static_cast<proto::rtc::ConnectionState>(static_cast<int>(s)));
+    return proto::rtc::to_string(base::same_order_cast<proto::rtc::ConnectionState>(s));
 }
 const char* to_string(IceConnectionState s) noexcept {
-    return proto::rtc::to_string(static_cast<proto::rtc::IceState>(static_cast<int>(s)));
+    return proto::rtc::to_string(base::same_order_cast<proto::rtc::IceState>(s));
 }
 const char* to_string(IceGatheringState s) noexcept {
     static const char* names[] = {"new", "gathering", "complete"};
     return names[static_cast<int>(s)];
 }
 const char* to_string(SignalingState s) noexcept {
-    return proto::rtc::to_string(static_cast<proto::rtc::SignalingState>(static_cast<int>(s)));
+    return proto::rtc::to_string(base::same_order_cast<proto::rtc::SignalingState>(s));
 }
 
 }  // namespace duplex

@@ -733,7 +733,7 @@ void Session::flush() {
 
 void Session::arm_timer() {
     // Every flush asks; an open connection has no deadline, and nothing armed.
-    const auto deadline = ws().next_deadline().value_or(kNoTimer);
+    const auto deadline = ws().poll_timeout().value_or(kNoTimer);
     if (deadline == (negotiated_ ? negotiated_->timer_at : kNoTimer)) return;
     cancel_timer();
     if (deadline == kNoTimer) return;

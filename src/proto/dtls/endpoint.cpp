@@ -374,7 +374,7 @@ void Endpoint::handle_datagram(base::Bytes datagram, base::Instant now) {
     if (m.state == State::Connected) m.read_records();
 }
 
-std::optional<std::vector<std::byte>> Endpoint::poll_datagram() {
+std::optional<std::vector<std::byte>> Endpoint::poll_transmit() {
     if (!impl_->bio) return std::nullopt;
     return impl_->bio->pop_outbound();
 }

@@ -11,7 +11,7 @@
 //                                demultiplexes by first byte 20..63, RFC 7983);
 //   handle_timeout(now)          when poll_timeout() has passed;
 //   send(data, now) / close(now) local commands; misuse returns a Status;
-//   after any of these: drain poll_event() and poll_datagram() until empty,
+//   after any of these: drain poll_event() and poll_transmit() until empty,
 //   send each datagram (each ≤ mtu, see send() for the one exception), and
 //   re-arm the timer for poll_timeout().
 //
@@ -111,7 +111,7 @@ public:
 
     void start(base::Instant now);
     void handle_datagram(base::Bytes datagram, base::Instant now);
-    std::optional<std::vector<std::byte>> poll_datagram();
+    std::optional<std::vector<std::byte>> poll_transmit();
     std::optional<Event> poll_event();
 
     /// Sends one application-data record. invalid_state unless Connected;

@@ -11,6 +11,8 @@
 // as the events have told it, and the events themselves.
 #include "proto/rtc/peer.hpp"
 
+#include "base/enum_cast.hpp"
+
 #include "base/digest.hpp"
 #include "proto/dcep/channel_table.hpp"
 #include "proto/dcep/message.hpp"
@@ -58,12 +60,12 @@ base::Status error(Errc e, std::string detail) { return base::Status(make_error_
 
 sdp::SdpType to_sdp_type(SdpKind k) {
     switch (k) {
-        case SdpKind::Offer: return sdp::SdpType::offer;
-        case SdpKind::Answer: return sdp::SdpType::answer;
-        case SdpKind::Pranswer: return sdp::SdpType::pranswer;
-        case SdpKind::Rollback: return sdp::SdpType::rollback;
+        case SdpKind::Offer: return sdp::SdpType::Offer;
+        case SdpKind::Answer: return sdp::SdpType::Answer;
+        case SdpKind::Pranswer: return sdp::SdpType::Pranswer;
+        case SdpKind::Rollback: return sdp::SdpType::Rollback;
     }
-    return sdp::SdpType::offer;
+    return sdp::SdpType::Offer;
 }
 
 base::Status status_of(const sdp::SignalingResult& r) {
@@ -71,7 +73,25 @@ base::Status status_of(const sdp::SignalingResult& r) {
     return {};
 }
 
-SignalingState convert(sdp::SignalingState s) { return static_cast<SignalingState>(static_cast<int>(s)); }
+#define SAME(name) DUPLEX_SAME_ENUMERATOR(SignalingState, sdp::SignalingState, name)
+SAME(Stable);
+SAME(HaveLocalOffer);
+SAME(HaveRemoteOffer);
+SAME(HaveLocalPranswer);
+SAME(HaveRemotePranswer);
+SAME(Closed);
+#undef SAME
+#define SAME(name) DUPLEX_SAME_ENUMERATOR(IceState, ice::IceState, name)
+SAME(New);
+SAME(Checking);
+SAME(Connected);
+SAME(Completed);
+SAME(Failed);
+SAME(Disconnected);
+SAME(Closed);
+#undef SAME
+
+SignalingState convert(sdp::SignalingState s) { return base::same_order_cast<SignalingState>(s); }
 
 dcep::ChannelInit init_of(const ChannelOptions& o) {
     dcep::ChannelInit init;
@@ -216,7 +236,7 @@ public:
                 gathering_complete = true;
                 if (local_set) announce_gathering_complete();
             } else if (auto* s = std::get_if<ice::event::StateChange>(&*ev)) {
-                ice_state = static_cast<IceState>(static_cast<int>(s->state));
+                ice_state = base::same_order_cast<IceState>(s->state);
                 if (ice_state == IceState::Failed && failure.empty())
                     failure = "ICE: no candidate pair worked (no path to the peer, or consent lost)";
                 emit(event::IceChange{ice_state});
@@ -291,8 +311,8 @@ public:
     void ensure_dtls(base::Instant now) {
         if (dtls || !remote || !local_desc) return;
         dtls::Role role;
-        if (offerer) role = remote->setup == sdp::Setup::passive ? dtls::Role::Client : dtls::Role::Server;
-        else role = remote->setup == sdp::Setup::active ? dtls::Role::Server : dtls::Role::Client;
+        if (offerer) role = remote->setup == sdp::Setup::Passive ? dtls::Role::Client : dtls::Role::Server;
+        else role = remote->setup == sdp::Setup::Active ? dtls::Role::Server : dtls::Role::Client;
         dtls::EndpointConfig dc;
         dc.role = role;
         dc.certificate = certificate;
@@ -311,7 +331,7 @@ public:
 
     void pump_dtls(base::Instant now) {
         if (!dtls) return;
-        while (auto d = dtls->poll_datagram()) send_datagram(std::move(*d));
+        while (auto d = dtls->poll_transmit()) send_datagram(std::move(*d));
         while (auto ev = dtls->poll_event()) {
             if (auto* c = std::get_if<dtls::Connected>(&*ev)) {
                 dtls_connected = true;
@@ -348,11 +368,11 @@ public:
         if (!sctp) return;
         for (int round = 0; round < 4; ++round) {
             bool any = false;
-            while (auto p = sctp->poll_packet()) {
+            while (auto p = sctp->poll_transmit()) {
                 any = true;
                 if (dtls && dtls_connected) (void)dtls->send(*p, now);
             }
-            if (dtls) while (auto d = dtls->poll_datagram()) send_datagram(std::move(*d));
+            if (dtls) while (auto d = dtls->poll_transmit()) send_datagram(std::move(*d));
             while (auto ev = sctp->poll_event()) {
                 any = true;
                 on_sctp_event(*ev, now);
@@ -644,12 +664,12 @@ base::Result<std::unique_ptr<Peer>> Peer::create(PeerConfig config, base::Instan
 base::Result<std::string> Peer::create_offer() {
     auto& s = *impl_;
     if (s.closed) return error(Errc::invalid_state, "the peer connection is closed");
-    if (s.signaling.state() == sdp::SignalingState::have_remote_offer)
+    if (s.signaling.state() == sdp::SignalingState::HaveRemoteOffer)
         return error(Errc::invalid_state, "create_offer: called in state have-remote-offer");
     // RFC 8842 §5.2: an offer says actpass; once the roles are fixed a new
     // offer keeps them.
-    sdp::Setup setup = sdp::Setup::actpass;
-    if (s.dtls) setup = s.dtls->role() == dtls::Role::Client ? sdp::Setup::active : sdp::Setup::passive;
+    sdp::Setup setup = sdp::Setup::ActPass;
+    if (s.dtls) setup = s.dtls->role() == dtls::Role::Client ? sdp::Setup::Active : sdp::Setup::Passive;
     auto d = sdp::create_offer(s.local_params(setup), s.session_id, s.session_version, s.mid);
     return sdp::write(d);
 }
@@ -658,15 +678,15 @@ base::Result<std::string> Peer::create_answer() {
     auto& s = *impl_;
     if (s.closed) return error(Errc::invalid_state, "the peer connection is closed");
     if (!s.remote_desc || s.remote_desc->first != SdpKind::Offer ||
-        (s.signaling.state() != sdp::SignalingState::have_remote_offer &&
-         s.signaling.state() != sdp::SignalingState::have_local_pranswer))
+        (s.signaling.state() != sdp::SignalingState::HaveRemoteOffer &&
+         s.signaling.state() != sdp::SignalingState::HaveLocalPranswer))
         return error(Errc::invalid_state, "create_answer: there is no remote offer to answer");
     auto parsed = sdp::parse(s.remote_desc->second);
     if (auto* e = std::get_if<sdp::ParseError>(&parsed)) return error(Errc::invalid_argument, e->to_string());
     // RFC 8842 §5.2: the answerer picks; active (DTLS client) as browsers do,
     // unless the roles were fixed by an earlier exchange.
-    sdp::Setup setup = sdp::Setup::active;
-    if (s.dtls) setup = s.dtls->role() == dtls::Role::Client ? sdp::Setup::active : sdp::Setup::passive;
+    sdp::Setup setup = sdp::Setup::Active;
+    if (s.dtls) setup = s.dtls->role() == dtls::Role::Client ? sdp::Setup::Active : sdp::Setup::Passive;
     auto answer = sdp::create_answer(std::get<sdp::SessionDescription>(parsed), s.local_params(setup), s.session_id,
                                      s.session_version);
     if (auto* e = std::get_if<sdp::JsepError>(&answer)) return error(Errc::invalid_argument, e->message);
@@ -721,7 +741,7 @@ base::Status Peer::set_remote_description(SdpKind kind, std::string_view text, b
     if (auto st = status_of(probe.set_remote(to_sdp_type(kind))); !st.ok()) return st;
     // A remote offer while ours is pending: our offer is rolled back first
     // (the implicit rollback of perfect negotiation, W3C webrtc-pc §4.4.1.6).
-    if (kind == SdpKind::Offer && s.signaling.state() == sdp::SignalingState::have_local_offer)
+    if (kind == SdpKind::Offer && s.signaling.state() == sdp::SignalingState::HaveLocalOffer)
         s.rollback_local_offer();
     if (kind == SdpKind::Offer && !s.local_desc) s.offerer = false;
     auto st = s.apply_remote(std::get<sdp::SessionDescription>(parsed), kind, now);
@@ -950,7 +970,7 @@ void Peer::close(base::Instant now) {
     }
     if (s.dtls) {
         s.dtls->close(now);
-        while (auto d = s.dtls->poll_datagram()) s.send_datagram(std::move(*d));
+        while (auto d = s.dtls->poll_transmit()) s.send_datagram(std::move(*d));
     }
     s.close_all_channels();
     if (s.agent) s.agent->close();

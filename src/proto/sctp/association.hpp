@@ -12,10 +12,10 @@
 //   inputs   connect(now), handle_packet(sctp_packet, now) with each DTLS
 //            application-data record, handle_timeout(now); local commands
 //            send(), reset_stream(), close(), abort();
-//   outputs  poll_packet() (one SCTP packet to encrypt into one DTLS record),
+//   outputs  poll_transmit() (one SCTP packet to encrypt into one DTLS record),
 //            poll_event() (Connected, MessageReceived, StreamReset, ...);
 //   time     poll_timeout() is when to call handle_timeout(now).
-// After any input or command, drain poll_packet() and poll_event() to empty
+// After any input or command, drain poll_transmit() and poll_event() to empty
 // and re-arm the timer from poll_timeout().
 //
 //           connect()          COMM_UP              close()            SHUTDOWN done
@@ -72,7 +72,7 @@ struct AssociationConfig {
     /// is raised to at least 2 * remote_max_message_size so a whole message fits.
     std::size_t stack_send_buffer = 1024 * 1024;
     std::size_t stack_receive_buffer = 1024 * 1024;
-    /// Packets waiting for poll_packet(); more are dropped (SCTP retransmits
+    /// Packets waiting for poll_transmit(); more are dropped (SCTP retransmits
     /// them like packets a full NIC queue lost).
     std::size_t max_queued_packets = 4096;
 };
@@ -142,7 +142,7 @@ public:
     /// In state New it calls connect(now) first (the peer started first).
     virtual void handle_packet(base::Bytes sctp_packet, base::Instant now) = 0;
     /// The next SCTP packet to send as one DTLS record, or nothing.
-    virtual std::optional<std::vector<std::byte>> poll_packet() = 0;
+    virtual std::optional<std::vector<std::byte>> poll_transmit() = 0;
     virtual std::optional<AssociationEvent> poll_event() = 0;
 
     /// Queues one message. Errors (nothing is queued):

@@ -106,7 +106,7 @@ public:
 
     void connect(base::Instant now) override;
     void handle_packet(base::Bytes sctp_packet, base::Instant now) override;
-    std::optional<std::vector<std::byte>> poll_packet() override;
+    std::optional<std::vector<std::byte>> poll_transmit() override;
     std::optional<AssociationEvent> poll_event() override;
     base::Status send(std::uint16_t stream, std::uint32_t ppid, base::Bytes data,
                       const Reliability& reliability) override;
@@ -391,7 +391,7 @@ void UsrsctpAssociation::handle_packet(base::Bytes sctp_packet, base::Instant no
     after_stack_call();
 }
 
-std::optional<std::vector<std::byte>> UsrsctpAssociation::poll_packet() {
+std::optional<std::vector<std::byte>> UsrsctpAssociation::poll_transmit() {
     if (tx_packets_.empty()) return std::nullopt;
     auto p = std::move(tx_packets_.front());
     tx_packets_.pop_front();

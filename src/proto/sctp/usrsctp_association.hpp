@@ -23,7 +23,7 @@
 //    of other associations may fire then: their packets and events land in
 //    their own queues, and each association is drained after every drive.
 //    So after handle_timeout() on one association, the caller polls
-//    poll_packet()/poll_event() of EVERY association of the process (or at
+//    poll_transmit()/poll_event() of EVERY association of the process (or at
 //    least re-reads their poll_timeout(), which moves with the shared drive).
 //  * All associations of a process are used from one thread (DESIGN.md).
 //  * usrsctp offers no "next timer" query: poll_timeout() is a fixed 10 ms

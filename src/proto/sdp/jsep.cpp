@@ -134,17 +134,17 @@ SessionDescription session_skeleton(std::uint64_t session_id, std::uint64_t sess
 
 std::string_view to_string(Setup s) noexcept {
     switch (s) {
-    case Setup::actpass: return "actpass";
-    case Setup::active: return "active";
-    case Setup::passive: return "passive";
+    case Setup::ActPass: return "actpass";
+    case Setup::Active: return "active";
+    case Setup::Passive: return "passive";
     }
     return "actpass";
 }
 
 std::optional<Setup> parse_setup(std::string_view s) noexcept {
-    if (s == "actpass") return Setup::actpass;
-    if (s == "active") return Setup::active;
-    if (s == "passive") return Setup::passive;
+    if (s == "actpass") return Setup::ActPass;
+    if (s == "active") return Setup::Active;
+    if (s == "passive") return Setup::Passive;
     return std::nullopt;
 }
 
@@ -201,11 +201,11 @@ std::variant<SessionDescription, JsepError> create_answer(const SessionDescripti
 
     // RFC 8842 §5: actpass lets us choose (active, as browsers do, unless the
     // caller asked for passive); otherwise we take the opposite role.
-    Setup setup = Setup::active;
+    Setup setup = Setup::Active;
     switch (r.setup) {
-    case Setup::actpass: setup = local.setup == Setup::passive ? Setup::passive : Setup::active; break;
-    case Setup::active: setup = Setup::passive; break;
-    case Setup::passive: setup = Setup::active; break;
+    case Setup::ActPass: setup = local.setup == Setup::Passive ? Setup::Passive : Setup::Active; break;
+    case Setup::Active: setup = Setup::Passive; break;
+    case Setup::Passive: setup = Setup::Active; break;
     }
 
     SessionDescription sd = session_skeleton(session_id, session_version);
@@ -301,7 +301,7 @@ std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& s
         if (!parsed) return JsepError{"unsupported a=setup:" + std::string(*setup)};
         r.setup = *parsed;
     } else {
-        r.setup = Setup::active;
+        r.setup = Setup::Active;
     }
 
     for (auto c : m.attributes_named("candidate")) r.candidates.push_back("candidate:" + std::string(c));

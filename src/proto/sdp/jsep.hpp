@@ -43,7 +43,7 @@
 namespace duplex::proto::sdp {
 
 /// a=setup values (RFC 4145 §4, RFC 8842 §5). holdconn is not used by WebRTC.
-enum class Setup { actpass, active, passive };
+enum class Setup { ActPass, Active, Passive };
 
 std::string_view to_string(Setup s) noexcept;
 std::optional<Setup> parse_setup(std::string_view s) noexcept;
@@ -55,7 +55,7 @@ struct TransportParams {
     bool trickle = true;
     std::string fingerprint_algorithm = "sha-256";
     std::string fingerprint;                 // "AB:CD:..."
-    Setup setup = Setup::actpass;            // in an offer; an answer derives its own (see create_answer)
+    Setup setup = Setup::ActPass;            // in an offer; an answer derives its own (see create_answer)
     std::vector<std::string> candidates;     // "candidate:..." strings (the "candidate:" prefix is optional)
     bool end_of_candidates = false;
     std::uint16_t sctp_port = 5000;
@@ -71,7 +71,7 @@ struct RemoteParams {
     bool trickle = false;
     std::string fingerprint_algorithm;       // lower case: sha-256, sha-384 or sha-512
     std::string fingerprint;                 // upper-case hex pairs separated by ':'
-    Setup setup = Setup::active;
+    Setup setup = Setup::Active;
     std::vector<std::string> candidates;     // "candidate:..." strings, as in RTCIceCandidate.candidate
     bool end_of_candidates = false;
     std::uint16_t sctp_port = 5000;

@@ -12,31 +12,31 @@ using S = SignalingState;
 // The state a legal call leads to (RFC 8829 §5.5 and §5.6 list which
 // description types each state accepts), or nullopt if the call is illegal.
 std::optional<S> next_state(S state, bool local, SdpType type) noexcept {
-    if (state == S::closed) return std::nullopt;
+    if (state == S::Closed) return std::nullopt;
     switch (type) {
-    case SdpType::rollback:
+    case SdpType::Rollback:
         // webrtc-pc "set the session description" step 2: no rollback in
         // stable or in a pranswer state; RFC 8829 §5.7: back to stable.
-        if (state == S::have_local_offer || state == S::have_remote_offer) return S::stable;
+        if (state == S::HaveLocalOffer || state == S::HaveRemoteOffer) return S::Stable;
         return std::nullopt;
-    case SdpType::offer:
+    case SdpType::Offer:
         if (local) {
-            if (state == S::stable || state == S::have_local_offer) return S::have_local_offer;
+            if (state == S::Stable || state == S::HaveLocalOffer) return S::HaveLocalOffer;
         } else {
             // have-local-offer: implicit rollback first (see the header).
-            if (state == S::stable || state == S::have_remote_offer || state == S::have_local_offer)
-                return S::have_remote_offer;
+            if (state == S::Stable || state == S::HaveRemoteOffer || state == S::HaveLocalOffer)
+                return S::HaveRemoteOffer;
         }
         return std::nullopt;
-    case SdpType::pranswer:
-        if (local && (state == S::have_remote_offer || state == S::have_local_pranswer))
-            return S::have_local_pranswer;
-        if (!local && (state == S::have_local_offer || state == S::have_remote_pranswer))
-            return S::have_remote_pranswer;
+    case SdpType::Pranswer:
+        if (local && (state == S::HaveRemoteOffer || state == S::HaveLocalPranswer))
+            return S::HaveLocalPranswer;
+        if (!local && (state == S::HaveLocalOffer || state == S::HaveRemotePranswer))
+            return S::HaveRemotePranswer;
         return std::nullopt;
-    case SdpType::answer:
-        if (local && (state == S::have_remote_offer || state == S::have_local_pranswer)) return S::stable;
-        if (!local && (state == S::have_local_offer || state == S::have_remote_pranswer)) return S::stable;
+    case SdpType::Answer:
+        if (local && (state == S::HaveRemoteOffer || state == S::HaveLocalPranswer)) return S::Stable;
+        if (!local && (state == S::HaveLocalOffer || state == S::HaveRemotePranswer)) return S::Stable;
         return std::nullopt;
     }
     return std::nullopt;
@@ -46,22 +46,22 @@ std::optional<S> next_state(S state, bool local, SdpType type) noexcept {
 
 std::string_view to_string(SignalingState s) noexcept {
     switch (s) {
-    case S::stable: return "stable";
-    case S::have_local_offer: return "have-local-offer";
-    case S::have_remote_offer: return "have-remote-offer";
-    case S::have_local_pranswer: return "have-local-pranswer";
-    case S::have_remote_pranswer: return "have-remote-pranswer";
-    case S::closed: return "closed";
+    case S::Stable: return "stable";
+    case S::HaveLocalOffer: return "have-local-offer";
+    case S::HaveRemoteOffer: return "have-remote-offer";
+    case S::HaveLocalPranswer: return "have-local-pranswer";
+    case S::HaveRemotePranswer: return "have-remote-pranswer";
+    case S::Closed: return "closed";
     }
     return "closed";
 }
 
 std::string_view to_string(SdpType t) noexcept {
     switch (t) {
-    case SdpType::offer: return "offer";
-    case SdpType::pranswer: return "pranswer";
-    case SdpType::answer: return "answer";
-    case SdpType::rollback: return "rollback";
+    case SdpType::Offer: return "offer";
+    case SdpType::Pranswer: return "pranswer";
+    case SdpType::Answer: return "answer";
+    case SdpType::Rollback: return "rollback";
     }
     return "offer";
 }
@@ -70,8 +70,8 @@ SignalingResult SignalingMachine::set_local(SdpType type) { return apply(true, t
 SignalingResult SignalingMachine::set_remote(SdpType type) { return apply(false, type); }
 
 SignalingTransition SignalingMachine::close() noexcept {
-    const SignalingTransition t{state_, S::closed, false};
-    state_ = S::closed;
+    const SignalingTransition t{state_, S::Closed, false};
+    state_ = S::Closed;
     return t;
 }
 
@@ -86,7 +86,7 @@ SignalingResult SignalingMachine::apply(bool local, SdpType type) {
         return SignalingError{state_, std::move(message)};
     }
     const SignalingTransition t{state_, *next,
-                                !local && type == SdpType::offer && state_ == S::have_local_offer};
+                                !local && type == SdpType::Offer && state_ == S::HaveLocalOffer};
     state_ = *next;
     return t;
 }

@@ -32,16 +32,16 @@
 namespace duplex::proto::sdp {
 
 enum class SignalingState {
-    stable,
-    have_local_offer,
-    have_remote_offer,
-    have_local_pranswer,
-    have_remote_pranswer,
-    closed,
+    Stable,
+    HaveLocalOffer,
+    HaveRemoteOffer,
+    HaveLocalPranswer,
+    HaveRemotePranswer,
+    Closed,
 };
 
 /// RTCSdpType.
-enum class SdpType { offer, pranswer, answer, rollback };
+enum class SdpType { Offer, Pranswer, Answer, Rollback };
 
 /// The W3C strings: "stable", "have-local-offer", ..., "closed".
 std::string_view to_string(SignalingState s) noexcept;
@@ -75,7 +75,7 @@ public:
 
 private:
     SignalingResult apply(bool local, SdpType type);
-    SignalingState state_ = SignalingState::stable;
+    SignalingState state_ = SignalingState::Stable;
 };
 
 }  // namespace duplex::proto::sdp

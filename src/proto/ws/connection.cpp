@@ -462,7 +462,7 @@ std::optional<Event> Connection::poll_event() {
     return std::nullopt;
 }
 
-std::optional<base::Instant> Connection::next_deadline() const {
+std::optional<base::Instant> Connection::poll_timeout() const {
     if (!rare_) return std::nullopt;
     const auto at = std::min(rare_->close_deadline, rare_->transport_deadline);
     if (at == kNever) return std::nullopt;

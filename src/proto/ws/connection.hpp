@@ -7,7 +7,7 @@
 //                               is used up; it may unmask `in` in place;
 //   while (e = poll_event())    deliver it; spans in an event stay valid until
 //                               the next non-const call;
-//   write(tx()), consume what was written; arm a timer for next_deadline();
+//   write(tx()), consume what was written; arm a timer for poll_timeout();
 //   repeat with in.subspan(n) until everything is consumed.
 //
 //            send close / receive close                 close handshake done,
@@ -121,7 +121,7 @@ public:
     void input_done() noexcept { text_validated_ = false; }
     /// The transport delivered EOF.
     void handle_eof(base::Instant now);
-    /// Call when next_deadline() has passed.
+    /// Call when poll_timeout() has passed.
     void handle_timeout(base::Instant now);
 
     // -- local commands ----------------------------------------------------
@@ -200,7 +200,7 @@ public:
     }
     /// Bytes to write, owned here; the runtime writes and consume()s them.
     base::ByteQueue& tx() noexcept { return tx_; }
-    std::optional<base::Instant> next_deadline() const;
+    std::optional<base::Instant> poll_timeout() const;
     /// True once the runtime should close the transport (after writing tx()).
     bool should_close_transport() const noexcept { return close_transport_; }
 

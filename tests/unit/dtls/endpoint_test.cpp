@@ -108,7 +108,7 @@ struct Pair {
             for (int from = 0; from < 2; ++from) {
                 Side& src = from == 0 ? client : server;
                 Side& dst = from == 0 ? server : client;
-                while (auto d = src.ep.poll_datagram()) {
+                while (auto d = src.ep.poll_transmit()) {
                     any = true;
                     ++moved;
                     if (check_mtu) {
@@ -207,7 +207,7 @@ TEST(DtlsEndpoint, RecordSizeLimits) {
 
     // The largest payload that fits one MTU datagram does.
     ASSERT_TRUE(p.client.ep.send(std::vector<std::byte>(fit, std::byte{1}), Clock::now()).ok());
-    auto d = p.client.ep.poll_datagram();
+    auto d = p.client.ep.poll_transmit();
     ASSERT_TRUE(d);
     EXPECT_LE(d->size(), 1200u);
     p.server.ep.handle_datagram(*d, Clock::now());
@@ -215,7 +215,7 @@ TEST(DtlsEndpoint, RecordSizeLimits) {
     // One more byte still goes, as one datagram over the MTU (documented:
     // OpenSSL does not split application records; SCTP sizes its packets).
     ASSERT_TRUE(p.client.ep.send(std::vector<std::byte>(fit + 1, std::byte{2}), Clock::now()).ok());
-    d = p.client.ep.poll_datagram();
+    d = p.client.ep.poll_transmit();
     ASSERT_TRUE(d);
     EXPECT_GT(d->size(), 1200u);
     p.server.ep.handle_datagram(*d, Clock::now());
@@ -223,10 +223,10 @@ TEST(DtlsEndpoint, RecordSizeLimits) {
     // The record limit (2^14) is accepted and delivered whole; beyond it is refused.
     const std::vector<std::byte> max(kMaxRecordPayload, std::byte{3});
     ASSERT_TRUE(p.client.ep.send(max, Clock::now()).ok());
-    d = p.client.ep.poll_datagram();
+    d = p.client.ep.poll_transmit();
     ASSERT_TRUE(d);
     p.server.ep.handle_datagram(*d, Clock::now());
-    EXPECT_FALSE(p.client.ep.poll_datagram());
+    EXPECT_FALSE(p.client.ep.poll_transmit());
     EXPECT_EQ(p.client.ep.send(std::vector<std::byte>(kMaxRecordPayload + 1), Clock::now()),
               Errc::message_too_big);
 
@@ -336,7 +336,7 @@ TEST(DtlsEndpoint, LostFirstFlightIsRetransmittedAfterTheTimeout) {
 
     // A timeout that has not expired by OpenSSL's clock retransmits nothing.
     p.client.ep.handle_timeout(Clock::now());
-    EXPECT_FALSE(p.client.ep.poll_datagram());
+    EXPECT_FALSE(p.client.ep.poll_transmit());
 
     while (p.client.ep.state() == State::Connecting && Clock::now() - t0 < std::chrono::milliseconds(1500)) {
         if (auto when = p.client.ep.poll_timeout()) {
@@ -368,7 +368,7 @@ TEST(DtlsEndpoint, CloseNotifyReachesThePeer) {
     p.server.ep.handle_datagram(bytes_of("\x17\xfe\xfd junk"), Clock::now());
     p.server.drain_events();
     EXPECT_EQ(p.server.events.size(), events);
-    EXPECT_FALSE(p.server.ep.poll_datagram());
+    EXPECT_FALSE(p.server.ep.poll_transmit());
     EXPECT_EQ(p.server.ep.send(bytes_of("x"), Clock::now()), Errc::invalid_state);
 }
 
@@ -390,7 +390,7 @@ TEST(DtlsEndpoint, GarbageDoesNotCrashAndAnOpenSessionSurvivesIt) {
         p.server.ep.start(Clock::now());
         for (int i = 0; i < 200; ++i) {
             p.server.ep.handle_datagram(garbage(1 + rng() % 1500, i % 2 ? 22 : -1), Clock::now());
-            while (p.server.ep.poll_datagram()) {
+            while (p.server.ep.poll_transmit()) {
             }
         }
         p.server.drain_events();
@@ -493,9 +493,9 @@ TEST(DtlsEndpoint, ServerReassemblesAClientHelloSplitOverTwoDatagrams) {
     Pair p;
     p.server.ep.start(Clock::now());
     p.client.ep.start(Clock::now());
-    auto hello = p.client.ep.poll_datagram();
+    auto hello = p.client.ep.poll_transmit();
     ASSERT_TRUE(hello);
-    ASSERT_FALSE(p.client.ep.poll_datagram());
+    ASSERT_FALSE(p.client.ep.poll_transmit());
     ASSERT_EQ((*hello)[0], kHandshake);
     ASSERT_EQ((*hello)[13], std::byte{1});  // client_hello (RFC 5246 §7.4)
     const std::size_t body = hello->size() - 25;
@@ -503,7 +503,7 @@ TEST(DtlsEndpoint, ServerReassemblesAClientHelloSplitOverTwoDatagrams) {
     auto parts = split_client_hello(*hello, body / 2);
     // Out of order, as the network may deliver them.
     p.server.ep.handle_datagram(parts[1], Clock::now());
-    EXPECT_FALSE(p.server.ep.poll_datagram());  // half a ClientHello: nothing to answer yet
+    EXPECT_FALSE(p.server.ep.poll_transmit());  // half a ClientHello: nothing to answer yet
     p.server.ep.handle_datagram(parts[0], Clock::now());
     // The split used one more epoch-0 record sequence number than the client
     // knows of; its later epoch-0 records must not look like replays (RFC 6347
@@ -524,7 +524,7 @@ TEST(DtlsEndpoint, InboundApplicationDataIsBounded) {
     for (int i = 0; i < 5; ++i)
         ASSERT_TRUE(p.client.ep.send(std::vector<std::byte>(400, std::byte{9}), Clock::now()).ok());
     // Deliver without polling the server's events in between.
-    while (auto d = p.client.ep.poll_datagram()) p.server.ep.handle_datagram(*d, Clock::now());
+    while (auto d = p.client.ep.poll_transmit()) p.server.ep.handle_datagram(*d, Clock::now());
     p.server.drain_events();
     EXPECT_EQ(p.server.data().size(), 2u);  // 800 bytes held, the rest dropped
     // Once taken, more fits again.
@@ -572,7 +572,7 @@ TEST(DtlsEndpoint, ServerFallsBackToDtls12FromAChromiumLikeClientHello) {
     Pair p;
     p.server.ep.start(Clock::now());
     p.client.ep.start(Clock::now());
-    auto hello = p.client.ep.poll_datagram();
+    auto hello = p.client.ep.poll_transmit();
     ASSERT_TRUE(hello);
     std::vector<std::byte>& d = *hello;
     constexpr std::size_t kBody = 13 + 12;
@@ -618,11 +618,11 @@ TEST(DtlsEndpoint, ServerFallsBackToDtls12FromAChromiumLikeClientHello) {
     auto parts = split_client_hello(d, 1175);
     EXPECT_LE(parts[0].size(), 1200u);
     p.server.ep.handle_datagram(parts[0], Clock::now());
-    EXPECT_FALSE(p.server.ep.poll_datagram());
+    EXPECT_FALSE(p.server.ep.poll_transmit());
     p.server.ep.handle_datagram(parts[1], Clock::now());
     p.server.drain_events();
     ASSERT_FALSE(p.server.failed()) << p.server.failed()->reason;
-    auto reply = p.server.ep.poll_datagram();
+    auto reply = p.server.ep.poll_transmit();
     ASSERT_TRUE(reply);
     ASSERT_GT(reply->size(), 13u + 12 + 2);
     EXPECT_EQ((*reply)[0], kHandshake);

@@ -202,7 +202,7 @@ public:
 private:
     bool move(Node& from, Node& to, Link& link) {
         bool moved = false;
-        while (auto pkt = from.assoc->poll_packet()) {
+        while (auto pkt = from.assoc->poll_transmit()) {
             moved = true;
             ++from.packets_out;
             from.max_packet = std::max(from.max_packet, pkt->size());
@@ -617,7 +617,7 @@ TEST(UsrsctpAssociation, UnansweredInitFailsOnVirtualTime) {
     std::size_t inits = 0;
     const auto real_start = base::Clock::now();
     while (a.assoc->state() == State::Connecting && now - t0 < std::chrono::minutes(10)) {
-        while (a.assoc->poll_packet()) ++inits;
+        while (a.assoc->poll_transmit()) ++inits;
         now = std::max(now, *a.assoc->poll_timeout());
         a.assoc->handle_timeout(now);
         a.collect();
@@ -652,7 +652,7 @@ TEST(UsrsctpAssociation, GarbageInputNeverCrashes) {
                 std::memcpy(g.data() + 8, &crc, 4);  // usrsctp_crc32c returns it in wire order
             }
             x.handle_packet(view(g), w.now());
-            while (x.poll_packet()) {}
+            while (x.poll_transmit()) {}
         }
     };
     feed_garbage(*a.assoc, 300);

@@ -118,17 +118,17 @@ INSTANTIATE_TEST_SUITE_P(
     Fixtures, RemoteFixture,
     ::testing::Values(
         Expected{"chromium_dc_offer.sdp", 0, "0", "OUZV", "Swn4V3SH83dPuRSCfHRA1tcp", "B6:FA:3C:7D",
-                 sdp::Setup::actpass, true, 2, false, 5000, 262144, false},
+                 sdp::Setup::ActPass, true, 2, false, 5000, 262144, false},
         Expected{"chromium_av_dc_offer.sdp", 2, "2", "vThV", "eXPkd7I0vS5BsiIoJOvLuqN4", "C2:40:F2:EC",
-                 sdp::Setup::actpass, true, 2, false, 5000, 262144, false},
+                 sdp::Setup::ActPass, true, 2, false, 5000, 262144, false},
         Expected{"chromium_dc_answer.sdp", 0, "0", "dtiy", "3qv1dRuzyk4/Hs04IAKxqxVn", "36:A2:D6:08",
-                 sdp::Setup::active, true, 1, false, 5000, 262144, false},
+                 sdp::Setup::Active, true, 1, false, 5000, 262144, false},
         Expected{"aiortc_dc_offer.sdp", 0, "0", "Xejw", "Kb4CZFNAH2HDLeqbmQNcP4", "53:0D:BD:7E",
-                 sdp::Setup::actpass, false, 1, true, 5000, 65536, true},
+                 sdp::Setup::ActPass, false, 1, true, 5000, 65536, true},
         Expected{"aiortc_dc_answer.sdp", 0, "0", "XvBV", "mnbh5etI1FSyApao55fUyt", "73:82:BC:8E",
-                 sdp::Setup::active, false, 1, true, 5000, 65536, false},
+                 sdp::Setup::Active, false, 1, true, 5000, 65536, false},
         Expected{"firefox_av_dc_offer.sdp", 2, "2", "5a7c9e1b", "9c1e7b2d4f6a8c0e1b3d5f7a9c2e4b6d",
-                 "4E:61:2B:0F", sdp::Setup::actpass, true, 2, true, 5000, 1073741823, false}),
+                 "4E:61:2B:0F", sdp::Setup::ActPass, true, 2, true, 5000, 1073741823, false}),
     [](const auto& param_info) {
         std::string n = param_info.param.file;
         return n.substr(0, n.find('.'));
@@ -204,7 +204,7 @@ TEST_P(AnswerFixture, AcceptsTheDataSectionAndRejectsTheRest) {
     EXPECT_EQ(back.ice_ufrag, local.ice_ufrag);
     EXPECT_EQ(back.ice_pwd, local.ice_pwd);
     EXPECT_EQ(back.fingerprint, local.fingerprint);
-    EXPECT_EQ(back.setup, sdp::Setup::active);
+    EXPECT_EQ(back.setup, sdp::Setup::Active);
     EXPECT_EQ(back.candidates, local.candidates);
     EXPECT_EQ(back.sctp_port, 5000);
     EXPECT_EQ(back.max_message_size, 262144u);
@@ -231,11 +231,11 @@ TEST(CreateAnswer, AudioVideoOfferMovesTheBundleTag) {
 TEST(CreateAnswer, SetupFollowsTheOffer) {
     const auto local = local_params();
     struct Case { const char* offered; sdp::Setup local_setup; const char* answered; };
-    for (const Case c : {Case{"actpass", sdp::Setup::actpass, "active"},
-                         Case{"actpass", sdp::Setup::passive, "passive"},
-                         Case{"actpass", sdp::Setup::active, "active"},
-                         Case{"active", sdp::Setup::actpass, "passive"},
-                         Case{"passive", sdp::Setup::actpass, "active"}}) {
+    for (const Case c : {Case{"actpass", sdp::Setup::ActPass, "active"},
+                         Case{"actpass", sdp::Setup::Passive, "passive"},
+                         Case{"actpass", sdp::Setup::Active, "active"},
+                         Case{"active", sdp::Setup::ActPass, "passive"},
+                         Case{"passive", sdp::Setup::ActPass, "active"}}) {
         auto p = local;
         p.setup = c.local_setup;
         const auto offer = parse_ok(offer_text("", kIce + kFp + "a=setup:" + c.offered + "\na=mid:0\n"));
@@ -324,7 +324,7 @@ TEST(CreateOffer, RoundTripsThroughTextAndExtractRemote) {
     EXPECT_EQ(r.ice_pwd, local.ice_pwd);
     EXPECT_EQ(r.fingerprint_algorithm, "sha-256");
     EXPECT_EQ(r.fingerprint, local.fingerprint);
-    EXPECT_EQ(r.setup, sdp::Setup::actpass);
+    EXPECT_EQ(r.setup, sdp::Setup::ActPass);
     EXPECT_EQ(r.candidates, local.candidates);
     EXPECT_TRUE(r.end_of_candidates);
     EXPECT_TRUE(r.trickle);
@@ -335,7 +335,7 @@ TEST(CreateOffer, RoundTripsThroughTextAndExtractRemote) {
     // Our own offer answered by ourselves: the full loop.
     auto answer = sdp::create_answer(parsed, local_params(), 9, 1);
     ASSERT_TRUE(std::holds_alternative<sdp::SessionDescription>(answer));
-    EXPECT_EQ(remote_ok(std::get<sdp::SessionDescription>(answer)).setup, sdp::Setup::active);
+    EXPECT_EQ(remote_ok(std::get<sdp::SessionDescription>(answer)).setup, sdp::Setup::Active);
 }
 
 TEST(CreateOffer, IceLiteNoTrickleAndBareCandidates) {
@@ -403,7 +403,7 @@ TEST(ExtractRemote, IceCredentialRules) {
 
 TEST(ExtractRemote, SetupSctpPortAndMessageSizeRules) {
     auto r = remote_ok(parse_ok(offer_text("", kIce + kFp)));
-    EXPECT_EQ(r.setup, sdp::Setup::active);          // RFC 4145 default
+    EXPECT_EQ(r.setup, sdp::Setup::Active);          // RFC 4145 default
     EXPECT_EQ(r.sctp_port, 5000);                    // RFC 8841 default
     EXPECT_EQ(r.max_message_size, 65536u);           // RFC 8841 §6.1 default
     EXPECT_EQ(r.mid, "");
@@ -411,7 +411,7 @@ TEST(ExtractRemote, SetupSctpPortAndMessageSizeRules) {
 
     EXPECT_NE(remote_error(offer_text("", kIce + kFp + "a=setup:holdconn\n")).find("holdconn"), std::string::npos);
     r = remote_ok(parse_ok(offer_text("a=setup:passive\n", kIce + kFp)));
-    EXPECT_EQ(r.setup, sdp::Setup::passive);
+    EXPECT_EQ(r.setup, sdp::Setup::Passive);
 
     r = remote_ok(parse_ok(offer_text("", kIce + kFp + "a=sctp-port:5001\na=max-message-size:0\n")));
     EXPECT_EQ(r.sctp_port, 5001);
@@ -440,7 +440,7 @@ TEST(ExtractRemote, IceOptionsAndEndOfCandidatesAtEitherLevel) {
 }
 
 TEST(Setup, StringsRoundTrip) {
-    for (auto s : {sdp::Setup::actpass, sdp::Setup::active, sdp::Setup::passive})
+    for (auto s : {sdp::Setup::ActPass, sdp::Setup::Active, sdp::Setup::Passive})
         EXPECT_EQ(sdp::parse_setup(sdp::to_string(s)), s);
     EXPECT_FALSE(sdp::parse_setup("holdconn").has_value());
     EXPECT_FALSE(sdp::parse_setup("Active").has_value());

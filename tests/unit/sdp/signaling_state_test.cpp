@@ -23,12 +23,12 @@ sdp::SignalingMachine machine_in(S target) {
         EXPECT_TRUE(std::holds_alternative<sdp::SignalingTransition>(r));
     };
     switch (target) {
-    case S::stable: break;
-    case S::have_local_offer: step(true, T::offer); break;
-    case S::have_remote_offer: step(false, T::offer); break;
-    case S::have_local_pranswer: step(false, T::offer); step(true, T::pranswer); break;
-    case S::have_remote_pranswer: step(true, T::offer); step(false, T::pranswer); break;
-    case S::closed: m.close(); break;
+    case S::Stable: break;
+    case S::HaveLocalOffer: step(true, T::Offer); break;
+    case S::HaveRemoteOffer: step(false, T::Offer); break;
+    case S::HaveLocalPranswer: step(false, T::Offer); step(true, T::Pranswer); break;
+    case S::HaveRemotePranswer: step(true, T::Offer); step(false, T::Pranswer); break;
+    case S::Closed: m.close(); break;
     }
     EXPECT_EQ(m.state(), target);
     return m;
@@ -48,59 +48,59 @@ struct Row {
 // have-local-offer or have-remote-offer. Nothing in closed.
 const std::vector<Row> kTable = {
     // stable
-    {S::stable, true, T::offer, S::have_local_offer},
-    {S::stable, true, T::pranswer, std::nullopt},
-    {S::stable, true, T::answer, std::nullopt},
-    {S::stable, true, T::rollback, std::nullopt},
-    {S::stable, false, T::offer, S::have_remote_offer},
-    {S::stable, false, T::pranswer, std::nullopt},
-    {S::stable, false, T::answer, std::nullopt},
-    {S::stable, false, T::rollback, std::nullopt},
+    {S::Stable, true, T::Offer, S::HaveLocalOffer},
+    {S::Stable, true, T::Pranswer, std::nullopt},
+    {S::Stable, true, T::Answer, std::nullopt},
+    {S::Stable, true, T::Rollback, std::nullopt},
+    {S::Stable, false, T::Offer, S::HaveRemoteOffer},
+    {S::Stable, false, T::Pranswer, std::nullopt},
+    {S::Stable, false, T::Answer, std::nullopt},
+    {S::Stable, false, T::Rollback, std::nullopt},
     // have-local-offer
-    {S::have_local_offer, true, T::offer, S::have_local_offer},
-    {S::have_local_offer, true, T::pranswer, std::nullopt},
-    {S::have_local_offer, true, T::answer, std::nullopt},
-    {S::have_local_offer, true, T::rollback, S::stable},
-    {S::have_local_offer, false, T::offer, S::have_remote_offer},
-    {S::have_local_offer, false, T::pranswer, S::have_remote_pranswer},
-    {S::have_local_offer, false, T::answer, S::stable},
-    {S::have_local_offer, false, T::rollback, S::stable},
+    {S::HaveLocalOffer, true, T::Offer, S::HaveLocalOffer},
+    {S::HaveLocalOffer, true, T::Pranswer, std::nullopt},
+    {S::HaveLocalOffer, true, T::Answer, std::nullopt},
+    {S::HaveLocalOffer, true, T::Rollback, S::Stable},
+    {S::HaveLocalOffer, false, T::Offer, S::HaveRemoteOffer},
+    {S::HaveLocalOffer, false, T::Pranswer, S::HaveRemotePranswer},
+    {S::HaveLocalOffer, false, T::Answer, S::Stable},
+    {S::HaveLocalOffer, false, T::Rollback, S::Stable},
     // have-remote-offer
-    {S::have_remote_offer, true, T::offer, std::nullopt},
-    {S::have_remote_offer, true, T::pranswer, S::have_local_pranswer},
-    {S::have_remote_offer, true, T::answer, S::stable},
-    {S::have_remote_offer, true, T::rollback, S::stable},
-    {S::have_remote_offer, false, T::offer, S::have_remote_offer},
-    {S::have_remote_offer, false, T::pranswer, std::nullopt},
-    {S::have_remote_offer, false, T::answer, std::nullopt},
-    {S::have_remote_offer, false, T::rollback, S::stable},
+    {S::HaveRemoteOffer, true, T::Offer, std::nullopt},
+    {S::HaveRemoteOffer, true, T::Pranswer, S::HaveLocalPranswer},
+    {S::HaveRemoteOffer, true, T::Answer, S::Stable},
+    {S::HaveRemoteOffer, true, T::Rollback, S::Stable},
+    {S::HaveRemoteOffer, false, T::Offer, S::HaveRemoteOffer},
+    {S::HaveRemoteOffer, false, T::Pranswer, std::nullopt},
+    {S::HaveRemoteOffer, false, T::Answer, std::nullopt},
+    {S::HaveRemoteOffer, false, T::Rollback, S::Stable},
     // have-local-pranswer
-    {S::have_local_pranswer, true, T::offer, std::nullopt},
-    {S::have_local_pranswer, true, T::pranswer, S::have_local_pranswer},
-    {S::have_local_pranswer, true, T::answer, S::stable},
-    {S::have_local_pranswer, true, T::rollback, std::nullopt},
-    {S::have_local_pranswer, false, T::offer, std::nullopt},
-    {S::have_local_pranswer, false, T::pranswer, std::nullopt},
-    {S::have_local_pranswer, false, T::answer, std::nullopt},
-    {S::have_local_pranswer, false, T::rollback, std::nullopt},
+    {S::HaveLocalPranswer, true, T::Offer, std::nullopt},
+    {S::HaveLocalPranswer, true, T::Pranswer, S::HaveLocalPranswer},
+    {S::HaveLocalPranswer, true, T::Answer, S::Stable},
+    {S::HaveLocalPranswer, true, T::Rollback, std::nullopt},
+    {S::HaveLocalPranswer, false, T::Offer, std::nullopt},
+    {S::HaveLocalPranswer, false, T::Pranswer, std::nullopt},
+    {S::HaveLocalPranswer, false, T::Answer, std::nullopt},
+    {S::HaveLocalPranswer, false, T::Rollback, std::nullopt},
     // have-remote-pranswer
-    {S::have_remote_pranswer, true, T::offer, std::nullopt},
-    {S::have_remote_pranswer, true, T::pranswer, std::nullopt},
-    {S::have_remote_pranswer, true, T::answer, std::nullopt},
-    {S::have_remote_pranswer, true, T::rollback, std::nullopt},
-    {S::have_remote_pranswer, false, T::offer, std::nullopt},
-    {S::have_remote_pranswer, false, T::pranswer, S::have_remote_pranswer},
-    {S::have_remote_pranswer, false, T::answer, S::stable},
-    {S::have_remote_pranswer, false, T::rollback, std::nullopt},
+    {S::HaveRemotePranswer, true, T::Offer, std::nullopt},
+    {S::HaveRemotePranswer, true, T::Pranswer, std::nullopt},
+    {S::HaveRemotePranswer, true, T::Answer, std::nullopt},
+    {S::HaveRemotePranswer, true, T::Rollback, std::nullopt},
+    {S::HaveRemotePranswer, false, T::Offer, std::nullopt},
+    {S::HaveRemotePranswer, false, T::Pranswer, S::HaveRemotePranswer},
+    {S::HaveRemotePranswer, false, T::Answer, S::Stable},
+    {S::HaveRemotePranswer, false, T::Rollback, std::nullopt},
     // closed
-    {S::closed, true, T::offer, std::nullopt},
-    {S::closed, true, T::pranswer, std::nullopt},
-    {S::closed, true, T::answer, std::nullopt},
-    {S::closed, true, T::rollback, std::nullopt},
-    {S::closed, false, T::offer, std::nullopt},
-    {S::closed, false, T::pranswer, std::nullopt},
-    {S::closed, false, T::answer, std::nullopt},
-    {S::closed, false, T::rollback, std::nullopt},
+    {S::Closed, true, T::Offer, std::nullopt},
+    {S::Closed, true, T::Pranswer, std::nullopt},
+    {S::Closed, true, T::Answer, std::nullopt},
+    {S::Closed, true, T::Rollback, std::nullopt},
+    {S::Closed, false, T::Offer, std::nullopt},
+    {S::Closed, false, T::Pranswer, std::nullopt},
+    {S::Closed, false, T::Answer, std::nullopt},
+    {S::Closed, false, T::Rollback, std::nullopt},
 };
 
 }  // namespace
@@ -122,7 +122,7 @@ TEST(SignalingState, FullTransitionTable) {
             EXPECT_EQ(t.from, row.from) << what;
             EXPECT_EQ(t.to, *row.to) << what;
             EXPECT_EQ(m.state(), *row.to) << what;
-            const bool implicit = !row.local && row.type == T::offer && row.from == S::have_local_offer;
+            const bool implicit = !row.local && row.type == T::Offer && row.from == S::HaveLocalOffer;
             EXPECT_EQ(t.implicit_rollback, implicit) << what;
         } else {
             ASSERT_TRUE(std::holds_alternative<sdp::SignalingError>(result)) << what;
@@ -140,58 +140,58 @@ TEST(SignalingState, FullTransitionTable) {
 
 TEST(SignalingState, BrowserWording) {
     sdp::SignalingMachine m;
-    const auto r = m.set_local(T::answer);
+    const auto r = m.set_local(T::Answer);
     ASSERT_TRUE(std::holds_alternative<sdp::SignalingError>(r));
     EXPECT_EQ(std::get<sdp::SignalingError>(r).message, "Failed to set local answer sdp: Called in wrong state: stable");
 }
 
 TEST(SignalingState, FullNegotiationsBothWays) {
     sdp::SignalingMachine offerer, answerer;
-    EXPECT_EQ(offerer.state(), S::stable);
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_local(T::offer)));
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_remote(T::offer)));
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_local(T::pranswer)));
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_remote(T::pranswer)));
-    EXPECT_EQ(answerer.state(), S::have_local_pranswer);
-    EXPECT_EQ(offerer.state(), S::have_remote_pranswer);
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_local(T::answer)));
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_remote(T::answer)));
-    EXPECT_EQ(offerer.state(), S::stable);
-    EXPECT_EQ(answerer.state(), S::stable);
+    EXPECT_EQ(offerer.state(), S::Stable);
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_local(T::Offer)));
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_remote(T::Offer)));
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_local(T::Pranswer)));
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_remote(T::Pranswer)));
+    EXPECT_EQ(answerer.state(), S::HaveLocalPranswer);
+    EXPECT_EQ(offerer.state(), S::HaveRemotePranswer);
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_local(T::Answer)));
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_remote(T::Answer)));
+    EXPECT_EQ(offerer.state(), S::Stable);
+    EXPECT_EQ(answerer.state(), S::Stable);
     // Renegotiation the other way round.
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_local(T::offer)));
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_remote(T::offer)));
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_local(T::answer)));
-    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_remote(T::answer)));
-    EXPECT_EQ(offerer.state(), S::stable);
-    EXPECT_EQ(answerer.state(), S::stable);
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_local(T::Offer)));
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_remote(T::Offer)));
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(offerer.set_local(T::Answer)));
+    ASSERT_TRUE(std::holds_alternative<sdp::SignalingTransition>(answerer.set_remote(T::Answer)));
+    EXPECT_EQ(offerer.state(), S::Stable);
+    EXPECT_EQ(answerer.state(), S::Stable);
 }
 
 TEST(SignalingState, CloseIsTerminalFromEveryState) {
-    for (S s : {S::stable, S::have_local_offer, S::have_remote_offer, S::have_local_pranswer,
-                S::have_remote_pranswer, S::closed}) {
+    for (S s : {S::Stable, S::HaveLocalOffer, S::HaveRemoteOffer, S::HaveLocalPranswer,
+                S::HaveRemotePranswer, S::Closed}) {
         auto m = machine_in(s);
         const auto t = m.close();
         EXPECT_EQ(t.from, s);
-        EXPECT_EQ(t.to, S::closed);
-        EXPECT_EQ(m.state(), S::closed);
-        for (T type : {T::offer, T::pranswer, T::answer, T::rollback}) {
+        EXPECT_EQ(t.to, S::Closed);
+        EXPECT_EQ(m.state(), S::Closed);
+        for (T type : {T::Offer, T::Pranswer, T::Answer, T::Rollback}) {
             EXPECT_TRUE(std::holds_alternative<sdp::SignalingError>(m.set_local(type)));
             EXPECT_TRUE(std::holds_alternative<sdp::SignalingError>(m.set_remote(type)));
         }
-        EXPECT_EQ(m.state(), S::closed);
+        EXPECT_EQ(m.state(), S::Closed);
     }
 }
 
 TEST(SignalingState, Strings) {
-    EXPECT_EQ(sdp::to_string(S::stable), "stable");
-    EXPECT_EQ(sdp::to_string(S::have_local_offer), "have-local-offer");
-    EXPECT_EQ(sdp::to_string(S::have_remote_offer), "have-remote-offer");
-    EXPECT_EQ(sdp::to_string(S::have_local_pranswer), "have-local-pranswer");
-    EXPECT_EQ(sdp::to_string(S::have_remote_pranswer), "have-remote-pranswer");
-    EXPECT_EQ(sdp::to_string(S::closed), "closed");
-    EXPECT_EQ(sdp::to_string(T::offer), "offer");
-    EXPECT_EQ(sdp::to_string(T::pranswer), "pranswer");
-    EXPECT_EQ(sdp::to_string(T::answer), "answer");
-    EXPECT_EQ(sdp::to_string(T::rollback), "rollback");
+    EXPECT_EQ(sdp::to_string(S::Stable), "stable");
+    EXPECT_EQ(sdp::to_string(S::HaveLocalOffer), "have-local-offer");
+    EXPECT_EQ(sdp::to_string(S::HaveRemoteOffer), "have-remote-offer");
+    EXPECT_EQ(sdp::to_string(S::HaveLocalPranswer), "have-local-pranswer");
+    EXPECT_EQ(sdp::to_string(S::HaveRemotePranswer), "have-remote-pranswer");
+    EXPECT_EQ(sdp::to_string(S::Closed), "closed");
+    EXPECT_EQ(sdp::to_string(T::Offer), "offer");
+    EXPECT_EQ(sdp::to_string(T::Pranswer), "pranswer");
+    EXPECT_EQ(sdp::to_string(T::Answer), "answer");
+    EXPECT_EQ(sdp::to_string(T::Rollback), "rollback");
 }

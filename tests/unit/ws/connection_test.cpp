@@ -380,8 +380,8 @@ TEST_P(WsRole, CloseTimeoutReports1006) {
     o.close_timeout = std::chrono::seconds(5);
     Harness h(role(), o);
     ASSERT_TRUE(h.conn.close(1001, "", h.now).ok());
-    ASSERT_TRUE(h.conn.next_deadline());
-    EXPECT_EQ(*h.conn.next_deadline(), h.now + std::chrono::seconds(5));
+    ASSERT_TRUE(h.conn.poll_timeout());
+    EXPECT_EQ(*h.conn.poll_timeout(), h.now + std::chrono::seconds(5));
     h.conn.handle_timeout(h.now + std::chrono::seconds(4));
     h.drain();
     EXPECT_FALSE(h.closed());
@@ -431,8 +431,8 @@ TEST(WsClient, WaitsForTheServersFinThenGivesUp) {
     Harness h(Role::Client, o);
     h.feed(frame(0x88, close_payload(1000), false));
     EXPECT_FALSE(h.conn.should_close_transport());
-    ASSERT_TRUE(h.conn.next_deadline());
-    h.conn.handle_timeout(*h.conn.next_deadline());
+    ASSERT_TRUE(h.conn.poll_timeout());
+    h.conn.handle_timeout(*h.conn.poll_timeout());
     EXPECT_TRUE(h.conn.should_close_transport());
 }
 
