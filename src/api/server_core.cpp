@@ -172,7 +172,8 @@ void ServerCore::sweep() {
     if (closed_) return;
     const auto now = loop_.runtime().now();
     // A heartbeat may end a session, but it leaves the list only later (deferred).
-    for_each_session([&](Session& s) { s.heartbeat(now, options_.ping_interval, options_.idle_timeout); });
+    const proto::ws::KeepAlivePolicy policy{options_.ping_interval, options_.idle_timeout};
+    for_each_session([&](Session& s) { s.heartbeat(now, policy); });
     auto tick = std::min(options_.ping_interval.count() > 0 ? options_.ping_interval : std::chrono::milliseconds(1000),
                          options_.idle_timeout.count() > 0 ? options_.idle_timeout : std::chrono::milliseconds(1000));
     tick = std::clamp(tick / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));

@@ -79,7 +79,7 @@ Session::Session(EventLoop& loop, std::unique_ptr<runtime::Stream> sock, runtime
         n.shared_deflater = std::move(shared_deflater);
     }
     build_ws(std::move(options));
-    last_rx_ = last_ping_ = ms_tick(rt().now());
+    keepalive_ = proto::ws::KeepAlive(rt().now());
 }
 
 base::Endpoint Session::remote() const noexcept {
@@ -333,7 +333,7 @@ void Session::open_client(const proto::ws::ClientAccept& accepted, base::Mutable
     phase_ = Phase::Open;
     set_state(ReadyState::Open);
     client()->attempts = 0;
-    last_rx_ = last_ping_ = ms_tick(rt().now());
+    keepalive_ = proto::ws::KeepAlive(rt().now());
     arm_client_heartbeat();
     if (handlers_ && handlers_->open) handlers_->open();
     if (!leftover.empty() && phase_ == Phase::Open) feed(leftover);
@@ -455,22 +455,18 @@ bool Session::publish(std::string_view topic, std::string_view data, bool binary
     return true;
 }
 
-void Session::heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for) {
+void Session::heartbeat(base::Instant now, const proto::ws::KeepAlivePolicy& policy) {
     if (phase_ != Phase::Open || !has_ws() || ws().state() != proto::ws::State::Open) return;
-    // Our ticks tell spans apart up to 2^32 ms (49 days): longer means that.
-    constexpr base::Duration kLongest = std::chrono::milliseconds(UINT32_MAX);
-    ping_every = std::min(ping_every, kLongest);
-    idle_for = std::min(idle_for, kLongest);
-    if (idle_for.count() > 0 && since(now, last_rx_) >= idle_for) {
-        DUPLEX_LOG(Info, "websocket " << remote().to_string() << ": idle timeout");
-        (void)close(1001, "idle timeout");
-        return;
-    }
-    if (ping_every.count() > 0 && since(now, last_ping_) >= ping_every && since(now, last_rx_) >= ping_every) {
-        // Only a connection that has been quiet gets a ping; a pong (or any
-        // frame) counts as a sign of life.
-        last_ping_ = ms_tick(now);
-        (void)ping({});
+    switch (keepalive_.poll(now, policy)) {
+        case proto::ws::KeepAlive::Action::CloseIdle:
+            DUPLEX_LOG(Info, "websocket " << remote().to_string() << ": idle timeout");
+            (void)close(1001, "idle timeout");
+            return;
+        case proto::ws::KeepAlive::Action::Ping:
+            (void)ping({});
+            return;
+        case proto::ws::KeepAlive::Action::None:
+            return;
     }
 }
 
@@ -512,7 +508,7 @@ void Session::abort() {
 
 void Session::on_read(base::MutableBytes data) {
     SessionRef self(this);
-    last_rx_ = ms_tick(rt().now());
+    keepalive_.on_receive(rt().now());
     if (auto* c = counters()) LoopCounters::add(c->bytes_in, data.size());
     switch (phase_) {
         case Phase::Handshake:
@@ -817,16 +813,17 @@ bool Session::reconnect_later() {
 }
 
 void Session::arm_client_heartbeat() {
-    const auto every = std::min(client()->options.ping_interval.count() > 0 ? client()->options.ping_interval
-                                                                          : std::chrono::milliseconds::max(),
-                                client()->options.idle_timeout.count() > 0 ? client()->options.idle_timeout
-                                                                         : std::chrono::milliseconds::max());
-    if (every == std::chrono::milliseconds::max()) return;
-    const auto tick = std::clamp(every / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
-    client()->heartbeat_timer = rt().add_timer(base::Clock::now() + tick, [me = SessionRef(this)] {
+    // One timer, at the time the keep-alive rule will next act (traffic
+    // since only moves that later: the timer then finds nothing to do and
+    // is armed again).
+    const proto::ws::KeepAlivePolicy policy{client()->options.ping_interval, client()->options.idle_timeout};
+    const auto now = rt().now();
+    const auto due = keepalive_.poll_timeout(now, policy);
+    if (!due) return;
+    client()->heartbeat_timer = rt().add_timer(std::max(*due, now + std::chrono::milliseconds(1)), [me = SessionRef(this)] {
         me->client()->heartbeat_timer = 0;
         if (me->phase_ != Phase::Open) return;
-        me->heartbeat(me->rt().now(), me->client()->options.ping_interval, me->client()->options.idle_timeout);
+        me->heartbeat(me->rt().now(), {me->client()->options.ping_interval, me->client()->options.idle_timeout});
         me->arm_client_heartbeat();
     });
 }

@@ -18,6 +18,7 @@
 #include "proto/ws/connection.hpp"
 #include "proto/ws/deflate.hpp"
 #include "proto/ws/handshake.hpp"
+#include "proto/ws/keepalive.hpp"
 #include "runtime/address.hpp"
 #include "runtime/loop.hpp"
 #include "runtime/stream.hpp"
@@ -140,9 +141,10 @@ public:
     /// Subscribed topics (server side): made on the first subscription.
     std::vector<std::string>& topics() { return negotiated().topics; }
     bool has_topics() const noexcept { return negotiated_ && !negotiated_->topics.empty(); }
-    /// Heartbeat (server side): pings every `ping_every`, closes a connection
-    /// that sent nothing for `idle_for`. Zero durations are off.
-    void heartbeat(base::Instant now, base::Duration ping_every, base::Duration idle_for);
+    /// Heartbeat: pings a quiet peer, closes a silent one with 1001, as the
+    /// policy says (proto/ws/keepalive.hpp). Called by the server's sweep
+    /// and by a client's own timer.
+    void heartbeat(base::Instant now, const proto::ws::KeepAlivePolicy& policy);
     /// The peer's address without the port (the per-address connection count's key).
     std::string remote_ip() const { return remote().ip.to_string(); }
     void set_backpressure(std::size_t max, BackpressurePolicy policy) noexcept {
@@ -307,15 +309,6 @@ private:
     std::shared_ptr<SessionOwner> owner() const noexcept {
         return context_ ? context_->owner.lock() : nullptr;
     }
-    // Heartbeat times in milliseconds of the steady clock, 32 bits: compared
-    // by their difference, which is right for spans under 49 days.
-    static std::uint32_t ms_tick(base::Instant t) noexcept {
-        return static_cast<std::uint32_t>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
-    }
-    static base::Duration since(base::Instant now, std::uint32_t tick) noexcept {
-        return std::chrono::milliseconds(static_cast<std::uint32_t>(ms_tick(now) - tick));
-    }
     // Queue sizes and thresholds in 32 bits: a queue of 4 GiB is past any
     // sane limit (what is larger reads as 4 GiB - 1).
     static std::uint32_t clamp32(std::size_t n) noexcept {
@@ -376,7 +369,7 @@ private:
     // object, decision 0014). TLS and client connections use a Stream.
     std::unique_ptr<runtime::Stream> sock_;
     runtime::TcpDescriptor tcp_;
-    std::uint32_t last_rx_ = 0;  // ms_tick()
+    std::uint32_t low_threshold_ = 0;  // clamped to 32 bits (clamp32())
     // The connection machine, made in place when the connection opens (a
     // server's at once, a client's after its handshake, again after each
     // reconnection). Whether it is made is a bit among the flags below:
@@ -394,10 +387,11 @@ private:
     // (client, before open), the close handshake's deadlines (open), the
     // lingering close's (server, after).
     runtime::Loop::TimerId timer_ = 0;
-    std::uint32_t last_ping_ = 0;  // ms_tick()
+    // When the peer last sent anything and when we last pinged it (the
+    // rule is proto/ws/keepalive.hpp's, tested on virtual time).
+    proto::ws::KeepAlive keepalive_{base::Instant{}};
     // Clamped to 32 bits (clamp32()).
     std::atomic<std::uint32_t> buffered_{0};
-    std::uint32_t low_threshold_ = 0;
     std::uint32_t max_backpressure_ = 16u << 20;
     std::atomic<std::uint32_t> refs_{0};  // see retain()
     // The peer's address in 18 bytes and a bit (remote()): for

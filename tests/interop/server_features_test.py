@@ -355,7 +355,6 @@ async def flood(policy):
         except asyncio.TimeoutError:
             raise Fail(f'the healthy subscriber got {received} of {FLOOD_MESSAGES}')
         took = time.monotonic() - t0
-        await asyncio.sleep(0.3)
         final = srv.rss_kib()
         peak = max(samples[5:] + [final])
         check(order_ok, 'the healthy subscriber got the flood out of order')
@@ -462,15 +461,10 @@ async def case_shutdown():
         check(pending > 0, 'every echo had left before SIGTERM: nothing to drain')
         srv.proc.send_signal(signal.SIGTERM)
         t0 = time.monotonic()
-        for _ in range(100):
-            if 'SIGTERM' in srv.stderr():
-                break
-            time.sleep(0.02)
-        check('SIGTERM' in srv.stderr(), f'no SIGTERM line on stderr: {srv.stderr()!r}')
-        time.sleep(0.1)
-        # New connections: refused (or, if the kernel took one just before, closed without a 101).
+        # New connections: never a 101; once the listeners are closed (the
+        # stop reaches each loop in turn), refused. Tried until refused.
         refused = []
-        for attempt in range(2):
+        while time.monotonic() - t0 < 5:
             try:
                 status, raw = try_upgrade(srv.port)
                 raw.close()
@@ -478,10 +472,11 @@ async def case_shutdown():
                 refused.append(f'HTTP {status}')
             except ConnectionRefusedError:
                 refused.append('refused')
+                break
             except Fail as e:
                 refused.append(f'closed ({e})')
-            time.sleep(0.3)
-        check(refused[-1] == 'refused', f'connections after SIGTERM: {refused}, want refused')
+        check(refused and refused[-1] == 'refused', f'connections after SIGTERM: {refused}, want refused within 5 s')
+        check('SIGTERM' in srv.stderr(), f'no SIGTERM line on stderr: {srv.stderr()!r}')
 
         async def drain(ws, msgs):
             for i, want in enumerate(msgs):
@@ -615,9 +610,11 @@ def case_max_connections_per_ip():
 # ---------------------------------------------------------------- 5: heartbeats
 
 async def case_heartbeat():
+    # The timing rule itself is tested on virtual time (KeepAlive.* unit tests); here, over real sockets,
+    # what follows from it: pings are at least 200 ms apart, so a client that answered 7 of them has been
+    # there 1.2 s or more, past the 1 s idle timeout, and must still be open; one that never answers is
+    # closed with 1001, never before 1 s.
     with Server('--ping-interval-ms', '200', '--idle-timeout-ms', '1000') as srv:
-        ws = await wsconnect(srv.port, '/echo')  # answers pings itself, never pings
-
         def silent_raw():
             status, raw = try_upgrade(srv.port)
             check(status == 101, f'handshake got {status}')
@@ -625,7 +622,7 @@ async def case_heartbeat():
             pings = []
             try:
                 for _ in range(100):
-                    opcode, payload = raw.read_frame(max(0.1, 4 - (time.monotonic() - t0)))
+                    opcode, payload = raw.read_frame(10)
                     if opcode == 0x9:
                         pings.append(time.monotonic() - t0)
                         continue
@@ -637,19 +634,31 @@ async def case_heartbeat():
             finally:
                 raw.close()
 
-        pings, code, reason, took = await asyncio.get_running_loop().run_in_executor(None, silent_raw)
+        def answering_raw():
+            status, raw = try_upgrade(srv.port)
+            check(status == 101, f'handshake got {status}')
+            try:
+                for n in range(1, 8):
+                    opcode, payload = raw.read_frame(10)
+                    check(opcode == 0x9, f'the answering client got opcode {opcode} before its ping {n}')
+                    raw.send(frame(0xA, payload))
+                raw.send(frame(0x1, b'still here'))
+                opcode, payload = raw.read_frame(10)
+                check((opcode, payload) == (0x1, b'still here'), f'after 7 pongs: {opcode} {payload!r}, want the echo')
+            finally:
+                raw.close()
+
+        loop = asyncio.get_running_loop()
+        answered = loop.run_in_executor(None, answering_raw)
+        pings, code, reason, took = await loop.run_in_executor(None, silent_raw)
         check(code == 1001, f'silent client closed with {code} {reason!r}, want 1001')
         check(reason == 'idle timeout', f'close reason {reason!r}')
-        check(0.9 <= took <= 2.5, f'silent client closed after {took:.2f} s, want ~1 s (1-2.5)')
+        check(took >= 0.9, f'silent client closed after {took:.2f} s, before the 1 s idle timeout')
         check(len(pings) >= 2, f'silent client got {len(pings)} pings before its close, want >= 2')
-        await asyncio.sleep(max(0.0, 3.0 - took))
-        check(ws.open, f'the pong-answering client was closed: {ws.close_code} {ws.close_reason!r}')
-        await ws.send('still here')
-        check(await asyncio.wait_for(ws.recv(), 5) == 'still here', 'no echo after 3 s')
-        await ws.close()
+        await answered
         srv.stop()
     return (f'silent raw client: {len(pings)} pings (first at {pings[0]:.2f} s), Close 1001 {reason!r} after '
-            f'{took:.2f} s; websockets client (answers pings) still open after 3 s')
+            f'{took:.2f} s; a client that answered 7 pings (1.2 s or more) still echoes')
 
 
 # ---------------------------------------------------------------- 6: healthz, metrics

@@ -107,20 +107,24 @@ TEST(Heartbeat, QuietClientsArePingedAndSilentOnesClosed) {
     EventLoop loop;
     int client_close = -1, pings = 0;
     auto ws = WebSocket::connect(loop, "ws://127.0.0.1:" + std::to_string(port) + "/");
-    ws.on_ping([&](std::string_view) { ++pings; });
+    // Pings are at least 100 ms apart (the rule, tested on virtual time in
+    // KeepAlive.*), so the eighth comes 700 ms or more after the first:
+    // past the 500 ms idle timeout, which the answering client survives. The
+    // loop stops on the eighth; a watchdog bounds the wait.
+    ws.on_ping([&](std::string_view) {
+        if (++pings == 8) loop.stop();
+    });
     ws.on_close([&](std::uint16_t c, std::string_view) { client_close = c; });
     // A raw client completes the handshake and then says nothing, ever.
     RawClient silent(port);
     silent.send(upgrade_request("/"));
     silent.read_head();
-    const auto start = std::chrono::steady_clock::now();
-    loop.set_timeout(1200ms, [&] { loop.stop(); });
+    loop.set_timeout(10s, [&] { loop.stop(); });
     loop.run();
-    EXPECT_GE(pings, 3);
+    EXPECT_EQ(pings, 8);
     EXPECT_EQ(client_close, -1);
     EXPECT_EQ(ws.ready_state(), ReadyState::Open);
-    EXPECT_TRUE(silent.wait_eof(2000ms));
-    EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
+    EXPECT_TRUE(silent.wait_eof(10000ms));
     const auto& b = silent.buffer();
     EXPECT_NE(b.find(std::string("\x89\x00", 2)), std::string::npos);  // it was pinged
     EXPECT_NE(b.find(std::string("\x88\x0e\x03\xe9" "idle timeout", 16)), std::string::npos);  // then closed 1001
@@ -183,8 +187,7 @@ TEST(Heartbeat, ClientPingsAQuietServerAndLeavesADeadOne) {
     ::close(lfd);
     EXPECT_GE(pings_seen.load(), 2);
     EXPECT_EQ(code, 1006);  // our Close 1001 was never answered
-    EXPECT_GE(took, 600ms);
-    EXPECT_LT(took, 2000ms);
+    EXPECT_GE(took, 600ms);  // never before idle_timeout (the rule's own timing: KeepAlive.*)
 }
 
 TEST(Server, ListensAndConnectsOverIpv6) {
