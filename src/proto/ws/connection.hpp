@@ -2,13 +2,24 @@
 // (RFC 6455 §5 framing, §5.4 fragmentation, §5.5 control frames, §7 closing,
 // §8.1 UTF-8), as a sans-IO machine: no socket, no clock, no thread.
 //
-// The drive contract (docs/decisions/0001-sans-io-contract.md):
-//   n = handle_bytes(in, now)   consumes bytes until one event is ready or `in`
-//                               is used up; it may unmask `in` in place;
-//   while (e = poll_event())    deliver it; spans in an event stay valid until
-//                               the next non-const call;
-//   write(tx()), consume what was written; arm a timer for poll_timeout();
-//   repeat with in.subspan(n) until everything is consumed.
+// The drive contract (docs/decisions/0001-sans-io-contract.md), the one loop
+// every caller runs (api/session.cpp's feed and dispatch; ws_frame_fuzz runs
+// it beside the plain form below and checks that both agree):
+//   for each buffer `in` read from the transport:
+//     while in is not empty:
+//       n = handle_bytes(in, now)   consumes bytes until one event is ready or
+//                                   `in` is used up; it may unmask `in` in place;
+//       loop:
+//         take_message(data, bin)   the fast path for the common event (or
+//                                   skip it: poll_event() gives messages too);
+//         else e = poll_event()     Ping, Pong, Closed (and messages); none: stop
+//         deliver it; spans stay valid until the next non-const call; an echo
+//         may go out with try_send_short() (else send());
+//       in = in.subspan(n)
+//     input_done()                  REQUIRED before `in`'s bytes may change (a
+//                                   buffer shared by connections): the echo
+//                                   fast path trusts text it validated in it
+//   write(tx()), consume what was written; arm a timer for poll_timeout().
 //
 //            send close / receive close                 close handshake done,
 //   Open ─────────────────────────────▶ Closing ──────▶ Closed (terminal)

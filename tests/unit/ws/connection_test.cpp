@@ -123,6 +123,71 @@ TEST(WsConnection, AnEchoIsValidatedAgainOnceTheInputBufferMayHaveBeenReused) {
     EXPECT_EQ(conn.send(echoed, false).code(), make_error_code(Errc::invalid_argument));
 }
 
+// The fast paths (the runtime's, connection.hpp's drive loop), directly:
+// take_message hands over exactly the message poll_event would have, and
+// leaves other events to it; try_send_short writes the frame send() would,
+// or declines and does nothing. (ws_frame_fuzz drives both ways side by
+// side and compares.)
+TEST(WsConnection, TakeMessageIsWhatPollEventWouldGiveAndLeavesTheRest) {
+    Connection conn(Role::Server);
+    auto wire = concat({frame(0x81, "one", true), frame(0x89, "ping?", true), frame(0x82, "two", true)});
+    const auto now = base::Clock::now();
+    std::span<std::byte> in(wire);
+    base::Bytes data;
+    bool binary = true;
+    EXPECT_FALSE(conn.take_message(data, binary));  // nothing yet
+    in = in.subspan(conn.handle_bytes(in, now));
+    ASSERT_TRUE(conn.take_message(data, binary));
+    EXPECT_EQ(base::as_string_view(data), "one");
+    EXPECT_FALSE(binary);
+    EXPECT_FALSE(conn.take_message(data, binary));  // taken once
+    EXPECT_FALSE(conn.poll_event());                // and not again by poll_event
+    in = in.subspan(conn.handle_bytes(in, now));
+    EXPECT_FALSE(conn.take_message(data, binary));  // a Ping is poll_event's
+    auto ping = conn.poll_event();
+    ASSERT_TRUE(ping && std::holds_alternative<proto::ws::PingEvent>(*ping));
+    in = in.subspan(conn.handle_bytes(in, now));
+    ASSERT_TRUE(conn.take_message(data, binary));
+    EXPECT_EQ(base::as_string_view(data), "two");
+    EXPECT_TRUE(binary);
+    EXPECT_TRUE(in.empty());
+}
+
+TEST(WsConnection, TrySendShortWritesWhatSendWouldOrDeclinesAndDoesNothing) {
+    const auto now = base::Clock::now();
+    Connection fast(Role::Server), general(Role::Server);
+    // Binary under 126 bytes: the same two-byte header and payload.
+    const std::string payload(125, 'b');
+    ASSERT_TRUE(fast.try_send_short(base::as_bytes(payload), true));
+    ASSERT_TRUE(general.send(base::as_bytes(payload), true).ok());
+    EXPECT_EQ(base::as_string_view(fast.tx().data()), base::as_string_view(general.tx().data()));
+    const auto before = fast.tx().size();
+    // Declined, nothing written: 126 bytes (a 16-bit length), a text not known
+    // to be valid, a client (it masks), a closed connection.
+    EXPECT_FALSE(fast.try_send_short(base::as_bytes(std::string(126, 'b')), true));
+    EXPECT_FALSE(fast.try_send_short(base::as_bytes(std::string_view("text")), false));
+    EXPECT_EQ(fast.tx().size(), before);
+    Connection client(Role::Client);
+    EXPECT_FALSE(client.try_send_short(base::as_bytes(std::string_view("x")), true));
+    EXPECT_TRUE(client.tx().empty());
+    ASSERT_TRUE(fast.close(1000, "", now).ok());
+    const auto closing = fast.tx().size();
+    EXPECT_FALSE(fast.try_send_short(base::as_bytes(std::string_view("x")), true));
+    EXPECT_EQ(fast.tx().size(), closing);
+    // The echo of a text just received and validated goes the short way.
+    Connection echo(Role::Server);
+    auto wire = frame(0x81, "caf\xc3\xa9", true);
+    ASSERT_EQ(echo.handle_bytes(wire, now), wire.size());
+    base::Bytes data;
+    bool binary = true;
+    ASSERT_TRUE(echo.take_message(data, binary));
+    EXPECT_TRUE(echo.try_send_short(data, false));
+    EXPECT_EQ(base::as_string_view(echo.tx().data()), std::string("\x81\x05" "caf\xc3\xa9", 7));
+    echo.input_done();  // the buffer may be reused now: no longer trusted
+    echo.tx().clear();
+    EXPECT_FALSE(echo.try_send_short(data, false));
+}
+
 TEST_P(WsRole, APingAndTheEofBehindItAreBothReportedInOrder) {
     // Ping, Pong and Closed wait in a two-place queue: a Ping not yet polled
     // when the transport ends comes out first, with its data, then Closed.
