@@ -114,6 +114,13 @@ async def exit_code(p, seconds):
         raise Fail(f'still running after {seconds} s')
 
 
+async def stop_with_sigterm(p, what):
+    """--echo and --receive-dir run until SIGTERM, and then exit 0."""
+    check(p.returncode is None, f'{what} ended before SIGTERM ({p.returncode})')
+    p.send_signal(signal.SIGTERM)
+    check(await exit_code(p, 5) == 0, f'{what} did not exit 0 on SIGTERM')
+
+
 async def run_once(*argv, seconds=10):
     p = await spawn(*argv)
     out, err = await asyncio.wait_for(p.communicate(), seconds)
@@ -251,9 +258,7 @@ async def case_hostile_room_members():
     rc = await exit_code(good, 40)
     check(rc == 0, f'the good peer exited {rc}: {gerr.lines[-5:]}')
     await gout.wait_for(r'^still here\?$')
-    check(echo.returncode is None, 'duplex-peer --echo ended')
-    echo.send_signal(signal.SIGTERM)
-    check(await exit_code(echo, 5) == 0, 'duplex-peer --echo did not exit 0 on SIGTERM')
+    await stop_with_sigterm(echo, 'duplex-peer --echo')
     server.kill()
     return 'each hostile member dropped or ignored, then a good peer echoed'
 
@@ -280,8 +285,7 @@ async def case_send_without_reply_and_files_never_overwritten():
         check(kept == ['notes (1).txt', 'notes.txt'], f'inbox holds {kept}')
         check(open(os.path.join(inbox, 'notes.txt')).read() == 'first', 'the first file was overwritten')
         check(open(os.path.join(inbox, 'notes (1).txt')).read() == 'second', 'the second file is not "notes (1).txt"')
-        rx.send_signal(signal.SIGTERM)
-        check(await exit_code(rx, 5) == 0, '--receive-dir did not exit 0 on SIGTERM')
+        await stop_with_sigterm(rx, 'duplex-peer --receive-dir')
     server.kill()
     return '--send finished after 1 s; notes.txt and notes (1).txt kept'
 
@@ -297,8 +301,7 @@ async def case_default_output():
     await aerr.wait_for(r'^duplex-peer: peer b joined$')
     await aerr.wait_for(r'^duplex-peer: peer b: connected \(127\.0\.0\.1:\d+ <-> 127\.0\.0\.1:\d+\)$')
     await aerr.wait_for(r'^duplex-peer: peer b left$')
-    a.send_signal(signal.SIGTERM)
-    check(await exit_code(a, 5) == 0, 'a did not exit 0')
+    await stop_with_sigterm(a, 'duplex-peer --echo (a)')
     server.kill()
     return 'joined, peer joined, connected, left; -q silent'
 
