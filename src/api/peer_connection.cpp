@@ -1,5 +1,8 @@
-// api/peer_connection.cpp: PeerConnection and DataChannel handles over
-// PeerImpl, which drives a proto::rtc::Peer on a runtime loop.
+// api/peer_connection.cpp: PeerImpl, which drives a proto::rtc::Peer on a
+// runtime loop (sockets, timers, mDNS lookups, callbacks), and the
+// PeerConnection handle over it. The DataChannel handle is data_channel.cpp;
+// ICE server URLs and address rules, ice_servers.cpp.
+#include "api/ice_servers.hpp"
 #include "api/peer_impl.hpp"
 
 #include "base/enum_cast.hpp"
@@ -7,7 +10,6 @@
 #include "proto/ice/candidate.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 #include <type_traits>
 
@@ -87,56 +89,7 @@ E convert_enum(F f) {
     return base::same_order_cast<E>(f);
 }
 
-std::optional<base::Endpoint> stun_server_endpoint(const std::string& url) {
-    // "stun:host[:port]" with a numeric host (no resolver here yet).
-    std::string_view u = url;
-    if (u.rfind("stun:", 0) != 0) return std::nullopt;
-    u.remove_prefix(5);
-    if (auto q = u.find('?'); q != std::string_view::npos) u = u.substr(0, q);
-    std::string_view host = u;
-    std::uint16_t port = 3478;
-    if (!u.empty() && u.front() == '[') {
-        auto close = u.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
-        host = u.substr(1, close - 1);
-        if (close + 1 < u.size() && u[close + 1] == ':') {
-            auto p = u.substr(close + 2);
-            if (std::from_chars(p.data(), p.data() + p.size(), port).ec != std::errc{}) return std::nullopt;
-        }
-    } else if (auto colon = u.rfind(':'); colon != std::string_view::npos && u.find(':') == colon) {
-        host = u.substr(0, colon);
-        auto p = u.substr(colon + 1);
-        if (std::from_chars(p.data(), p.data() + p.size(), port).ec != std::errc{}) return std::nullopt;
-    }
-    if (host == "localhost") host = "127.0.0.1";
-    auto ip = base::IpAddress::parse(host);
-    if (!ip) return std::nullopt;
-    return base::Endpoint{*ip, port};
-}
-
 }  // namespace
-
-bool address_allowed(const base::IpAddress& ip, const std::vector<std::string>& allowed) {
-    if (allowed.empty()) return !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified();
-    for (const auto& rule : allowed) {
-        std::string_view r = rule;
-        unsigned bits = ip.is_v6() ? 128 : 32;
-        if (auto slash = r.find('/'); slash != std::string_view::npos) {
-            auto b = r.substr(slash + 1);
-            if (std::from_chars(b.data(), b.data() + b.size(), bits).ec != std::errc{}) continue;
-            r = r.substr(0, slash);
-        }
-        auto net = base::IpAddress::parse(r);
-        if (!net || net->is_v6() != ip.is_v6() || bits > net->size() * 8) continue;
-        bool match = true;
-        for (unsigned i = 0; i < bits && match; ++i) {
-            const unsigned byte = i / 8, bit = 7 - i % 8;
-            match = ((net->data()[byte] >> bit) & 1) == ((ip.data()[byte] >> bit) & 1);
-        }
-        if (match) return true;
-    }
-    return false;
-}
 
 PeerImpl::PeerImpl(EventLoop& loop, Configuration config) : loop_(loop), config_(std::move(config)) {}
 
@@ -559,14 +512,6 @@ void PeerImpl::close_channel(ChannelState& ch) {
 
 }  // namespace detail
 
-std::vector<std::string> host_candidate_addresses(const Configuration& config) {
-    std::vector<std::string> out;
-    for (const auto& ifa : runtime::interface_addresses())
-        if (detail::address_allowed(ifa.ip, config.allowed_addresses)) out.push_back(ifa.ip.to_string());
-    return out;
-}
-
-
 // ---------------------------------------------------------------------------
 // Public handles.
 
@@ -689,137 +634,8 @@ void PeerConnection::close() {
     on_loop(impl_, impl_->loop(), [](detail::PeerImpl& p) { p.close(); });
 }
 
-// --- DataChannel ---
-
-namespace {
-template <class Fn>
-void channel_on_loop(const std::shared_ptr<detail::ChannelState>& st, Fn fn) {
-    if (!st) return;
-    if (st->loop->in_loop_thread()) fn(*st);
-    else st->loop->post([st, fn]() mutable { fn(*st); });
-}
-}  // namespace
-
-std::string DataChannel::label() const { return state_ ? state_->options.label : std::string(); }
-std::string DataChannel::protocol() const { return state_ ? state_->options.protocol : std::string(); }
-std::optional<std::uint16_t> DataChannel::id() const {
-    if (!state_) return std::nullopt;
-    if (auto p = state_->peer.lock(); p && !state_->stream) {
-        (void)p;  // the stream id is copied in when the channel opens
-    }
-    return state_->stream;
-}
-bool DataChannel::ordered() const { return state_ ? state_->options.ordered : true; }
-std::optional<std::uint16_t> DataChannel::max_retransmits() const {
-    return state_ ? state_->options.max_retransmits : std::nullopt;
-}
-std::optional<std::uint32_t> DataChannel::max_packet_life_time() const {
-    return state_ ? state_->options.max_packet_life_time : std::nullopt;
-}
-bool DataChannel::negotiated() const { return state_ && state_->options.negotiated; }
-DataChannelState DataChannel::ready_state() const { return state_ ? state_->state : DataChannelState::Closed; }
-
-SendResult DataChannel::send(std::string_view text) {
-    if (!state_) return Errc::invalid_state;
-    if (state_->loop->in_loop_thread()) {
-        auto p = state_->peer.lock();
-        if (!p || state_->state != DataChannelState::Open) return Errc::invalid_state;
-        return p->send(*state_, false, base::as_bytes(text));
-    }
-    channel_on_loop(state_, [t = std::string(text)](detail::ChannelState& s) {
-        if (auto p = s.peer.lock(); p && s.state == DataChannelState::Open) (void)p->send(s, false, base::as_bytes(t));
-    });
-    return SendStatus::Success;
-}
-
-SendResult DataChannel::send_binary(std::span<const std::byte> data) {
-    if (!state_) return Errc::invalid_state;
-    if (state_->loop->in_loop_thread()) {
-        auto p = state_->peer.lock();
-        if (!p || state_->state != DataChannelState::Open) return Errc::invalid_state;
-        return p->send(*state_, true, data);
-    }
-    channel_on_loop(state_, [d = std::vector<std::byte>(data.begin(), data.end())](detail::ChannelState& s) {
-        if (auto p = s.peer.lock(); p && s.state == DataChannelState::Open) (void)p->send(s, true, d);
-    });
-    return SendStatus::Success;
-}
-
-SendResult DataChannel::send_binary(std::string_view data) { return send_binary(base::as_bytes(data)); }
-
-std::size_t DataChannel::buffered_amount() const {
-    if (!state_) return 0;
-    auto p = state_->peer.lock();
-    return p ? p->buffered_amount(*state_) : 0;
-}
-std::size_t DataChannel::buffered_amount_low_threshold() const { return state_ ? state_->low_threshold : 0; }
-void DataChannel::set_buffered_amount_low_threshold(std::size_t bytes) {
-    channel_on_loop(state_, [bytes](detail::ChannelState& s) {
-        if (auto p = s.peer.lock()) p->set_low_threshold(s, bytes);
-        else s.low_threshold = bytes;
-    });
-}
-
-void DataChannel::on_open(std::function<void()> fn) {
-    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable {
-        s.on_open = std::move(fn);
-        if (s.open_pending && s.on_open) {
-            s.open_pending = false;
-            auto cb = s.on_open;
-            s.loop->post([cb] { cb(); });  // not from inside the setter
-        }
-    });
-}
-
-void DataChannel::on_message(MessageHandler fn) {
-    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable {
-        s.on_message = std::move(fn);
-        while (!s.pending_messages.empty() && s.on_message) {
-            auto [data, binary] = std::move(s.pending_messages.front());
-            s.pending_messages.pop_front();
-            s.pending_bytes -= data.size();
-            s.on_message(data, binary);
-        }
-    });
-}
-
-void DataChannel::on_close(std::function<void()> fn) {
-    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable {
-        s.on_close = std::move(fn);
-        if (s.close_pending && s.on_close) {
-            s.close_pending = false;
-            auto cb = std::move(s.on_close);
-            s.on_close = nullptr;
-            s.loop->post([cb] { cb(); });  // then dropped with the posted task
-        }
-    });
-}
-
-void DataChannel::on_error(std::function<void(const Status&)> fn) {
-    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable { s.on_error = std::move(fn); });
-}
-
-void DataChannel::on_buffered_amount_low(std::function<void()> fn) {
-    channel_on_loop(state_, [fn = std::move(fn)](detail::ChannelState& s) mutable { s.on_buffered_low = std::move(fn); });
-}
-
-void DataChannel::close() {
-    channel_on_loop(state_, [](detail::ChannelState& s) {
-        if (auto p = s.peer.lock()) p->close_channel(s);
-    });
-}
-
 // --- names, as the browser spells them ---
 
-const char* to_string(DataChannelState s) noexcept {
-    switch (s) {
-        case DataChannelState::Connecting: return "connecting";
-        case DataChannelState::Open: return "open";
-        case DataChannelState::Closing: return "closing";
-        case DataChannelState::Closed: return "closed";
-    }
-    return "?";
-}
 const char* to_string(SdpType t) noexcept {
     switch (t) {
         case SdpType::Offer: return "offer";

@@ -128,6 +128,6 @@ private:
 
 /// Whether `ip` passes Configuration::allowed_addresses (exact addresses or
 /// CIDR prefixes); an empty list allows every non-loopback, non-link-local one.
-bool address_allowed(const base::IpAddress& ip, const std::vector<std::string>& allowed);
+// address_allowed(): api/ice_servers.hpp
 
 }  // namespace duplex::detail

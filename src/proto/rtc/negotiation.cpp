@@ -1,0 +1,230 @@
+// proto/rtc/negotiation.cpp: rtc::Peer's JSEP (RFC 8829): offers and
+// answers, the W3C signaling state, rollback (explicit, and the implicit one
+// of perfect negotiation), ICE restarts, and what the descriptions tell the
+// transport (its ICE role, the remote's credentials and candidates, the DTLS
+// role and fingerprint). The parts themselves are composed in peer.cpp.
+#include "proto/rtc/peer_impl.hpp"
+
+#include "base/enum_cast.hpp"
+
+namespace duplex::proto::rtc {
+
+namespace {
+
+sdp::SdpType to_sdp_type(SdpKind k) {
+    switch (k) {
+        case SdpKind::Offer: return sdp::SdpType::Offer;
+        case SdpKind::Answer: return sdp::SdpType::Answer;
+        case SdpKind::Pranswer: return sdp::SdpType::Pranswer;
+        case SdpKind::Rollback: return sdp::SdpType::Rollback;
+    }
+    return sdp::SdpType::Offer;
+}
+
+base::Status status_of(const sdp::SignalingResult& r) {
+    if (auto* e = std::get_if<sdp::SignalingError>(&r)) return rtc_error(Errc::invalid_state, e->message);
+    return {};
+}
+
+#define SAME(name) DUPLEX_SAME_ENUMERATOR(SignalingState, sdp::SignalingState, name)
+SAME(Stable);
+SAME(HaveLocalOffer);
+SAME(HaveRemoteOffer);
+SAME(HaveLocalPranswer);
+SAME(HaveRemotePranswer);
+SAME(Closed);
+#undef SAME
+
+SignalingState convert(sdp::SignalingState s) { return base::same_order_cast<SignalingState>(s); }
+
+// RFC 8842 §5.2: once the DTLS roles are fixed, a new description keeps them.
+std::optional<sdp::Setup> fixed_setup(const Transport& t) {
+    auto role = t.dtls_role();
+    if (!role) return std::nullopt;
+    return *role == dtls::Role::Client ? sdp::Setup::Active : sdp::Setup::Passive;
+}
+
+}  // namespace
+
+// ----------------------------------------------------------- Impl's part --
+
+/// Undoes our pending offer (W3C webrtc-pc §4.4.1.5 rollback; also the
+/// implicit rollback of a colliding remote offer in perfect negotiation).
+/// In the first negotiation nothing was established yet: the ICE agent
+/// started as the controlling side is dropped, and the one made for the
+/// remote offer will be controlled (RFC 8445 §6.1.1: the offerer controls).
+void Peer::Impl::rollback_local_offer() {
+    local_desc = rollback_local;
+    rollback_local.reset();
+    if (!remote_desc && !transport.has_dtls()) {
+        transport.drop_agent();
+        offerer = false;
+    }
+}
+
+/// Both descriptions are known: the DTLS role follows from a=setup
+/// (RFC 8842 §5): the answerer picks active (client) or passive (server).
+void Peer::Impl::ensure_dtls(base::Instant now) {
+    if (transport.has_dtls() || !remote || !local_desc) return;
+    dtls::Role role;
+    if (offerer) role = remote->setup == sdp::Setup::Passive ? dtls::Role::Client : dtls::Role::Server;
+    else role = remote->setup == sdp::Setup::Active ? dtls::Role::Server : dtls::Role::Client;
+    channels.set_dtls_role(role == dtls::Role::Client);
+    transport.start_dtls(role, remote->fingerprint_algorithm, remote->fingerprint, now);
+    update_connection_state();
+}
+
+base::Status Peer::Impl::apply_remote(const sdp::SessionDescription& d, SdpKind kind, base::Instant now) {
+    auto r = sdp::extract_remote(d);
+    if (auto* e = std::get_if<sdp::JsepError>(&r)) return rtc_error(Errc::invalid_argument, e->message);
+    auto& rp = std::get<sdp::RemoteParams>(r);
+    const bool restart = remote && (remote->ice_ufrag != rp.ice_ufrag || remote->ice_pwd != rp.ice_pwd);
+    if (remote && remote->fingerprint != rp.fingerprint && transport.has_dtls())
+        return rtc_error(Errc::invalid_argument, "the remote DTLS fingerprint changed during the session");
+    remote = rp;
+    if (kind == SdpKind::Offer) {
+        mid = rp.mid.empty() ? "0" : rp.mid;
+        transport.set_mid(mid);
+    }
+    transport.ensure_agent(offerer, now);
+    // RFC 8445 §9 / RFC 8839 §4.4.1.1.1: an offer with new credentials
+    // restarts ICE; the answer then carries new credentials of ours too
+    // (the agent restarts when that answer is set as local description).
+    if (restart && kind == SdpKind::Offer) transport.new_local_credentials();
+    transport.set_remote_credentials(ice::Credentials{rp.ice_ufrag, rp.ice_pwd});
+    for (const auto& c : rp.candidates)
+        if (auto cand = ice::Candidate::parse(c)) transport.add_remote_candidate(*cand, now);
+    if (rp.end_of_candidates) transport.end_of_remote_candidates();
+    return {};
+}
+
+// ------------------------------------------------------------ Peer's JSEP --
+
+base::Result<std::string> Peer::create_offer() {
+    auto& s = *impl_;
+    if (s.closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    if (s.signaling.state() == sdp::SignalingState::HaveRemoteOffer)
+        return rtc_error(Errc::invalid_state, "create_offer: called in state have-remote-offer");
+    // RFC 8842 §5.2: an offer says actpass; once the roles are fixed a new
+    // offer keeps them.
+    const sdp::Setup setup = fixed_setup(s.transport).value_or(sdp::Setup::ActPass);
+    auto d = sdp::create_offer(s.transport.local_params(setup, s.config.max_message_size), s.session_id,
+                               s.session_version, s.mid);
+    return sdp::write(d);
+}
+
+base::Result<std::string> Peer::create_answer() {
+    auto& s = *impl_;
+    if (s.closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    if (!s.remote_desc || s.remote_desc->first != SdpKind::Offer ||
+        (s.signaling.state() != sdp::SignalingState::HaveRemoteOffer &&
+         s.signaling.state() != sdp::SignalingState::HaveLocalPranswer))
+        return rtc_error(Errc::invalid_state, "create_answer: there is no remote offer to answer");
+    auto parsed = sdp::parse(s.remote_desc->second);
+    if (auto* e = std::get_if<sdp::ParseError>(&parsed)) return rtc_error(Errc::invalid_argument, e->to_string());
+    // RFC 8842 §5.2: the answerer picks; active (DTLS client) as browsers do,
+    // unless the roles were fixed by an earlier exchange.
+    const sdp::Setup setup = fixed_setup(s.transport).value_or(sdp::Setup::Active);
+    auto answer = sdp::create_answer(std::get<sdp::SessionDescription>(parsed),
+                                     s.transport.local_params(setup, s.config.max_message_size), s.session_id,
+                                     s.session_version);
+    if (auto* e = std::get_if<sdp::JsepError>(&answer)) return rtc_error(Errc::invalid_argument, e->message);
+    return sdp::write(std::get<sdp::SessionDescription>(answer));
+}
+
+base::Status Peer::set_local_description(SdpKind kind, std::string_view text, base::Instant now) {
+    auto& s = *impl_;
+    if (s.closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    auto probe = s.signaling;
+    if (auto st = status_of(probe.set_local(to_sdp_type(kind))); !st.ok()) return st;
+    if (kind == SdpKind::Rollback) {
+        s.signaling = probe;
+        s.rollback_local_offer();
+        s.out.emit(event::SignalingChange{convert(s.signaling.state())});
+        return {};
+    }
+    auto parsed = sdp::parse(text);
+    if (auto* e = std::get_if<sdp::ParseError>(&parsed)) return rtc_error(Errc::invalid_argument, e->to_string());
+    if (kind == SdpKind::Offer && !s.remote_desc) s.offerer = true;
+    if (kind == SdpKind::Offer) s.rollback_local = s.local_desc;
+    s.signaling = probe;
+    s.local_desc = std::make_pair(kind, std::string(text));
+    ++s.session_version;
+    const bool had_agent = s.transport.has_agent();
+    s.transport.ensure_agent(s.offerer, now);
+    if (had_agent) {
+        // Our description's credentials (the same fields, read from our side):
+        // new ones are an ICE restart we offer, or our answer to the peer's.
+        auto mine = sdp::extract_remote(std::get<sdp::SessionDescription>(parsed));
+        if (auto* p = std::get_if<sdp::RemoteParams>(&mine))
+            s.transport.use_local_credentials(ice::Credentials{p->ice_ufrag, p->ice_pwd}, now);
+    }
+    // Candidates gathered before the description was set are announced now.
+    s.transport.announce_candidates(s.mid);
+    s.out.emit(event::SignalingChange{convert(s.signaling.state())});
+    if (kind == SdpKind::Answer) s.ensure_dtls(now);
+    s.transport.pump(now);
+    return {};
+}
+
+base::Status Peer::set_remote_description(SdpKind kind, std::string_view text, base::Instant now) {
+    auto& s = *impl_;
+    if (s.closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    if (kind == SdpKind::Rollback) {
+        if (auto st = status_of(s.signaling.set_remote(to_sdp_type(kind))); !st.ok()) return st;
+        s.remote_desc.reset();
+        s.out.emit(event::SignalingChange{convert(s.signaling.state())});
+        return {};
+    }
+    auto parsed = sdp::parse(text);
+    if (auto* e = std::get_if<sdp::ParseError>(&parsed))
+        return rtc_error(Errc::invalid_argument, "invalid remote SDP: " + e->to_string());
+    // Check the state first, then the content: a refused description changes nothing.
+    auto probe = s.signaling;
+    if (auto st = status_of(probe.set_remote(to_sdp_type(kind))); !st.ok()) return st;
+    // A remote offer while ours is pending: our offer is rolled back first
+    // (the implicit rollback of perfect negotiation, W3C webrtc-pc §4.4.1.6).
+    if (kind == SdpKind::Offer && s.signaling.state() == sdp::SignalingState::HaveLocalOffer) s.rollback_local_offer();
+    if (kind == SdpKind::Offer && !s.local_desc) s.offerer = false;
+    auto st = s.apply_remote(std::get<sdp::SessionDescription>(parsed), kind, now);
+    if (!st.ok()) return st;
+    s.signaling = probe;
+    s.remote_desc = std::make_pair(kind, std::string(text));
+    s.out.emit(event::SignalingChange{convert(s.signaling.state())});
+    if (kind == SdpKind::Answer) s.ensure_dtls(now);
+    s.transport.pump(now);
+    return {};
+}
+
+base::Status Peer::add_remote_candidate(std::string_view candidate, base::Instant now) {
+    auto& s = *impl_;
+    if (s.closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    if (!s.remote_desc) return rtc_error(Errc::invalid_state, "add_ice_candidate: no remote description yet");
+    if (candidate.empty()) {
+        s.transport.end_of_remote_candidates();
+        s.transport.pump(now);
+        return {};
+    }
+    auto c = ice::Candidate::parse(candidate);
+    if (!c) return rtc_error(Errc::invalid_argument, "add_ice_candidate: cannot parse \"" + std::string(candidate) + "\"");
+    s.transport.add_remote_candidate(*c, now);
+    s.transport.pump(now);
+    return {};
+}
+
+void Peer::restart_ice() {
+    auto& s = *impl_;
+    if (s.closed || !s.local_desc) return;
+    // The next offer carries new credentials (W3C webrtc-pc §4.4.1.6 restartIce).
+    s.transport.new_local_credentials();
+    s.out.emit(event::NegotiationNeeded{});
+}
+
+SignalingState Peer::signaling_state() const noexcept {
+    if (impl_->closed) return SignalingState::Closed;
+    return convert(impl_->signaling.state());
+}
+std::optional<std::pair<SdpKind, std::string>> Peer::local_description() const { return impl_->local_desc; }
+std::optional<std::pair<SdpKind, std::string>> Peer::remote_description() const { return impl_->remote_desc; }
+
+}  // namespace duplex::proto::rtc

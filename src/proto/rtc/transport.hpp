@@ -1,0 +1,140 @@
+// proto/rtc/transport.hpp: a peer's transport: the ICE agent and the DTLS
+// endpoint on top of it, and the demultiplexer of what arrives on the
+// sockets (RFC 7983 §7):
+//
+//   datagram ──demux──► ICE agent (STUN, first byte 0..3)     ► transmits
+//                   └─► DTLS endpoint (20..63) ─app data─► the Listener (SCTP)
+//   app data (SCTP) ─► DTLS record ─► datagram on ICE's data pair (selected, or valid before that)
+//   (64..79 TURN channel data, 128..191 RTP/RTCP: dropped until they land.)
+//
+// It knows nothing of descriptions: the negotiation tells it the ICE role,
+// the remote credentials and candidates, when to announce its candidates and
+// under which mid, and when to start DTLS in which role.
+#pragma once
+
+#include "proto/dtls/certificate.hpp"
+#include "proto/dtls/endpoint.hpp"
+#include "proto/ice/agent.hpp"
+#include "proto/ice/candidate.hpp"
+#include "proto/rtc/outputs.hpp"
+#include "proto/rtc/peer.hpp"
+#include "proto/sdp/jsep.hpp"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace duplex::proto::rtc {
+
+class Transport {
+public:
+    /// What the transport tells the rest of the peer.
+    class Listener {
+    public:
+        /// ICE or DTLS changed state (the connection state may follow).
+        virtual void on_transport_change() = 0;
+        virtual void on_dtls_connected(base::Instant now) = 0;
+        virtual void on_dtls_data(base::Bytes data, base::Instant now) = 0;
+        /// DTLS ended: closed by the peer, or failed.
+        virtual void on_dtls_ended() = 0;
+
+    protected:
+        ~Listener() = default;
+    };
+
+    Transport(PeerOutputs& out, Listener& listener, const PeerConfig& config, dtls::Certificate certificate);
+
+    // --- ICE: credentials, candidates, role ---
+    const ice::Credentials& local_credentials() const noexcept { return credentials_; }
+    /// New local credentials for the next description (an ICE restart).
+    void new_local_credentials();
+    /// The agent, made with this role on first call (RFC 8445 §6.1.1: the
+    /// offerer controls).
+    void ensure_agent(bool controlling, base::Instant now);
+    bool has_agent() const noexcept { return agent_ != nullptr; }
+    /// Forgets an agent nothing was established with (a rolled-back first offer).
+    void drop_agent();
+    /// Our description carries these credentials: if they are new, the agent
+    /// starts a new generation and gathers again (RFC 8838 §4.1).
+    void use_local_credentials(const ice::Credentials& c, base::Instant now);
+    void set_remote_credentials(const ice::Credentials& c);
+    /// A remote candidate; one named by mDNS is reported to the runtime too.
+    void add_remote_candidate(const ice::Candidate& c, base::Instant now);
+    void end_of_remote_candidates();
+    void add_host(const base::Endpoint& local, base::Instant now);
+    void hosts_complete(base::Instant now);
+    /// Candidates are announced from now on, under `mid`; those gathered
+    /// already are announced now.
+    void announce_candidates(const std::string& mid);
+    void set_mid(const std::string& mid) { mid_ = mid; }
+    /// Our transport parameters for a description.
+    sdp::TransportParams local_params(sdp::Setup setup, std::size_t max_message_size) const;
+
+    // --- DTLS ---
+    bool has_dtls() const noexcept { return dtls_ != nullptr; }
+    std::optional<dtls::Role> dtls_role() const;
+    /// Both descriptions are known: DTLS in `role`, checking the peer's
+    /// certificate against the fingerprint of its description.
+    void start_dtls(dtls::Role role, const std::string& fingerprint_algorithm, const std::string& fingerprint,
+                    base::Instant now);
+    bool dtls_connected() const noexcept { return dtls_connected_; }
+    bool dtls_failed() const noexcept { return dtls_ && dtls_->state() == dtls::State::Failed; }
+    /// Application data (SCTP packets) over DTLS, once it is up.
+    void send_app_data(base::Bytes data, base::Instant now);
+
+    // --- the network, time, the end ---
+    void handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,
+                         base::Instant now);
+    void pump(base::Instant now);
+    std::optional<base::Instant> poll_timeout() const;
+    void handle_timeout(base::Instant now);
+    void close(base::Instant now);
+
+    IceState ice_state() const noexcept { return ice_state_; }
+    GatheringState gathering_state() const noexcept { return gathering_; }
+    void fill_stats(PeerStats& st) const;
+    const dtls::Certificate& certificate() const noexcept { return certificate_; }
+
+private:
+    void pump_agent(base::Instant now);
+    void pump_dtls(base::Instant now);
+    void announce_gathering_complete();
+    void send_datagram(std::vector<std::byte> d);
+    void feed_early_dtls(base::Instant now);
+    void flush_dtls_waiting();
+    void start_dtls_client(base::Instant now);
+
+    PeerOutputs& out_;
+    Listener& listener_;
+    const PeerConfig& config_;
+    dtls::Certificate certificate_;
+    ice::Credentials credentials_;
+    std::uint64_t tie_breaker_;
+
+    std::vector<base::Endpoint> hosts_;
+    std::unique_ptr<ice::Agent> agent_;
+    std::vector<std::string> local_candidates_;  // gathered, as SDP attribute values
+    bool gathering_complete_ = false;
+    bool announcing_ = false;  // candidates are announced only after a local description is set
+    std::string mid_ = "0";
+    IceState ice_state_ = IceState::New;
+    GatheringState gathering_ = GatheringState::New;
+
+    std::unique_ptr<dtls::Endpoint> dtls_;
+    bool dtls_connected_ = false;
+    std::deque<std::vector<std::byte>> dtls_waiting_;  // out, before ICE has a valid pair
+    // In, before we have a DTLS endpoint or the sender is a checked remote:
+    // the peer may find a valid pair first and send its ClientHello before
+    // its check (or our answer) reaches us. {local socket, from, datagram}.
+    struct EarlyDtls {
+        base::Endpoint local, from;
+        std::vector<std::byte> data;
+    };
+    std::deque<EarlyDtls> dtls_early_;
+};
+
+/// RFC 8839 §5.4 ice-chars, `n` of them, from the CSPRNG.
+std::string random_ice_string(std::size_t n);
+
+}  // namespace duplex::proto::rtc
