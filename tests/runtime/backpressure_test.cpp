@@ -247,7 +247,7 @@ TEST(Backpressure, APingFloodFromAPeerThatDoesNotReadIsBoundedByTheBudget) {
         const auto until = std::chrono::steady_clock::now() + 5s;
         while (std::chrono::steady_clock::now() < until && closed_code.load() == -1 && !flood_over) {
             max_queued = std::max(max_queued, t.call([&] { return conn.buffered_amount(); }));
-            std::this_thread::sleep_for(5ms);
+            std::this_thread::sleep_for(5ms);  // samples a size over time: no event to wait for
         }
         stop = true;
         flood.join();

@@ -4,6 +4,8 @@
 #include "proto/rtp/header_extensions.hpp"
 #include "proto/rtp/packet.hpp"
 
+#include "support/byte_literals.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -11,15 +13,11 @@
 #include <vector>
 
 using namespace duplex;
+using duplex::test::bytes;
 using namespace duplex::proto::rtp;
 
 namespace {
 
-std::vector<std::byte> bytes(std::initializer_list<int> v) {
-    std::vector<std::byte> out;
-    for (int b : v) out.push_back(std::byte(b));
-    return out;
-}
 std::string text(base::Bytes b) { return std::string(base::as_string_view(b)); }
 
 // V=2, X, M, PT 96, seq 0x1234, ts 0x11223344, SSRC 0xAABBCCDD; a one-byte

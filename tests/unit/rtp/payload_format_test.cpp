@@ -3,21 +3,19 @@
 // over random frame sizes and payload limits.
 #include "proto/rtp/payload_format.hpp"
 
+#include "support/byte_literals.hpp"
+
 #include <gtest/gtest.h>
 
 #include <random>
 #include <vector>
 
 using namespace duplex;
+using duplex::test::bytes;
 using namespace duplex::proto::rtp;
 
 namespace {
 
-std::vector<std::byte> bytes(std::initializer_list<int> v) {
-    std::vector<std::byte> out;
-    for (int b : v) out.push_back(std::byte(b));
-    return out;
-}
 
 struct Sent {
     std::vector<std::vector<std::byte>> payloads;

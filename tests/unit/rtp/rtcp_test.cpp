@@ -3,20 +3,18 @@
 // malformed shape refused with its error.
 #include "proto/rtp/rtcp.hpp"
 
+#include "support/byte_literals.hpp"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 using namespace duplex;
+using duplex::test::bytes;
 using namespace duplex::proto::rtp;
 
 namespace {
 
-std::vector<std::byte> bytes(std::initializer_list<int> v) {
-    std::vector<std::byte> out;
-    for (int b : v) out.push_back(std::byte(b));
-    return out;
-}
 
 // A compound as a browser sends it: an SR with one report block, then SDES
 // with the CNAME "ab".
