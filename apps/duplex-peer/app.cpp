@@ -217,6 +217,8 @@ App::Link* App::start_link(const std::string& remote, bool offer) {
         l.data = *dc;
         on_channel(remote, *dc);
         negotiate(l);
+        // negotiate() may have dropped the link (a local failure).
+        if (links_.find(remote) == links_.end()) return nullptr;
     }
     return &l;
 }

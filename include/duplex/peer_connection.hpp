@@ -95,9 +95,10 @@ struct PeerConnectionStats {
     std::string remote_candidate;
     std::optional<std::chrono::microseconds> round_trip_time;  ///< from ICE checks and consent checks on that pair
     std::string dtls_cipher;
-    /// Why the connection failed, naming the layer: "ICE: …" (no path),
+    /// The first failure seen, naming the layer: "ICE: …" (no path),
     /// "DTLS: …" (e.g. "remote certificate fingerprint does not match the
-    /// SDP"), "SCTP: …". Empty while it has not failed.
+    /// SDP"), "SCTP: …" (the data channels' association). Empty while
+    /// nothing has failed; kept after an ICE restart that recovered.
     std::string failure_reason;
 };
 

@@ -76,10 +76,27 @@ void HttpConnection::arm_timeout(std::chrono::milliseconds after) {
 void HttpConnection::on_read(base::MutableBytes data) {
     auto self = shared_from_this();
     if (lingering_) return;  // draining before close
+    if (reading_paused_ || !held_.empty()) {
+        // Reading stopped over the budget, but this read was under way (a
+        // TLS record decrypted in pieces): behind what is held, in order.
+        held_.insert(held_.end(), data.begin(), data.end());
+        return;
+    }
     in_read_ = true;
     handle(data);
     in_read_ = false;
-    if (!done_ && sock_) flush();
+    if (done_ || !sock_) return;
+    flush();
+    // A client that sends one request a read leaves nothing to hold: the
+    // budget must stop it all the same.
+    pause_if_over_budget();
+}
+
+void HttpConnection::pause_if_over_budget() {
+    if (reading_paused_ || upgrade_pending_ || !sock_ || out_.size() <= output_limit()) return;
+    reading_paused_ = true;
+    sock_->pause_reading(true);
+    ServerMetrics::add(server_.shared_->metrics->backpressure_read_pauses);
 }
 
 void HttpConnection::handle(base::MutableBytes data) {
@@ -105,12 +122,8 @@ void HttpConnection::handle(base::MutableBytes data) {
         if (out_.size() > output_limit() && !data.empty()) {
             flush();
             if (out_.size() > output_limit()) {
-                held_.assign(data.begin(), data.end());
-                if (!reading_paused_) {
-                    reading_paused_ = true;
-                    sock_->pause_reading(true);
-                    ServerMetrics::add(server_.shared_->metrics->backpressure_read_pauses);
-                }
+                held_.insert(held_.end(), data.begin(), data.end());
+                pause_if_over_budget();
                 return;
             }
         }
@@ -123,15 +136,18 @@ void HttpConnection::resume_reading() {
     // Called once the client took enough: the held requests first, then the socket.
     auto held = std::move(held_);
     held_.clear();
+    reading_paused_ = false;
     in_read_ = true;
     handle({held.data(), held.size()});
     in_read_ = false;
     if (done_ || !sock_) return;
-    if (held_.empty() && !upgrade_pending_ && reading_paused_) {
-        reading_paused_ = false;
-        sock_->pause_reading(false);
-    }
     flush();
+    if (!held_.empty() || out_.size() > output_limit()) {
+        // Over the budget again: stay paused (held_ keeps the rest).
+        if (!reading_paused_) reading_paused_ = true;
+        return;
+    }
+    if (!upgrade_pending_) sock_->pause_reading(false);
 }
 
 void HttpConnection::handle_request(base::MutableBytes rest) {
@@ -345,7 +361,7 @@ void HttpConnection::flush() {
 void HttpConnection::on_writable() {
     auto self = shared_from_this();
     flush();
-    if (reading_paused_ && !held_.empty() && !done_ && sock_ && out_.size() <= output_limit() / 2) resume_reading();
+    if (reading_paused_ && !done_ && sock_ && out_.size() <= output_limit() / 2) resume_reading();
 }
 
 void HttpConnection::on_eof() {

@@ -54,6 +54,7 @@ private:
     /// Unsent responses allowed before reading stops (pipelining).
     std::size_t output_limit() const noexcept;
     void resume_reading();
+    void pause_if_over_budget();
     void arm_timeout(std::chrono::milliseconds after);
     void release_slot();
 

@@ -481,7 +481,8 @@ void Session::flush() {
         }
         // Drop policy: reading stopped over budget resumes once the peer
         // has taken half of it.
-        if (read_paused_ && q.size() + below <= max_backpressure_ / 2 && ws().state() == proto::ws::State::Open) {
+        // (Closing too: the peer's Close must still be read.)
+        if (read_paused_ && q.size() + below <= max_backpressure_ / 2 && ws().state() != proto::ws::State::Closed) {
             read_paused_ = false;
             pause_reading(false);
         }

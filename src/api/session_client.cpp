@@ -200,6 +200,7 @@ bool Session::reconnect_later() {
     set_buffered(0);
     write_blocked_ = drain_armed_ = false;
     read_paused_ = false;  // the next attempt's socket reads
+    flush_deadline_ = abandon_tx_ = false;  // and its close starts afresh
     // Exponential backoff with ±20% jitter, so that many clients of one
     // server do not come back in lockstep.
     double delay = static_cast<double>(policy.initial_delay.count());
@@ -223,6 +224,9 @@ void Session::arm_client_heartbeat() {
     // One timer, at the time the keep-alive rule will next act (traffic
     // since only moves that later: the timer then finds nothing to do and
     // is armed again).
+    // Closing: the close has its own deadline, and the rule, which would
+    // say "due now" again and again, has nothing more to do.
+    if (!has_ws() || ws().state() != proto::ws::State::Open) return;
     const proto::ws::KeepAlivePolicy policy{client()->options.ping_interval, client()->options.idle_timeout};
     const auto now = rt().now();
     const auto due = keepalive_.poll_timeout(now, policy);

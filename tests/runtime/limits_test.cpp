@@ -83,6 +83,58 @@ std::string status_line(std::uint16_t port, const std::string& request) {
     return head.substr(0, head.find("\r\n"));
 }
 
+// The same client, but each request in a read of its own: nothing is left
+// over after a request to hold, and the budget must stop it all the same
+// (a review found it did not).
+TEST(Limits, OneRequestPerReadIsStoppedByTheBudgetToo) {
+    LoopThread t;
+    std::atomic<int> handled{0};
+    const std::string body(16u << 10, 'b');
+    auto server = t.call([&] {
+        ServerOptions o;
+        o.port = 0;
+        o.max_backpressure = 256u << 10;
+        auto s = std::make_unique<WebSocketServer>(t.loop, o);
+        s->on_http([&](const HttpRequest&, HttpResponse& res) {
+            ++handled;
+            res.body = body;
+            return true;
+        });
+        EXPECT_TRUE(s->listen().ok());
+        return s;
+    });
+    RawClient c(t.call([&] { return server->port(); }), 16 * 1024);
+    const std::string request = "GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+    const auto paused = [&] {
+        return server->metrics_text().find("duplex_backpressure_read_pauses_total 1") != std::string::npos;
+    };
+    int sent = 0;
+    // One request, then wait until it was handled: each arrives in a read of its own.
+    while (sent < 2000 && !paused()) {
+        ASSERT_TRUE(c.send_for(request, 2000ms));
+        ++sent;
+        if (!eventually([&] { return handled.load() == sent || paused(); }, 2000ms)) break;
+    }
+    ASSERT_TRUE(paused()) << sent << " requests sent, " << handled.load() << " handled, never paused";
+    EXPECT_LT(sent, 600);
+    // No request after the pause is handled until the client reads.
+    ASSERT_TRUE(c.send_for(request, 2000ms));
+    ++sent;
+    EXPECT_FALSE(eventually([&] { return handled.load() == sent; }, 300ms));
+    std::size_t seen = 0, scanned = 0;
+    c.read_until(
+        [&](const std::string& b) {
+            for (auto p = b.find("HTTP/1.1 200", scanned); p != std::string::npos; p = b.find("HTTP/1.1 200", p + 1)) {
+                ++seen;
+                scanned = p + 1;
+            }
+            return seen == static_cast<std::size_t>(sent);
+        },
+        20000ms);
+    EXPECT_EQ(seen, static_cast<std::size_t>(sent));
+    t.call([&] { server.reset(); return 0; });
+}
+
 // Hidden files (.env, .git) are not served from the web directory, not even
 // through a symlink; methods are case-sensitive (RFC 9110 §9.1): "get" is
 // unknown (501), POST is known but not served (405); a request whose lines

@@ -3,6 +3,7 @@
 #include <duplex/websocket.hpp>
 #include <duplex/websocket_server.hpp>
 
+#include "runtime/loop.hpp"
 #include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
 
@@ -183,8 +184,12 @@ TEST(Heartbeat, ClientPingsAQuietServerAndLeavesADeadOne) {
     loop.set_timeout(5s, [&] { loop.stop(); });
     loop.run();
     const auto took = std::chrono::steady_clock::now() - start;
+    const auto wakeups = loop.runtime().iteration();
     mute.join();
     ::close(lfd);
+    // While its Close waits for the dead server, the client's heartbeat timer
+    // stays quiet (it spun at 1 kHz through the close timeout once).
+    EXPECT_LT(wakeups, 100u) << "the loop woke " << wakeups << " times";
     EXPECT_GE(pings_seen.load(), 2);
     EXPECT_EQ(code, 1006);  // our Close 1001 was never answered
     EXPECT_GE(took, 600ms);  // never before idle_timeout (the rule's own timing: KeepAlive.*)

@@ -71,7 +71,8 @@ public:
     }
 
     std::size_t next(std::span<std::byte> out, bool& last) override {
-        if (nal_.empty() || max_ < 3 || out.size() < std::min(max_, nal_.size() + 2)) return 0;
+        max_ = std::min(max_, out.size());  // never past the caller's buffer
+        if (nal_.empty() || max_ < 3) return 0;
         std::size_t n = 0;
         if (fu_offset_ > 0 || nal_.size() > max_) {
             n = fragment(out);

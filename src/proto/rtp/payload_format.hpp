@@ -30,8 +30,10 @@ public:
     /// Writes the next payload into `out` (at least max_payload bytes) and
     /// returns its size; 0 when the frame is done (or cannot be sent: a
     /// frame of a codec that cannot be split and does not fit). `last` is
-    /// set on the frame's last payload: the RTP marker bit of video (RFC 7741
-    /// §4.1, RFC 6184 §5.1).
+    /// set on the frame's last payload: for video it is the RTP marker bit
+    /// (RFC 7741 §4.1, RFC 6184 §5.1); for audio (every packet is a whole
+    /// frame) the sender sets the marker itself, on the first packet after
+    /// silence (RFC 7587 §4.1), not from `last`.
     virtual std::size_t next(std::span<std::byte> out, bool& last) = 0;
 };
 

@@ -51,7 +51,8 @@ public:
         picture_id_ = static_cast<std::uint16_t>((picture_id_ + 1) & 0x7fff);
     }
     std::size_t next(std::span<std::byte> out, bool& last) override {
-        if (sent_ >= frame_.size() || max_ <= kDescriptor || out.size() < std::min(max_, kDescriptor + frame_.size())) return 0;
+        max_ = std::min(max_, out.size());  // never past the caller's buffer
+        if (sent_ >= frame_.size() || max_ <= kDescriptor) return 0;
         const std::size_t take = std::min(max_ - kDescriptor, frame_.size() - sent_);
         out[0] = std::byte(0x80 | (first_ ? 0x10 : 0));  // X, S on the first; PID 0
         out[1] = std::byte(0x80);                        // I

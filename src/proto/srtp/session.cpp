@@ -83,9 +83,11 @@ base::Result<Session> Session::create(Profile profile, Direction direction, base
     policy.key = master;
     policy.ssrc.type = direction == Direction::Outbound ? ssrc_any_outbound : ssrc_any_inbound;
     policy.window_size = 1024;  // RFC 3711 §3.3.2 asks for 64 at least; browsers use 1024
-    // A NACKed packet resent on the media stream itself (not RTX) carries its
-    // sequence number again.
-    policy.allow_repeat_tx = 1;
+    // No packet is protected twice under one index: with AES-GCM that would
+    // reuse a nonce (RFC 7714 §8), and a resend may differ in its header
+    // extensions. Lost packets are resent through RTX (RFC 4588), with a
+    // sequence number of their own.
+    policy.allow_repeat_tx = 0;
     policy.next = nullptr;
     srtp_t ctx = nullptr;
     const auto st = srtp_create(&ctx, &policy);

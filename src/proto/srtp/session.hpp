@@ -61,6 +61,9 @@ public:
     /// returns its new length. The buffer must hold len + kMaxTrailer.
     base::Result<std::size_t> protect_rtp(std::span<std::byte> buffer, std::size_t len);
     /// Checks and decrypts an SRTP packet in place; returns the RTP length.
+    /// An inbound session takes any SSRC, and libsrtp keeps state (about
+    /// 1 KB) for each one that authenticates: its caller unprotects only the
+    /// SSRCs it has been told of, and bounds how many.
     /// A packet that fails gets auth_failed or replay and must be dropped
     /// (its bytes may have been changed).
     base::Result<std::size_t> unprotect_rtp(std::span<std::byte> packet);
