@@ -216,6 +216,7 @@ void ServerCore::shutdown(base::Instant deadline, std::function<void()> done) {
 
 void ServerCore::link(Session* s) noexcept {
     s->in_core_ = true;
+    s->holds_slot_ = true;
     ++session_count_;
 }
 
@@ -247,9 +248,15 @@ bool ServerCore::forget(Session* s) {
         }
         s->topics().clear();
     }
+    session_closing(s);
+    return true;
+}
+
+void ServerCore::session_closing(Session* s) {
+    if (!s->holds_slot_) return;
+    s->holds_slot_ = false;
     shared_->release(s->remote_ip());
     shared_->metrics->connections_open.fetch_sub(1, std::memory_order_relaxed);
-    return true;
 }
 
 void ServerCore::session_done(Session* s) {

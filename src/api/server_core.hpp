@@ -73,6 +73,7 @@ public:
 
     // SessionOwner
     void session_done(Session* s) override;
+    void session_closing(Session* s) override;
     void session_gone(Session* s) override;
     bool subscribe(Session* s, const std::string& topic) override;
     bool unsubscribe(Session* s, const std::string& topic) override;

@@ -519,6 +519,9 @@ void Session::close_transport() {
     // and drain until the client's FIN (or a timeout), so that unread bytes
     // do not turn our close into a RST that could destroy the Close frame.
     phase_ = Phase::Linger;
+    // The connection is over for its peer once it sees our FIN: its slot is
+    // free from now (the linger is bounded by kLingerTimeout).
+    if (auto o = owner()) o->session_closing(this);
     want_write(false);
     if (read_paused_) {  // lingering reads (and discards) until the FIN
         read_paused_ = false;
@@ -540,6 +543,8 @@ void Session::done() {
     if (client()) client()->heartbeat_timer = 0;
     phase_ = Phase::Done;
     set_state(ReadyState::Closed);
+    // The slot first: a peer that sees our FIN may connect again at once.
+    if (auto o = owner()) o->session_closing(this);
     close_socket();
     cancel_timer();
     set_buffered(0);

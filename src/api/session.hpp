@@ -76,6 +76,9 @@ using SessionContextRef = base::IntrusivePtr<const SessionContext>;
 class SessionOwner {
 public:
     virtual void session_done(Session* s) = 0;
+    /// The session's socket is about to close: free its connection slot now,
+    /// so that a peer that has seen the FIN may connect again at once.
+    virtual void session_closing(Session* s) = 0;
     /// The session ends without a close (its loop is being destroyed): forget it.
     virtual void session_gone(Session* s) = 0;
     virtual bool subscribe(Session* s, const std::string& topic) = 0;
@@ -428,6 +431,7 @@ private:
     bool ws_made_ : 1 = false;         // see has_ws()
     bool remote_v6_ : 1 = false;
     bool in_core_ : 1 = false;         // counted by the server core as open (ServerCore::link)
+    bool holds_slot_ : 1 = false;      // holds a connection slot (--max-connections), until it closes
     bool read_paused_ : 1 = false;     // reading stopped: over budget (Drop), or closing with data queued
 };
 
