@@ -37,6 +37,10 @@ SAME(Closed);
 
 SignalingState convert(sdp::SignalingState s) { return base::same_order_cast<SignalingState>(s); }
 
+// Until the peer carries media, only its data-channel section is accepted:
+// the transport is that section's (or the tag of a group it is in).
+bool data_section_only(std::size_t, const sdp::Media& m) { return sdp::is_data_channel_section(m); }
+
 // RFC 8842 §5.2: once the DTLS roles are fixed, a new description keeps them.
 std::optional<sdp::Setup> fixed_setup(const Transport& t) {
     auto role = t.dtls_role();
@@ -75,7 +79,7 @@ void Peer::Impl::ensure_dtls(base::Instant now) {
 }
 
 base::Status Peer::Impl::apply_remote(const sdp::SessionDescription& d, SdpKind kind, base::Instant now) {
-    auto r = sdp::extract_remote(d);
+    auto r = sdp::extract_remote(d, data_section_only);
     if (auto* e = std::get_if<sdp::JsepError>(&r)) return rtc_error(Errc::invalid_argument, e->message);
     auto& rp = std::get<sdp::RemoteParams>(r);
     const bool restart = remote && (remote->ice_ufrag != rp.ice_ufrag || remote->ice_pwd != rp.ice_pwd);
@@ -155,7 +159,7 @@ base::Status Peer::set_local_description(SdpKind kind, std::string_view text, ba
     if (had_agent) {
         // Our description's credentials (the same fields, read from our side):
         // new ones are an ICE restart we offer, or our answer to the peer's.
-        auto mine = sdp::extract_remote(std::get<sdp::SessionDescription>(parsed));
+        auto mine = sdp::extract_remote(std::get<sdp::SessionDescription>(parsed), data_section_only);
         if (auto* p = std::get_if<sdp::RemoteParams>(&mine))
             s.transport.use_local_credentials(ice::Credentials{p->ice_ufrag, p->ice_pwd}, now);
     }

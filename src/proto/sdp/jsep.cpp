@@ -42,12 +42,6 @@ std::optional<std::string_view> lookup(const SessionDescription& sd, const Media
     return sd.attribute(name);
 }
 
-std::optional<std::size_t> find_data_section(const SessionDescription& sd) noexcept {
-    for (std::size_t i = 0; i < sd.media.size(); ++i)
-        if (is_data_channel_section(sd.media[i])) return i;
-    return std::nullopt;
-}
-
 // ice-char = ALPHA / DIGIT / "+" / "/" (RFC 8839 §5.4).
 bool valid_ice_string(std::string_view s, std::size_t min, std::size_t max) noexcept {
     if (s.size() < min || s.size() > max) return false;
@@ -100,9 +94,9 @@ void add_candidate(Media& m, std::string_view candidate) {
     m.add_attribute("candidate", std::string(candidate));
 }
 
-// The transport attributes of the one m= section we accept or offer, in the
-// order Chromium writes them.
-void add_transport(Media& m, const TransportParams& local, Setup setup, std::string_view mid) {
+// ICE and DTLS attributes, in the order Chromium writes them. Every section
+// we offer or accept carries them (bundled ones share the same values).
+void add_ice_dtls(Media& m, const TransportParams& local, Setup setup) {
     for (const auto& c : local.candidates) add_candidate(m, c);
     if (local.end_of_candidates) m.add_attribute("end-of-candidates");
     m.add_attribute("ice-ufrag", local.ice_ufrag);
@@ -110,6 +104,11 @@ void add_transport(Media& m, const TransportParams& local, Setup setup, std::str
     if (local.trickle) m.add_attribute("ice-options", "trickle");
     m.add_attribute("fingerprint", local.fingerprint_algorithm + " " + local.fingerprint);
     m.add_attribute("setup", std::string(to_string(setup)));
+}
+
+// The data channels' section: transport, mid, SCTP.
+void add_transport(Media& m, const TransportParams& local, Setup setup, std::string_view mid) {
+    add_ice_dtls(m, local, setup);
     m.add_attribute("mid", std::string(mid));
     if (is_legacy(m)) {
         // draft-ietf-mmusic-sctp-sdp-05 §4: a=sctpmap:<port> webrtc-datachannel <streams>.
@@ -119,6 +118,38 @@ void add_transport(Media& m, const TransportParams& local, Setup setup, std::str
         m.add_attribute("sctp-port", std::to_string(local.sctp_port));
     }
     m.add_attribute("max-message-size", std::to_string(local.max_message_size));
+}
+
+// An audio/video section of ours: RFC 8829 §5.2.1 placeholders, transport,
+// then the RTP attributes (mid first among them).
+Media rtp_media(const RtpSection& rtp, std::string_view protocol, const TransportParams& local, Setup setup) {
+    Media m;
+    m.kind = rtp.kind;
+    m.port = 9;
+    m.protocol = std::string(protocol);
+    m.connection = Connection{"IN", "IP4", "0.0.0.0"};
+    add_ice_dtls(m, local, setup);
+    write_rtp_section(rtp, m);
+    return m;
+}
+
+bool usable_rtp_section(const Media& m) noexcept {
+    return is_rtp_section(m) && (!m.rejected() || m.has_attribute("bundle-only"));
+}
+
+std::vector<std::string_view> bundle_mids(const SessionDescription& sd) {
+    std::vector<std::string_view> mids;
+    for (auto group : sd.attributes_named("group")) {
+        if (group.substr(0, 7) != "BUNDLE ") continue;
+        std::string_view rest = group.substr(7);
+        while (!rest.empty()) {
+            const std::size_t sp = rest.find(' ');
+            if (sp != 0) mids.push_back(rest.substr(0, sp));
+            if (sp == std::string_view::npos) break;
+            rest.remove_prefix(sp + 1);
+        }
+    }
+    return mids;
 }
 
 SessionDescription session_skeleton(std::uint64_t session_id, std::uint64_t session_version) {
@@ -188,16 +219,74 @@ SessionDescription create_offer(const TransportParams& local, std::uint64_t sess
     return sd;
 }
 
+SessionDescription create_offer(const TransportParams& local, std::uint64_t session_id,
+                                std::uint64_t session_version, const std::vector<OfferSection>& sections) {
+    SessionDescription sd = session_skeleton(session_id, session_version);
+    std::string group = "BUNDLE";
+    for (const auto& section : sections) group += " " + section.mid;
+    if (!sections.empty()) sd.add_attribute("group", group);  // RFC 8843 §7.2
+    sd.add_attribute("msid-semantic", " WMS");
+    if (local.ice_lite) sd.add_attribute("ice-lite");
+    for (const auto& section : sections) {
+        if (!section.rtp) {
+            Media m;
+            m.kind = "application";
+            m.port = 9;
+            m.protocol = "UDP/DTLS/SCTP";
+            m.formats = {std::string(kDataChannelFormat)};
+            m.connection = Connection{"IN", "IP4", "0.0.0.0"};
+            add_transport(m, local, local.setup, section.mid);
+            sd.media.push_back(std::move(m));
+            continue;
+        }
+        RtpSection rtp = *section.rtp;
+        rtp.mid = section.mid;
+        rtp.rtcp_mux = true;           // RFC 8829 §5.2.1: offered, and required of the answer
+        rtp.rtcp_reduced_size = true;  // RFC 8829 §5.2.1
+        sd.media.push_back(rtp_media(rtp, "UDP/TLS/RTP/SAVPF", local, local.setup));
+    }
+    return sd;
+}
+
 std::variant<SessionDescription, JsepError> create_answer(const SessionDescription& offer,
                                                           const TransportParams& local,
                                                           std::uint64_t session_id,
-                                                          std::uint64_t session_version) {
+                                                          std::uint64_t session_version,
+                                                          const MediaAnswerPolicy& media) {
+    // What we accept: the first usable data-channel section, and the
+    // audio/video sections the policy takes (rtcp-mux is required: we have
+    // one transport, RFC 8829 §5.3.1).
+    std::optional<std::size_t> data_index;
+    std::vector<std::optional<RtpSection>> answers(offer.media.size());
+    for (std::size_t i = 0; i < offer.media.size(); ++i) {
+        const Media& om = offer.media[i];
+        if (!data_index && is_data_channel_section(om)) {
+            data_index = i;
+            continue;
+        }
+        if (!media || !usable_rtp_section(om) || !om.has_attribute("rtcp-mux")) continue;
+        auto read = read_rtp_section(om);
+        auto* offered = std::get_if<RtpSection>(&read);
+        if (offered == nullptr) continue;  // a section we cannot read is rejected, not the whole offer
+        auto answer = media(*offered);
+        if (!answer || answer->codecs.empty()) continue;
+        answer->kind = offered->kind;
+        answer->mid = offered->mid;
+        answer->rtcp_mux = true;
+        answer->rtcp_reduced_size = offered->rtcp_reduced_size;
+        answers[i] = std::move(answer);
+    }
+    bool any_media = false;
+    for (const auto& a : answers) any_media = any_media || a.has_value();
+    if (!data_index && !any_media)
+        return JsepError{media ? "nothing to accept: no data channel m-line and no audio/video section we take"
+                               : "no data channel m-line"};
+
     // Validates the offer's transport the same way the caller will when it
-    // applies it, and finds the section to accept.
-    auto remote = extract_remote(offer);
+    // applies it (with the same sections accepted).
+    auto remote = extract_remote(offer, [&](std::size_t i, const Media&) { return i == data_index || answers[i]; });
     if (auto* e = std::get_if<JsepError>(&remote)) return std::move(*e);
     const RemoteParams& r = std::get<RemoteParams>(remote);
-    const std::size_t accepted = r.media_index;
 
     // RFC 8842 §5: actpass lets us choose (active, as browsers do, unless the
     // caller asked for passive); otherwise we take the opposite role.
@@ -209,24 +298,32 @@ std::variant<SessionDescription, JsepError> create_answer(const SessionDescripti
     }
 
     SessionDescription sd = session_skeleton(session_id, session_version);
-    // RFC 8843 §7.3: the answer has a BUNDLE group only if the offer's group
-    // held the accepted section; rejected sections leave it, so the accepted
-    // mid is the whole group and therefore its tag (§7.3.4).
-    bool bundled = false;
-    for (auto group : offer.attributes_named("group")) {
-        if (group.substr(0, 7) == "BUNDLE " && !r.mid.empty() && has_token(group.substr(7), r.mid)) bundled = true;
+    // RFC 8843 §7.3: the answer's BUNDLE group holds the accepted sections of
+    // the offer's group, in its order; rejected ones leave it, and the first
+    // accepted one is the tag (§7.3.4).
+    std::string group;
+    for (auto mid : bundle_mids(offer)) {
+        for (std::size_t i = 0; i < offer.media.size(); ++i) {
+            if (offer.media[i].mid() != mid || !(i == data_index || answers[i])) continue;
+            group += (group.empty() ? "BUNDLE " : " ") + std::string(mid);
+            break;
+        }
     }
-    if (bundled) sd.add_attribute("group", "BUNDLE " + r.mid);
+    if (!group.empty()) sd.add_attribute("group", group);
     sd.add_attribute("msid-semantic", " WMS");
     if (local.ice_lite) sd.add_attribute("ice-lite");
 
     for (std::size_t i = 0; i < offer.media.size(); ++i) {
         const Media& om = offer.media[i];
+        if (answers[i]) {
+            sd.media.push_back(rtp_media(*answers[i], om.protocol, local, setup));
+            continue;
+        }
         Media m;
         m.kind = om.kind;
         m.protocol = om.protocol;
         m.connection = Connection{"IN", "IP4", "0.0.0.0"};
-        if (i == accepted) {
+        if (i == data_index) {
             m.port = 9;
             if (is_legacy(om))
                 m.formats = {std::to_string(local.sctp_port)};
@@ -246,14 +343,36 @@ std::variant<SessionDescription, JsepError> create_answer(const SessionDescripti
     return sd;
 }
 
-std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& sd) {
-    const auto index = find_data_section(sd);
-    if (!index) return JsepError{"no data channel m-line"};
-    const Media& m = sd.media[*index];
+std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& sd, const SectionFilter& accepted) {
+    std::optional<std::size_t> index;  // the data channels'
+    for (std::size_t i = 0; i < sd.media.size() && !index; ++i)
+        if (is_data_channel_section(sd.media[i]) && (!accepted || accepted(i, sd.media[i]))) index = i;
+    auto counts = [&](std::size_t i) {
+        if (accepted) return accepted(i, sd.media[i]);
+        return i == index || usable_rtp_section(sd.media[i]);
+    };
+    // The transport: the first counted section of the BUNDLE group, or
+    // without one the first counted section.
+    std::optional<std::size_t> transport;
+    for (auto mid : bundle_mids(sd)) {
+        for (std::size_t i = 0; i < sd.media.size() && !transport; ++i)
+            if (sd.media[i].mid() == mid && counts(i)) transport = i;
+        if (transport) break;
+    }
+    for (std::size_t i = 0; i < sd.media.size() && !transport; ++i)
+        if (counts(i)) transport = i;
+    if (!transport) return JsepError{"no data channel m-line"};
+
     RemoteParams r;
-    r.media_index = *index;
-    r.legacy_sctpmap = is_legacy(m);
-    if (auto mid = m.mid()) r.mid = std::string(*mid);
+    r.transport_index = *transport;
+    if (auto mid = sd.media[*transport].mid()) r.transport_mid = std::string(*mid);
+    r.has_data_channel = index.has_value();
+    if (index) {
+        r.media_index = *index;
+        r.legacy_sctpmap = is_legacy(sd.media[*index]);
+        if (auto mid = sd.media[*index].mid()) r.mid = std::string(*mid);
+    }
+    const Media& m = sd.media[*transport];
 
     // ICE (RFC 8839 §5.4).
     const auto ufrag = lookup(sd, m, "ice-ufrag");
@@ -307,16 +426,19 @@ std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& s
     for (auto c : m.attributes_named("candidate")) r.candidates.push_back("candidate:" + std::string(c));
     r.end_of_candidates = m.has_attribute("end-of-candidates") || sd.has_attribute("end-of-candidates");
 
+    if (!index) return r;
+    const Media& dm = sd.media[*index];
+
     // SCTP port (RFC 8841 §5).
     r.sctp_port = kDefaultSctpPort;
     if (r.legacy_sctpmap) {
-        for (auto map : m.attributes_named("sctpmap")) {
+        for (auto map : dm.attributes_named("sctpmap")) {
             const auto port = parse_decimal<std::uint16_t>(map.substr(0, map.find(' ')));
             if (!port || *port == 0) return JsepError{"bad a=sctpmap port"};
             r.sctp_port = *port;
             break;
         }
-    } else if (auto port = m.attribute("sctp-port")) {
+    } else if (auto port = dm.attribute("sctp-port")) {
         const auto value = parse_decimal<std::uint16_t>(*port);
         if (!value || *value == 0) return JsepError{"a=sctp-port must be a number from 1 to 65535"};
         r.sctp_port = *value;
@@ -324,7 +446,7 @@ std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& s
 
     // max-message-size (RFC 8841 §6): absent -> 64 KiB; 0 -> any size.
     r.max_message_size = kDefaultRemoteMaxMessageSize;
-    if (auto size = m.attribute("max-message-size")) {
+    if (auto size = dm.attribute("max-message-size")) {
         bool digits = !size->empty();
         for (char c : *size) digits = digits && c >= '0' && c <= '9';
         if (!digits) return JsepError{"a=max-message-size must be a decimal number"};

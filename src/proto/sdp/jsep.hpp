@@ -1,4 +1,5 @@
-// proto/sdp/jsep.hpp: offer/answer for a data-channel-only peer (RFC 8829 JSEP),
+// proto/sdp/jsep.hpp: offer/answer (RFC 8829 JSEP) for data channels and, given
+// their RTP parameters (rtp_section.hpp), audio and video sections,
 // with the SDP of SCTP over DTLS (RFC 8841), ICE (RFC 8839), BUNDLE (RFC 8843)
 // and DTLS fingerprint/setup (RFC 8122, RFC 8842).
 //
@@ -30,10 +31,12 @@
 // we do not pick a "default candidate" (candidate parsing lives in proto/ice).
 #pragma once
 
+#include "proto/sdp/rtp_section.hpp"
 #include "proto/sdp/session_description.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,8 +67,13 @@ struct TransportParams {
 
 /// What we learn from the peer's description.
 struct RemoteParams {
+    /// The section whose ICE and DTLS attributes are used: the BUNDLE tag
+    /// (RFC 8843 §7.3.1), i.e. the first accepted section of the group.
+    std::size_t transport_index = 0;
+    std::string transport_mid;
+    bool has_data_channel = false;           // the fields below up to sctp_port are its
     std::size_t media_index = 0;             // which m= section carries the data channels
-    std::string mid;                         // empty if the section has no a=mid
+    std::string mid;                         // its mid; empty if the section has no a=mid
     std::string ice_ufrag, ice_pwd;
     bool ice_lite = false;
     bool trickle = false;
@@ -96,6 +104,27 @@ struct JsepError {
 SessionDescription create_offer(const TransportParams& local, std::uint64_t session_id,
                                 std::uint64_t session_version, std::string mid = "0");
 
+/// One m= section of an offer of ours: an audio or video section (its mid,
+/// codecs, extensions, direction, msid and SSRCs), or without `rtp` the data
+/// channels' section.
+struct OfferSection {
+    std::string mid;
+    std::optional<RtpSection> rtp;
+};
+
+/// Our offer with these sections, in this order, all in one BUNDLE group
+/// (RFC 8843 §7.2) whose first mid is the tag. Every section carries the
+/// transport attributes, the candidates included, as browsers write them,
+/// and a=rtcp-mux (RFC 8829 §5.2.1: required, with a=rtcp-rsize for RTP).
+SessionDescription create_offer(const TransportParams& local, std::uint64_t session_id,
+                                std::uint64_t session_version, const std::vector<OfferSection>& sections);
+
+/// How an answer treats each offered audio/video section: the section to
+/// answer with (codecs from negotiate_codecs, a direction from
+/// answer_direction, our msid and SSRCs; mid and kind are the offer's), or
+/// nullopt to reject it. No policy: every audio/video section is rejected.
+using MediaAnswerPolicy = std::function<std::optional<RtpSection>(const RtpSection& offered)>;
+
 /// Our answer to a remote offer (RFC 8829 §5.3.1). Every m= section of the
 /// offer is answered, in order, with the same mid:
 ///  - the first usable data-channel section (application, proto UDP/DTLS/SCTP,
@@ -113,10 +142,15 @@ SessionDescription create_offer(const TransportParams& local, std::uint64_t sess
 /// No usable data-channel section -> JsepError "no data channel m-line".
 /// The o= line carries session_id/session_version (the caller's own, RFC 8829
 /// §5.3.1: independent of the offer's).
+/// With a media policy, audio/video sections it accepts are answered with its
+/// RtpSection and our transport attributes, and join the BUNDLE group; an
+/// offer without a data-channel section is then answerable, and only an
+/// offer where nothing is accepted is an error.
 std::variant<SessionDescription, JsepError> create_answer(const SessionDescription& remote_offer,
                                                           const TransportParams& local,
                                                           std::uint64_t session_id = 0,
-                                                          std::uint64_t session_version = 1);
+                                                          std::uint64_t session_version = 1,
+                                                          const MediaAnswerPolicy& media = {});
 
 /// The peer's transport parameters, from its first usable data-channel m=
 /// section (the same rule as create_answer, so on an answer it picks the
@@ -131,7 +165,16 @@ std::variant<SessionDescription, JsepError> create_answer(const SessionDescripti
 ///  - a=sctp-port missing -> 5000 (RFC 8841 §5.2 default); in the legacy
 ///    syntax the port is the m= format / a=sctpmap number;
 ///  - a=max-message-size: see RemoteParams::max_message_size.
-std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& description);
+///
+/// Which sections count: by default the first usable data-channel section
+/// and every audio/video section with a nonzero port (or a=bundle-only); for
+/// an offer, the caller passes the sections it will accept, since the
+/// transport is that of the first accepted section of the BUNDLE group (a
+/// peer such as aiortc 1.4 gives each section its own credentials). No
+/// section counts -> error.
+using SectionFilter = std::function<bool(std::size_t index, const Media& media)>;
+std::variant<RemoteParams, JsepError> extract_remote(const SessionDescription& description,
+                                                     const SectionFilter& accepted = {});
 
 /// True if this m= section can carry our data channels (see create_answer).
 bool is_data_channel_section(const Media& media) noexcept;

@@ -32,6 +32,7 @@ inline const std::vector<std::string>& all() {
     static const std::vector<std::string> names = {
         "chromium_dc_offer.sdp", "chromium_av_dc_offer.sdp", "chromium_dc_answer.sdp",
         "aiortc_dc_offer.sdp",   "aiortc_dc_answer.sdp",     "firefox_av_dc_offer.sdp",
+        "aiortc_av_offer.sdp",   "aiortc_av_answer.sdp",
     };
     return names;
 }
@@ -39,6 +40,7 @@ inline const std::vector<std::string>& all() {
 inline const std::vector<std::string>& offers() {
     static const std::vector<std::string> names = {
         "chromium_dc_offer.sdp", "chromium_av_dc_offer.sdp", "aiortc_dc_offer.sdp", "firefox_av_dc_offer.sdp",
+        "aiortc_av_offer.sdp",
     };
     return names;
 }
