@@ -1,8 +1,8 @@
 // libFuzzer target: the rtc peer's datagram demultiplexer (RFC 7983) and
 // everything behind it. Two rtc::Peers are connected in memory (ICE, DTLS,
-// SCTP, a data channel); then each input is cut into datagrams that reach
-// peer A from B's address, the selected pair, so that the DTLS and SCTP paths
-// are reached too, not only STUN. Should A's connection die of the garbage
+// SCTP, a data channel, a video transceiver); then each input is
+// cut into datagrams that reach peer A from B's address, the selected pair,
+// so that the DTLS, SCTP and SRTP paths are reached too, not only STUN. Should A's connection die of the garbage
 // (a DTLS alert is the right answer to a bad record), the pair is rebuilt.
 // It must never crash, hang, leak, or grow its queues without bound.
 #include "proto/rtc/peer.hpp"
@@ -37,6 +37,9 @@ struct Pair {
         rtc::ChannelOptions o;
         o.label = "fuzz";
         (void)a->create_channel(o, now());
+        // And a video transceiver, so that SRTP and SRTCP (128..191) reach the media part.
+        rtc::TransceiverOptions video;
+        (void)a->add_transceiver(video, now());
         auto offer = a->create_offer().value();
         (void)a->set_local_description(rtc::SdpKind::Offer, offer, now());
         (void)b->set_remote_description(rtc::SdpKind::Offer, offer, now());

@@ -119,6 +119,9 @@ Status PeerImpl::init() {
     pc.max_message_size = config_.max_message_size;
     pc.ice_failed_timeout = config_.ice_failed_timeout;
     pc.ice_pacing = config_.ice_pacing < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : config_.ice_pacing;
+    // PeerConnection has no track API yet: audio and video are refused as
+    // before (port 0) rather than received and dropped.
+    pc.accept_remote_tracks = false;
     for (const auto& server : config_.ice_servers)
         for (const auto& url : server.urls)
             if (auto e = stun_server_endpoint(url)) pc.stun_servers.push_back(*e);

@@ -37,10 +37,6 @@ SAME(Closed);
 
 SignalingState convert(sdp::SignalingState s) { return base::same_order_cast<SignalingState>(s); }
 
-// Until the peer carries media, only its data-channel section is accepted:
-// the transport is that section's (or the tag of a group it is in).
-bool data_section_only(std::size_t, const sdp::Media& m) { return sdp::is_data_channel_section(m); }
-
 // RFC 8842 §5.2: once the DTLS roles are fixed, a new description keeps them.
 std::optional<sdp::Setup> fixed_setup(const Transport& t) {
     auto role = t.dtls_role();
@@ -78,8 +74,45 @@ void Peer::Impl::ensure_dtls(base::Instant now) {
     update_connection_state();
 }
 
+bool Peer::Impl::accepts_section(const sdp::Media& m, SdpKind kind) const {
+    if (sdp::is_data_channel_section(m)) return true;
+    if (!sdp::is_rtp_section(m) || (m.rejected() && !m.has_attribute("bundle-only"))) return false;
+    if (kind != SdpKind::Offer) return true;  // an answer rejected what it did not take
+    // An offered section we will accept (the rule of Media::answer_section:
+    // rtcp-mux, and a codec we carry).
+    if (!m.has_attribute("rtcp-mux")) return false;
+    auto read = sdp::read_rtp_section(m);
+    auto* s = std::get_if<sdp::RtpSection>(&read);
+    return s != nullptr && media.would_answer(*s);
+}
+
+void Peer::Impl::apply_media() {
+    if (!local_desc || !remote_desc || media.empty()) return;
+    auto l = sdp::parse(local_desc->second);
+    auto r = sdp::parse(remote_desc->second);
+    auto* ld = std::get_if<sdp::SessionDescription>(&l);
+    auto* rd = std::get_if<sdp::SessionDescription>(&r);
+    if (ld == nullptr || rd == nullptr) return;
+    const sdp::SessionDescription& answer = local_desc->first == SdpKind::Answer ? *ld : *rd;
+    for (const auto& am : answer.media) {
+        if (!sdp::is_rtp_section(am) || am.rejected()) continue;
+        const auto section_mid = am.mid();
+        if (!section_mid) continue;
+        const auto* lm = ld->find_media(*section_mid);
+        const auto* rm = rd->find_media(*section_mid);
+        if (lm == nullptr || rm == nullptr) continue;
+        auto ls = sdp::read_rtp_section(*lm);
+        auto rs = sdp::read_rtp_section(*rm);
+        auto as = sdp::read_rtp_section(am);
+        if (!std::holds_alternative<sdp::RtpSection>(ls) || !std::holds_alternative<sdp::RtpSection>(rs) ||
+            !std::holds_alternative<sdp::RtpSection>(as))
+            continue;
+        media.apply(std::get<sdp::RtpSection>(ls), std::get<sdp::RtpSection>(rs), std::get<sdp::RtpSection>(as));
+    }
+}
+
 base::Status Peer::Impl::apply_remote(const sdp::SessionDescription& d, SdpKind kind, base::Instant now) {
-    auto r = sdp::extract_remote(d, data_section_only);
+    auto r = sdp::extract_remote(d, [&](std::size_t, const sdp::Media& m) { return accepts_section(m, kind); });
     if (auto* e = std::get_if<sdp::JsepError>(&r)) return rtc_error(Errc::invalid_argument, e->message);
     auto& rp = std::get<sdp::RemoteParams>(r);
     const bool restart = remote && (remote->ice_ufrag != rp.ice_ufrag || remote->ice_pwd != rp.ice_pwd);
@@ -87,7 +120,8 @@ base::Status Peer::Impl::apply_remote(const sdp::SessionDescription& d, SdpKind 
         return rtc_error(Errc::invalid_argument, "the remote DTLS fingerprint changed during the session");
     remote = rp;
     if (kind == SdpKind::Offer) {
-        mid = rp.mid.empty() ? "0" : rp.mid;
+        if (rp.has_data_channel) mid = rp.mid.empty() ? "0" : rp.mid;
+        else mid = rp.transport_mid.empty() ? "0" : rp.transport_mid;
         transport.set_mid(mid);
     }
     transport.ensure_agent(offerer, now);
@@ -112,9 +146,29 @@ base::Result<std::string> Peer::create_offer() {
     // RFC 8842 §5.2: an offer says actpass; once the roles are fixed a new
     // offer keeps them.
     const sdp::Setup setup = fixed_setup(s.transport).value_or(sdp::Setup::ActPass);
-    auto d = sdp::create_offer(s.transport.local_params(setup, s.config.max_message_size), s.session_id,
-                               s.session_version, s.mid);
-    return sdp::write(d);
+    const auto local = s.transport.local_params(setup, s.config.max_message_size);
+    if (s.media.empty()) return sdp::write(sdp::create_offer(local, s.session_id, s.session_version, s.mid));
+    // RFC 8829 §5.2.2: the m= sections of the current description keep
+    // their order; new ones follow. Transceivers without a mid get one.
+    std::vector<std::string> order;
+    const auto* current = s.local_desc ? &s.local_desc->second : (s.remote_desc ? &s.remote_desc->second : nullptr);
+    if (current) {
+        auto parsed = sdp::parse(*current);
+        if (auto* d = std::get_if<sdp::SessionDescription>(&parsed))
+            for (const auto& m : d->media)
+                if (auto mid = m.mid(); mid && !m.rejected()) order.emplace_back(*mid);
+    }
+    auto has = [&order](const std::string& mid) { return std::find(order.begin(), order.end(), mid) != order.end(); };
+    if (!has(s.mid)) order.push_back(s.mid);
+    s.media.assign_mids([&](const std::string& mid) { return has(mid) || mid == s.mid; });
+    for (const auto& mid : s.media.mids())
+        if (!has(mid)) order.push_back(mid);
+    std::vector<sdp::OfferSection> sections;
+    for (const auto& mid : order) {
+        if (mid == s.mid) sections.push_back({mid, std::nullopt});
+        else if (auto rtp = s.media.offer_section(mid)) sections.push_back({mid, std::move(rtp)});
+    }
+    return sdp::write(sdp::create_offer(local, s.session_id, s.session_version, sections));
 }
 
 base::Result<std::string> Peer::create_answer() {
@@ -131,7 +185,8 @@ base::Result<std::string> Peer::create_answer() {
     const sdp::Setup setup = fixed_setup(s.transport).value_or(sdp::Setup::Active);
     auto answer = sdp::create_answer(std::get<sdp::SessionDescription>(parsed),
                                      s.transport.local_params(setup, s.config.max_message_size), s.session_id,
-                                     s.session_version);
+                                     s.session_version,
+                                     [&s](const sdp::RtpSection& offered) { return s.media.answer_section(offered); });
     if (auto* e = std::get_if<sdp::JsepError>(&answer)) return rtc_error(Errc::invalid_argument, e->message);
     return sdp::write(std::get<sdp::SessionDescription>(answer));
 }
@@ -159,14 +214,17 @@ base::Status Peer::set_local_description(SdpKind kind, std::string_view text, ba
     if (had_agent) {
         // Our description's credentials (the same fields, read from our side):
         // new ones are an ICE restart we offer, or our answer to the peer's.
-        auto mine = sdp::extract_remote(std::get<sdp::SessionDescription>(parsed), data_section_only);
+        auto mine = sdp::extract_remote(std::get<sdp::SessionDescription>(parsed));
         if (auto* p = std::get_if<sdp::RemoteParams>(&mine))
             s.transport.use_local_credentials(ice::Credentials{p->ice_ufrag, p->ice_pwd}, now);
     }
     // Candidates gathered before the description was set are announced now.
     s.transport.announce_candidates(s.mid);
     s.out.emit(event::SignalingChange{convert(s.signaling.state())});
-    if (kind == SdpKind::Answer) s.ensure_dtls(now);
+    if (kind == SdpKind::Answer) {
+        s.ensure_dtls(now);
+        s.apply_media();
+    }
     s.transport.pump(now);
     return {};
 }
@@ -195,7 +253,10 @@ base::Status Peer::set_remote_description(SdpKind kind, std::string_view text, b
     s.signaling = probe;
     s.remote_desc = std::make_pair(kind, std::string(text));
     s.out.emit(event::SignalingChange{convert(s.signaling.state())});
-    if (kind == SdpKind::Answer) s.ensure_dtls(now);
+    if (kind == SdpKind::Answer) {
+        s.ensure_dtls(now);
+        s.apply_media();
+    }
     s.transport.pump(now);
     return {};
 }

@@ -31,9 +31,13 @@ void Peer::Impl::update_connection_state() {
 }
 
 void Peer::Impl::on_dtls_connected(base::Instant now) {
-    // DTLS is up: the association starts (RFC 8841), to the port and with
-    // the message size the remote description gave.
-    channels.start(remote ? remote->sctp_port : 5000, remote ? remote->max_message_size : 65536, now);
+    // DTLS is up: SRTP is keyed from it (RFC 5764 §4.2), and the association
+    // starts (RFC 8841), to the port and with the message size the remote
+    // description gave, if the session has data channels.
+    if (auto keys = transport.srtp_keys(); keys && keys->profile_id != 0)
+        media.start_srtp(*keys, transport.dtls_role() == dtls::Role::Client);
+    if (!remote || remote->has_data_channel)
+        channels.start(remote ? remote->sctp_port : 5000, remote ? remote->max_message_size : 65536, now);
 }
 
 // ---------------------------------------------------------------------------
@@ -93,11 +97,36 @@ std::size_t Peer::buffered_amount(ChannelKey key) const { return impl_->channels
 
 void Peer::set_low_threshold(ChannelKey key, std::size_t bytes) { impl_->channels.set_low_threshold(key, bytes); }
 
+base::Result<TransceiverKey> Peer::add_transceiver(const TransceiverOptions& options, base::Instant now) {
+    (void)now;
+    auto& s = *impl_;
+    if (s.closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    if (!options.send && !options.receive)
+        return rtc_error(Errc::invalid_argument, "a transceiver that neither sends nor receives");
+    const auto key = s.media.add(options, "");  // its mid comes with the next offer or answer
+    s.out.emit(event::NegotiationNeeded{});
+    return key;
+}
+
+base::Status Peer::send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now) {
+    if (impl_->closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    return impl_->media.send_frame(key, frame, rtp_timestamp, now);
+}
+
+base::Status Peer::request_key_frame(TransceiverKey key, base::Instant now) {
+    if (impl_->closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    return impl_->media.request_key_frame(key, now);
+}
+
+const TransceiverInfo* Peer::transceiver(TransceiverKey key) const { return impl_->media.info(key); }
+std::vector<TransceiverKey> Peer::transceivers() const { return impl_->media.keys(); }
+
 std::optional<base::Instant> Peer::poll_timeout() const {
     auto& s = *impl_;
     if (s.closed) return std::nullopt;
     auto t = s.transport.poll_timeout();
     if (auto c = s.channels.poll_timeout(); c && (!t || *c < *t)) t = c;
+    if (auto m = s.media.poll_timeout(); m && (!t || *m < *t)) t = m;
     return t;
 }
 
@@ -106,6 +135,7 @@ void Peer::handle_timeout(base::Instant now) {
     if (s.closed) return;
     s.transport.handle_timeout(now);
     s.channels.handle_timeout(now);
+    s.media.handle_timeout(now);
 }
 
 std::optional<PeerEvent> Peer::poll_event() {

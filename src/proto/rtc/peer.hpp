@@ -11,8 +11,8 @@
 // After any input, drain poll_transmit() and poll_event() until empty.
 //
 // Incoming datagrams are demultiplexed by their first byte (RFC 7983 §7):
-//   0..3 STUN → ICE,  20..63 DTLS → DTLS,  128..191 RTP/RTCP (dropped until
-//   media lands), anything else dropped.
+//   0..3 STUN → ICE,  20..63 DTLS → DTLS,  128..191 SRTP/SRTCP → media,
+//   anything else dropped.
 //
 // One caveat from usrsctp (DESIGN.md): its timers are global to the process,
 // so handle_timeout() of one peer can produce packets for another; the runtime
@@ -49,6 +49,11 @@ struct PeerConfig {
     std::size_t max_message_size = 256 * 1024;   // what we accept (a=max-message-size)
     base::Duration ice_failed_timeout = base::seconds(30);
     base::Duration ice_pacing = base::milliseconds(50);  // Ta, RFC 8445 §14.2
+    /// A remote offer's audio/video section with no transceiver of ours to
+    /// take it gets a new receive-only one (W3C setRemoteDescription; then
+    /// event::TrackAdded). False: such sections are rejected (port 0), for an
+    /// application that takes no media.
+    bool accept_remote_tracks = true;
 };
 
 struct ChannelOptions {
@@ -64,6 +69,50 @@ struct ChannelOptions {
 /// A channel's handle inside one Peer; stable for its life (stream ids are
 /// only known once the DTLS role is).
 using ChannelKey = std::uint32_t;
+
+// --- media (media.hpp) ---
+enum class MediaKind { Audio, Video };
+enum class MediaCodec { Opus, Vp8, H264 };
+/// A transceiver's handle inside one Peer.
+using TransceiverKey = std::uint32_t;
+
+struct TransceiverOptions {
+    MediaKind kind = MediaKind::Video;
+    bool send = true;      // we have frames to send
+    bool receive = true;   // we take what the remote sends
+    std::string stream_id; // a=msid (RFC 8830): empty for "-"
+    std::string track_id;  // empty: made up
+    /// The codec to prefer (default: Opus for audio, VP8 for video).
+    std::optional<MediaCodec> codec;
+};
+
+/// What a transceiver counts (the W3C stats names in the comments).
+struct MediaStats {
+    std::uint64_t packets_sent = 0, bytes_sent = 0;            // outbound-rtp
+    std::uint64_t retransmitted_packets_sent = 0;               // outbound-rtp retransmittedPacketsSent
+    std::uint64_t nacks_received = 0, plis_received = 0;        // outbound-rtp nackCount, pliCount
+    std::uint64_t frames_sent = 0;
+    std::uint64_t packets_received = 0, bytes_received = 0;    // inbound-rtp
+    std::uint64_t packets_lost = 0;                             // inbound-rtp packetsLost (given up on)
+    std::uint64_t retransmitted_packets_received = 0;
+    std::uint64_t frames_received = 0, key_frames_received = 0, frames_dropped = 0;  // framesReceived...
+    std::uint64_t nacks_sent = 0, plis_sent = 0;                // inbound-rtp nackCount, pliCount
+    double jitter_seconds = 0;                                  // inbound-rtp jitter
+    std::optional<base::Duration> round_trip_time;              // remote-inbound-rtp roundTripTime
+    std::uint64_t unauthenticated_dropped = 0;                  // SRTP that failed its check (whole peer)
+};
+
+struct TransceiverInfo {
+    MediaKind kind = MediaKind::Video;
+    std::string mid;                            // empty until negotiated
+    bool send = false, receive = false;         // what we asked for
+    bool sending = false, receiving = false;    // what the negotiation gave (currentDirection)
+    std::optional<MediaCodec> codec;            // the codec both sides use, once negotiated
+    std::uint8_t payload_type = 0;
+    std::string remote_stream_id, remote_track_id;
+    bool stopped = false;
+    MediaStats stats;
+};
 
 struct Transmit {
     base::Endpoint local;        // the socket to send from
@@ -92,12 +141,20 @@ struct ChannelError { ChannelKey key; std::string message; };
 /// candidate, with the address in place of the name, to
 /// add_remote_candidate(). `candidate` is its attribute value ("candidate:…").
 struct ResolveHostname { std::string candidate; };
+/// A remote description made a transceiver (the remote sends on a new m=
+/// line): the application's "track" event.
+struct TrackAdded { TransceiverKey key; };
+/// A whole encoded frame of a received track, in decoding order.
+struct TrackFrame { TransceiverKey key; std::uint32_t rtp_timestamp; bool key_frame; std::vector<std::byte> data; };
+/// The remote asked for a key frame (PLI or FIR, RFC 4585 §6.3.1, RFC 5104 §4.3.1).
+struct KeyFrameRequested { TransceiverKey key; };
 }  // namespace event
 
 using PeerEvent = std::variant<event::LocalCandidate, event::GatheringChange, event::IceChange, event::ConnectionChange,
                                event::SignalingChange, event::NegotiationNeeded, event::ChannelOpen,
                                event::RemoteChannel, event::ChannelMessage, event::ChannelClosed,
-                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname>;
+                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname,
+                               event::TrackAdded, event::TrackFrame, event::KeyFrameRequested>;
 
 struct ChannelInfo {
     ChannelOptions options;
@@ -154,6 +211,17 @@ public:
     /// Bytes handed to send() on the channel that SCTP has not sent yet.
     std::size_t buffered_amount(ChannelKey key) const;
     void set_low_threshold(ChannelKey key, std::size_t bytes);
+
+    // --- media ---
+    /// A transceiver (W3C addTransceiver): its m= line goes in the next offer.
+    base::Result<TransceiverKey> add_transceiver(const TransceiverOptions& options, base::Instant now);
+    /// Sends one encoded frame at this RTP timestamp (the codec's clock:
+    /// 48 kHz for Opus, 90 kHz for video) once the transceiver sends.
+    base::Status send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now);
+    /// Asks the remote sender for a key frame (PLI).
+    base::Status request_key_frame(TransceiverKey key, base::Instant now);
+    const TransceiverInfo* transceiver(TransceiverKey key) const;
+    std::vector<TransceiverKey> transceivers() const;
 
     // --- time, events, end ---
     std::optional<base::Instant> poll_timeout() const;

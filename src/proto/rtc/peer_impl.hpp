@@ -10,6 +10,7 @@
 #pragma once
 
 #include "proto/rtc/data_channels.hpp"
+#include "proto/rtc/media.hpp"
 #include "proto/rtc/outputs.hpp"
 #include "proto/rtc/peer.hpp"
 #include "proto/rtc/transport.hpp"
@@ -23,17 +24,19 @@
 
 namespace duplex::proto::rtc {
 
-class Peer::Impl final : Transport::Listener, DataChannels::Link {
+class Peer::Impl final : Transport::Listener, DataChannels::Link, Media::Link {
 public:
     Impl(PeerConfig c, dtls::Certificate certificate)
         : config(std::move(c)),
           transport(out, *this, config, std::move(certificate)),
-          channels(out, *this, config.max_message_size) {}
+          channels(out, *this, config.max_message_size),
+          media(out, *this, config.accept_remote_tracks) {}
 
     PeerConfig config;
     PeerOutputs out;
     Transport transport;
     DataChannels channels;
+    Media media;
 
     // --- the negotiation (negotiation.cpp) ---
     std::uint64_t session_id;  // RFC 8866 §5.2: a numeric id, < 2^63 (set in create)
@@ -48,6 +51,12 @@ public:
     void rollback_local_offer();
     void ensure_dtls(base::Instant now);
     base::Status apply_remote(const sdp::SessionDescription& d, SdpKind kind, base::Instant now);
+    /// Which sections of a remote description we take: its data channels,
+    /// and the audio/video sections the media part can carry.
+    bool accepts_section(const sdp::Media& m, SdpKind kind) const;
+    /// An offer and its answer are both set: the media part learns what was
+    /// negotiated for each audio/video section.
+    void apply_media();
 
     // --- the state of the whole (peer.cpp) ---
     IceState ice_state() const noexcept { return closed ? IceState::Closed : transport.ice_state(); }
@@ -61,6 +70,9 @@ private:
     void on_dtls_connected(base::Instant now) override;
     void on_dtls_data(base::Bytes data, base::Instant now) override { channels.handle_packet(data, now); }
     void on_dtls_ended() override { channels.close_all(); }
+    void on_media_packet(base::Bytes datagram, base::Instant now) override { media.handle_packet(datagram, now); }
+    // Media::Link
+    void send_media(std::vector<std::byte> datagram) override { transport.send_media(std::move(datagram)); }
     // DataChannels::Link
     void send_sctp_packet(base::Bytes packet, base::Instant now) override { transport.send_app_data(packet, now); }
 };

@@ -300,8 +300,22 @@ void Transport::handle_datagram(const base::Endpoint& local, const base::Endpoin
         }
         dtls_->handle_datagram(datagram, now);
         pump_dtls(now);
+    } else if (first >= 128 && first <= 191) {
+        // SRTP keys come from DTLS; the path must be one ICE proved.
+        if (dtls_connected_ && agent_ && agent_->accepts_data(local, from)) listener_.on_media_packet(datagram, now);
     }
-    // 64..79 TURN channel data, 128..191 RTP/RTCP: not yet; dropped.
+    // 64..79 TURN channel data: not yet; dropped.
+}
+
+std::optional<dtls::SrtpKeyingMaterial> Transport::srtp_keys() const {
+    if (!dtls_ || !dtls_connected_) return std::nullopt;
+    return dtls_->srtp_keying_material();
+}
+
+void Transport::send_media(std::vector<std::byte> datagram) {
+    auto pair = agent_ ? agent_->data_pair() : std::nullopt;
+    if (!pair) return;
+    out_.transmits.push_back(Transmit{pair->first, pair->second, std::move(datagram)});
 }
 
 void Transport::pump(base::Instant now) {

@@ -5,7 +5,8 @@
 //   datagram ──demux──► ICE agent (STUN, first byte 0..3)     ► transmits
 //                   └─► DTLS endpoint (20..63) ─app data─► the Listener (SCTP)
 //   app data (SCTP) ─► DTLS record ─► datagram on ICE's data pair (selected, or valid before that)
-//   (64..79 TURN channel data, 128..191 RTP/RTCP: dropped until they land.)
+//                   └─► the Listener (SRTP/SRTCP, 128..191) once DTLS is up
+//   (64..79 TURN channel data: dropped until it lands.)
 //
 // It knows nothing of descriptions: the negotiation tells it the ICE role,
 // the remote credentials and candidates, when to announce its candidates and
@@ -38,6 +39,8 @@ public:
         virtual void on_dtls_data(base::Bytes data, base::Instant now) = 0;
         /// DTLS ended: closed by the peer, or failed.
         virtual void on_dtls_ended() = 0;
+        /// SRTP or SRTCP (first byte 128..191) over a path ICE has proven.
+        virtual void on_media_packet(base::Bytes datagram, base::Instant now) = 0;
 
     protected:
         ~Listener() = default;
@@ -82,6 +85,10 @@ public:
     bool dtls_failed() const noexcept { return dtls_ && dtls_->state() == dtls::State::Failed; }
     /// Application data (SCTP packets) over DTLS, once it is up.
     void send_app_data(base::Bytes data, base::Instant now);
+    /// The DTLS-SRTP keys (RFC 5764 §4.2), once DTLS is up.
+    std::optional<dtls::SrtpKeyingMaterial> srtp_keys() const;
+    /// An SRTP/SRTCP datagram on the data pair; dropped while there is none.
+    void send_media(std::vector<std::byte> datagram);
 
     // --- the network, time, the end ---
     void handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,

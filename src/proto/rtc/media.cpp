@@ -1,0 +1,746 @@
+// proto/rtc/media.cpp: see media.hpp.
+#include "proto/rtc/media.hpp"
+
+#include "proto/dtls/endpoint.hpp"
+#include "proto/rtp/packet.hpp"
+#include "proto/rtp/rtcp.hpp"
+#include "proto/sdp/codec_negotiation.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+
+namespace duplex::proto::rtc {
+
+namespace {
+
+constexpr std::size_t kMtu = 1200;                         // what a datagram may carry (as browsers use)
+constexpr auto kReportInterval = std::chrono::seconds(1);  // RFC 3550 §6.2 lets a session pick its interval
+constexpr auto kPliInterval = std::chrono::milliseconds(300);
+constexpr auto kKeyFrameGrace = std::chrono::milliseconds(500);
+
+std::uint32_t random_u32() {
+    std::uint32_t v = 0;
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) v = 0x5eed1234;
+    return v == 0 ? 1 : v;
+}
+
+std::string random_id(std::size_t n) {
+    static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::string s(n, 'a');
+    for (auto& c : s) c = kChars[random_u32() % (sizeof kChars - 1)];
+    return s;
+}
+
+std::optional<rtp::Codec> codec_of(const sdp::RtpCodec& c) {
+    if (c.is("opus") && c.clock_rate == 48000) return rtp::Codec::Opus;
+    if (c.is("VP8") && c.clock_rate == 90000) return rtp::Codec::Vp8;
+    if (c.is("H264") && c.clock_rate == 90000) return rtp::Codec::H264;
+    return std::nullopt;
+}
+
+MediaCodec public_codec(rtp::Codec c) {
+    switch (c) {
+    case rtp::Codec::Opus: return MediaCodec::Opus;
+    case rtp::Codec::Vp8: return MediaCodec::Vp8;
+    case rtp::Codec::H264: return MediaCodec::H264;
+    }
+    return MediaCodec::Vp8;
+}
+
+std::uint32_t clock_rate(rtp::Codec c) { return c == rtp::Codec::Opus ? 48000 : 90000; }
+
+sdp::RtpCodec make_codec(std::uint8_t pt, std::string name, std::uint32_t rate, std::uint8_t channels, std::string fmtp,
+                         std::vector<sdp::RtcpFeedback> fb = {}) {
+    sdp::RtpCodec c;
+    c.payload_type = pt;
+    c.name = std::move(name);
+    c.clock_rate = rate;
+    c.channels = channels;
+    c.format_parameters = std::move(fmtp);
+    c.feedback = std::move(fb);
+    return c;
+}
+
+// What duplex sends and receives: every codec a depacketizer exists for.
+std::vector<sdp::RtpCodec> supported(MediaKind kind, std::optional<MediaCodec> preferred) {
+    if (kind == MediaKind::Audio) return {make_codec(111, "opus", 48000, 2, "minptime=10;useinbandfec=1")};
+    const std::vector<sdp::RtcpFeedback> fb = {{"nack", ""}, {"nack", "pli"}, {"ccm", "fir"}};
+    std::vector<sdp::RtpCodec> vp8 = {make_codec(96, "VP8", 90000, 0, "", fb), make_codec(97, "rtx", 90000, 0, "apt=96")};
+    std::vector<sdp::RtpCodec> h264 = {
+        make_codec(102, "H264", 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", fb),
+        make_codec(103, "rtx", 90000, 0, "apt=102")};
+    if (preferred == MediaCodec::H264) std::swap(vp8, h264);
+    vp8.insert(vp8.end(), h264.begin(), h264.end());
+    return vp8;
+}
+
+std::vector<std::string_view> known_extensions(MediaKind kind) {
+    std::vector<std::string_view> v = {rtp::uri::kMid, rtp::uri::kAbsSendTime, rtp::uri::kTransportWideCc};
+    if (kind == MediaKind::Audio) v.push_back(rtp::uri::kAudioLevel);
+    return v;
+}
+
+// 32.32 NTP-format time (RFC 3550 §4) from the monotonic clock: only its
+// differences matter here (round trips from LSR/DLSR).
+std::uint64_t ntp_time(base::Instant t) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    const auto seconds = static_cast<std::uint64_t>(ns / 1'000'000'000);
+    const auto fraction = static_cast<std::uint64_t>(ns % 1'000'000'000) * (std::uint64_t{1} << 32) / 1'000'000'000;
+    return (seconds << 32) | fraction;
+}
+
+}  // namespace
+
+struct Media::Transceiver {
+    TransceiverKey key = 0;
+    TransceiverOptions options;
+    TransceiverInfo info;
+    bool created_by_remote = false;
+    bool announced = false;
+    std::string stream_id, track_id;
+    std::uint32_t ssrc = random_u32();
+    std::uint32_t rtx_ssrc = random_u32();
+
+    // What the negotiation gave.
+    std::optional<rtp::Codec> codec;
+    std::uint8_t rtx_pt = 0;                          // 0: no RTX
+    std::map<std::uint8_t, rtp::Codec> receive_types;
+    std::map<std::uint8_t, std::uint8_t> receive_rtx; // RTX payload type -> the one it repairs
+    rtp::ExtensionIds ext;
+
+    // Sending.
+    std::unique_ptr<rtp::Packetizer> packetizer;
+    std::uint16_t sequence = static_cast<std::uint16_t>(random_u32());
+    std::uint16_t rtx_sequence = static_cast<std::uint16_t>(random_u32());
+    rtp::PacketHistory history{512};
+    bool sent_any = false;
+    std::uint32_t last_timestamp = 0;
+    base::Instant last_sent{};
+
+    // Receiving.
+    std::optional<std::uint32_t> remote_ssrc, remote_rtx_ssrc;
+    std::unique_ptr<rtp::JitterBuffer> jitter;
+    rtp::NackGenerator nack;
+    std::optional<base::Instant> last_pli;
+    std::optional<base::Instant> first_packet_at;
+    bool have_sequence = false;                       // RFC 3550 §A.3 counters for the report blocks
+    std::uint16_t base_sequence = 0;
+    std::uint32_t cycles = 0;
+    std::uint16_t max_sequence = 0;
+    std::uint64_t received = 0, expected_prior = 0, received_prior = 0;
+    std::uint32_t last_sr = 0;                        // LSR of the remote's last SR
+    base::Instant last_sr_at{};
+
+    std::uint32_t extended_max() const { return cycles + max_sequence; }
+};
+
+Media::Media(PeerOutputs& out, Link& link, bool accept_remote_tracks)
+    : out_(out), link_(link), cname_(random_id(16)), accept_remote_tracks_(accept_remote_tracks) {
+    scratch_.resize(kMtu + 512);
+}
+
+Media::~Media() = default;
+
+// ----------------------------------------------------------------- transceivers
+
+TransceiverKey Media::add(const TransceiverOptions& options, std::string mid) {
+    auto t = std::make_unique<Transceiver>();
+    t->key = next_key_++;
+    t->options = options;
+    t->info.kind = options.kind;
+    t->info.mid = std::move(mid);
+    t->info.send = options.send;
+    t->info.receive = options.receive;
+    t->stream_id = options.stream_id.empty() ? "-" : options.stream_id;
+    t->track_id = options.track_id.empty() ? random_id(12) : options.track_id;
+    const TransceiverKey key = t->key;
+    transceivers_.push_back(std::move(t));
+    return key;
+}
+
+Media::Transceiver* Media::find(TransceiverKey key) {
+    for (auto& t : transceivers_)
+        if (t->key == key) return t.get();
+    return nullptr;
+}
+
+Media::Transceiver* Media::find_mid(const std::string& mid) {
+    if (mid.empty()) return nullptr;
+    for (auto& t : transceivers_)
+        if (t->info.mid == mid) return t.get();
+    return nullptr;
+}
+
+Media::Transceiver* Media::find_ssrc(std::uint32_t ssrc, bool& rtx) {
+    for (auto& t : transceivers_) {
+        if (t->remote_ssrc == ssrc) {
+            rtx = false;
+            return t.get();
+        }
+        if (t->remote_rtx_ssrc == ssrc) {
+            rtx = true;
+            return t.get();
+        }
+    }
+    return nullptr;
+}
+
+const TransceiverInfo* Media::info(TransceiverKey key) const {
+    for (auto& t : transceivers_) {
+        if (t->key != key) continue;
+        t->info.stats.jitter_seconds = t->jitter ? t->jitter->stats().jitter_ms / 1000.0 : 0;
+        t->info.stats.frames_dropped = t->jitter ? t->jitter->stats().frames_dropped : 0;
+        t->info.stats.packets_lost = t->nack.stats().given_up;
+        t->info.stats.unauthenticated_dropped = unauthenticated_;
+        return &t->info;
+    }
+    return nullptr;
+}
+
+std::vector<TransceiverKey> Media::keys() const {
+    std::vector<TransceiverKey> v;
+    for (auto& t : transceivers_) v.push_back(t->key);
+    return v;
+}
+
+void Media::assign_mids(const std::function<bool(const std::string&)>& taken) {
+    for (auto& t : transceivers_) {
+        if (!t->info.mid.empty()) continue;
+        for (unsigned n = 0;; ++n) {
+            std::string mid = std::to_string(n);
+            if (taken(mid) || find_mid(mid) != nullptr) continue;
+            t->info.mid = std::move(mid);
+            break;
+        }
+    }
+}
+
+std::vector<std::string> Media::mids() const {
+    std::vector<std::string> v;
+    for (auto& t : transceivers_)
+        if (!t->info.mid.empty()) v.push_back(t->info.mid);
+    return v;
+}
+
+// ------------------------------------------------------------- the negotiation
+
+std::optional<sdp::RtpSection> Media::offer_section(const std::string& mid) const {
+    for (auto& t : transceivers_) {
+        if (t->info.mid != mid) continue;
+        sdp::RtpSection s;
+        s.kind = t->info.kind == MediaKind::Audio ? "audio" : "video";
+        s.mid = mid;
+        s.codecs = supported(t->info.kind, t->options.codec);
+        std::uint8_t id = 1;
+        for (auto uri : known_extensions(t->info.kind)) s.extensions.push_back({id++, std::string(uri), std::nullopt, {}});
+        s.direction = sdp::make_direction(t->info.send, t->info.receive);
+        if (t->info.send) {
+            s.msid_stream = t->stream_id;
+            s.msid_track = t->track_id;
+            if (t->info.kind == MediaKind::Video) s.ssrc_groups = {{"FID", {t->ssrc, t->rtx_ssrc}}};
+            s.ssrcs = {{t->ssrc, cname_, {}}};
+            if (t->info.kind == MediaKind::Video) s.ssrcs.push_back({t->rtx_ssrc, cname_, {}});
+        }
+        return s;
+    }
+    return std::nullopt;
+}
+
+bool Media::would_answer(const sdp::RtpSection& offered) const {
+    const MediaKind kind = offered.kind == "audio" ? MediaKind::Audio : MediaKind::Video;
+    const auto codecs = sdp::negotiate_codecs(offered.codecs, supported(kind, std::nullopt));
+    if (std::none_of(codecs.begin(), codecs.end(), [](const sdp::RtpCodec& c) { return codec_of(c).has_value(); }))
+        return false;
+    if (accept_remote_tracks_) return true;
+    return std::any_of(transceivers_.begin(), transceivers_.end(), [&](const auto& t) {
+        return t->info.kind == kind && !t->info.stopped && (t->info.mid == offered.mid || t->info.mid.empty());
+    });
+}
+
+std::optional<sdp::RtpSection> Media::answer_section(const sdp::RtpSection& offered) {
+    const MediaKind kind = offered.kind == "audio" ? MediaKind::Audio : MediaKind::Video;
+    Transceiver* t = find_mid(offered.mid);
+    if (t == nullptr) {
+        for (auto& c : transceivers_)
+            if (c->info.mid.empty() && c->info.kind == kind && !c->info.stopped) {
+                c->info.mid = offered.mid;
+                t = c.get();
+                break;
+            }
+    }
+    if (t == nullptr && !accept_remote_tracks_) return std::nullopt;
+    if (t == nullptr) {
+        TransceiverOptions o;
+        o.kind = kind;
+        o.send = false;
+        o.receive = true;
+        t = find(add(o, offered.mid));
+        t->created_by_remote = true;
+    }
+    if (t->info.kind != kind || t->info.stopped) return std::nullopt;
+    sdp::RtpSection a;
+    a.codecs = sdp::negotiate_codecs(offered.codecs, supported(kind, t->options.codec));
+    bool usable = false;
+    for (const auto& c : a.codecs) usable = usable || codec_of(c).has_value();
+    if (!usable) return std::nullopt;
+    a.extensions = sdp::negotiate_extensions(offered.extensions, known_extensions(kind));
+    a.direction = sdp::answer_direction(offered.direction, t->info.send, t->info.receive);
+    if (sdp::sends(a.direction)) {
+        a.msid_stream = t->stream_id;
+        a.msid_track = t->track_id;
+        bool rtx = false;
+        for (const auto& c : a.codecs) rtx = rtx || c.is("rtx");
+        a.ssrcs = {{t->ssrc, cname_, {}}};
+        if (rtx) {
+            a.ssrc_groups = {{"FID", {t->ssrc, t->rtx_ssrc}}};
+            a.ssrcs.push_back({t->rtx_ssrc, cname_, {}});
+        }
+    }
+    return a;
+}
+
+void Media::apply(const sdp::RtpSection& local, const sdp::RtpSection& remote, const sdp::RtpSection& answer) {
+    Transceiver* t = find_mid(local.mid);
+    if (t == nullptr) return;
+    t->info.sending = sdp::sends(local.direction) && sdp::receives(remote.direction);
+    t->info.receiving = sdp::receives(local.direction) && sdp::sends(remote.direction);
+    // The answer lists the negotiated codecs in the offerer's order: the
+    // first one we can carry is what both sides send (RFC 3264 §6.1).
+    t->codec.reset();
+    t->receive_types.clear();
+    t->receive_rtx.clear();
+    t->rtx_pt = 0;
+    for (const auto& c : answer.codecs) {
+        if (auto apt = c.associated_payload_type()) {
+            t->receive_rtx[c.payload_type] = *apt;
+            continue;
+        }
+        auto codec = codec_of(c);
+        if (!codec) continue;
+        t->receive_types[c.payload_type] = *codec;
+        if (!t->codec) {
+            t->codec = codec;
+            t->info.codec = public_codec(*codec);
+            t->info.payload_type = c.payload_type;
+        }
+    }
+    for (const auto& [rtx, apt] : t->receive_rtx)
+        if (apt == t->info.payload_type) t->rtx_pt = rtx;
+    t->ext = rtp::ExtensionIds{};
+    for (const auto& e : answer.extensions) (void)t->ext.bind(e.uri, e.id);
+    if (!t->codec) {
+        t->info.sending = t->info.receiving = false;
+        return;
+    }
+    if (t->info.sending && !t->packetizer) t->packetizer = rtp::make_packetizer(*t->codec);
+    if (t->info.receiving) {
+        if (auto ssrc = remote.primary_ssrc()) t->remote_ssrc = *ssrc;
+        if (auto rtx = remote.rtx_ssrc()) t->remote_rtx_ssrc = *rtx;
+        if (!t->jitter) {
+            rtp::JitterBufferConfig cfg;
+            cfg.clock_rate = clock_rate(*t->codec);
+            t->jitter = std::make_unique<rtp::JitterBuffer>(*t->codec, cfg);
+        }
+        t->info.remote_stream_id = remote.msid_stream.value_or("");
+        t->info.remote_track_id = remote.msid_track.value_or("");
+        if (t->created_by_remote && !t->announced) {
+            t->announced = true;
+            out_.emit(event::TrackAdded{t->key});
+        }
+    }
+}
+
+// ----------------------------------------------------------------------- wire
+
+void Media::start_srtp(const dtls::SrtpKeyingMaterial& keys, bool dtls_client) {
+    auto s = srtp::make_sessions(keys, dtls_client);
+    if (!s.ok()) {
+        out_.fail("SRTP: " + s.error().message());
+        return;
+    }
+    srtp_ = std::make_unique<srtp::Sessions>(std::move(s.value()));
+}
+
+void Media::handle_packet(base::Bytes datagram, base::Instant now) {
+    if (!srtp_ || datagram.size() < 12 || datagram.size() > scratch_.size()) return;
+    std::copy(datagram.begin(), datagram.end(), scratch_.begin());
+    const std::span<std::byte> packet(scratch_.data(), datagram.size());
+    if (rtp::looks_like_rtcp(datagram)) {
+        auto n = srtp_->inbound.unprotect_rtcp(packet);
+        if (!n.ok()) {
+            ++unauthenticated_;
+            return;
+        }
+        on_rtcp(base::Bytes(scratch_.data(), n.value()), now);
+        return;
+    }
+    // libsrtp keeps state for every SSRC that authenticates: a bounded few.
+    const std::uint32_t ssrc = static_cast<std::uint32_t>(std::to_integer<unsigned>(datagram[8]) << 24 |
+                                                          std::to_integer<unsigned>(datagram[9]) << 16 |
+                                                          std::to_integer<unsigned>(datagram[10]) << 8 |
+                                                          std::to_integer<unsigned>(datagram[11]));
+    const bool known = std::find(remote_ssrcs_.begin(), remote_ssrcs_.end(), ssrc) != remote_ssrcs_.end();
+    if (!known && remote_ssrcs_.size() >= kMaxRemoteSsrcs) {
+        ++unauthenticated_;
+        return;
+    }
+    auto n = srtp_->inbound.unprotect_rtp(packet);
+    if (!n.ok()) {
+        ++unauthenticated_;
+        return;
+    }
+    if (!known) remote_ssrcs_.push_back(ssrc);
+    on_rtp(base::Bytes(scratch_.data(), n.value()), now);
+}
+
+void Media::on_rtp(base::Bytes plain, base::Instant now) {
+    auto parsed = rtp::parse(plain);
+    if (!parsed.ok()) return;
+    const rtp::Packet& p = parsed.value();
+    bool rtx = false;
+    Transceiver* t = find_ssrc(p.ssrc, rtx);
+    if (t == nullptr) {
+        // Not signalled: the mid extension names its transceiver (RFC 8843 §9.2).
+        for (auto& c : transceivers_) {
+            if (c->ext.mid == 0) continue;
+            if (auto data = p.extension(c->ext.mid)) {
+                if (auto mid = rtp::read_mid(*data)) t = find_mid(*mid);
+            }
+            break;
+        }
+        if (t == nullptr || !t->info.receiving) return;
+        rtx = t->receive_rtx.count(p.payload_type) > 0;
+        (rtx ? t->remote_rtx_ssrc : t->remote_ssrc) = p.ssrc;
+    }
+    if (!t->info.receiving || !t->jitter) return;
+    std::uint16_t sequence = p.sequence;
+    base::Bytes payload = p.payload;
+    std::uint8_t pt = p.payload_type;
+    if (rtx) {
+        auto apt = t->receive_rtx.find(p.payload_type);
+        auto u = rtp::unwrap_rtx(p);
+        if (apt == t->receive_rtx.end() || !u) return;
+        if (u->payload.empty()) return;  // RFC 4588 §8.3 padding-only probes
+        sequence = u->original_sequence;
+        payload = u->payload;
+        pt = apt->second;
+        ++t->info.stats.retransmitted_packets_received;
+    }
+    auto type = t->receive_types.find(pt);
+    if (type == t->receive_types.end()) return;
+    if (type->second != *t->codec) {  // the sender switched to another negotiated codec
+        t->codec = type->second;
+        t->info.codec = public_codec(type->second);
+        rtp::JitterBufferConfig cfg;
+        cfg.clock_rate = clock_rate(type->second);
+        t->jitter = std::make_unique<rtp::JitterBuffer>(type->second, cfg);
+    }
+    // RFC 3550 §A.3 counters for the report blocks (originals only).
+    if (!rtx) {
+        if (!t->have_sequence) {
+            t->have_sequence = true;
+            t->base_sequence = t->max_sequence = sequence;
+        } else if (rtp::seq_newer(sequence, t->max_sequence)) {
+            if (sequence < t->max_sequence) t->cycles += 0x10000;
+            t->max_sequence = sequence;
+        }
+        ++t->received;
+    }
+    ++t->info.stats.packets_received;
+    t->info.stats.bytes_received += payload.size();
+    if (!t->first_packet_at) t->first_packet_at = now;
+    t->jitter->insert(sequence, p.timestamp, p.marker, payload, now);
+    t->nack.on_packet(sequence, now);
+    drain_frames(*t, now);
+    send_feedback(*t, now);
+}
+
+void Media::drain_frames(Transceiver& t, base::Instant now) {
+    if (!t.jitter) return;
+    while (auto f = t.jitter->poll_frame(now)) {
+        ++t.info.stats.frames_received;
+        if (f->key_frame) ++t.info.stats.key_frames_received;
+        out_.emit(event::TrackFrame{t.key, f->rtp_timestamp, f->key_frame, {f->data.begin(), f->data.end()}});
+    }
+}
+
+void Media::send_feedback(Transceiver& t, base::Instant now) {
+    if (!t.remote_ssrc || !srtp_) return;
+    const auto lost = t.nack.poll_nacks(now);
+    // A key frame is wanted after a loss the jitter buffer could not repair,
+    // or when none came in the stream's first half second (we joined late).
+    const bool jitter_wants = t.jitter && t.jitter->key_frame_wanted() &&
+                              (t.jitter->stats().frames_dropped > 0 ||
+                               (t.first_packet_at && now - *t.first_packet_at >= kKeyFrameGrace));
+    const bool want_key = t.nack.take_key_frame_request() || jitter_wants;
+    const bool pli_due = want_key && (!t.last_pli || now - *t.last_pli >= kPliInterval);
+    if (lost.empty() && !pli_due) return;
+    std::vector<std::byte> compound;
+    // RFC 4585 §3.1: feedback in a compound that starts with a report.
+    rtp::ReceiverReport rr;
+    rr.ssrc = t.ssrc;
+    rtp::write_receiver_report(rr, compound);
+    rtp::write_sdes_cname(t.ssrc, cname_, compound);
+    if (!lost.empty()) {
+        rtp::write_nack(t.ssrc, *t.remote_ssrc, lost, compound);
+        ++t.info.stats.nacks_sent;
+    }
+    if (pli_due) {
+        rtp::write_pli(t.ssrc, *t.remote_ssrc, compound);
+        t.last_pli = now;
+        ++t.info.stats.plis_sent;
+    }
+    send_rtcp(std::move(compound));
+}
+
+void Media::on_rtcp(base::Bytes plain, base::Instant now) {
+    auto parsed = rtp::parse_rtcp(plain);
+    if (!parsed.ok()) return;
+    auto by_our_ssrc = [&](std::uint32_t ssrc) -> Transceiver* {
+        for (auto& t : transceivers_)
+            if (t->ssrc == ssrc) return t.get();
+        return nullptr;
+    };
+    auto blocks = [&](const std::vector<rtp::ReportBlock>& list) {
+        for (const auto& b : list) {
+            Transceiver* t = by_our_ssrc(b.ssrc);
+            if (t == nullptr || b.last_sr == 0) continue;
+            // RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s.
+            const std::uint32_t a = rtp::ntp_middle(ntp_time(now));
+            const std::uint32_t rtt = a - b.last_sr - b.delay_since_last_sr;
+            if (rtt > 0x80000000u) continue;  // a clock or report that makes no sense
+            const auto d = std::chrono::duration_cast<base::Duration>(std::chrono::microseconds(
+                static_cast<std::int64_t>(rtt) * 1'000'000 / 65536));
+            t->info.stats.round_trip_time = d;
+            for (auto& r : transceivers_) r->nack.set_rtt(d);
+        }
+    };
+    for (const auto& packet : parsed.value()) {
+        if (auto* sr = std::get_if<rtp::SenderReport>(&packet)) {
+            bool rtx = false;
+            if (Transceiver* t = find_ssrc(sr->ssrc, rtx); t && !rtx) {
+                t->last_sr = rtp::ntp_middle(sr->ntp_time);
+                t->last_sr_at = now;
+            }
+            blocks(sr->blocks);
+        } else if (auto* rr = std::get_if<rtp::ReceiverReport>(&packet)) {
+            blocks(rr->blocks);
+        } else if (auto* nack = std::get_if<rtp::Nack>(&packet)) {
+            Transceiver* t = by_our_ssrc(nack->media_ssrc);
+            if (t == nullptr || !t->info.sending) continue;
+            ++t->info.stats.nacks_received;
+            for (auto seq : nack->lost) {
+                auto kept = t->history.find(seq);
+                if (!kept) continue;
+                auto original = rtp::parse(*kept);
+                if (!original.ok()) continue;
+                std::array<std::byte, kMtu + 64> buf;
+                std::size_t n;
+                if (t->rtx_pt != 0) {
+                    n = rtp::write_rtx(original.value(), t->rtx_pt, t->rtx_ssrc, t->rtx_sequence++, buf);
+                } else {
+                    n = kept->size();
+                    std::copy(kept->begin(), kept->end(), buf.begin());
+                }
+                if (n == 0 || n + srtp::Session::kMaxTrailer > buf.size()) continue;
+                auto protected_size = srtp_->outbound.protect_rtp(buf, n);
+                if (!protected_size.ok()) continue;
+                ++t->info.stats.retransmitted_packets_sent;
+                link_.send_media(std::vector<std::byte>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(protected_size.value())));
+            }
+        } else if (auto* pli = std::get_if<rtp::Pli>(&packet)) {
+            if (Transceiver* t = by_our_ssrc(pli->media_ssrc); t && t->info.sending) {
+                ++t->info.stats.plis_received;
+                out_.emit(event::KeyFrameRequested{t->key});
+            }
+        } else if (auto* fir = std::get_if<rtp::Fir>(&packet)) {
+            for (const auto& e : fir->entries)
+                if (Transceiver* t = by_our_ssrc(e.ssrc); t && t->info.sending) {
+                    ++t->info.stats.plis_received;
+                    out_.emit(event::KeyFrameRequested{t->key});
+                }
+        }
+    }
+}
+
+void Media::send_rtcp(std::vector<std::byte> compound) {
+    if (!srtp_) return;
+    compound.resize(compound.size() + srtp::Session::kMaxTrailer + 4);  // SRTCP adds the index and the tag
+    const std::size_t len = compound.size() - srtp::Session::kMaxTrailer - 4;
+    auto n = srtp_->outbound.protect_rtcp(compound, len);
+    if (!n.ok()) return;
+    compound.resize(n.value());
+    link_.send_media(std::move(compound));
+}
+
+base::Status Media::send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now) {
+    Transceiver* t = find(key);
+    if (t == nullptr) return base::Status(make_error_code(Errc::invalid_argument), "no such transceiver");
+    if (!t->info.sending || !t->packetizer)
+        return base::Status(make_error_code(Errc::invalid_state),
+                            "the transceiver does not send: not negotiated yet, or the remote does not receive");
+    if (!srtp_) return base::Status(make_error_code(Errc::invalid_state), "not connected yet (no SRTP keys)");
+
+    std::array<std::byte, 3> abs = rtp::abs_send_time(now);
+    std::array<std::byte, 2> twcc{};
+    std::array<rtp::Extension, 3> ext;
+    std::size_t n_ext = 0;
+    const auto& mid = t->info.mid;
+    if (t->ext.mid && !mid.empty() && mid.size() <= 16)
+        ext[n_ext++] = rtp::Extension{t->ext.mid, base::Bytes(reinterpret_cast<const std::byte*>(mid.data()), mid.size())};
+    if (t->ext.abs_send_time) ext[n_ext++] = rtp::Extension{t->ext.abs_send_time, base::Bytes(abs.data(), abs.size())};
+    const std::size_t twcc_index = n_ext;
+    if (t->ext.transport_wide_cc) ext[n_ext++] = rtp::Extension{t->ext.transport_wide_cc, base::Bytes(twcc.data(), twcc.size())};
+
+    rtp::Header h;
+    h.payload_type = t->info.payload_type;
+    h.timestamp = rtp_timestamp;
+    h.ssrc = t->ssrc;
+    h.extensions = std::span<const rtp::Extension>(ext.data(), n_ext);
+    const std::size_t header = rtp::written_size(h, 0);
+    const std::size_t max_payload = kMtu - header - srtp::Session::kMaxTrailer;
+    t->packetizer->start(frame, max_payload);
+    std::array<std::byte, kMtu> payload;
+    bool first = true;
+    for (;;) {
+        bool last = false;
+        const std::size_t n = t->packetizer->next(payload, last);
+        if (n == 0) break;
+        // Video: the marker ends a frame (RFC 7741 §4.1); audio: it starts a
+        // talkspurt (RFC 7587 §4.1), here only the stream's first packet.
+        h.marker = t->info.kind == MediaKind::Video ? last : (first && !t->sent_any);
+        h.sequence = t->sequence++;
+        if (t->ext.transport_wide_cc) {
+            twcc = rtp::transport_wide_sequence(transport_sequence_++);
+            ext[twcc_index].data = base::Bytes(twcc.data(), twcc.size());
+        }
+        send_rtp(*t, h, base::Bytes(payload.data(), n), now, false);
+        first = false;
+    }
+    if (first) return base::Status(make_error_code(Errc::invalid_argument), "the frame cannot be sent in this codec's packets");
+    t->sent_any = true;
+    t->last_timestamp = rtp_timestamp;
+    t->last_sent = now;
+    ++t->info.stats.frames_sent;
+    return {};
+}
+
+void Media::send_rtp(Transceiver& t, const rtp::Header& h, base::Bytes payload, base::Instant now, bool retransmission) {
+    std::vector<std::byte> datagram(rtp::written_size(h, payload.size()) + srtp::Session::kMaxTrailer);
+    const std::size_t n = rtp::write(h, payload, datagram);
+    if (n == 0) return;
+    if (!retransmission) t.history.store(h.sequence, base::Bytes(datagram.data(), n), now);
+    auto protected_size = srtp_->outbound.protect_rtp(datagram, n);
+    if (!protected_size.ok()) return;
+    datagram.resize(protected_size.value());
+    ++t.info.stats.packets_sent;
+    t.info.stats.bytes_sent += payload.size();
+    link_.send_media(std::move(datagram));
+}
+
+base::Status Media::request_key_frame(TransceiverKey key, base::Instant now) {
+    Transceiver* t = find(key);
+    if (t == nullptr) return base::Status(make_error_code(Errc::invalid_argument), "no such transceiver");
+    if (!t->info.receiving || !t->remote_ssrc)
+        return base::Status(make_error_code(Errc::invalid_state), "the transceiver receives nothing yet");
+    std::vector<std::byte> compound;
+    rtp::ReceiverReport rr;
+    rr.ssrc = t->ssrc;
+    rtp::write_receiver_report(rr, compound);
+    rtp::write_pli(t->ssrc, *t->remote_ssrc, compound);
+    t->last_pli = now;
+    ++t->info.stats.plis_sent;
+    send_rtcp(std::move(compound));
+    return {};
+}
+
+void Media::send_reports(base::Instant now) {
+    const std::uint64_t ntp = ntp_time(now);
+    for (auto& t : transceivers_) {
+        if (!t->codec) continue;
+        std::vector<rtp::ReportBlock> blocks;
+        if (t->info.receiving && t->remote_ssrc && t->have_sequence) {
+            rtp::ReportBlock b;
+            b.ssrc = *t->remote_ssrc;
+            const std::uint64_t expected = std::uint64_t{t->extended_max()} - t->base_sequence + 1;
+            const std::int64_t lost = static_cast<std::int64_t>(expected) - static_cast<std::int64_t>(t->received);
+            const std::uint64_t expected_interval = expected - t->expected_prior;
+            const std::uint64_t received_interval = t->received - t->received_prior;
+            t->expected_prior = expected;
+            t->received_prior = t->received;
+            const std::int64_t lost_interval =
+                static_cast<std::int64_t>(expected_interval) - static_cast<std::int64_t>(received_interval);
+            b.fraction_lost = expected_interval == 0 || lost_interval <= 0
+                                  ? 0
+                                  : static_cast<std::uint8_t>(std::min<std::int64_t>(255, (lost_interval << 8) / static_cast<std::int64_t>(expected_interval)));
+            b.cumulative_lost = static_cast<std::int32_t>(std::clamp<std::int64_t>(lost, -0x800000, 0x7FFFFF));
+            b.highest_sequence = t->extended_max();
+            b.jitter = t->jitter ? static_cast<std::uint32_t>(t->jitter->stats().jitter_ms * clock_rate(*t->codec) / 1000.0) : 0;
+            if (t->last_sr != 0) {
+                b.last_sr = t->last_sr;
+                b.delay_since_last_sr = static_cast<std::uint32_t>(
+                    std::chrono::duration_cast<std::chrono::microseconds>(now - t->last_sr_at).count() * 65536 / 1'000'000);
+            }
+            blocks.push_back(b);
+        }
+        std::vector<std::byte> compound;
+        if (t->info.sending && t->sent_any) {
+            rtp::SenderReport sr;
+            sr.ssrc = t->ssrc;
+            sr.ntp_time = ntp;
+            const auto since = std::chrono::duration_cast<std::chrono::microseconds>(now - t->last_sent).count();
+            sr.rtp_time = t->last_timestamp + static_cast<std::uint32_t>(since * clock_rate(*t->codec) / 1'000'000);
+            sr.packet_count = static_cast<std::uint32_t>(t->info.stats.packets_sent);
+            sr.octet_count = static_cast<std::uint32_t>(t->info.stats.bytes_sent);
+            sr.blocks = std::move(blocks);
+            rtp::write_sender_report(sr, compound);
+        } else if (t->info.receiving) {
+            rtp::ReceiverReport rr;
+            rr.ssrc = t->ssrc;
+            rr.blocks = std::move(blocks);
+            rtp::write_receiver_report(rr, compound);
+        } else {
+            continue;
+        }
+        rtp::write_sdes_cname(t->ssrc, cname_, compound);
+        send_rtcp(std::move(compound));
+    }
+}
+
+std::optional<base::Instant> Media::poll_timeout() const {
+    if (!srtp_) return std::nullopt;
+    std::optional<base::Instant> next;
+    auto fold = [&next](std::optional<base::Instant> x) {
+        if (x && (!next || *x < *next)) next = x;
+    };
+    bool any = false;
+    for (const auto& t : transceivers_) {
+        if (!t->codec) continue;
+        any = true;
+        if (t->jitter) fold(t->jitter->poll_timeout());
+        if (t->remote_ssrc) fold(t->nack.poll_timeout());
+        if (t->jitter && t->jitter->key_frame_wanted() && t->remote_ssrc) {
+            if (t->last_pli) fold(*t->last_pli + kPliInterval);
+            else if (t->first_packet_at) fold(*t->first_packet_at + kKeyFrameGrace);
+        }
+    }
+    if (any) fold(next_report_);
+    return next;
+}
+
+void Media::handle_timeout(base::Instant now) {
+    if (!srtp_) return;
+    for (auto& t : transceivers_) {
+        drain_frames(*t, now);
+        send_feedback(*t, now);
+    }
+    if (now >= next_report_) {
+        if (next_report_ != base::Instant{}) send_reports(now);
+        next_report_ = now + kReportInterval;
+    }
+}
+
+}  // namespace duplex::proto::rtc

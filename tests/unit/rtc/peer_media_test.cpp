@@ -1,0 +1,307 @@
+// rtc::Peer with audio and video: two peers connected in memory (ICE, DTLS,
+// SRTP), frames made by the real packetizers sent one way or both, through
+// a lossy path that NACK and RTX repair, key-frame requests, and SRTP that
+// does not authenticate. DTLS keeps real time (decision 0008), so the pair
+// runs on the clock, waiting on the peers' own deadlines.
+#include "proto/rtc/peer.hpp"
+#include "proto/sdp/session_description.hpp"
+
+#include "unit/sdp/fixtures.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+using namespace duplex;
+using namespace duplex::proto::rtc;
+using namespace std::chrono_literals;
+
+namespace {
+
+base::Instant now() { return base::Clock::now(); }
+
+struct Received {
+    TransceiverKey key;
+    std::uint32_t ts;
+    bool key_frame;
+    std::vector<std::byte> data;
+};
+
+struct Side {
+    std::unique_ptr<Peer> peer;
+    base::Endpoint host;
+    std::vector<Received> frames;
+    std::vector<TransceiverKey> added;     // TrackAdded
+    std::vector<TransceiverKey> key_asks;  // KeyFrameRequested
+    bool connected = false;
+};
+
+struct Pair {
+    Side a, b;
+    // Return true to drop a datagram on its way from A to B.
+    std::function<bool(const Transmit&)> drop_a_to_b;
+
+    Pair() {
+        a.peer = std::move(Peer::create({}, now()).value());
+        b.peer = std::move(Peer::create({}, now()).value());
+        a.host = *base::Endpoint::parse("127.0.0.1:41001");
+        b.host = *base::Endpoint::parse("127.0.0.1:41002");
+        for (auto* s : {&a, &b}) {
+            s->peer->add_host(s->host, now());
+            s->peer->hosts_complete(now());
+        }
+    }
+
+    /// A offers, B answers (after `before_answer` lets B add its own).
+    void negotiate(const std::function<void()>& before_answer = {}) {
+        auto offer = a.peer->create_offer().value();
+        ASSERT_TRUE(a.peer->set_local_description(SdpKind::Offer, offer, now()).ok());
+        ASSERT_TRUE(b.peer->set_remote_description(SdpKind::Offer, offer, now()).ok());
+        if (before_answer) before_answer();
+        auto answer = b.peer->create_answer();
+        ASSERT_TRUE(answer.ok()) << answer.error().message();
+        ASSERT_TRUE(b.peer->set_local_description(SdpKind::Answer, answer.value(), now()).ok());
+        auto st = a.peer->set_remote_description(SdpKind::Answer, answer.value(), now());
+        ASSERT_TRUE(st.ok()) << st.message();
+    }
+
+    void pump() {
+        for (int i = 0; i < 256; ++i) {
+            bool any = false;
+            while (auto t = a.peer->poll_transmit()) {
+                any = true;
+                if (drop_a_to_b && drop_a_to_b(*t)) continue;
+                b.peer->handle_datagram(t->destination, t->local, t->data, now());
+            }
+            while (auto t = b.peer->poll_transmit()) {
+                any = true;
+                a.peer->handle_datagram(t->destination, t->local, t->data, now());
+            }
+            for (auto* s : {&a, &b}) {
+                Side& other = s == &a ? b : a;
+                while (auto ev = s->peer->poll_event()) {
+                    any = true;
+                    if (auto* c = std::get_if<event::LocalCandidate>(&*ev); c && !c->candidate.empty())
+                        (void)other.peer->add_remote_candidate(c->candidate, now());
+                    if (auto* c = std::get_if<event::ConnectionChange>(&*ev))
+                        s->connected = c->state == ConnectionState::Connected;
+                    if (auto* f = std::get_if<event::TrackFrame>(&*ev))
+                        s->frames.push_back(Received{f->key, f->rtp_timestamp, f->key_frame, std::move(f->data)});
+                    if (auto* t = std::get_if<event::TrackAdded>(&*ev)) s->added.push_back(t->key);
+                    if (auto* k = std::get_if<event::KeyFrameRequested>(&*ev)) s->key_asks.push_back(k->key);
+                }
+            }
+            if (!any) break;
+        }
+    }
+
+    /// Runs both peers on the clock until `done` or `limit` passes, waking
+    /// at their deadlines (at most 5 ms apart, for the datagrams in flight).
+    bool run_until(const std::function<bool()>& done, base::Duration limit) {
+        const auto give_up = now() + limit;
+        for (;;) {
+            pump();
+            if (done()) return true;
+            if (now() >= give_up) return false;
+            auto next = now() + 5ms;
+            for (auto* s : {&a, &b})
+                if (auto t = s->peer->poll_timeout(); t && *t < next) next = *t;
+            std::this_thread::sleep_until(std::min(next, give_up));
+            for (auto* s : {&a, &b})
+                if (auto t = s->peer->poll_timeout(); t && *t <= now()) s->peer->handle_timeout(now());
+        }
+    }
+};
+
+std::vector<std::byte> frame_bytes(int number, bool key, std::size_t size) {
+    std::vector<std::byte> f(size);
+    for (std::size_t i = 0; i < size; ++i) f[i] = std::byte(static_cast<std::uint8_t>(number * 7 + i * 13));
+    f[0] = std::byte(key ? 0x00 : 0x01);  // VP8: the inverse key frame flag
+    return f;
+}
+
+// The payload type of an RTP datagram (SRTP keeps the header clear).
+int rtp_payload_type(const Transmit& t) {
+    if (t.data.size() < 12) return -1;
+    const auto b0 = std::to_integer<unsigned>(t.data[0]);
+    const auto b1 = std::to_integer<unsigned>(t.data[1]);
+    if (b0 < 128 || b0 > 191) return -1;
+    if ((b1 & 0x7F) >= 64 && (b1 & 0x7F) <= 95) return -1;  // RTCP
+    return static_cast<int>(b1 & 0x7F);
+}
+
+}  // namespace
+
+TEST(PeerMedia, VideoFramesCrossWholeAndInOrder) {
+    Pair p;
+    TransceiverOptions o;
+    o.kind = MediaKind::Video;
+    o.send = true;
+    o.receive = false;
+    o.stream_id = "camera";
+    const auto tx = p.a.peer->add_transceiver(o, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+
+    const auto* info = p.a.peer->transceiver(tx);
+    ASSERT_NE(info, nullptr);
+    EXPECT_TRUE(info->sending);
+    EXPECT_FALSE(info->receiving);
+    EXPECT_EQ(info->codec, MediaCodec::Vp8);
+    ASSERT_EQ(p.b.added.size(), 1u);  // B's recvonly transceiver, made by the offer
+    const auto rx = p.b.added[0];
+    EXPECT_TRUE(p.b.peer->transceiver(rx)->receiving);
+    EXPECT_EQ(p.b.peer->transceiver(rx)->remote_stream_id, "camera");
+    EXPECT_EQ(p.b.peer->transceiver(rx)->mid, info->mid);
+
+    std::vector<std::vector<std::byte>> sent;
+    for (int i = 0; i < 40; ++i) {
+        sent.push_back(frame_bytes(i, i % 20 == 0, 500 + static_cast<std::size_t>(i) * 211));
+        ASSERT_TRUE(p.a.peer->send_frame(tx, sent.back(), 1000 + 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        p.pump();
+    }
+    ASSERT_TRUE(p.run_until([&] { return p.b.frames.size() >= sent.size(); }, 5s)) << p.b.frames.size();
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        EXPECT_EQ(p.b.frames[i].data, sent[i]) << i;
+        EXPECT_EQ(p.b.frames[i].ts, 1000 + 3000 * i);
+        EXPECT_EQ(p.b.frames[i].key, rx);
+    }
+    EXPECT_TRUE(p.b.frames[0].key_frame);
+    EXPECT_EQ(p.a.peer->transceiver(tx)->stats.frames_sent, 40u);
+    EXPECT_EQ(p.b.peer->transceiver(rx)->stats.frames_received, 40u);
+    EXPECT_EQ(p.b.peer->transceiver(rx)->stats.frames_dropped, 0u);
+    // A receive-only transceiver cannot send; an unknown key is an error.
+    EXPECT_FALSE(p.b.peer->send_frame(rx, sent[0], 0, now()).ok());
+    EXPECT_FALSE(p.a.peer->send_frame(999, sent[0], 0, now()).ok());
+}
+
+TEST(PeerMedia, LostPacketsAreAskedForAndComeBackOverRtx) {
+    Pair p;
+    TransceiverOptions o;
+    o.receive = false;
+    const auto tx = p.a.peer->add_transceiver(o, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    const int video_pt = p.a.peer->transceiver(tx)->payload_type;
+    // Every 7th original video packet is lost once (RTX, another payload type, passes).
+    int count = 0;
+    p.drop_a_to_b = [&](const Transmit& t) { return rtp_payload_type(t) == video_pt && ++count % 7 == 0; };
+    std::vector<std::vector<std::byte>> sent;
+    for (int i = 0; i < 30; ++i) {
+        sent.push_back(frame_bytes(i, i == 0, 3000));
+        ASSERT_TRUE(p.a.peer->send_frame(tx, sent.back(), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        p.pump();
+    }
+    ASSERT_TRUE(p.run_until([&] { return p.b.frames.size() >= sent.size(); }, 5s)) << p.b.frames.size();
+    for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(p.b.frames[i].data, sent[i]) << i;
+    const auto rx = p.b.added.at(0);
+    const auto& in = p.b.peer->transceiver(rx)->stats;
+    const auto& out = p.a.peer->transceiver(tx)->stats;
+    EXPECT_GT(count / 7, 5);
+    EXPECT_GE(in.nacks_sent, 1u);
+    EXPECT_GE(out.nacks_received, 1u);
+    EXPECT_GE(out.retransmitted_packets_sent, static_cast<std::uint64_t>(count / 7));
+    EXPECT_GE(in.retransmitted_packets_received, static_cast<std::uint64_t>(count / 7));
+    EXPECT_EQ(in.frames_dropped, 0u);
+}
+
+TEST(PeerMedia, KeyFrameRequestsReachTheSender) {
+    Pair p;
+    TransceiverOptions o;
+    o.receive = false;
+    const auto tx = p.a.peer->add_transceiver(o, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    const auto rx = p.b.added.at(0);
+    EXPECT_FALSE(p.a.peer->request_key_frame(tx, now()).ok());  // A's transceiver receives nothing to ask for
+    ASSERT_TRUE(p.a.peer->send_frame(tx, frame_bytes(0, true, 800), 0, now()).ok());
+    ASSERT_TRUE(p.run_until([&] { return !p.b.frames.empty(); }, 5s));
+    ASSERT_TRUE(p.b.peer->request_key_frame(rx, now()).ok());
+    ASSERT_TRUE(p.run_until([&] { return !p.a.key_asks.empty(); }, 5s));
+    EXPECT_EQ(p.a.key_asks[0], tx);
+    EXPECT_EQ(p.a.peer->transceiver(tx)->stats.plis_received, 1u);
+    EXPECT_EQ(p.b.peer->transceiver(rx)->stats.plis_sent, 1u);
+}
+
+TEST(PeerMedia, AudioBothWaysWithTheAnswerersOwnTrack) {
+    Pair p;
+    TransceiverOptions o;
+    o.kind = MediaKind::Audio;
+    const auto ta = p.a.peer->add_transceiver(o, now()).value();
+    TransceiverKey tb = 0;
+    p.negotiate([&] { tb = p.b.peer->add_transceiver(o, now()).value(); });
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    EXPECT_TRUE(p.b.added.empty());  // B's own transceiver took the offered section
+    EXPECT_EQ(p.b.peer->transceiver(tb)->mid, p.a.peer->transceiver(ta)->mid);
+    EXPECT_TRUE(p.a.peer->transceiver(ta)->sending && p.a.peer->transceiver(ta)->receiving);
+    EXPECT_TRUE(p.b.peer->transceiver(tb)->sending && p.b.peer->transceiver(tb)->receiving);
+    EXPECT_EQ(p.b.peer->transceiver(tb)->codec, MediaCodec::Opus);
+    for (int i = 0; i < 25; ++i) {
+        const std::uint32_t ts = 960 * static_cast<std::uint32_t>(i);
+        ASSERT_TRUE(p.a.peer->send_frame(ta, frame_bytes(i, true, 80), ts, now()).ok());
+        ASSERT_TRUE(p.b.peer->send_frame(tb, frame_bytes(100 + i, true, 60), ts, now()).ok());
+        p.pump();
+    }
+    ASSERT_TRUE(p.run_until([&] { return p.a.frames.size() >= 25 && p.b.frames.size() >= 25; }, 5s));
+    EXPECT_EQ(p.b.frames[24].data, frame_bytes(24, true, 80));
+    EXPECT_EQ(p.a.frames[24].data, frame_bytes(124, true, 60));
+}
+
+TEST(PeerMedia, ForgedSrtpIsDroppedAndCounted) {
+    Pair p;
+    TransceiverOptions o;
+    o.receive = false;
+    const auto tx = p.a.peer->add_transceiver(o, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    const auto rx = p.b.added.at(0);
+    // RTP-looking datagrams from A's address without the keys: each a new SSRC.
+    for (std::uint32_t i = 0; i < 2000; ++i) {
+        std::vector<std::byte> d(100, std::byte{0x42});
+        d[0] = std::byte{0x80};
+        d[1] = std::byte{96};
+        d[8] = std::byte(i >> 24);
+        d[9] = std::byte(i >> 16);
+        d[10] = std::byte(i >> 8);
+        d[11] = std::byte(i);
+        p.b.peer->handle_datagram(p.b.host, p.a.host, d, now());
+    }
+    p.pump();
+    EXPECT_EQ(p.b.peer->transceiver(rx)->stats.unauthenticated_dropped, 2000u);
+    EXPECT_TRUE(p.b.frames.empty());
+    // The real stream still gets through.
+    ASSERT_TRUE(p.a.peer->send_frame(tx, frame_bytes(0, true, 900), 0, now()).ok());
+    ASSERT_TRUE(p.run_until([&] { return p.b.frames.size() == 1; }, 5s));
+}
+
+TEST(PeerMedia, RemoteTracksAreTakenOrRefusedAsConfigured) {
+    // aiortc's offer: audio, video and data, each with its own credentials.
+    const std::string offer = test::sdp_fixtures::read("aiortc_av_offer.sdp");
+    for (bool accept : {true, false}) {
+        PeerConfig cfg;
+        cfg.accept_remote_tracks = accept;
+        auto peer = std::move(Peer::create(cfg, now()).value());
+        ASSERT_TRUE(peer->set_remote_description(SdpKind::Offer, offer, now()).ok());
+        auto answer_text = peer->create_answer();
+        ASSERT_TRUE(answer_text.ok()) << answer_text.error().message();
+        auto parsed = proto::sdp::parse(answer_text.value());
+        const auto& answer = std::get<proto::sdp::SessionDescription>(parsed);
+        ASSERT_EQ(answer.media.size(), 3u);
+        EXPECT_EQ(answer.media[0].rejected(), !accept) << accept;
+        EXPECT_EQ(answer.media[1].rejected(), !accept) << accept;
+        EXPECT_FALSE(answer.media[2].rejected());
+        EXPECT_EQ(answer.attribute("group"), accept ? "BUNDLE 0 1 2" : "BUNDLE 2");
+        EXPECT_EQ(peer->transceivers().size(), accept ? 2u : 0u);
+        if (accept) {
+            const auto* video = peer->transceiver(peer->transceivers()[1]);
+            EXPECT_EQ(video->kind, MediaKind::Video);
+            EXPECT_EQ(video->mid, "1");
+            EXPECT_EQ(answer.media[1].attribute("recvonly"), std::string_view{});
+        }
+    }
+}
