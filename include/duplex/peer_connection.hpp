@@ -1,6 +1,7 @@
 // duplex/peer_connection.hpp: an RTCPeerConnection (W3C webrtc-pc §4) with
-// data channels: ICE (RFC 8445), DTLS (RFC 6347), SCTP (RFC 8261) and DCEP
-// (RFC 8832), described by SDP offers and answers (RFC 8829).
+// data channels and audio/video tracks: ICE (RFC 8445), DTLS (RFC 6347),
+// SCTP (RFC 8261) and DCEP (RFC 8832), SRTP (RFC 3711, 5764), described by
+// SDP offers and answers (RFC 8829).
 //
 //   duplex::PeerConnection pc(loop, {.ice_servers = {{{"stun:stun.example.org"}}}});
 //   pc.on_ice_candidate([&](const duplex::IceCandidate& c) { signal(c); });
@@ -17,6 +18,7 @@
 
 #include <duplex/data_channel.hpp>
 #include <duplex/event_loop.hpp>
+#include <duplex/media_track.hpp>
 #include <duplex/result.hpp>
 #include <duplex/status.hpp>
 
@@ -114,6 +116,9 @@ public:
     PeerConnection() = default;  ///< an empty handle
 
     Result<DataChannel> create_data_channel(std::string label, DataChannelInit init = {});
+    /// addTransceiver(kind): a track of ours, sending and/or receiving
+    /// encoded frames (media_track.hpp). Fires on_negotiation_needed.
+    Result<MediaTrack> add_track(MediaKind kind, TrackInit init = {});
     Result<SessionDescription> create_offer();
     Result<SessionDescription> create_answer();
     Status set_local_description(const SessionDescription& description);
@@ -135,6 +140,10 @@ public:
 
     void on_ice_candidate(std::function<void(const IceCandidate&)> fn);
     void on_data_channel(std::function<void(DataChannel)> fn);
+    /// A remote offer brought a track (ontrack). Until a handler is set, a
+    /// remote audio/video section with no track of ours to take it is
+    /// refused (port 0): an application that takes no media receives none.
+    void on_track(std::function<void(MediaTrack)> fn);
     void on_connection_state_change(std::function<void(PeerConnectionState)> fn);
     void on_ice_connection_state_change(std::function<void(IceConnectionState)> fn);
     void on_ice_gathering_state_change(std::function<void(IceGatheringState)> fn);

@@ -119,8 +119,8 @@ Status PeerImpl::init() {
     pc.max_message_size = config_.max_message_size;
     pc.ice_failed_timeout = config_.ice_failed_timeout;
     pc.ice_pacing = config_.ice_pacing < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : config_.ice_pacing;
-    // PeerConnection has no track API yet: audio and video are refused as
-    // before (port 0) rather than received and dropped.
+    // Until on_track has a handler, a remote track with no track of ours to
+    // take it is refused (port 0) rather than received and dropped.
     pc.accept_remote_tracks = false;
     for (const auto& server : config_.ice_servers)
         for (const auto& url : server.urls)
@@ -321,6 +321,8 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
         if (auto ch = find(er->key); ch && ch->on_error) ch->on_error(Status(Errc::invalid_state, er->message));
     } else if (auto* rh = std::get_if<ResolveHostname>(&ev)) {
         resolve_candidate(rh->candidate);
+    } else {
+        deliver_track_event(ev);
     }
 }
 
@@ -488,7 +490,18 @@ void PeerImpl::close() {
     on_signaling_state = nullptr;
     on_negotiation_needed = nullptr;
     pending_remote_channels.clear();
-    loop_.runtime().defer([bag] {});
+    // The same for the tracks' handlers (a handler often holds its own track).
+    auto track_bag = std::make_shared<std::vector<std::shared_ptr<TrackState>>>();
+    for (auto& [key, t] : tracks_) track_bag->push_back(t);
+    tracks_.clear();
+    auto on_track = std::move(on_track_fn);
+    on_track_fn = nullptr;
+    loop_.runtime().defer([bag, track_bag, on_track] {
+        for (auto& t : *track_bag) {
+            t->on_frame = nullptr;
+            t->on_key_frame_request = nullptr;
+        }
+    });
 }
 
 SendResult PeerImpl::send(ChannelState& ch, bool binary, std::span<const std::byte> data) {
@@ -547,6 +560,17 @@ Result<DataChannel> PeerConnection::create_data_channel(std::string label, DataC
     if (!impl_) return no_impl();
     if (!impl_->loop().in_loop_thread()) return Status(Errc::invalid_state, "create_data_channel: call it on the loop thread");
     return impl_->create_data_channel(std::move(label), init);
+}
+
+Result<MediaTrack> PeerConnection::add_track(MediaKind kind, TrackInit init) {
+    if (!impl_) return no_impl();
+    if (!impl_->loop().in_loop_thread()) return Status(Errc::invalid_state, "add_track: call it on the loop thread");
+    return impl_->add_track(kind, init);
+}
+
+void PeerConnection::on_track(std::function<void(MediaTrack)> fn) {
+    if (!impl_) return;
+    on_loop(impl_, impl_->loop(), [fn = std::move(fn)](detail::PeerImpl& p) mutable { p.set_on_track(std::move(fn)); });
 }
 
 Result<SessionDescription> PeerConnection::create_offer() {

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,17 @@ struct ChannelState {
 /// Drops a closed channel's handlers (after the running callback returns).
 void release_handlers(ChannelState& ch, std::function<void()> on_close);
 
+/// What a MediaTrack handle points at.
+struct TrackState {
+    std::weak_ptr<PeerImpl> peer;
+    EventLoop* loop = nullptr;
+    proto::rtc::TransceiverKey key = 0;
+    MediaKind kind = MediaKind::Video;
+    TrackDirection direction = TrackDirection::SendRecv;
+    std::function<void(const EncodedFrame&)> on_frame;
+    std::function<void()> on_key_frame_request;
+};
+
 class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
 public:
     PeerImpl(EventLoop& loop, Configuration config);
@@ -57,6 +69,12 @@ public:
     EventLoop& loop() noexcept { return loop_; }
 
     Result<DataChannel> create_data_channel(std::string label, const DataChannelInit& init);
+    Result<MediaTrack> add_track(MediaKind kind, const TrackInit& init);
+    void set_on_track(std::function<void(MediaTrack)> fn);
+    /// The transceiver behind a track (nullptr when the peer is gone).
+    const proto::rtc::TransceiverInfo* transceiver(const TrackState& t) const;
+    Status send_frame(TrackState& t, std::span<const std::byte> frame, std::uint32_t rtp_timestamp);
+    Status request_key_frame(TrackState& t);
     Result<SessionDescription> create_offer();
     Result<SessionDescription> create_answer();
     Status set_local_description(const SessionDescription& d);
@@ -87,6 +105,7 @@ public:
     std::function<void(SignalingState)> on_signaling_state;
     std::function<void()> on_negotiation_needed;
     std::deque<DataChannel> pending_remote_channels;  // arrived before on_data_channel was set
+    std::function<void(MediaTrack)> on_track_fn;
 
     /// Pulls everything the machine has for us: datagrams out, events to the
     /// user, and the next deadline. Every input ends with it.
@@ -105,6 +124,8 @@ private:
     void on_timer();
     std::shared_ptr<ChannelState> adopt_channel(proto::rtc::ChannelKey key);
     void deliver_message(ChannelState& ch, std::string_view data, bool binary);
+    /// TrackAdded, TrackFrame, KeyFrameRequested (media_track.cpp).
+    void deliver_track_event(proto::rtc::PeerEvent& ev);
     /// event::ResolveHostname: looks the candidate's mDNS name up and, when
     /// an address comes back, adds the candidate again with it.
     void resolve_candidate(const std::string& candidate);
@@ -116,6 +137,7 @@ private:
     std::unique_ptr<runtime::MdnsResolver> resolver_;  // made on the first ".local" candidate
     std::map<proto::rtc::ChannelKey, std::weak_ptr<ChannelState>> channels_;
     std::map<proto::rtc::ChannelKey, std::shared_ptr<ChannelState>> live_channels_;  // held while open
+    std::map<proto::rtc::TransceiverKey, std::shared_ptr<TrackState>> tracks_;
     runtime::Loop::TimerId timer_ = 0;
     std::optional<base::Instant> timer_at_;
     bool flushing_ = false;

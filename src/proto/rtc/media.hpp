@@ -59,6 +59,7 @@ public:
     const TransceiverInfo* info(TransceiverKey key) const;
     std::vector<TransceiverKey> keys() const;
     bool empty() const noexcept { return transceivers_.empty(); }
+    void set_accept_remote_tracks(bool accept) noexcept { accept_remote_tracks_ = accept; }
 
     // --- the negotiation ---
     /// Our section for the transceiver with this mid, in an offer.

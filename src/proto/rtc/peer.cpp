@@ -119,6 +119,7 @@ base::Status Peer::request_key_frame(TransceiverKey key, base::Instant now) {
 }
 
 const TransceiverInfo* Peer::transceiver(TransceiverKey key) const { return impl_->media.info(key); }
+void Peer::set_accept_remote_tracks(bool accept) noexcept { impl_->media.set_accept_remote_tracks(accept); }
 std::vector<TransceiverKey> Peer::transceivers() const { return impl_->media.keys(); }
 
 std::optional<base::Instant> Peer::poll_timeout() const {

@@ -221,6 +221,8 @@ public:
     /// Asks the remote sender for a key frame (PLI).
     base::Status request_key_frame(TransceiverKey key, base::Instant now);
     const TransceiverInfo* transceiver(TransceiverKey key) const;
+    /// PeerConfig::accept_remote_tracks, changed (for the next remote offer).
+    void set_accept_remote_tracks(bool accept) noexcept;
     std::vector<TransceiverKey> transceivers() const;
 
     // --- time, events, end ---

@@ -1,0 +1,163 @@
+// MediaTrack through two PeerConnections on one loop, over real UDP on
+// loopback: a video track one way (frames whole and in order, the remote's
+// stream id, key-frame requests both ways), audio both ways on tracks each
+// side added, and the rule that a peer without on_track refuses remote media.
+#include <duplex/event_loop.hpp>
+#include <duplex/peer_connection.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+using namespace duplex;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool run_until(EventLoop& loop, const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        loop.run_once(5);
+    }
+    return true;
+}
+
+Configuration loopback() {
+    Configuration c;
+    c.allowed_addresses = {"127.0.0.1"};
+    return c;
+}
+
+struct Pair {
+    EventLoop loop;
+    PeerConnection a{loop, loopback()}, b{loop, loopback()};
+    std::vector<IceCandidate> to_a, to_b;
+
+    static void deliver(PeerConnection& pc, std::vector<IceCandidate>& queue) {
+        if (!pc.remote_description()) return;
+        for (auto& c : queue) EXPECT_TRUE(pc.add_ice_candidate(c).ok());
+        queue.clear();
+    }
+    Pair() {
+        a.on_ice_candidate([this](const IceCandidate& c) { to_b.push_back(c); deliver(b, to_b); });
+        b.on_ice_candidate([this](const IceCandidate& c) { to_a.push_back(c); deliver(a, to_a); });
+    }
+    void negotiate(const std::function<void()>& before_answer = {}) {
+        auto offer = a.create_offer();
+        ASSERT_TRUE(offer.ok());
+        ASSERT_TRUE(a.set_local_description(*offer).ok());
+        ASSERT_TRUE(b.set_remote_description(*offer).ok());
+        deliver(b, to_b);
+        if (before_answer) before_answer();
+        auto answer = b.create_answer();
+        ASSERT_TRUE(answer.ok()) << answer.status().message();
+        ASSERT_TRUE(b.set_local_description(*answer).ok());
+        ASSERT_TRUE(a.set_remote_description(*answer).ok());
+        deliver(a, to_a);
+    }
+    bool connected() {
+        return run_until(loop, [&] {
+            return a.connection_state() == PeerConnectionState::Connected &&
+                   b.connection_state() == PeerConnectionState::Connected;
+        });
+    }
+};
+
+std::vector<std::byte> vp8_frame(int n, bool key, std::size_t size) {
+    std::vector<std::byte> f(size);
+    for (std::size_t i = 0; i < size; ++i) f[i] = std::byte(static_cast<std::uint8_t>(n + i * 3));
+    f[0] = std::byte(key ? 0x00 : 0x01);
+    return f;
+}
+
+}  // namespace
+
+TEST(MediaTrack, VideoFramesReachTheRemoteTrack) {
+    Pair p;
+    auto video = p.a.add_track(MediaKind::Video, {TrackDirection::SendOnly, "cam", std::nullopt});
+    ASSERT_TRUE(video.ok());
+    int key_requests = 0;
+    video->on_key_frame_request([&] { ++key_requests; });
+    std::vector<MediaTrack> remote;
+    std::vector<std::vector<std::byte>> got;
+    std::vector<bool> keys;
+    p.b.on_track([&](MediaTrack t) {
+        remote.push_back(t);
+        t.on_frame([&](const EncodedFrame& f) {
+            got.emplace_back(f.data.begin(), f.data.end());
+            keys.push_back(f.key_frame);
+            EXPECT_EQ(f.codec, Codec::Vp8);
+        });
+    });
+    EXPECT_FALSE(video->send_frame(vp8_frame(0, true, 100), 0).ok());  // not negotiated yet
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_EQ(remote.size(), 1u);
+    EXPECT_EQ(remote[0].kind(), MediaKind::Video);
+    EXPECT_EQ(remote[0].remote_stream_id(), "cam");
+    EXPECT_EQ(remote[0].mid(), video->mid());
+    EXPECT_EQ(video->current_direction(), TrackDirection::SendOnly);
+    EXPECT_EQ(remote[0].current_direction(), TrackDirection::RecvOnly);
+    EXPECT_EQ(video->codec(), Codec::Vp8);
+    std::vector<std::vector<std::byte>> sent;
+    for (int i = 0; i < 30; ++i) {
+        sent.push_back(vp8_frame(i, i == 0, 400 + static_cast<std::size_t>(i) * 300));
+        ASSERT_TRUE(video->send_frame(sent.back(), 3000 * static_cast<std::uint32_t>(i)).ok());
+        p.loop.run_once(0);
+    }
+    ASSERT_TRUE(run_until(p.loop, [&] { return got.size() >= sent.size(); }));
+    EXPECT_EQ(got, sent);
+    EXPECT_TRUE(keys[0]);
+    ASSERT_TRUE(remote[0].request_key_frame().ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return key_requests == 1; }));
+    EXPECT_EQ(video->stats().frames_sent, 30u);
+    EXPECT_EQ(remote[0].stats().frames_received, 30u);
+    EXPECT_EQ(remote[0].stats().plis_sent, 1u);
+}
+
+TEST(MediaTrack, AudioBothWaysOnTracksEachSideAdded) {
+    Pair p;
+    auto mine = p.a.add_track(MediaKind::Audio);
+    ASSERT_TRUE(mine.ok());
+    MediaTrack theirs;
+    std::vector<std::uint32_t> at_a, at_b;
+    mine->on_frame([&](const EncodedFrame& f) { at_a.push_back(f.rtp_timestamp); });
+    p.negotiate([&] {
+        auto t = p.b.add_track(MediaKind::Audio);
+        ASSERT_TRUE(t.ok());
+        theirs = *t;
+        theirs.on_frame([&](const EncodedFrame& f) {
+            EXPECT_EQ(f.codec, Codec::Opus);
+            at_b.push_back(f.rtp_timestamp);
+        });
+    });
+    ASSERT_TRUE(p.connected());
+    EXPECT_EQ(theirs.current_direction(), TrackDirection::SendRecv);
+    for (std::uint32_t i = 0; i < 20; ++i) {
+        const std::vector<std::byte> opus(60, std::byte{0x78});
+        ASSERT_TRUE(mine->send_frame(opus, 960 * i).ok());
+        ASSERT_TRUE(theirs.send_frame(opus, 480000 + 960 * i).ok());
+        p.loop.run_once(0);
+    }
+    ASSERT_TRUE(run_until(p.loop, [&] { return at_a.size() >= 20 && at_b.size() >= 20; }));
+    EXPECT_EQ(at_b[19], 960u * 19);
+    EXPECT_EQ(at_a[19], 480000u + 960 * 19);
+}
+
+TEST(MediaTrack, WithoutOnTrackRemoteMediaIsRefused) {
+    Pair p;
+    auto video = p.a.add_track(MediaKind::Video);
+    ASSERT_TRUE(video.ok());
+    (void)p.a.create_data_channel("chat");
+    p.negotiate();  // b has no on_track handler and no track
+    ASSERT_TRUE(p.connected());
+    auto answer = p.b.local_description();
+    ASSERT_TRUE(answer.has_value());
+    EXPECT_NE(answer->sdp.find("m=video 0 "), std::string::npos) << answer->sdp;
+    EXPECT_FALSE(video->current_direction().has_value());
+    EXPECT_FALSE(video->send_frame(vp8_frame(0, true, 100), 0).ok());
+}
