@@ -83,7 +83,10 @@ void App::finish(int code) {
     if (finished_) return;
     finished_ = true;
     exit_code_ = code;
-    for (auto& [id, link] : links_) link->pc.close();
+    for (auto& [id, link] : links_) {
+        report_media(*link);
+        link->pc.close();
+    }
     signaling_.close();
     // Let the close_notify and the WebSocket close go out, then stop.
     loop_.set_timeout(std::chrono::milliseconds(200), [this] { loop_.stop(); });
@@ -120,6 +123,7 @@ void App::on_peer_left(const std::string& id) {
     console_.say("peer " + id + " left");
     auto it = links_.find(id);
     if (it == links_.end()) return;
+    report_media(*it->second);
     it->second->pc.close();
     links_.erase(it);
     if (opt_.one_shot() && id == target_ && !finished_)
@@ -143,6 +147,15 @@ void App::on_description(const signal::Description& d) {
     if (collision) {
         console_.detail("peer " + d.peer + ": offer collision, rolling back ours (we are polite)");
         (void)l->pc.set_local_description({duplex::SdpType::Rollback, ""});
+    }
+    if (is_offer && opt_.media_echo) {
+        // One track of ours for each audio and video m= line of the offer.
+        std::size_t audio = 0, video = 0;
+        for (std::size_t at = d.sdp.find("\nm="); at != std::string::npos; at = d.sdp.find("\nm=", at + 1)) {
+            if (d.sdp.compare(at + 3, 6, "audio ") == 0) ++audio;
+            if (d.sdp.compare(at + 3, 6, "video ") == 0) ++video;
+        }
+        add_echo_tracks(*l, audio, video);
     }
     auto st = l->pc.set_remote_description({is_offer ? duplex::SdpType::Offer : duplex::SdpType::Answer, d.sdp});
     if (!st.ok()) {
@@ -216,6 +229,7 @@ App::Link* App::start_link(const std::string& remote, bool offer) {
         }
         l.data = *dc;
         on_channel(remote, *dc);
+        if (opt_.media_echo) add_echo_tracks(l, 1, 1);
         negotiate(l);
         // negotiate() may have dropped the link (a local failure).
         if (links_.find(remote) == links_.end()) return nullptr;
@@ -223,9 +237,47 @@ App::Link* App::start_link(const std::string& remote, bool offer) {
     return &l;
 }
 
+void App::add_echo_tracks(Link& l, std::size_t audio, std::size_t video) {
+    std::size_t have_audio = 0, have_video = 0;
+    for (const auto& t : l.echo_tracks) ++(t.kind() == duplex::MediaKind::Audio ? have_audio : have_video);
+    const std::string remote = l.remote_id;
+    auto add = [&](duplex::MediaKind kind) {
+        auto t = l.pc.add_track(kind, {duplex::TrackDirection::SendRecv, "duplex-peer-echo", std::nullopt});
+        if (!t) return console_.error("peer " + remote + ": add_track: " + t.status().message());
+        duplex::MediaTrack track = *t;
+        // The handlers hold the track; closing the connection drops them.
+        track.on_frame([this, remote, track, first = true](const duplex::EncodedFrame& f) mutable {
+            if (first) {
+                first = false;
+                console_.say("peer " + remote + ": echoing its " + duplex::to_string(track.kind()) + " (" +
+                             duplex::to_string(f.codec) + ")");
+            }
+            if (auto st = track.send_frame(f.data, f.rtp_timestamp); !st.ok())
+                console_.detail("peer " + remote + ": echo not sent: " + st.message());
+        });
+        // A key frame asked of us can only come from the sender we echo.
+        track.on_key_frame_request([track]() mutable { (void)track.request_key_frame(); });
+        l.echo_tracks.push_back(track);
+    };
+    for (; have_audio < audio; ++have_audio) add(duplex::MediaKind::Audio);
+    for (; have_video < video; ++have_video) add(duplex::MediaKind::Video);
+}
+
+void App::report_media(Link& l) {
+    for (const auto& t : l.echo_tracks) {
+        const auto s = t.stats();
+        if (s.frames_received == 0 && s.frames_sent == 0) continue;
+        console_.say("peer " + l.remote_id + ": " + duplex::to_string(t.kind()) + ": " + std::to_string(s.frames_received) +
+                     " frames received (" + std::to_string(s.key_frames_received) + " key), " +
+                     std::to_string(s.frames_sent) + " echoed; NACKs sent " + std::to_string(s.nacks_sent) + ", PLIs sent " +
+                     std::to_string(s.plis_sent) + ", packets retransmitted " + std::to_string(s.retransmitted_packets_sent));
+    }
+}
+
 void App::drop(const std::string& remote, const std::string& why) {
     auto it = links_.find(remote);
     if (it == links_.end()) return;
+    report_media(*it->second);
     console_.error("peer " + remote + ": " + why + "; dropping this peer");
     it->second->pc.close();
     // Freed after this callback (we may be inside one of the link's own).

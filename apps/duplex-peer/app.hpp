@@ -37,6 +37,7 @@ struct Options {
     std::optional<std::string> send_text;
     std::string send_file, receive_dir;
     bool echo = false;
+    bool media_echo = false;     // send every received audio/video track back
 
     bool one_shot() const noexcept { return send_text.has_value() || !send_file.empty(); }
 };
@@ -57,6 +58,7 @@ private:
         bool making_offer = false;
         bool ignore_offer = false;
         duplex::DataChannel data;
+        std::vector<duplex::MediaTrack> echo_tracks;  // --media-echo: sendrecv, what comes in goes back
     };
 
     void tick();
@@ -77,6 +79,11 @@ private:
     void on_channel(const std::string& remote, duplex::DataChannel dc);
     void on_data_open(const std::string& remote, duplex::DataChannel dc);
     void on_data_message(const std::string& remote, duplex::DataChannel dc, std::string_view data, bool binary);
+    /// --media-echo: tracks of ours until there are `audio` and `video` of
+    /// each kind (before a remote offer is applied, so that its sections
+    /// are taken by them and answered sendrecv).
+    void add_echo_tracks(Link& l, std::size_t audio, std::size_t video);
+    void report_media(Link& l);
 
     duplex::EventLoop& loop_;
     Options opt_;

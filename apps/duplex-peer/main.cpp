@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
     cli.add_option("--max-peers", o.max_peers, "peers to connect to at most; others are ignored")->capture_default_str();
     auto* v = cli.add_flag("-v,--verbose", verbose, "also print the detail (ICE states, channels)");
     cli.add_flag("-q,--quiet", quiet, "print errors only")->excludes(v);
+    cli.add_flag("--media-echo", o.media_echo,
+                 "with any mode: send every audio and video track a peer sends back to it (offers audio and video "
+                 "when duplex-peer makes the offer)");
     auto* mode = cli.add_option_group("mode", "what to do once connected");
     mode->add_flag("--echo", o.echo, "send every message back on its channel");
     auto* send_opt = mode->add_option("--send", send_text, "send a text, print the first reply (if any), exit");

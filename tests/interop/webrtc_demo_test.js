@@ -94,7 +94,7 @@ const { FLAGS: COMMON_FLAGS, WEBRTC_FLAGS, loadChromium, chromiumHome, armWatchd
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
 const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
-const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send'];
+const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
 const REST = process.argv.slice(3);
@@ -103,7 +103,7 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
@@ -1013,6 +1013,94 @@ async function caseNativeChat(origin) {
 
 // `duplex-peer --send TEXT --label chat` to the page: the page shows the plain text in its chat (issue 15), and
 // duplex-peer, which gets no reply from a chat, finishes by itself with exit 0 and says so.
+// native-media: the page's fake camera and microphone through `duplex-peer --media-echo` and back, in both join
+// orders. The page decodes what comes back: inbound-rtp video framesDecoded (with a frame size) and audio
+// packetsReceived grow over 2 s; both media m-lines were answered sendrecv (or offered so by duplex-peer);
+// duplex-peer says it echoes the page's video (VP8) and audio (opus), and on SIGTERM prints per-track counts.
+async function caseNativeMedia(origin) {
+  const problems = [];
+  const failsBefore = fails.length;
+  const procs = [], pages = [];
+  const mode = ['--echo', '--label', 'chat', '--media-echo'];
+  const echoed = async (page, id, what) => {
+    const stats = () => page.evaluate((id) => window.duplexDemo.stats(id).then((s) => s.inbound), id);
+    let first = null;
+    for (let i = 0; i < 100 && !first; i++) {
+      const s = await stats();
+      if (s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packetsReceived > 0) first = s;
+      else await sleep(200);
+    }
+    expect(!!first, `${page.label}: ${what}: the echoed camera decodes and the echoed audio arrives (${JSON.stringify(first || await stats())})`);
+    if (!first) return;
+    await sleep(2000);  // samples a rate: the frames decoded over 2 s
+    const later = await stats();
+    expect(later.video.framesDecoded >= first.video.framesDecoded + 20 && later.video.frameWidth > 0 &&
+      later.audio.packetsReceived >= first.audio.packetsReceived + 50,
+    `${page.label}: ${what}: over 2 s, ${later.video.framesDecoded - first.video.framesDecoded} more frames decoded ` +
+      `(${later.video.frameWidth}x${later.video.frameHeight}), ${later.audio.packetsReceived - first.audio.packetsReceived} more audio packets`);
+  };
+  const sendrecv = (d, who) => {
+    const sdp = who === 'answer' ? d.remote && d.remote.sdp : d.local && d.local.sdp;
+    const media = (sdp || '').split(/\r?\nm=/).slice(1).filter((m) => /^(audio|video) [1-9]/.test(m));
+    return media.length === 2 && media.every((m) => /\r?\na=sendrecv/.test(m));
+  };
+  try {
+    // 1. The page joins first and starts its camera; duplex-peer joins and offers audio, video and 'chat'.
+    const room1 = `native-media-${crypto.randomBytes(4).toString('hex')}`;
+    const a = await openPage(origin, room1, problems);
+    pages.push(a);
+    await a.click('#start-camera', { timeout: 5000 });
+    const n1 = startNative(nativeArgs(origin, room1, 'duplex-peer-media-1', mode));
+    n1.peerId = 'duplex-peer-media-1';
+    procs.push(n1);
+    if (!await nativeConnected(a, n1.peerId, 15000)) return problems;
+    await echoed(a, n1.peerId, 'duplex-peer offered');
+    expect(!!await nativeLine(n1, 'err', new RegExp(`peer ${a.peerId}: echoing its video \\(VP8\\)$`), 5000) &&
+      !!await nativeLine(n1, 'err', new RegExp(`peer ${a.peerId}: echoing its audio \\(opus\\)$`), 5000),
+    `${n1.label} says it echoes the page's video (VP8) and audio (opus)`);
+    await echoArrives(a, n1.peerId, `chat beside media ${Date.now()}`);
+    await stopNative(n1, a);
+    expect(!!await nativeLine(n1, 'err', new RegExp(`peer ${a.peerId}: video: [1-9]\\d* frames received \\(\\d+ key\\), [1-9]\\d* echoed`), 0),
+      `${n1.label} reports the video frames it received and echoed`);
+
+    // 2. duplex-peer joins first; the page, camera on before it joins, offers audio, video and 'chat'.
+    const room2 = `native-media-${crypto.randomBytes(4).toString('hex')}`;
+    const n2 = startNative(nativeArgs(origin, room2, 'duplex-peer-media-2', mode));
+    n2.peerId = 'duplex-peer-media-2';
+    procs.push(n2);
+    expect(!!await nativeLine(n2, 'err', /joined room /, 10000), `${n2.label} joined ${room2}`);
+    let release = null;
+    const b = await openPage(origin, room2, problems, '', {
+      beforeGoto: (page) => page.routeWebSocket(/\/signal$/, (ws) => {
+        const pending = [];
+        let server = null;
+        ws.onMessage((m) => { if (server) server.send(m); else pending.push(m); });
+        release = () => { server = ws.connectToServer(); for (const m of pending) server.send(m); };
+      }),
+      beforeJoin: async (page) => {
+        await page.click('#start-camera', { timeout: 5000 });
+        await waitFor(page, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
+        for (let i = 0; i < 50 && !release; i++) await sleep(100);
+        if (release) release();
+      },
+    });
+    pages.push(b);
+    if (!await nativeConnected(b, n2.peerId, 15000)) return problems;
+    const d2 = await descriptions(b, n2.peerId);
+    expect(d2.local && d2.local.type === 'offer' && sendrecv(d2, 'answer'),
+      `${b.label} offered; duplex-peer answered its audio and video sendrecv (${JSON.stringify(d2.remote && mlines(d2.remote.sdp))})`);
+    await echoed(b, n2.peerId, 'the page offered');
+    await stopNative(n2, b);
+    const bad = (p) => p.log.filter((l) => /refused|fail|error/i.test(l));
+    for (const p of procs) expect(bad(p).length === 0, `${p.label} logged no refusal or failure ${JSON.stringify(bad(p))}`);
+  } finally {
+    if (fails.length > failsBefore) dumpNative(procs, pages);
+    killNatives();
+    for (const p of pages) await p.close().catch(() => {});
+  }
+  return problems;
+}
+
 async function caseNativeSend(origin) {
   const problems = [];
   const failsBefore = fails.length;
@@ -1291,7 +1379,7 @@ async function caseNativeGlare(origin) {
     const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn,
       toggles: caseToggles, https: caseHttps, glare: caseGlare, defaults: caseDefaults, token: caseToken,
       'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare,
-      'native-send': caseNativeSend })[name](origin);
+      'native-send': caseNativeSend, 'native-media': caseNativeMedia })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();
