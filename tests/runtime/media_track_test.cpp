@@ -161,3 +161,40 @@ TEST(MediaTrack, WithoutOnTrackRemoteMediaIsRefused) {
     EXPECT_FALSE(video->current_direction().has_value());
     EXPECT_FALSE(video->send_frame(vp8_frame(0, true, 100), 0).ok());
 }
+
+TEST(MediaTrack, AVideoTrackAddedToALiveDataConnection) {
+    Pair p;
+    auto dc = p.a.create_data_channel("chat");
+    ASSERT_TRUE(dc.ok());
+    std::vector<DataChannel> remote_channels;
+    p.b.on_data_channel([&](DataChannel c) { remote_channels.push_back(c); });
+    std::vector<MediaTrack> remote_tracks;
+    std::size_t frames = 0;
+    p.b.on_track([&](MediaTrack t) {
+        remote_tracks.push_back(t);
+        t.on_frame([&](const EncodedFrame&) { ++frames; });
+    });
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    ASSERT_TRUE(run_until(p.loop, [&] { return dc->ready_state() == DataChannelState::Open && !remote_channels.empty(); }));
+    // Later, the call gets video: a new offer with the application section first, as before.
+    auto video = p.a.add_track(MediaKind::Video, {TrackDirection::SendOnly, "", std::nullopt});
+    ASSERT_TRUE(video.ok());
+    p.negotiate();
+    auto offer = p.a.local_description();
+    ASSERT_TRUE(offer.has_value());
+    const auto app_at = offer->sdp.find("m=application"), video_at = offer->sdp.find("m=video");
+    EXPECT_TRUE(app_at != std::string::npos && video_at != std::string::npos && app_at < video_at) << offer->sdp;
+    EXPECT_EQ(video->current_direction(), TrackDirection::SendOnly);
+    ASSERT_TRUE(run_until(p.loop, [&] { return remote_tracks.size() == 1; })) << p.b.local_description()->sdp;
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE(video->send_frame(vp8_frame(i, i == 0, 2000), 3000 * static_cast<std::uint32_t>(i)).ok());
+        p.loop.run_once(0);
+    }
+    ASSERT_TRUE(run_until(p.loop, [&] { return frames >= 10; }));
+    // The channel lived through it.
+    std::string got;
+    remote_channels[0].on_message([&](std::string_view d, bool) { got = std::string(d); });
+    ASSERT_TRUE(dc->send("still here").ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return got == "still here"; }));
+}
