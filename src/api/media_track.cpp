@@ -38,6 +38,19 @@ TrackDirection direction_of(bool send, bool receive) {
     return TrackDirection::Inactive;
 }
 
+// The transceiver as the calling thread may see it: live on the loop
+// thread, else the copy made after the loop's last flush.
+std::optional<proto::rtc::TransceiverInfo> info_of(const std::shared_ptr<detail::TrackState>& st) {
+    if (!st) return std::nullopt;
+    if (st->loop->in_loop_thread()) {
+        auto p = st->peer.lock();
+        const auto* t = p ? p->transceiver(*st) : nullptr;
+        if (t) return *t;
+    }
+    std::lock_guard<std::mutex> lock(st->mu);
+    return st->snapshot;
+}
+
 template <class Fn>
 void track_on_loop(const std::shared_ptr<detail::TrackState>& st, Fn fn) {
     if (!st) return;
@@ -66,34 +79,26 @@ const char* to_string(TrackDirection d) noexcept {
 MediaKind MediaTrack::kind() const { return state_ ? state_->kind : MediaKind::Video; }
 
 std::string MediaTrack::mid() const {
-    if (!state_) return {};
-    auto p = state_->peer.lock();
-    const auto* t = p ? p->transceiver(*state_) : nullptr;
+    auto t = info_of(state_);
     return t ? t->mid : std::string();
 }
 
 TrackDirection MediaTrack::direction() const { return state_ ? state_->direction : TrackDirection::Inactive; }
 
 std::optional<TrackDirection> MediaTrack::current_direction() const {
-    if (!state_) return std::nullopt;
-    auto p = state_->peer.lock();
-    const auto* t = p ? p->transceiver(*state_) : nullptr;
+    auto t = info_of(state_);
     if (!t || !t->codec) return std::nullopt;
     return direction_of(t->sending, t->receiving);
 }
 
 std::optional<Codec> MediaTrack::codec() const {
-    if (!state_) return std::nullopt;
-    auto p = state_->peer.lock();
-    const auto* t = p ? p->transceiver(*state_) : nullptr;
+    auto t = info_of(state_);
     if (!t || !t->codec) return std::nullopt;
     return from_proto(*t->codec);
 }
 
 std::string MediaTrack::remote_stream_id() const {
-    if (!state_) return {};
-    auto p = state_->peer.lock();
-    const auto* t = p ? p->transceiver(*state_) : nullptr;
+    auto t = info_of(state_);
     return t ? t->remote_stream_id : std::string();
 }
 
@@ -133,9 +138,7 @@ void MediaTrack::on_key_frame_request(std::function<void()> fn) {
 
 TrackStats MediaTrack::stats() const {
     TrackStats out;
-    if (!state_) return out;
-    auto p = state_->peer.lock();
-    const auto* t = p ? p->transceiver(*state_) : nullptr;
+    const auto t = info_of(state_);
     if (!t) return out;
     const auto& s = t->stats;
     out.packets_sent = s.packets_sent;
@@ -192,6 +195,15 @@ const proto::rtc::TransceiverInfo* PeerImpl::transceiver(const TrackState& t) co
     return peer_ ? peer_->transceiver(t.key) : nullptr;
 }
 
+void PeerImpl::snapshot_tracks() {
+    if (!peer_) return;
+    for (auto& [key, st] : tracks_) {
+        const auto* t = peer_->transceiver(key);
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (t) st->snapshot = *t;
+    }
+}
+
 Status PeerImpl::send_frame(TrackState& t, std::span<const std::byte> frame, std::uint32_t rtp_timestamp) {
     if (closed_ || !peer_) return Status(Errc::invalid_state, "the peer connection is closed");
     auto st = peer_->send_frame(t.key, frame, rtp_timestamp, base::Clock::now());
@@ -228,13 +240,14 @@ void PeerImpl::deliver_track_event(proto::rtc::PeerEvent& ev) {
         frame.rtp_timestamp = f->rtp_timestamp;
         frame.key_frame = f->key_frame;
         frame.data = f->data;
-        auto keep = it->second;  // the handler may drop the last handle
-        keep->on_frame(frame);
+        // A copy runs: the handler may drop the last handle, or set another.
+        auto fn = it->second->on_frame;
+        fn(frame);
     } else if (auto* k = std::get_if<KeyFrameRequested>(&ev)) {
         auto it = tracks_.find(k->key);
         if (it == tracks_.end() || !it->second->on_key_frame_request) return;
-        auto keep = it->second;
-        keep->on_key_frame_request();
+        auto fn = it->second->on_key_frame_request;
+        fn();
     }
 }
 

@@ -168,6 +168,7 @@ void PeerImpl::flush() {
         if (!any) break;
     }
     flushing_ = false;
+    snapshot_tracks();
     arm_timer();
 }
 

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -58,6 +59,10 @@ struct TrackState {
     TrackDirection direction = TrackDirection::SendRecv;
     std::function<void(const EncodedFrame&)> on_frame;
     std::function<void()> on_key_frame_request;
+    // What the getters read from other threads: copied on the loop thread
+    // after each flush (the live state is the loop's alone).
+    mutable std::mutex mu;
+    std::optional<proto::rtc::TransceiverInfo> snapshot;
 };
 
 class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
@@ -71,8 +76,10 @@ public:
     Result<DataChannel> create_data_channel(std::string label, const DataChannelInit& init);
     Result<MediaTrack> add_track(MediaKind kind, const TrackInit& init);
     void set_on_track(std::function<void(MediaTrack)> fn);
-    /// The transceiver behind a track (nullptr when the peer is gone).
+    /// The transceiver behind a track (loop thread; nullptr when the peer is gone).
     const proto::rtc::TransceiverInfo* transceiver(const TrackState& t) const;
+    /// Copies each track's transceiver for the getters of other threads.
+    void snapshot_tracks();
     Status send_frame(TrackState& t, std::span<const std::byte> frame, std::uint32_t rtp_timestamp);
     Status request_key_frame(TrackState& t);
     Result<SessionDescription> create_offer();

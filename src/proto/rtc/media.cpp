@@ -20,6 +20,7 @@ constexpr std::size_t kMtu = 1200;                         // what a datagram ma
 constexpr auto kReportInterval = std::chrono::seconds(1);  // RFC 3550 §6.2 lets a session pick its interval
 constexpr auto kPliInterval = std::chrono::milliseconds(300);
 constexpr auto kKeyFrameGrace = std::chrono::milliseconds(500);
+constexpr std::size_t kMaxResendsPerRtcp = 256;
 
 std::uint32_t random_u32() {
     std::uint32_t v = 0;
@@ -106,16 +107,18 @@ struct Media::Transceiver {
 
     // What the negotiation gave.
     std::optional<rtp::Codec> codec;
+    bool nack_ok = false, pli_ok = false;             // the rtcp-fb both sides listed (RFC 4585 §4.2)
     std::uint8_t rtx_pt = 0;                          // 0: no RTX
     std::map<std::uint8_t, rtp::Codec> receive_types;
     std::map<std::uint8_t, std::uint8_t> receive_rtx; // RTX payload type -> the one it repairs
     rtp::ExtensionIds ext;
 
-    // Sending.
+    // Sending (made when the negotiation says we send, for its codec).
     std::unique_ptr<rtp::Packetizer> packetizer;
+    std::optional<rtp::Codec> packetizer_codec;
     std::uint16_t sequence = static_cast<std::uint16_t>(random_u32());
     std::uint16_t rtx_sequence = static_cast<std::uint16_t>(random_u32());
-    rtp::PacketHistory history{512};
+    std::unique_ptr<rtp::PacketHistory> history;
     bool sent_any = false;
     std::uint32_t last_timestamp = 0;
     base::Instant last_sent{};
@@ -126,6 +129,8 @@ struct Media::Transceiver {
     rtp::NackGenerator nack;
     std::optional<base::Instant> last_pli;
     std::optional<base::Instant> first_packet_at;
+    bool key_request_pending = false;                 // a gap too wide for NACKs: a PLI is due
+    std::optional<std::uint8_t> last_fir_sequence;    // RFC 5104 §4.3.1.2: a repeated FIR is one request
     bool have_sequence = false;                       // RFC 3550 §A.3 counters for the report blocks
     std::uint16_t base_sequence = 0;
     std::uint32_t cycles = 0;
@@ -137,8 +142,9 @@ struct Media::Transceiver {
     std::uint32_t extended_max() const { return cycles + max_sequence; }
 };
 
-Media::Media(PeerOutputs& out, Link& link, bool accept_remote_tracks)
-    : out_(out), link_(link), cname_(random_id(16)), accept_remote_tracks_(accept_remote_tracks) {
+Media::Media(PeerOutputs& out, Link& link, bool accept_remote_tracks, std::size_t max_transceivers)
+    : out_(out), link_(link), cname_(random_id(16)), accept_remote_tracks_(accept_remote_tracks),
+      max_transceivers_(max_transceivers) {
     scratch_.resize(kMtu + 512);
 }
 
@@ -147,6 +153,7 @@ Media::~Media() = default;
 // ----------------------------------------------------------------- transceivers
 
 TransceiverKey Media::add(const TransceiverOptions& options, std::string mid) {
+    if (transceivers_.size() >= max_transceivers_) return 0;
     auto t = std::make_unique<Transceiver>();
     t->key = next_key_++;
     t->options = options;
@@ -206,16 +213,28 @@ std::vector<TransceiverKey> Media::keys() const {
     return v;
 }
 
-void Media::assign_mids(const std::function<bool(const std::string&)>& taken) {
+std::vector<TransceiverKey> Media::assign_mids(const std::function<bool(const std::string&)>& taken) {
+    std::vector<TransceiverKey> given;
     for (auto& t : transceivers_) {
-        if (!t->info.mid.empty()) continue;
+        if (!t->info.mid.empty() || t->info.stopped) continue;
         for (unsigned n = 0;; ++n) {
             std::string mid = std::to_string(n);
             if (taken(mid) || find_mid(mid) != nullptr) continue;
             t->info.mid = std::move(mid);
+            given.push_back(t->key);
             break;
         }
     }
+    return given;
+}
+
+void Media::unassign_mids(const std::vector<TransceiverKey>& keys) {
+    for (auto key : keys)
+        if (Transceiver* t = find(key); t && !t->codec) t->info.mid.clear();  // never negotiated
+}
+
+bool Media::has_mid(const std::string& mid) const {
+    return std::any_of(transceivers_.begin(), transceivers_.end(), [&](const auto& t) { return t->info.mid == mid; });
 }
 
 std::vector<std::string> Media::mids() const {
@@ -229,7 +248,7 @@ std::vector<std::string> Media::mids() const {
 
 std::optional<sdp::RtpSection> Media::offer_section(const std::string& mid) const {
     for (auto& t : transceivers_) {
-        if (t->info.mid != mid) continue;
+        if (t->info.mid != mid || t->info.stopped) continue;
         sdp::RtpSection s;
         s.kind = t->info.kind == MediaKind::Audio ? "audio" : "video";
         s.mid = mid;
@@ -254,15 +273,24 @@ bool Media::would_answer(const sdp::RtpSection& offered) const {
     const auto codecs = sdp::negotiate_codecs(offered.codecs, supported(kind, std::nullopt));
     if (std::none_of(codecs.begin(), codecs.end(), [](const sdp::RtpCodec& c) { return codec_of(c).has_value(); }))
         return false;
-    if (accept_remote_tracks_) return true;
-    return std::any_of(transceivers_.begin(), transceivers_.end(), [&](const auto& t) {
+    const bool ours = std::any_of(transceivers_.begin(), transceivers_.end(), [&](const auto& t) {
         return t->info.kind == kind && !t->info.stopped && (t->info.mid == offered.mid || t->info.mid.empty());
     });
+    return ours || (accept_remote_tracks_ && transceivers_.size() < max_transceivers_);
 }
 
 std::optional<sdp::RtpSection> Media::answer_section(const sdp::RtpSection& offered) {
     const MediaKind kind = offered.kind == "audio" ? MediaKind::Audio : MediaKind::Video;
     Transceiver* t = find_mid(offered.mid);
+    if (t == nullptr) {
+        for (auto& c : transceivers_)
+            if (c->info.mid.empty() && c->info.kind == kind && !c->info.stopped) {
+                c->info.mid = offered.mid;
+                t = c.get();
+                break;
+            }
+    }
+    if (t != nullptr && t->info.kind != kind) t = nullptr;  // a mid of ours reused for another kind: not this one
     if (t == nullptr) {
         for (auto& c : transceivers_)
             if (c->info.mid.empty() && c->info.kind == kind && !c->info.stopped) {
@@ -277,7 +305,8 @@ std::optional<sdp::RtpSection> Media::answer_section(const sdp::RtpSection& offe
         o.kind = kind;
         o.send = false;
         o.receive = true;
-        t = find(add(o, offered.mid));
+        t = find(add(o, offered.mid));  // nullptr at the cap (max_transceivers): the section is refused
+        if (t == nullptr) return std::nullopt;
         t->created_by_remote = true;
     }
     if (t->info.kind != kind || t->info.stopped) return std::nullopt;
@@ -329,21 +358,27 @@ void Media::apply(const sdp::RtpSection& local, const sdp::RtpSection& remote, c
     }
     for (const auto& [rtx, apt] : t->receive_rtx)
         if (apt == t->info.payload_type) t->rtx_pt = rtx;
+    t->nack_ok = t->pli_ok = false;
+    for (const auto& c : answer.codecs)
+        if (c.payload_type == t->info.payload_type) {
+            t->nack_ok = c.has_feedback("nack");
+            t->pli_ok = c.has_feedback("nack", "pli");
+        }
     t->ext = rtp::ExtensionIds{};
     for (const auto& e : answer.extensions) (void)t->ext.bind(e.uri, e.id);
     if (!t->codec) {
         t->info.sending = t->info.receiving = false;
         return;
     }
-    if (t->info.sending && !t->packetizer) t->packetizer = rtp::make_packetizer(*t->codec);
+    if (t->info.sending && t->packetizer_codec != t->codec) {  // new, or the codec changed
+        t->packetizer = rtp::make_packetizer(*t->codec);
+        t->packetizer_codec = t->codec;
+    }
+    if (t->info.sending && !t->history) t->history = std::make_unique<rtp::PacketHistory>(512);
     if (t->info.receiving) {
-        if (auto ssrc = remote.primary_ssrc()) t->remote_ssrc = *ssrc;
-        if (auto rtx = remote.rtx_ssrc()) t->remote_rtx_ssrc = *rtx;
-        if (!t->jitter) {
-            rtp::JitterBufferConfig cfg;
-            cfg.clock_rate = clock_rate(*t->codec);
-            t->jitter = std::make_unique<rtp::JitterBuffer>(*t->codec, cfg);
-        }
+        if (auto ssrc = remote.primary_ssrc()) bind_remote_ssrc(*t, *ssrc, false);
+        if (auto rtx = remote.rtx_ssrc()) bind_remote_ssrc(*t, *rtx, true);
+        if (!t->jitter || t->jitter->codec() != *t->codec) reset_receiver(*t);
         t->info.remote_stream_id = remote.msid_stream.value_or("");
         t->info.remote_track_id = remote.msid_track.value_or("");
         if (t->created_by_remote && !t->announced) {
@@ -413,7 +448,7 @@ void Media::on_rtp(base::Bytes plain, base::Instant now) {
         }
         if (t == nullptr || !t->info.receiving) return;
         rtx = t->receive_rtx.count(p.payload_type) > 0;
-        (rtx ? t->remote_rtx_ssrc : t->remote_ssrc) = p.ssrc;
+        bind_remote_ssrc(*t, p.ssrc, rtx);
     }
     if (!t->info.receiving || !t->jitter) return;
     std::uint16_t sequence = p.sequence;
@@ -431,12 +466,10 @@ void Media::on_rtp(base::Bytes plain, base::Instant now) {
     }
     auto type = t->receive_types.find(pt);
     if (type == t->receive_types.end()) return;
-    if (type->second != *t->codec) {  // the sender switched to another negotiated codec
+    if (type->second != t->jitter->codec()) {  // the sender switched to another negotiated codec
         t->codec = type->second;
         t->info.codec = public_codec(type->second);
-        rtp::JitterBufferConfig cfg;
-        cfg.clock_rate = clock_rate(type->second);
-        t->jitter = std::make_unique<rtp::JitterBuffer>(type->second, cfg);
+        reset_receiver(*t);
     }
     // RFC 3550 §A.3 counters for the report blocks (originals only).
     if (!rtx) {
@@ -452,8 +485,8 @@ void Media::on_rtp(base::Bytes plain, base::Instant now) {
     ++t->info.stats.packets_received;
     t->info.stats.bytes_received += payload.size();
     if (!t->first_packet_at) t->first_packet_at = now;
-    t->jitter->insert(sequence, p.timestamp, p.marker, payload, now);
-    t->nack.on_packet(sequence, now);
+    t->jitter->insert(sequence, p.timestamp, p.marker, payload, now, rtx);
+    if (t->nack_ok) t->nack.on_packet(sequence, now);
     drain_frames(*t, now);
     send_feedback(*t, now);
 }
@@ -467,16 +500,27 @@ void Media::drain_frames(Transceiver& t, base::Instant now) {
     }
 }
 
+std::optional<base::Instant> Media::key_request_at(const Transceiver& t) const {
+    // A key frame is wanted after a gap too wide to repair with NACKs or a
+    // loss the jitter buffer could not repair (at once), or when none came
+    // in the stream's first half second (we joined late); PLIs are at least
+    // kPliInterval apart.
+    if (!t.pli_ok || !t.remote_ssrc || !t.jitter) return std::nullopt;
+    std::optional<base::Instant> at;
+    if (t.key_request_pending || (t.jitter->key_frame_wanted() && t.jitter->stats().frames_dropped > 0))
+        at = base::Instant{};
+    else if (t.jitter->key_frame_wanted() && t.first_packet_at)
+        at = *t.first_packet_at + kKeyFrameGrace;
+    if (at && t.last_pli && *at < *t.last_pli + kPliInterval) at = *t.last_pli + kPliInterval;
+    return at;
+}
+
 void Media::send_feedback(Transceiver& t, base::Instant now) {
     if (!t.remote_ssrc || !srtp_) return;
-    const auto lost = t.nack.poll_nacks(now);
-    // A key frame is wanted after a loss the jitter buffer could not repair,
-    // or when none came in the stream's first half second (we joined late).
-    const bool jitter_wants = t.jitter && t.jitter->key_frame_wanted() &&
-                              (t.jitter->stats().frames_dropped > 0 ||
-                               (t.first_packet_at && now - *t.first_packet_at >= kKeyFrameGrace));
-    const bool want_key = t.nack.take_key_frame_request() || jitter_wants;
-    const bool pli_due = want_key && (!t.last_pli || now - *t.last_pli >= kPliInterval);
+    const auto lost = t.nack_ok ? t.nack.poll_nacks(now) : std::vector<std::uint16_t>{};
+    if (t.nack.take_key_frame_request()) t.key_request_pending = true;
+    const auto key_at = key_request_at(t);
+    const bool pli_due = key_at && *key_at <= now;
     if (lost.empty() && !pli_due) return;
     std::vector<std::byte> compound;
     // RFC 4585 §3.1: feedback in a compound that starts with a report.
@@ -491,9 +535,54 @@ void Media::send_feedback(Transceiver& t, base::Instant now) {
     if (pli_due) {
         rtp::write_pli(t.ssrc, *t.remote_ssrc, compound);
         t.last_pli = now;
+        t.key_request_pending = false;
         ++t.info.stats.plis_sent;
     }
     send_rtcp(std::move(compound));
+}
+
+void Media::bind_remote_ssrc(Transceiver& t, std::uint32_t ssrc, bool rtx) {
+    auto& slot = rtx ? t.remote_rtx_ssrc : t.remote_ssrc;
+    if (slot == ssrc) return;
+    if (slot) {
+        // Another stream now: what libsrtp and we kept of the old one goes.
+        std::erase(remote_ssrcs_, *slot);
+        if (srtp_) srtp_->inbound.forget_ssrc(*slot);
+    }
+    slot = ssrc;
+    if (!rtx && t.jitter) reset_receiver(t);
+}
+
+void Media::reset_receiver(Transceiver& t) {
+    rtp::JitterBufferConfig cfg;
+    cfg.clock_rate = clock_rate(*t.codec);
+    t.jitter = std::make_unique<rtp::JitterBuffer>(*t.codec, cfg);
+    t.nack = rtp::NackGenerator{};
+    t.have_sequence = false;
+    t.cycles = 0;
+    t.received = t.expected_prior = t.received_prior = 0;
+    t.last_sr = 0;
+    t.first_packet_at.reset();
+    t.key_request_pending = false;
+}
+
+void Media::stop(const std::string& mid) {
+    Transceiver* t = find_mid(mid);
+    if (t == nullptr) return;
+    t->info.sending = t->info.receiving = false;
+    t->info.stopped = true;
+    if (t->remote_ssrc) {
+        std::erase(remote_ssrcs_, *t->remote_ssrc);
+        if (srtp_) srtp_->inbound.forget_ssrc(*t->remote_ssrc);
+    }
+    if (t->remote_rtx_ssrc) {
+        std::erase(remote_ssrcs_, *t->remote_rtx_ssrc);
+        if (srtp_) srtp_->inbound.forget_ssrc(*t->remote_rtx_ssrc);
+    }
+    t->remote_ssrc.reset();
+    t->remote_rtx_ssrc.reset();
+    t->jitter.reset();
+    t->history.reset();
 }
 
 void Media::on_rtcp(base::Bytes plain, base::Instant now) {
@@ -518,6 +607,7 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
             for (auto& r : transceivers_) r->nack.set_rtt(d);
         }
     };
+    std::size_t resends = 0;
     for (const auto& packet : parsed.value()) {
         if (auto* sr = std::get_if<rtp::SenderReport>(&packet)) {
             bool rtx = false;
@@ -530,11 +620,19 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
             blocks(rr->blocks);
         } else if (auto* nack = std::get_if<rtp::Nack>(&packet)) {
             Transceiver* t = by_our_ssrc(nack->media_ssrc);
-            if (t == nullptr || !t->info.sending) continue;
+            if (t == nullptr || !t->info.sending || !t->history) continue;
             ++t->info.stats.nacks_received;
+            // A packet goes again at most once per round trip (a repeated
+            // NACK that crossed our retransmission asks for nothing new), and
+            // one compound makes at most kMaxResendsPerRtcp of them: NACKs
+            // cannot multiply what we send.
+            const auto rtt = t->info.stats.round_trip_time.value_or(std::chrono::milliseconds(100));
+            const auto min_interval = std::max<base::Duration>(rtt, std::chrono::milliseconds(10));
             for (auto seq : nack->lost) {
-                auto kept = t->history.find(seq);
+                if (resends >= kMaxResendsPerRtcp) break;
+                auto kept = t->history->take_for_resend(seq, now, min_interval);
                 if (!kept) continue;
+                ++resends;
                 auto original = rtp::parse(*kept);
                 if (!original.ok()) continue;
                 std::array<std::byte, kMtu + 64> buf;
@@ -558,7 +656,8 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
             }
         } else if (auto* fir = std::get_if<rtp::Fir>(&packet)) {
             for (const auto& e : fir->entries)
-                if (Transceiver* t = by_our_ssrc(e.ssrc); t && t->info.sending) {
+                if (Transceiver* t = by_our_ssrc(e.ssrc); t && t->info.sending && t->last_fir_sequence != e.sequence) {
+                    t->last_fir_sequence = e.sequence;  // RFC 5104 §4.3.1.2: a repeat is the same request
                     ++t->info.stats.plis_received;
                     out_.emit(event::KeyFrameRequested{t->key});
                 }
@@ -632,7 +731,7 @@ void Media::send_rtp(Transceiver& t, const rtp::Header& h, base::Bytes payload, 
     std::vector<std::byte> datagram(rtp::written_size(h, payload.size()) + srtp::Session::kMaxTrailer);
     const std::size_t n = rtp::write(h, payload, datagram);
     if (n == 0) return;
-    if (!retransmission) t.history.store(h.sequence, base::Bytes(datagram.data(), n), now);
+    if (!retransmission && t.history) t.history->store(h.sequence, base::Bytes(datagram.data(), n), now);
     auto protected_size = srtp_->outbound.protect_rtp(datagram, n);
     if (!protected_size.ok()) return;
     datagram.resize(protected_size.value());
@@ -646,6 +745,8 @@ base::Status Media::request_key_frame(TransceiverKey key, base::Instant now) {
     if (t == nullptr) return base::Status(make_error_code(Errc::invalid_argument), "no such transceiver");
     if (!t->info.receiving || !t->remote_ssrc)
         return base::Status(make_error_code(Errc::invalid_state), "the transceiver receives nothing yet");
+    if (!t->pli_ok)
+        return base::Status(make_error_code(Errc::not_supported), "the remote did not negotiate PLI (a=rtcp-fb nack pli)");
     std::vector<std::byte> compound;
     rtp::ReceiverReport rr;
     rr.ssrc = t->ssrc;
@@ -721,11 +822,8 @@ std::optional<base::Instant> Media::poll_timeout() const {
         if (!t->codec) continue;
         any = true;
         if (t->jitter) fold(t->jitter->poll_timeout());
-        if (t->remote_ssrc) fold(t->nack.poll_timeout());
-        if (t->jitter && t->jitter->key_frame_wanted() && t->remote_ssrc) {
-            if (t->last_pli) fold(*t->last_pli + kPliInterval);
-            else if (t->first_packet_at) fold(*t->first_packet_at + kKeyFrameGrace);
-        }
+        if (t->remote_ssrc && t->nack_ok) fold(t->nack.poll_timeout());
+        fold(key_request_at(*t));
     }
     if (any) fold(next_report_);
     return next;

@@ -51,11 +51,15 @@ public:
 
     static constexpr std::size_t kMaxRemoteSsrcs = 32;
 
-    Media(PeerOutputs& out, Link& link, bool accept_remote_tracks);
+    Media(PeerOutputs& out, Link& link, bool accept_remote_tracks, std::size_t max_transceivers);
     ~Media();
 
     // --- transceivers ---
+    /// 0 at the cap (PeerConfig::max_transceivers).
     TransceiverKey add(const TransceiverOptions& options, std::string mid);
+    /// Its m= line was rejected (port 0): it neither sends nor receives
+    /// again (W3C: stopped), and what it kept of the remote stream goes.
+    void stop(const std::string& mid);
     const TransceiverInfo* info(TransceiverKey key) const;
     std::vector<TransceiverKey> keys() const;
     bool empty() const noexcept { return transceivers_.empty(); }
@@ -66,9 +70,12 @@ public:
     std::optional<sdp::RtpSection> offer_section(const std::string& mid) const;
     /// The mids of our transceivers, in the order they were added.
     std::vector<std::string> mids() const;
+    bool has_mid(const std::string& mid) const;
     /// Gives each transceiver without a mid the smallest number not `taken`
-    /// (nor used by another transceiver).
-    void assign_mids(const std::function<bool(const std::string&)>& taken);
+    /// (nor used by another transceiver); returns those it gave one.
+    std::vector<TransceiverKey> assign_mids(const std::function<bool(const std::string&)>& taken);
+    /// Takes back the mids assign_mids gave (W3C rollback, §4.4.1.5).
+    void unassign_mids(const std::vector<TransceiverKey>& keys);
     /// Whether answer_section() will take this offered section (before it
     /// is asked: the transport of an offer is that of what we accept).
     bool would_answer(const sdp::RtpSection& offered) const;
@@ -103,6 +110,11 @@ private:
     void on_rtcp(base::Bytes plain, base::Instant now);
     void drain_frames(Transceiver& t, base::Instant now);
     void send_feedback(Transceiver& t, base::Instant now);
+    std::optional<base::Instant> key_request_at(const Transceiver& t) const;
+    /// A remote SSRC for the transceiver: a new one replaces the old (whose
+    /// SRTP state is dropped) and starts the receiver afresh.
+    void bind_remote_ssrc(Transceiver& t, std::uint32_t ssrc, bool rtx);
+    void reset_receiver(Transceiver& t);
     void send_reports(base::Instant now);
 
     PeerOutputs& out_;
@@ -117,6 +129,7 @@ private:
     std::vector<std::byte> scratch_;           // one packet being written
     std::uint64_t unauthenticated_ = 0;
     bool accept_remote_tracks_;
+    std::size_t max_transceivers_;
 };
 
 }  // namespace duplex::proto::rtc

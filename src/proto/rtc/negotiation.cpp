@@ -56,6 +56,8 @@ std::optional<sdp::Setup> fixed_setup(const Transport& t) {
 void Peer::Impl::rollback_local_offer() {
     local_desc = rollback_local;
     rollback_local.reset();
+    media.unassign_mids(offered_mids);
+    offered_mids.clear();
     if (!remote_desc && !transport.has_dtls()) {
         transport.drop_agent();
         offerer = false;
@@ -95,9 +97,13 @@ void Peer::Impl::apply_media() {
     if (ld == nullptr || rd == nullptr) return;
     const sdp::SessionDescription& answer = local_desc->first == SdpKind::Answer ? *ld : *rd;
     for (const auto& am : answer.media) {
-        if (!sdp::is_rtp_section(am) || am.rejected()) continue;
+        if (!sdp::is_rtp_section(am)) continue;
         const auto section_mid = am.mid();
         if (!section_mid) continue;
+        if (am.rejected()) {  // refused, or stopped by either side
+            media.stop(std::string(*section_mid));
+            continue;
+        }
         const auto* lm = ld->find_media(*section_mid);
         const auto* rm = rd->find_media(*section_mid);
         if (lm == nullptr || rm == nullptr) continue;
@@ -120,9 +126,13 @@ base::Status Peer::Impl::apply_remote(const sdp::SessionDescription& d, SdpKind 
         return rtc_error(Errc::invalid_argument, "the remote DTLS fingerprint changed during the session");
     remote = rp;
     if (kind == SdpKind::Offer) {
+        // The data channels keep their own m= line's mid (none yet if the
+        // offer has no data section: our next offer adds one if a channel
+        // needs it); candidates go under the BUNDLE tag.
         if (rp.has_data_channel) mid = rp.mid.empty() ? "0" : rp.mid;
-        else mid = rp.transport_mid.empty() ? "0" : rp.transport_mid;
-        transport.set_mid(mid);
+        else if (!local_desc) mid.clear();
+        transport_mid = rp.transport_mid.empty() ? (mid.empty() ? "0" : mid) : rp.transport_mid;
+        transport.set_mid(transport_mid);
     }
     transport.ensure_agent(offerer, now);
     // RFC 8445 §9 / RFC 8839 §4.4.1.1.1: an offer with new credentials
@@ -147,27 +157,47 @@ base::Result<std::string> Peer::create_offer() {
     // offer keeps them.
     const sdp::Setup setup = fixed_setup(s.transport).value_or(sdp::Setup::ActPass);
     const auto local = s.transport.local_params(setup, s.config.max_message_size);
-    if (s.media.empty()) return sdp::write(sdp::create_offer(local, s.session_id, s.session_version, s.mid));
-    // RFC 8829 §5.2.2: the m= sections of the current description keep
-    // their order; new ones follow. Transceivers without a mid get one.
-    std::vector<std::string> order;
+    if (s.media.empty() && !s.mid.empty())
+        return sdp::write(sdp::create_offer(local, s.session_id, s.session_version, s.mid));
+    // RFC 8829 §5.2.2: every m= line of the current description, in order
+    // (a rejected or stopped one stays, port 0); new ones follow, with mids
+    // not used before.
+    std::vector<sdp::OfferSection> sections;
+    std::vector<std::string> taken;
     const auto* current = s.local_desc ? &s.local_desc->second : (s.remote_desc ? &s.remote_desc->second : nullptr);
     if (current) {
         auto parsed = sdp::parse(*current);
         if (auto* d = std::get_if<sdp::SessionDescription>(&parsed))
-            for (const auto& m : d->media)
-                if (auto mid = m.mid(); mid && !m.rejected()) order.emplace_back(*mid);
+            for (const auto& m : d->media) {
+                const std::string m_mid(m.mid().value_or(""));
+                taken.push_back(m_mid);
+                if (!m.rejected() && m_mid == s.mid) {
+                    sections.push_back(sdp::OfferSection::data(m_mid));
+                    continue;
+                }
+                if (!m.rejected())
+                    if (auto rtp = s.media.offer_section(m_mid)) {
+                        sections.push_back(sdp::OfferSection::media(m_mid, std::move(*rtp)));
+                        continue;
+                    }
+                sections.push_back(sdp::OfferSection::rejected_line(m_mid, m.kind, m.protocol, m.formats));
+            }
     }
-    auto has = [&order](const std::string& mid) { return std::find(order.begin(), order.end(), mid) != order.end(); };
-    if (!has(s.mid)) order.push_back(s.mid);
-    s.media.assign_mids([&](const std::string& mid) { return has(mid) || mid == s.mid; });
-    for (const auto& mid : s.media.mids())
-        if (!has(mid)) order.push_back(mid);
-    std::vector<sdp::OfferSection> sections;
-    for (const auto& mid : order) {
-        if (mid == s.mid) sections.push_back({mid, std::nullopt});
-        else if (auto rtp = s.media.offer_section(mid)) sections.push_back({mid, std::move(rtp)});
+    auto is_taken = [&taken](const std::string& m) { return std::find(taken.begin(), taken.end(), m) != taken.end(); };
+    // The data channels' section: always in a first offer (as before), and
+    // in a later one when channels exist but the session has none.
+    if (s.mid.empty() && (s.channels.size() > 0 || !current)) {
+        for (unsigned n = 0; s.mid.empty(); ++n)
+            if (auto m = std::to_string(n); !is_taken(m) && !s.media.has_mid(m)) s.mid = m;
     }
+    if (!s.mid.empty() && !is_taken(s.mid)) {
+        sections.push_back(sdp::OfferSection::data(s.mid));
+        taken.push_back(s.mid);
+    }
+    s.offered_mids = s.media.assign_mids([&](const std::string& m) { return is_taken(m) || m == s.mid; });
+    for (const auto& m : s.media.mids())
+        if (!is_taken(m))
+            if (auto rtp = s.media.offer_section(m)) sections.push_back(sdp::OfferSection::media(m, std::move(*rtp)));
     return sdp::write(sdp::create_offer(local, s.session_id, s.session_version, sections));
 }
 
@@ -211,15 +241,17 @@ base::Status Peer::set_local_description(SdpKind kind, std::string_view text, ba
     ++s.session_version;
     const bool had_agent = s.transport.has_agent();
     s.transport.ensure_agent(s.offerer, now);
-    if (had_agent) {
-        // Our description's credentials (the same fields, read from our side):
-        // new ones are an ICE restart we offer, or our answer to the peer's.
-        auto mine = sdp::extract_remote(std::get<sdp::SessionDescription>(parsed));
-        if (auto* p = std::get_if<sdp::RemoteParams>(&mine))
-            s.transport.use_local_credentials(ice::Credentials{p->ice_ufrag, p->ice_pwd}, now);
+    // Our description read from our side: its BUNDLE tag (candidates are
+    // announced under it) and its credentials (new ones are an ICE restart
+    // we offer, or our answer to the peer's).
+    auto mine = sdp::extract_remote(std::get<sdp::SessionDescription>(parsed));
+    if (auto* p = std::get_if<sdp::RemoteParams>(&mine)) {
+        if (!p->transport_mid.empty()) s.transport_mid = p->transport_mid;
+        s.transport.set_mid(s.transport_mid);
+        if (had_agent) s.transport.use_local_credentials(ice::Credentials{p->ice_ufrag, p->ice_pwd}, now);
     }
     // Candidates gathered before the description was set are announced now.
-    s.transport.announce_candidates(s.mid);
+    s.transport.announce_candidates(s.transport_mid);
     s.out.emit(event::SignalingChange{convert(s.signaling.state())});
     if (kind == SdpKind::Answer) {
         s.ensure_dtls(now);
@@ -256,6 +288,7 @@ base::Status Peer::set_remote_description(SdpKind kind, std::string_view text, b
     if (kind == SdpKind::Answer) {
         s.ensure_dtls(now);
         s.apply_media();
+        s.offered_mids.clear();  // the answer settled them
     }
     s.transport.pump(now);
     return {};

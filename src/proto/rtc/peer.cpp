@@ -104,6 +104,9 @@ base::Result<TransceiverKey> Peer::add_transceiver(const TransceiverOptions& opt
     if (!options.send && !options.receive)
         return rtc_error(Errc::invalid_argument, "a transceiver that neither sends nor receives");
     const auto key = s.media.add(options, "");  // its mid comes with the next offer or answer
+    if (key == 0)
+        return rtc_error(Errc::invalid_state, "too many transceivers (max_transceivers " +
+                                                 std::to_string(s.config.max_transceivers) + ")");
     s.out.emit(event::NegotiationNeeded{});
     return key;
 }

@@ -54,6 +54,10 @@ struct PeerConfig {
     /// event::TrackAdded). False: such sections are rejected (port 0), for an
     /// application that takes no media.
     bool accept_remote_tracks = true;
+    /// Transceivers at most, ours and the remote's (each receiving one holds
+    /// a jitter buffer of up to 1.5 MB, each sending one a 0.75 MB history):
+    /// sections beyond are refused (port 0), add_transceiver fails.
+    std::size_t max_transceivers = 16;
 };
 
 struct ChannelOptions {

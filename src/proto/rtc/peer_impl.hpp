@@ -30,7 +30,7 @@ public:
         : config(std::move(c)),
           transport(out, *this, config, std::move(certificate)),
           channels(out, *this, config.max_message_size),
-          media(out, *this, config.accept_remote_tracks) {}
+          media(out, *this, config.accept_remote_tracks, config.max_transceivers) {}
 
     PeerConfig config;
     PeerOutputs out;
@@ -45,7 +45,9 @@ public:
     std::optional<std::pair<SdpKind, std::string>> local_desc, remote_desc;
     std::optional<std::pair<SdpKind, std::string>> rollback_local;  // what a local rollback restores
     std::optional<sdp::RemoteParams> remote;
-    std::string mid = "0";
+    std::string mid = "0";            // the data channels' m= line; empty when the session has none yet
+    std::string transport_mid = "0";  // the BUNDLE tag: what our candidates are announced under
+    std::vector<TransceiverKey> offered_mids;  // mids our pending offer gave out (a rollback takes them back)
     bool offerer = false;  // we made the first offer (ICE controlling, RFC 8445 §6.1.1)
 
     void rollback_local_offer();

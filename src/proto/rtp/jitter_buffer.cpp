@@ -75,7 +75,7 @@ base::Duration JitterBuffer::delay() const noexcept {
 }
 
 void JitterBuffer::insert(std::uint16_t sequence, std::uint32_t timestamp, bool marker, base::Bytes payload,
-                          base::Instant now) {
+                          base::Instant now, bool retransmission) {
     if (payload.size() > config_.max_packet_payload) {
         ++stats_.oversized;
         return;
@@ -124,7 +124,7 @@ void JitterBuffer::insert(std::uint16_t sequence, std::uint32_t timestamp, bool 
     const base::Instant transit_base = now - media_time(ext_ts, config_.clock_rate);
     if (!have_base_ || transit_base < base_ || transit_base - base_ > kTimingReset) base_ = transit_base;
     have_base_ = true;
-    update_jitter(timestamp, now);
+    if (!retransmission) update_jitter(timestamp, now);
 }
 
 base::Instant JitterBuffer::playout_time(std::uint32_t timestamp) const noexcept {

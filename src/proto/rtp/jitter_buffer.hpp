@@ -81,8 +81,11 @@ class JitterBuffer {
 public:
     JitterBuffer(Codec codec, JitterBufferConfig config = {});
 
-    /// A packet of this stream arrived at `now` (already unprotected).
-    void insert(std::uint16_t sequence, std::uint32_t timestamp, bool marker, base::Bytes payload, base::Instant now);
+    /// A packet of this stream arrived at `now` (already unprotected). A
+    /// retransmission (RTX) fills its gap but says nothing of the path's
+    /// jitter: it is left out of the estimate.
+    void insert(std::uint16_t sequence, std::uint32_t timestamp, bool marker, base::Bytes payload, base::Instant now,
+                bool retransmission = false);
 
     /// The next frame whose time has come (or that is dropped: see above),
     /// if any. Call until it returns nullopt.
@@ -100,6 +103,7 @@ public:
     base::Duration delay() const noexcept;
 
     const JitterBufferStats& stats() const noexcept { return stats_; }
+    Codec codec() const noexcept { return codec_; }
 
 private:
     struct Slot {

@@ -21,12 +21,22 @@ void PacketHistory::store(std::uint16_t sequence, base::Bytes packet, base::Inst
     e.used = true;
     e.sequence = sequence;
     e.sent = sent;
+    e.resent.reset();
     e.bytes.assign(packet.begin(), packet.end());  // within the reserved capacity
 }
 
 std::optional<base::Bytes> PacketHistory::find(std::uint16_t sequence) const noexcept {
     const Entry& e = entries_[sequence & (entries_.size() - 1)];
     if (!e.used || e.sequence != sequence) return std::nullopt;
+    return base::Bytes(e.bytes.data(), e.bytes.size());
+}
+
+std::optional<base::Bytes> PacketHistory::take_for_resend(std::uint16_t sequence, base::Instant now,
+                                                          base::Duration min_interval) noexcept {
+    Entry& e = entries_[sequence & (entries_.size() - 1)];
+    if (!e.used || e.sequence != sequence) return std::nullopt;
+    if (e.resent && now - *e.resent < min_interval) return std::nullopt;
+    e.resent = now;
     return base::Bytes(e.bytes.data(), e.bytes.size());
 }
 

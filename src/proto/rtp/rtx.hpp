@@ -30,12 +30,16 @@ public:
     void store(std::uint16_t sequence, base::Bytes packet, base::Instant sent);
     /// The packet sent with this sequence number, if still held.
     std::optional<base::Bytes> find(std::uint16_t sequence) const noexcept;
+    /// The same for a retransmission: nullopt also when it went again less
+    /// than `min_interval` ago (which is then not counted as a send).
+    std::optional<base::Bytes> take_for_resend(std::uint16_t sequence, base::Instant now, base::Duration min_interval) noexcept;
 
 private:
     struct Entry {
         bool used = false;
         std::uint16_t sequence = 0;
         base::Instant sent{};
+        std::optional<base::Instant> resent;
         std::vector<std::byte> bytes;
     };
     std::vector<Entry> entries_;

@@ -1,6 +1,7 @@
 // proto/sdp/jsep.cpp: see jsep.hpp.
 #include "proto/sdp/jsep.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <system_error>
 #include <utility>
@@ -222,12 +223,25 @@ SessionDescription create_offer(const TransportParams& local, std::uint64_t sess
 SessionDescription create_offer(const TransportParams& local, std::uint64_t session_id,
                                 std::uint64_t session_version, const std::vector<OfferSection>& sections) {
     SessionDescription sd = session_skeleton(session_id, session_version);
-    std::string group = "BUNDLE";
-    for (const auto& section : sections) group += " " + section.mid;
-    if (!sections.empty()) sd.add_attribute("group", group);  // RFC 8843 §7.2
+    std::string group;
+    for (const auto& section : sections)
+        if (!section.rejected) group += (group.empty() ? "BUNDLE " : " ") + section.mid;
+    if (!group.empty()) sd.add_attribute("group", group);  // RFC 8843 §7.2
     sd.add_attribute("msid-semantic", " WMS");
     if (local.ice_lite) sd.add_attribute("ice-lite");
     for (const auto& section : sections) {
+        if (section.rejected) {
+            Media m;
+            m.kind = section.kind;
+            m.port = 0;
+            m.protocol = section.protocol;
+            m.formats = section.formats;
+            if (m.formats.empty()) m.formats = {"0"};  // RFC 8866 §5.14: at least one
+            m.connection = Connection{"IN", "IP4", "0.0.0.0"};
+            m.add_attribute("mid", section.mid);
+            sd.media.push_back(std::move(m));
+            continue;
+        }
         if (!section.rtp) {
             Media m;
             m.kind = "application";
@@ -258,13 +272,23 @@ std::variant<SessionDescription, JsepError> create_answer(const SessionDescripti
     // one transport, RFC 8829 §5.3.1).
     std::optional<std::size_t> data_index;
     std::vector<std::optional<RtpSection>> answers(offer.media.size());
+    const auto grouped = bundle_mids(offer);
+    bool taken_one = false;
+    for (std::size_t i = 0; i < offer.media.size(); ++i)
+        if (is_data_channel_section(offer.media[i])) {
+            data_index = i;
+            taken_one = true;
+            break;
+        }
     for (std::size_t i = 0; i < offer.media.size(); ++i) {
         const Media& om = offer.media[i];
-        if (!data_index && is_data_channel_section(om)) {
-            data_index = i;
-            continue;
-        }
+        if (i == data_index) continue;
         if (!media || !usable_rtp_section(om) || !om.has_attribute("rtcp-mux")) continue;
+        // One transport: in the group, or (no group) the only section taken.
+        const auto om_mid = om.mid();
+        if (grouped.empty() ? taken_one
+                            : !om_mid || std::find(grouped.begin(), grouped.end(), *om_mid) == grouped.end())
+            continue;
         auto read = read_rtp_section(om);
         auto* offered = std::get_if<RtpSection>(&read);
         if (offered == nullptr) continue;  // a section we cannot read is rejected, not the whole offer
@@ -275,6 +299,7 @@ std::variant<SessionDescription, JsepError> create_answer(const SessionDescripti
         answer->rtcp_mux = true;
         answer->rtcp_reduced_size = offered->rtcp_reduced_size;
         answers[i] = std::move(answer);
+        taken_one = true;
     }
     bool any_media = false;
     for (const auto& a : answers) any_media = any_media || a.has_value();

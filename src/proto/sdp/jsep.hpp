@@ -110,6 +110,32 @@ SessionDescription create_offer(const TransportParams& local, std::uint64_t sess
 struct OfferSection {
     std::string mid;
     std::optional<RtpSection> rtp;
+    /// An m= line of the current description that stays rejected (RFC 8829
+    /// §5.2.2: a later offer keeps every m= line, in order): written with
+    /// port 0, this kind, protocol and formats, and a=mid only.
+    bool rejected = false;
+    std::string kind, protocol;
+    std::vector<std::string> formats;
+
+    static OfferSection data(std::string mid) { return with(std::move(mid), std::nullopt); }
+    static OfferSection media(std::string mid, RtpSection rtp) { return with(std::move(mid), std::move(rtp)); }
+    static OfferSection rejected_line(std::string mid, std::string kind, std::string protocol,
+                                      std::vector<std::string> formats) {
+        OfferSection s = with(std::move(mid), std::nullopt);
+        s.rejected = true;
+        s.kind = std::move(kind);
+        s.protocol = std::move(protocol);
+        s.formats = std::move(formats);
+        return s;
+    }
+
+private:
+    static OfferSection with(std::string mid, std::optional<RtpSection> rtp) {
+        OfferSection s;
+        s.mid = std::move(mid);
+        s.rtp = std::move(rtp);
+        return s;
+    }
 };
 
 /// Our offer with these sections, in this order, all in one BUNDLE group
@@ -145,7 +171,10 @@ using MediaAnswerPolicy = std::function<std::optional<RtpSection>(const RtpSecti
 /// With a media policy, audio/video sections it accepts are answered with its
 /// RtpSection and our transport attributes, and join the BUNDLE group; an
 /// offer without a data-channel section is then answerable, and only an
-/// offer where nothing is accepted is an error.
+/// offer where nothing is accepted is an error. We have one transport: an
+/// audio/video section outside the offer's BUNDLE group is rejected, and an
+/// offer with no group gets one section accepted (the data channels', or
+/// else the first audio/video one the policy takes).
 std::variant<SessionDescription, JsepError> create_answer(const SessionDescription& remote_offer,
                                                           const TransportParams& local,
                                                           std::uint64_t session_id = 0,

@@ -4,6 +4,8 @@
 
 #include <srtp2/srtp.h>
 
+#include <arpa/inet.h>
+
 #include <climits>
 #include <cstring>
 #include <string>
@@ -143,6 +145,11 @@ base::Result<std::size_t> Session::protect_rtcp(std::span<std::byte> buffer, std
 
 base::Result<std::size_t> Session::unprotect_rtcp(std::span<std::byte> packet) {
     return run(ctx_, packet, packet.size(), 8, srtp_unprotect_rtcp);
+}
+
+void Session::forget_ssrc(std::uint32_t ssrc) noexcept {
+    // srtp_remove_stream takes the SSRC in network order.
+    if (ctx_) (void)srtp_remove_stream(static_cast<srtp_t>(ctx_), htonl(ssrc));
 }
 
 base::Result<Sessions> make_sessions(const dtls::SrtpKeyingMaterial& keys, bool dtls_client) {

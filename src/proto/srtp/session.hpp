@@ -69,6 +69,9 @@ public:
     base::Result<std::size_t> unprotect_rtp(std::span<std::byte> packet);
     base::Result<std::size_t> protect_rtcp(std::span<std::byte> buffer, std::size_t len);
     base::Result<std::size_t> unprotect_rtcp(std::span<std::byte> packet);
+    /// Drops what libsrtp keeps for this SSRC (a stream that ended): its
+    /// next packet starts afresh, replay window included.
+    void forget_ssrc(std::uint32_t ssrc) noexcept;
 
     Profile profile() const noexcept { return profile_; }
     Direction direction() const noexcept { return direction_; }

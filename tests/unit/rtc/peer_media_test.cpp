@@ -305,3 +305,142 @@ TEST(PeerMedia, RemoteTracksAreTakenOrRefusedAsConfigured) {
         }
     }
 }
+
+namespace {
+
+// The m= lines of a description: kind, port and mid, in order.
+std::string mlines(const std::string& sdp) {
+    auto parsed = proto::sdp::parse(sdp);
+    const auto* d = std::get_if<proto::sdp::SessionDescription>(&parsed);
+    if (d == nullptr) return "(unparsable)";
+    std::string out;
+    for (const auto& m : d->media)
+        out += (out.empty() ? "" : " ") + m.kind + ":" + (m.rejected() ? "0" : "p") + ":" + std::string(m.mid().value_or("?"));
+    return out;
+}
+
+std::string without_data_section(std::string offer) {
+    const auto at = offer.find("m=application");
+    offer.erase(at);
+    const auto group = offer.find("a=group:BUNDLE 0 1 2");
+    offer.replace(group, 20, "a=group:BUNDLE 0 1");
+    return offer;
+}
+
+}  // namespace
+
+TEST(PeerMedia, RemoteOffersCannotMakeTransceiversWithoutBound) {
+    // Chromium's video section 24 times, each with its own mid.
+    const std::string base = test::sdp_fixtures::read("chromium_av_dc_offer.sdp");
+    const auto v0 = base.find("m=video"), v1 = base.find("m=application");
+    std::string video = base.substr(v0, v1 - v0);
+    std::string offer = base.substr(0, base.find("m=audio"));
+    std::string group = "a=group:BUNDLE";
+    for (int i = 0; i < 24; ++i) {
+        std::string section = video;
+        section.replace(section.find("a=mid:1"), 7, "a=mid:v" + std::to_string(i));
+        offer += section;
+        group += " v" + std::to_string(i);
+    }
+    offer.replace(offer.find("a=group:BUNDLE 0 1 2"), 20, group);
+    PeerConfig cfg;
+    cfg.max_transceivers = 16;
+    auto peer = std::move(Peer::create(cfg, now()).value());
+    auto st = peer->set_remote_description(SdpKind::Offer, offer, now());
+    ASSERT_TRUE(st.ok()) << st.message();
+    auto answer = peer->create_answer();
+    ASSERT_TRUE(answer.ok()) << answer.error().message();
+    EXPECT_EQ(peer->transceivers().size(), 16u);
+    const std::string lines = mlines(answer.value());
+    std::size_t accepted = 0, refused = 0;
+    for (std::size_t at = lines.find("video:"); at != std::string::npos; at = lines.find("video:", at + 1))
+        ++(lines[at + 6] == 'p' ? accepted : refused);
+    EXPECT_EQ(accepted, 16u);
+    EXPECT_EQ(refused, 8u);
+    TransceiverOptions o;
+    EXPECT_FALSE(peer->add_transceiver(o, now()).ok());  // at the bound: ours too
+}
+
+TEST(PeerMedia, AfterAMediaOnlyOfferOurOfferKeepsItsLinesAndAddsDataWithAFreshMid) {
+    auto peer = std::move(Peer::create({}, now()).value());
+    const std::string offer = without_data_section(test::sdp_fixtures::read("chromium_av_dc_offer.sdp"));
+    ASSERT_TRUE(peer->set_remote_description(SdpKind::Offer, offer, now()).ok());
+    auto answer = peer->create_answer();
+    ASSERT_TRUE(answer.ok()) << answer.error().message();
+    EXPECT_EQ(mlines(answer.value()), "audio:p:0 video:p:1");
+    ASSERT_TRUE(peer->set_local_description(SdpKind::Answer, answer.value(), now()).ok());
+    auto again = peer->create_offer();
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(mlines(again.value()), "audio:p:0 video:p:1");  // no data section without a channel
+    ChannelOptions chat;
+    chat.label = "chat";
+    ASSERT_TRUE(peer->create_channel(chat, now()).ok());
+    auto with_data = peer->create_offer();
+    ASSERT_TRUE(with_data.ok());
+    EXPECT_EQ(mlines(with_data.value()), "audio:p:0 video:p:1 application:p:2");
+}
+
+TEST(PeerMedia, ARejectedLineStaysInOurNextOffer) {
+    // We take audio only (a track of ours, no on_track): video is refused.
+    PeerConfig cfg;
+    cfg.accept_remote_tracks = false;
+    auto peer = std::move(Peer::create(cfg, now()).value());
+    TransceiverOptions audio;
+    audio.kind = MediaKind::Audio;
+    ASSERT_TRUE(peer->add_transceiver(audio, now()).ok());
+    ASSERT_TRUE(peer->set_remote_description(SdpKind::Offer, test::sdp_fixtures::read("chromium_av_dc_offer.sdp"), now()).ok());
+    auto answer = peer->create_answer();
+    ASSERT_TRUE(answer.ok());
+    EXPECT_EQ(mlines(answer.value()), "audio:p:0 video:0:1 application:p:2");
+    ASSERT_TRUE(peer->set_local_description(SdpKind::Answer, answer.value(), now()).ok());
+    // A new track later: the video line stays where it was (port 0), the new one comes last with a new mid.
+    TransceiverOptions video;
+    ASSERT_TRUE(peer->add_transceiver(video, now()).ok());
+    auto offer = peer->create_offer();
+    ASSERT_TRUE(offer.ok());
+    EXPECT_EQ(mlines(offer.value()), "audio:p:0 video:0:1 application:p:2 video:p:3");
+}
+
+TEST(PeerMedia, ARolledBackOfferGivesItsMidsBack) {
+    // Our offer gave our tracks mids 1 and 2; the remote's colliding offer
+    // (Chromium's: audio 0, video 1, data 2) rolls ours back, and our tracks
+    // take its sections by kind.
+    auto peer = std::move(Peer::create({}, now()).value());
+    TransceiverOptions audio, video;
+    audio.kind = MediaKind::Audio;
+    const auto ta = peer->add_transceiver(audio, now()).value();
+    const auto tv = peer->add_transceiver(video, now()).value();
+    auto ours = peer->create_offer();
+    ASSERT_TRUE(ours.ok());
+    EXPECT_EQ(mlines(ours.value()), "application:p:0 audio:p:1 video:p:2");
+    ASSERT_TRUE(peer->set_local_description(SdpKind::Offer, ours.value(), now()).ok());
+    ASSERT_TRUE(peer->set_remote_description(SdpKind::Offer, test::sdp_fixtures::read("chromium_av_dc_offer.sdp"), now()).ok());
+    auto answer = peer->create_answer();
+    ASSERT_TRUE(answer.ok());
+    EXPECT_EQ(mlines(answer.value()), "audio:p:0 video:p:1 application:p:2");
+    EXPECT_EQ(peer->transceiver(ta)->mid, "0");
+    EXPECT_EQ(peer->transceiver(tv)->mid, "1");
+    EXPECT_EQ(peer->transceivers().size(), 2u);  // none made for the remote: ours took both
+}
+
+TEST(PeerMedia, OpusLossIsNotNackedAndNothingIsAskedTwiceWithinARoundTrip) {
+    Pair p;
+    TransceiverOptions o;
+    o.kind = MediaKind::Audio;
+    o.receive = false;
+    const auto tx = p.a.peer->add_transceiver(o, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    int count = 0;
+    const int pt = p.a.peer->transceiver(tx)->payload_type;
+    p.drop_a_to_b = [&](const Transmit& t) { return rtp_payload_type(t) == pt && ++count % 5 == 0; };
+    for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(p.a.peer->send_frame(tx, frame_bytes(i, true, 60), 960 * static_cast<std::uint32_t>(i), now()).ok());
+        p.pump();
+    }
+    const auto rx = p.b.added.at(0);
+    ASSERT_TRUE(p.run_until([&] { return p.b.frames.size() >= 40; }, 5s));
+    // Opus was not negotiated with a=rtcp-fb nack (Chromium never offers it): a loss stays a loss.
+    EXPECT_EQ(p.b.peer->transceiver(rx)->stats.nacks_sent, 0u);
+    EXPECT_EQ(p.a.peer->transceiver(tx)->stats.retransmitted_packets_sent, 0u);
+}

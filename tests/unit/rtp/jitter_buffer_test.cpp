@@ -4,6 +4,7 @@
 #include "proto/rtp/jitter_buffer.hpp"
 
 #include "proto/rtp/payload_format.hpp"
+#include "proto/rtp/rtx.hpp"
 
 #include <gtest/gtest.h>
 
@@ -329,4 +330,18 @@ TEST(JitterBuffer, HostileStreamsAreBounded) {
     ASSERT_EQ(rig.out.size(), 1u);
     EXPECT_EQ(rig.out[0].ts, 0u);
     EXPECT_EQ(rig.out[0].data.size(), 700u);
+}
+
+TEST(PacketHistory, APacketGoesAgainAtMostOncePerInterval) {
+    rtp::PacketHistory h(16);
+    const std::vector<std::byte> pkt(100, std::byte{7});
+    Instant t{};
+    h.store(5, pkt, t);
+    EXPECT_TRUE(h.take_for_resend(5, t + 1ms, 50ms).has_value());
+    EXPECT_FALSE(h.take_for_resend(5, t + 20ms, 50ms).has_value());  // a repeated NACK within the round trip
+    EXPECT_TRUE(h.take_for_resend(5, t + 60ms, 50ms).has_value());
+    EXPECT_FALSE(h.take_for_resend(6, t + 60ms, 50ms).has_value());  // never sent
+    h.store(21, pkt, t);  // 21 takes 5's slot (16 entries)
+    EXPECT_FALSE(h.find(5).has_value());
+    EXPECT_TRUE(h.take_for_resend(21, t + 1ms, 50ms).has_value());
 }

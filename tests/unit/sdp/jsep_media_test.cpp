@@ -91,7 +91,10 @@ TEST(JsepMedia, OurOfferWithAudioVideoAndData) {
     video.direction = sdp::Direction::SendOnly;
     video.ssrc_groups = {{"FID", {2222, 3333}}};
     video.ssrcs = {{2222, "cn", ""}, {3333, "cn", ""}};
-    const auto offer = parse_ok(sdp::write(sdp::create_offer(local_params(), 9, 2, {{"0", audio}, {"1", video}, {"2", {}}})));
+    const auto offer = parse_ok(sdp::write(sdp::create_offer(local_params(), 9, 2,
+                                                               {sdp::OfferSection::media("0", audio),
+                                                                sdp::OfferSection::media("1", video),
+                                                                sdp::OfferSection::data("2")})));
 
     EXPECT_EQ(offer.attribute("group"), "BUNDLE 0 1 2");
     ASSERT_EQ(offer.media.size(), 3u);
@@ -235,4 +238,27 @@ TEST(JsepMedia, FirefoxShapedOfferWithSessionLevelFingerprint) {
     EXPECT_EQ(a.codecs[0].payload_type, 109);
     EXPECT_EQ(a.extensions.size(), 1u);
     EXPECT_EQ(a.extensions[0].id, 3);
+}
+
+TEST(JsepMedia, WithoutABundleGroupOneSectionIsTaken) {
+    // One transport: without BUNDLE only the data channels' section (or,
+    // without one, the first audio/video section) can be served.
+    auto offer = parse_ok(fx::read("chromium_av_dc_offer.sdp"));
+    std::erase_if(offer.attributes, [](const sdp::Attribute& a) { return a.name == "group"; });
+    const auto answer = answer_ok(offer, receive_only);
+    EXPECT_TRUE(answer.media[0].rejected());
+    EXPECT_TRUE(answer.media[1].rejected());
+    EXPECT_FALSE(answer.media[2].rejected());
+    EXPECT_FALSE(answer.has_attribute("group"));
+    offer.media.pop_back();
+    const auto media_only = answer_ok(offer, receive_only);
+    EXPECT_FALSE(media_only.media[0].rejected());
+    EXPECT_TRUE(media_only.media[1].rejected());
+    // And a section outside the group is refused even when others are grouped.
+    auto partial = parse_ok(fx::read("chromium_av_dc_offer.sdp"));
+    partial.attributes[0].value = "BUNDLE 0 2";
+    const auto a2 = answer_ok(partial, receive_only);
+    EXPECT_FALSE(a2.media[0].rejected());
+    EXPECT_TRUE(a2.media[1].rejected());
+    EXPECT_EQ(a2.attribute("group"), "BUNDLE 0 2");
 }
