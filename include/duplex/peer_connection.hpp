@@ -59,6 +59,11 @@ struct Configuration {
     /// Data does not wait for it: DTLS starts on the first valid pair
     /// (RFC 8445 §12.1), one round trip after the first check.
     std::chrono::milliseconds ice_pacing{50};
+    /// Tracks (transceivers) at most, ours and the remote's: a receiving one
+    /// holds a jitter buffer of up to 1.5 MB, a sending one 0.75 MB of
+    /// history. A remote offer's audio/video sections beyond are refused
+    /// (port 0); add_track fails.
+    std::size_t max_tracks = 16;
 };
 
 enum class SdpType { Offer, Answer, Pranswer, Rollback };

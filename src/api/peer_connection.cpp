@@ -122,6 +122,7 @@ Status PeerImpl::init() {
     // Until on_track has a handler, a remote track with no track of ours to
     // take it is refused (port 0) rather than received and dropped.
     pc.accept_remote_tracks = false;
+    pc.max_transceivers = config_.max_tracks;
     for (const auto& server : config_.ice_servers)
         for (const auto& url : server.urls)
             if (auto e = stun_server_endpoint(url)) pc.stun_servers.push_back(*e);
