@@ -198,3 +198,15 @@ TEST(MediaTrack, AVideoTrackAddedToALiveDataConnection) {
     ASSERT_TRUE(dc->send("still here").ok());
     ASSERT_TRUE(run_until(p.loop, [&] { return got == "still here"; }));
 }
+
+TEST(MediaTrack, TracksAreBoundedByMaxTracks) {
+    EventLoop loop;
+    Configuration c = loopback();
+    c.max_tracks = 2;
+    PeerConnection pc(loop, c);
+    EXPECT_TRUE(pc.add_track(MediaKind::Audio).ok());
+    EXPECT_TRUE(pc.add_track(MediaKind::Video).ok());
+    auto third = pc.add_track(MediaKind::Video);
+    ASSERT_FALSE(third.ok());
+    EXPECT_NE(third.status().message().find("too many transceivers"), std::string::npos) << third.status().message();
+}
