@@ -17,6 +17,9 @@
 #                             docs/file-transfer.md and prints its SHA-256, which must be sha256sum's of the source
 #             send-file       duplex-peer --receive-dir; the foreign peer sends the 10 MiB file; the file that
 #                             duplex-peer stored must have the source's size and SHA-256
+#             media-echo      duplex-peer --echo --media-echo (aiortc only); the foreign peer sends a moving video (VP8)
+#                             and a tone (Opus) and must decode what comes back (PASS media-echo video N WxH audio M);
+#                             duplex-peer must say it echoes both and report the frames at its end
 #
 # duplex-peer runs with --id duplex --bind 127.0.0.1 -v --timeout 60; the foreign peer with --id PEER --timeout 90
 # and $RTC_PEER_ARGS (e.g. --skip-empty). duplex-answers waits for duplex-peer's -v line "joined room" before the
@@ -27,13 +30,13 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 PATH/duplex-server PATH/duplex-peer chromium|aiortc|werift|ndc duplex-offers|duplex-answers echo|receive-file|send-file" >&2
+    echo "usage: $0 PATH/duplex-server PATH/duplex-peer chromium|aiortc|werift|ndc duplex-offers|duplex-answers echo|receive-file|send-file|media-echo" >&2
     exit 2
 }
 [[ $# -eq 5 ]] || usage
 case $3 in chromium | aiortc | werift | ndc) ;; *) usage ;; esac
 case $4 in duplex-offers | duplex-answers) ;; *) usage ;; esac
-case $5 in echo | receive-file | send-file) ;; *) usage ;; esac
+case $5 in echo | receive-file | send-file | media-echo) ;; *) usage ;; esac
 
 if [[ ${DUPLEX_RTC_NETNS:-} != 1 ]]; then
     DUPLEX_RTC_NETNS=1 exec unshare --net bash -c 'ip link set lo up && exec "$@"' rtc_interop_netns bash "$0" "$@"
@@ -80,6 +83,7 @@ FOREIGN+=(--signal "$SIGNAL" --room "$ROOM" --id "$PEER" --scenario "$SCENARIO" 
 DPEER=("$DUPLEX_PEER" --signal "$SIGNAL" --room "$ROOM" --id duplex --bind 127.0.0.1 -v --timeout 60)
 case $SCENARIO in
     echo) DPEER+=(--echo) ;;
+    media-echo) DPEER+=(--echo --media-echo) ;;
     receive-file) DPEER+=(--send-file "$SRC") ;;
     send-file) DPEER+=(--receive-dir "$RECV") ;;
 esac
@@ -120,5 +124,12 @@ case $SCENARIO in
 esac
 # --echo and --receive-dir run until SIGTERM, and then exit 0.
 if [[ $SCENARIO != receive-file ]]; then rtc_dpeer_stop duplex-peer; fi
+if [[ $SCENARIO == media-echo ]]; then
+    grep -q "echoing its video (VP8)" "$WORK/duplex-peer.err" && grep -q "echoing its audio (opus)" "$WORK/duplex-peer.err" ||
+        die "duplex-peer did not say it echoes the $PEER peer's video (VP8) and audio (opus)"
+    grep -qE "video: [1-9][0-9]* frames received \([0-9]+ key\), [1-9][0-9]* echoed" "$WORK/duplex-peer.err" ||
+        die "duplex-peer reported no video frames received and echoed"
+    log "duplex-peer: $(grep -E 'video: |audio: ' "$WORK/duplex-peer.err" | tr '\n' ' ')"
+fi
 log "duplex-peer exited 0"
 echo "PASS $PEER $ROLE $SCENARIO"

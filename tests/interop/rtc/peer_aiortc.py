@@ -15,6 +15,10 @@ Scenarios against a peer that is duplex-peer (or another foreign peer standing i
   send-file      the other side stores files (duplex-peer --receive-dir): once the `data` channel is open,
                  open `file-1` and send --file with bufferedAmount flow control; wait for file-ok with our digest.
                  Prints `PASS send-file`.
+  media-echo     the other side sends every track back (duplex-peer --media-echo): send a moving 320x240 video
+                 (aiortc's VP8 encoder) and a tone (its Opus encoder) beside the `data` channel, in either role;
+                 decode what comes back. Passes when MEDIA_VIDEO_FRAMES video frames of our size and
+                 MEDIA_AUDIO_FRAMES audio frames came back decoded: prints `PASS media-echo video N WxH audio M`.
 Through a lossy path (need --relay, see below):
   lossy-receive-file   as receive-file; prints `PASS lossy-receive-file SIZE SHA256`.
   lossy-unordered      the other side echoes (duplex-peer --echo): once `data` is open, open `lossy`
@@ -67,6 +71,7 @@ aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ['127.0.0.1'] if use_
 
 import websockets  # noqa: E402
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription  # noqa: E402
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack  # noqa: E402
 from aiortc.rtcsctptransport import RTCSctpCapabilities, RTCSctpTransport  # noqa: E402
 from aiortc.sdp import candidate_from_sdp  # noqa: E402
 
@@ -79,7 +84,9 @@ CHUNK = 65536
 LOW_THRESHOLD = 256 * 1024
 HIGH_WATER = 1024 * 1024
 SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver',
-             'lossy-receive-file', 'lossy-unordered']
+             'lossy-receive-file', 'lossy-unordered', 'media-echo']
+MEDIA_VIDEO_FRAMES = 60    # media-echo: decoded video frames to see come back (2 s at 30 frames/s)
+MEDIA_AUDIO_FRAMES = 100   # and audio frames (20 ms each: 2 s)
 RECEIVE_FILE = ('receive-file', 'file-receiver', 'lossy-receive-file')
 LOSSY_COUNT = 500          # lossy-unordered: messages on the `lossy` channel
 LOSSY_GAP = 0.002          # seconds between them
@@ -144,6 +151,55 @@ class Link:
         self.remote_set = False
         self.pending = []          # remote candidate messages waiting for the remote description
         self.ended_remote = False
+        self.media_added = False   # media-echo
+        self.media_counts = {}
+        self.media_passed = False
+
+
+class MovingVideoTrack(VideoStreamTrack):
+    """320x240 frames at 30/s whose picture moves: a bright bar steps across a dark field."""
+    WIDTH, HEIGHT = 320, 240
+
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+
+    async def recv(self):
+        from av import VideoFrame
+        pts, time_base = await self.next_timestamp()
+        frame = VideoFrame(self.WIDTH, self.HEIGHT, 'yuv420p')
+        x = (self.n * 4) % (self.WIDTH - 16)
+        self.n += 1
+        luma = frame.planes[0]
+        row = bytearray([32]) * luma.line_size
+        row[x:x + 16] = bytes([224]) * 16
+        luma.update(bytes(row) * self.HEIGHT)
+        for plane in frame.planes[1:]:
+            plane.update(bytes([128]) * (plane.line_size * (self.HEIGHT // 2)))
+        frame.pts = pts
+        frame.time_base = time_base
+        return frame
+
+
+class ToneTrack(AudioStreamTrack):
+    """A 440 Hz tone (aiortc's AudioStreamTrack sends silence, which Opus may shrink to nothing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.phase = 0
+
+    async def recv(self):
+        import math
+        frame = await super().recv()   # 20 ms of silence, s16 mono 8 kHz, with its timestamps
+        samples = frame.samples
+        rate = frame.sample_rate
+        data = bytearray()
+        for i in range(samples):
+            v = int(8000 * math.sin(2 * math.pi * 440 * (self.phase + i) / rate))
+            data += v.to_bytes(2, 'little', signed=True)
+        self.phase += samples
+        frame.planes[0].update(bytes(data))
+        return frame
 
 
 class Peer:
@@ -247,6 +303,34 @@ class Peer:
             if m.get('code') != 'unknown-peer':
                 self.fail(f'signaling error {m.get("code")}: {m.get("message")}')
 
+    # ----- media (media-echo) -----
+    def add_media(self, link):
+        """Our tracks: a video whose picture moves (so that every frame is a real one to encode) and a tone."""
+        if link.media_added:
+            return
+        link.media_added = True
+        link.pc.addTrack(ToneTrack())
+        link.pc.addTrack(MovingVideoTrack())
+
+    async def consume(self, link, track):
+        """Counts what comes back decoded; passes when enough of both kinds did."""
+        counts = link.media_counts
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            counts[track.kind] = counts.get(track.kind, 0) + 1
+            if track.kind == 'video':
+                counts['size'] = f'{frame.width}x{frame.height}'
+            if (counts.get('video', 0) >= MEDIA_VIDEO_FRAMES and counts.get('audio', 0) >= MEDIA_AUDIO_FRAMES and
+                    not link.media_passed):
+                link.media_passed = True
+                if counts['size'] != f'{MovingVideoTrack.WIDTH}x{MovingVideoTrack.HEIGHT}':
+                    return self.fail(f'the echoed video is {counts["size"]}, ours is '
+                                     f'{MovingVideoTrack.WIDTH}x{MovingVideoTrack.HEIGHT}')
+                self.finish(0, f'PASS media-echo video {counts["video"]} {counts["size"]} audio {counts["audio"]}')
+
     # ----- peer connections -----
     def new_link(self, remote):
         link = Link(remote)
@@ -269,6 +353,12 @@ class Peer:
         @pc.on('datachannel')
         def _dc(ch):
             self.on_channel(link, ch)
+
+        @pc.on('track')
+        def _track(track):
+            log(f'peer {remote}: a {track.kind} track')
+            if args.scenario == 'media-echo':
+                asyncio.ensure_future(self.guard(self.consume(link, track)))
 
         return link
 
@@ -314,6 +404,8 @@ class Peer:
         link = self.new_link(remote)
         ch = link.pc.createDataChannel('data')
         self.on_channel(link, ch)
+        if args.scenario == 'media-echo':
+            self.add_media(link)
         await link.pc.setLocalDescription(await link.pc.createOffer())
         await self.send_description(link)
 
@@ -330,6 +422,8 @@ class Peer:
                 sdp = await self.relay.rewrite_sdp(sdp, self.relay.map_remote)
             await link.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type='offer'))
             link.remote_set = True
+            if args.scenario == 'media-echo':
+                self.add_media(link)   # aiortc 1.4 puts them on the offer's transceivers of their kind
             await link.pc.setLocalDescription(await link.pc.createAnswer())
             await self.send_description(link)
         else:
