@@ -9,6 +9,10 @@
 #
 #   SCENARIO  lossy-receive-file  duplex-peer --send-file (10 MiB of random bytes) -> aiortc; aiortc's SHA-256 must
 #                                 be sha256sum's of the source, and duplex-peer must exit 0 by itself
+#             lossy-media-echo    duplex-peer --echo --media-echo; aiortc sends a moving VP8 video and an Opus tone and
+#                                 must decode 60 video frames of its size and 100 audio frames that came back across
+#                                 the loss twice; duplex-peer must have sent NACKs for the video it lost and
+#                                 retransmitted (RTX) what aiortc NACKed
 #             lossy-unordered     duplex-peer --echo; aiortc opens `lossy` (ordered=False, maxRetransmits=0), sends
 #                                 500 numbered messages 2 ms apart, which come back on `lossy`, then a marker on the
 #                                 reliable `data`; fewer than 500 but more than 250 echoes, some after the first
@@ -31,11 +35,11 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 PATH/duplex-server PATH/duplex-peer lossy-receive-file|lossy-unordered [duplex-answers|duplex-offers]" >&2
+    echo "usage: $0 PATH/duplex-server PATH/duplex-peer lossy-receive-file|lossy-unordered|lossy-media-echo [duplex-answers|duplex-offers]" >&2
     exit 2
 }
 [[ $# -eq 3 || $# -eq 4 ]] || usage
-case $3 in lossy-receive-file | lossy-unordered) ;; *) usage ;; esac
+case $3 in lossy-receive-file | lossy-unordered | lossy-media-echo) ;; *) usage ;; esac
 case ${4:-duplex-answers} in duplex-offers | duplex-answers) ;; *) usage ;; esac
 
 if [[ ${DUPLEX_RTC_NETNS:-} != 1 ]]; then
@@ -58,6 +62,7 @@ SEED=${RTC_LOSS_SEED:-$((RANDOM * 32768 + RANDOM))}
 case $SCENARIO in
     lossy-receive-file) DELAY_MS=5 ;;
     lossy-unordered) DELAY_MS=20 ;;
+    lossy-media-echo) DELAY_MS=30 ;;
 esac
 RELAY=${RTC_RELAY:-loss=0.05,delay_ms=$DELAY_MS,reorder=0.05,seed=$SEED}
 log "relay: $RELAY"
@@ -73,6 +78,7 @@ DPEER=("$DUPLEX_PEER" --signal "$SIGNAL" --room "$ROOM" --id duplex --bind 127.0
 case $SCENARIO in
     lossy-receive-file) DPEER+=(--send-file "$SRC") ;;
     lossy-unordered) DPEER+=(--echo) ;;
+    lossy-media-echo) DPEER+=(--echo --media-echo) ;;
 esac
 
 log "aiortc: ${FOREIGN[*]}"
@@ -112,6 +118,16 @@ case $SCENARIO in
         ;;
     lossy-unordered)
         rtc_dpeer_stop 'duplex-peer --echo'
+        ;;
+    lossy-media-echo)
+        rtc_dpeer_stop 'duplex-peer --media-echo'
+        video=$(grep -m1 -E 'peer aiortc: video: ' "$WORK/duplex-peer.err" || true)
+        [[ -n $video ]] || die "duplex-peer reported no video counts"
+        log "duplex-peer: $video"
+        nacks=$(grep -oE 'NACKs sent [0-9]+' <<<"$video" | grep -oE '[0-9]+$')
+        resent=$(grep -oE 'packets retransmitted [0-9]+' <<<"$video" | grep -oE '[0-9]+$')
+        [[ $nacks -gt 0 ]] || die "duplex-peer sent no NACK for the video it lost ($video)"
+        [[ $resent -gt 0 ]] || die "duplex-peer retransmitted nothing aiortc asked for ($video)"
         ;;
 esac
 log "duplex-peer exited 0"

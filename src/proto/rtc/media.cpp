@@ -379,6 +379,7 @@ void Media::apply(const sdp::RtpSection& local, const sdp::RtpSection& remote, c
         if (auto ssrc = remote.primary_ssrc()) bind_remote_ssrc(*t, *ssrc, false);
         if (auto rtx = remote.rtx_ssrc()) bind_remote_ssrc(*t, *rtx, true);
         if (!t->jitter || t->jitter->codec() != *t->codec) reset_receiver(*t);
+        t->jitter->set_loss_wait(loss_wait(*t));
         t->info.remote_stream_id = remote.msid_stream.value_or("");
         t->info.remote_track_id = remote.msid_track.value_or("");
         if (t->created_by_remote && !t->announced) {
@@ -553,10 +554,19 @@ void Media::bind_remote_ssrc(Transceiver& t, std::uint32_t ssrc, bool rtx) {
     if (!rtx && t.jitter) reset_receiver(t);
 }
 
+base::Duration Media::loss_wait(const Transceiver& t) const {
+    // A NACK, its retransmission and some slack: 1.5 round trips (100 ms
+    // assumed until RTCP measures one), at most 500 ms.
+    if (!t.nack_ok) return {};
+    const base::Duration rtt = t.info.stats.round_trip_time.value_or(std::chrono::milliseconds(100));
+    return std::min<base::Duration>(rtt + rtt / 2 + std::chrono::milliseconds(10), std::chrono::milliseconds(500));
+}
+
 void Media::reset_receiver(Transceiver& t) {
     rtp::JitterBufferConfig cfg;
     cfg.clock_rate = clock_rate(*t.codec);
     t.jitter = std::make_unique<rtp::JitterBuffer>(*t.codec, cfg);
+    t.jitter->set_loss_wait(loss_wait(t));
     t.nack = rtp::NackGenerator{};
     t.have_sequence = false;
     t.cycles = 0;
@@ -604,7 +614,11 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
             const auto d = std::chrono::duration_cast<base::Duration>(std::chrono::microseconds(
                 static_cast<std::int64_t>(rtt) * 1'000'000 / 65536));
             t->info.stats.round_trip_time = d;
-            for (auto& r : transceivers_) r->nack.set_rtt(d);
+            for (auto& r : transceivers_) {
+                r->nack.set_rtt(d);
+                r->info.stats.round_trip_time = d;
+                if (r->jitter) r->jitter->set_loss_wait(loss_wait(*r));
+            }
         }
     };
     std::size_t resends = 0;

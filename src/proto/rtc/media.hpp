@@ -115,6 +115,7 @@ private:
     /// SRTP state is dropped) and starts the receiver afresh.
     void bind_remote_ssrc(Transceiver& t, std::uint32_t ssrc, bool rtx);
     void reset_receiver(Transceiver& t);
+    base::Duration loss_wait(const Transceiver& t) const;
     void send_reports(base::Instant now);
 
     PeerOutputs& out_;

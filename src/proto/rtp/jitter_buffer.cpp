@@ -194,7 +194,7 @@ std::optional<Frame> JitterBuffer::poll_frame(base::Instant now) {
             const auto later = next_frame_start(next_);
             if (!later) return std::nullopt;
             const Span after = frame_at(*later);
-            if (!after.complete || now < playout_time(after.timestamp)) return std::nullopt;
+            if (!after.complete || now < playout_time(after.timestamp) + loss_wait_) return std::nullopt;
             ++stats_.frames_dropped;
             if (codec_ != Codec::Opus) waiting_for_key_ = true;
             release(next_, *later - 1);
@@ -251,7 +251,7 @@ std::optional<base::Instant> JitterBuffer::poll_timeout() const noexcept {
     if (!later) return std::nullopt;
     const Span after = frame_at(*later);
     if (!after.complete) return std::nullopt;
-    return playout_time(after.timestamp);
+    return playout_time(after.timestamp) + loss_wait_;
 }
 
 std::vector<std::uint16_t> JitterBuffer::missing(std::size_t limit) const {

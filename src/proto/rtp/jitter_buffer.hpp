@@ -101,6 +101,11 @@ public:
     bool key_frame_wanted() const noexcept { return started_ && waiting_for_key_; }
     /// The current release delay (three times the jitter, within bounds).
     base::Duration delay() const noexcept;
+    /// How long past the next frame's time an incomplete frame is still
+    /// waited for: a retransmission's round trip when NACKs are in use (0
+    /// without). Only a loss costs this latency: frames behind a complete
+    /// one go at their own time.
+    void set_loss_wait(base::Duration wait) noexcept { loss_wait_ = wait; }
 
     const JitterBufferStats& stats() const noexcept { return stats_; }
     Codec codec() const noexcept { return codec_; }
@@ -150,6 +155,7 @@ private:
     base::Instant base_{};
     std::optional<std::pair<std::uint32_t, base::Instant>> last_transit_;
     double jitter_ = 0;                   // in timestamp units, RFC 3550 §A.8
+    base::Duration loss_wait_{};
     std::vector<std::byte> frame_;
     JitterBufferStats stats_;
 };

@@ -21,6 +21,7 @@ Scenarios against a peer that is duplex-peer (or another foreign peer standing i
                  MEDIA_AUDIO_FRAMES audio frames came back decoded: prints `PASS media-echo video N WxH audio M`.
 Through a lossy path (need --relay, see below):
   lossy-receive-file   as receive-file; prints `PASS lossy-receive-file SIZE SHA256`.
+  lossy-media-echo     as media-echo; prints `PASS lossy-media-echo video N WxH audio M`.
   lossy-unordered      the other side echoes (duplex-peer --echo): once `data` is open, open `lossy`
                  (ordered=False, maxRetransmits=0), send 500 numbered text messages on it 2 ms apart, then a
                  marker on `data` and wait for its echo (and 1 s more for late echoes on `lossy`). Passes if
@@ -84,7 +85,8 @@ CHUNK = 65536
 LOW_THRESHOLD = 256 * 1024
 HIGH_WATER = 1024 * 1024
 SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver',
-             'lossy-receive-file', 'lossy-unordered', 'media-echo']
+             'lossy-receive-file', 'lossy-unordered', 'media-echo', 'lossy-media-echo']
+MEDIA_SCENARIOS = ('media-echo', 'lossy-media-echo')
 MEDIA_VIDEO_FRAMES = 60    # media-echo: decoded video frames to see come back (2 s at 30 frames/s)
 MEDIA_AUDIO_FRAMES = 100   # and audio frames (20 ms each: 2 s)
 RECEIVE_FILE = ('receive-file', 'file-receiver', 'lossy-receive-file')
@@ -329,7 +331,7 @@ class Peer:
                 if counts['size'] != f'{MovingVideoTrack.WIDTH}x{MovingVideoTrack.HEIGHT}':
                     return self.fail(f'the echoed video is {counts["size"]}, ours is '
                                      f'{MovingVideoTrack.WIDTH}x{MovingVideoTrack.HEIGHT}')
-                self.finish(0, f'PASS media-echo video {counts["video"]} {counts["size"]} audio {counts["audio"]}')
+                self.finish(0, f'PASS {args.scenario} video {counts["video"]} {counts["size"]} audio {counts["audio"]}')
 
     # ----- peer connections -----
     def new_link(self, remote):
@@ -357,7 +359,7 @@ class Peer:
         @pc.on('track')
         def _track(track):
             log(f'peer {remote}: a {track.kind} track')
-            if args.scenario == 'media-echo':
+            if args.scenario in MEDIA_SCENARIOS:
                 asyncio.ensure_future(self.guard(self.consume(link, track)))
 
         return link
@@ -404,7 +406,7 @@ class Peer:
         link = self.new_link(remote)
         ch = link.pc.createDataChannel('data')
         self.on_channel(link, ch)
-        if args.scenario == 'media-echo':
+        if args.scenario in MEDIA_SCENARIOS:
             self.add_media(link)
         await link.pc.setLocalDescription(await link.pc.createOffer())
         await self.send_description(link)
@@ -422,7 +424,7 @@ class Peer:
                 sdp = await self.relay.rewrite_sdp(sdp, self.relay.map_remote)
             await link.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type='offer'))
             link.remote_set = True
-            if args.scenario == 'media-echo':
+            if args.scenario in MEDIA_SCENARIOS:
                 self.add_media(link)   # aiortc 1.4 puts them on the offer's transceivers of their kind
             await link.pc.setLocalDescription(await link.pc.createAnswer())
             await self.send_description(link)

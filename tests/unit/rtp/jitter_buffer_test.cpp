@@ -345,3 +345,32 @@ TEST(PacketHistory, APacketGoesAgainAtMostOncePerInterval) {
     EXPECT_FALSE(h.find(5).has_value());
     EXPECT_TRUE(h.take_for_resend(21, t + 1ms, 50ms).has_value());
 }
+
+TEST(JitterBuffer, TheLossWaitGivesARetransmissionItsRoundTrip) {
+    // Frame 1 loses a packet; its retransmission comes 80 ms later, after
+    // frame 2 is due. Without a loss wait frame 1 is given up; with 100 ms
+    // it is saved, and only the frames behind it wait.
+    for (auto wait : {0ms, 100ms}) {
+        Rig rig(rtp::Codec::Vp8);
+        rig.jb.set_loss_wait(wait);
+        Sender s{rtp::Codec::Vp8, 100, 0};
+        std::vector<std::vector<Pkt>> sent;
+        for (int i = 0; i < 4; ++i) sent.push_back(s.frame(vp8_frame(i, i == 0, 700), 3000));
+        Instant t{};
+        for (const auto& p : sent[0]) rig.insert(p, t);
+        t += 33ms;
+        rig.insert(sent[1][0], t);
+        rig.insert(sent[1][2], t);
+        t += 33ms;
+        for (const auto& p : sent[2]) rig.insert(p, t);
+        rig.insert(sent[1][1], t + 80ms);
+        rig.advance_to(t + 1s);
+        if (wait == 0ms) {
+            EXPECT_EQ(rig.jb.stats().frames_dropped, 2u);  // frame 1, and frame 2 that refers to it
+        } else {
+            EXPECT_EQ(rig.jb.stats().frames_dropped, 0u);
+            ASSERT_EQ(rig.out.size(), 3u);
+            EXPECT_GE(rig.out[1].at, t + 80ms);  // frame 1 when its packet came
+        }
+    }
+}
