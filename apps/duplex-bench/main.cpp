@@ -5,12 +5,14 @@
 //   duplex-bench connect ws://127.0.0.1:8080/echo --connections 50
 //   duplex-bench idle    ws://127.0.0.1:8080/echo --connections 10000 --server-pid PID [--warm 1]
 //   duplex-bench rtc     [--megabytes 64] [--message-size 65536] [--processes] (data channels, rtc.cpp)
+//   duplex-bench media   [--packets 200000] [--rounds 3] (RTP over SRTP against libsrtp2's floor, media.cpp)
 //
 // Prints a progress line every second and a summary at the end (JSON with
 // --json). Bounded by --duration and --connections.
 #include "kernel_sampler.hpp"
 #include "load.hpp"
 #include "process_sampler.hpp"
+#include "media.hpp"
 #include "rtc.hpp"
 
 #include <CLI/CLI.hpp>
@@ -83,10 +85,12 @@ bool parse_sources(const std::string& spec, std::vector<runtime::Address>& out) 
 
 int main(int argc, char** argv) {
     if (argc >= 2 && std::string_view(argv[1]) == "rtc") return run_rtc(argc - 1, argv + 1);
+    if (argc >= 2 && std::string_view(argv[1]) == "media") return run_media(argc - 1, argv + 1);
     CLI::App app{"duplex-bench: a load generator for WebSocket servers, and for data channels (rtc)", "duplex-bench"};
     app.footer(
         "Modes: echo, fanout, connect, idle (below: a WebSocket URL and these options), and\n"
         "  duplex-bench rtc [--megabytes 64] [--message-size 65536] [--processes]   data-channel goodput and setup time\n"
+        "  duplex-bench media [--packets 200000] [--rounds 3]   RTP/SRTP packets per second against libsrtp2's floor\n"
         "  (duplex-bench rtc --help lists its options)");
     std::string mode_name, url_text, sources_spec, ca_file;
     Config cfg;

@@ -184,6 +184,7 @@ bool PeerImpl::send_transmits() {
             if (t.local == s->local()) out.push_back({t.destination, t.data});
         if (!out.empty()) (void)s->send_many(out);
     }
+    for (auto& t : batch) peer_->recycle(std::move(t.data));
     return true;
 }
 

@@ -103,6 +103,15 @@ try:
           rtc.stdout.decode() + rtc.stderr.decode())
     bad = subprocess.run([bench_bin, 'echo', 'http://nope'], capture_output=True)
     check('bad url exits 2', bad.returncode == 2 and len(bad.stderr.decode().strip().splitlines()) == 1, bad.stderr.decode())
+    # media: every packet sent comes out as frames on the other side; the figures are there (not judged here:
+    # speed goals live in the benchmark's own runs, docs/performance.md), and sending allocates nothing per packet.
+    media = subprocess.run([bench_bin, 'media', '--packets', '20000', '--rounds', '1', '--json'], capture_output=True,
+                           timeout=60)
+    r = json.loads(media.stdout) if media.returncode == 0 else None
+    check('media', r and r['frames_out'] >= 20000 // 10 - 2 and r['send_pps'] > 0 and r['recv_pps'] > 0 and
+          r['send_floor_pps'] > 0 and r['recv_floor_pps'] > 0 and r['send_allocations_per_packet'] == 0,
+          media.stdout.decode() + media.stderr.decode())
+
     # A connection that fails says why; --help names every mode, rtc too.
     refused = subprocess.run([bench_bin, 'echo', f'ws://127.0.0.1:{closed_port()}/echo', '-c', '1', '--duration', '0.3'],
                              capture_output=True, timeout=30)
@@ -110,6 +119,7 @@ try:
     check('connect failure names the reason', refused.returncode == 1 and 'failed: Connection refused' in err, err)
     helptext = subprocess.run([bench_bin, '--help'], capture_output=True, timeout=30).stdout.decode()
     check('--help lists rtc', 'duplex-bench rtc' in helptext and 'echo' in helptext, helptext[-400:])
+    check('--help lists media', 'duplex-bench media' in helptext, helptext[-400:])
 finally:
     for p in procs:
         try: os.killpg(p.pid, signal.SIGKILL)

@@ -742,7 +742,7 @@ base::Status Media::send_frame(TransceiverKey key, base::Bytes frame, std::uint3
 }
 
 void Media::send_rtp(Transceiver& t, const rtp::Header& h, base::Bytes payload, base::Instant now, bool retransmission) {
-    std::vector<std::byte> datagram(rtp::written_size(h, payload.size()) + srtp::Session::kMaxTrailer);
+    std::vector<std::byte> datagram = out_.buffer(rtp::written_size(h, payload.size()) + srtp::Session::kMaxTrailer);
     const std::size_t n = rtp::write(h, payload, datagram);
     if (n == 0) return;
     if (!retransmission && t.history) t.history->store(h.sequence, base::Bytes(datagram.data(), n), now);

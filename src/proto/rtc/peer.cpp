@@ -76,6 +76,8 @@ std::optional<Transmit> Peer::poll_transmit() {
     return t;
 }
 
+void Peer::recycle(std::vector<std::byte>&& buffer) { impl_->out.recycle(std::move(buffer)); }
+
 base::Result<ChannelKey> Peer::create_channel(const ChannelOptions& options, base::Instant now) {
     auto& s = *impl_;
     if (s.closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");

@@ -206,6 +206,9 @@ public:
     void handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,
                          base::Instant now);
     std::optional<Transmit> poll_transmit();
+    /// A sent datagram's buffer, given back for the next ones (optional: a
+    /// runtime that does so spares media an allocation per packet).
+    void recycle(std::vector<std::byte>&& buffer);
 
     // --- data channels ---
     base::Result<ChannelKey> create_channel(const ChannelOptions& options, base::Instant now);
