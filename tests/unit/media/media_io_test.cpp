@@ -1,0 +1,146 @@
+// The sources and recorders (src/media): the test pattern's frame number
+// read back through a real VP8 encode and decode, IVF and Ogg Opus files
+// written and read back (and decoded), the tone's energy through Opus.
+#include "media/ivf.hpp"
+#include "media/ogg_opus.hpp"
+#include "media/opus_codec.hpp"
+#include "media/test_pattern.hpp"
+#include "media/vp8_codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+namespace media = duplex::media;
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+    return (std::filesystem::temp_directory_path() / ("duplex-media-" + std::to_string(::getpid()) + "-" + name)).string();
+}
+
+}  // namespace
+
+TEST(TestPattern, TheFrameNumberSurvivesVp8) {
+    std::string err;
+    auto enc = media::Vp8Encoder::create(320, 240, 30, 400, err);
+    ASSERT_TRUE(enc) << err;
+    auto dec = media::Vp8Decoder::create(err);
+    ASSERT_TRUE(dec) << err;
+    media::TestPattern pattern(320, 240);
+    int read = 0;
+    for (int i = 0; i < 90; ++i) {
+        const auto& frame = pattern.next();
+        EXPECT_EQ(media::read_frame_number(frame), i) << "the uncompressed frame " << i;
+        const auto bytes = enc->encode(frame, i == 45);
+        ASSERT_FALSE(bytes.empty()) << i;
+        if (i == 0 || i == 45) {
+            EXPECT_TRUE(enc->last_was_key()) << i;
+        }
+        auto pic = dec->decode(bytes.data(), bytes.size());
+        ASSERT_TRUE(pic) << i;
+        EXPECT_EQ(pic->width, 320);
+        if (media::read_frame_number(*pic) == i) ++read;
+    }
+    EXPECT_EQ(dec->errors(), 0u);
+    EXPECT_GE(read, 88);  // every one, give or take a first frame at a low rate
+    EXPECT_FALSE(media::read_frame_number(media::I420Frame::blank(320, 240)));
+    EXPECT_FALSE(media::read_frame_number(media::I420Frame::blank(64, 64)));  // too small to carry one
+}
+
+TEST(Ivf, WrittenFramesReadBackAndDecode) {
+    std::string err;
+    auto enc = media::Vp8Encoder::create(320, 240, 30, 300, err);
+    ASSERT_TRUE(enc) << err;
+    media::TestPattern pattern(320, 240);
+    std::vector<std::vector<std::byte>> frames;
+    const std::string path = temp_path("a.ivf");
+    {
+        media::IvfWriter w(path);
+        // A delta frame before any key frame is skipped (nothing could decode it).
+        media::TestPattern other(320, 240);
+        auto warm = media::Vp8Encoder::create(320, 240, 30, 300, err);
+        (void)warm->encode(other.next(), false);
+        const auto delta = warm->encode(other.next(), false);
+        ASSERT_FALSE(media::vp8_key_frame_size(delta.data(), delta.size()));
+        ASSERT_TRUE(w.write(delta.data(), delta.size(), 0));
+        EXPECT_EQ(w.frames(), 0u);
+        for (std::uint32_t i = 0; i < 30; ++i) {
+            frames.push_back(enc->encode(pattern.next(), false));
+            ASSERT_TRUE(w.write(frames.back().data(), frames.back().size(), 0xFFFFF000u + 3000 * i)) << w.error();
+        }
+        EXPECT_EQ(w.frames(), 30u);
+    }
+    auto key = media::vp8_key_frame_size(frames[0].data(), frames[0].size());
+    ASSERT_TRUE(key);
+    EXPECT_EQ(*key, std::make_pair(320, 240));
+    auto r = media::IvfReader::open(path, err);
+    ASSERT_TRUE(r) << err;
+    EXPECT_EQ(r->width, 320);
+    EXPECT_EQ(r->height, 240);
+    EXPECT_EQ(r->rate, 90000u);
+    auto dec = media::Vp8Decoder::create(err);
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        auto f = r->next();
+        ASSERT_TRUE(f) << i;
+        EXPECT_EQ(f->data, frames[i]) << i;
+        EXPECT_EQ(f->pts, 3000 * i) << "the RTP time from the first frame, across the 32-bit wrap";
+        EXPECT_TRUE(dec->decode(f->data.data(), f->data.size()));
+    }
+    EXPECT_FALSE(r->next());
+    EXPECT_EQ(dec->errors(), 0u);
+    std::filesystem::remove(path);
+    EXPECT_FALSE(media::IvfReader::open(temp_path("missing.ivf"), err));
+    EXPECT_NE(err.find("cannot open"), std::string::npos);
+}
+
+TEST(OggOpus, AToneWrittenReadBackAndDecodedHasItsEnergy) {
+    std::string err;
+    auto enc = media::OpusEncoder::create(64000, err);
+    ASSERT_TRUE(enc) << err;
+    media::Tone tone;
+    std::vector<std::vector<std::byte>> packets;
+    const std::string path = temp_path("a.ogg");
+    {
+        auto w = media::OggOpusWriter::create(path, err);
+        ASSERT_TRUE(w) << err;
+        for (int i = 0; i < 50; ++i) {
+            packets.push_back(enc->encode(tone.next()));
+            ASSERT_FALSE(packets.back().empty());
+            ASSERT_TRUE(w->write(packets.back().data(), packets.back().size()));
+        }
+        EXPECT_EQ(w->packets(), 50u);
+    }
+    auto r = media::OggOpusReader::open(path, err);
+    ASSERT_TRUE(r) << err;
+    auto dec = media::OpusDecoder::create(err);
+    double energy = 0;
+    std::size_t samples = 0;
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        auto p = r->next();
+        ASSERT_TRUE(p) << i;
+        EXPECT_EQ(p->data, packets[i]) << i;
+        EXPECT_EQ(p->samples, media::kOpusFrameSamples);
+        const auto pcm = dec->decode(p->data.data(), p->data.size());
+        for (auto s : pcm) energy += static_cast<double>(s) * s;
+        samples += pcm.size();
+    }
+    EXPECT_FALSE(r->next());
+    // A sine of amplitude 0.25 has an RMS of 0.25/sqrt(2) of full scale.
+    const double rms = std::sqrt(energy / static_cast<double>(samples)) / 32767.0;
+    EXPECT_GT(rms, 0.12);
+    EXPECT_LT(rms, 0.22);
+    std::filesystem::remove(path);
+    // An IVF file is not an Ogg Opus one.
+    const std::string not_ogg = temp_path("b.ogg");
+    std::FILE* f = std::fopen(not_ogg.c_str(), "wb");
+    std::fputs("DKIF this is no Ogg file at all, and it goes on for a while............................", f);
+    std::fclose(f);
+    EXPECT_FALSE(media::OggOpusReader::open(not_ogg, err));
+    EXPECT_NE(err.find("not an Ogg Opus file"), std::string::npos);
+    std::filesystem::remove(not_ogg);
+}
