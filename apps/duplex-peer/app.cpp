@@ -42,9 +42,14 @@ App::App(duplex::EventLoop& loop, Options o, Console console)
                          else console_.say("the signaling server refused a message: " + e.code + ": " + e.message);
                      },
                      [this](const std::string& why) { fail(why); },
-                 }) {}
+                 }),
+      media_(loop, opt_.media, console_) {}
 
 int App::run() {
+    if (std::string error; !media_.open(error)) {
+        console_.error(error);
+        return 1;
+    }
     signaling_.start(opt_.signal_url, signal::Join{opt_.room, opt_.id, opt_.token}, seconds(opt_.join_timeout));
     tick();
     if (opt_.timeout > 0) {
@@ -85,6 +90,7 @@ void App::finish(int code) {
     exit_code_ = code;
     for (auto& [id, link] : links_) {
         report_media(*link);
+        media_.finish(id);
         link->pc.close();
     }
     signaling_.close();
@@ -124,6 +130,7 @@ void App::on_peer_left(const std::string& id) {
     auto it = links_.find(id);
     if (it == links_.end()) return;
     report_media(*it->second);
+    media_.finish(id);
     it->second->pc.close();
     links_.erase(it);
     if (opt_.one_shot() && id == target_ && !finished_)
@@ -148,14 +155,15 @@ void App::on_description(const signal::Description& d) {
         console_.detail("peer " + d.peer + ": offer collision, rolling back ours (we are polite)");
         (void)l->pc.set_local_description({duplex::SdpType::Rollback, ""});
     }
-    if (is_offer && opt_.media_echo) {
-        // One track of ours for each audio and video m= line of the offer.
+    if (is_offer && (opt_.media_echo || media_.active())) {
+        // Tracks of ours for the offer's audio and video m= lines.
         std::size_t audio = 0, video = 0;
         for (std::size_t at = d.sdp.find("\nm="); at != std::string::npos; at = d.sdp.find("\nm=", at + 1)) {
             if (d.sdp.compare(at + 3, 6, "audio ") == 0) ++audio;
             if (d.sdp.compare(at + 3, 6, "video ") == 0) ++video;
         }
-        add_echo_tracks(*l, audio, video);
+        if (opt_.media_echo) add_echo_tracks(*l, audio, video);
+        else media_.before_answer(d.peer, l->pc, audio, video);
     }
     auto st = l->pc.set_remote_description({is_offer ? duplex::SdpType::Offer : duplex::SdpType::Answer, d.sdp});
     if (!st.ok()) {
@@ -230,6 +238,7 @@ App::Link* App::start_link(const std::string& remote, bool offer) {
         l.data = *dc;
         on_channel(remote, *dc);
         if (opt_.media_echo) add_echo_tracks(l, 1, 1);
+        else media_.before_offer(remote, l.pc);
         negotiate(l);
         // negotiate() may have dropped the link (a local failure).
         if (links_.find(remote) == links_.end()) return nullptr;
@@ -278,6 +287,7 @@ void App::drop(const std::string& remote, const std::string& why) {
     auto it = links_.find(remote);
     if (it == links_.end()) return;
     report_media(*it->second);
+    media_.finish(remote);
     console_.error("peer " + remote + ": " + why + "; dropping this peer");
     it->second->pc.close();
     // Freed after this callback (we may be inside one of the link's own).

@@ -11,6 +11,7 @@
 
 #include "console.hpp"
 #include "file_transfer.hpp"
+#include "media_tracks.hpp"
 #include "signaling_client.hpp"
 
 #include <duplex/event_loop.hpp>
@@ -38,6 +39,7 @@ struct Options {
     std::string send_file, receive_dir;
     bool echo = false;
     bool media_echo = false;     // send every received audio/video track back
+    MediaOptions media;          // --video, --audio, --record
 
     bool one_shot() const noexcept { return send_text.has_value() || !send_file.empty(); }
 };
@@ -92,6 +94,7 @@ private:
     std::vector<duplex::IceServer> ice_servers_;
     std::map<std::string, std::unique_ptr<Link>> links_;
     std::set<std::string> refused_;  // over --max-peers, said once each
+    MediaTracks media_;
     bool finished_ = false;
     int exit_code_ = 1;
     // One-shot modes.

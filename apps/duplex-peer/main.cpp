@@ -64,12 +64,19 @@ int main(int argc, char** argv) {
     cli.add_flag("--media-echo", o.media_echo,
                  "with any mode: send every audio and video track a peer sends back to it (offers audio and video "
                  "when duplex-peer makes the offer)");
+    cli.add_option("--video", o.media.video,
+                   "send video to every peer: testsrc (a moving test pattern with its frame number as a bar code, VP8) "
+                   "or an IVF file of VP8 (looped)");
+    cli.add_option("--audio", o.media.audio, "send audio to every peer: tone (440 Hz, Opus) or an Ogg Opus file (looped)");
+    cli.add_option("--record", o.media.record,
+                   "record every audio and video track a peer sends to DIR/<peer>-<mid>.ivf (VP8), .ogg (Opus) or "
+                   ".h264 (Annex B); the counts are printed when the peer goes");
     auto* mode = cli.add_option_group("mode", "what to do once connected");
     mode->add_flag("--echo", o.echo, "send every message back on its channel");
     auto* send_opt = mode->add_option("--send", send_text, "send a text, print the first reply (if any), exit");
     mode->add_option("--send-file", o.send_file, "send a file (docs/file-transfer.md), exit when confirmed");
     mode->add_option("--receive-dir", o.receive_dir, "store received files here (never overwriting one)");
-    mode->require_option(1);
+    mode->require_option(0, 1);
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -89,6 +96,17 @@ int main(int argc, char** argv) {
         return usage_error("--receive-dir " + o.receive_dir + " is not a directory");
     if (!o.send_file.empty() && !fs::is_regular_file(o.send_file))
         return usage_error("--send-file " + o.send_file + " is not a readable file");
+    const bool media = !o.media.video.empty() || !o.media.audio.empty() || !o.media.record.empty();
+    if (mode->count_all() == 0 && !media && !o.media_echo)
+        return usage_error("say what to do: --echo, --send, --send-file, --receive-dir, --media-echo, --video, --audio "
+                           "or --record");
+    if (o.media_echo && media) return usage_error("--media-echo sends back what comes; it goes without --video, --audio, --record");
+    if (!o.media.video.empty() && o.media.video != "testsrc" && !fs::is_regular_file(o.media.video))
+        return usage_error("--video " + o.media.video + ": neither testsrc nor a readable IVF file");
+    if (!o.media.audio.empty() && o.media.audio != "tone" && !fs::is_regular_file(o.media.audio))
+        return usage_error("--audio " + o.media.audio + ": neither tone nor a readable Ogg Opus file");
+    if (!o.media.record.empty() && !fs::is_directory(o.media.record))
+        return usage_error("--record " + o.media.record + " is not a directory");
 
     duplex_peer::Console console(quiet ? duplex_peer::Verbosity::Quiet
                                  : verbose ? duplex_peer::Verbosity::Verbose

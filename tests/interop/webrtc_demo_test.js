@@ -94,7 +94,8 @@ const { FLAGS: COMMON_FLAGS, WEBRTC_FLAGS, loadChromium, chromiumHome, armWatchd
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
 const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
-const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media'];
+const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media', 'native-testsrc',
+  'native-record'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
 const REST = process.argv.slice(3);
@@ -103,7 +104,7 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-testsrc] [native-record]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
@@ -1101,6 +1102,145 @@ async function caseNativeMedia(origin) {
   return problems;
 }
 
+// native-testsrc: `duplex-peer --video testsrc --audio tone` joins a page's room and offers. For 5 s the page reads
+// each presented frame of duplex-peer's video from a canvas: the frame number of the test pattern's bar code
+// (media/test_pattern.hpp) must read, the numbers must only grow, and few may be missing; inbound-rtp framesDecoded
+// must grow at about the 30 frames/s duplex-peer sends, and the tone's totalAudioEnergy must grow.
+async function caseNativeTestsrc(origin) {
+  const problems = [];
+  const failsBefore = fails.length;
+  const procs = [], pages = [];
+  try {
+    const room = `native-testsrc-${crypto.randomBytes(4).toString('hex')}`;
+    const a = await openPage(origin, room, problems);
+    pages.push(a);
+    const n = startNative(nativeArgs(origin, room, 'duplex-peer-testsrc', ['--video', 'testsrc', '--audio', 'tone']));
+    n.peerId = 'duplex-peer-testsrc';
+    procs.push(n);
+    const playing = await waitFor(a, (id) => {
+      const v = document.querySelector(`#videos figure[data-peer="${id}"] video`);
+      return v && v.videoWidth > 0 && v.currentTime > 0 && `${v.videoWidth}x${v.videoHeight}`;
+    }, n.peerId, 20000);
+    expect(playing === '640x480', `${a.label} plays duplex-peer's test pattern (${playing})`);
+    if (!playing) return problems;
+    const inbound = () => a.evaluate(async (id) => {
+      const out = {};
+      (await window.duplexDemo.peer(id).pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp') out[s.kind] = { framesDecoded: s.framesDecoded, packetsLost: s.packetsLost,
+          totalAudioEnergy: s.totalAudioEnergy, nackCount: s.nackCount, pliCount: s.pliCount };
+      });
+      return out;
+    }, n.peerId);
+    const before = await inbound();
+    const seen = await a.evaluate((id) => new Promise((resolve) => {
+      const v = document.querySelector(`#videos figure[data-peer="${id}"] video`);
+      const c = document.createElement('canvas');
+      c.width = v.videoWidth;
+      c.height = v.videoHeight;
+      const ctx = c.getContext('2d', { willReadFrequently: true });
+      // The bar code: 18 blocks of 16x16 along the top, white start, 16 bits, black stop.
+      const luma = (d, i) => { const o = ((8 * c.width) + i * 16 + 8) * 4; return 0.299 * d[o] + 0.587 * d[o + 1] + 0.114 * d[o + 2]; };
+      const numbers = [];
+      let unreadable = 0;
+      const t0 = performance.now();
+      const step = () => {
+        ctx.drawImage(v, 0, 0);
+        const d = ctx.getImageData(0, 0, c.width, 16).data;
+        if (luma(d, 0) > 180 && luma(d, 17) < 70) {
+          let n = 0;
+          for (let b = 1; b <= 16; b++) n = (n << 1) | (luma(d, b) >= 128 ? 1 : 0);
+          numbers.push(n);
+        } else unreadable++;
+        if (performance.now() - t0 > 5000) resolve({ numbers, unreadable });
+        else v.requestVideoFrameCallback(step);
+      };
+      v.requestVideoFrameCallback(step);
+    }), n.peerId);
+    const after = await inbound();
+    const nums = seen.numbers;
+    let backwards = 0;
+    for (let i = 1; i < nums.length; i++) if (nums[i] < nums[i - 1]) backwards++;
+    const distinct = new Set(nums).size;
+    const range = nums.length ? nums[nums.length - 1] - nums[0] + 1 : 0;
+    const missing = range - distinct;
+    say(`native-testsrc: ${nums.length} frames presented, ${distinct} distinct numbers ${nums[0]}..${nums[nums.length - 1]}, ` +
+      `${missing} missing, ${seen.unreadable} unreadable; framesDecoded +${after.video.framesDecoded - before.video.framesDecoded}, ` +
+      `packetsLost ${after.video.packetsLost}, NACKs ${after.video.nackCount}, PLIs ${after.video.pliCount}`);
+    expect(distinct >= 100 && backwards === 0 && seen.unreadable <= 2,
+      `${a.label} read the frame number of ${distinct} frames in 5 s, always growing (${backwards} backwards, ${seen.unreadable} unreadable)`);
+    expect(range > 0 && missing / range < 0.05, `${a.label}: ${missing} of ${range} frame numbers were never presented (< 5 %; headless Chromium may skip presenting a decoded frame)`);
+    const decoded = after.video.framesDecoded - before.video.framesDecoded;
+    expect(decoded >= 135, `${a.label} decoded ${decoded} frames in ~5 s (duplex-peer sends 30/s: >= 135)`);
+    expect(after.audio && after.audio.totalAudioEnergy > (before.audio ? before.audio.totalAudioEnergy : 0) + 0.01,
+      `${a.label}: the tone's energy grows (${before.audio && before.audio.totalAudioEnergy} -> ${after.audio && after.audio.totalAudioEnergy})`);
+    n.kill('SIGTERM');
+    expect(await exitedWithin(n, 8000) === 0, `${n.label} exits 0 on SIGTERM`);
+    expect(!!await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: video: sent [1-9]\\d* frames`), 0), `${n.label} reports the video frames it sent`);
+  } finally {
+    if (fails.length > failsBefore) dumpNative(procs, pages);
+    killNatives();
+    for (const p of pages) await p.close().catch(() => {});
+  }
+  return problems;
+}
+
+// native-record: the page's fake camera and microphone recorded by `duplex-peer --record DIR`. After 5 s of
+// recording duplex-peer gets SIGTERM; its IVF must decode with libvpx without an error at the camera's size, hold
+// at least 90 % of the frames the page sent meanwhile, and its Ogg Opus must decode (media_check).
+async function caseNativeRecord(origin) {
+  const problems = [];
+  const failsBefore = fails.length;
+  const procs = [], pages = [];
+  const dir = fs.mkdtempSync(path.join(home.dir, 'native-record-'));
+  const check = process.env.DUPLEX_MEDIA_CHECK;
+  if (!check) { expect(false, 'DUPLEX_MEDIA_CHECK names media_check (the CMake test sets it)'); return problems; }
+  try {
+    const room = `native-record-${crypto.randomBytes(4).toString('hex')}`;
+    const a = await openPage(origin, room, problems);
+    pages.push(a);
+    await a.click('#start-camera', { timeout: 5000 });
+    await waitFor(a, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
+    const n = startNative(nativeArgs(origin, room, 'duplex-peer-record', ['--record', dir]));
+    n.peerId = 'duplex-peer-record';
+    procs.push(n);
+    const rec = await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: recording its video \\(VP8\\) to (\\S+\\.ivf)$`), 20000);
+    expect(!!rec, `${n.label} records the page's video`);
+    if (!rec) return problems;
+    const sent = () => a.evaluate(async (id) => {
+      let frames = 0;
+      (await window.duplexDemo.peer(id).pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') frames = s.framesSent; });
+      return frames;
+    }, n.peerId);
+    const first = await sent();
+    await sleep(5000);  // records for a while: 5 s of camera
+    const last = await sent();
+    n.kill('SIGTERM');
+    expect(await exitedWithin(n, 8000) === 0, `${n.label} exits 0 on SIGTERM`);
+    const done = await nativeLine(n, 'err', new RegExp(`recorded video to (\\S+): (\\d+) frames`), 0);
+    const ivf = (n.log.find((l) => /recorded video to /.test(l)) || '').match(/recorded video to (\S+): (\d+) frames/);
+    const ogg = (n.log.find((l) => /recorded audio to /.test(l)) || '').match(/recorded audio to (\S+): (\d+) frames/);
+    expect(!!done && !!ivf && !!ogg, `${n.label} reports the video and audio it recorded`);
+    if (!ivf || !ogg) return problems;
+    const v = execFileSync(check, [ivf[1]], { encoding: 'utf8' }).trim();
+    const m = v.match(/^video frames (\d+) decoded (\d+) errors (\d+) size (\d+)x(\d+)/);
+    const frames = m ? +m[1] : 0;
+    say(`native-record: ${v}; the page sent ${last - first} frames in the last 5 s, ${last} in all`);
+    expect(m && +m[3] === 0 && +m[2] === frames && m[4] === '640' && m[5] === '480',
+      `${path.basename(ivf[1])} decodes with libvpx without an error, 640x480 (${v})`);
+    expect(frames >= 0.9 * (last - first), `${path.basename(ivf[1])} holds ${frames} frames, >= 90 % of the ${last - first} the page sent while it recorded`);
+    expect(frames === +ivf[2], `duplex-peer's count (${ivf[2]}) is the file's (${frames})`);
+    const au = execFileSync(check, [ogg[1]], { encoding: 'utf8' }).trim();
+    const am = au.match(/^audio packets (\d+) decoded (\d+) errors (\d+) rms ([\d.]+)/);
+    expect(am && +am[1] >= 200 && +am[3] === 0 && +am[2] === +am[1],
+      `${path.basename(ogg[1])}: Ogg Opus that decodes, at least 200 packets of 20 ms (${au})`);
+  } finally {
+    if (fails.length > failsBefore) dumpNative(procs, pages);
+    killNatives();
+    for (const p of pages) await p.close().catch(() => {});
+  }
+  return problems;
+}
+
 async function caseNativeSend(origin) {
   const problems = [];
   const failsBefore = fails.length;
@@ -1379,7 +1519,8 @@ async function caseNativeGlare(origin) {
     const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn,
       toggles: caseToggles, https: caseHttps, glare: caseGlare, defaults: caseDefaults, token: caseToken,
       'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare,
-      'native-send': caseNativeSend, 'native-media': caseNativeMedia })[name](origin);
+      'native-send': caseNativeSend, 'native-media': caseNativeMedia, 'native-testsrc': caseNativeTestsrc,
+      'native-record': caseNativeRecord })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();
