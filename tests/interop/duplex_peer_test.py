@@ -133,7 +133,7 @@ async def case_usage_errors():
     """Usage errors: one line naming the program, exit 2."""
     for args, want in [(['--signal', 'http://127.0.0.1:1/signal', '--room', 'r', '--echo'], 'must be a ws:// or wss:// URL'),
                        (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'a b', '--echo'], '--room must be'),
-                       (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r'], '--echo,--send,--send-file,--receive-dir'),
+                       (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r'], 'say what to do: --echo, --send, --send-file, --receive-dir, --media-echo, --video, --audio or --record'),
                        (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r', '--echo', '--bogus'], 'bogus'),
                        (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r', '--echo', '-v', '-q'], 'excludes')]:
         rc, out, err = await run_once(PEER, *args)

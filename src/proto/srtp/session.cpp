@@ -4,8 +4,6 @@
 
 #include <srtp2/srtp.h>
 
-#include <arpa/inet.h>
-
 #include <climits>
 #include <cstring>
 #include <string>
@@ -148,8 +146,13 @@ base::Result<std::size_t> Session::unprotect_rtcp(std::span<std::byte> packet) {
 }
 
 void Session::forget_ssrc(std::uint32_t ssrc) noexcept {
-    // srtp_remove_stream takes the SSRC in network order.
-    if (ctx_) (void)srtp_remove_stream(static_cast<srtp_t>(ctx_), htonl(ssrc));
+    // srtp_remove_stream takes the SSRC as it lies in the packet (network
+    // order), read as an unsigned int.
+    const unsigned char wire[4] = {static_cast<unsigned char>(ssrc >> 24), static_cast<unsigned char>(ssrc >> 16),
+                                   static_cast<unsigned char>(ssrc >> 8), static_cast<unsigned char>(ssrc)};
+    unsigned int as_in_packet = 0;
+    std::memcpy(&as_in_packet, wire, sizeof as_in_packet);
+    if (ctx_) (void)srtp_remove_stream(static_cast<srtp_t>(ctx_), as_in_packet);
 }
 
 base::Result<Sessions> make_sessions(const dtls::SrtpKeyingMaterial& keys, bool dtls_client) {

@@ -89,6 +89,30 @@ TEST_P(SrtpProfiles, RtpAndRtcpRoundTripAndTheTagIsChecked) {
     EXPECT_EQ(rtcp, rr);
 }
 
+TEST_P(SrtpProfiles, AForgottenSsrcStartsAfresh) {
+    // A stream that ended (its transceiver got another SSRC) leaves no state:
+    // the same packet is a replay before forget_ssrc, and new after it.
+    const Keys k(GetParam());
+    auto tx = Session::create(GetParam(), Direction::Outbound, k.key, k.salt);
+    auto rx = Session::create(GetParam(), Direction::Inbound, k.key, k.salt);
+    ASSERT_TRUE(tx && rx);
+    std::vector<std::byte> buf;
+    const std::size_t len = rtp_packet(buf, 7, 200);
+    auto sealed = tx->protect_rtp(buf, len);
+    ASSERT_TRUE(sealed);
+    const std::vector<std::byte> wire(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*sealed));
+    auto first = wire;
+    ASSERT_TRUE(rx->unprotect_rtp(first));
+    auto replay = wire;
+    EXPECT_EQ(rx->unprotect_rtp(replay).error(), make_error_code(SrtpError::replay));
+    rx->forget_ssrc(0x4321);  // another SSRC: nothing changes
+    auto still = wire;
+    EXPECT_EQ(rx->unprotect_rtp(still).error(), make_error_code(SrtpError::replay));
+    rx->forget_ssrc(0x1234);
+    auto fresh = wire;
+    EXPECT_TRUE(rx->unprotect_rtp(fresh)) << "the stream's state was not dropped";
+}
+
 TEST_P(SrtpProfiles, AnotherKeyOrNoRoomIsRefused) {
     const Keys k(GetParam());
     auto tx = Session::create(GetParam(), Direction::Outbound, k.key, k.salt);
