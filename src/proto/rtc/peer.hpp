@@ -1,5 +1,6 @@
 // proto/rtc/peer.hpp: one WebRTC peer connection as a sans-IO machine: ICE,
-// DTLS, SCTP and DCEP composed, described by SDP (JSEP, RFC 8829).
+// DTLS, SCTP and DCEP, and RTP/RTCP over SRTP for audio and video (media.hpp),
+// composed, described by SDP (JSEP, RFC 8829).
 //
 // Drive contract (the same as every machine in proto):
 //   inputs   add_host(), handle_datagram(), the signaling calls, the channel

@@ -3,10 +3,13 @@
 // negotiation.cpp (JSEP: descriptions, rollback, ICE restart). Internal.
 //
 //   Transport (ICE + DTLS + demux) ──DTLS app data──► DataChannels (SCTP + DCEP)
-//        ▲                                                   │
-//        └──────────────── SCTP packets ◄───────────────────┘
+//        ▲    │                                              │
+//        │    └──SRTP/SRTCP (128..191)──► Media (RTP, RTCP, jitter buffers, NACK/RTX)
+//        │                                  │ (keyed from DTLS-SRTP when DTLS is up)
+//        └──────── SCTP packets, SRTP datagrams ◄────────────┘
 //   the negotiation tells the transport its role, the remote's credentials,
-//   candidates and fingerprint, and when to start DTLS in which role.
+//   candidates and fingerprint, and when to start DTLS in which role; and
+//   the media part which sections were accepted, with what.
 #pragma once
 
 #include "proto/rtc/data_channels.hpp"
