@@ -1184,9 +1184,11 @@ async function caseNativeTestsrc(origin) {
   return problems;
 }
 
-// native-record: the page's fake camera and microphone recorded by `duplex-peer --record DIR`. After 5 s of
-// recording duplex-peer gets SIGTERM; its IVF must decode with libvpx without an error at the camera's size, hold
-// at least 90 % of the frames the page sent meanwhile, and its Ogg Opus must decode (media_check).
+// native-record: a call between the page and duplex-peer, both ways: `duplex-peer --record DIR --video testsrc
+// --audio tone` records the page's fake camera and microphone while the page plays duplex-peer's test pattern.
+// After 5 s of recording duplex-peer gets SIGTERM; its IVF must decode with libvpx without an error at the
+// camera's size and hold at least 90 % of the frames the page sent meanwhile, its Ogg Opus must decode
+// (media_check), and the page must have decoded duplex-peer's video (640x480) all along.
 async function caseNativeRecord(origin) {
   const problems = [];
   const failsBefore = fails.length;
@@ -1200,7 +1202,7 @@ async function caseNativeRecord(origin) {
     pages.push(a);
     await a.click('#start-camera', { timeout: 5000 });
     await waitFor(a, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
-    const n = startNative(nativeArgs(origin, room, 'duplex-peer-record', ['--record', dir]));
+    const n = startNative(nativeArgs(origin, room, 'duplex-peer-record', ['--record', dir, '--video', 'testsrc', '--audio', 'tone']));
     n.peerId = 'duplex-peer-record';
     procs.push(n);
     const rec = await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: recording its video \\(VP8\\) to (\\S+\\.ivf)$`), 20000);
@@ -1211,9 +1213,22 @@ async function caseNativeRecord(origin) {
       (await window.duplexDemo.peer(id).pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') frames = s.framesSent; });
       return frames;
     }, n.peerId);
+    const decodedOf = () => a.evaluate(async (id) => {
+      let frames = 0;
+      (await window.duplexDemo.peer(id).pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded; });
+      return frames;
+    }, n.peerId);
     const first = await sent();
+    const decodedBefore = await decodedOf();
     await sleep(5000);  // records for a while: 5 s of camera
     const last = await sent();
+    const decodedAfter = await decodedOf();
+    const shown = await a.evaluate((id) => {
+      const v = document.querySelector(`#videos figure[data-peer="${id}"] video`);
+      return v ? `${v.videoWidth}x${v.videoHeight}` : null;
+    }, n.peerId);
+    expect(shown === '640x480' && decodedAfter - decodedBefore >= 135,
+      `${a.label} meanwhile decoded ${decodedAfter - decodedBefore} frames of duplex-peer's test pattern (${shown})`);
     n.kill('SIGTERM');
     expect(await exitedWithin(n, 8000) === 0, `${n.label} exits 0 on SIGTERM`);
     const done = await nativeLine(n, 'err', new RegExp(`recorded video to (\\S+): (\\d+) frames`), 0);
