@@ -2,7 +2,7 @@
 # Installs what building and testing duplex needs on Debian 12, only what is
 # missing. Usage: scripts/deps.sh [build|test]   (default: test)
 #   build: compiler, CMake, Ninja, OpenSSL, zlib, CLI11, nlohmann-json, usrsctp, libsrtp2,
-#          and for the sources and recorders (src/media, duplex-peer) libvpx, libopus, libogg
+#          and for the sources and recorders (src/media, duplex-peer) libvpx, libopus, libogg, OpenH264
 #   test:  build + GoogleTest, clang/libFuzzer, the interop peers (Chromium,
 #          Python websockets, Node ws and playwright-core)
 set -euo pipefail
@@ -10,7 +10,7 @@ what=${1:-test}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs=(g++ cmake ninja-build make pkg-config libssl-dev zlib1g-dev libcli11-dev nlohmann-json3-dev libusrsctp-dev libsrtp2-dev
-      libvpx-dev libopus-dev libogg-dev)
+      libvpx-dev libopus-dev libogg-dev libopenh264-dev)
 if [ "$what" = test ]; then
   pkgs+=(libgtest-dev libgmock-dev clang libclang-rt-14-dev chromium python3 python3-websockets curl openssl procps util-linux iproute2 coturn python3-aiortc python3-zeroconf)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
     cli.add_option("--video", o.media.video,
                    "send video to every peer: testsrc (a moving test pattern with its frame number as a bar code, VP8) "
                    "or an IVF file of VP8 (looped)");
+    std::string video_codec = "vp8";
+    cli.add_option("--video-codec", video_codec, "the codec our offers prefer for --video testsrc: vp8 or h264 "
+                   "(an answer takes the offerer's order)")->check(CLI::IsMember({"vp8", "h264"}))->capture_default_str();
     cli.add_option("--audio", o.media.audio, "send audio to every peer: tone (440 Hz, Opus) or an Ogg Opus file (looped)");
     cli.add_option("--record", o.media.record,
                    "record every audio and video track a peer sends to DIR/<peer>-<mid>.ivf (VP8), .ogg (Opus) or "
@@ -97,6 +100,9 @@ int main(int argc, char** argv) {
     if (!o.send_file.empty() && !fs::is_regular_file(o.send_file))
         return usage_error("--send-file " + o.send_file + " is not a readable file");
     const bool media = !o.media.video.empty() || !o.media.audio.empty() || !o.media.record.empty();
+    o.media.video_codec = video_codec == "h264" ? duplex::Codec::H264 : duplex::Codec::Vp8;
+    if (o.media.video_codec == duplex::Codec::H264 && o.media.video != "testsrc")
+        return usage_error("--video-codec h264 goes with --video testsrc (files are IVF of VP8)");
     if (mode->count_all() == 0 && !media && !o.media_echo)
         return usage_error("say what to do: --echo, --send, --send-file, --receive-dir, --media-echo, --video, --audio "
                            "or --record");

@@ -47,6 +47,8 @@ bool MediaTracks::open(std::string& error) {
         pattern_ = std::make_unique<duplex::media::TestPattern>(opt_.width, opt_.height);
         encoder_ = duplex::media::Vp8Encoder::create(opt_.width, opt_.height, opt_.fps, opt_.video_kbps, error);
         if (!encoder_) return false;
+        h264_ = duplex::media::H264Encoder::create(opt_.width, opt_.height, opt_.fps, opt_.video_kbps, error);
+        if (!h264_) return false;
     } else if (!opt_.video.empty()) {
         ivf_holder_.emplace(duplex::media::IvfReader::open(opt_.video, error));
         if (!*ivf_holder_) return false;
@@ -84,14 +86,16 @@ void MediaTracks::add(const std::string& peer, duplex::PeerConnection& pc, duple
     const auto dir = sends && records ? duplex::TrackDirection::SendRecv
                      : sends          ? duplex::TrackDirection::SendOnly
                                       : duplex::TrackDirection::RecvOnly;
-    auto track = pc.add_track(kind, {dir, "duplex-peer", std::nullopt});
+    std::optional<duplex::Codec> prefer;
+    if (kind == duplex::MediaKind::Video && opt_.video_codec == duplex::Codec::H264) prefer = duplex::Codec::H264;
+    auto track = pc.add_track(kind, {dir, "duplex-peer", prefer});
     if (!track) return console_.error("peer " + peer + ": add_track: " + track.status().message());
     auto t = std::make_shared<Track>();
     t->peer = peer;
     t->track = *track;
     t->kind = kind;
     t->sends = sends;
-    if (kind == duplex::MediaKind::Video && sends) t->track.on_key_frame_request([this] { want_key_ = true; });
+    if (kind == duplex::MediaKind::Video && sends) t->track.on_key_frame_request([this] { want_key_ = want_h264_key_ = true; });
     tracks_[peer].push_back(t);
     if (records) record(t);
 }
@@ -188,16 +192,32 @@ void MediaTracks::finish_all() {
 // --------------------------------------------------------------- sources --
 
 void MediaTracks::tick_video() {
-    std::vector<std::byte> frame;
     std::uint32_t ts = 0;
     steady_clock::time_point next;
-    if (encoder_) {
-        // A track that starts sending needs a key frame to start from.
+    // What each codec's tracks get this tick.
+    std::vector<std::byte> vp8, h264;
+    if (pattern_) {
+        const auto& picture = pattern_->next();
+        bool need_vp8 = false, need_h264 = false;
         for (auto& [peer, list] : tracks_)
-            for (auto& t : list)
-                if (t->kind == duplex::MediaKind::Video && !t->started && t->sending()) want_key_ = t->started = true;
-        frame = encoder_->encode(pattern_->next(), want_key_);
-        want_key_ = false;
+            for (auto& t : list) {
+                if (t->kind != duplex::MediaKind::Video || !t->sending()) continue;
+                const bool is_h264 = t->track.codec() == duplex::Codec::H264;
+                // A track that starts sending needs a key frame to start from.
+                if (!t->started) {
+                    t->started = true;
+                    (is_h264 ? want_h264_key_ : want_key_) = true;
+                }
+                (is_h264 ? need_h264 : need_vp8) = true;
+            }
+        if (need_vp8) {
+            vp8 = encoder_->encode(picture, want_key_);
+            want_key_ = false;
+        }
+        if (need_h264) {
+            h264 = h264_->encode(picture, want_h264_key_);
+            want_h264_key_ = false;
+        }
         ts = static_cast<std::uint32_t>(video_frames_ * 90000 / static_cast<std::uint64_t>(opt_.fps));
         ++video_frames_;
         next = video_start_ + microseconds(video_frames_ * 1'000'000 / static_cast<std::uint64_t>(opt_.fps));
@@ -211,16 +231,18 @@ void MediaTracks::tick_video() {
         if (!f) return console_.error("--video " + opt_.video + ": no frame to send");
         const std::uint64_t pts = ivf_offset_ + f->pts;
         ivf_last_ = pts;
-        frame = std::move(f->data);
+        vp8 = std::move(f->data);
         const double seconds = static_cast<double>(pts) * ivf_->scale / ivf_->rate;
         ts = static_cast<std::uint32_t>(seconds * 90000);
         next = video_start_ + microseconds(static_cast<std::int64_t>(seconds * 1e6)) + milliseconds(1000 / opt_.fps);
         ++video_frames_;
     }
-    if (!frame.empty())
-        for (auto& [peer, list] : tracks_)
-            for (auto& t : list)
-                if (t->kind == duplex::MediaKind::Video && t->sending()) (void)t->track.send_frame(frame, ts);
+    for (auto& [peer, list] : tracks_)
+        for (auto& t : list) {
+            if (t->kind != duplex::MediaKind::Video || !t->sending()) continue;
+            const auto& frame = t->track.codec() == duplex::Codec::H264 ? h264 : vp8;
+            if (!frame.empty()) (void)t->track.send_frame(frame, ts);
+        }
     const auto delay = duration_cast<milliseconds>(next - steady_clock::now());
     video_timer_ = loop_.set_timeout(std::max(delay, milliseconds(0)), [this] { tick_video(); });
 }

@@ -3,8 +3,10 @@
 // recorder of what each peer sends (--record DIR: DIR/<peer>-<mid>.ivf|.ogg),
 // and the per-track counts it prints when a peer goes.
 //
-// One encoder per source feeds every peer (a key frame asked by one is sent
-// to all). Sources are paced by a loop timer: the test pattern at 30 frames/s
+// One encoder per source and codec feeds every peer (a key frame asked by
+// one is sent to all); the test pattern is encoded in VP8 and/or H.264, as
+// the peers' negotiations ask (a peer that offered VP8 first gets VP8 even
+// with --video-codec h264: the answer keeps the offerer's order). Sources are paced by a loop timer: the test pattern at 30 frames/s
 // (its RTP clock 90 kHz), an IVF file by its timestamps (looped), the tone and
 // an Ogg file 20 ms a packet (48 kHz).
 #pragma once
@@ -14,6 +16,7 @@
 #include <duplex/event_loop.hpp>
 #include <duplex/peer_connection.hpp>
 
+#include "media/h264_codec.hpp"
 #include "media/ivf.hpp"
 #include "media/ogg_opus.hpp"
 #include "media/opus_codec.hpp"
@@ -32,6 +35,7 @@ struct MediaOptions {
     std::string video;    // "", "testsrc" or an .ivf path
     std::string audio;    // "", "tone" or an .ogg path
     std::string record;   // "" or a directory
+    duplex::Codec video_codec = duplex::Codec::Vp8;  // what our offers prefer (--video-codec)
     int width = 640, height = 480, fps = 30, video_kbps = 800;
 };
 
@@ -68,6 +72,8 @@ private:
     // Video source.
     std::unique_ptr<duplex::media::TestPattern> pattern_;
     std::unique_ptr<duplex::media::Vp8Encoder> encoder_;
+    std::unique_ptr<duplex::media::H264Encoder> h264_;
+    bool want_h264_key_ = true;
     std::optional<std::optional<duplex::media::IvfReader>> ivf_holder_;
     duplex::media::IvfReader* ivf_ = nullptr;
     std::uint64_t ivf_offset_ = 0;   // pts added by each loop of the file

@@ -95,7 +95,7 @@ const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
 const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
 const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media', 'native-testsrc',
-  'native-record'];
+  'native-testsrc-h264', 'native-record'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
 const REST = process.argv.slice(3);
@@ -104,7 +104,7 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-testsrc] [native-record]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-testsrc] [native-testsrc-h264] [native-record]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
@@ -1106,7 +1106,9 @@ async function caseNativeMedia(origin) {
 // each presented frame of duplex-peer's video from a canvas: the frame number of the test pattern's bar code
 // (media/test_pattern.hpp) must read, the numbers must only grow, and few may be missing; inbound-rtp framesDecoded
 // must grow at about the 30 frames/s duplex-peer sends, and the tone's totalAudioEnergy must grow.
-async function caseNativeTestsrc(origin) {
+// native-testsrc-h264: the same with `--video-codec h264` (OpenH264): duplex-peer offers H.264 first, the page
+// answers it and decodes video/H264.
+async function caseNativeTestsrc(origin, codec = 'vp8') {
   const problems = [];
   const failsBefore = fails.length;
   const procs = [], pages = [];
@@ -1114,7 +1116,8 @@ async function caseNativeTestsrc(origin) {
     const room = `native-testsrc-${crypto.randomBytes(4).toString('hex')}`;
     const a = await openPage(origin, room, problems);
     pages.push(a);
-    const n = startNative(nativeArgs(origin, room, 'duplex-peer-testsrc', ['--video', 'testsrc', '--audio', 'tone']));
+    const n = startNative(nativeArgs(origin, room, 'duplex-peer-testsrc',
+      ['--video', 'testsrc', '--audio', 'tone', '--video-codec', codec]));
     n.peerId = 'duplex-peer-testsrc';
     procs.push(n);
     const playing = await waitFor(a, (id) => {
@@ -1125,9 +1128,11 @@ async function caseNativeTestsrc(origin) {
     if (!playing) return problems;
     const inbound = () => a.evaluate(async (id) => {
       const out = {};
-      (await window.duplexDemo.peer(id).pc.getStats()).forEach((s) => {
+      const report = await window.duplexDemo.peer(id).pc.getStats();
+      report.forEach((s) => {
         if (s.type === 'inbound-rtp') out[s.kind] = { framesDecoded: s.framesDecoded, packetsLost: s.packetsLost,
-          totalAudioEnergy: s.totalAudioEnergy, nackCount: s.nackCount, pliCount: s.pliCount };
+          totalAudioEnergy: s.totalAudioEnergy, nackCount: s.nackCount, pliCount: s.pliCount,
+          mimeType: s.codecId && report.get(s.codecId) ? report.get(s.codecId).mimeType : null };
       });
       return out;
     }, n.peerId);
@@ -1168,7 +1173,9 @@ async function caseNativeTestsrc(origin) {
       `packetsLost ${after.video.packetsLost}, NACKs ${after.video.nackCount}, PLIs ${after.video.pliCount}`);
     expect(distinct >= 100 && backwards === 0 && seen.unreadable <= 2,
       `${a.label} read the frame number of ${distinct} frames in 5 s, always growing (${backwards} backwards, ${seen.unreadable} unreadable)`);
-    expect(range > 0 && missing / range < 0.05, `${a.label}: ${missing} of ${range} frame numbers were never presented (< 5 %; headless Chromium may skip presenting a decoded frame)`);
+    expect(range > 0 && missing / range < 0.1, `${a.label}: ${missing} of ${range} frame numbers were never presented (< 10 %: headless Chromium under load skips presenting some decoded frames; framesDecoded below is the loss measure)`);
+    const mime = codec === 'h264' ? 'video/H264' : 'video/VP8';
+    expect(after.video.mimeType === mime, `${a.label} decodes ${after.video.mimeType} (want ${mime})`);
     const decoded = after.video.framesDecoded - before.video.framesDecoded;
     expect(decoded >= 135, `${a.label} decoded ${decoded} frames in ~5 s (duplex-peer sends 30/s: >= 135)`);
     expect(after.audio && after.audio.totalAudioEnergy > (before.audio ? before.audio.totalAudioEnergy : 0) + 0.01,
@@ -1535,7 +1542,7 @@ async function caseNativeGlare(origin) {
       toggles: caseToggles, https: caseHttps, glare: caseGlare, defaults: caseDefaults, token: caseToken,
       'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare,
       'native-send': caseNativeSend, 'native-media': caseNativeMedia, 'native-testsrc': caseNativeTestsrc,
-      'native-record': caseNativeRecord })[name](origin);
+      'native-testsrc-h264': (o) => caseNativeTestsrc(o, 'h264'), 'native-record': caseNativeRecord })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();

@@ -1,11 +1,14 @@
 // The sources and recorders (src/media): the test pattern's frame number
 // read back through a real VP8 encode and decode, IVF and Ogg Opus files
 // written and read back (and decoded), the tone's energy through Opus.
+#include "media/h264_codec.hpp"
 #include "media/ivf.hpp"
 #include "media/ogg_opus.hpp"
 #include "media/opus_codec.hpp"
 #include "media/test_pattern.hpp"
 #include "media/vp8_codec.hpp"
+
+#include "proto/rtp/payload_format.hpp"
 
 #include <gtest/gtest.h>
 
@@ -143,4 +146,48 @@ TEST(OggOpus, AToneWrittenReadBackAndDecodedHasItsEnergy) {
     EXPECT_FALSE(media::OggOpusReader::open(not_ogg, err));
     EXPECT_NE(err.find("not an Ogg Opus file"), std::string::npos);
     std::filesystem::remove(not_ogg);
+}
+
+TEST(H264, OpenH264FramesThroughOurPayloadFormatDecodeWithTheirNumbers) {
+    // A real encoder's access units (SPS, PPS, IDR, slices larger than a
+    // packet) split by our packetizer (STAP-A, FU-A) and joined again by our
+    // depacketizer: OpenH264's decoder reads every frame and its number.
+    std::string err;
+    auto enc = media::H264Encoder::create(320, 240, 30, 500, err);
+    ASSERT_TRUE(enc) << err;
+    auto dec = media::H264Decoder::create(err);
+    ASSERT_TRUE(dec) << err;
+    auto packetizer = duplex::proto::rtp::make_packetizer(duplex::proto::rtp::Codec::H264);
+    auto depacketizer = duplex::proto::rtp::make_depacketizer(duplex::proto::rtp::Codec::H264);
+    media::TestPattern pattern(320, 240);
+    int numbered = 0, keys = 0;
+    std::vector<std::byte> payload(1200), frame;
+    for (int i = 0; i < 60; ++i) {
+        const auto au = enc->encode(pattern.next(), i == 30);
+        ASSERT_FALSE(au.empty()) << i;
+        if (enc->last_was_key()) ++keys;
+        packetizer->start(duplex::base::Bytes(au.data(), au.size()), 1100);
+        frame.clear();
+        int packets = 0;
+        bool first = true;
+        for (;;) {
+            bool last = false;
+            const std::size_t n = packetizer->next(payload, last);
+            if (n == 0) break;
+            const duplex::base::Bytes p(payload.data(), n);
+            if (first) {
+                EXPECT_EQ(depacketizer->is_key_frame(p), enc->last_was_key()) << i;
+                first = false;
+            }
+            ASSERT_TRUE(depacketizer->append(p, frame)) << i;
+            ++packets;
+        }
+        ASSERT_GT(packets, 0) << i;
+        auto pic = dec->decode(frame.data(), frame.size());
+        ASSERT_TRUE(pic) << "frame " << i << " did not decode (" << dec->errors() << " errors)";
+        if (media::read_frame_number(*pic) == i) ++numbered;
+    }
+    EXPECT_EQ(dec->errors(), 0u);
+    EXPECT_GE(keys, 2);  // the first frame and the forced one
+    EXPECT_GE(numbered, 58);
 }
