@@ -1,6 +1,8 @@
 // proto/sdp/jsep.cpp: see jsep.hpp.
 #include "proto/sdp/jsep.hpp"
 
+#include "proto/sdp/decimal.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <system_error>
@@ -15,17 +17,6 @@ constexpr std::string_view kLegacyProtocol = "DTLS/SCTP";              // pre-RF
 constexpr std::uint32_t kDefaultRemoteMaxMessageSize = 65536;          // RFC 8841 §6.1
 constexpr std::uint16_t kDefaultSctpPort = 5000;                       // RFC 8841 §5.2
 constexpr std::uint16_t kLegacySctpStreams = 65535;                    // what browsers wrote in a=sctpmap
-
-template <class T>
-std::optional<T> parse_decimal(std::string_view s) noexcept {
-    if (s.empty()) return std::nullopt;
-    for (char c : s)
-        if (c < '0' || c > '9') return std::nullopt;
-    T v{};
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
 
 char to_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 char to_upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }

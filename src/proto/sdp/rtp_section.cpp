@@ -1,6 +1,8 @@
 // proto/sdp/rtp_section.cpp: see rtp_section.hpp.
 #include "proto/sdp/rtp_section.hpp"
 
+#include "proto/sdp/decimal.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <system_error>
@@ -9,17 +11,6 @@
 namespace duplex::proto::sdp {
 
 namespace {
-
-template <class T>
-std::optional<T> parse_decimal(std::string_view s) noexcept {
-    if (s.empty() || s.size() > 10) return std::nullopt;
-    for (char c : s)
-        if (c < '0' || c > '9') return std::nullopt;
-    T v{};
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
-}
 
 char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 

@@ -2,6 +2,8 @@
 // rules on tolerance, strictness and limits.
 #include "proto/sdp/session_description.hpp"
 
+#include "proto/sdp/decimal.hpp"
+
 #include <charconv>
 #include <initializer_list>
 #include <system_error>
@@ -73,17 +75,6 @@ bool is_non_ws_string(std::string_view s) noexcept {
         if (u <= 0x20 || u == 0x7F) return false;
     }
     return true;
-}
-
-template <class T>
-std::optional<T> parse_decimal(std::string_view s) noexcept {
-    if (s.empty()) return std::nullopt;
-    for (char c : s)
-        if (c < '0' || c > '9') return std::nullopt;
-    T v{};
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-    return v;
 }
 
 // Splits on single spaces; an empty piece (two spaces, or a leading or
