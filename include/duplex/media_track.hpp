@@ -86,6 +86,14 @@ public:
     Status send_frame(std::span<const std::byte> frame, std::uint32_t rtp_timestamp);
     /// Asks the remote sender for a key frame (PLI).
     Status request_key_frame();
+    /// RTCRtpTransceiver.direction: asked of the next negotiation (fires
+    /// on_negotiation_needed); current_direction() follows once it is done.
+    Status set_direction(TrackDirection d);
+    /// RTCRtpTransceiver.stop(): nothing more goes either way; the next
+    /// negotiation carries the track's m= line at port 0 (fires
+    /// on_negotiation_needed). A track the remote stopped is stopped too.
+    Status stop();
+    bool stopped() const;
     void on_frame(std::function<void(const EncodedFrame&)> fn);
     /// The remote asked for a key frame (PLI/FIR): encode the next one as such.
     void on_key_frame_request(std::function<void()> fn);

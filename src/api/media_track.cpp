@@ -128,6 +128,37 @@ Status MediaTrack::request_key_frame() {
     return {};
 }
 
+Status MediaTrack::set_direction(TrackDirection d) {
+    if (!state_) return Status(Errc::invalid_state, "empty MediaTrack handle");
+    if (state_->loop->in_loop_thread()) {
+        auto p = state_->peer.lock();
+        if (!p) return Status(Errc::invalid_state, "the peer connection is gone");
+        return p->set_direction(*state_, d);
+    }
+    track_on_loop(state_, [d](detail::TrackState& s) {
+        if (auto p = s.peer.lock()) (void)p->set_direction(s, d);
+    });
+    return {};
+}
+
+Status MediaTrack::stop() {
+    if (!state_) return Status(Errc::invalid_state, "empty MediaTrack handle");
+    if (state_->loop->in_loop_thread()) {
+        auto p = state_->peer.lock();
+        if (!p) return Status(Errc::invalid_state, "the peer connection is gone");
+        return p->stop(*state_);
+    }
+    track_on_loop(state_, [](detail::TrackState& s) {
+        if (auto p = s.peer.lock()) (void)p->stop(s);
+    });
+    return {};
+}
+
+bool MediaTrack::stopped() const {
+    auto t = info_of(state_);
+    return t && t->stopped;
+}
+
 void MediaTrack::on_frame(std::function<void(const EncodedFrame&)> fn) {
     track_on_loop(state_, [fn = std::move(fn)](detail::TrackState& s) mutable { s.on_frame = std::move(fn); });
 }
@@ -208,6 +239,24 @@ Status PeerImpl::send_frame(TrackState& t, std::span<const std::byte> frame, std
     if (closed_ || !peer_) return Status(Errc::invalid_state, "the peer connection is closed");
     auto st = peer_->send_frame(t.key, frame, rtp_timestamp, base::Clock::now());
     flush();
+    return st;
+}
+
+Status PeerImpl::set_direction(TrackState& t, TrackDirection d) {
+    if (closed_ || !peer_) return Status(Errc::invalid_state, "the peer connection is closed");
+    const bool send = d == TrackDirection::SendRecv || d == TrackDirection::SendOnly;
+    const bool receive = d == TrackDirection::SendRecv || d == TrackDirection::RecvOnly;
+    auto st = peer_->set_transceiver_direction(t.key, send, receive, base::Clock::now());
+    if (st.ok()) t.direction = d;
+    flush_soon();
+    return st;
+}
+
+Status PeerImpl::stop(TrackState& t) {
+    if (closed_ || !peer_) return Status(Errc::invalid_state, "the peer connection is closed");
+    auto st = peer_->stop_transceiver(t.key, base::Clock::now());
+    if (st.ok()) t.direction = TrackDirection::Inactive;
+    flush_soon();
     return st;
 }
 

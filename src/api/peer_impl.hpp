@@ -82,6 +82,8 @@ public:
     void snapshot_tracks();
     Status send_frame(TrackState& t, std::span<const std::byte> frame, std::uint32_t rtp_timestamp);
     Status request_key_frame(TrackState& t);
+    Status set_direction(TrackState& t, TrackDirection d);
+    Status stop(TrackState& t);
     Result<SessionDescription> create_offer();
     Result<SessionDescription> create_answer();
     Status set_local_description(const SessionDescription& d);

@@ -210,3 +210,57 @@ TEST(MediaTrack, TracksAreBoundedByMaxTracks) {
     ASSERT_FALSE(third.ok());
     EXPECT_NE(third.status().message().find("too many transceivers"), std::string::npos) << third.status().message();
 }
+
+TEST(MediaTrack, DirectionChangesAndStopRenegotiateOnALiveCall) {
+    Pair p;
+    auto dc = p.a.create_data_channel("chat");
+    ASSERT_TRUE(dc.ok());
+    std::vector<DataChannel> remote_channels;
+    p.b.on_data_channel([&](DataChannel c) { remote_channels.push_back(c); });
+    auto video = p.a.add_track(MediaKind::Video, {TrackDirection::SendOnly, "", std::nullopt});
+    ASSERT_TRUE(video.ok());
+    std::vector<MediaTrack> remote;
+    std::size_t frames = 0;
+    p.b.on_track([&](MediaTrack t) {
+        remote.push_back(t);
+        t.on_frame([&](const EncodedFrame&) { ++frames; });
+    });
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    auto send = [&](int n, int from) {
+        for (int i = 0; i < n; ++i) {
+            if (!video->send_frame(vp8_frame(from + i, i == 0, 500), 3000 * static_cast<std::uint32_t>(from + i)).ok())
+                return false;
+            p.loop.run_once(0);
+        }
+        return true;
+    };
+    ASSERT_TRUE(send(5, 0));
+    ASSERT_TRUE(run_until(p.loop, [&] { return frames >= 5; }));
+
+    // Nothing to send for a while: receive-only, which the remote (that sends nothing) answers inactive.
+    ASSERT_TRUE(video->set_direction(TrackDirection::RecvOnly).ok());
+    p.negotiate();
+    EXPECT_EQ(video->current_direction(), TrackDirection::Inactive);
+    EXPECT_FALSE(video->send_frame(vp8_frame(9, true, 500), 99999).ok());
+    // And sending again.
+    ASSERT_TRUE(video->set_direction(TrackDirection::SendOnly).ok());
+    p.negotiate();
+    EXPECT_EQ(video->current_direction(), TrackDirection::SendOnly);
+    ASSERT_TRUE(send(5, 100));
+    ASSERT_TRUE(run_until(p.loop, [&] { return frames >= 10; }));
+
+    // Stopped: its m= line goes to port 0, the remote's track stops too, the channel stays.
+    ASSERT_TRUE(video->stop().ok());
+    EXPECT_TRUE(video->stopped());
+    p.negotiate();
+    EXPECT_NE(p.a.local_description()->sdp.find("m=video 0 "), std::string::npos) << p.a.local_description()->sdp;
+    EXPECT_FALSE(video->send_frame(vp8_frame(200, true, 500), 600000).ok());
+    ASSERT_EQ(remote.size(), 1u);
+    ASSERT_TRUE(run_until(p.loop, [&] { return remote[0].stopped(); }));
+    ASSERT_TRUE(run_until(p.loop, [&] { return !remote_channels.empty() && remote_channels[0].ready_state() == DataChannelState::Open; }));
+    std::string got;
+    remote_channels[0].on_message([&](std::string_view d, bool) { got = std::string(d); });
+    ASSERT_TRUE(dc->send("after the stop").ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return got == "after the stop"; }));
+}

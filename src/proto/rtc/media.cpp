@@ -333,7 +333,7 @@ std::optional<sdp::RtpSection> Media::answer_section(const sdp::RtpSection& offe
 
 void Media::apply(const sdp::RtpSection& local, const sdp::RtpSection& remote, const sdp::RtpSection& answer) {
     Transceiver* t = find_mid(local.mid);
-    if (t == nullptr) return;
+    if (t == nullptr || t->info.stopped) return;
     t->info.sending = sdp::sends(local.direction) && sdp::receives(remote.direction);
     t->info.receiving = sdp::receives(local.direction) && sdp::sends(remote.direction);
     // The answer lists the negotiated codecs in the offerer's order: the
@@ -574,6 +574,23 @@ void Media::reset_receiver(Transceiver& t) {
     t.last_sr = 0;
     t.first_packet_at.reset();
     t.key_request_pending = false;
+}
+
+bool Media::stop_local(TransceiverKey key) {
+    Transceiver* t = find(key);
+    if (t == nullptr) return false;
+    if (!t->info.mid.empty()) stop(t->info.mid);
+    t->info.stopped = true;
+    t->info.sending = t->info.receiving = false;
+    return true;
+}
+
+bool Media::set_direction(TransceiverKey key, bool send, bool receive) {
+    Transceiver* t = find(key);
+    if (t == nullptr || t->info.stopped) return false;
+    t->info.send = send;
+    t->info.receive = receive;
+    return true;
 }
 
 void Media::stop(const std::string& mid) {

@@ -60,6 +60,12 @@ public:
     /// Its m= line was rejected (port 0): it neither sends nor receives
     /// again (W3C: stopped), and what it kept of the remote stream goes.
     void stop(const std::string& mid);
+    /// Ours, stopped by the application (W3C RTCRtpTransceiver.stop): the
+    /// next offer or answer carries its m= line at port 0. False if unknown.
+    bool stop_local(TransceiverKey key);
+    /// What we ask for from the next negotiation (W3C direction). False if
+    /// unknown or stopped.
+    bool set_direction(TransceiverKey key, bool send, bool receive);
     const TransceiverInfo* info(TransceiverKey key) const;
     std::vector<TransceiverKey> keys() const;
     bool empty() const noexcept { return transceivers_.empty(); }

@@ -124,6 +124,23 @@ base::Status Peer::request_key_frame(TransceiverKey key, base::Instant now) {
 }
 
 const TransceiverInfo* Peer::transceiver(TransceiverKey key) const { return impl_->media.info(key); }
+base::Status Peer::stop_transceiver(TransceiverKey key, base::Instant now) {
+    (void)now;
+    if (impl_->closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    if (!impl_->media.stop_local(key)) return rtc_error(Errc::invalid_argument, "no such transceiver");
+    impl_->out.emit(event::NegotiationNeeded{});
+    return {};
+}
+
+base::Status Peer::set_transceiver_direction(TransceiverKey key, bool send, bool receive, base::Instant now) {
+    (void)now;
+    if (impl_->closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    if (!impl_->media.set_direction(key, send, receive))
+        return rtc_error(Errc::invalid_state, "no such transceiver, or it is stopped");
+    impl_->out.emit(event::NegotiationNeeded{});
+    return {};
+}
+
 void Peer::set_accept_remote_tracks(bool accept) noexcept { impl_->media.set_accept_remote_tracks(accept); }
 std::vector<TransceiverKey> Peer::transceivers() const { return impl_->media.keys(); }
 

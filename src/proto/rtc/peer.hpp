@@ -229,6 +229,11 @@ public:
     /// Asks the remote sender for a key frame (PLI).
     base::Status request_key_frame(TransceiverKey key, base::Instant now);
     const TransceiverInfo* transceiver(TransceiverKey key) const;
+    /// W3C RTCRtpTransceiver.stop(): nothing more is sent or received; the
+    /// next negotiation carries its m= line at port 0.
+    base::Status stop_transceiver(TransceiverKey key, base::Instant now);
+    /// W3C RTCRtpTransceiver.direction: what the next negotiation asks for.
+    base::Status set_transceiver_direction(TransceiverKey key, bool send, bool receive, base::Instant now);
     /// PeerConfig::accept_remote_tracks, changed (for the next remote offer).
     void set_accept_remote_tracks(bool accept) noexcept;
     std::vector<TransceiverKey> transceivers() const;
