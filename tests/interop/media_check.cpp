@@ -2,7 +2,9 @@
 //   FILE.ivf (VP8, libvpx):   `video frames N decoded D errors E size WxH numbered K`
 //                             (K: decoded frames that carry a test-pattern frame number)
 //   FILE.ogg (Opus, libopus): `audio packets N decoded D errors E rms R` (R: 0..1 of full scale)
+//   FILE.h264 (Annex B, OpenH264): `video nals N decoded D errors E size WxH numbered K`
 // on stdout; exit 0 if the file could be read, 1 otherwise, 2 on a usage error.
+#include "media/h264_codec.hpp"
 #include "media/ivf.hpp"
 #include "media/ogg_opus.hpp"
 #include "media/opus_codec.hpp"
@@ -11,7 +13,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -64,16 +69,55 @@ int check_ogg(const std::string& path) {
     return 0;
 }
 
+// Annex B: NAL units after 00 00 01 or 00 00 00 01; each goes to the decoder
+// with its start code, and a picture comes out when one is complete.
+int check_h264(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        std::fprintf(stderr, "media_check: cannot open %s\n", path.c_str());
+        return 1;
+    }
+    const std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto* d = reinterpret_cast<const std::byte*>(raw.data());
+    std::string error;
+    auto decoder = duplex::media::H264Decoder::create(error);
+    if (!decoder) {
+        std::fprintf(stderr, "media_check: %s\n", error.c_str());
+        return 1;
+    }
+    std::vector<std::size_t> starts;  // where each start code begins
+    for (std::size_t i = 0; i + 3 <= raw.size(); ++i)
+        if (raw[i] == 0 && raw[i + 1] == 0 && raw[i + 2] == 1) {
+            starts.push_back(i > 0 && raw[i - 1] == 0 ? i - 1 : i);
+            i += 2;
+        }
+    unsigned long decoded = 0, numbered = 0;
+    int w = 0, h = 0;
+    for (std::size_t k = 0; k < starts.size(); ++k) {
+        const std::size_t end = k + 1 < starts.size() ? starts[k + 1] : raw.size();
+        if (auto pic = decoder->decode(d + starts[k], end - starts[k])) {
+            ++decoded;
+            w = pic->width;
+            h = pic->height;
+            if (duplex::media::read_frame_number(*pic)) ++numbered;
+        }
+    }
+    std::printf("video nals %zu decoded %lu errors %llu size %dx%d numbered %lu\n", starts.size(), decoded,
+                static_cast<unsigned long long>(decoder->errors()), w, h, numbered);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc != 2) {
-        std::fprintf(stderr, "usage: media_check FILE.ivf|FILE.ogg\n");
+        std::fprintf(stderr, "usage: media_check FILE.ivf|FILE.ogg|FILE.h264\n");
         return 2;
     }
     const std::string path = argv[1];
     if (path.size() > 4 && path.compare(path.size() - 4, 4, ".ivf") == 0) return check_ivf(path);
     if (path.size() > 4 && path.compare(path.size() - 4, 4, ".ogg") == 0) return check_ogg(path);
-    std::fprintf(stderr, "media_check: %s is neither .ivf nor .ogg\n", path.c_str());
+    if (path.size() > 5 && path.compare(path.size() - 5, 5, ".h264") == 0) return check_h264(path);
+    std::fprintf(stderr, "media_check: %s is neither .ivf, .ogg nor .h264\n", path.c_str());
     return 2;
 }

@@ -95,7 +95,7 @@ const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
 const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
 const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media', 'native-testsrc',
-  'native-testsrc-h264', 'native-record'];
+  'native-testsrc-h264', 'native-record', 'native-record-h264'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
 const REST = process.argv.slice(3);
@@ -104,7 +104,7 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-testsrc] [native-testsrc-h264] [native-record]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-testsrc] [native-testsrc-h264] [native-record] [native-record-h264]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
@@ -1196,7 +1196,9 @@ async function caseNativeTestsrc(origin, codec = 'vp8') {
 // After 5 s of recording duplex-peer gets SIGTERM; its IVF must decode with libvpx without an error at the
 // camera's size and hold at least 90 % of the frames the page sent meanwhile, its Ogg Opus must decode
 // (media_check), and the page must have decoded duplex-peer's video (640x480) all along.
-async function caseNativeRecord(origin) {
+// native-record-h264: the same with `--video-codec h264`: both directions in H.264 (the page answers duplex-peer's
+// offer, which lists H.264 first), the camera recorded as Annex B and decoded by OpenH264 (media_check).
+async function caseNativeRecord(origin, codec = 'vp8') {
   const problems = [];
   const failsBefore = fails.length;
   const procs = [], pages = [];
@@ -1209,10 +1211,12 @@ async function caseNativeRecord(origin) {
     pages.push(a);
     await a.click('#start-camera', { timeout: 5000 });
     await waitFor(a, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
-    const n = startNative(nativeArgs(origin, room, 'duplex-peer-record', ['--record', dir, '--video', 'testsrc', '--audio', 'tone']));
+    const n = startNative(nativeArgs(origin, room, 'duplex-peer-record',
+      ['--record', dir, '--video', 'testsrc', '--audio', 'tone', '--video-codec', codec]));
     n.peerId = 'duplex-peer-record';
     procs.push(n);
-    const rec = await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: recording its video \\(VP8\\) to (\\S+\\.ivf)$`), 20000);
+    const [name, ext] = codec === 'h264' ? ['H264', 'h264'] : ['VP8', 'ivf'];
+    const rec = await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: recording its video \\(${name}\\) to (\\S+\\.${ext})$`), 20000);
     expect(!!rec, `${n.label} records the page's video`);
     if (!rec) return problems;
     const sent = () => a.evaluate(async (id) => {
@@ -1244,11 +1248,13 @@ async function caseNativeRecord(origin) {
     expect(!!done && !!ivf && !!ogg, `${n.label} reports the video and audio it recorded`);
     if (!ivf || !ogg) return problems;
     const v = execFileSync(check, [ivf[1]], { encoding: 'utf8' }).trim();
-    const m = v.match(/^video frames (\d+) decoded (\d+) errors (\d+) size (\d+)x(\d+)/);
+    // IVF: `video frames N decoded D ...`; Annex B: `video nals N decoded D ...` (a frame is what decodes).
+    const m = v.match(/^video (?:frames|nals) (\d+) decoded (\d+) errors (\d+) size (\d+)x(\d+)/);
+    if (m && codec === 'h264') m[1] = m[2];
     const frames = m ? +m[1] : 0;
     say(`native-record: ${v}; the page sent ${last - first} frames in the last 5 s, ${last} in all`);
     expect(m && +m[3] === 0 && +m[2] === frames && m[4] === '640' && m[5] === '480',
-      `${path.basename(ivf[1])} decodes with libvpx without an error, 640x480 (${v})`);
+      `${path.basename(ivf[1])} decodes with ${codec === 'h264' ? 'OpenH264' : 'libvpx'} without an error, 640x480 (${v})`);
     expect(frames >= 0.9 * (last - first), `${path.basename(ivf[1])} holds ${frames} frames, >= 90 % of the ${last - first} the page sent while it recorded`);
     expect(frames === +ivf[2], `duplex-peer's count (${ivf[2]}) is the file's (${frames})`);
     const au = execFileSync(check, [ogg[1]], { encoding: 'utf8' }).trim();
@@ -1542,7 +1548,8 @@ async function caseNativeGlare(origin) {
       toggles: caseToggles, https: caseHttps, glare: caseGlare, defaults: caseDefaults, token: caseToken,
       'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare,
       'native-send': caseNativeSend, 'native-media': caseNativeMedia, 'native-testsrc': caseNativeTestsrc,
-      'native-testsrc-h264': (o) => caseNativeTestsrc(o, 'h264'), 'native-record': caseNativeRecord })[name](origin);
+      'native-testsrc-h264': (o) => caseNativeTestsrc(o, 'h264'), 'native-record': caseNativeRecord,
+      'native-record-h264': (o) => caseNativeRecord(o, 'h264') })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();
