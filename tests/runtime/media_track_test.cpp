@@ -5,6 +5,8 @@
 #include <duplex/event_loop.hpp>
 #include <duplex/peer_connection.hpp>
 
+#include "runtime/peer_pair.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -17,55 +19,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool run_until(EventLoop& loop, const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > end) return false;
-        loop.run_once(5);
-    }
-    return true;
-}
-
-Configuration loopback() {
-    Configuration c;
-    c.allowed_addresses = {"127.0.0.1"};
-    return c;
-}
-
-struct Pair {
-    EventLoop loop;
-    PeerConnection a{loop, loopback()}, b{loop, loopback()};
-    std::vector<IceCandidate> to_a, to_b;
-
-    static void deliver(PeerConnection& pc, std::vector<IceCandidate>& queue) {
-        if (!pc.remote_description()) return;
-        for (auto& c : queue) EXPECT_TRUE(pc.add_ice_candidate(c).ok());
-        queue.clear();
-    }
-    Pair() {
-        a.on_ice_candidate([this](const IceCandidate& c) { to_b.push_back(c); deliver(b, to_b); });
-        b.on_ice_candidate([this](const IceCandidate& c) { to_a.push_back(c); deliver(a, to_a); });
-    }
-    void negotiate(const std::function<void()>& before_answer = {}) {
-        auto offer = a.create_offer();
-        ASSERT_TRUE(offer.ok());
-        ASSERT_TRUE(a.set_local_description(*offer).ok());
-        ASSERT_TRUE(b.set_remote_description(*offer).ok());
-        deliver(b, to_b);
-        if (before_answer) before_answer();
-        auto answer = b.create_answer();
-        ASSERT_TRUE(answer.ok()) << answer.status().message();
-        ASSERT_TRUE(b.set_local_description(*answer).ok());
-        ASSERT_TRUE(a.set_remote_description(*answer).ok());
-        deliver(a, to_a);
-    }
-    bool connected() {
-        return run_until(loop, [&] {
-            return a.connection_state() == PeerConnectionState::Connected &&
-                   b.connection_state() == PeerConnectionState::Connected;
-        });
-    }
-};
+using Pair = duplex::test::PeerPair;
+using duplex::test::loopback;
+using duplex::test::run_until;
 
 std::vector<std::byte> vp8_frame(int n, bool key, std::size_t size) {
     std::vector<std::byte> f(size);

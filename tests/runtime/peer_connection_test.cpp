@@ -5,6 +5,8 @@
 #include <duplex/event_loop.hpp>
 #include <duplex/peer_connection.hpp>
 
+#include "runtime/peer_pair.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -25,67 +27,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool run_until(EventLoop& loop, const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > end) return false;
-        loop.run_once(5);
-    }
-    return true;
-}
+using duplex::test::loopback;
+using duplex::test::run_until;
 
-Configuration loopback() {
-    Configuration c;
-    c.allowed_addresses = {"127.0.0.1"};
-    return c;
-}
-
-/// Two peers wired to each other: candidates go straight across.
-struct Pair {
-    EventLoop loop;
-    PeerConnection a{loop, loopback()}, b{loop, loopback()};
+/// Two peers wired to each other (peer_pair.hpp), with the channels b was offered.
+struct Pair : duplex::test::PeerPair {
     std::vector<DataChannel> b_channels;
 
-    // Candidates wait until the other side has a remote description, as a
-    // signaling channel (ordered: description first) would deliver them.
-    std::vector<IceCandidate> to_a, to_b;
-
-    static void deliver(PeerConnection& pc, std::vector<IceCandidate>& queue) {
-        if (!pc.remote_description()) return;
-        for (auto& c : queue) EXPECT_TRUE(pc.add_ice_candidate(c).ok()) << c.candidate;
-        queue.clear();
-    }
-
-    Pair() {
-        a.on_ice_candidate([this](const IceCandidate& c) { to_b.push_back(c); deliver(b, to_b); });
-        b.on_ice_candidate([this](const IceCandidate& c) { to_a.push_back(c); deliver(a, to_a); });
-        b.on_data_channel([this](DataChannel dc) { b_channels.push_back(dc); });
-    }
-
-    void negotiate() {
-        auto offer = a.create_offer();
-        ASSERT_TRUE(offer.ok()) << offer.status().message();
-        ASSERT_TRUE(a.set_local_description(*offer).ok());
-        ASSERT_TRUE(b.set_remote_description(*offer).ok());
-        deliver(b, to_b);
-        auto answer = b.create_answer();
-        ASSERT_TRUE(answer.ok()) << answer.status().message();
-        ASSERT_TRUE(b.set_local_description(*answer).ok());
-        ASSERT_TRUE(a.set_remote_description(*answer).ok());
-        deliver(a, to_a);
-    }
-
-    bool connected() {
-        const bool ok = run_until(loop, [&] {
-            return a.connection_state() == PeerConnectionState::Connected &&
-                   b.connection_state() == PeerConnectionState::Connected;
-        });
-        if (!ok)
-            ADD_FAILURE() << "a: ice " << to_string(a.ice_connection_state()) << ", connection "
-                          << to_string(a.connection_state()) << "; b: ice " << to_string(b.ice_connection_state())
-                          << ", connection " << to_string(b.connection_state());
-        return ok;
-    }
+    Pair() { b.on_data_channel([this](DataChannel dc) { b_channels.push_back(dc); }); }
 
     DataChannel* remote(const std::string& label) {
         for (auto& c : b_channels)

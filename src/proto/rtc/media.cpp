@@ -53,26 +53,14 @@ MediaCodec public_codec(rtp::Codec c) {
 
 std::uint32_t clock_rate(rtp::Codec c) { return c == rtp::Codec::Opus ? 48000 : 90000; }
 
-sdp::RtpCodec make_codec(std::uint8_t pt, std::string name, std::uint32_t rate, std::uint8_t channels, std::string fmtp,
-                         std::vector<sdp::RtcpFeedback> fb = {}) {
-    sdp::RtpCodec c;
-    c.payload_type = pt;
-    c.name = std::move(name);
-    c.clock_rate = rate;
-    c.channels = channels;
-    c.format_parameters = std::move(fmtp);
-    c.feedback = std::move(fb);
-    return c;
-}
-
 // What duplex sends and receives: every codec a depacketizer exists for.
 std::vector<sdp::RtpCodec> supported(MediaKind kind, std::optional<MediaCodec> preferred) {
-    if (kind == MediaKind::Audio) return {make_codec(111, "opus", 48000, 2, "minptime=10;useinbandfec=1")};
+    if (kind == MediaKind::Audio) return {sdp::RtpCodec::make(111, "opus", 48000, 2, "minptime=10;useinbandfec=1")};
     const std::vector<sdp::RtcpFeedback> fb = {{"nack", ""}, {"nack", "pli"}, {"ccm", "fir"}};
-    std::vector<sdp::RtpCodec> vp8 = {make_codec(96, "VP8", 90000, 0, "", fb), make_codec(97, "rtx", 90000, 0, "apt=96")};
+    std::vector<sdp::RtpCodec> vp8 = {sdp::RtpCodec::make(96, "VP8", 90000, 0, "", fb), sdp::RtpCodec::make(97, "rtx", 90000, 0, "apt=96")};
     std::vector<sdp::RtpCodec> h264 = {
-        make_codec(102, "H264", 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", fb),
-        make_codec(103, "rtx", 90000, 0, "apt=102")};
+        sdp::RtpCodec::make(102, "H264", 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", fb),
+        sdp::RtpCodec::make(103, "rtx", 90000, 0, "apt=102")};
     if (preferred == MediaCodec::H264) std::swap(vp8, h264);
     vp8.insert(vp8.end(), h264.begin(), h264.end());
     return vp8;

@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -74,6 +75,20 @@ struct RtpCodec {
     /// Name compared case-insensitively (RFC 4855 §3: media subtype names are).
     bool is(std::string_view codec_name) const noexcept;
     bool has_feedback(std::string_view type, std::string_view parameter = {}) const noexcept;
+
+    /// One built by hand (what we support, a test's offer).
+    static RtpCodec make(std::uint8_t payload_type, std::string name, std::uint32_t clock_rate,
+                         std::uint8_t channels = 0, std::string format_parameters = {},
+                         std::vector<RtcpFeedback> feedback = {}) {
+        RtpCodec c;
+        c.payload_type = payload_type;
+        c.name = std::move(name);
+        c.clock_rate = clock_rate;
+        c.channels = channels;
+        c.format_parameters = std::move(format_parameters);
+        c.feedback = std::move(feedback);
+        return c;
+    }
 
     friend bool operator==(const RtpCodec&, const RtpCodec&) = default;
 };

@@ -16,14 +16,7 @@ namespace {
 
 sdp::RtpCodec codec(std::uint8_t pt, std::string name, std::uint32_t rate, std::uint8_t channels = 0,
                     std::string fmtp = {}, std::vector<sdp::RtcpFeedback> fb = {}) {
-    sdp::RtpCodec c;
-    c.payload_type = pt;
-    c.name = std::move(name);
-    c.clock_rate = rate;
-    c.channels = channels;
-    c.format_parameters = std::move(fmtp);
-    c.feedback = std::move(fb);
-    return c;
+    return sdp::RtpCodec::make(pt, std::move(name), rate, channels, std::move(fmtp), std::move(fb));
 }
 
 // What a peer that sends and receives VP8 and constrained-baseline H.264

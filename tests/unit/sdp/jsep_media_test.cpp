@@ -34,16 +34,9 @@ sdp::TransportParams local_params() {
     return p;
 }
 
-sdp::RtpCodec codec(std::uint8_t pt, std::string name, std::uint32_t rate, std::uint8_t channels, std::string fmtp,
-                    std::vector<sdp::RtcpFeedback> fb = {}) {
-    sdp::RtpCodec c;
-    c.payload_type = pt;
-    c.name = std::move(name);
-    c.clock_rate = rate;
-    c.channels = channels;
-    c.format_parameters = std::move(fmtp);
-    c.feedback = std::move(fb);
-    return c;
+sdp::RtpCodec codec(std::uint8_t pt, std::string name, std::uint32_t rate, std::uint8_t channels = 0,
+                    std::string fmtp = {}, std::vector<sdp::RtcpFeedback> fb = {}) {
+    return sdp::RtpCodec::make(pt, std::move(name), rate, channels, std::move(fmtp), std::move(fb));
 }
 
 std::vector<sdp::RtpCodec> support(const std::string& kind) {
