@@ -90,6 +90,9 @@ void HttpConnection::on_read(base::MutableBytes data) {
     // A client that sends one request a read leaves nothing to hold: the
     // budget must stop it all the same.
     pause_if_over_budget();
+    // And the reverse: paused inside handle(), but the flush since took it
+    // all (the client reads): no writable event will come to resume.
+    resume_if_drained();
 }
 
 void HttpConnection::pause_if_over_budget() {
@@ -134,20 +137,32 @@ std::size_t HttpConnection::output_limit() const noexcept { return server_.optio
 
 void HttpConnection::resume_reading() {
     // Called once the client took enough: the held requests first, then the socket.
-    auto held = std::move(held_);
-    held_.clear();
-    reading_paused_ = false;
-    in_read_ = true;
-    handle({held.data(), held.size()});
-    in_read_ = false;
-    if (done_ || !sock_) return;
-    flush();
-    if (!held_.empty() || out_.size() > output_limit()) {
-        // Over the budget again: stay paused (held_ keeps the rest).
-        if (!reading_paused_) reading_paused_ = true;
-        return;
+    for (;;) {
+        auto held = std::move(held_);
+        held_.clear();
+        reading_paused_ = false;
+        in_read_ = true;
+        handle({held.data(), held.size()});
+        in_read_ = false;
+        if (done_ || !sock_) return;
+        flush();
+        if (held_.empty() && out_.size() <= output_limit()) {
+            // (handle() may have paused on the way: the budget is met now.)
+            reading_paused_ = false;
+            if (!upgrade_pending_) sock_->pause_reading(false);
+            return;
+        }
+        // Over the budget again: stay paused, held_ keeping the rest, until
+        // half of it has left (on_writable). If the kernel already took that
+        // much, no writable event will come for it: go on now.
+        reading_paused_ = true;
+        sock_->pause_reading(true);
+        if (upgrade_pending_ || out_.size() > output_limit() / 2) return;
     }
-    if (!upgrade_pending_) sock_->pause_reading(false);
+}
+
+void HttpConnection::resume_if_drained() {
+    if (reading_paused_ && !done_ && sock_ && !upgrade_pending_ && out_.size() <= output_limit() / 2) resume_reading();
 }
 
 void HttpConnection::handle_request(base::MutableBytes rest) {
@@ -361,7 +376,7 @@ void HttpConnection::flush() {
 void HttpConnection::on_writable() {
     auto self = shared_from_this();
     flush();
-    if (reading_paused_ && !done_ && sock_ && out_.size() <= output_limit() / 2) resume_reading();
+    resume_if_drained();
 }
 
 void HttpConnection::on_eof() {

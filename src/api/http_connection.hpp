@@ -54,6 +54,8 @@ private:
     /// Unsent responses allowed before reading stops (pipelining).
     std::size_t output_limit() const noexcept;
     void resume_reading();
+    /// Paused over the budget, and half of it has left: read again.
+    void resume_if_drained();
     void pause_if_over_budget();
     void arm_timeout(std::chrono::milliseconds after);
     void release_slot();
