@@ -32,7 +32,15 @@ int check_ivf(const std::string& path) {
     int w = 0, h = 0;
     while (auto f = reader->next()) {
         ++frames;
-        if (auto pic = decoder->decode(f->data.data(), f->data.size())) {
+        const auto errors_before = decoder->errors();
+        auto pic = decoder->decode(f->data.data(), f->data.size());
+        if (decoder->errors() != errors_before) {
+            // Where and what: a test that fails on errors shows these (RFC 6386 §9.1: bit 0 clear = key frame).
+            const bool key = !f->data.empty() && (std::to_integer<unsigned>(f->data[0]) & 1) == 0;
+            std::fprintf(stderr, "media_check: frame %lu (pts %llu, %zu bytes, %s) does not decode\n", frames - 1,
+                         static_cast<unsigned long long>(f->pts), f->data.size(), key ? "key" : "delta");
+        }
+        if (pic) {
             ++decoded;
             w = pic->width;
             h = pic->height;

@@ -17,9 +17,11 @@
 #                             docs/file-transfer.md and prints its SHA-256, which must be sha256sum's of the source
 #             send-file       duplex-peer --receive-dir; the foreign peer sends the 10 MiB file; the file that
 #                             duplex-peer stored must have the source's size and SHA-256
-#             media-echo      duplex-peer --echo --media-echo (aiortc only); the foreign peer sends a moving video (VP8)
-#                             and a tone (Opus) and must decode what comes back (PASS media-echo video N WxH audio M);
-#                             duplex-peer must say it echoes both and report the frames at its end
+#             media-echo      duplex-peer --echo --media-echo; aiortc sends a moving video (VP8) and a tone (Opus) and
+#                             must decode what comes back (PASS media-echo video N WxH audio M); werift and ndc send
+#                             synthetic VP8 and Opus frames (rtc/synthetic_media.js) and must get them back byte for
+#                             byte (PASS media-echo video N audio M); ndc's answer names no SSRC, so duplex finds its
+#                             streams by payload type; duplex-peer must say it echoes both and report the frames
 #
 # duplex-peer runs with --id duplex --bind 127.0.0.1 -v --timeout 60; the foreign peer with --id PEER --timeout 90
 # and $RTC_PEER_ARGS (e.g. --skip-empty). duplex-answers waits for duplex-peer's -v line "joined room" before the

@@ -1248,6 +1248,9 @@ async function caseNativeRecord(origin, codec = 'vp8') {
     expect(!!done && !!ivf && !!ogg, `${n.label} reports the video and audio it recorded`);
     if (!ivf || !ogg) return problems;
     const v = execFileSync(check, [ivf[1]], { encoding: 'utf8' }).trim();
+    // DUPLEX_KEEP_RECORDINGS=DIR keeps a recording that fails to decode (to study it).
+    if (process.env.DUPLEX_KEEP_RECORDINGS && !/ errors 0 /.test(v))
+      fs.copyFileSync(ivf[1], path.join(process.env.DUPLEX_KEEP_RECORDINGS, `${Date.now()}-${path.basename(ivf[1])}`));
     // IVF: `video frames N decoded D ...`; Annex B: `video nals N decoded D ...` (a frame is what decodes).
     const m = v.match(/^video (?:frames|nals) (\d+) decoded (\d+) errors (\d+) size (\d+)x(\d+)/);
     if (m && codec === "h264") m[1] = m[2];

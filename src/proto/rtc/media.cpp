@@ -169,6 +169,21 @@ Media::Transceiver* Media::find_mid(const std::string& mid) {
     return nullptr;
 }
 
+Media::Transceiver* Media::find_payload_type(std::uint8_t pt) {
+    // Only a section with no stream of that kind yet: a signalled (or
+    // already found) stream is not taken over by a stranger with its type.
+    Transceiver* found = nullptr;
+    for (auto& t : transceivers_) {
+        if (!t->info.receiving) continue;
+        const bool media = t->receive_types.contains(pt) && !t->remote_ssrc;
+        const bool repair = t->receive_rtx.contains(pt) && !t->remote_rtx_ssrc;
+        if (!media && !repair) continue;
+        if (found != nullptr) return nullptr;  // ambiguous
+        found = t.get();
+    }
+    return found;
+}
+
 Media::Transceiver* Media::find_ssrc(std::uint32_t ssrc, bool& rtx) {
     for (auto& t : transceivers_) {
         if (t->remote_ssrc == ssrc) {
@@ -427,7 +442,9 @@ void Media::on_rtp(base::Bytes plain, base::Instant now) {
     bool rtx = false;
     Transceiver* t = find_ssrc(p.ssrc, rtx);
     if (t == nullptr) {
-        // Not signalled: the mid extension names its transceiver (RFC 8843 §9.2).
+        // Not signalled: the mid extension names its transceiver, or else
+        // the payload type does when one m= section alone has it (RFC 8843
+        // §9.2; libdatachannel's answers carry no a=ssrc, and no mid).
         for (auto& c : transceivers_) {
             if (c->ext.mid == 0) continue;
             if (auto data = p.extension(c->ext.mid)) {
@@ -435,6 +452,7 @@ void Media::on_rtp(base::Bytes plain, base::Instant now) {
             }
             break;
         }
+        if (t == nullptr) t = find_payload_type(p.payload_type);
         if (t == nullptr || !t->info.receiving) return;
         rtx = t->receive_rtx.count(p.payload_type) > 0;
         bind_remote_ssrc(*t, p.ssrc, rtx);

@@ -110,6 +110,7 @@ private:
     Transceiver* find(TransceiverKey key);
     Transceiver* find_mid(const std::string& mid);
     Transceiver* find_ssrc(std::uint32_t ssrc, bool& rtx);
+    Transceiver* find_payload_type(std::uint8_t payload_type);  // the one receiving it, if only one
     void send_rtp(Transceiver& t, const rtp::Header& h, base::Bytes payload, base::Instant now, bool retransmission);
     void send_rtcp(std::vector<std::byte> compound);
     void on_rtp(base::Bytes plain, base::Instant now);

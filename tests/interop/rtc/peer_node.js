@@ -14,6 +14,10 @@
 //                  `PASS receive-file SIZE SHA256` (the file is also stored in --dir if given)
 //   send-file      once `data` is open, open `file-1` and send --file with bufferedAmount flow control; needs file-ok
 //                  with our digest. `PASS send-file`
+//   media-echo     the other side sends every track back (duplex-peer --media-echo): a video and an audio track
+//                  (sendrecv, VP8 and Opus) carry synthetic frames (synthetic_media.js: neither library has codecs);
+//                  needs MEDIA_VIDEO_FRAMES video and MEDIA_AUDIO_FRAMES audio frames back whole and byte for byte
+//                  as sent, and none whole but different. `PASS media-echo video N audio M`
 // Stand-in modes (as duplex-peer --echo / --send-file / --receive-dir): echo-server, file-sender --file F,
 // file-receiver --dir D (prints `received NAME SIZE bytes sha256 HEX`). echo-server and file-receiver end with
 // exit 0 at --timeout or on SIGTERM; the others exit 1 with a FAIL line at --timeout (default 60 s).
@@ -32,7 +36,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver'];
+const SCENARIOS = ['echo', 'receive-file', 'send-file', 'media-echo', 'echo-server', 'file-sender', 'file-receiver'];
+const MEDIA_VIDEO_FRAMES = 60, MEDIA_AUDIO_FRAMES = 100;   // media-echo: 2 s of each come back
 const WAITING = ['echo-server', 'file-receiver'];
 const CHUNK = 65536, LOW_THRESHOLD = 256 * 1024, HIGH_WATER = 1024 * 1024, MAX_MESSAGE_SIZE = 262144;
 
@@ -83,6 +88,8 @@ const out = (line) => process.stdout.write(line + '\n');
 }
 
 let WebSocket, werift, ndc;
+const media = require('./synthetic_media.js');
+const MEDIA = opt.scenario === 'media-echo';
 try {
   WebSocket = require('ws');
   if (opt.lib === 'werift') werift = require('werift');
@@ -143,15 +150,36 @@ function weriftConnection(remote, iceServers, ev) {
   pc.iceGatheringStateChange.subscribe((s) => { if (s === 'complete') ev.onCandidate(null); });
   pc.connectionStateChange.subscribe((s) => ev.onState(s));
   pc.onDataChannel.subscribe((dc) => ev.onChannel(weriftChannel(dc)));
+  // media-echo: a track of each kind; werift writes its own SSRC, payload type and sequence offset on what is sent.
+  const tracks = {};
+  const addTracks = (transceivers) => {
+    for (const kind of ['video', 'audio']) {
+      tracks[kind] = new werift.MediaStreamTrack({ kind });
+      if (transceivers) pc.addTransceiver(tracks[kind], { direction: 'sendrecv' });
+      else pc.addTrack(tracks[kind]);
+    }
+  };
+  if (MEDIA) {
+    pc.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => ev.onRtp(track.kind, {
+      pt: rtp.header.payloadType, seq: rtp.header.sequenceNumber, ts: rtp.header.timestamp, marker: rtp.header.marker,
+      payload: rtp.payload })));
+  }
   const desc = () => ({ type: pc.localDescription.type, sdp: pc.localDescription.sdp });
   return {
     createChannel: (label) => weriftChannel(pc.createDataChannel(label)),
-    offer: async () => { await pc.setLocalDescription(await pc.createOffer()); return desc(); },
+    offer: async () => {
+      if (MEDIA) addTracks(true);
+      await pc.setLocalDescription(await pc.createOffer());
+      return desc();
+    },
     answer: async (sdp) => {
       await pc.setRemoteDescription({ type: 'offer', sdp });
+      if (MEDIA) addTracks(false);
       await pc.setLocalDescription(await pc.createAnswer());
       return desc();
     },
+    mediaStreams: () => ({ video: { pt: 0, ssrc: 0 }, audio: { pt: 0, ssrc: 0 } }),
+    sendRtp: (kind, buf) => { if (tracks[kind]) tracks[kind].writeRtp(buf); },
     setAnswer: (sdp) => pc.setRemoteDescription({ type: 'answer', sdp }),
     addCandidate: (c) => pc.addIceCandidate(c),
     close: () => pc.close(),
@@ -176,11 +204,41 @@ function ndcConnection(remote, iceServers, ev, offerer) {
   pc.onGatheringStateChange((s) => { if (s === 'complete') ev.onCandidate(null); });
   pc.onStateChange((s) => ev.onState(s));
   pc.onDataChannel((dc) => ev.onChannel(ndcChannel(dc)));
+  // media-echo: as the offerer a Video and an Audio of ours (VP8 96, Opus 111, our SSRCs signalled); as the
+  // answerer the tracks of the offer, on which we send with SSRCs that are not signalled (libdatachannel's answer
+  // has no a=ssrc for them): the receiver finds their m= section by payload type (RFC 8843 §9.2).
+  const tracks = {}, ssrcs = { video: crypto.randomInt(1, 2 ** 32), audio: crypto.randomInt(1, 2 ** 32) };
+  const useTrack = (kind, t) => {
+    tracks[kind] = t;
+    t.setMediaHandler(new ndc.RtcpReceivingSession());
+    t.onMessage((buf) => { const p = media.parseRtp(buf); if (p) ev.onRtp(kind, p); });
+  };
+  if (MEDIA) pc.onTrack((t) => useTrack(t.type(), t));
   const desc = () => pc.localDescription();
   let closed = false;
   return {
     createChannel: (label) => ndcChannel(pc.createDataChannel(label)),
-    offer: async () => { pc.setLocalDescription(); return desc(); },
+    offer: async () => {
+      if (MEDIA) {
+        const v = new ndc.Video('video', 'SendRecv');
+        v.addVP8Codec(96);
+        v.addSSRC(ssrcs.video, 'ndc', 'ndc-stream', 'ndc-video');
+        useTrack('video', pc.addTrack(v));
+        const a = new ndc.Audio('audio', 'SendRecv');
+        a.addOpusCodec(111);
+        a.addSSRC(ssrcs.audio, 'ndc', 'ndc-stream', 'ndc-audio');
+        useTrack('audio', pc.addTrack(a));
+      }
+      pc.setLocalDescription();
+      return desc();
+    },
+    mediaStreams: () => {
+      const sdp = desc().sdp;
+      const mid = (k) => (tracks[k] ? tracks[k].mid() : null);
+      return { video: { pt: media.payloadType(sdp, 'video', 'VP8', mid('video')), ssrc: ssrcs.video },
+        audio: { pt: media.payloadType(sdp, 'audio', 'opus', mid('audio')), ssrc: ssrcs.audio } };
+    },
+    sendRtp: (kind, buf) => { const t = tracks[kind]; if (t && t.isOpen()) t.sendMessageBinary(buf); },
     answer: async (sdp) => { pc.setRemoteDescription(sdp, 'offer'); pc.setLocalDescription(); return desc(); },
     setAnswer: async (sdp) => pc.setRemoteDescription(sdp, 'answer'),
     // libdatachannel has no end-of-candidates call: '' is dropped.
@@ -252,6 +310,7 @@ function newLink(remote, offerer = false) {
     sent: new Set(), ended: false, lastMid: '0', lastIndex: 0 };
   earlyCandidates.delete(remote);
   const ev = {
+    onRtp: (kind, p) => { if (link.echo) link.echo.onPacket(kind, p); },
     onCandidate: (c) => {
       if (!link.described) { link.queued.push(c); return; }
       sendCandidate(link, c);
@@ -259,6 +318,7 @@ function newLink(remote, offerer = false) {
     onChannel: (ch) => onChannel(link, ch),
     onState: (s) => {
       log(`peer ${remote}: connection ${s}`);
+      if (s === 'connected' && MEDIA) startMedia(link);
       if (s === 'failed' && !WAITING.includes(opt.scenario)) fail(`connection to ${remote} failed`);
     },
   };
@@ -366,6 +426,35 @@ async function onSignal(m) {
       break;
     default: break;
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Media (media-echo): synthetic frames out on both tracks once connected; what comes back is checked frame by frame.
+function startMedia(link) {
+  if (link.echo) return;
+  const streams = link.conn.mediaStreams();
+  for (const kind of ['video', 'audio']) {
+    if (streams[kind].pt === null) return fail(`no ${kind} payload type in our description`);
+  }
+  const sender = new media.Sender(streams, (kind, buf) => link.conn.sendRtp(kind, buf));
+  link.echo = new media.EchoCheck(sender);
+  sender.start();
+  log(`sending synthetic VP8 and Opus to ${link.remote} (payload types ${streams.video.pt || 'werift\'s'} and ${streams.audio.pt || 'werift\'s'})`);
+  const timer = setInterval(() => {
+    const e = link.echo;
+    if (e.corrupt.video || e.corrupt.audio) {
+      clearInterval(timer);
+      sender.stop();
+      return fail(`frames came back whole but not as sent: video ${e.corrupt.video}, audio ${e.corrupt.audio}`);
+    }
+    if (e.matched.video >= MEDIA_VIDEO_FRAMES && e.matched.audio >= MEDIA_AUDIO_FRAMES) {
+      clearInterval(timer);
+      sender.stop();
+      log(`sent video ${sender.count.video} audio ${sender.count.audio}; back: packets video ${e.packets.video} ` +
+        `audio ${e.packets.audio}`);
+      finish(0, `PASS media-echo video ${e.matched.video} audio ${e.matched.audio}`);
+    }
+  }, 250);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -45,6 +45,8 @@ struct Pair {
     Side a, b;
     // Return true to drop a datagram on its way from A to B.
     std::function<bool(const Transmit&)> drop_a_to_b;
+    // What B gets of A's offer (A keeps its own).
+    std::function<std::string(std::string)> edit_offer;
 
     Pair() {
         a.peer = std::move(Peer::create({}, now()).value());
@@ -61,7 +63,7 @@ struct Pair {
     void negotiate(const std::function<void()>& before_answer = {}) {
         auto offer = a.peer->create_offer().value();
         ASSERT_TRUE(a.peer->set_local_description(SdpKind::Offer, offer, now()).ok());
-        ASSERT_TRUE(b.peer->set_remote_description(SdpKind::Offer, offer, now()).ok());
+        ASSERT_TRUE(b.peer->set_remote_description(SdpKind::Offer, edit_offer ? edit_offer(offer) : offer, now()).ok());
         if (before_answer) before_answer();
         auto answer = b.peer->create_answer();
         ASSERT_TRUE(answer.ok()) << answer.error().message();
@@ -250,6 +252,93 @@ TEST(PeerMedia, AudioBothWaysWithTheAnswerersOwnTrack) {
     ASSERT_TRUE(p.run_until([&] { return p.a.frames.size() >= 25 && p.b.frames.size() >= 25; }, 5s));
     EXPECT_EQ(p.b.frames[24].data, frame_bytes(24, true, 80));
     EXPECT_EQ(p.a.frames[24].data, frame_bytes(124, true, 60));
+}
+
+// The offer without what names its streams: no a=ssrc / a=ssrc-group lines and
+// no mid header extension (as libdatachannel's answers are).
+std::string without_stream_names(const std::string& sdp) {
+    std::string out;
+    std::size_t at = 0;
+    while (at < sdp.size()) {
+        auto end = sdp.find("\r\n", at);
+        if (end == std::string::npos) end = sdp.size();
+        const std::string line = sdp.substr(at, end - at);
+        at = end + 2;
+        if (line.starts_with("a=ssrc") || (line.starts_with("a=extmap:") && line.find("sdes:mid") != std::string::npos))
+            continue;
+        out += line + "\r\n";
+    }
+    return out;
+}
+
+TEST(PeerMedia, UnsignalledStreamsGoToTheOnlySectionOfTheirPayloadTypeWithoutAStream) {
+    // RFC 8843 §9.2: no SSRC in the SDP, no mid in the packets: a payload
+    // type that one m= section alone has names it.
+    Pair p;
+    p.edit_offer = without_stream_names;
+    TransceiverOptions video, audio;
+    video.kind = MediaKind::Video;
+    video.receive = false;
+    audio.kind = MediaKind::Audio;
+    audio.receive = false;
+    const auto tv = p.a.peer->add_transceiver(video, now()).value();
+    const auto ta = p.a.peer->add_transceiver(audio, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    ASSERT_EQ(p.b.added.size(), 2u);
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE(p.a.peer->send_frame(tv, frame_bytes(i, i == 0, 3000), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        ASSERT_TRUE(p.a.peer->send_frame(ta, frame_bytes(50 + i, true, 90), 960 * static_cast<std::uint32_t>(i), now()).ok());
+        p.pump();
+    }
+    std::size_t v = 0, a = 0;
+    ASSERT_TRUE(p.run_until([&] {
+        v = a = 0;
+        for (const auto& f : p.b.frames) ++(p.b.peer->transceiver(f.key)->kind == MediaKind::Video ? v : a);
+        return v >= 10 && a >= 10;
+    }, 5s)) << v << " video and " << a << " audio frames";
+    for (const auto& f : p.b.frames) {
+        const auto* info = p.b.peer->transceiver(f.key);
+        EXPECT_EQ(info->mid, p.a.peer->transceiver(info->kind == MediaKind::Video ? tv : ta)->mid);
+    }
+    // Found once, a stream is bound to its section: a video section added
+    // later is the only one without a stream, so the new one goes there
+    // (and the first keeps its own).
+    const auto tv2 = p.a.peer->add_transceiver(video, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.b.added.size() == 3; }, 2s));
+    p.b.frames.clear();
+    for (int i = 10; i < 20; ++i) {
+        const auto ts = 3000 * static_cast<std::uint32_t>(i);
+        ASSERT_TRUE(p.a.peer->send_frame(tv, frame_bytes(i, false, 3000), ts, now()).ok());
+        ASSERT_TRUE(p.a.peer->send_frame(tv2, frame_bytes(100 + i, i == 10, 2000), ts, now()).ok());
+        p.pump();
+    }
+    ASSERT_TRUE(p.run_until([&] { return p.b.frames.size() >= 20; }, 5s)) << p.b.frames.size();
+    for (const auto& f : p.b.frames) {
+        const auto& mid = p.b.peer->transceiver(f.key)->mid;
+        EXPECT_TRUE(mid == p.a.peer->transceiver(f.data.size() == 3000 ? tv : tv2)->mid) << mid;
+    }
+}
+
+TEST(PeerMedia, AnUnsignalledStreamWhosePayloadTypeTwoSectionsShareGoesNowhere) {
+    Pair p;
+    p.edit_offer = without_stream_names;
+    TransceiverOptions video;
+    video.kind = MediaKind::Video;
+    video.receive = false;
+    const auto t1 = p.a.peer->add_transceiver(video, now()).value();
+    (void)p.a.peer->add_transceiver(video, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE(p.a.peer->send_frame(t1, frame_bytes(i, i == 0, 3000), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        p.pump();
+    }
+    // Sent and arrived (A counts them sent) but neither section can claim them.
+    EXPECT_FALSE(p.run_until([&] { return !p.b.frames.empty(); }, 300ms));
+    EXPECT_EQ(p.a.peer->transceiver(t1)->stats.frames_sent, 10u);
+    for (auto key : p.b.added) EXPECT_EQ(p.b.peer->transceiver(key)->stats.packets_received, 0u);
 }
 
 TEST(PeerMedia, ForgedSrtpIsDroppedAndCounted) {
