@@ -156,9 +156,11 @@ void App::on_description(const signal::Description& d) {
         (void)l->pc.set_local_description({duplex::SdpType::Rollback, ""});
     }
     if (is_offer && (opt_.media_echo || media_.active())) {
-        // Tracks of ours for the offer's audio and video m= lines.
+        // Tracks of ours for the offer's live audio and video m= lines (a
+        // line at port 0 is a stopped track: RFC 8829 §5.2.2).
         std::size_t audio = 0, video = 0;
         for (std::size_t at = d.sdp.find("\nm="); at != std::string::npos; at = d.sdp.find("\nm=", at + 1)) {
+            if (d.sdp.compare(at + 9, 2, "0 ") == 0) continue;
             if (d.sdp.compare(at + 3, 6, "audio ") == 0) ++audio;
             if (d.sdp.compare(at + 3, 6, "video ") == 0) ++video;
         }
@@ -248,7 +250,8 @@ App::Link* App::start_link(const std::string& remote, bool offer) {
 
 void App::add_echo_tracks(Link& l, std::size_t audio, std::size_t video) {
     std::size_t have_audio = 0, have_video = 0;
-    for (const auto& t : l.echo_tracks) ++(t.kind() == duplex::MediaKind::Audio ? have_audio : have_video);
+    for (const auto& t : l.echo_tracks)
+        if (!t.stopped()) ++(t.kind() == duplex::MediaKind::Audio ? have_audio : have_video);
     const std::string remote = l.remote_id;
     auto add = [&](duplex::MediaKind kind) {
         auto t = l.pc.add_track(kind, {duplex::TrackDirection::SendRecv, "duplex-peer-echo", std::nullopt});

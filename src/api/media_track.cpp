@@ -160,11 +160,17 @@ bool MediaTrack::stopped() const {
 }
 
 void MediaTrack::on_frame(std::function<void(const EncodedFrame&)> fn) {
-    track_on_loop(state_, [fn = std::move(fn)](detail::TrackState& s) mutable { s.on_frame = std::move(fn); });
+    track_on_loop(state_, [fn = std::move(fn)](detail::TrackState& s) mutable {
+        s.on_frame = std::move(fn);
+        ++s.handlers_set;
+    });
 }
 
 void MediaTrack::on_key_frame_request(std::function<void()> fn) {
-    track_on_loop(state_, [fn = std::move(fn)](detail::TrackState& s) mutable { s.on_key_frame_request = std::move(fn); });
+    track_on_loop(state_, [fn = std::move(fn)](detail::TrackState& s) mutable {
+        s.on_key_frame_request = std::move(fn);
+        ++s.handlers_set;
+    });
 }
 
 TrackStats MediaTrack::stats() const {
@@ -195,6 +201,22 @@ TrackStats MediaTrack::stats() const {
 // ------------------------------------------------------------ the peer's side
 
 namespace detail {
+
+namespace {
+
+// Runs a track's handler where it is stored: no copy per frame, and a
+// mutable handler keeps its state. It is moved out for the call and put back
+// unless the call set another (or the track was closed), and the track is
+// kept alive meanwhile (the handler may drop the last handle).
+template <class Fn, class... Args>
+void run_handler(std::shared_ptr<TrackState> track, Fn TrackState::*slot, Args&&... args) {
+    Fn fn = std::move((*track).*slot);
+    const auto set = track->handlers_set;
+    fn(std::forward<Args>(args)...);
+    if (track->handlers_set == set) (*track).*slot = std::move(fn);
+}
+
+}  // namespace
 
 Result<MediaTrack> PeerImpl::add_track(MediaKind kind, const TrackInit& init) {
     if (closed_ || !peer_) return Status(Errc::invalid_state, "the peer connection is closed");
@@ -289,14 +311,11 @@ void PeerImpl::deliver_track_event(proto::rtc::PeerEvent& ev) {
         frame.rtp_timestamp = f->rtp_timestamp;
         frame.key_frame = f->key_frame;
         frame.data = f->data;
-        // A copy runs: the handler may drop the last handle, or set another.
-        auto fn = it->second->on_frame;
-        fn(frame);
+        run_handler(it->second, &TrackState::on_frame, frame);
     } else if (auto* k = std::get_if<KeyFrameRequested>(&ev)) {
         auto it = tracks_.find(k->key);
         if (it == tracks_.end() || !it->second->on_key_frame_request) return;
-        auto fn = it->second->on_key_frame_request;
-        fn();
+        run_handler(it->second, &TrackState::on_key_frame_request);
     }
 }
 

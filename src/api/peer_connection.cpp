@@ -503,6 +503,7 @@ void PeerImpl::close() {
         for (auto& t : *track_bag) {
             t->on_frame = nullptr;
             t->on_key_frame_request = nullptr;
+            ++t->handlers_set;
         }
     });
 }

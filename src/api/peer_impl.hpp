@@ -59,6 +59,7 @@ struct TrackState {
     TrackDirection direction = TrackDirection::SendRecv;
     std::function<void(const EncodedFrame&)> on_frame;
     std::function<void()> on_key_frame_request;
+    std::uint64_t handlers_set = 0;  // counts every change of the two above
     // What the getters read from other threads: copied on the loop thread
     // after each flush (the live state is the loop's alone).
     mutable std::mutex mu;

@@ -94,7 +94,7 @@ const { FLAGS: COMMON_FLAGS, WEBRTC_FLAGS, loadChromium, chromiumHome, armWatchd
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
 const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
-const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media', 'native-testsrc',
+const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media', 'native-renegotiate', 'native-testsrc',
   'native-testsrc-h264', 'native-record', 'native-record-h264'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
@@ -104,7 +104,7 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-testsrc] [native-testsrc-h264] [native-record] [native-record-h264]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-renegotiate] [native-testsrc] [native-testsrc-h264] [native-record] [native-record-h264]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
@@ -1102,6 +1102,109 @@ async function caseNativeMedia(origin) {
   return problems;
 }
 
+// native-renegotiate: a call that starts with chat only and adds media later, then has its video stopped and
+// replaced, all on one live connection with `duplex-peer --echo --label chat --media-echo`. duplex-peer joins first;
+// the page joins (camera off) and offers chat alone. (1) The page starts its camera: it renegotiates with audio and
+// video; the echoed video decodes. (2) The page stops its video transceiver (RTCRtpTransceiver.stop()): the
+// renegotiation rejects that m= line (port 0) and duplex-peer's track stops too. (3) The page adds a new video track
+// (a canvas stream): the next renegotiation gives it a new mid and the echo of that new track decodes. Chat works
+// after each step, and the connection was never replaced.
+async function caseNativeRenegotiate(origin) {
+  const problems = [];
+  const failsBefore = fails.length;
+  const procs = [], pages = [];
+  try {
+    const room = `native-renegotiate-${crypto.randomBytes(4).toString('hex')}`;
+    const n = startNative(nativeArgs(origin, room, 'duplex-peer-reneg', ['--echo', '--label', 'chat', '--media-echo']));
+    n.peerId = 'duplex-peer-reneg';
+    procs.push(n);
+    expect(!!await nativeLine(n, 'err', /joined room /, 10000), `${n.label} joined ${room}`);
+    const a = await openPage(origin, room, problems);
+    pages.push(a);
+    if (!await nativeConnected(a, n.peerId, 15000)) return problems;
+    const state = () => a.evaluate((id) => {
+      const pc = window.duplexDemo.peer(id).pc;
+      return { signaling: pc.signalingState, lines: (pc.currentRemoteDescription || { sdp: '' }).sdp.split(/\r?\nm=/).slice(1)
+        .map((m) => m.split(' ').slice(0, 2).join(':')),
+        transceivers: pc.getTransceivers().map((t) => ({ mid: t.mid, kind: t.receiver.track.kind, current: t.currentDirection })) };
+    }, n.peerId);
+    const s0 = await state();
+    expect(s0.lines.length === 1 && /^application:[1-9]/.test(s0.lines[0]), `${a.label} and duplex-peer began with chat alone (${JSON.stringify(s0.lines)})`);
+    const pcId = await a.evaluate((id) => { const pc = window.duplexDemo.peer(id).pc; pc.__tag = pc.__tag || Math.random(); return pc.__tag; }, n.peerId);
+    // Frames decoded of the inbound video whose mid is `mid` (any when null), over `ms`.
+    const decodedOver = async (mid, ms) => {
+      const read = () => a.evaluate(async ([id, mid]) => {
+        let frames = 0;
+        (await window.duplexDemo.peer(id).pc.getStats()).forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'video' && (mid === null || s.mid === mid)) frames += s.framesDecoded || 0;
+        });
+        return frames;
+      }, [n.peerId, mid]);
+      let first = 0;
+      for (let i = 0; i < 75 && first === 0; i++) { first = await read(); if (first === 0) await sleep(200); }
+      await sleep(ms);
+      return first === 0 ? 0 : await read() - first;
+    };
+
+    // 1. Media added to the live chat connection.
+    await a.click('#start-camera', { timeout: 5000 });
+    const d1 = await decodedOver(null, 1500);
+    const s1 = await state();
+    expect(d1 >= 15 && s1.signaling === 'stable', `1. camera added later: ${d1} echoed frames decoded over 1.5 s (${JSON.stringify(s1.transceivers)})`);
+    await echoArrives(a, n.peerId, `chat after adding media ${Date.now()}`);
+
+    // 2. The video transceiver stopped.
+    const oldMid = await a.evaluate((id) => {
+      const t = window.duplexDemo.peer(id).pc.getTransceivers().find((x) => x.receiver.track.kind === 'video' && x.currentDirection !== 'stopped');
+      t.stop();
+      return t.mid;
+    }, n.peerId);
+    const stopped = await waitFor(a, ([id, mid]) => {
+      const pc = window.duplexDemo.peer(id).pc;
+      const sdp = pc.currentRemoteDescription && pc.currentRemoteDescription.sdp || '';
+      const line = sdp.split(/\r?\nm=/).slice(1).find((m) => new RegExp(`\\r?\\na=mid:${mid}\\r?\\n`).test(m + '\r\n'));
+      return pc.signalingState === 'stable' && line && /^video 0 /.test(line);
+    }, [n.peerId, oldMid], 10000);
+    expect(!!stopped, `2. the page stopped its video (mid ${oldMid}): duplex-peer's answer rejects that line (${JSON.stringify((await state()).lines)})`);
+    await echoArrives(a, n.peerId, `chat after stopping video ${Date.now()}`);
+
+    // 3. A new video track: a canvas that changes every frame.
+    const newMid = await a.evaluate(async (id) => {
+      const pc = window.duplexDemo.peer(id).pc;
+      const canvas = Object.assign(document.createElement('canvas'), { width: 320, height: 240 });
+      const g = canvas.getContext('2d');
+      let k = 0;
+      setInterval(() => { g.fillStyle = `hsl(${(k += 7) % 360} 80% 50%)`; g.fillRect(0, 0, 320, 240); g.fillStyle = '#000'; g.fillText(String(k), 10, 20); }, 33);
+      const track = canvas.captureStream(30).getVideoTracks()[0];
+      const sender = pc.addTrack(track, new MediaStream([track]));
+      for (let i = 0; i < 100; i++) {
+        const t = pc.getTransceivers().find((x) => x.sender === sender);
+        if (t && t.mid && pc.signalingState === 'stable' && t.currentDirection) return t.mid;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return null;
+    }, n.peerId);
+    expect(!!newMid && newMid !== oldMid, `3. a new video track negotiated on the live connection (mid ${newMid}, the stopped one was ${oldMid})`);
+    const d3 = newMid ? await decodedOver(newMid, 1500) : 0;
+    expect(d3 >= 15, `3. the new track's echo decodes: ${d3} frames over 1.5 s on mid ${newMid} (${JSON.stringify((await state()).transceivers)})`);
+    await echoArrives(a, n.peerId, `chat after replacing video ${Date.now()}`);
+    const samePc = await a.evaluate(([id, tag]) => window.duplexDemo.peer(id).pc.__tag === tag, [n.peerId, pcId]);
+    expect(samePc, 'the same RTCPeerConnection all along (renegotiated, never replaced)');
+    await stopNative(n, a);
+    expect(!!await nativeLine(n, 'err', new RegExp(`peer ${a.peerId}: video: [1-9]\\d* frames received \\(\\d+ key\\), [1-9]\\d* echoed`), 0),
+      `${n.label} reports the video frames it echoed`);
+    // Said once per track it echoes (not once per frame): audio, the first video, the new video.
+    const says = (what) => n.log.filter((l) => l.endsWith(`peer ${a.peerId}: echoing its ${what}`)).length;
+    expect(says('audio (opus)') === 1 && says('video (VP8)') === 2,
+      `${n.label} said "echoing its audio" ${says('audio (opus)')} time(s) and "echoing its video" ${says('video (VP8)')} time(s) (1 and 2)`);
+  } finally {
+    if (fails.length > failsBefore) dumpNative(procs, pages);
+    killNatives();
+    for (const p of pages) await p.close().catch(() => {});
+  }
+  return problems;
+}
+
 // native-testsrc: `duplex-peer --video testsrc --audio tone` joins a page's room and offers. For 5 s the page reads
 // each presented frame of duplex-peer's video from a canvas: the frame number of the test pattern's bar code
 // (media/test_pattern.hpp) must read, the numbers must only grow, and few may be missing; inbound-rtp framesDecoded
@@ -1552,7 +1655,8 @@ async function caseNativeGlare(origin) {
     const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn,
       toggles: caseToggles, https: caseHttps, glare: caseGlare, defaults: caseDefaults, token: caseToken,
       'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare,
-      'native-send': caseNativeSend, 'native-media': caseNativeMedia, 'native-testsrc': caseNativeTestsrc,
+      'native-send': caseNativeSend, 'native-media': caseNativeMedia, 'native-renegotiate': caseNativeRenegotiate,
+      'native-testsrc': caseNativeTestsrc,
       'native-testsrc-h264': (o) => caseNativeTestsrc(o, 'h264'), 'native-record': caseNativeRecord,
       'native-record-h264': (o) => caseNativeRecord(o, 'h264') })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);

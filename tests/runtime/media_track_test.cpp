@@ -41,12 +41,15 @@ TEST(MediaTrack, VideoFramesReachTheRemoteTrack) {
     std::vector<MediaTrack> remote;
     std::vector<std::vector<std::byte>> got;
     std::vector<bool> keys;
+    int counted_inside = 0;  // what the handler's own state counted
     p.b.on_track([&](MediaTrack t) {
         remote.push_back(t);
-        t.on_frame([&](const EncodedFrame& f) {
+        // A mutable handler keeps its state from one frame to the next.
+        t.on_frame([&, n = 0](const EncodedFrame& f) mutable {
             got.emplace_back(f.data.begin(), f.data.end());
             keys.push_back(f.key_frame);
             EXPECT_EQ(f.codec, Codec::Vp8);
+            counted_inside = ++n;
         });
     });
     EXPECT_FALSE(video->send_frame(vp8_frame(0, true, 100), 0).ok());  // not negotiated yet
@@ -67,6 +70,7 @@ TEST(MediaTrack, VideoFramesReachTheRemoteTrack) {
     }
     ASSERT_TRUE(run_until(p.loop, [&] { return got.size() >= sent.size(); }));
     EXPECT_EQ(got, sent);
+    EXPECT_EQ(counted_inside, 30);
     EXPECT_TRUE(keys[0]);
     ASSERT_TRUE(remote[0].request_key_frame().ok());
     ASSERT_TRUE(run_until(p.loop, [&] { return key_requests == 1; }));
