@@ -27,6 +27,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace duplex {
 
@@ -46,7 +47,7 @@ const char* to_string(TrackDirection d) noexcept;
 struct TrackInit {
     TrackDirection direction = TrackDirection::SendRecv;
     std::string stream_id;           ///< a=msid's stream ("-" when empty)
-    std::optional<Codec> codec;      ///< preferred: Opus for audio; VP8 (or H.264) for video
+    std::optional<Codec> codec;      ///< the one to prefer, the others after it (see set_codec_preferences)
 };
 
 /// One received frame, valid during the callback.
@@ -89,6 +90,12 @@ public:
     /// RTCRtpTransceiver.direction: asked of the next negotiation (fires
     /// on_negotiation_needed); current_direction() follows once it is done.
     Status set_direction(TrackDirection d);
+    /// RTCRtpTransceiver.setCodecPreferences: the codecs this track offers
+    /// and accepts from its next negotiation on, in this order (an answer
+    /// lists them so too, RFC 8829 §5.3.1); empty: all of its kind, the
+    /// default order. A codec of the other kind is invalid_argument. Does
+    /// not fire on_negotiation_needed by itself.
+    Status set_codec_preferences(std::vector<Codec> codecs);
     /// RTCRtpTransceiver.stop(): nothing more goes either way; the next
     /// negotiation carries the track's m= line at port 0 (fires
     /// on_negotiation_needed). A track the remote stopped is stopped too.

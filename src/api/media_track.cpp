@@ -141,6 +141,17 @@ Status MediaTrack::set_direction(TrackDirection d) {
     return {};
 }
 
+Status MediaTrack::set_codec_preferences(std::vector<Codec> codecs) {
+    if (!state_) return Status(Errc::invalid_state, "empty MediaTrack handle");
+    for (auto c : codecs)
+        if ((c == Codec::Opus) != (state_->kind == MediaKind::Audio))
+            return Status(Errc::invalid_argument, std::string(to_string(c)) + " is not a codec for " + to_string(state_->kind));
+    track_on_loop(state_, [codecs = std::move(codecs)](detail::TrackState& s) mutable {
+        if (auto p = s.peer.lock()) (void)p->set_codec_preferences(s, std::move(codecs));
+    });
+    return {};
+}
+
 Status MediaTrack::stop() {
     if (!state_) return Status(Errc::invalid_state, "empty MediaTrack handle");
     if (state_->loop->in_loop_thread()) {
@@ -225,7 +236,12 @@ Result<MediaTrack> PeerImpl::add_track(MediaKind kind, const TrackInit& init) {
     o.send = init.direction == TrackDirection::SendRecv || init.direction == TrackDirection::SendOnly;
     o.receive = init.direction == TrackDirection::SendRecv || init.direction == TrackDirection::RecvOnly;
     o.stream_id = init.stream_id;
-    if (init.codec) o.codec = to_proto(*init.codec);
+    if (init.codec) {
+        // The one named first, then the others of the kind (RFC 8829 §5.2.1).
+        o.codecs.push_back(to_proto(*init.codec));
+        for (auto c : {Codec::Opus, Codec::Vp8, Codec::H264})
+            if (c != *init.codec && (c == Codec::Opus) == (kind == MediaKind::Audio)) o.codecs.push_back(to_proto(c));
+    }
     auto key = peer_->add_transceiver(o, base::Clock::now());
     if (!key) return key.status();
     auto st = std::make_shared<TrackState>();
@@ -272,6 +288,13 @@ Status PeerImpl::set_direction(TrackState& t, TrackDirection d) {
     if (st.ok()) t.direction = d;
     flush_soon();
     return st;
+}
+
+Status PeerImpl::set_codec_preferences(TrackState& t, std::vector<Codec> codecs) {
+    if (closed_ || !peer_) return Status(Errc::invalid_state, "the peer connection is closed");
+    std::vector<proto::rtc::MediaCodec> proto_codecs;
+    for (auto c : codecs) proto_codecs.push_back(to_proto(c));
+    return peer_->set_codec_preferences(t.key, std::move(proto_codecs));
 }
 
 Status PeerImpl::stop(TrackState& t) {

@@ -85,6 +85,7 @@ public:
     Status request_key_frame(TrackState& t);
     Status set_direction(TrackState& t, TrackDirection d);
     Status stop(TrackState& t);
+    Status set_codec_preferences(TrackState& t, std::vector<Codec> codecs);
     Result<SessionDescription> create_offer();
     Result<SessionDescription> create_answer();
     Status set_local_description(const SessionDescription& d);

@@ -159,6 +159,33 @@ TEST(MediaTrack, AVideoTrackAddedToALiveDataConnection) {
     ASSERT_TRUE(run_until(p.loop, [&] { return got == "still here"; }));
 }
 
+TEST(MediaTrack, CodecPreferencesChooseWhatIsSent) {
+    Pair p;
+    auto video = p.a.add_track(MediaKind::Video, {TrackDirection::SendOnly, "cam", std::nullopt});
+    ASSERT_TRUE(video.ok());
+    const auto refused = video->set_codec_preferences({Codec::Opus});
+    EXPECT_EQ(refused.code(), Errc::invalid_argument);
+    EXPECT_NE(refused.message().find("opus is not a codec for video"), std::string::npos) << refused.message();
+    ASSERT_TRUE(video->set_codec_preferences({Codec::H264}).ok());
+    std::vector<MediaTrack> remote;
+    std::vector<Codec> codecs;
+    p.b.on_track([&](MediaTrack t) {
+        remote.push_back(t);
+        t.on_frame([&](const EncodedFrame& f) { codecs.push_back(f.codec); });
+    });
+    p.negotiate();
+    ASSERT_TRUE(p.connected());
+    EXPECT_EQ(video->codec(), Codec::H264);
+    ASSERT_EQ(remote.size(), 1u);
+    EXPECT_EQ(remote[0].codec(), Codec::H264);
+    // An H.264 access unit (Annex B): an IDR slice.
+    const std::vector<std::byte> idr = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{1}, std::byte{0x65},
+                                        std::byte{0x88}, std::byte{0x84}, std::byte{0x21}};
+    ASSERT_TRUE(video->send_frame(idr, 0).ok());
+    ASSERT_TRUE(run_until(p.loop, [&] { return !codecs.empty(); }));
+    EXPECT_EQ(codecs[0], Codec::H264);
+}
+
 TEST(MediaTrack, TracksAreBoundedByMaxTracks) {
     EventLoop loop;
     Configuration c = loopback();

@@ -53,17 +53,54 @@ MediaCodec public_codec(rtp::Codec c) {
 
 std::uint32_t clock_rate(rtp::Codec c) { return c == rtp::Codec::Opus ? 48000 : 90000; }
 
-// What duplex sends and receives: every codec a depacketizer exists for.
-std::vector<sdp::RtpCodec> supported(MediaKind kind, std::optional<MediaCodec> preferred) {
-    if (kind == MediaKind::Audio) return {sdp::RtpCodec::make(111, "opus", 48000, 2, "minptime=10;useinbandfec=1")};
+bool of_kind(MediaCodec c, MediaKind kind) { return (c == MediaCodec::Opus) == (kind == MediaKind::Audio); }
+
+// What duplex sends and receives: every codec a depacketizer exists for, in
+// the order of `preferences` and only those when it names any (each video
+// codec followed by its RTX).
+std::vector<sdp::RtpCodec> supported(MediaKind kind, const std::vector<MediaCodec>& preferences) {
     const std::vector<sdp::RtcpFeedback> fb = {{"nack", ""}, {"nack", "pli"}, {"ccm", "fir"}};
-    std::vector<sdp::RtpCodec> vp8 = {sdp::RtpCodec::make(96, "VP8", 90000, 0, "", fb), sdp::RtpCodec::make(97, "rtx", 90000, 0, "apt=96")};
-    std::vector<sdp::RtpCodec> h264 = {
-        sdp::RtpCodec::make(102, "H264", 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", fb),
-        sdp::RtpCodec::make(103, "rtx", 90000, 0, "apt=102")};
-    if (preferred == MediaCodec::H264) std::swap(vp8, h264);
-    vp8.insert(vp8.end(), h264.begin(), h264.end());
-    return vp8;
+    auto block = [&](MediaCodec c) -> std::vector<sdp::RtpCodec> {
+        switch (c) {
+        case MediaCodec::Opus: return {sdp::RtpCodec::make(111, "opus", 48000, 2, "minptime=10;useinbandfec=1")};
+        case MediaCodec::Vp8:
+            return {sdp::RtpCodec::make(96, "VP8", 90000, 0, "", fb), sdp::RtpCodec::make(97, "rtx", 90000, 0, "apt=96")};
+        case MediaCodec::H264:
+            return {sdp::RtpCodec::make(102, "H264", 90000, 0,
+                                        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", fb),
+                    sdp::RtpCodec::make(103, "rtx", 90000, 0, "apt=102")};
+        }
+        return {};
+    };
+    static const std::vector<MediaCodec> audio_default = {MediaCodec::Opus};
+    static const std::vector<MediaCodec> video_default = {MediaCodec::Vp8, MediaCodec::H264};
+    const auto& order = preferences.empty() ? (kind == MediaKind::Audio ? audio_default : video_default) : preferences;
+    std::vector<sdp::RtpCodec> out;
+    for (auto c : order)
+        if (of_kind(c, kind))
+            for (auto& r : block(c)) out.push_back(std::move(r));
+    return out;
+}
+
+// RFC 8829 §5.3.1: an answer lists the codecs in the order of the codec
+// preferences when there are some (the offerer's order otherwise), each RTX
+// after the codec it repairs.
+void order_by_preference(std::vector<sdp::RtpCodec>& codecs, const std::vector<MediaCodec>& preferences) {
+    if (preferences.empty()) return;
+    auto rank = [&](const sdp::RtpCodec& c) {
+        const sdp::RtpCodec* primary = &c;
+        if (auto apt = c.associated_payload_type()) {
+            for (const auto& p : codecs)
+                if (p.payload_type == *apt) primary = &p;
+        }
+        const auto codec = codec_of(*primary);
+        const auto at = codec ? std::find(preferences.begin(), preferences.end(), public_codec(*codec)) : preferences.end();
+        return static_cast<std::size_t>(at - preferences.begin()) * 2 + (primary == &c ? 0 : 1);
+    };
+    std::vector<std::pair<std::size_t, sdp::RtpCodec>> ranked;
+    for (auto& c : codecs) ranked.emplace_back(rank(c), c);
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    for (std::size_t i = 0; i < codecs.size(); ++i) codecs[i] = std::move(ranked[i].second);
 }
 
 std::vector<std::string_view> known_extensions(MediaKind kind) {
@@ -255,7 +292,7 @@ std::optional<sdp::RtpSection> Media::offer_section(const std::string& mid) cons
         sdp::RtpSection s;
         s.kind = t->info.kind == MediaKind::Audio ? "audio" : "video";
         s.mid = mid;
-        s.codecs = supported(t->info.kind, t->options.codec);
+        s.codecs = supported(t->info.kind, t->options.codecs);
         std::uint8_t id = 1;
         for (auto uri : known_extensions(t->info.kind)) s.extensions.push_back({id++, std::string(uri), std::nullopt, {}});
         s.direction = sdp::make_direction(t->info.send, t->info.receive);
@@ -273,7 +310,7 @@ std::optional<sdp::RtpSection> Media::offer_section(const std::string& mid) cons
 
 bool Media::would_answer(const sdp::RtpSection& offered) const {
     const MediaKind kind = offered.kind == "audio" ? MediaKind::Audio : MediaKind::Video;
-    const auto codecs = sdp::negotiate_codecs(offered.codecs, supported(kind, std::nullopt));
+    const auto codecs = sdp::negotiate_codecs(offered.codecs, supported(kind, {}));
     if (std::none_of(codecs.begin(), codecs.end(), [](const sdp::RtpCodec& c) { return codec_of(c).has_value(); }))
         return false;
     const bool ours = std::any_of(transceivers_.begin(), transceivers_.end(), [&](const auto& t) {
@@ -314,7 +351,8 @@ std::optional<sdp::RtpSection> Media::answer_section(const sdp::RtpSection& offe
     }
     if (t->info.kind != kind || t->info.stopped) return std::nullopt;
     sdp::RtpSection a;
-    a.codecs = sdp::negotiate_codecs(offered.codecs, supported(kind, t->options.codec));
+    a.codecs = sdp::negotiate_codecs(offered.codecs, supported(kind, t->options.codecs));
+    order_by_preference(a.codecs, t->options.codecs);
     bool usable = false;
     for (const auto& c : a.codecs) usable = usable || codec_of(c).has_value();
     if (!usable) return std::nullopt;
@@ -597,6 +635,20 @@ bool Media::set_direction(TransceiverKey key, bool send, bool receive) {
     t->info.send = send;
     t->info.receive = receive;
     return true;
+}
+
+base::Status Media::set_codec_preferences(TransceiverKey key, std::vector<MediaCodec> codecs) {
+    Transceiver* t = find(key);
+    if (t == nullptr || t->info.stopped) return base::Status(make_error_code(Errc::invalid_state), "no such transceiver, or it is stopped");
+    std::vector<MediaCodec> unique;
+    for (auto c : codecs) {
+        if (!of_kind(c, t->info.kind))
+            return base::Status(make_error_code(Errc::invalid_argument), std::string("a codec of the other kind for ") +
+                                                         (t->info.kind == MediaKind::Audio ? "audio" : "video"));
+        if (std::find(unique.begin(), unique.end(), c) == unique.end()) unique.push_back(c);
+    }
+    t->options.codecs = std::move(unique);
+    return {};
 }
 
 void Media::stop(const std::string& mid) {

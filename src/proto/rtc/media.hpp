@@ -66,6 +66,7 @@ public:
     /// What we ask for from the next negotiation (W3C direction). False if
     /// unknown or stopped.
     bool set_direction(TransceiverKey key, bool send, bool receive);
+    base::Status set_codec_preferences(TransceiverKey key, std::vector<MediaCodec> codecs);
     const TransceiverInfo* info(TransceiverKey key) const;
     std::vector<TransceiverKey> keys() const;
     bool empty() const noexcept { return transceivers_.empty(); }

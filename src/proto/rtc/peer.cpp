@@ -141,6 +141,11 @@ base::Status Peer::set_transceiver_direction(TransceiverKey key, bool send, bool
     return {};
 }
 
+base::Status Peer::set_codec_preferences(TransceiverKey key, std::vector<MediaCodec> codecs) {
+    if (impl_->closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
+    return impl_->media.set_codec_preferences(key, std::move(codecs));
+}
+
 void Peer::set_accept_remote_tracks(bool accept) noexcept { impl_->media.set_accept_remote_tracks(accept); }
 std::vector<TransceiverKey> Peer::transceivers() const { return impl_->media.keys(); }
 

@@ -87,8 +87,9 @@ struct TransceiverOptions {
     bool receive = true;   // we take what the remote sends
     std::string stream_id; // a=msid (RFC 8830): empty for "-"
     std::string track_id;  // empty: made up
-    /// The codec to prefer (default: Opus for audio, VP8 for video).
-    std::optional<MediaCodec> codec;
+    /// W3C setCodecPreferences: the codecs to offer and accept, in this
+    /// order (empty: every one of the kind, Opus; VP8 then H.264).
+    std::vector<MediaCodec> codecs;
 };
 
 /// What a transceiver counts (the W3C stats names in the comments).
@@ -234,6 +235,10 @@ public:
     base::Status stop_transceiver(TransceiverKey key, base::Instant now);
     /// W3C RTCRtpTransceiver.direction: what the next negotiation asks for.
     base::Status set_transceiver_direction(TransceiverKey key, bool send, bool receive, base::Instant now);
+    /// W3C RTCRtpTransceiver.setCodecPreferences: the codecs of its next
+    /// offers and answers, in this order (empty: the default). A codec of the
+    /// other kind is invalid_argument. Fires no negotiation by itself.
+    base::Status set_codec_preferences(TransceiverKey key, std::vector<MediaCodec> codecs);
     /// PeerConfig::accept_remote_tracks, changed (for the next remote offer).
     void set_accept_remote_tracks(bool accept) noexcept;
     std::vector<TransceiverKey> transceivers() const;

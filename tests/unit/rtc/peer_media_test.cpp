@@ -341,6 +341,49 @@ TEST(PeerMedia, AnUnsignalledStreamWhosePayloadTypeTwoSectionsShareGoesNowhere) 
     for (auto key : p.b.added) EXPECT_EQ(p.b.peer->transceiver(key)->stats.packets_received, 0u);
 }
 
+// The rtpmap codec names of the video section of an SDP, in order.
+std::vector<std::string> video_codecs(const std::string& sdp) {
+    std::vector<std::string> out;
+    const auto at = sdp.find("m=video");
+    if (at == std::string::npos) return out;
+    const auto end = sdp.find("\r\nm=", at);
+    const std::string section = sdp.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    for (std::size_t p = section.find("a=rtpmap:"); p != std::string::npos; p = section.find("a=rtpmap:", p + 1)) {
+        const auto name = section.find(' ', p) + 1;
+        out.push_back(section.substr(name, section.find('/', name) - name));
+    }
+    return out;
+}
+
+TEST(PeerMedia, CodecPreferencesNarrowAndOrderTheOfferAndTheAnswer) {
+    // W3C setCodecPreferences / RFC 8829 §5.2.1, §5.3.1.
+    Pair p;
+    TransceiverOptions video;
+    video.kind = MediaKind::Video;
+    const auto ta = p.a.peer->add_transceiver(video, now()).value();
+    EXPECT_EQ(p.a.peer->set_codec_preferences(ta, {MediaCodec::Opus}).code(), make_error_code(Errc::invalid_argument));
+    ASSERT_TRUE(p.a.peer->set_codec_preferences(ta, {MediaCodec::H264}).ok());
+    auto offer = p.a.peer->create_offer().value();
+    EXPECT_EQ(video_codecs(offer), (std::vector<std::string>{"H264", "rtx"}));
+    // Back to the default: both, VP8 first.
+    ASSERT_TRUE(p.a.peer->set_codec_preferences(ta, {}).ok());
+    EXPECT_EQ(video_codecs(p.a.peer->create_offer().value()), (std::vector<std::string>{"VP8", "rtx", "H264", "rtx"}));
+
+    // The answerer's own track prefers H.264: its answer lists it first, and
+    // both send it.
+    TransceiverKey tb = 0;
+    std::string answer;
+    p.negotiate([&] {
+        tb = p.b.peer->add_transceiver(video, now()).value();
+        ASSERT_TRUE(p.b.peer->set_codec_preferences(tb, {MediaCodec::H264, MediaCodec::Vp8}).ok());
+    });
+    EXPECT_EQ(p.b.peer->transceiver(tb)->mid, p.a.peer->transceiver(ta)->mid);
+    if (auto d = p.b.peer->local_description()) answer = d->second;
+    EXPECT_EQ(video_codecs(answer), (std::vector<std::string>{"H264", "rtx", "VP8", "rtx"})) << answer;
+    EXPECT_EQ(p.a.peer->transceiver(ta)->codec, MediaCodec::H264);
+    EXPECT_EQ(p.b.peer->transceiver(tb)->codec, MediaCodec::H264);
+}
+
 TEST(PeerMedia, ForgedSrtpIsDroppedAndCounted) {
     Pair p;
     TransceiverOptions o;
