@@ -131,6 +131,13 @@ base::Instant JitterBuffer::playout_time(std::uint32_t timestamp) const noexcept
     return base_ + media_time(extend_timestamp(timestamp), config_.clock_rate) + delay();
 }
 
+base::Instant JitterBuffer::give_up_time(const Span& later) const noexcept {
+    // The wait runs from the later frame's time, or from when it came if
+    // that was later still: a frame that comes late shows the loss late,
+    // and the retransmission needs its round trip from then.
+    return std::max(playout_time(later.timestamp), later.completed) + loss_wait_;
+}
+
 JitterBuffer::Span JitterBuffer::frame_at(std::uint64_t start) const noexcept {
     Span f;
     f.first = f.last = start;
@@ -194,7 +201,7 @@ std::optional<Frame> JitterBuffer::poll_frame(base::Instant now) {
             const auto later = next_frame_start(next_);
             if (!later) return std::nullopt;
             const Span after = frame_at(*later);
-            if (!after.complete || now < playout_time(after.timestamp) + loss_wait_) return std::nullopt;
+            if (!after.complete || now < give_up_time(after)) return std::nullopt;
             ++stats_.frames_dropped;
             if (codec_ != Codec::Opus) waiting_for_key_ = true;
             release(next_, *later - 1);
@@ -251,7 +258,7 @@ std::optional<base::Instant> JitterBuffer::poll_timeout() const noexcept {
     if (!later) return std::nullopt;
     const Span after = frame_at(*later);
     if (!after.complete) return std::nullopt;
-    return playout_time(after.timestamp) + loss_wait_;
+    return give_up_time(after);
 }
 
 std::vector<std::uint16_t> JitterBuffer::missing(std::size_t limit) const {

@@ -101,10 +101,10 @@ public:
     bool key_frame_wanted() const noexcept { return started_ && waiting_for_key_; }
     /// The current release delay (three times the jitter, within bounds).
     base::Duration delay() const noexcept;
-    /// How long past the next frame's time an incomplete frame is still
-    /// waited for: a retransmission's round trip when NACKs are in use (0
-    /// without). Only a loss costs this latency: frames behind a complete
-    /// one go at their own time.
+    /// How long past the next frame's time (or its arrival, if it came after
+    /// its time) an incomplete frame is still waited for: a retransmission's
+    /// round trip when NACKs are in use (0 without). Only a loss costs this
+    /// latency: frames behind a complete one go at their own time.
     void set_loss_wait(base::Duration wait) noexcept { loss_wait_ = wait; }
 
     const JitterBufferStats& stats() const noexcept { return stats_; }
@@ -134,6 +134,7 @@ private:
     Span frame_at(std::uint64_t start) const noexcept;
     std::optional<std::uint64_t> next_frame_start(std::uint64_t after) const noexcept;
     base::Instant playout_time(std::uint32_t timestamp) const noexcept;
+    base::Instant give_up_time(const Span& later) const noexcept;  // of the incomplete frame before `later`
     void release(std::uint64_t first, std::uint64_t last) noexcept;
     void flush() noexcept;
     void update_jitter(std::uint32_t timestamp, base::Instant now) noexcept;

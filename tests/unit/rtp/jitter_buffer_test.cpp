@@ -374,3 +374,28 @@ TEST(JitterBuffer, TheLossWaitGivesARetransmissionItsRoundTrip) {
         }
     }
 }
+
+TEST(JitterBuffer, TheLossWaitRunsFromWhenTheLaterFrameCameNotFromWhenItWasDue) {
+    // Frame 1 loses a packet, and frame 2 (which shows the loss) comes 200 ms
+    // late, long after its time: the retransmission, 80 ms after frame 2,
+    // still saves frame 1 (seen given up, with frame 2, when the wait ran
+    // from frame 2's time).
+    Rig rig(rtp::Codec::Vp8);
+    rig.jb.set_loss_wait(100ms);
+    Sender s{rtp::Codec::Vp8, 100, 0};
+    std::vector<std::vector<Pkt>> sent;
+    for (int i = 0; i < 4; ++i) sent.push_back(s.frame(vp8_frame(i, i == 0, 700), 3000));
+    Instant t{};
+    for (const auto& p : sent[0]) rig.insert(p, t);
+    t += 33ms;
+    rig.insert(sent[1][0], t);
+    rig.insert(sent[1][2], t);
+    t += 33ms + 200ms;
+    for (const auto& p : sent[2]) rig.insert(p, t);
+    EXPECT_EQ(rig.jb.stats().frames_dropped, 0u);
+    rig.insert(sent[1][1], t + 80ms);
+    rig.advance_to(t + 1s);
+    EXPECT_EQ(rig.jb.stats().frames_dropped, 0u);
+    ASSERT_EQ(rig.out.size(), 3u);
+    EXPECT_GE(rig.out[1].at, t + 80ms);
+}
