@@ -1,6 +1,7 @@
 // media_check FILE: reads a recording of duplex-peer --record and decodes it.
-//   FILE.ivf (VP8, libvpx):   `video frames N decoded D errors E size WxH numbered K`
-//                             (K: decoded frames that carry a test-pattern frame number)
+//   FILE.ivf (VP8, libvpx):   `video frames N decoded D errors E size WxH numbered K max_gap_ms G`
+//                             (K: decoded frames that carry a test-pattern frame number; G: the longest time
+//                             between two frames' timestamps, i.e. the longest run of frames that are not there)
 //   FILE.ogg (Opus, libopus): `audio packets N decoded D errors E rms R` (R: 0..1 of full scale)
 //   FILE.h264 (Annex B, OpenH264): `video nals N decoded D errors E size WxH numbered K`
 // on stdout; exit 0 if the file could be read, 1 otherwise, 2 on a usage error.
@@ -11,6 +12,7 @@
 #include "media/test_pattern.hpp"
 #include "media/vp8_codec.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -30,7 +32,10 @@ int check_ivf(const std::string& path) {
     }
     unsigned long frames = 0, decoded = 0, numbered = 0;
     int w = 0, h = 0;
+    std::uint64_t last_pts = 0, max_gap = 0;
     while (auto f = reader->next()) {
+        if (frames > 0 && f->pts > last_pts) max_gap = std::max(max_gap, f->pts - last_pts);
+        last_pts = f->pts;
         ++frames;
         const auto errors_before = decoder->errors();
         auto pic = decoder->decode(f->data.data(), f->data.size());
@@ -47,8 +52,9 @@ int check_ivf(const std::string& path) {
             if (duplex::media::read_frame_number(*pic)) ++numbered;
         }
     }
-    std::printf("video frames %lu decoded %lu errors %llu size %dx%d numbered %lu\n", frames, decoded,
-                static_cast<unsigned long long>(decoder->errors()), w, h, numbered);
+    const double gap_ms = reader->rate == 0 ? 0.0 : 1000.0 * static_cast<double>(max_gap) * reader->scale / reader->rate;
+    std::printf("video frames %lu decoded %lu errors %llu size %dx%d numbered %lu max_gap_ms %.0f\n", frames, decoded,
+                static_cast<unsigned long long>(decoder->errors()), w, h, numbered, gap_ms);
     return 0;
 }
 

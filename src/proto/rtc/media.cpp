@@ -59,10 +59,12 @@ bool of_kind(MediaCodec c, MediaKind kind) { return (c == MediaCodec::Opus) == (
 // the order of `preferences` and only those when it names any (each video
 // codec followed by its RTX).
 std::vector<sdp::RtpCodec> supported(MediaKind kind, const std::vector<MediaCodec>& preferences) {
-    const std::vector<sdp::RtcpFeedback> fb = {{"nack", ""}, {"nack", "pli"}, {"ccm", "fir"}};
+    // transport-cc: we tell the sender what arrived when (transport_feedback.hpp).
+    const std::vector<sdp::RtcpFeedback> fb = {{"nack", ""}, {"nack", "pli"}, {"ccm", "fir"}, {"transport-cc", ""}};
+    const std::vector<sdp::RtcpFeedback> audio_fb = {{"transport-cc", ""}};
     auto block = [&](MediaCodec c) -> std::vector<sdp::RtpCodec> {
         switch (c) {
-        case MediaCodec::Opus: return {sdp::RtpCodec::make(111, "opus", 48000, 2, "minptime=10;useinbandfec=1")};
+        case MediaCodec::Opus: return {sdp::RtpCodec::make(111, "opus", 48000, 2, "minptime=10;useinbandfec=1", audio_fb)};
         case MediaCodec::Vp8:
             return {sdp::RtpCodec::make(96, "VP8", 90000, 0, "", fb), sdp::RtpCodec::make(97, "rtx", 90000, 0, "apt=96")};
         case MediaCodec::H264:
@@ -133,6 +135,7 @@ struct Media::Transceiver {
     // What the negotiation gave.
     std::optional<rtp::Codec> codec;
     bool nack_ok = false, pli_ok = false;             // the rtcp-fb both sides listed (RFC 4585 §4.2)
+    bool transport_cc_ok = false;                     // rtcp-fb transport-cc and its extension
     std::uint8_t rtx_pt = 0;                          // 0: no RTX
     std::map<std::uint8_t, rtp::Codec> receive_types;
     std::map<std::uint8_t, std::uint8_t> receive_rtx; // RTX payload type -> the one it repairs
@@ -399,14 +402,16 @@ void Media::apply(const sdp::RtpSection& local, const sdp::RtpSection& remote, c
     }
     for (const auto& [rtx, apt] : t->receive_rtx)
         if (apt == t->info.payload_type) t->rtx_pt = rtx;
-    t->nack_ok = t->pli_ok = false;
+    t->nack_ok = t->pli_ok = t->transport_cc_ok = false;
     for (const auto& c : answer.codecs)
         if (c.payload_type == t->info.payload_type) {
             t->nack_ok = c.has_feedback("nack");
             t->pli_ok = c.has_feedback("nack", "pli");
+            t->transport_cc_ok = c.has_feedback("transport-cc");
         }
     t->ext = rtp::ExtensionIds{};
     for (const auto& e : answer.extensions) (void)t->ext.bind(e.uri, e.id);
+    t->transport_cc_ok = t->transport_cc_ok && t->ext.transport_wide_cc != 0;
     if (!t->codec) {
         t->info.sending = t->info.receiving = false;
         return;
@@ -496,6 +501,16 @@ void Media::on_rtp(base::Bytes plain, base::Instant now) {
         bind_remote_ssrc(*t, p.ssrc, rtx);
     }
     if (!t->info.receiving || !t->jitter) return;
+    if (t->transport_cc_ok) {
+        // Every packet that carries the number, retransmissions and padding
+        // probes too: the sender's estimate is made of them all.
+        if (auto d = p.extension(t->ext.transport_wide_cc)) {
+            if (auto seq = rtp::read_transport_wide_sequence(*d)) {
+                transport_feedback_.on_packet(*seq, now);
+                transport_feedback_media_ssrc_ = p.ssrc;
+            }
+        }
+    }
     std::uint16_t sequence = p.sequence;
     base::Bytes payload = p.payload;
     std::uint8_t pt = p.payload_type;
@@ -599,11 +614,17 @@ void Media::bind_remote_ssrc(Transceiver& t, std::uint32_t ssrc, bool rtx) {
 }
 
 base::Duration Media::loss_wait(const Transceiver& t) const {
-    // A NACK, its retransmission and some slack: 1.5 round trips (100 ms
-    // assumed until RTCP measures one), at most 500 ms.
+    // Long enough for a NACK, its retransmission, and two more tries should
+    // those be lost too: four round trips (100 ms assumed until RTCP
+    // measures one), plus 60 ms for the sender's pacer (a browser's
+    // retransmissions wait behind the media it paces, and after a burst of
+    // loss there are many); at most 450 ms, so that a hole that cannot be
+    // filled freezes the picture for less than half a second before the
+    // key frame request. A frame given up costs every frame up to the next
+    // key frame; a wait costs only latency, and only on a loss.
     if (!t.nack_ok) return {};
     const base::Duration rtt = t.info.stats.round_trip_time.value_or(std::chrono::milliseconds(100));
-    return std::min<base::Duration>(rtt + rtt / 2 + std::chrono::milliseconds(10), std::chrono::milliseconds(500));
+    return std::min<base::Duration>(4 * rtt + std::chrono::milliseconds(60), std::chrono::milliseconds(450));
 }
 
 void Media::reset_receiver(Transceiver& t) {
@@ -750,6 +771,10 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
                     ++t->info.stats.plis_received;
                     out_.emit(event::KeyFrameRequested{t->key});
                 }
+        } else if (auto* other = std::get_if<rtp::OtherRtcp>(&packet)) {
+            // Transport feedback about what we sent: counted; our sending
+            // has no congestion control to feed yet.
+            if (other->type == rtp::rtcp_type::kTransportFeedback && other->count == 15) ++transport_feedback_received_;
         }
     }
 }
@@ -915,6 +940,7 @@ std::optional<base::Instant> Media::poll_timeout() const {
         fold(key_request_at(*t));
     }
     if (any) fold(next_report_);
+    fold(transport_feedback_.poll_timeout());
     return next;
 }
 
@@ -928,6 +954,24 @@ void Media::handle_timeout(base::Instant now) {
         if (next_report_ != base::Instant{}) send_reports(now);
         next_report_ = now + kReportInterval;
     }
+    send_transport_feedback(now);
+}
+
+void Media::fill_stats(PeerStats& st) const {
+    st.transport_feedback_sent = transport_feedback_.packets_written();
+    st.transport_feedback_received = transport_feedback_received_;
+}
+
+void Media::send_transport_feedback(base::Instant now) {
+    const auto due = transport_feedback_.poll_timeout();
+    if (!due || *due > now || transceivers_.empty()) return;
+    // RFC 4585 §3.1: feedback in a compound that starts with a report.
+    std::vector<std::byte> compound;
+    rtp::ReceiverReport rr;
+    rr.ssrc = transceivers_.front()->ssrc;
+    rtp::write_receiver_report(rr, compound);
+    rtp::write_sdes_cname(rr.ssrc, cname_, compound);
+    if (transport_feedback_.write(rr.ssrc, transport_feedback_media_ssrc_, now, compound)) send_rtcp(std::move(compound));
 }
 
 }  // namespace duplex::proto::rtc

@@ -21,6 +21,7 @@
 #include "proto/rtp/header_extensions.hpp"
 #include "proto/rtp/payload_format.hpp"
 #include "proto/rtp/rtx.hpp"
+#include "proto/rtp/transport_feedback.hpp"
 #include "proto/sdp/rtp_section.hpp"
 #include "proto/srtp/session.hpp"
 
@@ -67,6 +68,7 @@ public:
     /// unknown or stopped.
     bool set_direction(TransceiverKey key, bool send, bool receive);
     base::Status set_codec_preferences(TransceiverKey key, std::vector<MediaCodec> codecs);
+    void fill_stats(PeerStats& st) const;
     const TransceiverInfo* info(TransceiverKey key) const;
     std::vector<TransceiverKey> keys() const;
     bool empty() const noexcept { return transceivers_.empty(); }
@@ -133,6 +135,10 @@ private:
     std::unique_ptr<srtp::Sessions> srtp_;
     std::vector<std::uint32_t> remote_ssrcs_;  // authenticated so far (bounded)
     std::uint16_t transport_sequence_ = 0;     // transport-wide-cc, one counter for all streams
+    rtp::TransportFeedbackRecorder transport_feedback_;  // what arrived, told back (transport-cc)
+    std::uint32_t transport_feedback_media_ssrc_ = 0;
+    std::uint64_t transport_feedback_received_ = 0;
+    void send_transport_feedback(base::Instant now);
     std::string cname_;
     base::Instant next_report_{};
     std::vector<std::byte> scratch_;           // one packet being written

@@ -194,6 +194,7 @@ PeerStats Peer::stats() const {
     PeerStats st = impl_->out.stats;
     st.failure = impl_->out.failure;
     impl_->transport.fill_stats(st);
+    impl_->media.fill_stats(st);
     return st;
 }
 

@@ -174,6 +174,9 @@ struct PeerStats {
     std::uint32_t channels_opened = 0, channels_closed = 0;
     std::string local_candidate, remote_candidate, dtls_cipher;
     std::optional<base::Duration> rtt;
+    /// Transport-wide congestion control feedback (RTPFB 15) packets: ours
+    /// about what arrived, and the remote's about what we sent.
+    std::uint64_t transport_feedback_sent = 0, transport_feedback_received = 0;
     std::string failure;  // why the connection failed: "ICE: ...", "DTLS: ...", "SCTP: ..."; "" while it has not
 };
 

@@ -8,7 +8,10 @@
 //                         --scenario SCENARIO [--file PATH] [--dir DIR] [--skip-empty]
 //
 // Scenarios and stand-in modes as in peer_node.js / peer_aiortc.py: echo (PASS echo), receive-file
-// (PASS receive-file SIZE SHA256), send-file (PASS send-file); echo-server, file-sender --file F, file-receiver
+// (PASS receive-file SIZE SHA256), send-file (PASS send-file); video-call [--duration S]: the fake camera (VP8) to
+// the other side and its video (duplex-peer --video testsrc) played for S seconds (default 30) between two frame
+// numbers read from the picture, then `PASS video-call {JSON}` with what Chromium's getStats counted meanwhile
+// (page_peer.html); echo-server, file-sender --file F, file-receiver
 // --dir D (prints `received NAME SIZE bytes sha256 HEX` once the file is written). echo-server and file-receiver
 // end with exit 0 at --timeout or on SIGTERM; the others exit 1 with a FAIL line at --timeout (default 60 s).
 //
@@ -25,16 +28,16 @@ const os = require('os');
 const path = require('path');
 const { WEBRTC_FLAGS, loadChromium, chromiumHome } = require('../lib/chromium');
 
-const SCENARIOS = ['echo', 'receive-file', 'send-file', 'echo-server', 'file-sender', 'file-receiver'];
+const SCENARIOS = ['echo', 'receive-file', 'send-file', 'video-call', 'echo-server', 'file-sender', 'file-receiver'];
 const WAITING = ['echo-server', 'file-receiver'];
 const WEB_DIR = path.resolve(__dirname, '..', '..', '..', 'web');
 
 function usage(msg) {
   process.stderr.write(`${msg ? msg + '\n' : ''}usage: chromium_peer.js --signal URL --room R [--id NAME] ` +
-    `--scenario ${SCENARIOS.join('|')} [--file PATH] [--dir DIR] [--timeout S] [--skip-empty] [-v]\n`);
+    `--scenario ${SCENARIOS.join("|")} [--file PATH] [--dir DIR] [--duration S] [--timeout S] [--skip-empty] [-v]\n`);
   process.exit(2);
 }
-const opt = { timeout: 60, verbose: false, skipEmpty: false };
+const opt = { timeout: 60, verbose: false, skipEmpty: false, duration: 30 };
 {
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
@@ -48,6 +51,7 @@ const opt = { timeout: 60, verbose: false, skipEmpty: false };
     else if (k === '--dir') opt.dir = path.resolve(val());
     else if (k === '--timeout') opt.timeout = +val();
     else if (k === '--skip-empty') opt.skipEmpty = true;
+    else if (k === '--duration') opt.duration = +val();
     else if (k === '-v' || k === '--verbose') opt.verbose = true;
     else usage(`unknown argument ${k}`);
   }
@@ -123,7 +127,9 @@ const FILES = {
   const port = server.address().port;
 
   home = chromiumHome('duplex-chromium-peer-');   // Chromium's TMPDIR only (not this process's)
-  const ctx = await home.launch(chromium, { extraArgs: WEBRTC_FLAGS });
+  // video-call: Chromium's fake camera (a moving picture with a frame counter, 640x480 at 30 frames/s).
+  const extra = opt.scenario === 'video-call' ? ['--use-fake-device-for-media-stream'] : [];
+  const ctx = await home.launch(chromium, { extraArgs: [...WEBRTC_FLAGS, ...extra] });
   const page = ctx.pages()[0] || await ctx.newPage();
   page.on('console', (m) => log(`[page] ${m.text()}`));
   page.on('pageerror', (e) => fail(`page error: ${e.message}`));
@@ -150,5 +156,6 @@ const FILES = {
   log(`Chromium ${ctx.browser() ? ctx.browser().version() : ''} page on 127.0.0.1:${port}; scenario ${opt.scenario}`);
   await page.evaluate((o) => { window.runPeer(o); }, {
     signal: opt.signal, room: opt.room, id: opt.id, scenario: opt.scenario, dir: opt.dir, skipEmpty: opt.skipEmpty, verbose: opt.verbose,
+    duration: opt.duration,
   });
 })().catch((e) => fail(`${e && e.stack || e}`));

@@ -27,18 +27,31 @@ Impairment, per direction, from a seeded random.Random:
   reorder=R     with probability R a datagram is held a further D ms (at least 5 ms) outside that ordering, so
                 the ones behind it overtake it
   seed=N        the random seed (default 1)
+  loss_after=S  the random loss (not delay, nor the burst) only from S seconds after the first media datagram (so
+                that the handshakes are through: a lost DTLS Finished costs a 1 s retransmission timer, and with
+                it the media sent meanwhile, which a test of media repair has no use for)
+  burst=S:MS    besides: every datagram both ways is dropped for MS milliseconds, S seconds after the first media
+                datagram (SRTP/SRTCP: neither STUN nor DTLS) crossed the relay (counted as burst_dropped)
 Candidates that are not UDP are removed: the relay only carries UDP.
 """
 import asyncio
 import collections
 import random
 
-DEFAULTS = {'loss': 0.0, 'delay_ms': 0.0, 'jitter_ms': None, 'reorder': 0.0, 'seed': 1}
+DEFAULTS = {'loss': 0.0, 'delay_ms': 0.0, 'jitter_ms': None, 'reorder': 0.0, 'seed': 1, 'burst': None,
+            'loss_after': None}
 
 
 class RelayConfig:
-    def __init__(self, loss=0.0, delay_ms=0.0, jitter_ms=None, reorder=0.0, seed=1):
+    def __init__(self, loss=0.0, delay_ms=0.0, jitter_ms=None, reorder=0.0, seed=1, burst=None, loss_after=None):
         self.loss = float(loss)
+        self.loss_after_s = float(loss_after) if loss_after is not None else None
+        self.burst_after_s = self.burst_ms = None
+        if burst is not None:
+            after, sep, length = str(burst).partition(':')
+            if not sep:
+                raise ValueError('burst is S:MS (seconds after the first media datagram, milliseconds long)')
+            self.burst_after_s, self.burst_ms = float(after), float(length)
         self.delay_ms = float(delay_ms)
         self.jitter_ms = float(jitter_ms) if jitter_ms is not None else self.delay_ms / 4
         self.reorder = float(reorder)
@@ -61,8 +74,11 @@ class RelayConfig:
         return cls(**values)
 
     def __str__(self):
+        burst = f' burst={self.burst_after_s:g}:{self.burst_ms:g}' if self.burst_ms is not None else ''
+        if self.loss_after_s is not None:
+            burst += f' loss_after={self.loss_after_s:g}'
         return (f'loss={self.loss:g} delay_ms={self.delay_ms:g} jitter_ms={self.jitter_ms:g} '
-                f'reorder={self.reorder:g} seed={self.seed}')
+                f'reorder={self.reorder:g} seed={self.seed}{burst}')
 
 
 def kind_of(data):
@@ -86,6 +102,7 @@ class Direction:
         self.name = name
         self.forwarded = 0
         self.dropped = 0
+        self.burst_dropped = 0
         self.reordered = 0
         self.bytes = 0
         self.kinds = {'stun': 0, 'dtls': 0, 'sctp': 0, 'other': 0}
@@ -97,7 +114,8 @@ class Direction:
 
     def line(self):
         k = self.kinds
-        return (f'{self.name} forwarded={self.forwarded} dropped={self.dropped} reordered={self.reordered} '
+        return (f'{self.name} forwarded={self.forwarded} dropped={self.dropped} burst_dropped={self.burst_dropped} '
+                f'reordered={self.reordered} '
                 f'bytes={self.bytes} stun={k["stun"]} dtls={k["dtls"]} sctp={k["sctp"]} other={k["other"]}')
 
 
@@ -136,6 +154,8 @@ class LossyRelay:
         self.unmapped = collections.Counter()   # kind -> datagrams from sources the relay knows nothing of
         self.errors = 0
         self.closed = False
+        self.burst = None        # (start, end) in loop time, once the first media datagram came
+        self.first_media = None  # loop time of the first media datagram
 
     # ----- addresses -----
     async def _endpoint(self, facing, real):
@@ -245,7 +265,17 @@ class LossyRelay:
             return
         d = self.dirs[ep.facing]
         cfg = self.config
-        if cfg.loss and self.rng.random() < cfg.loss:
+        now = self.loop.time()
+        if self.first_media is None and kind_of(data) == 'other':
+            self.first_media = now
+            self.log('relay: first media datagram')
+        if cfg.burst_ms is not None and self.first_media is not None:
+            start = self.first_media + cfg.burst_after_s
+            if start <= now < start + cfg.burst_ms / 1000:
+                d.burst_dropped += 1
+                return
+        lossy = cfg.loss_after_s is None or (self.first_media is not None and now >= self.first_media + cfg.loss_after_s)
+        if cfg.loss and lossy and self.rng.random() < cfg.loss:
             d.dropped += 1
             return
         d.forwarded += 1

@@ -384,6 +384,45 @@ TEST(PeerMedia, CodecPreferencesNarrowAndOrderTheOfferAndTheAnswer) {
     EXPECT_EQ(p.b.peer->transceiver(tb)->codec, MediaCodec::H264);
 }
 
+TEST(PeerMedia, TheReceiverToldTheSenderWhatArrivedWhenBothListTransportCc) {
+    // draft-holmer-rmcat-transport-wide-cc-extensions-01: every ~100 ms
+    // while packets with the transport-wide number arrive. Without
+    // a=rtcp-fb transport-cc in the offer, none.
+    for (bool listed : {true, false}) {
+        Pair p;
+        if (!listed)
+            p.edit_offer = [](std::string sdp) {
+                for (auto at = sdp.find(" transport-cc\r\n"); at != std::string::npos; at = sdp.find(" transport-cc\r\n")) {
+                    const auto start = sdp.rfind("\r\n", at) + 2;
+                    sdp.erase(start, at + 15 - start);
+                }
+                return sdp;
+            };
+        TransceiverOptions video;
+        video.kind = MediaKind::Video;
+        video.receive = false;
+        const auto tv = p.a.peer->add_transceiver(video, now()).value();
+        p.negotiate();
+        ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+        const auto start = now();
+        for (int i = 0; i < 12; ++i) {
+            ASSERT_TRUE(p.a.peer->send_frame(tv, frame_bytes(i, i == 0, 2500), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+            ASSERT_TRUE(p.run_until([&] { return now() >= start + (i + 1) * 33ms; }, 1s));
+        }
+        ASSERT_TRUE(p.run_until([&] { return p.b.frames.size() >= 12; }, 2s));
+        if (listed) {
+            ASSERT_TRUE(p.run_until([&] { return p.a.peer->stats().transport_feedback_received >= 2; }, 2s))
+                << p.b.peer->stats().transport_feedback_sent;
+            EXPECT_EQ(p.a.peer->stats().transport_feedback_received, p.b.peer->stats().transport_feedback_sent);
+            EXPECT_LE(p.b.peer->stats().transport_feedback_sent, 8u);  // ~100 ms apart over ~400 ms, not per packet
+        } else {
+            (void)p.run_until([] { return false; }, 300ms);
+            EXPECT_EQ(p.b.peer->stats().transport_feedback_sent, 0u);
+            EXPECT_EQ(p.a.peer->stats().transport_feedback_received, 0u);
+        }
+    }
+}
+
 TEST(PeerMedia, ForgedSrtpIsDroppedAndCounted) {
     Pair p;
     TransceiverOptions o;
