@@ -250,8 +250,11 @@ void MediaTracks::tick_video() {
 void MediaTracks::tick_audio() {
     std::vector<std::byte> packet;
     int samples = duplex::media::kOpusFrameSamples;
+    std::optional<std::uint8_t> level;  // of the tone (a file's packets are not decoded here)
     if (opus_) {
-        packet = opus_->encode(tone_->next());
+        const auto& pcm = tone_->next();
+        level = duplex::media::audio_level_dbov(pcm);
+        packet = opus_->encode(pcm);
     } else {
         auto p = ogg_->next();
         if (!p) {  // the end: the file again
@@ -269,7 +272,7 @@ void MediaTracks::tick_audio() {
     if (!packet.empty())
         for (auto& [peer, list] : tracks_)
             for (auto& t : list)
-                if (t->kind == duplex::MediaKind::Audio && t->sending()) (void)t->track.send_frame(packet, ts);
+                if (t->kind == duplex::MediaKind::Audio && t->sending()) (void)t->track.send_frame(packet, ts, level);
     const auto next = audio_start_ + microseconds(static_cast<std::int64_t>(audio_ts_) * 1'000'000 / 48000);
     const auto delay = duration_cast<milliseconds>(next - steady_clock::now());
     audio_timer_ = loop_.set_timeout(std::max(delay, milliseconds(0)), [this] { tick_audio(); });

@@ -16,6 +16,7 @@
 #include <duplex/event_loop.hpp>
 #include <duplex/peer_connection.hpp>
 
+#include "media/audio_level.hpp"
 #include "media/h264_codec.hpp"
 #include "media/ivf.hpp"
 #include "media/ogg_opus.hpp"

@@ -56,6 +56,9 @@ struct EncodedFrame {
     std::uint32_t rtp_timestamp = 0;
     bool key_frame = false;
     std::span<const std::byte> data;  ///< VP8 frame, H.264 Annex B access unit, or Opus packet
+    /// Audio: the level the sender put in the ssrc-audio-level extension, in
+    /// -dBov (0 loudest .. 127 silence, RFC 6464), if it did.
+    std::optional<std::uint8_t> audio_level;
 };
 
 /// The W3C stats of the track's streams (inbound-rtp, outbound-rtp,
@@ -84,7 +87,12 @@ public:
 
     /// Sends one encoded frame with this RTP timestamp once the track sends
     /// (negotiated, connected): invalid_state before.
-    Status send_frame(std::span<const std::byte> frame, std::uint32_t rtp_timestamp);
+    /// `audio_level`: an audio frame's level in -dBov (0 loudest .. 127
+    /// silence, RFC 6464), sent with it in the ssrc-audio-level extension
+    /// when negotiated (a browser shows it as the receiver's
+    /// getSynchronizationSources().audioLevel); more is invalid_argument.
+    Status send_frame(std::span<const std::byte> frame, std::uint32_t rtp_timestamp,
+                      std::optional<std::uint8_t> audio_level = std::nullopt);
     /// Asks the remote sender for a key frame (PLI).
     Status request_key_frame();
     /// RTCRtpTransceiver.direction: asked of the next negotiation (fires

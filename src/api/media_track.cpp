@@ -102,15 +102,19 @@ std::string MediaTrack::remote_stream_id() const {
     return t ? t->remote_stream_id : std::string();
 }
 
-Status MediaTrack::send_frame(std::span<const std::byte> frame, std::uint32_t rtp_timestamp) {
+Status MediaTrack::send_frame(std::span<const std::byte> frame, std::uint32_t rtp_timestamp,
+                              std::optional<std::uint8_t> audio_level) {
     if (!state_) return Status(Errc::invalid_state, "empty MediaTrack handle");
+    if (audio_level && *audio_level > 127)
+        return Status(Errc::invalid_argument, "an audio level is 0 (loudest) to 127 (silence) -dBov");
     if (state_->loop->in_loop_thread()) {
         auto p = state_->peer.lock();
         if (!p) return Status(Errc::invalid_state, "the peer connection is gone");
-        return p->send_frame(*state_, frame, rtp_timestamp);
+        return p->send_frame(*state_, frame, rtp_timestamp, audio_level);
     }
-    track_on_loop(state_, [f = std::vector<std::byte>(frame.begin(), frame.end()), rtp_timestamp](detail::TrackState& s) {
-        if (auto p = s.peer.lock()) (void)p->send_frame(s, f, rtp_timestamp);
+    track_on_loop(state_, [f = std::vector<std::byte>(frame.begin(), frame.end()), rtp_timestamp,
+                           audio_level](detail::TrackState& s) {
+        if (auto p = s.peer.lock()) (void)p->send_frame(s, f, rtp_timestamp, audio_level);
     });
     return {};
 }
@@ -273,9 +277,10 @@ void PeerImpl::snapshot_tracks() {
     }
 }
 
-Status PeerImpl::send_frame(TrackState& t, std::span<const std::byte> frame, std::uint32_t rtp_timestamp) {
+Status PeerImpl::send_frame(TrackState& t, std::span<const std::byte> frame, std::uint32_t rtp_timestamp,
+                            std::optional<std::uint8_t> audio_level) {
     if (closed_ || !peer_) return Status(Errc::invalid_state, "the peer connection is closed");
-    auto st = peer_->send_frame(t.key, frame, rtp_timestamp, base::Clock::now());
+    auto st = peer_->send_frame(t.key, frame, rtp_timestamp, base::Clock::now(), audio_level);
     flush();
     return st;
 }
@@ -334,6 +339,7 @@ void PeerImpl::deliver_track_event(proto::rtc::PeerEvent& ev) {
         frame.rtp_timestamp = f->rtp_timestamp;
         frame.key_frame = f->key_frame;
         frame.data = f->data;
+        frame.audio_level = f->audio_level;
         run_handler(it->second, &TrackState::on_frame, frame);
     } else if (auto* k = std::get_if<KeyFrameRequested>(&ev)) {
         auto it = tracks_.find(k->key);

@@ -81,7 +81,8 @@ public:
     const proto::rtc::TransceiverInfo* transceiver(const TrackState& t) const;
     /// Copies each track's transceiver for the getters of other threads.
     void snapshot_tracks();
-    Status send_frame(TrackState& t, std::span<const std::byte> frame, std::uint32_t rtp_timestamp);
+    Status send_frame(TrackState& t, std::span<const std::byte> frame, std::uint32_t rtp_timestamp,
+                      std::optional<std::uint8_t> audio_level);
     Status request_key_frame(TrackState& t);
     Status set_direction(TrackState& t, TrackDirection d);
     Status stop(TrackState& t);

@@ -85,7 +85,11 @@ TEST(MediaTrack, AudioBothWaysOnTracksEachSideAdded) {
     ASSERT_TRUE(mine.ok());
     MediaTrack theirs;
     std::vector<std::uint32_t> at_a, at_b;
-    mine->on_frame([&](const EncodedFrame& f) { at_a.push_back(f.rtp_timestamp); });
+    std::vector<std::optional<std::uint8_t>> levels_at_b, levels_at_a;
+    mine->on_frame([&](const EncodedFrame& f) {
+        at_a.push_back(f.rtp_timestamp);
+        levels_at_a.push_back(f.audio_level);
+    });
     p.negotiate([&] {
         auto t = p.b.add_track(MediaKind::Audio);
         ASSERT_TRUE(t.ok());
@@ -93,19 +97,26 @@ TEST(MediaTrack, AudioBothWaysOnTracksEachSideAdded) {
         theirs.on_frame([&](const EncodedFrame& f) {
             EXPECT_EQ(f.codec, Codec::Opus);
             at_b.push_back(f.rtp_timestamp);
+            levels_at_b.push_back(f.audio_level);
         });
     });
     ASSERT_TRUE(p.connected());
     EXPECT_EQ(theirs.current_direction(), TrackDirection::SendRecv);
+    // A's frames carry their level (RFC 6464, -dBov), B's none.
+    const std::vector<std::byte> opus(60, std::byte{0x78});
+    EXPECT_EQ(mine->send_frame(opus, 0, 128).code(), Errc::invalid_argument);
     for (std::uint32_t i = 0; i < 20; ++i) {
-        const std::vector<std::byte> opus(60, std::byte{0x78});
-        ASSERT_TRUE(mine->send_frame(opus, 960 * i).ok());
+        ASSERT_TRUE(mine->send_frame(opus, 960 * i, static_cast<std::uint8_t>(i * 5)).ok());
         ASSERT_TRUE(theirs.send_frame(opus, 480000 + 960 * i).ok());
         p.loop.run_once(0);
     }
     ASSERT_TRUE(run_until(p.loop, [&] { return at_a.size() >= 20 && at_b.size() >= 20; }));
     EXPECT_EQ(at_b[19], 960u * 19);
     EXPECT_EQ(at_a[19], 480000u + 960 * 19);
+    for (std::size_t i = 0; i < 20; ++i) {
+        EXPECT_EQ(levels_at_b[i], std::optional<std::uint8_t>(static_cast<std::uint8_t>(i * 5))) << i;
+        EXPECT_EQ(levels_at_a[i], std::nullopt) << i;
+    }
 }
 
 TEST(MediaTrack, WithoutOnTrackRemoteMediaIsRefused) {

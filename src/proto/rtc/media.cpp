@@ -136,6 +136,13 @@ struct Media::Transceiver {
     std::optional<rtp::Codec> codec;
     bool nack_ok = false, pli_ok = false;             // the rtcp-fb both sides listed (RFC 4585 §4.2)
     bool transport_cc_ok = false;                     // rtcp-fb transport-cc and its extension
+    // Audio: the level (RFC 6464) of recent packets, by sequence number (one
+    // packet is one frame): handed out with the frame.
+    struct Level {
+        std::uint16_t sequence = 0;
+        std::int16_t level = -1;  // -1: none
+    };
+    std::array<Level, 64> levels{};
     std::uint8_t rtx_pt = 0;                          // 0: no RTX
     std::map<std::uint8_t, rtp::Codec> receive_types;
     std::map<std::uint8_t, std::uint8_t> receive_rtx; // RTX payload type -> the one it repairs
@@ -207,6 +214,12 @@ Media::Transceiver* Media::find_mid(const std::string& mid) {
     for (auto& t : transceivers_)
         if (t->info.mid == mid) return t.get();
     return nullptr;
+}
+
+bool Media::ours(std::uint32_t ssrc) const {
+    for (const auto& t : transceivers_)
+        if (t->ssrc == ssrc || t->rtx_ssrc == ssrc) return true;
+    return false;
 }
 
 Media::Transceiver* Media::find_payload_type(std::uint8_t pt) {
@@ -422,8 +435,11 @@ void Media::apply(const sdp::RtpSection& local, const sdp::RtpSection& remote, c
     }
     if (t->info.sending && !t->history) t->history = std::make_unique<rtp::PacketHistory>(512);
     if (t->info.receiving) {
-        if (auto ssrc = remote.primary_ssrc()) bind_remote_ssrc(*t, *ssrc, false);
-        if (auto rtx = remote.rtx_ssrc()) bind_remote_ssrc(*t, *rtx, true);
+        // An SSRC of ours is not the remote's (libdatachannel's answers
+        // repeat our a=ssrc-group): its streams are then found as
+        // unsignalled ones.
+        if (auto ssrc = remote.primary_ssrc(); ssrc && !ours(*ssrc)) bind_remote_ssrc(*t, *ssrc, false);
+        if (auto rtx = remote.rtx_ssrc(); rtx && !ours(*rtx)) bind_remote_ssrc(*t, *rtx, true);
         if (!t->jitter || t->jitter->codec() != *t->codec) reset_receiver(*t);
         t->jitter->set_loss_wait(loss_wait(*t));
         t->info.remote_stream_id = remote.msid_stream.value_or("");
@@ -545,6 +561,13 @@ void Media::on_rtp(base::Bytes plain, base::Instant now) {
     ++t->info.stats.packets_received;
     t->info.stats.bytes_received += payload.size();
     if (!t->first_packet_at) t->first_packet_at = now;
+    if (t->info.kind == MediaKind::Audio) {
+        std::int16_t level = -1;
+        if (t->ext.audio_level)
+            if (auto d = p.extension(t->ext.audio_level))
+                if (auto a = rtp::read_audio_level(*d)) level = a->level;
+        t->levels[sequence % t->levels.size()] = Transceiver::Level{sequence, level};
+    }
     t->jitter->insert(sequence, p.timestamp, p.marker, payload, now, rtx);
     if (t->nack_ok) t->nack.on_packet(sequence, now);
     drain_frames(*t, now);
@@ -556,7 +579,13 @@ void Media::drain_frames(Transceiver& t, base::Instant now) {
     while (auto f = t.jitter->poll_frame(now)) {
         ++t.info.stats.frames_received;
         if (f->key_frame) ++t.info.stats.key_frames_received;
-        out_.emit(event::TrackFrame{t.key, f->rtp_timestamp, f->key_frame, {f->data.begin(), f->data.end()}});
+        std::optional<std::uint8_t> level;
+        if (t.info.kind == MediaKind::Audio) {
+            const auto seq = static_cast<std::uint16_t>(f->first_sequence & 0xffff);
+            const auto& l = t.levels[seq % t.levels.size()];
+            if (l.sequence == seq && l.level >= 0) level = static_cast<std::uint8_t>(l.level);
+        }
+        out_.emit(event::TrackFrame{t.key, f->rtp_timestamp, f->key_frame, {f->data.begin(), f->data.end()}, level});
     }
 }
 
@@ -615,16 +644,30 @@ void Media::bind_remote_ssrc(Transceiver& t, std::uint32_t ssrc, bool rtx) {
 
 base::Duration Media::loss_wait(const Transceiver& t) const {
     // Long enough for a NACK, its retransmission, and two more tries should
-    // those be lost too: four round trips (100 ms assumed until RTCP
-    // measures one), plus 60 ms for the sender's pacer (a browser's
+    // those be lost too: four round trips (rtt_of), plus 60 ms for the sender's pacer (a browser's
     // retransmissions wait behind the media it paces, and after a burst of
     // loss there are many); at most 450 ms, so that a hole that cannot be
     // filled freezes the picture for less than half a second before the
     // key frame request. A frame given up costs every frame up to the next
     // key frame; a wait costs only latency, and only on a loss.
     if (!t.nack_ok) return {};
-    const base::Duration rtt = t.info.stats.round_trip_time.value_or(std::chrono::milliseconds(100));
-    return std::min<base::Duration>(4 * rtt + std::chrono::milliseconds(60), std::chrono::milliseconds(450));
+    return std::min<base::Duration>(4 * rtt_of(t) + std::chrono::milliseconds(60), std::chrono::milliseconds(450));
+}
+
+base::Duration Media::rtt_of(const Transceiver& t) const {
+    // RTCP's (SR/RR) if measured, else ICE's, else 100 ms.
+    if (t.info.stats.round_trip_time) return *t.info.stats.round_trip_time;
+    return path_rtt_.value_or(std::chrono::milliseconds(100));
+}
+
+void Media::set_path_rtt(std::optional<base::Duration> rtt) {
+    if (!rtt || rtt == path_rtt_) return;
+    path_rtt_ = rtt;
+    for (auto& t : transceivers_) {
+        if (t->info.stats.round_trip_time) continue;  // RTCP measured one: it wins
+        t->nack.set_rtt(*rtt);
+        if (t->jitter) t->jitter->set_loss_wait(loss_wait(*t));
+    }
 }
 
 void Media::reset_receiver(Transceiver& t) {
@@ -633,6 +676,7 @@ void Media::reset_receiver(Transceiver& t) {
     t.jitter = std::make_unique<rtp::JitterBuffer>(*t.codec, cfg);
     t.jitter->set_loss_wait(loss_wait(t));
     t.nack = rtp::NackGenerator{};
+    t.nack.set_rtt(rtt_of(t));
     t.have_sequence = false;
     t.cycles = 0;
     t.received = t.expected_prior = t.received_prior = 0;
@@ -736,7 +780,7 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
             // NACK that crossed our retransmission asks for nothing new), and
             // one compound makes at most kMaxResendsPerRtcp of them: NACKs
             // cannot multiply what we send.
-            const auto rtt = t->info.stats.round_trip_time.value_or(std::chrono::milliseconds(100));
+            const auto rtt = rtt_of(*t);
             const auto min_interval = std::max<base::Duration>(rtt, std::chrono::milliseconds(10));
             for (auto seq : nack->lost) {
                 if (resends >= kMaxResendsPerRtcp) break;
@@ -789,9 +833,12 @@ void Media::send_rtcp(std::vector<std::byte> compound) {
     link_.send_media(std::move(compound));
 }
 
-base::Status Media::send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now) {
+base::Status Media::send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now,
+                              std::optional<std::uint8_t> audio_level) {
     Transceiver* t = find(key);
     if (t == nullptr) return base::Status(make_error_code(Errc::invalid_argument), "no such transceiver");
+    if (audio_level && *audio_level > 127)
+        return base::Status(make_error_code(Errc::invalid_argument), "an audio level is 0 (loudest) to 127 (silence) -dBov");
     if (!t->info.sending || !t->packetizer)
         return base::Status(make_error_code(Errc::invalid_state),
                             "the transceiver does not send: not negotiated yet, or the remote does not receive");
@@ -799,7 +846,8 @@ base::Status Media::send_frame(TransceiverKey key, base::Bytes frame, std::uint3
 
     std::array<std::byte, 3> abs = rtp::abs_send_time(now);
     std::array<std::byte, 2> twcc{};
-    std::array<rtp::Extension, 3> ext;
+    std::array<std::byte, 1> level{};
+    std::array<rtp::Extension, 4> ext;
     std::size_t n_ext = 0;
     const auto& mid = t->info.mid;
     if (t->ext.mid && !mid.empty() && mid.size() <= 16)
@@ -807,6 +855,12 @@ base::Status Media::send_frame(TransceiverKey key, base::Bytes frame, std::uint3
     if (t->ext.abs_send_time) ext[n_ext++] = rtp::Extension{t->ext.abs_send_time, base::Bytes(abs.data(), abs.size())};
     const std::size_t twcc_index = n_ext;
     if (t->ext.transport_wide_cc) ext[n_ext++] = rtp::Extension{t->ext.transport_wide_cc, base::Bytes(twcc.data(), twcc.size())};
+    if (t->ext.audio_level && audio_level && t->info.kind == MediaKind::Audio) {
+        // RFC 6464 §3: the level; the voice flag (V) is set when it is above
+        // silence (no voice-activity detector here: the encoder's business).
+        level[0] = rtp::audio_level(rtp::AudioLevel{*audio_level < 127, *audio_level});
+        ext[n_ext++] = rtp::Extension{t->ext.audio_level, base::Bytes(level.data(), level.size())};
+    }
 
     rtp::Header h;
     h.payload_type = t->info.payload_type;

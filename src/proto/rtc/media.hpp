@@ -69,6 +69,10 @@ public:
     bool set_direction(TransceiverKey key, bool send, bool receive);
     base::Status set_codec_preferences(TransceiverKey key, std::vector<MediaCodec> codecs);
     void fill_stats(PeerStats& st) const;
+    /// The round trip ICE measured: what NACK timing uses until RTCP
+    /// measures one (a receive-only peer never gets one from RTCP: only a
+    /// sender's reports carry the times, RFC 3550 §6.4.1).
+    void set_path_rtt(std::optional<base::Duration> rtt);
     const TransceiverInfo* info(TransceiverKey key) const;
     std::vector<TransceiverKey> keys() const;
     bool empty() const noexcept { return transceivers_.empty(); }
@@ -103,7 +107,8 @@ public:
     void start_srtp(const dtls::SrtpKeyingMaterial& keys, bool dtls_client);
     bool srtp_ready() const noexcept { return srtp_ != nullptr; }
     void handle_packet(base::Bytes datagram, base::Instant now);
-    base::Status send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now);
+    base::Status send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now,
+                            std::optional<std::uint8_t> audio_level = std::nullopt);
     base::Status request_key_frame(TransceiverKey key, base::Instant now);
     std::optional<base::Instant> poll_timeout() const;
     void handle_timeout(base::Instant now);
@@ -114,6 +119,7 @@ private:
     Transceiver* find_mid(const std::string& mid);
     Transceiver* find_ssrc(std::uint32_t ssrc, bool& rtx);
     Transceiver* find_payload_type(std::uint8_t payload_type);  // the one receiving it, if only one
+    bool ours(std::uint32_t ssrc) const;  // one of our streams' SSRCs
     void send_rtp(Transceiver& t, const rtp::Header& h, base::Bytes payload, base::Instant now, bool retransmission);
     void send_rtcp(std::vector<std::byte> compound);
     void on_rtp(base::Bytes plain, base::Instant now);
@@ -138,6 +144,8 @@ private:
     rtp::TransportFeedbackRecorder transport_feedback_;  // what arrived, told back (transport-cc)
     std::uint32_t transport_feedback_media_ssrc_ = 0;
     std::uint64_t transport_feedback_received_ = 0;
+    std::optional<base::Duration> path_rtt_;
+    base::Duration rtt_of(const Transceiver& t) const;
     void send_transport_feedback(base::Instant now);
     std::string cname_;
     base::Instant next_report_{};

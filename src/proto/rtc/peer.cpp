@@ -113,9 +113,10 @@ base::Result<TransceiverKey> Peer::add_transceiver(const TransceiverOptions& opt
     return key;
 }
 
-base::Status Peer::send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now) {
+base::Status Peer::send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now,
+                              std::optional<std::uint8_t> audio_level) {
     if (impl_->closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
-    return impl_->media.send_frame(key, frame, rtp_timestamp, now);
+    return impl_->media.send_frame(key, frame, rtp_timestamp, now, audio_level);
 }
 
 base::Status Peer::request_key_frame(TransceiverKey key, base::Instant now) {
@@ -163,6 +164,7 @@ void Peer::handle_timeout(base::Instant now) {
     if (s.closed) return;
     s.transport.handle_timeout(now);
     s.channels.handle_timeout(now);
+    s.media.set_path_rtt(s.transport.path_rtt());
     s.media.handle_timeout(now);
 }
 

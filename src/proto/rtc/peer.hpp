@@ -151,7 +151,13 @@ struct ResolveHostname { std::string candidate; };
 /// line): the application's "track" event.
 struct TrackAdded { TransceiverKey key; };
 /// A whole encoded frame of a received track, in decoding order.
-struct TrackFrame { TransceiverKey key; std::uint32_t rtp_timestamp; bool key_frame; std::vector<std::byte> data; };
+struct TrackFrame {
+    TransceiverKey key;
+    std::uint32_t rtp_timestamp;
+    bool key_frame;
+    std::vector<std::byte> data;
+    std::optional<std::uint8_t> audio_level = std::nullopt;  // RFC 6464 -dBov, when the sender wrote one
+};
 /// The remote asked for a key frame (PLI or FIR, RFC 4585 §6.3.1, RFC 5104 §4.3.1).
 struct KeyFrameRequested { TransceiverKey key; };
 }  // namespace event
@@ -229,7 +235,11 @@ public:
     base::Result<TransceiverKey> add_transceiver(const TransceiverOptions& options, base::Instant now);
     /// Sends one encoded frame at this RTP timestamp (the codec's clock:
     /// 48 kHz for Opus, 90 kHz for video) once the transceiver sends.
-    base::Status send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now);
+    /// `audio_level`: an audio frame's level in -dBov (0 loudest .. 127
+    /// silence), sent in the ssrc-audio-level extension when negotiated
+    /// (RFC 6464); more than 127 is invalid_argument.
+    base::Status send_frame(TransceiverKey key, base::Bytes frame, std::uint32_t rtp_timestamp, base::Instant now,
+                            std::optional<std::uint8_t> audio_level = std::nullopt);
     /// Asks the remote sender for a key frame (PLI).
     base::Status request_key_frame(TransceiverKey key, base::Instant now);
     const TransceiverInfo* transceiver(TransceiverKey key) const;

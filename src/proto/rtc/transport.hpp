@@ -101,6 +101,8 @@ public:
     IceState ice_state() const noexcept { return ice_state_; }
     GatheringState gathering_state() const noexcept { return gathering_; }
     void fill_stats(PeerStats& st) const;
+    /// The path's round trip from ICE's checks (consent freshness), if any.
+    std::optional<base::Duration> path_rtt() const { return agent_ ? agent_->round_trip_time() : std::nullopt; }
     const dtls::Certificate& certificate() const noexcept { return certificate_; }
 
 private:

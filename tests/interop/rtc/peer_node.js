@@ -239,6 +239,7 @@ function ndcConnection(remote, iceServers, ev, offerer) {
         audio: { pt: media.payloadType(sdp, 'audio', 'opus', mid('audio')), ssrc: ssrcs.audio } };
     },
     sendRtp: (kind, buf) => { const t = tracks[kind]; if (t && t.isOpen()) t.sendMessageBinary(buf); },
+    localSdp: () => desc().sdp,
     answer: async (sdp) => { pc.setRemoteDescription(sdp, 'offer'); pc.setLocalDescription(); return desc(); },
     setAnswer: async (sdp) => pc.setRemoteDescription(sdp, 'answer'),
     // libdatachannel has no end-of-candidates call: '' is dropped.
@@ -436,6 +437,7 @@ function startMedia(link) {
   for (const kind of ['video', 'audio']) {
     if (streams[kind].pt === null) return fail(`no ${kind} payload type in our description`);
   }
+  if (opt.lib === 'ndc') vlog(`our SDP names: ${(link.conn.localSdp().match(/^a=(ssrc|mid|rtcp-fb|extmap)[^\r\n]*/gm) || []).join(' | ')}`);
   const sender = new media.Sender(streams, (kind, buf) => link.conn.sendRtp(kind, buf));
   link.echo = new media.EchoCheck(sender);
   sender.start();

@@ -1,6 +1,7 @@
 // The sources and recorders (src/media): the test pattern's frame number
 // read back through a real VP8 encode and decode, IVF and Ogg Opus files
 // written and read back (and decoded), the tone's energy through Opus.
+#include "media/audio_level.hpp"
 #include "media/h264_codec.hpp"
 #include "media/ivf.hpp"
 #include "media/ogg_opus.hpp"
@@ -190,4 +191,18 @@ TEST(H264, OpenH264FramesThroughOurPayloadFormatDecodeWithTheirNumbers) {
     EXPECT_EQ(dec->errors(), 0u);
     EXPECT_GE(keys, 2);  // the first frame and the forced one
     EXPECT_GE(numbered, 58);
+}
+
+TEST(AudioLevel, DbovOfToneSilenceAndFullScale) {
+    // RFC 6464 §3: -dBov of the RMS. A sine of amplitude 0.25 has an RMS of
+    // 0.25/sqrt(2), 15.05 dB below full scale.
+    duplex::media::Tone tone(440.0, 0.25);
+    EXPECT_EQ(duplex::media::audio_level_dbov(tone.next()), 15);
+    const std::vector<std::int16_t> silence(960, 0);
+    EXPECT_EQ(duplex::media::audio_level_dbov(silence), 127);
+    std::vector<std::int16_t> square(960);
+    for (std::size_t i = 0; i < square.size(); ++i) square[i] = i % 2 ? 32767 : -32768;
+    EXPECT_EQ(duplex::media::audio_level_dbov(square), 0);
+    const std::vector<std::int16_t> whisper(960, 1);  // -90 dBov
+    EXPECT_EQ(duplex::media::audio_level_dbov(whisper), 90);
 }

@@ -45,8 +45,9 @@ struct Pair {
     Side a, b;
     // Return true to drop a datagram on its way from A to B.
     std::function<bool(const Transmit&)> drop_a_to_b;
-    // What B gets of A's offer (A keeps its own).
+    // What B gets of A's offer (A keeps its own), and A of B's answer.
     std::function<std::string(std::string)> edit_offer;
+    std::function<std::string(std::string)> edit_answer;
 
     Pair() {
         a.peer = std::move(Peer::create({}, now()).value());
@@ -68,7 +69,7 @@ struct Pair {
         auto answer = b.peer->create_answer();
         ASSERT_TRUE(answer.ok()) << answer.error().message();
         ASSERT_TRUE(b.peer->set_local_description(SdpKind::Answer, answer.value(), now()).ok());
-        auto st = a.peer->set_remote_description(SdpKind::Answer, answer.value(), now());
+        auto st = a.peer->set_remote_description(SdpKind::Answer, edit_answer ? edit_answer(answer.value()) : answer.value(), now());
         ASSERT_TRUE(st.ok()) << st.message();
     }
 
@@ -321,6 +322,40 @@ TEST(PeerMedia, UnsignalledStreamsGoToTheOnlySectionOfTheirPayloadTypeWithoutASt
     }
 }
 
+TEST(PeerMedia, AnAnswerThatRepeatsOurSsrcGroupDoesNotHideTheRemotesStream) {
+    // libdatachannel answers with our own a=ssrc-group:FID and no SSRC of its
+    // own, and sends on an SSRC it never names: that stream is still found
+    // (by payload type), not taken for ours.
+    Pair p;
+    p.edit_offer = without_stream_names;  // B writes no mid
+    TransceiverOptions video;
+    video.kind = MediaKind::Video;
+    const auto ta = p.a.peer->add_transceiver(video, now()).value();
+    std::string fid;
+    p.edit_answer = [&](std::string answer) {
+        std::string ours;
+        for (auto at = p.a.peer->local_description()->second.find("a=ssrc-group:FID"); at != std::string::npos;) {
+            ours = p.a.peer->local_description()->second.substr(at, p.a.peer->local_description()->second.find("\r\n", at) - at);
+            break;
+        }
+        fid = ours;
+        auto stripped = without_stream_names(answer);
+        const auto at = stripped.find("m=video");
+        const auto eol = stripped.find("\r\n", stripped.find("a=mid:", at));
+        return stripped.insert(eol + 2, ours + "\r\n");
+    };
+    TransceiverKey tb = 0;
+    p.negotiate([&] { tb = p.b.peer->add_transceiver(video, now()).value(); });
+    ASSERT_FALSE(fid.empty());
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE(p.b.peer->send_frame(tb, frame_bytes(i, i == 0, 3000), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        p.pump();
+    }
+    ASSERT_TRUE(p.run_until([&] { return p.a.frames.size() >= 10; }, 5s)) << p.a.frames.size() << " frames; answer had " << fid;
+    EXPECT_EQ(p.a.frames[0].key, ta);
+}
+
 TEST(PeerMedia, AnUnsignalledStreamWhosePayloadTypeTwoSectionsShareGoesNowhere) {
     Pair p;
     p.edit_offer = without_stream_names;
@@ -421,6 +456,50 @@ TEST(PeerMedia, TheReceiverToldTheSenderWhatArrivedWhenBothListTransportCc) {
             EXPECT_EQ(p.a.peer->stats().transport_feedback_received, 0u);
         }
     }
+}
+
+TEST(PeerMedia, AReceiveOnlyPeerTimesItsLossWaitOnTheRoundTripIceMeasured) {
+    // B only receives: RTCP gives it no round trip (only a sender's report
+    // carries the times). ICE's checks measured one (here, under a
+    // millisecond): a hole nothing fills costs B four of those and 60 ms
+    // before it gives the frame up, not the 450 ms of an unknown round trip.
+    Pair p;
+    TransceiverOptions o;
+    o.receive = false;
+    const auto tx = p.a.peer->add_transceiver(o, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    ASSERT_TRUE(p.b.peer->stats().rtt.has_value());
+    const int video_pt = p.a.peer->transceiver(tx)->payload_type;
+    const int rtx_pt = video_pt + 1;  // 97 for VP8's 96
+    bool lose = false;
+    p.drop_a_to_b = [&](const Transmit& t) {
+        const int pt = rtp_payload_type(t);
+        if (pt == rtx_pt) return true;  // no retransmission ever arrives
+        if (lose && pt == video_pt) {
+            lose = false;
+            return true;
+        }
+        return false;
+    };
+    base::Instant lost_at{};
+    const auto start = now();
+    for (int i = 0; i < 12; ++i) {
+        if (i == 6) {
+            lose = true;  // the first packet of frame 6
+            lost_at = now();
+        }
+        ASSERT_TRUE(p.a.peer->send_frame(tx, frame_bytes(i, i == 0 || i == 8, 3000), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        ASSERT_TRUE(p.run_until([&] { return now() >= start + (i + 1) * 33ms; }, 1s));
+        if (i == 6) break;  // frame 7 and on come after the wait is measured
+    }
+    for (int i = 7; i < 12; ++i)
+        ASSERT_TRUE(p.a.peer->send_frame(tx, frame_bytes(i, i == 8, 3000), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+    const auto rx = p.b.added.at(0);
+    ASSERT_TRUE(p.run_until([&] { return p.b.peer->transceiver(rx)->stats.frames_dropped > 0; }, 2s));
+    const auto waited = now() - lost_at;
+    EXPECT_LT(waited, 300ms) << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
+    EXPECT_FALSE(p.b.peer->transceiver(rx)->stats.round_trip_time.has_value());  // none from RTCP
 }
 
 TEST(PeerMedia, ForgedSrtpIsDroppedAndCounted) {
