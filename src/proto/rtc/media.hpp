@@ -1,17 +1,21 @@
 // proto/rtc/media.hpp: a peer's audio and video: transceivers, their SDP
 // sections, and RTP/RTCP over SRTP on the transport's 128..191 branch
 // (RFC 7983 §7). Internal to proto/rtc; a third part beside the transport
-// and the data channels (decision 0017).
+// and the data channels (decision 0017). The SDP sections are in
+// media_negotiation.cpp, the packets in media.cpp, the state both share in
+// media_transceiver.hpp.
 //
-//   send_frame ─► packetizer ─► RTP (mid, abs-send-time, transport-wide seq)
-//              ─► history (for NACK → RTX, RFC 4588) ─► SRTP ─► Link
-//   SRTP in ─► known SSRC? (signalled, or bound by the mid extension,
-//              RFC 8843 §9.2; at most kMaxRemoteSsrcs) ─► RTP ─► RTX unwrapped
+//   send_frame ─► packetizer ─► RTP (mid, abs-send-time, transport-wide seq,
+//              audio level) ─► history (for NACK → RTX, RFC 4588) ─► SRTP ─► Link
+//   SRTP in ─► known SSRC? (signalled, or bound by the mid extension or an
+//              unshared payload type, RFC 8843 §9.2; at most kMaxRemoteSsrcs)
+//              ─► RTP ─► transport-wide seq noted ─► RTX unwrapped
 //              ─► jitter buffer ─► TrackFrame        └─► NACK generator
 //   SRTCP in ─► SR (for our RR's LSR/DLSR), RR (round-trip time), NACK
 //              (answered from the history), PLI/FIR (KeyFrameRequested)
 //   timer    ─► SR/RR + SDES every second, NACKs when due, PLI when the
-//              jitter buffer lost its reference (at most every 300 ms)
+//              jitter buffer lost its reference (at most every 300 ms),
+//              transport-cc feedback every ~100 ms (transport_feedback.hpp)
 #pragma once
 
 #include "proto/rtc/outputs.hpp"
