@@ -45,6 +45,17 @@
   }
   $('room').textContent = room;
   $('share-link').value = shareUrl;
+  // The command that brings duplex-peer (a native peer) into this call (docs/webrtc.md).
+  const shellWord = (w) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`);
+  const nativeCommand = ['duplex-peer', '--signal', `${location.origin.replace(/^http/, 'ws')}/signal`, '--room', room,
+    ...(token ? ['--token', token] : []), '--video', 'testsrc', '--audio', 'tone', '--record', 'received']
+    .map(shellWord).join(' ');
+  $('native-command').textContent = nativeCommand;
+  $('copy-native').addEventListener('click', async () => {
+    try { await navigator.clipboard.writeText(nativeCommand); $('copy-native').textContent = 'Copied'; }
+    catch (e) { $('copy-native').textContent = 'Select and copy'; }
+    setTimeout(() => { $('copy-native').textContent = 'Copy'; }, 2000);
+  });
   $('copy-link').addEventListener('click', async () => {
     try { await navigator.clipboard.writeText(shareUrl); $('copy-link').textContent = 'Copied'; }
     catch (e) { $('share-link').select(); $('copy-link').textContent = 'Press Ctrl+C'; }

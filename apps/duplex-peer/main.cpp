@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     cli.add_option("--audio", o.media.audio, "send audio to every peer: tone (440 Hz, Opus) or an Ogg Opus file (looped)");
     cli.add_option("--record", o.media.record,
                    "record every audio and video track a peer sends to DIR/<peer>-<mid>.ivf (VP8), .ogg (Opus) or "
-                   ".h264 (Annex B); the counts are printed when the peer goes");
+                   ".h264 (Annex B), DIR made if missing; the counts are printed when the peer goes");
     auto* mode = cli.add_option_group("mode", "what to do once connected");
     mode->add_flag("--echo", o.echo, "send every message back on its channel");
     auto* send_opt = mode->add_option("--send", send_text, "send a text, print the first reply (if any), exit");
@@ -111,8 +111,12 @@ int main(int argc, char** argv) {
         return usage_error("--video " + o.media.video + ": neither testsrc nor a readable IVF file");
     if (!o.media.audio.empty() && o.media.audio != "tone" && !fs::is_regular_file(o.media.audio))
         return usage_error("--audio " + o.media.audio + ": neither tone nor a readable Ogg Opus file");
-    if (!o.media.record.empty() && !fs::is_directory(o.media.record))
-        return usage_error("--record " + o.media.record + " is not a directory");
+    if (!o.media.record.empty()) {
+        std::error_code ec;
+        fs::create_directories(o.media.record, ec);  // an output directory is made if missing
+        if (!fs::is_directory(o.media.record))
+            return usage_error("--record " + o.media.record + " is not a directory" + (ec ? " (" + ec.message() + ")" : ""));
+    }
 
     duplex_peer::Console console(quiet ? duplex_peer::Verbosity::Quiet
                                  : verbose ? duplex_peer::Verbosity::Verbose

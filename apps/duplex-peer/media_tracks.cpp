@@ -62,7 +62,7 @@ bool MediaTracks::open(std::string& error) {
         ogg_ = duplex::media::OggOpusReader::open(opt_.audio, error);
         if (!ogg_) return false;
     }
-    if (!opt_.record.empty() && !fs::is_directory(opt_.record)) {
+    if (!opt_.record.empty() && !fs::is_directory(opt_.record)) {  // main() made it
         error = "--record " + opt_.record + " is not a directory";
         return false;
     }

@@ -135,13 +135,14 @@ async def case_usage_errors():
                        (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'a b', '--echo'], '--room must be'),
                        (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r'], 'say what to do: --echo, --send, --send-file, --receive-dir, --media-echo, --video, --audio or --record'),
                        (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r', '--echo', '--bogus'], 'bogus'),
-                       (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r', '--echo', '-v', '-q'], 'excludes')]:
+                       (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r', '--echo', '-v', '-q'], 'excludes'),
+                       (['--signal', 'ws://127.0.0.1:1/signal', '--room', 'r', '--record', PEER], 'is not a directory')]:
         rc, out, err = await run_once(PEER, *args)
         lines = err.strip().split('\n')
         check(rc == 2, f'{args}: exit {rc}, want 2 ({err!r})')
         check(len(lines) == 1 and lines[0].startswith('duplex-peer: ') and want in lines[0],
               f'{args}: stderr {err!r}, want one "duplex-peer: ...{want}..." line')
-    return '5 usage errors, each one line and exit 2'
+    return '6 usage errors, each one line and exit 2'
 
 
 async def case_no_usable_address():

@@ -1303,8 +1303,9 @@ async function caseNativeTestsrc(origin, codec = 'vp8') {
   return problems;
 }
 
-// native-record: a call between the page and duplex-peer, both ways: `duplex-peer --record DIR --video testsrc
-// --audio tone` records the page's fake camera and microphone while the page plays duplex-peer's test pattern.
+// native-record: a call between the page and duplex-peer, both ways, with the command the page shows under "Call a
+// native peer" (`duplex-peer --signal … --room … --video testsrc --audio tone --record received`, its directory not
+// there yet): duplex-peer records the page's fake camera and microphone while the page plays its test pattern.
 // After 5 s of recording duplex-peer gets SIGTERM; its IVF must decode with libvpx without an error, its last
 // picture at the size the page's camera went out at last (Chromium starts at 320x240 and grows with its bandwidth
 // estimate, which duplex's transport-cc feedback feeds), and hold at least 90 % of the frames the page sent meanwhile, its Ogg Opus must decode
@@ -1322,10 +1323,16 @@ async function caseNativeRecord(origin, codec = 'vp8') {
     const room = `native-record-${crypto.randomBytes(4).toString('hex')}`;
     const a = await openPage(origin, room, problems);
     pages.push(a);
+    // The page's own "call a native peer" command, run as shown (the record directory made by duplex-peer), plus
+    // what a test needs: an id, the loopback address, -v, a timeout, and the codec.
+    const command = await a.textContent('#native-command');
+    const want = `duplex-peer --signal ${origin.replace(/^http/, 'ws')}/signal --room ${room} --video testsrc --audio tone --record received`;
+    expect(command === want, `${a.label} shows the command that calls a native peer into its room: '${command}'`);
+    const recordDir = path.join(dir, 'received');
     await a.click('#start-camera', { timeout: 5000 });
     await waitFor(a, () => window.duplexDemo.localStream() && window.duplexDemo.localStream().getTracks().length, null, 10000);
-    const n = startNative(nativeArgs(origin, room, 'duplex-peer-record',
-      ['--record', dir, '--video', 'testsrc', '--audio', 'tone', '--video-codec', codec]));
+    const n = startNative([...(command || want).split(' ').slice(1).map((w) => (w === 'received' ? recordDir : w)),
+      '--id', 'duplex-peer-record', '--bind', '127.0.0.1', '-v', '--timeout', '45', '--video-codec', codec]);
     n.peerId = 'duplex-peer-record';
     procs.push(n);
     const [name, ext] = codec === 'h264' ? ['H264', 'h264'] : ['VP8', 'ivf'];
