@@ -47,7 +47,8 @@ bool MediaTracks::open(std::string& error) {
         pattern_ = std::make_unique<duplex::media::TestPattern>(opt_.width, opt_.height);
         encoder_ = duplex::media::Vp8Encoder::create(opt_.width, opt_.height, opt_.fps, opt_.video_kbps, error);
         if (!encoder_) return false;
-        h264_ = duplex::media::H264Encoder::create(opt_.width, opt_.height, opt_.fps, opt_.video_kbps, error);
+        // Slices of at most 1000 bytes: one NAL unit a packet, as packetization mode 0 needs.
+        h264_ = duplex::media::H264Encoder::create(opt_.width, opt_.height, opt_.fps, opt_.video_kbps, error, 1000);
         if (!h264_) return false;
     } else if (!opt_.video.empty()) {
         ivf_holder_.emplace(duplex::media::IvfReader::open(opt_.video, error));

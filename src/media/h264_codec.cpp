@@ -7,7 +7,8 @@
 
 namespace duplex::media {
 
-std::unique_ptr<H264Encoder> H264Encoder::create(int width, int height, int fps, int kbps, std::string& error) {
+std::unique_ptr<H264Encoder> H264Encoder::create(int width, int height, int fps, int kbps, std::string& error,
+                                                 unsigned max_nal_bytes) {
     std::unique_ptr<H264Encoder> e(new H264Encoder);
     ISVCEncoder* enc = nullptr;
     if (WelsCreateSVCEncoder(&enc) != 0 || enc == nullptr) {
@@ -16,14 +17,29 @@ std::unique_ptr<H264Encoder> H264Encoder::create(int width, int height, int fps,
     }
     e->enc_ = enc;
     e->fps_ = fps;
-    SEncParamBase p{};
+    SEncParamExt p{};
+    enc->GetDefaultParams(&p);
     p.iUsageType = CAMERA_VIDEO_REAL_TIME;
     p.iPicWidth = width;
     p.iPicHeight = height;
     p.iTargetBitrate = kbps * 1000;
     p.iRCMode = RC_BITRATE_MODE;
     p.fMaxFrameRate = static_cast<float>(fps);
-    if (enc->Initialize(&p) != 0) {
+    p.iSpatialLayerNum = 1;
+    SSpatialLayerConfig& layer = p.sSpatialLayers[0];
+    layer.iVideoWidth = width;
+    layer.iVideoHeight = height;
+    layer.fFrameRate = static_cast<float>(fps);
+    layer.iSpatialBitrate = p.iTargetBitrate;
+    layer.iMaxSpatialBitrate = p.iTargetBitrate * 2;
+    if (max_nal_bytes > 0) {
+        // Slices of at most that many bytes (one thread: the size is only kept slice by slice).
+        layer.sSliceArgument.uiSliceMode = SM_SIZELIMITED_SLICE;
+        layer.sSliceArgument.uiSliceSizeConstraint = max_nal_bytes;
+        p.uiMaxNalSize = max_nal_bytes;
+        p.iMultipleThreadIdc = 1;
+    }
+    if (enc->InitializeExt(&p) != 0) {
         error = "OpenH264: the encoder refused " + std::to_string(width) + "x" + std::to_string(height);
         return nullptr;
     }

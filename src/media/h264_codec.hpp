@@ -1,7 +1,9 @@
 // media/h264_codec.hpp: H.264 with OpenH264 (Debian libopenh264-dev, BSD):
-// constrained baseline, what WebRTC's H.264 is (RFC 6184 packetization-mode
-// 1, profile-level-id 42e01f). Frames are Annex B access units, as the
-// payload format (proto/rtp/h264.cpp) takes and gives them.
+// constrained baseline, what WebRTC's H.264 is (RFC 6184, profile-level-id
+// 42e01f). Frames are Annex B access units, as the payload format
+// (proto/rtp/h264.cpp) takes and gives them. With max_nal_bytes the encoder
+// cuts its slices so that no NAL unit is larger (size-limited slices): what
+// packetization mode 0, one NAL unit per packet, needs.
 #pragma once
 
 #include "media/i420.hpp"
@@ -17,7 +19,8 @@ namespace duplex::media {
 
 class H264Encoder {
 public:
-    static std::unique_ptr<H264Encoder> create(int width, int height, int fps, int kilobits_per_second, std::string& error);
+    static std::unique_ptr<H264Encoder> create(int width, int height, int fps, int kilobits_per_second, std::string& error,
+                                               unsigned max_nal_bytes = 0);
     ~H264Encoder();
     /// One frame -> one access unit (SPS and PPS before each IDR); empty if skipped.
     std::vector<std::byte> encode(const I420Frame& frame, bool force_key_frame);

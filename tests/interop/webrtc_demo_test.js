@@ -95,6 +95,7 @@ const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
 const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
 const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media', 'native-renegotiate', 'native-testsrc',
+  'native-testsrc-h264-mode0',
   'native-testsrc-h264', 'native-record', 'native-record-h264'];
 const ALL_CASES = [...BROWSER_CASES, ...NATIVE_CASES];
 // The second argument is duplex-peer's path unless it is a case name (DUPLEX_PEER= also works).
@@ -104,7 +105,7 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-renegotiate] [native-testsrc] [native-testsrc-h264] [native-record] [native-record-h264]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-renegotiate] [native-testsrc] [native-testsrc-h264] [native-testsrc-h264-mode0] [native-record] [native-record-h264]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
@@ -1210,14 +1211,43 @@ async function caseNativeRenegotiate(origin) {
 // (media/test_pattern.hpp) must read, the numbers must only grow, and few may be missing; inbound-rtp framesDecoded
 // must grow at about the 30 frames/s duplex-peer sends, and the tone's totalAudioEnergy must grow.
 // native-testsrc-h264: the same with `--video-codec h264` (OpenH264): duplex-peer offers H.264 first, the page
-// answers it and decodes video/H264.
-async function caseNativeTestsrc(origin, codec = 'vp8') {
+// answers it and decodes video/H264. native-testsrc-h264-mode0: the same with duplex-peer's offer cut, on its way to
+// the page, to H.264 in packetization mode 0 alone (RFC 6184 §6.2: single NAL unit packets; duplex-peer's encoder
+// makes slices of at most 1000 bytes): the page decodes it, its codec's fmtp says packetization-mode=0.
+async function caseNativeTestsrc(origin, codec = 'vp8', mode0 = false) {
   const problems = [];
   const failsBefore = fails.length;
   const procs = [], pages = [];
   try {
     const room = `native-testsrc-${crypto.randomBytes(4).toString('hex')}`;
-    const a = await openPage(origin, room, problems);
+    // mode0: duplex-peer's offer reaches the page with H.264 in packetization mode 0 alone (its other video codecs
+    // taken out of the m=video line on the way), so the page must answer that.
+    const onlyMode0 = (sdp) => {
+      const pts = new Set();
+      for (const m of sdp.matchAll(/a=fmtp:(\d+) [^\r\n]*packetization-mode=0/g)) pts.add(m[1]);
+      for (const m of sdp.matchAll(/a=fmtp:(\d+) apt=(\d+)/g)) if (pts.has(m[2])) pts.add(m[1]);
+      return sdp.split('\r\n').filter((l) => {
+        const m = /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)/.exec(l);
+        return !m || pts.has(m[1]);
+      }).map((l) => (l.startsWith('m=video ') ? l.split(' ').slice(0, 3).concat([...pts]).join(' ') : l)).join('\r\n');
+    };
+    const hooks = !mode0 ? {} : {
+      beforeGoto: (page) => page.routeWebSocket(/\/signal$/, (ws) => {
+        const server = ws.connectToServer();
+        ws.onMessage((m) => server.send(m));
+        server.onMessage((m) => {
+          let j = null;
+          try { j = JSON.parse(m); } catch (e) { /* not ours */ }
+          if (j && j.type === 'offer' && typeof j.sdp === 'string') {
+            const [head, ...sections] = j.sdp.split(/\r\n(?=m=)/);
+            j.sdp = [head, ...sections.map((s) => (s.startsWith('m=video') ? onlyMode0(s) : s))].join('\r\n');
+            m = JSON.stringify(j);
+          }
+          ws.send(m);
+        });
+      }),
+    };
+    const a = await openPage(origin, room, problems, '', hooks);
     pages.push(a);
     const n = startNative(nativeArgs(origin, room, 'duplex-peer-testsrc',
       ['--video', 'testsrc', '--audio', 'tone', '--video-codec', codec]));
@@ -1235,7 +1265,8 @@ async function caseNativeTestsrc(origin, codec = 'vp8') {
       report.forEach((s) => {
         if (s.type === 'inbound-rtp') out[s.kind] = { framesDecoded: s.framesDecoded, packetsLost: s.packetsLost,
           totalAudioEnergy: s.totalAudioEnergy, nackCount: s.nackCount, pliCount: s.pliCount,
-          mimeType: s.codecId && report.get(s.codecId) ? report.get(s.codecId).mimeType : null };
+          mimeType: s.codecId && report.get(s.codecId) ? report.get(s.codecId).mimeType : null,
+          fmtp: s.codecId && report.get(s.codecId) ? report.get(s.codecId).sdpFmtpLine : null };
       });
       return out;
     }, n.peerId);
@@ -1279,6 +1310,9 @@ async function caseNativeTestsrc(origin, codec = 'vp8') {
     expect(range > 0 && missing / range < 0.1, `${a.label}: ${missing} of ${range} frame numbers were never presented (< 10 %: headless Chromium under load skips presenting some decoded frames; framesDecoded below is the loss measure)`);
     const mime = codec === 'h264' ? 'video/H264' : 'video/VP8';
     expect(after.video.mimeType === mime, `${a.label} decodes ${after.video.mimeType} (want ${mime})`);
+    if (mode0) {
+      expect(/packetization-mode=0/.test(after.video.fmtp || ''), `${a.label} decodes H.264 in packetization mode 0 (${after.video.fmtp})`);
+    }
     const decoded = after.video.framesDecoded - before.video.framesDecoded;
     expect(decoded >= 135, `${a.label} decoded ${decoded} frames in ~5 s (duplex-peer sends 30/s: >= 135)`);
     expect(after.audio && after.audio.totalAudioEnergy > (before.audio ? before.audio.totalAudioEnergy : 0) + 0.01,
@@ -1684,7 +1718,8 @@ async function caseNativeGlare(origin) {
       'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare,
       'native-send': caseNativeSend, 'native-media': caseNativeMedia, 'native-renegotiate': caseNativeRenegotiate,
       'native-testsrc': caseNativeTestsrc,
-      'native-testsrc-h264': (o) => caseNativeTestsrc(o, 'h264'), 'native-record': caseNativeRecord,
+      'native-testsrc-h264': (o) => caseNativeTestsrc(o, 'h264'),
+      'native-testsrc-h264-mode0': (o) => caseNativeTestsrc(o, 'h264', true), 'native-record': caseNativeRecord,
       'native-record-h264': (o) => caseNativeRecord(o, 'h264') })[name](origin);
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();

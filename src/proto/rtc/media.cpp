@@ -580,7 +580,11 @@ base::Status Media::send_frame(TransceiverKey key, base::Bytes frame, std::uint3
         send_rtp(*t, h, base::Bytes(payload.data(), n), now, false);
         first = false;
     }
-    if (first) return base::Status(make_error_code(Errc::invalid_argument), "the frame cannot be sent in this codec's packets");
+    if (first)
+        return base::Status(make_error_code(Errc::invalid_argument),
+                            t->single_nal ? "H.264 packetization-mode 0: every NAL unit must fit one packet (" +
+                                                std::to_string(max_payload) + " bytes); encode with slices that small"
+                                          : std::string("the frame cannot be sent in this codec's packets"));
     t->sent_any = true;
     t->last_timestamp = rtp_timestamp;
     t->last_sent = now;

@@ -27,10 +27,13 @@ std::vector<sdp::RtpCodec> supported(MediaKind kind, const std::vector<MediaCode
         case MediaCodec::Opus: return {sdp::RtpCodec::make(111, "opus", 48000, 2, "minptime=10;useinbandfec=1", audio_fb)};
         case MediaCodec::Vp8:
             return {sdp::RtpCodec::make(96, "VP8", 90000, 0, "", fb), sdp::RtpCodec::make(97, "rtx", 90000, 0, "apt=96")};
-        case MediaCodec::H264:
+        case MediaCodec::H264:  // packetization mode 1, then 0 (RFC 6184 §6.2, §6.3)
             return {sdp::RtpCodec::make(102, "H264", 90000, 0,
                                         "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", fb),
-                    sdp::RtpCodec::make(103, "rtx", 90000, 0, "apt=102")};
+                    sdp::RtpCodec::make(103, "rtx", 90000, 0, "apt=102"),
+                    sdp::RtpCodec::make(104, "H264", 90000, 0,
+                                        "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f", fb),
+                    sdp::RtpCodec::make(105, "rtx", 90000, 0, "apt=104")};
         }
         return {};
     };
@@ -49,15 +52,18 @@ std::vector<sdp::RtpCodec> supported(MediaKind kind, const std::vector<MediaCode
 // after the codec it repairs.
 void order_by_preference(std::vector<sdp::RtpCodec>& codecs, const std::vector<MediaCodec>& preferences) {
     if (preferences.empty()) return;
+    // By preference, then (within one codec: H.264's two modes) the order
+    // they had, each RTX right after the one it repairs.
     auto rank = [&](const sdp::RtpCodec& c) {
-        const sdp::RtpCodec* primary = &c;
+        std::size_t primary = static_cast<std::size_t>(&c - codecs.data());
         if (auto apt = c.associated_payload_type()) {
-            for (const auto& p : codecs)
-                if (p.payload_type == *apt) primary = &p;
+            for (std::size_t i = 0; i < codecs.size(); ++i)
+                if (codecs[i].payload_type == *apt) primary = i;
         }
-        const auto codec = codec_of(*primary);
+        const auto codec = codec_of(codecs[primary]);
         const auto at = codec ? std::find(preferences.begin(), preferences.end(), public_codec(*codec)) : preferences.end();
-        return static_cast<std::size_t>(at - preferences.begin()) * 2 + (primary == &c ? 0 : 1);
+        const bool repair = &codecs[primary] != &c;
+        return (static_cast<std::size_t>(at - preferences.begin()) * codecs.size() + primary) * 2 + (repair ? 1 : 0);
     };
     std::vector<std::pair<std::size_t, sdp::RtpCodec>> ranked;
     for (auto& c : codecs) ranked.emplace_back(rank(c), c);
@@ -187,11 +193,14 @@ void Media::apply(const sdp::RtpSection& local, const sdp::RtpSection& remote, c
     for (const auto& [rtx, apt] : t->receive_rtx)
         if (apt == t->info.payload_type) t->rtx_pt = rtx;
     t->nack_ok = t->pli_ok = t->transport_cc_ok = false;
+    bool single_nal = false;
     for (const auto& c : answer.codecs)
         if (c.payload_type == t->info.payload_type) {
             t->nack_ok = c.has_feedback("nack");
             t->pli_ok = c.has_feedback("nack", "pli");
             t->transport_cc_ok = c.has_feedback("transport-cc");
+            // RFC 6184 §8.1: packetization-mode absent is 0.
+            single_nal = c.is("H264") && c.parameter("packetization-mode").value_or("0") == "0";
         }
     t->ext = rtp::ExtensionIds{};
     for (const auto& e : answer.extensions) (void)t->ext.bind(e.uri, e.id);
@@ -200,10 +209,11 @@ void Media::apply(const sdp::RtpSection& local, const sdp::RtpSection& remote, c
         t->info.sending = t->info.receiving = false;
         return;
     }
-    if (t->info.sending && t->packetizer_codec != t->codec) {  // new, or the codec changed
-        t->packetizer = rtp::make_packetizer(*t->codec);
+    if (t->info.sending && (t->packetizer_codec != t->codec || t->single_nal != single_nal)) {  // new, or changed
+        t->packetizer = rtp::make_packetizer(*t->codec, rtp::PacketizerOptions{single_nal});
         t->packetizer_codec = t->codec;
     }
+    t->single_nal = single_nal;
     if (t->info.sending && !t->history) t->history = std::make_unique<rtp::PacketHistory>(512);
     if (t->info.receiving) {
         // An SSRC of ours is not the remote's (libdatachannel's answers

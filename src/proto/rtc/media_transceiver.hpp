@@ -56,6 +56,7 @@ struct Media::Transceiver {
     // Sending (made when the negotiation says we send, for its codec).
     std::unique_ptr<rtp::Packetizer> packetizer;
     std::optional<rtp::Codec> packetizer_codec;
+    bool single_nal = false;                          // H.264 packetization mode 0
     std::uint16_t sequence = static_cast<std::uint16_t>(media_detail::random_u32());
     std::uint16_t rtx_sequence = static_cast<std::uint16_t>(media_detail::random_u32());
     std::unique_ptr<rtp::PacketHistory> history;

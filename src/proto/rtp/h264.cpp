@@ -6,9 +6,11 @@
 //     (the SPS, PPS and a small slice of a key frame), each after its size,
 //   - FU-A (§5.8, type 28) fragments of a NAL too large for one payload:
 //       | F|NRI| 28 |  FU indicator    | S|E|R| type |  FU header
-// Mode 0 (single NAL only) is the same without STAP-A and FU-A: a sender in
-// it must keep NALs under the MTU, which our packetizer does not ask of the
-// encoder; so we offer mode 1 (as browsers prefer).
+// Mode 0 (§6.2, single NAL unit packets only) is the same without STAP-A and
+// FU-A: a frame whose NAL units do not each fit a payload cannot be sent in
+// it, and the encoder must cut its slices that small (OpenH264's size-limited
+// slices, media/h264_codec.hpp). We offer both modes, mode 1 first (as
+// browsers prefer); the receive side is the same for both.
 #include "proto/rtp/payload_format.hpp"
 
 #include <algorithm>
@@ -61,6 +63,8 @@ base::Bytes next_sendable_nal(base::Bytes s, std::size_t& pos) {
 
 class H264Packetizer final : public Packetizer {
 public:
+    explicit H264Packetizer(bool single_nal_only) : single_(single_nal_only) {}
+
     void start(base::Bytes frame, std::size_t max_payload) override {
         frame_ = frame;
         pos_ = 0;
@@ -68,13 +72,23 @@ public:
         fu_offset_ = 0;
         nal_ = next_sendable_nal(frame_, pos_);
         peek_ = next_sendable_nal(frame_, pos_);
+        if (single_) {  // mode 0: all of it in single NAL unit packets, or nothing
+            std::size_t at = 0;
+            for (auto n = next_sendable_nal(frame_, at); !n.empty(); n = next_sendable_nal(frame_, at))
+                if (n.size() > max_) nal_ = {};
+        }
     }
 
     std::size_t next(std::span<std::byte> out, bool& last) override {
         max_ = std::min(max_, out.size());  // never past the caller's buffer
         if (nal_.empty() || max_ < 3) return 0;
         std::size_t n = 0;
-        if (fu_offset_ > 0 || nal_.size() > max_) {
+        if (single_) {
+            if (nal_.size() > max_) return 0;
+            std::memcpy(out.data(), nal_.data(), nal_.size());
+            n = nal_.size();
+            advance();
+        } else if (fu_offset_ > 0 || nal_.size() > max_) {
             n = fragment(out);
         } else if (peek_.empty() || 3 + nal_.size() + 2 + peek_.size() > max_) {
             std::memcpy(out.data(), nal_.data(), nal_.size());  // a single NAL unit packet
@@ -126,6 +140,7 @@ private:
         return n;
     }
 
+    bool single_;
     base::Bytes frame_, nal_, peek_;
     std::size_t pos_ = 0, max_ = 0, fu_offset_ = 0;
 };
@@ -203,7 +218,7 @@ public:
 
 }  // namespace
 
-std::unique_ptr<Packetizer> make_h264_packetizer() { return std::make_unique<H264Packetizer>(); }
+std::unique_ptr<Packetizer> make_h264_packetizer(bool single_nal_only) { return std::make_unique<H264Packetizer>(single_nal_only); }
 std::unique_ptr<Depacketizer> make_h264_depacketizer() { return std::make_unique<H264Depacketizer>(); }
 
 }  // namespace duplex::proto::rtp

@@ -8,7 +8,7 @@ std::unique_ptr<Packetizer> make_opus_packetizer();
 std::unique_ptr<Depacketizer> make_opus_depacketizer();
 std::unique_ptr<Packetizer> make_vp8_packetizer();
 std::unique_ptr<Depacketizer> make_vp8_depacketizer();
-std::unique_ptr<Packetizer> make_h264_packetizer();
+std::unique_ptr<Packetizer> make_h264_packetizer(bool single_nal_only);
 std::unique_ptr<Depacketizer> make_h264_depacketizer();
 
 std::string_view codec_name(Codec c) noexcept {
@@ -20,11 +20,11 @@ std::string_view codec_name(Codec c) noexcept {
     return "";
 }
 
-std::unique_ptr<Packetizer> make_packetizer(Codec c) {
+std::unique_ptr<Packetizer> make_packetizer(Codec c, PacketizerOptions options) {
     switch (c) {
         case Codec::Opus: return make_opus_packetizer();
         case Codec::Vp8: return make_vp8_packetizer();
-        case Codec::H264: return make_h264_packetizer();
+        case Codec::H264: return make_h264_packetizer(options.single_nal_only);
     }
     return nullptr;
 }

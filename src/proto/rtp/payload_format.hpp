@@ -54,7 +54,14 @@ public:
     virtual bool append(base::Bytes payload, std::vector<std::byte>& frame) = 0;
 };
 
-std::unique_ptr<Packetizer> make_packetizer(Codec codec);
+struct PacketizerOptions {
+    /// H.264 packetization mode 0 (RFC 6184 §6.2): single NAL unit packets
+    /// only, no STAP-A or FU-A; a frame with a NAL unit larger than a payload
+    /// cannot be sent (next() gives 0 at once).
+    bool single_nal_only = false;
+};
+
+std::unique_ptr<Packetizer> make_packetizer(Codec codec, PacketizerOptions options = {});
 std::unique_ptr<Depacketizer> make_depacketizer(Codec codec);
 
 }  // namespace duplex::proto::rtp

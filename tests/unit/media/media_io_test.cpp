@@ -152,13 +152,18 @@ TEST(OggOpus, AToneWrittenReadBackAndDecodedHasItsEnergy) {
 TEST(H264, OpenH264FramesThroughOurPayloadFormatDecodeWithTheirNumbers) {
     // A real encoder's access units (SPS, PPS, IDR, slices larger than a
     // packet) split by our packetizer (STAP-A, FU-A) and joined again by our
-    // depacketizer: OpenH264's decoder reads every frame and its number.
+    // depacketizer: OpenH264's decoder reads every frame and its number. And
+    // in packetization mode 0: the encoder's slices cut to 1000 bytes, each
+    // NAL unit one packet.
+  for (const bool mode0 : {false, true}) {
+    SCOPED_TRACE(mode0 ? "packetization mode 0" : "packetization mode 1");
     std::string err;
-    auto enc = media::H264Encoder::create(320, 240, 30, 500, err);
+    auto enc = media::H264Encoder::create(320, 240, 30, mode0 ? 1500 : 500, err, mode0 ? 1000 : 0);
     ASSERT_TRUE(enc) << err;
     auto dec = media::H264Decoder::create(err);
     ASSERT_TRUE(dec) << err;
-    auto packetizer = duplex::proto::rtp::make_packetizer(duplex::proto::rtp::Codec::H264);
+    auto packetizer = duplex::proto::rtp::make_packetizer(duplex::proto::rtp::Codec::H264,
+                                                          duplex::proto::rtp::PacketizerOptions{mode0});
     auto depacketizer = duplex::proto::rtp::make_depacketizer(duplex::proto::rtp::Codec::H264);
     media::TestPattern pattern(320, 240);
     int numbered = 0, keys = 0;
@@ -191,6 +196,7 @@ TEST(H264, OpenH264FramesThroughOurPayloadFormatDecodeWithTheirNumbers) {
     EXPECT_EQ(dec->errors(), 0u);
     EXPECT_GE(keys, 2);  // the first frame and the forced one
     EXPECT_GE(numbered, 58);
+  }
 }
 
 TEST(AudioLevel, DbovOfToneSilenceAndFullScale) {

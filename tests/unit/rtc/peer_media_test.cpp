@@ -399,10 +399,11 @@ TEST(PeerMedia, CodecPreferencesNarrowAndOrderTheOfferAndTheAnswer) {
     EXPECT_EQ(p.a.peer->set_codec_preferences(ta, {MediaCodec::Opus}).code(), make_error_code(Errc::invalid_argument));
     ASSERT_TRUE(p.a.peer->set_codec_preferences(ta, {MediaCodec::H264}).ok());
     auto offer = p.a.peer->create_offer().value();
-    EXPECT_EQ(video_codecs(offer), (std::vector<std::string>{"H264", "rtx"}));
+    EXPECT_EQ(video_codecs(offer), (std::vector<std::string>{"H264", "rtx", "H264", "rtx"}));  // modes 1 and 0
     // Back to the default: both, VP8 first.
     ASSERT_TRUE(p.a.peer->set_codec_preferences(ta, {}).ok());
-    EXPECT_EQ(video_codecs(p.a.peer->create_offer().value()), (std::vector<std::string>{"VP8", "rtx", "H264", "rtx"}));
+    EXPECT_EQ(video_codecs(p.a.peer->create_offer().value()),
+              (std::vector<std::string>{"VP8", "rtx", "H264", "rtx", "H264", "rtx"}));
 
     // The answerer's own track prefers H.264: its answer lists it first, and
     // both send it.
@@ -414,7 +415,7 @@ TEST(PeerMedia, CodecPreferencesNarrowAndOrderTheOfferAndTheAnswer) {
     });
     EXPECT_EQ(p.b.peer->transceiver(tb)->mid, p.a.peer->transceiver(ta)->mid);
     if (auto d = p.b.peer->local_description()) answer = d->second;
-    EXPECT_EQ(video_codecs(answer), (std::vector<std::string>{"H264", "rtx", "VP8", "rtx"})) << answer;
+    EXPECT_EQ(video_codecs(answer), (std::vector<std::string>{"H264", "rtx", "H264", "rtx", "VP8", "rtx"})) << answer;
     EXPECT_EQ(p.a.peer->transceiver(ta)->codec, MediaCodec::H264);
     EXPECT_EQ(p.b.peer->transceiver(tb)->codec, MediaCodec::H264);
 }
@@ -500,6 +501,60 @@ TEST(PeerMedia, AReceiveOnlyPeerTimesItsLossWaitOnTheRoundTripIceMeasured) {
     const auto waited = now() - lost_at;
     EXPECT_LT(waited, 300ms) << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count() << " ms";
     EXPECT_FALSE(p.b.peer->transceiver(rx)->stats.round_trip_time.has_value());  // none from RTCP
+}
+
+// An Annex B access unit: an IDR slice of `size` bytes.
+std::vector<std::byte> h264_idr(std::size_t size) {
+    std::vector<std::byte> au = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{1}, std::byte{0x65}};
+    for (std::size_t i = 1; i < size; ++i) au.push_back(std::byte(1 + i % 200));
+    return au;
+}
+
+TEST(PeerMedia, H264InPacketizationModeZeroWhenThatIsAllTheRemoteTakes) {
+    // RFC 6184 §6.2: the remote offers H.264 in mode 0 alone; we answer it,
+    // send single NAL unit packets, and refuse a frame whose NAL unit would
+    // need fragments.
+    Pair p;
+    p.edit_offer = [](std::string sdp) {  // only H.264 with packetization-mode=0 (payload types 104, 105)
+        std::string out;
+        for (std::size_t at = 0; at < sdp.size();) {
+            auto end = sdp.find("\r\n", at);
+            std::string line = sdp.substr(at, end - at);
+            at = end + 2;
+            if (line.starts_with("m=video ")) line = line.substr(0, line.find(" UDP/TLS/RTP/SAVPF") + 18) + " 104 105";
+            const bool other = (line.starts_with("a=rtpmap:") || line.starts_with("a=fmtp:") || line.starts_with("a=rtcp-fb:")) &&
+                               !line.starts_with("a=rtpmap:104") && !line.starts_with("a=rtpmap:105") &&
+                               !line.starts_with("a=fmtp:104") && !line.starts_with("a=fmtp:105") &&
+                               !line.starts_with("a=rtcp-fb:104");
+            if (!other) out += line + "\r\n";
+        }
+        return out;
+    };
+    TransceiverOptions video;
+    video.kind = MediaKind::Video;
+    video.receive = false;
+    video.codecs = {MediaCodec::H264};
+    const auto ta = p.b.peer->add_transceiver(video, now()).value();  // B answers with its own H.264 track
+    (void)ta;
+    TransceiverOptions recv;
+    recv.kind = MediaKind::Video;
+    recv.send = false;
+    (void)p.a.peer->add_transceiver(recv, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    const auto* info = p.b.peer->transceiver(ta);
+    ASSERT_TRUE(info->sending);
+    EXPECT_EQ(info->codec, MediaCodec::H264);
+    EXPECT_EQ(info->payload_type, 104);
+    const auto big = p.b.peer->send_frame(ta, h264_idr(5000), 0, now());
+    EXPECT_FALSE(big.ok());
+    EXPECT_NE(big.message().find("packetization-mode 0"), std::string::npos) << big.message();
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(p.b.peer->send_frame(ta, h264_idr(800), 3000 * static_cast<std::uint32_t>(i + 1), now()).ok());
+        p.pump();
+    }
+    ASSERT_TRUE(p.run_until([&] { return p.a.frames.size() >= 5; }, 5s)) << p.a.frames.size();
+    EXPECT_EQ(p.a.frames[0].data, h264_idr(800));
 }
 
 TEST(PeerMedia, ForgedSrtpIsDroppedAndCounted) {

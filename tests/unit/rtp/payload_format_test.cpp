@@ -115,6 +115,32 @@ TEST(H264Payload, SmallNalsGoTogetherLargeOnesInFragments) {
     EXPECT_EQ(back, expect);  // every NAL back, after 4-byte start codes
 }
 
+// Packetization mode 0 (RFC 6184 §6.2): one NAL unit a packet, nothing
+// aggregated or fragmented; a NAL unit too large for a packet stops the frame
+// before anything is sent.
+TEST(H264Payload, ModeZeroSendsSingleNalUnitsOrNothing) {
+    std::vector<std::byte> au = bytes({0, 0, 0, 1, 0x67, 0x42, 0x1f, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65});
+    for (int i = 0; i < 900; ++i) au.push_back(std::byte(1 + i % 200));
+    au.insert(au.end(), {std::byte{0}, std::byte{0}, std::byte{1}, std::byte{0x41}, std::byte{0x9a}});
+    auto p = make_packetizer(Codec::H264, PacketizerOptions{true});
+    auto s = packetize(*p, au, 1200);
+    ASSERT_EQ(s.payloads.size(), 4u);  // SPS, PPS, the IDR slice, a P slice: each alone
+    for (const auto& payload : s.payloads) {
+        const int type = std::to_integer<int>(payload[0]) & 0x1f;
+        EXPECT_TRUE(type >= 1 && type <= 23) << type;
+    }
+    EXPECT_EQ(s.payloads[2].size(), 901u);
+    EXPECT_TRUE(s.last.back());
+    auto d = make_depacketizer(Codec::H264);
+    EXPECT_TRUE(d->is_key_frame(s.payloads[0]));
+    std::vector<std::byte> expect = bytes({0, 0, 0, 1, 0x67, 0x42, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65});
+    expect.insert(expect.end(), au.begin() + 17, au.begin() + 17 + 900);
+    expect.insert(expect.end(), {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{1}, std::byte{0x41}, std::byte{0x9a}});
+    EXPECT_EQ(depacketize(*d, s), expect);
+    // The same IDR slice against a 600-byte limit: no packet at all.
+    EXPECT_TRUE(packetize(*p, au, 600).payloads.empty());
+}
+
 // A NAL of type 0 or 24..31 in the encoder's output would be read by the
 // receiver as a STAP or an FU (RFC 6184 §5.4): it is not sent. (Found by
 // rtp_depacketizer_fuzz.)
