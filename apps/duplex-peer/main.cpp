@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
                  "when duplex-peer makes the offer)");
     cli.add_option("--video", o.media.video,
                    "send video to every peer: testsrc (a moving test pattern with its frame number as a bar code, VP8) "
-                   "or an IVF file of VP8 (looped)");
+                   "or a file, looped: .ivf (VP8, paced by its timestamps) or .h264/.264 (H.264 Annex B, at --fps)");
     std::string video_codec = "vp8";
     cli.add_option("--video-codec", video_codec, "the codec our offers prefer for --video testsrc: vp8 or h264 "
                    "(an answer takes the offerer's order)")->check(CLI::IsMember({"vp8", "h264"}))->capture_default_str();
@@ -101,14 +101,17 @@ int main(int argc, char** argv) {
         return usage_error("--send-file " + o.send_file + " is not a readable file");
     const bool media = !o.media.video.empty() || !o.media.audio.empty() || !o.media.record.empty();
     o.media.video_codec = video_codec == "h264" ? duplex::Codec::H264 : duplex::Codec::Vp8;
-    if (o.media.video_codec == duplex::Codec::H264 && o.media.video != "testsrc")
-        return usage_error("--video-codec h264 goes with --video testsrc (files are IVF of VP8)");
+    const auto video_ext = fs::path(o.media.video).extension().string();
+    const bool h264_file = video_ext == ".h264" || video_ext == ".264";
+    if (o.media.video_codec == duplex::Codec::H264 && o.media.video != "testsrc" && !h264_file)
+        return usage_error("--video-codec h264 goes with --video testsrc (an .ivf file is VP8)");
+    if (h264_file) o.media.video_codec = duplex::Codec::H264;  // the file says what it is
     if (mode->count_all() == 0 && !media && !o.media_echo)
         return usage_error("say what to do: --echo, --send, --send-file, --receive-dir, --media-echo, --video, --audio "
                            "or --record");
     if (o.media_echo && media) return usage_error("--media-echo sends back what comes; it goes without --video, --audio, --record");
     if (!o.media.video.empty() && o.media.video != "testsrc" && !fs::is_regular_file(o.media.video))
-        return usage_error("--video " + o.media.video + ": neither testsrc nor a readable IVF file");
+        return usage_error("--video " + o.media.video + ": neither testsrc nor a readable .ivf or .h264 file");
     if (!o.media.audio.empty() && o.media.audio != "tone" && !fs::is_regular_file(o.media.audio))
         return usage_error("--audio " + o.media.audio + ": neither tone nor a readable Ogg Opus file");
     if (!o.media.record.empty()) {

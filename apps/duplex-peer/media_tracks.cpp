@@ -24,6 +24,7 @@ struct MediaTracks::Track {
     std::uint64_t recorded = 0, recorded_keys = 0;
     bool failed = false;
     bool started = false;  // sending began: its first frame must be a key frame
+    bool told_codec = false;  // said once that the file's codec is not the one negotiated
 
     ~Track() {
         if (annex_b) std::fclose(annex_b);
@@ -50,6 +51,9 @@ bool MediaTracks::open(std::string& error) {
         // Slices of at most 1000 bytes: one NAL unit a packet, as packetization mode 0 needs.
         h264_ = duplex::media::H264Encoder::create(opt_.width, opt_.height, opt_.fps, opt_.video_kbps, error, 1000);
         if (!h264_) return false;
+    } else if (opt_.video_codec == duplex::Codec::H264 && !opt_.video.empty()) {  // an .h264 file (main.cpp)
+        annex_b_ = duplex::media::AnnexBReader::open(opt_.video, error);
+        if (!annex_b_) return false;
     } else if (!opt_.video.empty()) {
         ivf_holder_.emplace(duplex::media::IvfReader::open(opt_.video, error));
         if (!*ivf_holder_) return false;
@@ -222,6 +226,18 @@ void MediaTracks::tick_video() {
         ts = static_cast<std::uint32_t>(video_frames_ * 90000 / static_cast<std::uint64_t>(opt_.fps));
         ++video_frames_;
         next = video_start_ + microseconds(video_frames_ * 1'000'000 / static_cast<std::uint64_t>(opt_.fps));
+    } else if (annex_b_) {
+        // No timestamps in the file: one access unit a frame at --fps.
+        auto au = annex_b_->next();
+        if (!au) {  // the end: again from the start, time going on
+            annex_b_->rewind();
+            au = annex_b_->next();
+        }
+        if (!au) return console_.error("--video " + opt_.video + ": no access unit to send");
+        h264 = std::move(*au);
+        ts = static_cast<std::uint32_t>(video_frames_ * 90000 / static_cast<std::uint64_t>(opt_.fps));
+        ++video_frames_;
+        next = video_start_ + microseconds(video_frames_ * 1'000'000 / static_cast<std::uint64_t>(opt_.fps));
     } else {
         auto f = ivf_->next();
         if (!f) {  // the end: again from the start, time going on
@@ -243,6 +259,11 @@ void MediaTracks::tick_video() {
             if (t->kind != duplex::MediaKind::Video || !t->sending()) continue;
             const auto& frame = t->track.codec() == duplex::Codec::H264 ? h264 : vp8;
             if (!frame.empty()) (void)t->track.send_frame(frame, ts);
+            else if (!pattern_ && !t->told_codec) {  // a file of one codec, a track of the other
+                t->told_codec = true;
+                console_.error("peer " + peer + ": video: it takes " + duplex::to_string(*t->track.codec()) + ", --video " +
+                               opt_.video + " is " + (annex_b_ ? "H.264" : "VP8") + ": nothing sent");
+            }
         }
     const auto delay = duration_cast<milliseconds>(next - steady_clock::now());
     video_timer_ = loop_.set_timeout(std::max(delay, milliseconds(0)), [this] { tick_video(); });

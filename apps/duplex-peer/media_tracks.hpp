@@ -16,6 +16,7 @@
 #include <duplex/event_loop.hpp>
 #include <duplex/peer_connection.hpp>
 
+#include "media/annex_b.hpp"
 #include "media/audio_level.hpp"
 #include "media/h264_codec.hpp"
 #include "media/ivf.hpp"
@@ -75,6 +76,7 @@ private:
     std::unique_ptr<duplex::media::Vp8Encoder> encoder_;
     std::unique_ptr<duplex::media::H264Encoder> h264_;
     bool want_h264_key_ = true;
+    std::optional<duplex::media::AnnexBReader> annex_b_;  // --video FILE.h264
     std::optional<std::optional<duplex::media::IvfReader>> ivf_holder_;
     duplex::media::IvfReader* ivf_ = nullptr;
     std::uint64_t ivf_offset_ = 0;   // pts added by each loop of the file

@@ -1430,6 +1430,33 @@ async function caseNativeRecord(origin, codec = 'vp8') {
     const am = au.match(/^audio packets (\d+) decoded (\d+) errors (\d+) rms ([\d.]+)/);
     expect(am && +am[1] >= 200 && +am[3] === 0 && +am[2] === +am[1],
       `${path.basename(ogg[1])}: Ogg Opus that decodes, at least 200 packets of 20 ms (${au})`);
+    if (codec === 'h264') {
+      // The recording played back: `duplex-peer --video FILE.h264` (Annex B, one access unit a frame at 30/s,
+      // looped) into the page, which decodes it at the recorded size.
+      const n2 = startNative(nativeArgs(origin, room, 'duplex-peer-replay', ['--video', ivf[1]]));
+      n2.peerId = 'duplex-peer-replay';
+      procs.push(n2);
+      const replayed = async () => a.evaluate(async (id) => {
+        const p = window.duplexDemo.peer(id);
+        if (!p) return null;
+        let r = null;
+        const report = await p.pc.getStats();
+        report.forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'video') {
+            r = { frames: s.framesDecoded || 0, size: `${s.frameWidth}x${s.frameHeight}`,
+              mime: s.codecId && report.get(s.codecId) ? report.get(s.codecId).mimeType : null };
+          }
+        });
+        return r;
+      }, n2.peerId);
+      let r0 = null;
+      for (let i = 0; i < 100 && !(r0 && r0.frames > 0); i++) { r0 = await replayed(); if (!(r0 && r0.frames > 0)) await sleep(200); }
+      await sleep(3000);
+      const r1 = await replayed();
+      expect(r0 && r1 && r1.frames - r0.frames >= 60 && r1.mime === 'video/H264' && r1.size === `${m[4]}x${m[5]}`,
+        `${a.label} decodes the recording played back by duplex-peer --video ${path.basename(ivf[1])}: ` +
+        `${r1 && r0 ? r1.frames - r0.frames : 0} frames in 3 s (>= 60), ${r1 && r1.mime}, ${r1 && r1.size} (recorded ${m && m[4]}x${m && m[5]})`);
+    }
   } finally {
     if (fails.length > failsBefore) dumpNative(procs, pages);
     killNatives();

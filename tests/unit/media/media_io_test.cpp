@@ -1,6 +1,7 @@
 // The sources and recorders (src/media): the test pattern's frame number
 // read back through a real VP8 encode and decode, IVF and Ogg Opus files
 // written and read back (and decoded), the tone's energy through Opus.
+#include "media/annex_b.hpp"
 #include "media/audio_level.hpp"
 #include "media/h264_codec.hpp"
 #include "media/ivf.hpp"
@@ -211,4 +212,47 @@ TEST(AudioLevel, DbovOfToneSilenceAndFullScale) {
     EXPECT_EQ(duplex::media::audio_level_dbov(square), 0);
     const std::vector<std::int16_t> whisper(960, 1);  // -90 dBov
     EXPECT_EQ(duplex::media::audio_level_dbov(whisper), 90);
+}
+
+TEST(AnnexB, AFileOfAccessUnitsReadsBackUnitByUnit) {
+    // OpenH264's access units (SPS, PPS and the IDR's slices; then pictures
+    // cut into 500-byte slices) one after the other in a file, as
+    // duplex-peer --record writes .h264: each comes back whole, slices of one
+    // picture together (H.264 §7.4.1.2.3).
+    std::string err;
+    auto enc = media::H264Encoder::create(320, 240, 30, 800, err, 500);
+    ASSERT_TRUE(enc) << err;
+    media::TestPattern pattern(320, 240);
+    std::vector<std::vector<std::byte>> units;
+    const std::string path = ::testing::TempDir() + "annex_b_test.h264";
+    {
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        for (int i = 0; i < 30; ++i) {
+            units.push_back(enc->encode(pattern.next(), i == 15));
+            ASSERT_FALSE(units.back().empty());
+            ASSERT_EQ(std::fwrite(units.back().data(), 1, units.back().size(), f), units.back().size());
+        }
+        std::fclose(f);
+    }
+    auto r = media::AnnexBReader::open(path, err);
+    ASSERT_TRUE(r) << err;
+    EXPECT_EQ(r->units(), units.size());
+    for (std::size_t i = 0; i < units.size(); ++i) {
+        auto u = r->next();
+        ASSERT_TRUE(u) << i;
+        EXPECT_EQ(*u, units[i]) << i;
+    }
+    EXPECT_FALSE(r->next());
+    r->rewind();
+    EXPECT_EQ(r->next(), units[0]);
+    std::remove(path.c_str());
+    // Not H.264: refused with a reason.
+    const std::string junk = ::testing::TempDir() + "annex_b_junk.h264";
+    std::FILE* f = std::fopen(junk.c_str(), "wb");
+    std::fputs("no start code here", f);
+    std::fclose(f);
+    EXPECT_FALSE(media::AnnexBReader::open(junk, err));
+    EXPECT_NE(err.find("no H.264 NAL unit"), std::string::npos) << err;
+    std::remove(junk.c_str());
 }
