@@ -30,15 +30,23 @@ std::optional<AnnexBReader> AnnexBReader::open(const std::string& path, std::str
         error = "cannot open " + path;
         return std::nullopt;
     }
-    AnnexBReader r;
+    std::vector<std::byte> data;
     std::byte buf[65536];
     for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f.get())) > 0;) {
-        if (r.data_.size() + n > kMaxFile) {
+        if (data.size() + n > kMaxFile) {
             error = path + " is larger than 256 MiB";
             return std::nullopt;
         }
-        r.data_.insert(r.data_.end(), buf, buf + n);
+        data.insert(data.end(), buf, buf + n);
     }
+    auto r = parse(std::move(data), error);
+    if (!r) error = path + " " + error;
+    return r;
+}
+
+std::optional<AnnexBReader> AnnexBReader::parse(std::vector<std::byte> data, std::string& error) {
+    AnnexBReader r;
+    r.data_ = std::move(data);
     // Each NAL unit: [start code begin, payload begin, end).
     std::size_t unit_begin = 0;
     bool unit_has_slice = false, have_unit = false;
@@ -66,7 +74,7 @@ std::optional<AnnexBReader> AnnexBReader::open(const std::string& path, std::str
     }
     if (have_unit) r.bounds_.emplace_back(unit_begin, r.data_.size());
     if (r.bounds_.empty()) {
-        error = path + " holds no H.264 NAL unit (Annex B start codes)";
+        error = "holds no H.264 NAL unit (Annex B start codes)";
         return std::nullopt;
     }
     return r;

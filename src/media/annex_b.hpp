@@ -22,6 +22,8 @@ public:
     /// nullopt (and `error`) when the file cannot be read, is larger than
     /// 256 MiB, or holds no H.264 NAL unit.
     static std::optional<AnnexBReader> open(const std::string& path, std::string& error);
+    /// The same from the file's bytes (nullopt and `error` without a NAL unit).
+    static std::optional<AnnexBReader> parse(std::vector<std::byte> data, std::string& error);
     /// The next access unit (Annex B, start codes kept), nullopt at the end.
     std::optional<std::vector<std::byte>> next();
     void rewind() noexcept { pos_ = 0; }
