@@ -83,7 +83,9 @@ public:
     TrackDirection direction() const;                  ///< what was asked
     std::optional<TrackDirection> current_direction() const;  ///< what the negotiation gave
     std::optional<Codec> codec() const;                ///< once negotiated
-    std::string remote_stream_id() const;              ///< the remote's a=msid, for a received track
+    std::string id() const;                            ///< MediaStreamTrack.id: ours, in our a=msid
+    std::string remote_stream_id() const;              ///< the remote's a=msid stream, for a received track
+    std::string remote_track_id() const;               ///< the remote's a=msid track (its MediaStreamTrack.id)
 
     /// Sends one encoded frame with this RTP timestamp once the track sends
     /// (negotiated, connected): invalid_state before.

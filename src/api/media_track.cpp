@@ -97,6 +97,16 @@ std::optional<Codec> MediaTrack::codec() const {
     return from_proto(*t->codec);
 }
 
+std::string MediaTrack::id() const {
+    auto t = info_of(state_);
+    return t ? t->track_id : std::string();
+}
+
+std::string MediaTrack::remote_track_id() const {
+    auto t = info_of(state_);
+    return t ? t->remote_track_id : std::string();
+}
+
 std::string MediaTrack::remote_stream_id() const {
     auto t = info_of(state_);
     return t ? t->remote_stream_id : std::string();

@@ -58,6 +58,8 @@ TEST(MediaTrack, VideoFramesReachTheRemoteTrack) {
     ASSERT_EQ(remote.size(), 1u);
     EXPECT_EQ(remote[0].kind(), MediaKind::Video);
     EXPECT_EQ(remote[0].remote_stream_id(), "cam");
+    EXPECT_FALSE(video->id().empty());
+    EXPECT_EQ(remote[0].remote_track_id(), video->id());  // what A called its track, B hears
     EXPECT_EQ(remote[0].mid(), video->mid());
     EXPECT_EQ(video->current_direction(), TrackDirection::SendOnly);
     EXPECT_EQ(remote[0].current_direction(), TrackDirection::RecvOnly);

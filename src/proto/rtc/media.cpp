@@ -56,6 +56,7 @@ TransceiverKey Media::add(const TransceiverOptions& options, std::string mid) {
     t->info.receive = options.receive;
     t->stream_id = options.stream_id.empty() ? "-" : options.stream_id;
     t->track_id = options.track_id.empty() ? random_id(12) : options.track_id;
+    t->info.track_id = t->track_id;
     const TransceiverKey key = t->key;
     transceivers_.push_back(std::move(t));
     return key;

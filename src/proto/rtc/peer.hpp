@@ -115,6 +115,7 @@ struct TransceiverInfo {
     bool sending = false, receiving = false;    // what the negotiation gave (currentDirection)
     std::optional<MediaCodec> codec;            // the codec both sides use, once negotiated
     std::uint8_t payload_type = 0;
+    std::string track_id;                       // ours, in our a=msid
     std::string remote_stream_id, remote_track_id;
     bool stopped = false;
     MediaStats stats;
