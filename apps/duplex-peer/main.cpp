@@ -68,8 +68,8 @@ int main(int argc, char** argv) {
                    "send video to every peer: testsrc (a moving test pattern with its frame number as a bar code, VP8) "
                    "or a file, looped: .ivf (VP8, paced by its timestamps) or .h264/.264 (H.264 Annex B, at --fps)");
     std::string video_codec = "vp8";
-    cli.add_option("--video-codec", video_codec, "the codec our offers prefer for --video testsrc: vp8 or h264 "
-                   "(an answer takes the offerer's order)")->check(CLI::IsMember({"vp8", "h264"}))->capture_default_str();
+    cli.add_option("--video-codec", video_codec, "the codec our offers and answers prefer for --video testsrc: "
+                   "vp8 or h264 (the other one stays second)")->check(CLI::IsMember({"vp8", "h264"}))->capture_default_str();
     cli.add_option("--audio", o.media.audio, "send audio to every peer: tone (440 Hz, Opus) or an Ogg Opus file (looped)");
     cli.add_option("--record", o.media.record,
                    "record every audio and video track a peer sends to DIR/<peer>-<mid>.ivf (VP8), .ogg (Opus) or "

@@ -5,8 +5,9 @@
 //
 // One encoder per source and codec feeds every peer (a key frame asked by
 // one is sent to all); the test pattern is encoded in VP8 and/or H.264, as
-// the peers' negotiations ask (a peer that offered VP8 first gets VP8 even
-// with --video-codec h264: the answer keeps the offerer's order). Sources are paced by a loop timer: the test pattern at 30 frames/s
+// the peers' negotiations ask (--video-codec h264 puts H.264 first in our
+// offers and, by codec preferences, in our answers). Sources are paced by a
+// loop timer: the test pattern at 30 frames/s
 // (its RTP clock 90 kHz), an IVF file by its timestamps (looped), the tone and
 // an Ogg file 20 ms a packet (48 kHz).
 #pragma once

@@ -351,15 +351,14 @@ void Media::bind_remote_ssrc(Transceiver& t, std::uint32_t ssrc, bool rtx) {
 }
 
 base::Duration Media::loss_wait(const Transceiver& t) const {
-    // Long enough for a NACK, its retransmission, and two more tries should
-    // those be lost too: four round trips (rtt_of), plus 60 ms for the sender's pacer (a browser's
-    // retransmissions wait behind the media it paces, and after a burst of
-    // loss there are many); at most 450 ms, so that a hole that cannot be
-    // filled freezes the picture for less than half a second before the
-    // key frame request. A frame given up costs every frame up to the next
+    // Long enough for a NACK, its retransmission, and several more tries
+    // should those be lost too, or come late behind a burst of others (a
+    // browser paces its retransmissions with its media): eight round trips
+    // (rtt_of) and 60 ms, at most 900 ms (the NACK generator asks for a
+    // second at most). A frame given up costs every frame up to the next
     // key frame; a wait costs only latency, and only on a loss.
     if (!t.nack_ok) return {};
-    return std::min<base::Duration>(4 * rtt_of(t) + std::chrono::milliseconds(60), std::chrono::milliseconds(450));
+    return std::min<base::Duration>(8 * rtt_of(t) + std::chrono::milliseconds(60), std::chrono::milliseconds(900));
 }
 
 base::Duration Media::rtt_of(const Transceiver& t) const {
