@@ -409,9 +409,40 @@ bool Media::set_direction(TransceiverKey key, bool send, bool receive) {
     return true;
 }
 
+void Media::send_bye(std::span<Transceiver* const> leaving) {
+    // RFC 3550 §6.6: the streams that end say so, in a compound that starts
+    // with a report (§6.1); a receiver may then forget them.
+    if (!srtp_) return;
+    std::vector<std::uint32_t> ssrcs;
+    for (const Transceiver* t : leaving) {
+        if (!t->sent_any) continue;
+        ssrcs.push_back(t->ssrc);
+        if (t->rtx_pt != 0) ssrcs.push_back(t->rtx_ssrc);
+    }
+    if (ssrcs.empty()) return;
+    std::vector<std::byte> compound;
+    rtp::ReceiverReport rr;
+    rr.ssrc = ssrcs.front();
+    rtp::write_receiver_report(rr, compound);
+    rtp::write_sdes_cname(rr.ssrc, cname_, compound);
+    rtp::write_bye(ssrcs, {}, compound);
+    send_rtcp(std::move(compound));
+}
+
+void Media::close() {
+    std::vector<Transceiver*> sending;
+    for (auto& t : transceivers_)
+        if (!t->info.stopped) sending.push_back(t.get());
+    send_bye(sending);
+}
+
 void Media::stop(const std::string& mid) {
     Transceiver* t = find_mid(mid);
     if (t == nullptr) return;
+    if (!t->info.stopped) {
+        Transceiver* const one[] = {t};
+        send_bye(one);
+    }
     t->info.sending = t->info.receiving = false;
     t->info.stopped = true;
     if (t->remote_ssrc) {
@@ -508,6 +539,18 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
                     ++t->info.stats.plis_received;
                     out_.emit(event::KeyFrameRequested{t->key});
                 }
+        } else if (auto* bye = std::get_if<rtp::Bye>(&packet)) {
+            // The remote's stream ended: its SSRC is forgotten (a new one
+            // binds afresh). The SRTCP check vouches that the remote sent it.
+            for (auto ssrc : bye->ssrcs) {
+                bool rtx = false;
+                Transceiver* t = find_ssrc(ssrc, rtx);
+                if (t == nullptr) continue;
+                std::erase(remote_ssrcs_, ssrc);
+                srtp_->inbound.forget_ssrc(ssrc);
+                (rtx ? t->remote_rtx_ssrc : t->remote_ssrc).reset();
+                if (!rtx) ++t->info.stats.byes_received;
+            }
         } else if (auto* other = std::get_if<rtp::OtherRtcp>(&packet)) {
             // Transport feedback about what we sent: counted; our sending
             // has no congestion control to feed yet.

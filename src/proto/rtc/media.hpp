@@ -12,7 +12,9 @@
 //              ─► RTP ─► transport-wide seq noted ─► RTX unwrapped
 //              ─► jitter buffer ─► TrackFrame        └─► NACK generator
 //   SRTCP in ─► SR (for our RR's LSR/DLSR), RR (round-trip time), NACK
-//              (answered from the history), PLI/FIR (KeyFrameRequested)
+//              (answered from the history), PLI/FIR (KeyFrameRequested),
+//              BYE (the remote's SSRC forgotten); a stream of ours that
+//              stops, or the connection closing, sends BYE (RFC 3550 §6.6)
 //   timer    ─► SR/RR + SDES every second, NACKs when due, PLI when the
 //              jitter buffer lost its reference (at most every 300 ms),
 //              transport-cc feedback every ~100 ms (transport_feedback.hpp)
@@ -33,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -73,6 +76,8 @@ public:
     bool set_direction(TransceiverKey key, bool send, bool receive);
     base::Status set_codec_preferences(TransceiverKey key, std::vector<MediaCodec> codecs);
     void fill_stats(PeerStats& st) const;
+    /// The connection closes: RTCP BYE for what we send (RFC 3550 §6.6).
+    void close();
     /// The round trip ICE measured: what NACK timing uses until RTCP
     /// measures one (a receive-only peer never gets one from RTCP: only a
     /// sender's reports carry the times, RFC 3550 §6.4.1).
@@ -151,6 +156,7 @@ private:
     std::optional<base::Duration> path_rtt_;
     base::Duration rtt_of(const Transceiver& t) const;
     void send_transport_feedback(base::Instant now);
+    void send_bye(std::span<Transceiver* const> leaving);
     std::string cname_;
     base::Instant next_report_{};
     std::vector<std::byte> scratch_;           // one packet being written

@@ -180,6 +180,7 @@ void Peer::close(base::Instant now) {
     auto& s = *impl_;
     if (s.closed) return;
     s.channels.shutdown(now);
+    s.media.close();  // BYE, while SRTP still goes
     s.transport.close(now);
     s.closed = true;
     (void)s.signaling.close();

@@ -106,6 +106,7 @@ struct MediaStats {
     double jitter_seconds = 0;                                  // inbound-rtp jitter
     std::optional<base::Duration> round_trip_time;              // remote-inbound-rtp roundTripTime
     std::uint64_t unauthenticated_dropped = 0;                  // SRTP that failed its check (whole peer)
+    std::uint64_t byes_received = 0;                            // RTCP BYE for the remote's stream (RFC 3550 §6.6)
 };
 
 struct TransceiverInfo {

@@ -557,6 +557,38 @@ TEST(PeerMedia, H264InPacketizationModeZeroWhenThatIsAllTheRemoteTakes) {
     EXPECT_EQ(p.a.frames[0].data, h264_idr(800));
 }
 
+TEST(PeerMedia, AStoppedStreamAndAClosedConnectionSayByeAndTheReceiverForgetsThem) {
+    // RFC 3550 §6.6: BYE for each stream that ends; the receiver forgets its
+    // SSRC (a new stream binds afresh).
+    Pair p;
+    TransceiverOptions video;
+    video.kind = MediaKind::Video;
+    video.receive = false;
+    const auto t1 = p.a.peer->add_transceiver(video, now()).value();
+    const auto t2 = p.a.peer->add_transceiver(video, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(p.a.peer->send_frame(t1, frame_bytes(i, i == 0, 2000), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        ASSERT_TRUE(p.a.peer->send_frame(t2, frame_bytes(i, i == 0, 2000), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        p.pump();
+    }
+    ASSERT_TRUE(p.run_until([&] { return p.b.frames.size() >= 6; }, 5s));
+    ASSERT_EQ(p.b.added.size(), 2u);
+    auto byes = [&](std::size_t i) { return p.b.peer->transceiver(p.b.added[i])->stats.byes_received; };
+    const std::size_t r1 = p.b.peer->transceiver(p.b.added[0])->mid == p.a.peer->transceiver(t1)->mid ? 0 : 1;
+    EXPECT_EQ(byes(0) + byes(1), 0u);
+    ASSERT_TRUE(p.a.peer->stop_transceiver(t1, now()).ok());
+    ASSERT_TRUE(p.run_until([&] { return byes(r1) == 1; }, 2s));
+    EXPECT_EQ(byes(1 - r1), 0u);
+    // The other stream goes on.
+    const std::size_t before = p.b.frames.size();
+    ASSERT_TRUE(p.a.peer->send_frame(t2, frame_bytes(9, false, 2000), 3000 * 9, now()).ok());
+    ASSERT_TRUE(p.run_until([&] { return p.b.frames.size() == before + 1; }, 2s));
+    p.a.peer->close(now());
+    ASSERT_TRUE(p.run_until([&] { return byes(1 - r1) == 1; }, 2s));
+}
+
 TEST(PeerMedia, ForgedSrtpIsDroppedAndCounted) {
     Pair p;
     TransceiverOptions o;
