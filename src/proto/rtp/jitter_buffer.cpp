@@ -159,8 +159,13 @@ JitterBuffer::Span JitterBuffer::frame_at(std::uint64_t start) const noexcept {
             return f;
         }
         if (e >= highest_ || !has(e + 1)) return f;  // more to come, or missing
-        if (slot(e + 1).timestamp != f.timestamp) {  // the next frame began: no marker was sent
-            f.complete = true;
+        if (slot(e + 1).timestamp != f.timestamp) {
+            // The next number begins another frame, and no marker ended this
+            // one (RFC 7741 §4.1, RFC 6184 §5.1: the marker ends a frame): the
+            // sender never sent its tail (a browser numbers packets as its
+            // pacer sends them, and may drop a frame's rest). Not whole, and
+            // nothing can fill it.
+            f.cut = true;
             return f;
         }
     }
@@ -195,6 +200,13 @@ void JitterBuffer::flush() noexcept {
 std::optional<Frame> JitterBuffer::poll_frame(base::Instant now) {
     while (started_) {
         const Span head = frame_at(next_);
+        if (head.cut) {
+            ++stats_.frames_dropped;
+            if (codec_ != Codec::Opus) waiting_for_key_ = true;
+            release(head.first, head.last);
+            released_any_ = true;
+            continue;
+        }
         if (!head.complete) {
             // Its time is over when a later frame is whole and due: then it
             // is given up (the wait was the retransmissions' chance).
@@ -253,6 +265,7 @@ std::optional<Frame> JitterBuffer::poll_frame(base::Instant now) {
 std::optional<base::Instant> JitterBuffer::poll_timeout() const noexcept {
     if (!started_) return std::nullopt;
     const Span head = frame_at(next_);
+    if (head.cut) return head.completed;  // dropped at once
     if (head.complete) return playout_time(head.timestamp);
     const auto later = next_frame_start(next_);
     if (!later) return std::nullopt;

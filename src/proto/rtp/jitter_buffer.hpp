@@ -123,6 +123,7 @@ private:
         std::uint64_t first = 0, last = 0;
         std::uint32_t timestamp = 0;
         bool complete = false;
+        bool cut = false;                // no marker, and the next number begins another frame
         base::Instant completed{};
     };
 

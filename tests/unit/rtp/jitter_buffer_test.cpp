@@ -399,3 +399,33 @@ TEST(JitterBuffer, TheLossWaitRunsFromWhenTheLaterFrameCameNotFromWhenItWasDue) 
     ASSERT_EQ(rig.out.size(), 3u);
     EXPECT_GE(rig.out[1].at, t + 80ms);
 }
+
+TEST(JitterBuffer, AFrameWhoseTailTheSenderNeverSentIsDroppedNotCutShort) {
+    // The sender numbered its packets as they left (a browser's pacer does)
+    // and sent only the first of frame 0's before the next frame: the next
+    // sequence number is frame 1's. Frame 0 has no marker, so it is not
+    // whole (RFC 7741 §4.1: the marker ends a frame); handing out its first
+    // packet as the frame gave the decoder a cut-off key frame (seen in CI:
+    // Chromium's first 640x480 key frame, then a 320x240 one). It is dropped
+    // at once (nothing can fill it) and frame 1, a key frame, goes.
+    Rig rig(rtp::Codec::Vp8);
+    rig.jb.set_loss_wait(100ms);
+    Sender s{rtp::Codec::Vp8, 100, 0};
+    const auto f0 = s.frame(vp8_frame(0, true, 900), 3000);   // 3 packets; only the first is sent
+    s.seq = 101;                                                // what the sender numbers next
+    const auto f1 = s.frame(vp8_frame(1, true, 600), 3000);
+    const auto f2 = s.frame(vp8_frame(2, false, 300), 3000);
+    Instant t{};
+    rig.insert(f0[0], t);
+    t += 33ms;
+    for (const auto& p : f1) rig.insert(p, t);
+    t += 33ms;
+    for (const auto& p : f2) rig.insert(p, t);
+    rig.advance_to(t + 1s);
+    ASSERT_EQ(rig.out.size(), 2u);
+    EXPECT_EQ(rig.out[0].data, vp8_frame(1, true, 600));
+    EXPECT_TRUE(rig.out[0].key);
+    EXPECT_EQ(rig.out[1].data, vp8_frame(2, false, 300));
+    EXPECT_EQ(rig.jb.stats().frames_dropped, 1u);
+    EXPECT_LT(rig.out[0].at, Instant{} + 33ms + 100ms);  // not held for the loss wait: nothing could fill it
+}
