@@ -16,7 +16,8 @@
 //
 // Loss: a frame that is still incomplete when the next complete one is due
 // (the wait is what NACK/RTX retransmissions have to fill the gap) is
-// dropped. For video every frame after it is then dropped too until a key
+// dropped; so is, at once, one that has no marker while the next sequence
+// number already begins another frame (the sender never sent its tail). For video every frame after it is then dropped too until a key
 // frame (the decoder could not use them) and key_frame_wanted() turns true:
 // the owner sends a PLI (RFC 4585 §6.3.1). missing() lists the gaps for the
 // NACK generator.
