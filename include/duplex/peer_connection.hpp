@@ -34,7 +34,9 @@
 
 namespace duplex {
 
-/// RTCIceServer: "stun:host:port" (TURN comes later).
+/// RTCIceServer. urls: "stun:host[:port]" (RFC 7064) by address or by name
+/// (looked up off the loop); "turn:"/"turns:" (RFC 7065) and "stuns:" are
+/// accepted but not used yet (logged); anything else is an error.
 struct IceServer {
     std::vector<std::string> urls;
     std::string username;
@@ -118,6 +120,10 @@ std::vector<std::string> host_candidate_addresses(const Configuration& config);
 class PeerConnection {
 public:
     explicit PeerConnection(EventLoop& loop, Configuration config = {});
+    /// The same, but a configuration that cannot be used is the error (a
+    /// malformed ICE server URL, a bad certificate, no socket) rather than a
+    /// logged line and a closed connection (the constructor's way).
+    static Result<PeerConnection> create(EventLoop& loop, Configuration config = {});
     PeerConnection() = default;  ///< an empty handle
 
     Result<DataChannel> create_data_channel(std::string label, DataChannelInit init = {});

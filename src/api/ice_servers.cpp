@@ -8,31 +8,21 @@
 namespace duplex {
 namespace detail {
 
-std::optional<base::Endpoint> stun_server_endpoint(const std::string& url) {
-    // "stun:host[:port]" with a numeric host (no resolver here yet).
-    std::string_view u = url;
-    if (u.rfind("stun:", 0) != 0) return std::nullopt;
-    u.remove_prefix(5);
-    if (auto q = u.find('?'); q != std::string_view::npos) u = u.substr(0, q);
-    std::string_view host = u;
-    std::uint16_t port = 3478;
-    if (!u.empty() && u.front() == '[') {
-        auto close = u.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
-        host = u.substr(1, close - 1);
-        if (close + 1 < u.size() && u[close + 1] == ':') {
-            auto p = u.substr(close + 2);
-            if (std::from_chars(p.data(), p.data() + p.size(), port).ec != std::errc{}) return std::nullopt;
+Result<IceServerPlan> plan_ice_servers(const std::vector<IceServer>& servers) {
+    IceServerPlan plan;
+    for (const auto& server : servers)
+        for (const auto& text : server.urls) {
+            auto url = proto::ice::parse_server_url(text);
+            if (!url) return url.status();
+            if (url->is_turn() || url->is_tls()) {
+                plan.unused.push_back(url->to_string());
+            } else if (url->host_is_name) {
+                plan.stun_names.push_back(*url);
+            } else {
+                plan.stun.push_back(base::Endpoint{*base::IpAddress::parse(url->host), url->port});
+            }
         }
-    } else if (auto colon = u.rfind(':'); colon != std::string_view::npos && u.find(':') == colon) {
-        host = u.substr(0, colon);
-        auto p = u.substr(colon + 1);
-        if (std::from_chars(p.data(), p.data() + p.size(), port).ec != std::errc{}) return std::nullopt;
-    }
-    if (host == "localhost") host = "127.0.0.1";
-    auto ip = base::IpAddress::parse(host);
-    if (!ip) return std::nullopt;
-    return base::Endpoint{*ip, port};
+    return plan;
 }
 
 bool address_allowed(const base::IpAddress& ip, const std::vector<std::string>& allowed) {

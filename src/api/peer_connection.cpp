@@ -4,6 +4,7 @@
 // ICE server URLs and address rules, ice_servers.cpp.
 #include "api/ice_servers.hpp"
 #include "api/peer_impl.hpp"
+#include "runtime/resolver.hpp"
 
 #include "base/enum_cast.hpp"
 #include "base/log.hpp"
@@ -123,9 +124,10 @@ Status PeerImpl::init() {
     // take it is refused (port 0) rather than received and dropped.
     pc.accept_remote_tracks = false;
     pc.max_transceivers = config_.max_tracks;
-    for (const auto& server : config_.ice_servers)
-        for (const auto& url : server.urls)
-            if (auto e = stun_server_endpoint(url)) pc.stun_servers.push_back(*e);
+    // The ICE servers' URLs: a bad one is the error (never dropped in silence).
+    auto plan = plan_ice_servers(config_.ice_servers);
+    if (!plan) return plan.status();
+    pc.stun_servers = plan->stun;
     const auto now = base::Clock::now();
     auto peer = proto::rtc::Peer::create(std::move(pc), now);
     if (!peer) return peer.status();
@@ -149,6 +151,31 @@ Status PeerImpl::init() {
         }
         peer_->add_host(sock.value()->local(), now);
         sockets_.push_back(std::move(sock.value()));
+    }
+    for (const auto& url : plan->unused)
+        DUPLEX_LOG(Warn, "rtc: " << url << ": TURN and STUN over TLS are not supported yet: no candidates from it");
+    // STUN servers by name: looked up off the loop (runtime::Resolver);
+    // gathering is complete only once each lookup ended.
+    for (const auto& url : plan->stun_names) {
+        peer_->begin_stun_lookup();
+        runtime::Resolver::resolve(
+            loop_.runtime(), url.host, url.port, SOCK_DGRAM,
+            [weak, text = url.to_string()](std::vector<runtime::Address> found, std::error_code ec) {
+                auto self = weak.lock();
+                if (!self || self->closed_ || !self->peer_) return;
+                std::vector<base::Endpoint> servers;
+                bool v4 = false, v6 = false;
+                for (const auto& a : found) {  // the first of each family
+                    const auto e = runtime::to_endpoint(a);
+                    bool& seen = e.ip.is_v6() ? v6 : v4;
+                    if (!seen) servers.push_back(e);
+                    seen = true;
+                }
+                if (ec || servers.empty())
+                    DUPLEX_LOG(Warn, "rtc: " << text << ": the name did not resolve" << (ec ? ": " + ec.message() : std::string()));
+                self->peer_->end_stun_lookup(std::move(servers), base::Clock::now());
+                self->flush();
+            });
     }
     peer_->hosts_complete(now);
     live_peers().push_back(weak);
@@ -556,6 +583,16 @@ PeerConnection::PeerConnection(EventLoop& loop, Configuration config)
         DUPLEX_LOG(Error, "rtc: " << "peer connection: " << st.message());
         impl_->close();
     }
+}
+
+Result<PeerConnection> PeerConnection::create(EventLoop& loop, Configuration config) {
+    PeerConnection pc;
+    pc.impl_ = std::make_shared<detail::PeerImpl>(loop, std::move(config));
+    if (auto st = pc.impl_->init(); !st.ok()) {
+        pc.impl_->close();
+        return st;
+    }
+    return pc;
 }
 
 EventLoop* PeerConnection::loop() const noexcept { return impl_ ? &impl_->loop() : nullptr; }

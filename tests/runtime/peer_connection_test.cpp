@@ -5,6 +5,7 @@
 #include <duplex/event_loop.hpp>
 #include <duplex/peer_connection.hpp>
 
+#include "proto/stun/message.hpp"
 #include "runtime/peer_pair.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -508,4 +510,99 @@ TEST(PeerConnection, AFingerprintMismatchFailsAndSaysSo) {
     const auto why = p.a.get_stats().failure_reason;
     EXPECT_EQ(why.rfind("DTLS: ", 0), 0u) << why;
     EXPECT_NE(why.find("fingerprint"), std::string::npos) << why;
+}
+
+// ---- ICE server URLs (RFC 7064/7065) ----
+
+TEST(IceServers, AUrlThatIsNotOneIsTheError) {
+    EventLoop loop;
+    for (const char* bad : {"stun:stun example org", "http://stun.example.org", "stun:[::1", "turn:host?transport=sctp"}) {
+        Configuration c = loopback();
+        c.ice_servers = {{{"stun:127.0.0.1:3478", bad}, "", ""}};
+        auto pc = PeerConnection::create(loop, c);
+        ASSERT_FALSE(pc.ok()) << bad;
+        EXPECT_EQ(pc.status().code(), Errc::invalid_argument) << bad;
+        EXPECT_NE(pc.status().message().find(bad), std::string::npos) << pc.status().message();
+    }
+    Configuration good = loopback();
+    good.ice_servers = {{{"stun:127.0.0.1:3478", "turn:turn.example.org?transport=tcp", "turns:turn.example.org"}, "u", "p"}};
+    EXPECT_TRUE(PeerConnection::create(loop, good).ok());  // TURN accepted (logged: not used yet)
+}
+
+namespace {
+
+// A STUN server on 127.0.0.1 that answers each Binding request with a
+// mapped address of its choosing (RFC 8489 §6.3.3).
+struct StunResponder {
+    int fd = -1;
+    std::uint16_t port = 0;
+    std::atomic<int> requests{0};
+    std::atomic<bool> stop{false};
+    std::thread thread;
+
+    explicit StunResponder(const duplex::base::Endpoint& mapped) {
+        fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        socklen_t len = sizeof a;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+        timeval tv{0, 50000};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        thread = std::thread([this, mapped] {
+            std::byte buf[1500];
+            while (!stop) {
+                sockaddr_in from{};
+                socklen_t flen = sizeof from;
+                const auto n = ::recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen);
+                if (n <= 0) continue;
+                auto m = duplex::proto::stun::Message::parse(duplex::base::Bytes(buf, static_cast<std::size_t>(n)));
+                if (!m || !m->is(duplex::proto::stun::Class::Request, duplex::proto::stun::Method::Binding)) continue;
+                ++requests;
+                duplex::proto::stun::MessageWriter w(duplex::proto::stun::Class::SuccessResponse,
+                                                     duplex::proto::stun::Method::Binding, m->transaction_id());
+                w.add_xor_mapped_address(mapped).add_fingerprint();
+                ::sendto(fd, w.bytes().data(), w.bytes().size(), 0, reinterpret_cast<sockaddr*>(&from), flen);
+            }
+        });
+    }
+    ~StunResponder() {
+        stop = true;
+        thread.join();
+        ::close(fd);
+    }
+};
+
+}  // namespace
+
+TEST(IceServers, AStunServerByNameIsLookedUpAndGatheringWaitsForIt) {
+    // "stun:localhost:PORT": the name is looked up off the loop; the server
+    // gives a mapped address (192.0.2.9:40000, as a NAT would), which comes
+    // out as a server-reflexive candidate, before the end of candidates.
+    StunResponder stun(*duplex::base::Endpoint::parse("192.0.2.9:40000"));
+    EventLoop loop;
+    Configuration c = loopback();
+    c.ice_servers = {{{"stun:localhost:" + std::to_string(stun.port)}, "", ""}};
+    auto pc = PeerConnection::create(loop, c);
+    ASSERT_TRUE(pc.ok()) << pc.status().message();
+    std::vector<std::string> candidates;
+    bool ended = false, srflx_before_end = false;
+    pc->on_ice_candidate([&](const IceCandidate& ic) {
+        if (ic.candidate.empty()) {
+            ended = true;
+            return;
+        }
+        candidates.push_back(ic.candidate);
+        if (ic.candidate.find("typ srflx") != std::string::npos && !ended) srflx_before_end = true;
+    });
+    ASSERT_TRUE(pc->create_data_channel("data").ok());
+    ASSERT_TRUE(pc->set_local_description().ok());
+    ASSERT_TRUE(run_until(loop, [&] { return ended; }, 10s));
+    EXPECT_GE(stun.requests.load(), 1);
+    EXPECT_TRUE(srflx_before_end);
+    bool found = false;
+    for (const auto& cand : candidates) found = found || cand.find("192.0.2.9 40000 typ srflx") != std::string::npos;
+    EXPECT_TRUE(found) << "no srflx candidate 192.0.2.9:40000 among " << candidates.size();
 }

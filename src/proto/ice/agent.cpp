@@ -94,6 +94,11 @@ void Agent::add_stun_server(base::Endpoint server) {
     gather_check_due_ = true;
 }
 
+void Agent::hold_gathering(bool hold) {
+    gathering_held_ = hold;
+    if (!hold) gather_check_due_ = true;
+}
+
 void Agent::emit_local_candidate(Candidate c) {
     if (local_candidates_.size() >= kMaxLocalCandidates) return;
     c.ufrag = local_.ufrag;  // RFC 8838 §4.1: tells the peer which generation it belongs to
@@ -889,7 +894,7 @@ void Agent::handle_timeout(base::Instant now) {
         const bool gathering = !pending_gathers_.empty() ||
                                std::any_of(transactions_.begin(), transactions_.end(),
                                            [](const Outstanding& o) { return o.kind == TxKind::Gather; });
-        if (!gathering && !gathering_reported_) {
+        if (!gathering && !gathering_reported_ && !gathering_held_) {
             gathering_reported_ = true;
             emit(event::GatheringComplete{});
         }

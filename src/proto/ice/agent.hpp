@@ -131,6 +131,9 @@ public:
     /// family through this STUN server (§5.1.1.2, a Binding request without
     /// authentication).
     void add_stun_server(base::Endpoint server);
+    /// While held, gathering is not reported complete (a STUN server's name
+    /// is still being looked up: its candidates are yet to come).
+    void hold_gathering(bool hold);
     void set_remote_credentials(Credentials remote);
     /// Trickled or signalled candidate (RFC 8838). TCP and mDNS-hostname
     /// candidates are ignored (the peer's checks still reach us and teach us
@@ -271,6 +274,7 @@ private:
     std::deque<std::pair<base::Endpoint, base::Endpoint>> pending_gathers_;  // {local, server}
     bool gathering_reported_ = false;
     bool gather_check_due_ = false;
+    bool gathering_held_ = false;
 
     std::vector<Candidate> local_candidates_;  // host, srflx, prflx (learned)
     std::vector<Candidate> remote_candidates_;

@@ -216,6 +216,10 @@ public:
     void add_host(const base::Endpoint& local, base::Instant now);
     /// No more host sockets will come (gathering of host candidates is done).
     void hosts_complete(base::Instant now);
+    /// A STUN server known by name (stun:host): gathering is not complete
+    /// until end_stun_lookup() says what the name gave (none: nothing).
+    void begin_stun_lookup();
+    void end_stun_lookup(std::vector<base::Endpoint> servers, base::Instant now);
     void handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,
                          base::Instant now);
     std::optional<Transmit> poll_transmit();

@@ -64,6 +64,8 @@ void Transport::ensure_agent(bool controlling, base::Instant now) {
     agent_ = std::make_unique<ice::Agent>(ac, now);
     for (const auto& h : hosts_) agent_->add_host(h);
     for (const auto& s : config_.stun_servers) agent_->add_stun_server(s);
+    for (const auto& s : looked_up_stun_) agent_->add_stun_server(s);
+    agent_->hold_gathering(stun_lookups_ > 0);
     if (gathering_ == GatheringState::New) {
         gathering_ = GatheringState::Gathering;
         out_.emit(event::GatheringChange{gathering_});
@@ -123,6 +125,23 @@ void Transport::add_host(const base::Endpoint& local, base::Instant now) {
 }
 
 void Transport::hosts_complete(base::Instant now) { pump_agent(now); }
+
+void Transport::begin_stun_lookup() {
+    ++stun_lookups_;
+    if (agent_) agent_->hold_gathering(true);
+}
+
+void Transport::end_stun_lookup(std::vector<base::Endpoint> servers, base::Instant now) {
+    if (stun_lookups_ > 0) --stun_lookups_;
+    for (const auto& s : servers) {
+        looked_up_stun_.push_back(s);
+        if (agent_) agent_->add_stun_server(s);
+    }
+    if (agent_) {
+        agent_->hold_gathering(stun_lookups_ > 0);
+        pump_agent(now);
+    }
+}
 
 void Transport::announce_candidates(const std::string& mid) {
     announcing_ = true;

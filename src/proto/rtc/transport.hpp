@@ -67,6 +67,10 @@ public:
     void end_of_remote_candidates();
     void add_host(const base::Endpoint& local, base::Instant now);
     void hosts_complete(base::Instant now);
+    /// A STUN server's name is being looked up: gathering waits for it.
+    void begin_stun_lookup();
+    /// The lookup ended: its addresses (none: nothing), then gathering goes on.
+    void end_stun_lookup(std::vector<base::Endpoint> servers, base::Instant now);
     /// Candidates are announced from now on, under `mid`; those gathered
     /// already are announced now.
     void announce_candidates(const std::string& mid);
@@ -122,6 +126,8 @@ private:
     std::uint64_t tie_breaker_;
 
     std::vector<base::Endpoint> hosts_;
+    std::vector<base::Endpoint> looked_up_stun_;  // STUN servers found by name (beside config_'s)
+    int stun_lookups_ = 0;                        // names still being looked up
     std::unique_ptr<ice::Agent> agent_;
     std::vector<std::string> local_candidates_;  // gathered, as SDP attribute values
     bool gathering_complete_ = false;
