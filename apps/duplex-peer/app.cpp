@@ -199,10 +199,15 @@ App::Link* App::start_link(const std::string& remote, bool offer) {
             console_.say("ignoring peer " + remote + ": --max-peers " + std::to_string(opt_.max_peers) + " reached");
         return nullptr;
     }
+    auto pc = duplex::PeerConnection::create(loop_, configuration());
+    if (!pc) {  // e.g. an ICE server URL from the signaling server that is not one
+        console_.error("peer " + remote + ": cannot connect: " + pc.status().message());
+        return nullptr;
+    }
     auto link = std::make_unique<Link>();
     link->remote_id = remote;
     link->polite = offer;  // the later joiner is polite
-    link->pc = duplex::PeerConnection(loop_, configuration());
+    link->pc = std::move(pc.value());
     Link& l = *link;
     links_[remote] = std::move(link);
     l.pc.on_ice_candidate([this, remote](const duplex::IceCandidate& c) {
