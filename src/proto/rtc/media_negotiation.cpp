@@ -115,16 +115,8 @@ bool Media::would_answer(const sdp::RtpSection& offered) const {
 std::optional<sdp::RtpSection> Media::answer_section(const sdp::RtpSection& offered) {
     const MediaKind kind = offered.kind == "audio" ? MediaKind::Audio : MediaKind::Video;
     Transceiver* t = find_mid(offered.mid);
-    if (t == nullptr) {
-        for (auto& c : transceivers_)
-            if (c->info.mid.empty() && c->info.kind == kind && !c->info.stopped) {
-                c->info.mid = offered.mid;
-                t = c.get();
-                break;
-            }
-    }
     if (t != nullptr && t->info.kind != kind) t = nullptr;  // a mid of ours reused for another kind: not this one
-    if (t == nullptr) {
+    if (t == nullptr) {  // a track of ours not yet in a section takes it (JSEP §5.10)
         for (auto& c : transceivers_)
             if (c->info.mid.empty() && c->info.kind == kind && !c->info.stopped) {
                 c->info.mid = offered.mid;
