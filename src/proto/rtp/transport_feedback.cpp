@@ -30,43 +30,69 @@ std::int64_t TransportFeedbackRecorder::extend(std::uint16_t sequence) const noe
     return highest_ + delta;
 }
 
+TransportFeedbackRecorder::TransportFeedbackRecorder(TransportFeedbackConfig config) : config_(config) {
+    std::size_t n = 16;
+    while (n < config_.max_pending) n <<= 1;
+    ring_.resize(n);
+    symbols_.reserve(config_.max_statuses);
+    deltas_.reserve(config_.max_statuses);
+}
+
 void TransportFeedbackRecorder::on_packet(std::uint16_t sequence, base::Instant arrival) {
     const std::int64_t ext = extend(sequence);
     if (!epoch_) epoch_ = arrival;
     if (next_base_ >= 0 && ext < next_base_) return;  // reported missing already: too late to say more
-    pending_.emplace(ext, arrival);                   // a duplicate keeps its first arrival
-    highest_ = std::max(highest_, ext);
     if (next_base_ < 0) next_base_ = ext;
-    while (pending_.size() > config_.max_pending) {   // a receiver that cannot send does not grow
-        next_base_ = std::max(next_base_, pending_.begin()->first + 1);
-        pending_.erase(pending_.begin());
+    const auto capacity = static_cast<std::int64_t>(ring_.size());
+    if (ext - next_base_ >= capacity) {
+        // Further ahead than the ring holds (a receiver that cannot send):
+        // the oldest are forgotten.
+        const std::int64_t new_base = ext - capacity + 1;
+        for (std::int64_t s = next_base_; s < new_base && pending_ > 0; ++s)
+            if (has(s)) {
+                slot(s).sequence = -1;
+                --pending_;
+            }
+        next_base_ = new_base;
     }
+    if (has(ext)) return;  // a duplicate keeps its first arrival
+    slot(ext) = Arrival{ext, arrival};
+    ++pending_;
+    highest_ = std::max(highest_, ext);
     if (!due_) due_ = arrival + config_.interval;
 }
 
 std::optional<base::Instant> TransportFeedbackRecorder::poll_timeout() const noexcept {
-    return pending_.empty() ? std::nullopt : due_;
+    return pending_ == 0 ? std::nullopt : due_;
 }
 
 bool TransportFeedbackRecorder::write(std::uint32_t sender_ssrc, std::uint32_t media_ssrc, base::Instant now,
                                       std::vector<std::byte>& out) {
-    if (pending_.empty() || !due_ || now < *due_) return false;
-    const std::int64_t base = std::min(next_base_, pending_.begin()->first);
+    if (pending_ == 0 || !due_ || now < *due_) return false;
+    std::int64_t first = next_base_;
+    while (first <= highest_ && !has(first)) ++first;
+    if (first > highest_) return false;
+    // A run of numbers that never came longer than a packet can say: the
+    // report starts at the first that came (the sender takes the run as lost).
+    if (first - next_base_ >= static_cast<std::int64_t>(config_.max_statuses)) next_base_ = first;
+    const std::int64_t base = next_base_;
     // Arrival times in ticks from the epoch; the reference time is the first
     // arrival's, in 64 ms units (§3.1), and the deltas run on from it.
     auto ticks = [this](base::Instant t) {
         return std::chrono::duration_cast<std::chrono::microseconds>(t - *epoch_).count() / kTick;
     };
-    const std::int64_t reference = ticks(pending_.begin()->second) * kTick / kReferenceUnit;
+    const std::int64_t reference = ticks(slot(first).at) * kTick / kReferenceUnit;
     std::int64_t previous = reference * (kReferenceUnit / kTick);
 
-    std::vector<std::uint8_t> symbols;
-    std::vector<std::int64_t> deltas;
+    auto& symbols = symbols_;
+    auto& deltas = deltas_;
+    symbols.clear();
+    deltas.clear();
     std::int64_t last = base - 1;
-    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-        const std::int64_t seq = it->first;
+    for (std::int64_t seq = first; seq <= highest_; ++seq) {
+        if (!has(seq)) continue;
         if (seq - base + 1 > static_cast<std::int64_t>(config_.max_statuses)) break;
-        const std::int64_t delta = ticks(it->second) - previous;
+        const std::int64_t delta = ticks(slot(seq).at) - previous;
         if (delta < -32768 || delta > 32767) break;  // not expressible: the rest go in the next packet
         symbols.insert(symbols.end(), static_cast<std::size_t>(seq - last - 1), kNotReceived);
         symbols.push_back(delta >= 0 && delta <= 255 ? kSmallDelta : kLargeDelta);
@@ -129,9 +155,13 @@ bool TransportFeedbackRecorder::write(std::uint32_t sender_ssrc, std::uint32_t m
     }
     base::store_be16(out.data() + at + 2, static_cast<std::uint16_t>((out.size() - at) / 4 - 1));
 
+    for (std::int64_t seq = base; seq <= last; ++seq)
+        if (has(seq)) {
+            slot(seq).sequence = -1;
+            --pending_;
+        }
     next_base_ = last + 1;
-    pending_.erase(pending_.begin(), pending_.upper_bound(last));
-    due_ = pending_.empty() ? std::nullopt : std::optional<base::Instant>(now + config_.interval);
+    due_ = pending_ == 0 ? std::nullopt : std::optional<base::Instant>(now + config_.interval);
     ++written_;
     return true;
 }

@@ -16,7 +16,9 @@
 // deltas, in 250 µs units (1 byte small, 2 bytes signed large), padded to 32
 // bits with the P bit (as libwebrtc writes it).
 //
-// Sans-IO: arrival times are given; write() says what to send.
+// Sans-IO: arrival times are given; write() says what to send. Arrivals are
+// held in a ring allocated once (as the jitter buffer's packets are): noting
+// one allocates nothing.
 #pragma once
 
 #include "base/time.hpp"
@@ -24,7 +26,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <vector>
 
@@ -33,12 +34,12 @@ namespace duplex::proto::rtp {
 struct TransportFeedbackConfig {
     base::Duration interval = std::chrono::milliseconds(100);
     std::size_t max_statuses = 400;   // per packet: ~1 KB at most (~2.5 bytes a status)
-    std::size_t max_pending = 4096;   // arrivals held between packets (oldest forgotten beyond)
+    std::size_t max_pending = 4096;   // arrivals held between packets, a power of two (oldest forgotten beyond)
 };
 
 class TransportFeedbackRecorder {
 public:
-    explicit TransportFeedbackRecorder(TransportFeedbackConfig config = {}) : config_(config) {}
+    explicit TransportFeedbackRecorder(TransportFeedbackConfig config = {});
 
     /// A packet with transport-wide sequence number `sequence` arrived.
     void on_packet(std::uint16_t sequence, base::Instant arrival);
@@ -53,11 +54,20 @@ public:
 
 private:
     std::int64_t extend(std::uint16_t sequence) const noexcept;
+    struct Arrival {
+        std::int64_t sequence = -1;  // extended; -1: empty
+        base::Instant at{};
+    };
+    Arrival& slot(std::int64_t seq) noexcept { return ring_[static_cast<std::size_t>(seq) & (ring_.size() - 1)]; }
+    bool has(std::int64_t seq) noexcept { return slot(seq).sequence == seq; }
 
     TransportFeedbackConfig config_;
-    std::map<std::int64_t, base::Instant> pending_;   // extended sequence number -> arrival
+    std::vector<Arrival> ring_;                       // by extended sequence number
+    std::size_t pending_ = 0;                         // arrivals held, not yet reported
     std::int64_t highest_ = -1;                       // newest extended number seen (-1: none)
     std::int64_t next_base_ = -1;                     // first number not yet reported (-1: none)
+    std::vector<std::uint8_t> symbols_;               // write()'s work space, kept
+    std::vector<std::int64_t> deltas_;
     std::optional<base::Instant> epoch_;              // the zero of the reference time
     std::optional<base::Instant> due_;
     std::uint8_t feedback_count_ = 0;
