@@ -1178,12 +1178,22 @@ async function caseNativeRenegotiate(origin) {
       setInterval(() => { g.fillStyle = `hsl(${(k += 7) % 360} 80% 50%)`; g.fillRect(0, 0, 320, 240); g.fillStyle = '#000'; g.fillText(String(k), 10, 20); }, 33);
       const track = canvas.captureStream(30).getVideoTracks()[0];
       const sender = pc.addTrack(track, new MediaStream([track]));
-      for (let i = 0; i < 100; i++) {
+      // Its negotiation done: each signaling state change is looked at, for 10 s at most.
+      const negotiated = () => {
         const t = pc.getTransceivers().find((x) => x.sender === sender);
-        if (t && t.mid && pc.signalingState === 'stable' && t.currentDirection) return t.mid;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return null;
+        return t && t.mid && pc.signalingState === 'stable' && t.currentDirection ? t.mid : null;
+      };
+      return new Promise((resolve) => {
+        const check = () => {
+          const mid = negotiated();
+          if (!mid) return;
+          pc.removeEventListener('signalingstatechange', check);
+          clearTimeout(timer);
+          resolve(mid);
+        };
+        const timer = setTimeout(() => { pc.removeEventListener('signalingstatechange', check); resolve(negotiated()); }, 10000);
+        pc.addEventListener('signalingstatechange', check);
+      });
     }, n.peerId);
     expect(!!newMid && newMid !== oldMid, `3. a new video track negotiated on the live connection (mid ${newMid}, the stopped one was ${oldMid})`);
     const d3 = newMid ? await decodedOver(newMid, 1500) : 0;

@@ -462,8 +462,9 @@ TEST(PeerMedia, TheReceiverToldTheSenderWhatArrivedWhenBothListTransportCc) {
 TEST(PeerMedia, AReceiveOnlyPeerTimesItsLossWaitOnTheRoundTripIceMeasured) {
     // B only receives: RTCP gives it no round trip (only a sender's report
     // carries the times). ICE's checks measured one (here, under a
-    // millisecond): a hole nothing fills costs B four of those and 60 ms
-    // before it gives the frame up, not the 450 ms of an unknown round trip.
+    // millisecond): a hole nothing fills costs B eight of those and 60 ms
+    // before it gives the frame up, not the 860 ms of an unknown (100 ms)
+    // round trip.
     Pair p;
     TransceiverOptions o;
     o.receive = false;
