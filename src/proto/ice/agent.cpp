@@ -1,28 +1,17 @@
 // proto/ice/agent.cpp: the full ICE agent (RFC 8445) with trickle (RFC 8838)
-// and consent freshness (RFC 7675). See agent.hpp for the drive contract.
+// and consent freshness (RFC 7675): checks, nomination, state. Gathering of
+// local candidates is in gathering.cpp. See agent.hpp for the drive contract.
 #include "proto/ice/agent.hpp"
+
+#include "proto/ice/agent_limits.hpp"
 
 #include "base/digest.hpp"
 
 #include <algorithm>
 
 namespace duplex::proto::ice {
-namespace {
 
-constexpr std::size_t kMaxHosts = 16;
-constexpr std::size_t kMaxStunServers = 8;
-constexpr std::size_t kMaxLocalCandidates = 64;
-constexpr std::size_t kMaxTransmits = 256;
-constexpr std::size_t kMaxEvents = 1024;
-constexpr std::size_t kMaxConsentInFlight = 4;
-
-bool same_family(const base::Endpoint& a, const base::Endpoint& b) noexcept {
-    return a.ip.is_v6() == b.ip.is_v6();
-}
-
-base::Bytes bytes_of(const std::string& s) noexcept { return base::as_bytes(s); }
-
-}  // namespace
+using namespace detail;
 
 std::string_view to_string(IceState s) noexcept {
     switch (s) {
@@ -57,53 +46,6 @@ const Agent::HostSocket* Agent::host(const base::Endpoint& local) const {
         if (h.address == local) return &h;
     }
     return nullptr;
-}
-
-void Agent::add_host(base::Endpoint local) {
-    if (state_ == IceState::Closed || host(local) != nullptr || hosts_.size() >= kMaxHosts) return;
-    // §5.1.2.1: one local preference per host address; the first socket the
-    // runtime hands in is preferred.
-    const auto pref = static_cast<std::uint16_t>(65535 - hosts_.size());
-    HostSocket h{local, pref, candidate_foundation(CandidateType::Host, local.ip, std::nullopt, Transport::Udp)};
-    hosts_.push_back(h);
-
-    Candidate c;
-    c.foundation = h.foundation;
-    c.priority = candidate_priority(CandidateType::Host, pref);
-    c.address = local;
-    c.type = CandidateType::Host;
-    emit_local_candidate(std::move(c));
-
-    for (const auto& server : stun_servers_) {
-        if (same_family(local, server)) pending_gathers_.emplace_back(local, server);
-    }
-    if (!selected_nominated_) pair_with_remotes(h);
-    gathering_reported_ = false;
-    gather_check_due_ = true;
-    update_state(last_now_);
-}
-
-void Agent::add_stun_server(base::Endpoint server) {
-    if (state_ == IceState::Closed || stun_servers_.size() >= kMaxStunServers) return;
-    if (std::find(stun_servers_.begin(), stun_servers_.end(), server) != stun_servers_.end()) return;
-    stun_servers_.push_back(server);
-    for (const auto& h : hosts_) {
-        if (same_family(h.address, server)) pending_gathers_.emplace_back(h.address, server);
-    }
-    gathering_reported_ = false;
-    gather_check_due_ = true;
-}
-
-void Agent::hold_gathering(bool hold) {
-    gathering_held_ = hold;
-    if (!hold) gather_check_due_ = true;
-}
-
-void Agent::emit_local_candidate(Candidate c) {
-    if (local_candidates_.size() >= kMaxLocalCandidates) return;
-    c.ufrag = local_.ufrag;  // RFC 8838 §4.1: tells the peer which generation it belongs to
-    local_candidates_.push_back(c);
-    emit(event::LocalCandidate{std::move(c)});
 }
 
 void Agent::set_remote_credentials(Credentials remote) {
@@ -165,42 +107,27 @@ void Agent::add_pair(const HostSocket& h, const Candidate& remote) {
     CandidatePair p;
     p.local = h.address;
     p.remote = remote.address;
-    p.local_priority = candidate_priority(CandidateType::Host, h.local_preference);
+    p.local_priority = candidate_priority(h.type, h.local_preference);
     p.remote_priority = remote.priority;
     p.foundation = h.foundation + ":" + remote.foundation;
     checklist_.add(std::move(p), controlling_);
 }
 
 // §6.1.2.2: pair each local candidate with each remote one of the same
-// component and IP family. After §6.1.2.4 pruning only host bases remain on
-// the local side (a server-reflexive candidate is replaced by its base).
+// component and IP family. After §6.1.2.4 pruning only bases remain on the
+// local side: host sockets and relayed addresses (a server-reflexive
+// candidate is replaced by its base).
 void Agent::pair_with_hosts(const Candidate& remote) {
     for (const auto& h : hosts_) {
-        if (same_family(h.address, remote.address)) add_pair(h, remote);
+        if (h.usable && same_family(h.address, remote.address)) add_pair(h, remote);
     }
 }
 
 void Agent::pair_with_remotes(const HostSocket& h) {
+    if (!h.usable) return;
     for (const auto& r : remote_candidates_) {
         if (same_family(h.address, r.address)) add_pair(h, r);
     }
-}
-
-void Agent::learn_local_prflx(const base::Endpoint& base, const base::Endpoint& mapped, std::uint32_t priority) {
-    for (const auto& c : local_candidates_) {
-        if (c.address == mapped) return;
-    }
-    if (local_candidates_.size() >= kMaxLocalCandidates) return;
-    // §7.2.5.3.1: a peer-reflexive local candidate; its base is the socket
-    // the check went out of. It is not signalled to the peer.
-    Candidate c;
-    c.foundation = candidate_foundation(CandidateType::PeerReflexive, base.ip, std::nullopt, Transport::Udp);
-    c.priority = priority;
-    c.address = mapped;
-    c.type = CandidateType::PeerReflexive;
-    c.related = base;
-    c.ufrag = local_.ufrag;
-    local_candidates_.push_back(std::move(c));
 }
 
 // ---------------------------------------------------------------------------
@@ -208,7 +135,8 @@ void Agent::learn_local_prflx(const base::Endpoint& base, const base::Endpoint& 
 
 void Agent::handle_stun(base::Endpoint local, base::Endpoint from, base::Bytes datagram, base::Instant now) {
     advance(now);
-    if (!active() || host(local) == nullptr) return;
+    const HostSocket* base = host(local);
+    if (!active() || base == nullptr || !base->usable) return;
     auto msg = stun::Message::parse(datagram);
     if (!msg || msg->method() != static_cast<std::uint16_t>(stun::Method::Binding)) return;
     switch (msg->cls()) {
@@ -442,26 +370,6 @@ void Agent::pair_failed(CandidatePair& pair, const Outstanding& o) {
     }
 }
 
-void Agent::on_gather_response(const Outstanding& o, const stun::Message& msg) {
-    if (msg.cls() != stun::Class::SuccessResponse) return;  // this server gives us nothing
-    auto mapped = msg.xor_mapped_address();
-    if (!mapped) mapped = msg.mapped_address();  // RFC 5389 §15.1 servers of old
-    const HostSocket* h = host(o.local);
-    if (!mapped || h == nullptr || mapped->ip.is_unspecified()) return;
-    // §5.1.3: a server-reflexive candidate equal to a host (no NAT) or to one
-    // we already have is redundant.
-    for (const auto& c : local_candidates_) {
-        if (c.address == *mapped && c.type != CandidateType::PeerReflexive) return;
-    }
-    Candidate c;
-    c.foundation = candidate_foundation(CandidateType::ServerReflexive, h->address.ip, o.remote.ip, Transport::Udp);
-    c.priority = candidate_priority(CandidateType::ServerReflexive, h->local_preference);
-    c.address = *mapped;
-    c.type = CandidateType::ServerReflexive;
-    c.related = h->address;
-    emit_local_candidate(std::move(c));
-}
-
 bool Agent::on_consent_response(const Outstanding& o, const base::Endpoint& local, const base::Endpoint& from,
                                 const stun::Message& msg, base::Bytes datagram, base::Instant now) {
     // RFC 7675 §5.1: only an authenticated success response from the address
@@ -608,19 +516,6 @@ void Agent::send_consent(base::Instant now) {
                                         s.remote, false, controlling_, s.remote_creds.pwd, s.generation});
     if (!consent_unanswered_since_) consent_unanswered_since_ = now;
     consent_next_ = now + consent_jitter();
-    last_transaction_start_ = now;
-}
-
-void Agent::send_gather(const base::Endpoint& local, const base::Endpoint& server, base::Instant now) {
-    // §5.1.1.2: a plain Binding request, no authentication.
-    const auto id = new_transaction_id();
-    stun::MessageWriter w(stun::Class::Request, stun::Method::Binding, id);
-    w.add_fingerprint();
-    auto data = std::move(w).take();
-    queue_transmit(local, server, data);
-    transactions_.push_back(Outstanding{TxKind::Gather,
-                                        stun::Transaction(id, std::move(data), now, config_.gather_policy), local,
-                                        server, false, controlling_, {}, generation_});
     last_transaction_start_ = now;
 }
 

@@ -1,10 +1,12 @@
 // proto/ice/agent.hpp: a full ICE agent (RFC 8445), either role, for one data
 // stream with one component (rtcp-mux + BUNDLE, as WebRTC always uses), over
-// UDP. Trickle ICE (RFC 8838), consent freshness (RFC 7675), ICE restart
-// (§9). TCP candidates are accepted and ignored.
+// UDP, with relayed candidates from TURN (RFC 8656) beside host and
+// server-reflexive ones. Trickle ICE (RFC 8838), consent freshness (RFC 7675),
+// ICE restart (§9). TCP candidates are accepted and ignored. Gathering is in
+// gathering.cpp, checks and state in agent.cpp.
 //
 // Drive contract (sans-IO, docs/decisions/0001-sans-io-contract.md):
-//   inputs   add_host / add_stun_server / set_remote_credentials /
+//   inputs   add_host / add_stun_server / add_relay / set_remote_credentials /
 //            add_remote_candidate / end_of_remote_candidates / restart / close,
 //            handle_stun(local socket, source, datagram, now), handle_timeout(now)
 //   outputs  after every input, drain poll_transmit() (send `data` from the
@@ -81,11 +83,17 @@ struct AgentConfig {
     stun::RetransmitPolicy check_policy{base::milliseconds(500), 6, 8};
     /// Server-reflexive gathering: give up on a silent STUN server after 5.5 s.
     stun::RetransmitPolicy gather_policy{base::milliseconds(500), 4, 4};
+    /// W3C iceTransportPolicy "relay": only relayed candidates are signalled
+    /// and paired; host sockets carry nothing but the TURN traffic.
+    bool relay_only = false;
     /// Bounds on what the peer can grow (§6.1.2.5).
     std::size_t max_remote_candidates = 100;
     std::size_t max_pairs = 100;
     std::size_t max_triggered = 100;
 };
+
+/// How a TURN server is reached (RFC 8656 §3.1): it orders relayed candidates.
+enum class RelayProtocol : std::uint8_t { Udp, Tcp, Tls };
 
 /// One datagram to send from the socket bound at `local`.
 struct Transmit {
@@ -131,6 +139,18 @@ public:
     /// family through this STUN server (§5.1.1.2, a Binding request without
     /// authentication).
     void add_stun_server(base::Endpoint server);
+    /// A TURN allocation (RFC 8656) made from host socket `base` to the
+    /// server at `server` gave the relayed address `relayed`: a relayed
+    /// candidate (§5.1.1.2). Checks and data on its pairs name `relayed` as
+    /// their local socket; the transport wraps them for the TURN server and
+    /// hands what the relay brings back in as arriving on `relayed`.
+    void add_relay(base::Endpoint relayed, base::Endpoint base, base::IpAddress server, RelayProtocol protocol);
+    /// A server-reflexive address learned another way (the XOR-MAPPED-ADDRESS
+    /// of a TURN Allocate response, RFC 8656 §7.3): a candidate like those
+    /// STUN servers give, unless the relay policy is on.
+    void add_server_reflexive(base::Endpoint base, base::Endpoint mapped, base::IpAddress server);
+    /// The type of the local candidate whose base is `local` (Host or Relayed).
+    std::optional<CandidateType> local_type(const base::Endpoint& local) const;
     /// While held, gathering is not reported complete (a STUN server's name
     /// is still being looked up: its candidates are yet to come).
     void hold_gathering(bool hold);
@@ -195,10 +215,14 @@ private:
         std::string remote_pwd;  // to verify the response's MESSAGE-INTEGRITY
         std::uint32_t generation = 0;
     };
+    /// A base of local candidates: a host socket, or a TURN allocation's
+    /// relayed address.
     struct HostSocket {
         base::Endpoint address;
         std::uint16_t local_preference;
         std::string foundation;
+        CandidateType type = CandidateType::Host;
+        bool usable = true;  // false: a host socket under the relay policy
     };
     struct Selected {
         base::Endpoint local;
@@ -232,6 +256,7 @@ private:
     void send_error(const base::Endpoint& local, const base::Endpoint& to, const stun::TransactionId& id,
                     std::uint16_t code, std::string_view reason, const std::string* pwd,
                     const std::vector<std::uint16_t>* unknown = nullptr);
+    void add_server_reflexive(const HostSocket& h, const base::Endpoint& mapped, const base::IpAddress& server);
     void learn_local_prflx(const base::Endpoint& base, const base::Endpoint& mapped, std::uint32_t priority);
     void switch_role(bool controlling);
     /// Forgets the remote side and the checks of the current generation
