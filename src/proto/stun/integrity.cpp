@@ -94,19 +94,34 @@ bool has_valid_fingerprint(base::Bytes datagram) {
     return (crc32(datagram.first(a.offset)) ^ kFingerprintXor) == base::load_be32(a.value(datagram).data());
 }
 
-std::array<std::byte, 16> long_term_key(std::string_view username, std::string_view realm, std::string_view password) {
-    std::array<std::byte, 16> out{};
+namespace {
+// digest(username ":" realm ":" password) with `md`, into `out`.
+bool credential_digest(const EVP_MD* md, std::string_view username, std::string_view realm,
+                       std::string_view password, std::byte* out, unsigned int size) {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    if (!ctx) return out;
+    if (!ctx) return false;
     unsigned int n = 0;
-    const bool ok = EVP_DigestInit_ex(ctx, EVP_md5(), nullptr) == 1 &&
+    const bool ok = EVP_DigestInit_ex(ctx, md, nullptr) == 1 &&
                     EVP_DigestUpdate(ctx, username.data(), username.size()) == 1 &&
                     EVP_DigestUpdate(ctx, ":", 1) == 1 && EVP_DigestUpdate(ctx, realm.data(), realm.size()) == 1 &&
                     EVP_DigestUpdate(ctx, ":", 1) == 1 &&
                     EVP_DigestUpdate(ctx, password.data(), password.size()) == 1 &&
-                    EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()), &n) == 1;
+                    EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out), &n) == 1;
     EVP_MD_CTX_free(ctx);
-    if (!ok || n != out.size()) out.fill(std::byte{0});
+    return ok && n == size;
+}
+}  // namespace
+
+std::array<std::byte, 16> long_term_key(std::string_view username, std::string_view realm, std::string_view password) {
+    std::array<std::byte, 16> out{};
+    if (!credential_digest(EVP_md5(), username, realm, password, out.data(), 16)) out.fill(std::byte{0});
+    return out;
+}
+
+std::array<std::byte, 32> long_term_key_sha256(std::string_view username, std::string_view realm,
+                                               std::string_view password) {
+    std::array<std::byte, 32> out{};
+    if (!credential_digest(EVP_sha256(), username, realm, password, out.data(), 32)) out.fill(std::byte{0});
     return out;
 }
 

@@ -71,6 +71,7 @@ bool is_known(std::uint16_t type) noexcept {
         case AttributeType::Priority:
         case AttributeType::UseCandidate:
         case AttributeType::Software:
+        case AttributeType::PasswordAlgorithms:
         case AttributeType::AlternateServer:
         case AttributeType::Fingerprint:
         case AttributeType::IceControlled:

@@ -74,6 +74,7 @@ enum class AttributeType : std::uint16_t {
     XorMappedAddress = 0x0020,
     Priority = 0x0024,          // ICE (RFC 8445 §16.1)
     UseCandidate = 0x0025,      // ICE
+    PasswordAlgorithms = 0x8002,
     Software = 0x8022,
     AlternateServer = 0x8023,
     Fingerprint = 0x8028,
@@ -218,6 +219,10 @@ bool has_valid_fingerprint(base::Bytes datagram);
 /// Long-term credential key: MD5(username ":" realm ":" password) (§9.2.2);
 /// the password is used as given (no SASLprep/OpaqueString processing).
 std::array<std::byte, 16> long_term_key(std::string_view username, std::string_view realm, std::string_view password);
+/// The same with PASSWORD-ALGORITHM SHA-256: SHA-256(username ":" realm ":"
+/// password) (RFC 8489 §9.2.2, §18.5.1.2).
+std::array<std::byte, 32> long_term_key_sha256(std::string_view username, std::string_view realm,
+                                               std::string_view password);
 /// CRC-32 (ISO/IEC 3309, as FINGERPRINT uses it).
 std::uint32_t crc32(base::Bytes data) noexcept;
 
