@@ -101,6 +101,8 @@ void App::finish(int code) {
 duplex::Configuration App::configuration() const {
     duplex::Configuration c;
     c.ice_servers = ice_servers_;
+    if (!opt_.turn.empty()) c.ice_servers.push_back({opt_.turn, opt_.turn_user, opt_.turn_pass});
+    if (opt_.relay_only) c.ice_transport_policy = duplex::IceTransportPolicy::Relay;
     if (!opt_.bind.empty()) c.allowed_addresses = {opt_.bind};
     return c;
 }
@@ -111,12 +113,12 @@ void App::on_joined(const signal::Joined& j) {
     std::string line = "joined room " + j.room + " as " + j.id;
     line += j.peers.empty() ? "; waiting for peers" : "; here: " + list(j.peers);
     console_.say(line);
+    // The server's ICE servers (STUN, and TURN with its REST credentials).
     for (const auto& server : j.ice_servers) {
         duplex::IceServer s;
-        for (const auto& url : server.urls) {
-            if (url.rfind("stun:", 0) == 0) s.urls.push_back(url);
-            else console_.detail("ignoring ICE server " + url + " (TURN is not supported yet)");
-        }
+        s.urls = server.urls;
+        s.username = server.username;
+        s.credential = server.credential;
         if (!s.urls.empty()) ice_servers_.push_back(std::move(s));
     }
     if (!opt_.stun.empty()) ice_servers_.push_back({opt_.stun, {}, {}});
@@ -221,7 +223,12 @@ App::Link* App::start_link(const std::string& remote, bool offer) {
         using S = duplex::PeerConnectionState;
         if (s == S::Connected) {
             const auto stats = self.pc.get_stats();
-            console_.say("peer " + remote + ": connected (" + stats.local_candidate + " <-> " + stats.remote_candidate + ")");
+            const auto typed = [](const std::string& address, const std::string& type, const std::string& via) {
+                if (type.empty()) return address;
+                return address + " " + type + (via.empty() ? std::string() : "/" + via);
+            };
+            console_.say("peer " + remote + ": connected (" + typed(stats.local_candidate, stats.local_candidate_type, stats.relay_protocol) +
+                         " <-> " + typed(stats.remote_candidate, stats.remote_candidate_type, {}) + ")");
         } else if (s == S::Disconnected) {
             console_.say("peer " + remote + ": disconnected (waiting for the path to come back)");
         } else if (s == S::Failed) {

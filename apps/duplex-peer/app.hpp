@@ -30,6 +30,9 @@ namespace duplex_peer {
 struct Options {
     std::string signal_url, room, id, token, bind;
     std::vector<std::string> stun;
+    std::vector<std::string> turn;     // turn:HOST[:PORT] URLs, with turn_user / turn_pass
+    std::string turn_user, turn_pass;
+    bool relay_only = false;           // iceTransportPolicy "relay"
     std::string label = "data";
     double timeout = 0;          // 0: none
     double join_timeout = 10;    // seconds for `joined` to come

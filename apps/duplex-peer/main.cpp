@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
     cli.add_option("--token", o.token, "room token (duplex-server token)");
     cli.add_option("--bind", o.bind, "gather host candidates only from this address or prefix (e.g. 127.0.0.1)");
     cli.add_option("--stun", o.stun, "a STUN server, stun:HOST:PORT (repeatable)");
+    cli.add_option("--turn", o.turn, "a TURN server, turn:HOST[:PORT] (repeatable; with --turn-user and --turn-pass)");
+    cli.add_option("--turn-user", o.turn_user, "the TURN servers' username (long-term credentials)");
+    cli.add_option("--turn-pass", o.turn_pass, "the TURN servers' password");
+    cli.add_flag("--relay-only", o.relay_only, "use relayed candidates only (every path through a TURN server)");
     cli.add_option("--label", o.label, "the data channel's label (the demo page's chat is \"chat\")")->capture_default_str();
     cli.add_option("--timeout", o.timeout, "give up (or, for --echo/--receive-dir, leave) after this many seconds");
     cli.add_option("--join-timeout", o.join_timeout, "seconds to wait for the server to answer the join")
@@ -93,6 +97,8 @@ int main(int argc, char** argv) {
     if (!is_valid_name(o.room)) return usage_error("--room must be 1-64 characters of A-Za-z0-9_.-");
     if (!o.id.empty() && !is_valid_name(o.id)) return usage_error("--id must be 1-64 characters of A-Za-z0-9_.-");
     if (o.max_peers == 0) return usage_error("--max-peers must be at least 1");
+    if (!o.turn.empty() && (o.turn_user.empty() || o.turn_pass.empty()))
+        return usage_error("--turn needs --turn-user and --turn-pass");
     if (o.timeout < 0 || o.join_timeout <= 0 || o.reply_timeout <= 0)
         return usage_error("timeouts must be positive numbers of seconds");
     if (!o.receive_dir.empty() && !fs::is_directory(o.receive_dir))

@@ -34,17 +34,26 @@
 
 namespace duplex {
 
-/// RTCIceServer. urls: "stun:host[:port]" (RFC 7064) by address or by name
-/// (looked up off the loop); "turn:"/"turns:" (RFC 7065) and "stuns:" are
-/// accepted but not used yet (logged); anything else is an error.
+/// RTCIceServer. urls: "stun:host[:port]" (RFC 7064) and
+/// "turn:host[:port][?transport=udp]" (RFC 7065, with `username` and
+/// `credential`: TURN's long-term credentials), by address or by name (looked
+/// up off the loop). "turn:…?transport=tcp", "turns:" and "stuns:" are
+/// accepted but not used yet (logged). Anything else is an error, and so is
+/// a turn: URL without a username or credential (as browsers do).
 struct IceServer {
     std::vector<std::string> urls;
     std::string username;
     std::string credential;
 };
 
+/// RTCIceTransportPolicy: All gathers host, server-reflexive and relayed
+/// candidates; Relay only relayed ones (no local address is revealed, and
+/// every path goes through a TURN server).
+enum class IceTransportPolicy { All, Relay };
+
 struct Configuration {
     std::vector<IceServer> ice_servers;
+    IceTransportPolicy ice_transport_policy = IceTransportPolicy::All;
     /// Host candidates only from these addresses or prefixes ("127.0.0.1",
     /// "10.0.0.0/8", "::1"); empty: every interface except loopback and
     /// link-local (a browser's default).
@@ -77,6 +86,13 @@ struct SessionDescription {
     std::string sdp;
 };
 
+/// RTCPeerConnectionIceErrorEvent.
+struct IceCandidateError {
+    std::string url;         ///< the server's URL, as configured
+    int error_code = 0;      ///< the STUN error code (401, 437, 486…), or 0 when it did not answer
+    std::string error_text;  ///< what went wrong, in words
+};
+
 /// RTCIceCandidateInit. An empty `candidate` means end-of-candidates.
 struct IceCandidate {
     std::string candidate;   ///< "candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host"
@@ -102,6 +118,13 @@ struct PeerConnectionStats {
     std::uint32_t data_channels_closed = 0;
     std::string local_candidate;           ///< the pair in use (selected, or before that the best valid one), "ip:port"
     std::string remote_candidate;
+    /// The types of that pair's candidates: "host", "srflx", "prflx" or
+    /// "relay" (RTCIceCandidateStats.candidateType).
+    std::string local_candidate_type;
+    std::string remote_candidate_type;
+    /// For a relayed local candidate: how its TURN server is reached ("udp"),
+    /// as RTCIceCandidateStats.relayProtocol.
+    std::string relay_protocol;
     std::optional<std::chrono::microseconds> round_trip_time;  ///< from ICE checks and consent checks on that pair
     std::string dtls_cipher;
     /// The first failure seen, naming the layer: "ICE: …" (no path),
@@ -150,6 +173,9 @@ public:
     PeerConnectionStats get_stats() const;
 
     void on_ice_candidate(std::function<void(const IceCandidate&)> fn);
+    /// icecandidateerror: a STUN or TURN server gave no candidate (a TURN
+    /// server refused the credentials: code 401; no answer: code 0).
+    void on_ice_candidate_error(std::function<void(const IceCandidateError&)> fn);
     void on_data_channel(std::function<void(DataChannel)> fn);
     /// A remote offer brought a track (ontrack). Until a handler is set, a
     /// remote audio/video section with no track of ours to take it is

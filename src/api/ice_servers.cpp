@@ -14,12 +14,22 @@ Result<IceServerPlan> plan_ice_servers(const std::vector<IceServer>& servers) {
         for (const auto& text : server.urls) {
             auto url = proto::ice::parse_server_url(text);
             if (!url) return url.status();
-            if (url->is_turn() || url->is_tls()) {
+            // W3C setConfiguration: a TURN URL needs a username and a
+            // credential (InvalidAccessError).
+            if (url->is_turn() && (server.username.empty() || server.credential.empty()))
+                return Status(Errc::invalid_argument, text + ": a TURN server needs a username and a credential");
+            if (url->is_tls() || (url->is_turn() && url->transport != proto::ice::ServerUrl::Transport::Udp)) {
                 plan.unused.push_back(url->to_string());
             } else if (url->host_is_name) {
-                plan.stun_names.push_back(*url);
+                plan.names.push_back(NamedServer{*url, server.username, server.credential});
             } else {
-                plan.stun.push_back(base::Endpoint{*base::IpAddress::parse(url->host), url->port});
+                const base::Endpoint at{*base::IpAddress::parse(url->host), url->port};
+                if (url->is_turn()) {
+                    plan.turn.push_back(proto::rtc::TurnServer{at, server.username, server.credential,
+                                                               proto::ice::RelayProtocol::Udp, url->to_string()});
+                } else {
+                    plan.stun.push_back(at);
+                }
             }
         }
     return plan;

@@ -1,13 +1,13 @@
 // api/ice_servers.hpp: what a Configuration's ICE servers and address rules
-// mean: the URLs a PeerConnection uses (RFC 7064 stun:, by address or by
-// name; TURN is issue 17's), and the interfaces it gathers host candidates
-// from.
+// mean: the URLs a PeerConnection uses (RFC 7064 stun:, RFC 7065 turn:, by
+// address or by name), and the interfaces it gathers host candidates from.
 #pragma once
 
 #include <duplex/peer_connection.hpp>
 
 #include "base/endpoint.hpp"
 #include "proto/ice/server_url.hpp"
+#include "proto/rtc/peer.hpp"
 
 #include <optional>
 #include <string>
@@ -15,12 +15,21 @@
 
 namespace duplex::detail {
 
-/// What the ICE servers' URLs ask for: STUN servers by address, STUN
-/// servers by name (to look up), and the URLs not used yet (TURN, and STUN
-/// over TLS). A URL that is not one (proto/ice/server_url.hpp) is the error.
+/// A STUN or TURN server known by name, with the credentials it goes with.
+struct NamedServer {
+    proto::ice::ServerUrl url;
+    std::string username;
+    std::string credential;
+};
+
+/// What the ICE servers' URLs ask for: STUN and TURN servers by address,
+/// servers by name (to look up), and the URLs not used yet (TURN over TCP or
+/// TLS, STUN over TLS). A URL that is not one (proto/ice/server_url.hpp), or a
+/// TURN URL without credentials, is the error.
 struct IceServerPlan {
     std::vector<base::Endpoint> stun;
-    std::vector<proto::ice::ServerUrl> stun_names;
+    std::vector<proto::rtc::TurnServer> turn;
+    std::vector<NamedServer> names;
     std::vector<std::string> unused;
 };
 Result<IceServerPlan> plan_ice_servers(const std::vector<IceServer>& servers);

@@ -128,6 +128,8 @@ Status PeerImpl::init() {
     auto plan = plan_ice_servers(config_.ice_servers);
     if (!plan) return plan.status();
     pc.stun_servers = plan->stun;
+    pc.turn_servers = plan->turn;
+    pc.relay_only = config_.ice_transport_policy == IceTransportPolicy::Relay;
     const auto now = base::Clock::now();
     auto peer = proto::rtc::Peer::create(std::move(pc), now);
     if (!peer) return peer.status();
@@ -153,27 +155,38 @@ Status PeerImpl::init() {
         sockets_.push_back(std::move(sock.value()));
     }
     for (const auto& url : plan->unused)
-        DUPLEX_LOG(Warn, "rtc: " << url << ": TURN and STUN over TLS are not supported yet: no candidates from it");
-    // STUN servers by name: looked up off the loop (runtime::Resolver);
-    // gathering is complete only once each lookup ended.
-    for (const auto& url : plan->stun_names) {
-        peer_->begin_stun_lookup();
+        DUPLEX_LOG(Warn, "rtc: " << url << ": TURN over TCP or TLS and STUN over TLS are not supported yet: no candidates from it");
+    // Servers by name: looked up off the loop (runtime::Resolver); gathering
+    // is complete only once each lookup ended.
+    for (const auto& named : plan->names) {
+        peer_->begin_server_lookup();
         runtime::Resolver::resolve(
-            loop_.runtime(), url.host, url.port, SOCK_DGRAM,
-            [weak, text = url.to_string()](std::vector<runtime::Address> found, std::error_code ec) {
+            loop_.runtime(), named.url.host, named.url.port, SOCK_DGRAM,
+            [weak, named](std::vector<runtime::Address> found, std::error_code ec) {
                 auto self = weak.lock();
                 if (!self || self->closed_ || !self->peer_) return;
-                std::vector<base::Endpoint> servers;
+                std::vector<base::Endpoint> addresses;
                 bool v4 = false, v6 = false;
                 for (const auto& a : found) {  // the first of each family
                     const auto e = runtime::to_endpoint(a);
                     bool& seen = e.ip.is_v6() ? v6 : v4;
-                    if (!seen) servers.push_back(e);
+                    if (!seen) addresses.push_back(e);
                     seen = true;
                 }
-                if (ec || servers.empty())
-                    DUPLEX_LOG(Warn, "rtc: " << text << ": the name did not resolve" << (ec ? ": " + ec.message() : std::string()));
-                self->peer_->end_stun_lookup(std::move(servers), base::Clock::now());
+                const auto text = named.url.to_string();
+                if (ec || addresses.empty()) {
+                    const auto why = text + ": the name did not resolve" + (ec ? ": " + ec.message() : std::string());
+                    DUPLEX_LOG(Warn, "rtc: " << why);
+                    if (self->on_ice_candidate_error) self->on_ice_candidate_error(IceCandidateError{text, 0, why});
+                }
+                std::vector<base::Endpoint> stun;
+                std::vector<proto::rtc::TurnServer> turn;
+                for (const auto& e : addresses) {
+                    if (named.url.is_turn()) turn.push_back(proto::rtc::TurnServer{e, named.username, named.credential,
+                                                                                   proto::ice::RelayProtocol::Udp, text});
+                    else stun.push_back(e);
+                }
+                self->peer_->end_server_lookup(std::move(stun), std::move(turn), base::Clock::now());
                 self->flush();
             });
     }
@@ -303,6 +316,9 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
     };
     if (auto* c = std::get_if<LocalCandidate>(&ev)) {
         if (on_ice_candidate) on_ice_candidate(IceCandidate{c->candidate, c->mid, 0});
+    } else if (auto* ce = std::get_if<CandidateError>(&ev)) {
+        DUPLEX_LOG(Warn, "rtc: " << ce->text);
+        if (on_ice_candidate_error) on_ice_candidate_error(IceCandidateError{ce->url, ce->code, ce->text});
     } else if (auto* g = std::get_if<GatheringChange>(&ev)) {
         gathering_state_ = convert_enum<IceGatheringState>(g->state);
         if (on_gathering_state) on_gathering_state(gathering_state_);
@@ -482,6 +498,9 @@ PeerConnectionStats PeerImpl::stats() const {
     s.data_channels_closed = p.channels_closed;
     s.local_candidate = p.local_candidate;
     s.remote_candidate = p.remote_candidate;
+    s.local_candidate_type = p.local_candidate_type;
+    s.remote_candidate_type = p.remote_candidate_type;
+    s.relay_protocol = p.relay_protocol;
     s.dtls_cipher = p.dtls_cipher;
     s.failure_reason = p.failure;
     if (p.rtt) s.round_trip_time = std::chrono::duration_cast<std::chrono::microseconds>(*p.rtt);
@@ -513,6 +532,7 @@ void PeerImpl::close() {
         std::move(on_ice_state), std::move(on_gathering_state), std::move(on_signaling_state),
         std::move(on_negotiation_needed));
     on_ice_candidate = nullptr;
+    on_ice_candidate_error = nullptr;
     on_data_channel_fn = nullptr;
     on_connection_state = nullptr;
     on_ice_state = nullptr;
@@ -677,6 +697,7 @@ PeerConnectionStats PeerConnection::get_stats() const { return impl_ ? impl_->st
         on_loop(impl_, impl_->loop(), [fn = std::move(fn)](detail::PeerImpl& p) mutable { p.member = std::move(fn); }); \
     }
 DUPLEX_SET_HANDLER(on_ice_candidate, on_ice_candidate, std::function<void(const IceCandidate&)>)
+DUPLEX_SET_HANDLER(on_ice_candidate_error, on_ice_candidate_error, std::function<void(const IceCandidateError&)>)
 DUPLEX_SET_HANDLER(on_connection_state_change, on_connection_state, std::function<void(PeerConnectionState)>)
 DUPLEX_SET_HANDLER(on_ice_connection_state_change, on_ice_state, std::function<void(IceConnectionState)>)
 DUPLEX_SET_HANDLER(on_ice_gathering_state_change, on_gathering_state, std::function<void(IceGatheringState)>)

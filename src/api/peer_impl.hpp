@@ -110,6 +110,7 @@ public:
     void close_channel(ChannelState& ch);
 
     std::function<void(const IceCandidate&)> on_ice_candidate;
+    std::function<void(const IceCandidateError&)> on_ice_candidate_error;
     std::function<void(DataChannel)> on_data_channel_fn;
     std::function<void(PeerConnectionState)> on_connection_state;
     std::function<void(IceConnectionState)> on_ice_state;

@@ -340,6 +340,7 @@ bool Agent::on_check_response(const Outstanding& o, const base::Endpoint& local,
 
     // §7.2.5.3.2 / §7.2.5.3.3: into the valid list; unfreeze its foundation.
     pair->state = PairState::Succeeded;
+    pair->mapped = msg.xor_mapped_address();
     pair->valid = true;
     checklist_.unfreeze(pair->foundation);
     pair = checklist_.find(o.local, o.remote);
@@ -577,6 +578,9 @@ void Agent::select(const CandidatePair& pair, base::Instant now) {
         if (selected_->priority > pair.priority) return;
     }
     selected_ = Selected{pair.local, pair.remote, local_, *remote_, pair.priority, generation_};
+    selected_remote_type_.reset();
+    for (const auto& c : remote_candidates_)
+        if (c.address == pair.remote) selected_remote_type_ = c.type;
     selected_nominated_ = true;
     remote_restarted_ = false;
     // §8.1.2: retransmissions of checks on lower-priority pairs stop; those
@@ -624,6 +628,13 @@ void Agent::update_state(base::Instant now) {
         const bool done = controlling_ && selected_nominated_ && selected_->generation == generation_ &&
                           end_of_remote_ && !checklist_.any_in_progress() && !checklist_.has_triggered();
         set_state(done ? IceState::Completed : IceState::Connected);
+        return;
+    }
+    // The relay policy with every TURN server failed (or none given): no
+    // pair can ever form, and the peer's checks cannot reach a host socket.
+    if (config_.relay_only && gathering_reported_ && !gathering_held_ &&
+        std::none_of(hosts_.begin(), hosts_.end(), [](const HostSocket& h) { return h.usable; })) {
+        if (checks_since_) fail();
         return;
     }
     if (!checks_since_) return;  // no remote credentials yet
@@ -746,6 +757,23 @@ std::optional<std::pair<base::Endpoint, base::Endpoint>> Agent::data_pair() cons
     if (selected_) return std::make_pair(selected_->local, selected_->remote);
     if (const CandidatePair* p = checklist_.best_valid()) return std::make_pair(p->local, p->remote);
     return std::nullopt;
+}
+
+std::pair<std::optional<CandidateType>, std::optional<CandidateType>> Agent::pair_types(
+    const base::Endpoint& local, const base::Endpoint& remote) const {
+    std::optional<CandidateType> ours = local_type(local), theirs;
+    // Behind a NAT the peer sees our mapped address: a server- or
+    // peer-reflexive candidate of this base (§7.2.5.3.1).
+    if (const CandidatePair* p = checklist_.find(local, remote); p && p->mapped && *p->mapped != local &&
+                                                                  ours == CandidateType::Host) {
+        ours = CandidateType::PeerReflexive;
+        for (const auto& c : local_candidates_)
+            if (c.address == *p->mapped) ours = c.type;
+    }
+    for (const auto& c : remote_candidates_)
+        if (c.address == remote) theirs = c.type;
+    if (!theirs && selected_ && selected_->remote == remote) theirs = selected_remote_type_;
+    return {ours, theirs};
 }
 
 bool Agent::accepts_data(const base::Endpoint& local, const base::Endpoint& from) const {

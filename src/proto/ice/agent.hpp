@@ -92,9 +92,6 @@ struct AgentConfig {
     std::size_t max_triggered = 100;
 };
 
-/// How a TURN server is reached (RFC 8656 §3.1): it orders relayed candidates.
-enum class RelayProtocol : std::uint8_t { Udp, Tcp, Tls };
-
 /// One datagram to send from the socket bound at `local`.
 struct Transmit {
     base::Endpoint local;
@@ -151,6 +148,10 @@ public:
     void add_server_reflexive(base::Endpoint base, base::Endpoint mapped, base::IpAddress server);
     /// The type of the local candidate whose base is `local` (Host or Relayed).
     std::optional<CandidateType> local_type(const base::Endpoint& local) const;
+    /// The candidate types of a pair, ours and the peer's, as statistics name
+    /// them (a host base behind a NAT is used as srflx or prflx).
+    std::pair<std::optional<CandidateType>, std::optional<CandidateType>> pair_types(
+        const base::Endpoint& local, const base::Endpoint& remote) const;
     /// While held, gathering is not reported complete (a STUN server's name
     /// is still being looked up: its candidates are yet to come).
     void hold_gathering(bool hold);
@@ -316,6 +317,7 @@ private:
     std::optional<CheckList::Key> nominating_;
 
     std::optional<Selected> selected_;
+    std::optional<CandidateType> selected_remote_type_;  // kept across a restart
     bool selected_nominated_ = false;  // selected in the current generation
     base::Instant consent_next_;
     base::Instant last_consent_ok_;

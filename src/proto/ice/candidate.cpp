@@ -90,6 +90,15 @@ std::string_view to_string(CandidateType t) noexcept {
     return "host";
 }
 
+std::string_view to_string(RelayProtocol p) noexcept {
+    switch (p) {
+        case RelayProtocol::Udp: return "udp";
+        case RelayProtocol::Tcp: return "tcp";
+        case RelayProtocol::Tls: return "tls";
+    }
+    return "udp";
+}
+
 std::string candidate_foundation(CandidateType type, const base::IpAddress& base,
                                  const std::optional<base::IpAddress>& server, Transport transport) {
     std::uint32_t h = fnv1a(to_string(type));

@@ -24,6 +24,10 @@ namespace duplex::proto::ice {
 
 enum class Transport : std::uint8_t { Udp, Tcp };
 
+/// How a TURN server is reached (RFC 8656 §3.1): it orders relayed candidates.
+enum class RelayProtocol : std::uint8_t { Udp, Tcp, Tls };
+std::string_view to_string(RelayProtocol p) noexcept;  // "udp", "tcp", "tls"
+
 /// RFC 8445 §5.1.1: how the candidate was obtained.
 enum class CandidateType : std::uint8_t { Host, ServerReflexive, PeerReflexive, Relayed };
 

@@ -26,7 +26,10 @@ void Agent::add_host(base::Endpoint local) {
     HostSocket h{local, pref, candidate_foundation(CandidateType::Host, local.ip, std::nullopt, Transport::Udp),
                  CandidateType::Host, usable};
     hosts_.push_back(h);
-    if (!usable) return;
+    if (!usable) {
+        gather_check_due_ = true;  // gathering may be complete: relays are the transport's to add
+        return;
+    }
 
     Candidate c;
     c.foundation = h.foundation;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace duplex::proto::ice {
@@ -47,6 +48,10 @@ struct CandidatePair {
     /// it before either side selects a pair (§12.1), so data from its remote
     /// is ours to accept (§12.2).
     bool peer_checked = false;
+    /// Our address as the peer saw it, from the last successful check's
+    /// XOR-MAPPED-ADDRESS: which local candidate the pair really uses
+    /// (§7.2.5.3.1), for statistics.
+    std::optional<base::Endpoint> mapped;
 
     void set_priority(bool controlling) noexcept {
         priority = controlling ? pair_priority(local_priority, remote_priority)

@@ -24,6 +24,7 @@
 #include "base/endpoint.hpp"
 #include "base/result.hpp"
 #include "base/time.hpp"
+#include "proto/ice/candidate.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -43,10 +44,22 @@ enum class ConnectionState { New, Connecting, Connected, Disconnected, Failed, C
 enum class GatheringState { New, Gathering, Complete };
 enum class ChannelState { Connecting, Open, Closing, Closed };
 
+/// A TURN server by address (RFC 8656), with its long-term credentials.
+struct TurnServer {
+    base::Endpoint address;
+    std::string username;
+    std::string password;
+    ice::RelayProtocol protocol = ice::RelayProtocol::Udp;
+    std::string url;  // as configured, to name it in errors
+};
+
 struct PeerConfig {
     std::string certificate_pem;                 // empty: generate ECDSA P-256
     std::string private_key_pem;
     std::vector<base::Endpoint> stun_servers;
+    std::vector<TurnServer> turn_servers;        // relayed candidates through each (UDP to the server)
+    /// W3C iceTransportPolicy "relay": only relayed candidates.
+    bool relay_only = false;
     std::size_t max_message_size = 256 * 1024;   // what we accept (a=max-message-size)
     base::Duration ice_failed_timeout = base::seconds(30);
     base::Duration ice_pacing = base::milliseconds(50);  // Ta, RFC 8445 §14.2
@@ -149,6 +162,13 @@ struct ChannelError { ChannelKey key; std::string message; };
 /// candidate, with the address in place of the name, to
 /// add_remote_candidate(). `candidate` is its attribute value ("candidate:…").
 struct ResolveHostname { std::string candidate; };
+/// A STUN or TURN server gave no candidate (W3C icecandidateerror): the
+/// server's URL, the STUN error code (0: no answer), and why.
+struct CandidateError {
+    std::string url;
+    std::uint16_t code = 0;
+    std::string text;
+};
 /// A remote description made a transceiver (the remote sends on a new m=
 /// line): the application's "track" event.
 struct TrackAdded { TransceiverKey key; };
@@ -167,7 +187,7 @@ struct KeyFrameRequested { TransceiverKey key; };
 using PeerEvent = std::variant<event::LocalCandidate, event::GatheringChange, event::IceChange, event::ConnectionChange,
                                event::SignalingChange, event::NegotiationNeeded, event::ChannelOpen,
                                event::RemoteChannel, event::ChannelMessage, event::ChannelClosed,
-                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname,
+                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname, event::CandidateError,
                                event::TrackAdded, event::TrackFrame, event::KeyFrameRequested>;
 
 struct ChannelInfo {
@@ -181,6 +201,9 @@ struct PeerStats {
     std::uint64_t bytes_sent = 0, bytes_received = 0, messages_sent = 0, messages_received = 0;
     std::uint32_t channels_opened = 0, channels_closed = 0;
     std::string local_candidate, remote_candidate, dtls_cipher;
+    /// The data pair's candidate types ("host", "srflx", "prflx", "relay"),
+    /// and for a relayed local one, how the TURN server is reached ("udp").
+    std::string local_candidate_type, remote_candidate_type, relay_protocol;
     std::optional<base::Duration> rtt;
     /// Transport-wide congestion control feedback (RTPFB 15) packets: ours
     /// about what arrived, and the remote's about what we sent.
@@ -216,10 +239,11 @@ public:
     void add_host(const base::Endpoint& local, base::Instant now);
     /// No more host sockets will come (gathering of host candidates is done).
     void hosts_complete(base::Instant now);
-    /// A STUN server known by name (stun:host): gathering is not complete
-    /// until end_stun_lookup() says what the name gave (none: nothing).
-    void begin_stun_lookup();
-    void end_stun_lookup(std::vector<base::Endpoint> servers, base::Instant now);
+    /// A STUN or TURN server known by name (stun:host, turn:host): gathering
+    /// is not complete until end_server_lookup() says what the name gave
+    /// (none: nothing).
+    void begin_server_lookup();
+    void end_server_lookup(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, base::Instant now);
     void handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,
                          base::Instant now);
     std::optional<Transmit> poll_transmit();

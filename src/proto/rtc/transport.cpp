@@ -3,11 +3,20 @@
 #include "base/digest.hpp"
 #include "base/enum_cast.hpp"
 
+#include <algorithm>
+
 namespace duplex::proto::rtc {
 
 namespace {
 
 constexpr std::size_t kMaxQueuedDtls = 32;  // DTLS datagrams held until ICE has a path
+constexpr std::size_t kMaxRelays = 16;      // TURN allocations (servers × host sockets)
+
+/// The method of a STUN message (RFC 8489 §5: M0-M11 around the class bits).
+stun::Method stun_method_of(base::Bytes m) {
+    const unsigned type = base::load_be16(m.data());
+    return static_cast<stun::Method>((type & 0x000F) | ((type & 0x00E0) >> 1) | ((type & 0x3E00) >> 2));
+}
 
 std::uint64_t random_u64() {
     std::array<std::byte, 8> r{};
@@ -61,15 +70,108 @@ void Transport::ensure_agent(bool controlling, base::Instant now) {
     ac.local = credentials_;
     ac.failed_timeout = config_.ice_failed_timeout;
     ac.ta = config_.ice_pacing;
+    ac.relay_only = config_.relay_only;
     agent_ = std::make_unique<ice::Agent>(ac, now);
+    now_ = std::max(now_, now);
     for (const auto& h : hosts_) agent_->add_host(h);
     for (const auto& s : config_.stun_servers) agent_->add_stun_server(s);
     for (const auto& s : looked_up_stun_) agent_->add_stun_server(s);
-    agent_->hold_gathering(stun_lookups_ > 0);
+    for (const auto& r : relays_) add_relay_to_agent(r);
     if (gathering_ == GatheringState::New) {
         gathering_ = GatheringState::Gathering;
         out_.emit(event::GatheringChange{gathering_});
     }
+    start_relays(now);
+}
+
+// -------------------------------------------------------------------- TURN --
+
+void Transport::start_relays(base::Instant now) {
+    if (!agent_) return;
+    auto want = config_.turn_servers;
+    want.insert(want.end(), looked_up_turn_.begin(), looked_up_turn_.end());
+    for (const auto& server : want) {
+        if (server.protocol != ice::RelayProtocol::Udp) continue;  // the API hands in UDP ones only
+        for (const auto& h : hosts_) {
+            if (h.ip.is_v6() != server.address.ip.is_v6()) continue;
+            const bool have = std::any_of(relays_.begin(), relays_.end(), [&](const Relay& r) {
+                return r.base == h && r.server.address == server.address;
+            });
+            if (have || relays_.size() >= kMaxRelays) continue;
+            turn::ClientConfig tc;
+            tc.username = server.username;
+            tc.password = server.password;
+            relays_.push_back(Relay{server, h, std::make_unique<turn::Client>(tc, now), false, std::nullopt});
+            pump_relay(relays_.size() - 1, now);
+        }
+    }
+    update_gathering_hold();
+}
+
+void Transport::add_relay_to_agent(const Relay& r) {
+    if (!agent_ || !r.allocation) return;
+    agent_->add_relay(r.allocation->relayed, r.base, r.server.address.ip, r.server.protocol);
+    // RFC 8656 §7.3: the Allocate answer's XOR-MAPPED-ADDRESS is our address
+    // as the server saw it: a server-reflexive candidate, as from STUN.
+    if (r.allocation->mapped.port != 0) agent_->add_server_reflexive(r.base, r.allocation->mapped, r.server.address.ip);
+}
+
+void Transport::pump_relay(std::size_t index, base::Instant now) {
+    Relay& r = relays_[index];
+    while (auto t = r.client->poll_transmit()) out_.transmits.push_back(Transmit{r.base, r.server.address, std::move(*t)});
+    bool changed = false;
+    while (auto ev = r.client->poll_event()) {
+        if (auto* a = std::get_if<turn::client_event::Allocated>(&*ev)) {
+            relays_[index].allocation = *a;
+            relays_[index].allocated = true;
+            add_relay_to_agent(relays_[index]);
+            changed = true;
+        } else if (auto* f = std::get_if<turn::client_event::Failed>(&*ev)) {
+            if (turn_error_.empty()) turn_error_ = r.server.url + ": " + f->reason;
+            out_.emit(event::CandidateError{r.server.url, f->code, f->reason});
+            changed = true;
+        }
+    }
+    if (changed) {
+        update_gathering_hold();
+        pump_agent(now);
+    }
+}
+
+Transport::Relay* Transport::relay_at(const base::Endpoint& relayed) {
+    for (auto& r : relays_)
+        if (r.allocated && r.client->state() == turn::ClientState::Allocated && r.client->relayed() == relayed) return &r;
+    return nullptr;
+}
+
+void Transport::update_gathering_hold() {
+    if (!agent_) return;
+    const bool allocating = std::any_of(relays_.begin(), relays_.end(), [](const Relay& r) {
+        return r.client->state() == turn::ClientState::Allocating;
+    });
+    agent_->hold_gathering(server_lookups_ > 0 || allocating);
+}
+
+void Transport::transmit(const base::Endpoint& local, const base::Endpoint& to, std::vector<std::byte> data) {
+    if (!relays_.empty()) {
+        if (Relay* r = relay_at(local)) {
+            // A pooled buffer: with a channel bound, wrapping copies into it
+            // and allocates nothing.
+            auto framed = out_.buffer(0);
+            const auto w = r->client->wrap(to, data, now_, framed);
+            out_.recycle(std::move(data));
+            if (w == turn::Client::Wrap::Ready) {
+                out_.transmits.push_back(Transmit{r->base, r->server.address, std::move(framed)});
+            } else {
+                out_.recycle(std::move(framed));
+            }
+            // A permission or channel asked for, or packets it held, now free.
+            while (auto t = r->client->poll_transmit())
+                out_.transmits.push_back(Transmit{r->base, r->server.address, std::move(*t)});
+            return;
+        }
+    }
+    out_.transmits.push_back(Transmit{local, to, std::move(data)});
 }
 
 void Transport::drop_agent() {
@@ -118,29 +220,32 @@ void Transport::end_of_remote_candidates() {
 
 void Transport::add_host(const base::Endpoint& local, base::Instant now) {
     hosts_.push_back(local);
+    now_ = std::max(now_, now);
     if (agent_) {
         agent_->add_host(local);
+        start_relays(now);
         pump_agent(now);
     }
 }
 
 void Transport::hosts_complete(base::Instant now) { pump_agent(now); }
 
-void Transport::begin_stun_lookup() {
-    ++stun_lookups_;
-    if (agent_) agent_->hold_gathering(true);
+void Transport::begin_server_lookup() {
+    ++server_lookups_;
+    update_gathering_hold();
 }
 
-void Transport::end_stun_lookup(std::vector<base::Endpoint> servers, base::Instant now) {
-    if (stun_lookups_ > 0) --stun_lookups_;
-    for (const auto& s : servers) {
+void Transport::end_server_lookup(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, base::Instant now) {
+    now_ = std::max(now_, now);
+    if (server_lookups_ > 0) --server_lookups_;
+    for (const auto& s : stun) {
         looked_up_stun_.push_back(s);
         if (agent_) agent_->add_stun_server(s);
     }
-    if (agent_) {
-        agent_->hold_gathering(stun_lookups_ > 0);
-        pump_agent(now);
-    }
+    for (auto& t : turn) looked_up_turn_.push_back(std::move(t));
+    start_relays(now);
+    update_gathering_hold();
+    pump_agent(now);
 }
 
 void Transport::announce_candidates(const std::string& mid) {
@@ -165,8 +270,7 @@ sdp::TransportParams Transport::local_params(sdp::Setup setup, std::size_t max_m
 
 void Transport::pump_agent(base::Instant now) {
     if (!agent_) return;
-    while (auto t = agent_->poll_transmit())
-        out_.transmits.push_back(Transmit{t->local, t->destination, std::move(t->data)});
+    while (auto t = agent_->poll_transmit()) transmit(t->local, t->destination, std::move(t->data));
     while (auto ev = agent_->poll_event()) {
         if (auto* c = std::get_if<ice::event::LocalCandidate>(&*ev)) {
             auto text = c->candidate.to_sdp_attribute();
@@ -178,7 +282,8 @@ void Transport::pump_agent(base::Instant now) {
         } else if (auto* s = std::get_if<ice::event::StateChange>(&*ev)) {
             ice_state_ = base::same_order_cast<IceState>(s->state);
             if (ice_state_ == IceState::Failed)
-                out_.fail("ICE: no candidate pair worked (no path to the peer, or consent lost)");
+                out_.fail("ICE: no candidate pair worked (no path to the peer, or consent lost)" +
+                          (turn_error_.empty() ? std::string() : "; " + turn_error_));
             out_.emit(event::IceChange{ice_state_});
             if (ice_state_ == IceState::Connected || ice_state_ == IceState::Completed) {
                 flush_dtls_waiting();
@@ -230,7 +335,7 @@ void Transport::send_datagram(std::vector<std::byte> d) {
         if (dtls_waiting_.size() < kMaxQueuedDtls) dtls_waiting_.push_back(std::move(d));
         return;
     }
-    out_.transmits.push_back(Transmit{pair->first, pair->second, std::move(d)});
+    transmit(pair->first, pair->second, std::move(d));
 }
 
 void Transport::feed_early_dtls(base::Instant now) {
@@ -253,7 +358,7 @@ void Transport::flush_dtls_waiting() {
     auto pair = agent_ ? agent_->data_pair() : std::nullopt;
     if (!pair) return;
     while (!dtls_waiting_.empty()) {
-        out_.transmits.push_back(Transmit{pair->first, pair->second, std::move(dtls_waiting_.front())});
+        transmit(pair->first, pair->second, std::move(dtls_waiting_.front()));
         dtls_waiting_.pop_front();
     }
 }
@@ -300,7 +405,25 @@ void Transport::send_app_data(base::Bytes data, base::Instant now) {
 void Transport::handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,
                                 base::Instant now) {
     if (datagram.empty()) return;
+    now_ = std::max(now_, now);
     const auto first = std::to_integer<unsigned>(datagram[0]);
+    // From a TURN server to the socket its allocation was made from: TURN's
+    // own messages and relayed data. A Binding answer from the same address
+    // (the server doubles as a STUN server) goes on to ICE.
+    for (std::size_t i = 0; i < relays_.size(); ++i) {
+        if (relays_[i].base != local || relays_[i].server.address != from) continue;
+        if (first <= 3 && datagram.size() >= 2 && stun_method_of(datagram) == stun::Method::Binding) break;
+        const auto received = relays_[i].client->handle_datagram(datagram, now);
+        pump_relay(i, now);
+        if (received && relays_[i].client->relayed()) {
+            const base::Endpoint relayed = *relays_[i].client->relayed();
+            const base::Endpoint peer = received->peer;
+            // The data views `datagram`; the relayed address is no TURN
+            // client's base, so this comes back here only once.
+            handle_datagram(relayed, peer, received->data, now);
+        }
+        return;
+    }
     // RFC 7983 §7 (updating RFC 5764 §5.1.2).
     if (first <= 3) {
         if (agent_) {
@@ -323,7 +446,7 @@ void Transport::handle_datagram(const base::Endpoint& local, const base::Endpoin
         // SRTP keys come from DTLS; the path must be one ICE proved.
         if (dtls_connected_ && agent_ && agent_->accepts_data(local, from)) listener_.on_media_packet(datagram, now);
     }
-    // 64..79 TURN channel data: not yet; dropped.
+    // 64..79: ChannelData not from our TURN server (above): dropped.
 }
 
 std::optional<dtls::SrtpKeyingMaterial> Transport::srtp_keys() const {
@@ -334,7 +457,7 @@ std::optional<dtls::SrtpKeyingMaterial> Transport::srtp_keys() const {
 void Transport::send_media(std::vector<std::byte> datagram) {
     auto pair = agent_ ? agent_->data_pair() : std::nullopt;
     if (!pair) return;
-    out_.transmits.push_back(Transmit{pair->first, pair->second, std::move(datagram)});
+    transmit(pair->first, pair->second, std::move(datagram));
 }
 
 void Transport::pump(base::Instant now) {
@@ -350,10 +473,16 @@ std::optional<base::Instant> Transport::poll_timeout() const {
     };
     if (agent_) fold(agent_->poll_timeout());
     if (dtls_) fold(dtls_->poll_timeout());
+    for (const auto& r : relays_) fold(r.client->poll_timeout());
     return t;
 }
 
 void Transport::handle_timeout(base::Instant now) {
+    now_ = std::max(now_, now);
+    for (std::size_t i = 0; i < relays_.size(); ++i) {
+        relays_[i].client->handle_timeout(now);
+        pump_relay(i, now);
+    }
     if (agent_) {
         agent_->handle_timeout(now);
         pump_agent(now);
@@ -370,6 +499,11 @@ void Transport::close(base::Instant now) {
         while (auto d = dtls_->poll_transmit()) send_datagram(std::move(*d));
     }
     if (agent_) agent_->close();
+    // §7.4: the allocations are released (Refresh, LIFETIME 0).
+    for (auto& r : relays_) {
+        r.client->close(now);
+        while (auto t = r.client->poll_transmit()) out_.transmits.push_back(Transmit{r.base, r.server.address, std::move(*t)});
+    }
     ice_state_ = IceState::Closed;
     out_.emit(event::IceChange{IceState::Closed});
 }
@@ -379,6 +513,12 @@ void Transport::fill_stats(PeerStats& st) const {
     if (auto pair = agent_->data_pair()) {
         st.local_candidate = pair->first.to_string();
         st.remote_candidate = pair->second.to_string();
+        const auto [ours, theirs] = agent_->pair_types(pair->first, pair->second);
+        st.local_candidate_type = ours ? std::string(ice::to_string(*ours)) : std::string();
+        st.remote_candidate_type = theirs ? std::string(ice::to_string(*theirs)) : std::string();
+        st.relay_protocol.clear();
+        for (const auto& r : relays_)
+            if (r.allocation && r.allocation->relayed == pair->first) st.relay_protocol = std::string(ice::to_string(r.server.protocol));
     }
     st.rtt = agent_->round_trip_time();
 }

@@ -6,7 +6,13 @@
 //                   └─► DTLS endpoint (20..63) ─app data─► the Listener (SCTP)
 //   app data (SCTP) ─► DTLS record ─► datagram on ICE's data pair (selected, or valid before that)
 //                   └─► the Listener (SRTP/SRTCP, 128..191) once DTLS is up
-//   (64..79 TURN channel data: dropped until it lands.)
+//   datagram from a TURN server ──► its TURN client ─relayed data─► demux (as
+//                                     arriving on the relayed address)
+//   to a peer from a relayed address ──► its TURN client ─ChannelData/Send─► server
+//
+// Each TURN server (by address, over UDP) gets one TURN client per host
+// socket of its family once the ICE agent exists (browsers gather when the
+// first description is set); its relayed address becomes a relayed candidate.
 //
 // It knows nothing of descriptions: the negotiation tells it the ICE role,
 // the remote credentials and candidates, when to announce its candidates and
@@ -20,6 +26,7 @@
 #include "proto/rtc/outputs.hpp"
 #include "proto/rtc/peer.hpp"
 #include "proto/sdp/jsep.hpp"
+#include "proto/turn/client.hpp"
 
 #include <deque>
 #include <memory>
@@ -67,10 +74,10 @@ public:
     void end_of_remote_candidates();
     void add_host(const base::Endpoint& local, base::Instant now);
     void hosts_complete(base::Instant now);
-    /// A STUN server's name is being looked up: gathering waits for it.
-    void begin_stun_lookup();
+    /// A STUN or TURN server's name is being looked up: gathering waits for it.
+    void begin_server_lookup();
     /// The lookup ended: its addresses (none: nothing), then gathering goes on.
-    void end_stun_lookup(std::vector<base::Endpoint> servers, base::Instant now);
+    void end_server_lookup(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, base::Instant now);
     /// Candidates are announced from now on, under `mid`; those gathered
     /// already are announced now.
     void announce_candidates(const std::string& mid);
@@ -110,6 +117,22 @@ public:
     const dtls::Certificate& certificate() const noexcept { return certificate_; }
 
 private:
+    /// One TURN allocation: a server, from one host socket.
+    struct Relay {
+        TurnServer server;
+        base::Endpoint base;
+        std::unique_ptr<turn::Client> client;
+        bool allocated = false;
+        std::optional<turn::client_event::Allocated> allocation;
+    };
+    void start_relays(base::Instant now);
+    void pump_relay(std::size_t index, base::Instant now);
+    void add_relay_to_agent(const Relay& r);
+    Relay* relay_at(const base::Endpoint& relayed);
+    void update_gathering_hold();
+    /// Every datagram leaves through here: from a relayed address, it is
+    /// wrapped for the TURN server; otherwise it goes as it is.
+    void transmit(const base::Endpoint& local, const base::Endpoint& to, std::vector<std::byte> data);
     void pump_agent(base::Instant now);
     void pump_dtls(base::Instant now);
     void announce_gathering_complete();
@@ -127,7 +150,11 @@ private:
 
     std::vector<base::Endpoint> hosts_;
     std::vector<base::Endpoint> looked_up_stun_;  // STUN servers found by name (beside config_'s)
-    int stun_lookups_ = 0;                        // names still being looked up
+    std::vector<TurnServer> looked_up_turn_;      // TURN servers likewise
+    int server_lookups_ = 0;                      // names still being looked up
+    std::vector<Relay> relays_;
+    std::string turn_error_;                      // the first TURN failure, told when ICE fails
+    base::Instant now_{};                         // the latest input's time (for wrapping)
     std::unique_ptr<ice::Agent> agent_;
     std::vector<std::string> local_candidates_;  // gathered, as SDP attribute values
     bool gathering_complete_ = false;

@@ -616,3 +616,105 @@ TEST(IceAgent, CloseStopsEverything) {
 
 }  // namespace
 }  // namespace duplex::proto::ice
+
+namespace duplex::proto::ice {
+namespace {
+
+// Relayed candidates (RFC 8445 §5.1.1.2 with RFC 8656): the agent sees a
+// TURN allocation's relayed address as one more socket; the transport does
+// the wrapping. Here the relayed addresses are sockets of the simulated
+// network, so checks between them work as through a relay.
+
+AgentConfig relay_config(bool controlling, std::uint64_t tb, Credentials creds) {
+    auto c = config(controlling, tb, std::move(creds));
+    c.relay_only = true;
+    return c;
+}
+
+std::vector<Candidate> signalled(const std::vector<Event>& events) {
+    std::vector<Candidate> out;
+    for (const auto& e : events)
+        if (auto* lc = std::get_if<event::LocalCandidate>(&e)) out.push_back(lc->candidate);
+    return out;
+}
+
+TEST(IceAgentRelay, RelayPolicySignalsOnlyRelayedCandidatesAndConnectsThroughThem) {
+    SimNetwork net({});
+    Agent a(relay_config(true, 1, kCredsA), net.now());
+    Agent b(relay_config(false, 2, kCredsB), net.now());
+    a.set_remote_credentials(kCredsB);
+    b.set_remote_credentials(kCredsA);
+    const int ia = net.add_agent(a, {ep("10.0.0.1:5000")});
+    const int ib = net.add_agent(b, {ep("10.0.0.2:6000")});
+    net.link(ia, ib);
+    // The allocations: relayed addresses on the "server".
+    net.node(ia).sockets.push_back(ep("203.0.113.5:40000"));
+    net.node(ib).sockets.push_back(ep("203.0.113.5:40002"));
+    const auto server = *base::IpAddress::parse("203.0.113.5");
+    a.add_relay(ep("203.0.113.5:40000"), ep("10.0.0.1:5000"), server, RelayProtocol::Udp);
+    b.add_relay(ep("203.0.113.5:40002"), ep("10.0.0.2:6000"), server, RelayProtocol::Udp);
+    ASSERT_TRUE(net.run_until([&] { return a.selected_pair() && b.selected_pair(); }, 10s));
+    EXPECT_EQ(a.selected_pair()->first, ep("203.0.113.5:40000"));
+    EXPECT_EQ(a.selected_pair()->second, ep("203.0.113.5:40002"));
+    for (int n : {ia, ib}) {
+        const auto cands = signalled(net.node(n).events);
+        ASSERT_EQ(cands.size(), 1u);  // no host candidate: the policy hides local addresses
+        EXPECT_EQ(cands[0].type, CandidateType::Relayed);
+        ASSERT_TRUE(cands[0].related);
+        EXPECT_TRUE(cands[0].related->ip.is_unspecified());  // raddr 0.0.0.0: nothing revealed
+        EXPECT_EQ(cands[0].priority >> 24, 0u);  // type preference 0 (§5.1.2.2)
+    }
+    const auto [ours, theirs] = a.pair_types(a.selected_pair()->first, a.selected_pair()->second);
+    EXPECT_EQ(ours, CandidateType::Relayed);
+    EXPECT_EQ(theirs, CandidateType::Relayed);
+    // Nothing went to or from a host socket directly but through the relay:
+    // no packet on the wire names a host address as its destination.
+    for (const auto& s : net.log) {
+        EXPECT_NE(s.to, ep("10.0.0.1:5000"));
+        EXPECT_NE(s.to, ep("10.0.0.2:6000"));
+    }
+}
+
+TEST(IceAgentRelay, ARequestToAHostSocketIsIgnoredUnderTheRelayPolicy) {
+    SimNetwork net({});
+    Agent a(relay_config(false, 1, kCredsA), net.now());
+    a.set_remote_credentials(kCredsB);
+    const int ia = net.add_agent(a, {ep("10.0.0.1:5000")});
+    net.inject(ia, ep("10.0.0.1:5000"), ep("10.0.0.9:7000"),
+               check_request(kCredsA.pwd, "ufragA:ufragB", 5, true));
+    net.drain();
+    EXPECT_TRUE(responses(net, ep("10.0.0.9:7000"), {std::byte(7)}).empty());
+}
+
+TEST(IceAgentRelay, RelayPolicyWithoutARelayFailsAtOnceNotAfterTheTimeout) {
+    SimNetwork net({});
+    Agent a(relay_config(true, 1, kCredsA), net.now());
+    net.add_agent(a, {ep("10.0.0.1:5000")});
+    a.set_remote_credentials(kCredsB);
+    a.add_remote_candidate(*Candidate::parse("candidate:1 1 udp 2122260223 10.0.0.2 6000 typ host"), net.now());
+    ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::Failed; }, 1s));
+}
+
+TEST(IceAgentRelay, RelaysOverUdpArePreferredToTcpAndTls) {
+    SimNetwork net({});
+    Agent a(config(true, 1, kCredsA), net.now());
+    const int ia = net.add_agent(a, {ep("10.0.0.1:5000")});
+    const auto server = *base::IpAddress::parse("203.0.113.5");
+    a.add_relay(ep("203.0.113.5:40010"), ep("10.0.0.1:5000"), server, RelayProtocol::Tls);
+    a.add_relay(ep("203.0.113.5:40011"), ep("10.0.0.1:5000"), server, RelayProtocol::Udp);
+    a.add_relay(ep("203.0.113.5:40012"), ep("10.0.0.1:5000"), server, RelayProtocol::Tcp);
+    net.drain();
+    std::map<std::uint16_t, std::uint32_t> priority;
+    for (const auto& c : signalled(net.node(ia).events))
+        if (c.type == CandidateType::Relayed) priority[c.address.port] = c.priority;
+    ASSERT_EQ(priority.size(), 3u);
+    EXPECT_GT(priority[40011], priority[40012]);  // UDP > TCP
+    EXPECT_GT(priority[40012], priority[40010]);  // TCP > TLS
+    // and every relayed one below the host candidate
+    EXPECT_LT(priority[40011], candidate_priority(CandidateType::Host, 0));
+    EXPECT_EQ(a.local_type(ep("203.0.113.5:40011")), CandidateType::Relayed);
+    EXPECT_EQ(a.local_type(ep("10.0.0.1:5000")), CandidateType::Host);
+}
+
+}  // namespace
+}  // namespace duplex::proto::ice
