@@ -310,6 +310,9 @@ void App::drop(const std::string& remote, const std::string& why) {
     links_.erase(it);
     loop_.post([doomed] {});
     if (opt_.one_shot() && remote == target_) fail("the transfer to " + remote + " failed");
+    // A one-shot mode that could connect to nobody says why and ends (a
+    // wrong TURN password, say), rather than waiting for its --timeout.
+    else if (opt_.one_shot() && target_.empty() && links_.empty()) fail("could not connect to " + remote + ": " + why);
 }
 
 void App::negotiate(Link& l) {
@@ -349,9 +352,22 @@ void App::on_channel(const std::string& remote, duplex::DataChannel dc) {
 }
 
 void App::on_data_open(const std::string& remote, duplex::DataChannel dc) {
-    if (finished_ || !target_.empty()) return;  // one-shot modes go to the first peer whose channel opens
+    if (finished_ || !target_.empty() || !opt_.one_shot()) return;  // one-shot modes go to the first peer whose channel opens
+    target_ = remote;
+    if (opt_.delay > 0) {
+        // The connection stays up meanwhile (consent checks, TURN refreshes):
+        // what a test of a long-lived path wants before it sends.
+        console_.detail("peer " + remote + ": sending in " + std::to_string(opt_.delay) + " s (--delay)");
+        loop_.set_timeout(seconds(opt_.delay), [this, remote, dc] {
+            if (!finished_ && links_.count(remote) != 0) start_one_shot(remote, dc);
+        });
+        return;
+    }
+    start_one_shot(remote, dc);
+}
+
+void App::start_one_shot(const std::string& remote, duplex::DataChannel dc) {
     if (opt_.send_text) {
-        target_ = remote;
         auto r = dc.send(*opt_.send_text);
         if (!r.ok()) return fail("send to " + remote + ": " + r.message());
         console_.say("sent \"" + shown(*opt_.send_text) + "\" to " + remote + " on '" + dc.label() + "'");
@@ -365,7 +381,6 @@ void App::on_data_open(const std::string& remote, duplex::DataChannel dc) {
     } else if (!opt_.send_file.empty()) {
         auto it = links_.find(remote);
         if (it == links_.end()) return;
-        target_ = remote;
         auto ch = it->second->pc.create_data_channel("file-1");
         if (!ch) return fail("create_data_channel: " + ch.status().message());
         sender_ = std::make_unique<FileSender>();

@@ -37,6 +37,7 @@ struct Options {
     double timeout = 0;          // 0: none
     double join_timeout = 10;    // seconds for `joined` to come
     double reply_timeout = 3;    // --send: how long to wait for a reply
+    double delay = 0;            // --send, --send-file: seconds between the channel opening and sending
     std::size_t max_peers = 16;
     std::optional<std::string> send_text;
     std::string send_file, receive_dir;
@@ -83,6 +84,7 @@ private:
     void negotiate(Link& l);
     void on_channel(const std::string& remote, duplex::DataChannel dc);
     void on_data_open(const std::string& remote, duplex::DataChannel dc);
+    void start_one_shot(const std::string& remote, duplex::DataChannel dc);
     void on_data_message(const std::string& remote, duplex::DataChannel dc, std::string_view data, bool binary);
     /// --media-echo: tracks of ours until there are `audio` and `video` of
     /// each kind (before a remote offer is applied, so that its sections

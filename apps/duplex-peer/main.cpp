@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cli.add_option("--reply-timeout", o.reply_timeout, "--send: seconds to wait for a reply before finishing")
         ->capture_default_str();
+    cli.add_option("--delay", o.delay, "--send, --send-file: wait this many seconds after the channel opens before sending");
     cli.add_option("--max-peers", o.max_peers, "peers to connect to at most; others are ignored")->capture_default_str();
     auto* v = cli.add_flag("-v,--verbose", verbose, "also print the detail (ICE states, channels)");
     cli.add_flag("-q,--quiet", quiet, "print errors only")->excludes(v);
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
     if (o.max_peers == 0) return usage_error("--max-peers must be at least 1");
     if (!o.turn.empty() && (o.turn_user.empty() || o.turn_pass.empty()))
         return usage_error("--turn needs --turn-user and --turn-pass");
-    if (o.timeout < 0 || o.join_timeout <= 0 || o.reply_timeout <= 0)
+    if (o.timeout < 0 || o.join_timeout <= 0 || o.reply_timeout <= 0 || o.delay < 0)
         return usage_error("timeouts must be positive numbers of seconds");
     if (!o.receive_dir.empty() && !fs::is_directory(o.receive_dir))
         return usage_error("--receive-dir " + o.receive_dir + " is not a directory");

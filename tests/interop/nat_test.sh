@@ -1,0 +1,201 @@
+#!/bin/bash
+# duplex-peer behind real NATs (nftables in network namespaces, rtc/nat_topology.sh), through a real TURN server
+# (Debian coturn), each case moving a 10 MiB file byte-exact over a data channel.
+#
+#   tests/interop/nat_test.sh PATH/duplex-server PATH/duplex-peer CASE
+#
+#   CASE  symmetric        A and B each behind a symmetric NAT (masquerade fully-random); both have coturn's STUN
+#                          and TURN (the TURN URL and its REST credentials from duplex-server's `joined`). Host and
+#                          server-reflexive pairs cannot work; the transfer must, and at least one side's pair in use
+#                          must be relayed.
+#         chromium         the same, with headless Chromium (rtc/chromium_peer.js) as B, sending the file.
+#         aiortc           the same, with aiortc (rtc/peer_aiortc.py, Debian python3-aiortc) as B.
+#         restricted       A behind a port-keeping NAT (endpoint-independent mapping), B public (203.0.113.3); STUN
+#                          only, no TURN server at all: A's side of the pair must be server- or peer-reflexive.
+#         relay-only       both behind symmetric NATs with --relay-only: both sides' candidates must be relayed.
+#         refresh          relay-only with coturn's --max-allocate-lifetime 10: the sender waits 35 s (--delay)
+#                          with the connection up, then sends; coturn must have answered at least three Refreshes
+#                          per allocation, and the transfer must work.
+#         wrong-password   B has the wrong TURN password with --relay-only: it must exit non-zero within 15 s,
+#                          saying 401 and "wrong username or password" (not hang).
+#
+# duplex-server and coturn run in namespace "pub" (203.0.113.2); A in homeA (10.1.0.2), B in homeB (10.2.0.2) or,
+# for `restricted`, in pub (203.0.113.3). A receives (--receive-dir), B sends (--send-file). Watchdog 150 s;
+# process groups, logs on failure and cleanup as in lib.sh. Prints `PASS nat CASE`.
+# Re-executes itself under `unshare --net --mount` (needs root): every address lives in namespaces it creates.
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|wrong-password" >&2
+    exit 2
+}
+[[ $# -eq 3 ]] || usage
+case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | wrong-password) ;; *) usage ;; esac
+
+if [[ ${DUPLEX_NAT_NETNS:-} != 1 ]]; then
+    DUPLEX_NAT_NETNS=1 exec unshare --net --mount bash "$0" "$@"
+fi
+
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+RTC_DIR=$INTEROP_DIR/rtc
+# shellcheck source=rtc/nat_topology.sh
+source "$RTC_DIR/nat_topology.sh"
+CASE=$3
+DUPLEX_PEER=$2
+[[ -x $DUPLEX_PEER ]] || die "duplex-peer: '$DUPLEX_PEER' is not an executable file"
+command -v turnserver >/dev/null || die "turnserver is missing (Debian coturn)"
+interop_init 150 "$1" "$2"
+export TMPDIR=$WORK/tmp
+mkdir -p "$TMPDIR"
+
+nat_internet
+case $CASE in
+    restricted) nat_home A 1 restricted ;;
+    *) nat_home A 1 symmetric; nat_home B 2 symmetric ;;
+esac
+
+# ------------------------------------------------------------------ coturn --
+SECRET=nat-test-secret
+TURN_ARGS=(-n --listening-ip=203.0.113.2 --relay-ip=203.0.113.2 --listening-port=3478 --min-port=49152
+    --max-port=49999 --realm=duplex --no-tls --no-dtls --no-cli --no-multicast-peers --fingerprint
+    --log-file=stdout --simple-log -v --pidfile="$WORK/turn.pid" --userdb="$WORK/turndb")
+case $CASE in
+    symmetric | chromium | aiortc | relay-only) TURN_ARGS+=(--use-auth-secret --static-auth-secret=$SECRET) ;;
+    refresh) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --max-allocate-lifetime=10) ;;
+    wrong-password) TURN_ARGS+=(--lt-cred-mech --user=alice:secret) ;;
+esac
+if [[ $CASE != restricted ]]; then
+    spawn coturn ip netns exec pub turnserver "${TURN_ARGS[@]}"
+else
+    # STUN only: coturn answers Binding requests without credentials.
+    spawn coturn ip netns exec pub turnserver -n -v --listening-ip=203.0.113.2 --listening-port=3478 --stun-only \
+        --no-tls --no-dtls --no-cli --log-file=stdout --simple-log --pidfile="$WORK/turn.pid" --userdb="$WORK/turndb"
+fi
+wait_line coturn 'UDP listener opened on *: *203\.0\.113\.2:3478' 10 ||
+    die "coturn did not open 203.0.113.2:3478 (within 10 s)"
+
+# ---------------------------------------------------------- duplex-server --
+SERVER_ARGS=(--host 203.0.113.2 --port 8080)
+case $CASE in
+    symmetric | chromium | aiortc | relay-only)
+        SERVER_ARGS+=(--stun stun:203.0.113.2:3478 --turn turn:203.0.113.2:3478 --turn-secret "$SECRET") ;;
+esac
+spawn duplex-server ip netns exec pub "$DUPLEX_SERVER" "${SERVER_ARGS[@]}"
+wait_line duplex-server '^listening on http://203\.0\.113\.2:8080$' 10 || die "duplex-server did not listen on 203.0.113.2:8080"
+SIGNAL=ws://203.0.113.2:8080/signal
+
+# ------------------------------------------------------------------ peers --
+head -c $((10 * 1024 * 1024)) /dev/urandom >"$WORK/source.bin"
+SRC_SHA=$(sha256sum "$WORK/source.bin" | cut -d' ' -f1)
+mkdir -p "$WORK/received"
+
+A_NS=homeA
+A_ARGS=(--signal "$SIGNAL" --room nat --id a --bind 10.1.0.2 -v --timeout 120 --receive-dir "$WORK/received")
+B_NS=homeB
+B_ARGS=(--signal "$SIGNAL" --room nat --id b --bind 10.2.0.2 -v --timeout 120 --send-file "$WORK/source.bin")
+case $CASE in
+    restricted)
+        B_NS=pub
+        B_ARGS=(--signal "$SIGNAL" --room nat --id b --bind 203.0.113.3 -v --timeout 120 --send-file "$WORK/source.bin")
+        A_ARGS+=(--stun stun:203.0.113.2:3478)
+        B_ARGS+=(--stun stun:203.0.113.2:3478) ;;
+    relay-only)
+        A_ARGS+=(--relay-only)
+        B_ARGS+=(--relay-only) ;;
+    refresh)
+        A_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
+        B_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret --delay 35) ;;
+    wrong-password)
+        A_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
+        B_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass wrong) ;;
+esac
+
+spawn peer-a ip netns exec "$A_NS" "$DUPLEX_PEER" "${A_ARGS[@]}"
+for ((i = 0; i < 200; i++)); do
+    grep -q 'joined room' "$WORK/peer-a.err" 2>/dev/null && break
+    alive "$PID_peer_a" || die "duplex-peer A exited before it joined"
+    sleep 0.05
+done
+grep -q 'joined room' "$WORK/peer-a.err" || die "duplex-peer A did not join room nat (within 10 s)"
+
+if [[ $CASE == chromium ]]; then
+    require_node_modules playwright-core
+    # homeB is one of our namespaces (lo and a veth into natB's private range): nothing leaves it.
+    spawn peer-b ip netns exec homeB env RTC_ALLOW_ANY_NETNS=1 "$NODE" "$RTC_DIR/chromium_peer.js" --signal "$SIGNAL" --room nat --id b \
+        --scenario file-sender --file "$WORK/source.bin" --timeout 100 -v
+elif [[ $CASE == aiortc ]]; then
+    spawn peer-b ip netns exec homeB env RTC_ALLOW_ANY_NETNS=1 "$PYTHON" "$RTC_DIR/peer_aiortc.py" --signal "$SIGNAL" \
+        --room nat --id b --scenario file-sender --file "$WORK/source.bin" --timeout 100 -v
+else
+    spawn peer-b ip netns exec "$B_NS" "$DUPLEX_PEER" "${B_ARGS[@]}"
+fi
+
+# await NAME SECONDS: wait for NAME to exit; RC its status (or "running").
+await() {
+    local pidvar="PID_${1//[^A-Za-z0-9_]/_}" i
+    for ((i = 0; i < $2 * 10; i++)); do
+        alive "${!pidvar}" || break
+        sleep 0.1
+    done
+    RC=running
+    alive "${!pidvar}" && return 0
+    RC=0
+    wait "${!pidvar}" || RC=$?
+}
+
+if [[ $CASE == wrong-password ]]; then
+    await peer-b 15
+    [[ $RC != running ]] || die "duplex-peer B with a wrong TURN password still runs after 15 s"
+    [[ $RC != 0 ]] || die "duplex-peer B with a wrong TURN password exited 0"
+    grep -q '401' "$WORK/peer-b.err" || die "duplex-peer B did not say 401"
+    grep -q 'wrong username or password' "$WORK/peer-b.err" || die "duplex-peer B did not say 'wrong username or password'"
+    log "B exited $RC: $(grep -m1 'could not connect' "$WORK/peer-b.err" || true)"
+    echo "PASS nat $CASE"
+    exit 0
+fi
+
+await peer-b 130
+[[ $RC == 0 ]] || die "the sender (B) exited $RC (expected 0 once the file was confirmed)"
+kill -TERM "$PID_peer_a" 2>/dev/null || true
+await peer-a 5
+got=$(sha256sum "$WORK/received/source.bin" 2>/dev/null | cut -d' ' -f1 || true)
+[[ $got == "$SRC_SHA" ]] || die "A stored sha256 '$got', expected $SRC_SHA"
+log "10 MiB arrived byte-exact (sha256 $SRC_SHA)"
+
+# The pair each duplex-peer used: "connected (LOCAL TYPE[/PROTO] <-> REMOTE TYPE)".
+pair_a=$(grep -m1 -o 'connected ([^)]*)' "$WORK/peer-a.err" || true)
+[[ -n $pair_a ]] || die "duplex-peer A printed no 'connected (...)' line"
+log "A: $pair_a"
+pair_b=
+if [[ $CASE != chromium && $CASE != aiortc ]]; then
+    pair_b=$(grep -m1 -o 'connected ([^)]*)' "$WORK/peer-b.err" || true)
+    [[ -n $pair_b ]] || die "duplex-peer B printed no 'connected (...)' line"
+    log "B: $pair_b"
+fi
+local_type() { sed -E 's/connected \([^ ]+ ([a-z]+).*/\1/' <<<"$1"; }
+remote_type() { sed -E 's/.*<-> [^ ]+ ([a-z]+)\)/\1/' <<<"$1"; }
+
+case $CASE in
+    symmetric | chromium | aiortc)
+        # Behind two symmetric NATs only a relay gets through: ours, or the peer's.
+        [[ $(local_type "$pair_a") == relay || $(remote_type "$pair_a") == relay ]] ||
+            die "A's pair has no relayed side: $pair_a" ;;
+    relay-only | refresh)
+        [[ $(local_type "$pair_a") == relay && $(remote_type "$pair_a") == relay ]] || die "A's pair is not relay to relay: $pair_a"
+        [[ $(local_type "$pair_b") == relay && $(remote_type "$pair_b") == relay ]] || die "B's pair is not relay to relay: $pair_b"
+        [[ $pair_a == *"relay/udp"* ]] || die "A names no relay protocol: $pair_a" ;;
+    restricted)
+        t=$(local_type "$pair_a")
+        [[ $t == srflx || $t == prflx ]] || die "A (behind the NAT) used a $t candidate, expected srflx or prflx: $pair_a"
+        [[ $pair_a != *relay* && $pair_b != *relay* ]] || die "a relay was used with no TURN server: $pair_a / $pair_b"
+        [[ $(local_type "$pair_b") == host ]] || die "B (public) should use its host candidate: $pair_b" ;;
+esac
+
+if [[ $CASE == refresh ]]; then
+    # Each allocation lived 35 s and more with a 10 s lifetime: coturn answered its Refreshes.
+    refreshed=$(grep -c 'REFRESH processed, success' "$WORK/coturn.out" || true)
+    log "coturn: $refreshed Refreshes answered with success"
+    [[ $refreshed -ge 6 ]] || die "coturn answered $refreshed Refreshes (expected at least 3 per allocation, 2 allocations)"
+fi
+echo "PASS nat $CASE"
