@@ -103,6 +103,7 @@ duplex::Configuration App::configuration() const {
     c.ice_servers = ice_servers_;
     if (!opt_.turn.empty()) c.ice_servers.push_back({opt_.turn, opt_.turn_user, opt_.turn_pass});
     if (opt_.relay_only) c.ice_transport_policy = duplex::IceTransportPolicy::Relay;
+    c.turn_tls_ca_file = opt_.turn_ca;
     if (!opt_.bind.empty()) c.allowed_addresses = {opt_.bind};
     return c;
 }

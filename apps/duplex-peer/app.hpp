@@ -32,6 +32,7 @@ struct Options {
     std::vector<std::string> stun;
     std::vector<std::string> turn;     // turn:HOST[:PORT] URLs, with turn_user / turn_pass
     std::string turn_user, turn_pass;
+    std::string turn_ca;               // CAs for turns: servers (PEM); empty: the system store
     bool relay_only = false;           // iceTransportPolicy "relay"
     std::string label = "data";
     double timeout = 0;          // 0: none

@@ -52,7 +52,9 @@ int main(int argc, char** argv) {
     cli.add_option("--token", o.token, "room token (duplex-server token)");
     cli.add_option("--bind", o.bind, "gather host candidates only from this address or prefix (e.g. 127.0.0.1)");
     cli.add_option("--stun", o.stun, "a STUN server, stun:HOST:PORT (repeatable)");
-    cli.add_option("--turn", o.turn, "a TURN server, turn:HOST[:PORT] (repeatable; with --turn-user and --turn-pass)");
+    cli.add_option("--turn", o.turn, "a TURN server: turn:HOST[:PORT] (UDP), turn:HOST[:PORT]?transport=tcp or "
+                   "turns:HOST[:PORT] (TLS) (repeatable; with --turn-user and --turn-pass)");
+    cli.add_option("--turn-ca", o.turn_ca, "check turns: servers' certificates against these CAs (PEM file)");
     cli.add_option("--turn-user", o.turn_user, "the TURN servers' username (long-term credentials)");
     cli.add_option("--turn-pass", o.turn_pass, "the TURN servers' password");
     cli.add_flag("--relay-only", o.relay_only, "use relayed candidates only (every path through a TURN server)");

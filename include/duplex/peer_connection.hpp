@@ -35,11 +35,13 @@
 namespace duplex {
 
 /// RTCIceServer. urls: "stun:host[:port]" (RFC 7064) and
-/// "turn:host[:port][?transport=udp]" (RFC 7065, with `username` and
-/// `credential`: TURN's long-term credentials), by address or by name (looked
-/// up off the loop). "turn:…?transport=tcp", "turns:" and "stuns:" are
-/// accepted but not used yet (logged). Anything else is an error, and so is
-/// a turn: URL without a username or credential (as browsers do).
+/// "turn:host[:port][?transport=udp|tcp]" or "turns:host[:port]" (RFC 7065:
+/// TURN over UDP, TCP or TLS, with `username` and `credential`: long-term
+/// credentials), by address or by name (looked up off the loop). A turns:
+/// server's certificate is checked against its host (see
+/// Configuration::turn_tls_ca_file). "stuns:" is accepted but not used
+/// (logged). Anything else is an error, and so is a TURN URL without a
+/// username or credential (as browsers do).
 struct IceServer {
     std::vector<std::string> urls;
     std::string username;
@@ -54,6 +56,9 @@ enum class IceTransportPolicy { All, Relay };
 struct Configuration {
     std::vector<IceServer> ice_servers;
     IceTransportPolicy ice_transport_policy = IceTransportPolicy::All;
+    /// CAs to check turns: servers' certificates against (PEM); empty: the
+    /// system's store (and SSL_CERT_FILE, as OpenSSL reads it).
+    std::string turn_tls_ca_file;
     /// Host candidates only from these addresses or prefixes ("127.0.0.1",
     /// "10.0.0.0/8", "::1"); empty: every interface except loopback and
     /// link-local (a browser's default).

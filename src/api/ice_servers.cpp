@@ -8,6 +8,12 @@
 namespace duplex {
 namespace detail {
 
+proto::ice::RelayProtocol relay_protocol_of(const proto::ice::ServerUrl& url) {
+    if (url.scheme == proto::ice::ServerUrl::Scheme::Turns) return proto::ice::RelayProtocol::Tls;
+    return url.transport == proto::ice::ServerUrl::Transport::Tcp ? proto::ice::RelayProtocol::Tcp
+                                                                  : proto::ice::RelayProtocol::Udp;
+}
+
 Result<IceServerPlan> plan_ice_servers(const std::vector<IceServer>& servers) {
     IceServerPlan plan;
     for (const auto& server : servers)
@@ -18,7 +24,7 @@ Result<IceServerPlan> plan_ice_servers(const std::vector<IceServer>& servers) {
             // credential (InvalidAccessError).
             if (url->is_turn() && (server.username.empty() || server.credential.empty()))
                 return Status(Errc::invalid_argument, text + ": a TURN server needs a username and a credential");
-            if (url->is_tls() || (url->is_turn() && url->transport != proto::ice::ServerUrl::Transport::Udp)) {
+            if (url->scheme == proto::ice::ServerUrl::Scheme::Stuns) {
                 plan.unused.push_back(url->to_string());
             } else if (url->host_is_name) {
                 plan.names.push_back(NamedServer{*url, server.username, server.credential});
@@ -26,7 +32,7 @@ Result<IceServerPlan> plan_ice_servers(const std::vector<IceServer>& servers) {
                 const base::Endpoint at{*base::IpAddress::parse(url->host), url->port};
                 if (url->is_turn()) {
                     plan.turn.push_back(proto::rtc::TurnServer{at, server.username, server.credential,
-                                                               proto::ice::RelayProtocol::Udp, url->to_string()});
+                                                               relay_protocol_of(*url), url->to_string(), url->host});
                 } else {
                     plan.stun.push_back(at);
                 }

@@ -22,9 +22,12 @@ struct NamedServer {
     std::string credential;
 };
 
+/// How a TURN URL reaches its server: turn: over UDP (or TCP with
+/// ?transport=tcp), turns: over TLS (RFC 7065 §3.1).
+proto::ice::RelayProtocol relay_protocol_of(const proto::ice::ServerUrl& url);
+
 /// What the ICE servers' URLs ask for: STUN and TURN servers by address,
-/// servers by name (to look up), and the URLs not used yet (TURN over TCP or
-/// TLS, STUN over TLS). A URL that is not one (proto/ice/server_url.hpp), or a
+/// servers by name (to look up), and the URLs not used (STUN over TLS). A URL that is not one (proto/ice/server_url.hpp), or a
 /// TURN URL without credentials, is the error.
 struct IceServerPlan {
     std::vector<base::Endpoint> stun;

@@ -105,12 +105,15 @@ void PeerImpl::retire_sockets() {
     // peer or drops its last handle; ASan found both): the sockets stop now
     // and are freed after the callback has returned. Pending mDNS lookups
     // end unanswered.
-    if (sockets_.empty() && !resolver_) return;
+    if (sockets_.empty() && !resolver_ && turn_connections_.empty()) return;
     for (auto& s : sockets_) s->close();
+    for (auto& [id, c] : turn_connections_) c->close();
     auto doomed = std::make_shared<std::vector<std::unique_ptr<runtime::UdpSocket>>>(std::move(sockets_));
     sockets_.clear();
+    auto turn = std::make_shared<std::map<std::uint32_t, std::unique_ptr<TurnConnection>>>(std::move(turn_connections_));
+    turn_connections_.clear();
     auto resolver = std::shared_ptr<runtime::MdnsResolver>(std::move(resolver_));
-    loop_.runtime().defer([doomed, resolver] {});
+    loop_.runtime().defer([doomed, resolver, turn] {});
 }
 
 Status PeerImpl::init() {
@@ -155,7 +158,7 @@ Status PeerImpl::init() {
         sockets_.push_back(std::move(sock.value()));
     }
     for (const auto& url : plan->unused)
-        DUPLEX_LOG(Warn, "rtc: " << url << ": TURN over TCP or TLS and STUN over TLS are not supported yet: no candidates from it");
+        DUPLEX_LOG(Warn, "rtc: " << url << ": STUN over TLS is not supported: no candidates from it");
     // Servers by name: looked up off the loop (runtime::Resolver); gathering
     // is complete only once each lookup ended.
     for (const auto& named : plan->names) {
@@ -183,7 +186,8 @@ Status PeerImpl::init() {
                 std::vector<proto::rtc::TurnServer> turn;
                 for (const auto& e : addresses) {
                     if (named.url.is_turn()) turn.push_back(proto::rtc::TurnServer{e, named.username, named.credential,
-                                                                                   proto::ice::RelayProtocol::Udp, text});
+                                                                                   relay_protocol_of(named.url), text,
+                                                                                   named.url.host});
                     else stun.push_back(e);
                 }
                 self->peer_->end_server_lookup(std::move(stun), std::move(turn), base::Clock::now());
@@ -214,18 +218,56 @@ void PeerImpl::flush() {
 }
 
 bool PeerImpl::send_transmits() {
-    // Datagrams leave in batches, one sendmmsg per socket.
+    // Datagrams leave in batches, one sendmmsg per socket; bytes for a TURN
+    // server's TCP or TLS connection in order on it.
     std::vector<proto::rtc::Transmit> batch;
     while (auto t = peer_->poll_transmit()) batch.push_back(std::move(*t));
     if (batch.empty()) return false;
+    bool streams = false;
     for (auto& s : sockets_) {
         std::vector<runtime::UdpSocket::Outgoing> out;
-        for (const auto& t : batch)
-            if (t.local == s->local()) out.push_back({t.destination, t.data});
+        for (const auto& t : batch) {
+            streams = streams || t.stream != 0;
+            if (t.stream == 0 && t.local == s->local()) out.push_back({t.destination, t.data});
+        }
         if (!out.empty()) (void)s->send_many(out);
+    }
+    if (streams || sockets_.empty()) {
+        for (const auto& t : batch) {
+            if (t.stream == 0) continue;
+            auto it = turn_connections_.find(t.stream);
+            if (it != turn_connections_.end()) it->second->send(t.data);
+        }
     }
     for (auto& t : batch) peer_->recycle(std::move(t.data));
     return true;
+}
+
+void PeerImpl::open_turn_connection(const proto::rtc::event::OpenStream& o) {
+    if (closed_ || turn_connections_.count(o.id) != 0) return;
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    const auto id = o.id;
+    TurnConnection::Callbacks cb;
+    cb.connected = [weak, id] {
+        auto self = weak.lock();
+        if (!self || self->closed_ || !self->peer_) return;
+        self->peer_->stream_connected(id, base::Clock::now());
+        self->flush();
+    };
+    cb.data = [weak, id](base::Bytes data) {
+        auto self = weak.lock();
+        if (!self || self->closed_ || !self->peer_) return;
+        self->peer_->stream_data(id, data, base::Clock::now());
+        self->flush();
+    };
+    cb.closed = [weak, id](const std::string& why) {
+        auto self = weak.lock();
+        if (!self || self->closed_ || !self->peer_) return;
+        self->peer_->stream_closed(id, why, base::Clock::now());
+        self->flush();
+    };
+    turn_connections_[id] =
+        std::make_unique<TurnConnection>(loop_.runtime(), o.server, o.tls, o.host, config_.turn_tls_ca_file, std::move(cb));
 }
 
 void PeerImpl::flush_soon() {
@@ -316,6 +358,8 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
     };
     if (auto* c = std::get_if<LocalCandidate>(&ev)) {
         if (on_ice_candidate) on_ice_candidate(IceCandidate{c->candidate, c->mid, 0});
+    } else if (auto* os = std::get_if<OpenStream>(&ev)) {
+        open_turn_connection(*os);
     } else if (auto* ce = std::get_if<CandidateError>(&ev)) {
         DUPLEX_LOG(Warn, "rtc: " << ce->text);
         if (on_ice_candidate_error) on_ice_candidate_error(IceCandidateError{ce->url, ce->code, ce->text});

@@ -6,6 +6,7 @@
 #include <duplex/data_channel.hpp>
 #include <duplex/peer_connection.hpp>
 
+#include "api/turn_connection.hpp"
 #include "proto/rtc/peer.hpp"
 #include "runtime/loop.hpp"
 #include "runtime/mdns_resolver.hpp"
@@ -148,6 +149,9 @@ private:
     std::unique_ptr<proto::rtc::Peer> peer_;
     std::vector<std::unique_ptr<runtime::UdpSocket>> sockets_;
     std::unique_ptr<runtime::MdnsResolver> resolver_;  // made on the first ".local" candidate
+    /// TURN servers over TCP or TLS (proto::rtc::event::OpenStream), by id.
+    std::map<std::uint32_t, std::unique_ptr<TurnConnection>> turn_connections_;
+    void open_turn_connection(const proto::rtc::event::OpenStream& o);
     std::map<proto::rtc::ChannelKey, std::weak_ptr<ChannelState>> channels_;
     std::map<proto::rtc::ChannelKey, std::shared_ptr<ChannelState>> live_channels_;  // held while open
     std::map<proto::rtc::TransceiverKey, std::shared_ptr<TrackState>> tracks_;

@@ -300,7 +300,7 @@ async def case_default_output():
     check(await exit_code(b, 40) == 0, f'b exited non-zero: {berr.lines}')
     check(berr.lines == [], f'-q printed {berr.lines}')
     await aerr.wait_for(r'^duplex-peer: peer b joined$')
-    await aerr.wait_for(r'^duplex-peer: peer b: connected \(127\.0\.0\.1:\d+ <-> 127\.0\.0\.1:\d+\)$')
+    await aerr.wait_for(r'^duplex-peer: peer b: connected \(127\.0\.0\.1:\d+ host <-> 127\.0\.0\.1:\d+ host\)$')
     await aerr.wait_for(r'^duplex-peer: peer b left$')
     await stop_with_sigterm(a, 'duplex-peer --echo (a)')
     server.kill()

@@ -16,6 +16,12 @@
 #         refresh          relay-only with coturn's --max-allocate-lifetime 10: the sender waits 35 s (--delay)
 #                          with the connection up, then sends; coturn must have answered at least three Refreshes
 #                          per allocation, and the transfer must work.
+#         tcp              A's NAT drops all UDP (a firewall that blocks it): A reaches coturn by TURN over TCP
+#                          (turn:…?transport=tcp), B over UDP; A's side of the pair must be relay/tcp.
+#         tls              the same over TLS (turns:203.0.113.2:5349), coturn's certificate (IP 203.0.113.2)
+#                          issued by a CA made here and checked by duplex-peer (--turn-ca): relay/tls.
+#         tls-untrusted    B, --relay-only, reaches coturn by TLS without being told to trust its CA: the
+#                          certificate check must fail, and B exit non-zero within 15 s naming it.
 #         wrong-password   B has the wrong TURN password with --relay-only: it must exit non-zero within 15 s,
 #                          saying 401 and "wrong username or password" (not hang).
 #
@@ -26,11 +32,11 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|wrong-password" >&2
+    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|tcp|tls|tls-untrusted|wrong-password" >&2
     exit 2
 }
 [[ $# -eq 3 ]] || usage
-case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | wrong-password) ;; *) usage ;; esac
+case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | tcp | tls | tls-untrusted | wrong-password) ;; *) usage ;; esac
 
 if [[ ${DUPLEX_NAT_NETNS:-} != 1 ]]; then
     DUPLEX_NAT_NETNS=1 exec unshare --net --mount bash "$0" "$@"
@@ -52,19 +58,32 @@ mkdir -p "$TMPDIR"
 nat_internet
 case $CASE in
     restricted) nat_home A 1 restricted ;;
+    tcp | tls) nat_home A 1 symmetric udp-blocked; nat_home B 2 symmetric ;;
     *) nat_home A 1 symmetric; nat_home B 2 symmetric ;;
 esac
 
 # ------------------------------------------------------------------ coturn --
 SECRET=nat-test-secret
 TURN_ARGS=(-n --listening-ip=203.0.113.2 --relay-ip=203.0.113.2 --listening-port=3478 --min-port=49152
-    --max-port=49999 --realm=duplex --no-tls --no-dtls --no-cli --no-multicast-peers --fingerprint
+    --max-port=49999 --realm=duplex --no-dtls --no-cli --no-multicast-peers --fingerprint
     --log-file=stdout --simple-log -v --pidfile="$WORK/turn.pid" --userdb="$WORK/turndb")
 case $CASE in
     symmetric | chromium | aiortc | relay-only) TURN_ARGS+=(--use-auth-secret --static-auth-secret=$SECRET) ;;
     refresh) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --max-allocate-lifetime=10) ;;
-    wrong-password) TURN_ARGS+=(--lt-cred-mech --user=alice:secret) ;;
+    wrong-password | tcp) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --no-tls) ;;
+    tls | tls-untrusted)
+        # A CA of our own and a certificate for coturn's address, which duplex-peer checks (--turn-ca).
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=nat-test-ca \
+            -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=203.0.113.2 \
+            -keyout "$WORK/turn.key" -out "$WORK/turn.csr" 2>/dev/null
+        printf 'subjectAltName=IP:203.0.113.2\n' >"$WORK/san.ext"
+        openssl x509 -req -in "$WORK/turn.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
+            -extfile "$WORK/san.ext" -out "$WORK/turn.pem" 2>/dev/null
+        TURN_ARGS+=(--lt-cred-mech --user=alice:secret --cert="$WORK/turn.pem" --pkey="$WORK/turn.key"
+            --tls-listening-port=5349) ;;
 esac
+case $CASE in symmetric | chromium | aiortc | relay-only | refresh) TURN_ARGS+=(--no-tls) ;; esac
 if [[ $CASE != restricted ]]; then
     spawn coturn ip netns exec pub turnserver "${TURN_ARGS[@]}"
 else
@@ -106,6 +125,15 @@ case $CASE in
     refresh)
         A_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
         B_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret --delay 35) ;;
+    tcp)
+        A_ARGS+=(--turn 'turn:203.0.113.2:3478?transport=tcp' --turn-user alice --turn-pass secret)
+        B_ARGS+=(--turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret) ;;
+    tls)
+        A_ARGS+=(--turn turns:203.0.113.2:5349 --turn-user alice --turn-pass secret --turn-ca "$WORK/ca.pem")
+        B_ARGS+=(--turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret) ;;
+    tls-untrusted)
+        A_ARGS+=(--turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
+        B_ARGS+=(--relay-only --turn turns:203.0.113.2:5349 --turn-user alice --turn-pass secret) ;;
     wrong-password)
         A_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
         B_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass wrong) ;;
@@ -144,12 +172,16 @@ await() {
     wait "${!pidvar}" || RC=$?
 }
 
-if [[ $CASE == wrong-password ]]; then
+if [[ $CASE == wrong-password || $CASE == tls-untrusted ]]; then
     await peer-b 15
-    [[ $RC != running ]] || die "duplex-peer B with a wrong TURN password still runs after 15 s"
-    [[ $RC != 0 ]] || die "duplex-peer B with a wrong TURN password exited 0"
-    grep -q '401' "$WORK/peer-b.err" || die "duplex-peer B did not say 401"
-    grep -q 'wrong username or password' "$WORK/peer-b.err" || die "duplex-peer B did not say 'wrong username or password'"
+    [[ $RC != running ]] || die "duplex-peer B ($CASE) still runs after 15 s"
+    [[ $RC != 0 ]] || die "duplex-peer B ($CASE) exited 0"
+    if [[ $CASE == wrong-password ]]; then
+        grep -q '401' "$WORK/peer-b.err" || die "duplex-peer B did not say 401"
+        grep -q 'wrong username or password' "$WORK/peer-b.err" || die "duplex-peer B did not say 'wrong username or password'"
+    else
+        grep -qi 'certificate' "$WORK/peer-b.err" || die "duplex-peer B did not name the certificate check"
+    fi
     log "B exited $RC: $(grep -m1 'could not connect' "$WORK/peer-b.err" || true)"
     echo "PASS nat $CASE"
     exit 0
@@ -181,6 +213,8 @@ case $CASE in
         # Behind two symmetric NATs only a relay gets through: ours, or the peer's.
         [[ $(local_type "$pair_a") == relay || $(remote_type "$pair_a") == relay ]] ||
             die "A's pair has no relayed side: $pair_a" ;;
+    tcp | tls)
+        [[ $pair_a == *"relay/$CASE"* ]] || die "A (UDP blocked) does not use a relay over $CASE: $pair_a" ;;
     relay-only | refresh)
         [[ $(local_type "$pair_a") == relay && $(remote_type "$pair_a") == relay ]] || die "A's pair is not relay to relay: $pair_a"
         [[ $(local_type "$pair_b") == relay && $(remote_type "$pair_b") == relay ]] || die "B's pair is not relay to relay: $pair_b"

@@ -72,6 +72,16 @@ void Peer::handle_datagram(const base::Endpoint& local, const base::Endpoint& fr
     impl_->transport.handle_datagram(local, from, datagram, now);
 }
 
+void Peer::stream_connected(std::uint32_t id, base::Instant now) {
+    if (!impl_->closed) impl_->transport.stream_connected(id, now);
+}
+void Peer::stream_data(std::uint32_t id, base::Bytes data, base::Instant now) {
+    if (!impl_->closed) impl_->transport.stream_data(id, data, now);
+}
+void Peer::stream_closed(std::uint32_t id, const std::string& why, base::Instant now) {
+    if (!impl_->closed) impl_->transport.stream_closed(id, why, now);
+}
+
 std::optional<Transmit> Peer::poll_transmit() {
     auto& q = impl_->out.transmits;
     if (q.empty()) return std::nullopt;

@@ -50,7 +50,8 @@ struct TurnServer {
     std::string username;
     std::string password;
     ice::RelayProtocol protocol = ice::RelayProtocol::Udp;
-    std::string url;  // as configured, to name it in errors
+    std::string url;   // as configured, to name it in errors
+    std::string host;  // the URL's host: what a TLS certificate must name
 };
 
 struct PeerConfig {
@@ -139,6 +140,10 @@ struct Transmit {
     base::Endpoint local;        // the socket to send from
     base::Endpoint destination;
     std::vector<std::byte> data;
+    /// 0: a UDP datagram. Otherwise bytes for the stream connection with this
+    /// id (event::OpenStream), in order; `local` and `destination` are then
+    /// only informative.
+    std::uint32_t stream = 0;
 };
 
 namespace event {
@@ -162,6 +167,16 @@ struct ChannelError { ChannelKey key; std::string message; };
 /// candidate, with the address in place of the name, to
 /// add_remote_candidate(). `candidate` is its attribute value ("candidate:…").
 struct ResolveHostname { std::string candidate; };
+/// Open a TCP connection (TLS when `tls`, the certificate checked against
+/// `host`) to a TURN server reached over TCP or TLS (RFC 8656 §3.1); then
+/// stream_connected(), stream_data(), stream_closed() with this id, and the
+/// Transmits with `stream == id` written to it in order.
+struct OpenStream {
+    std::uint32_t id = 0;
+    base::Endpoint server;
+    bool tls = false;
+    std::string host;
+};
 /// A STUN or TURN server gave no candidate (W3C icecandidateerror): the
 /// server's URL, the STUN error code (0: no answer), and why.
 struct CandidateError {
@@ -187,7 +202,7 @@ struct KeyFrameRequested { TransceiverKey key; };
 using PeerEvent = std::variant<event::LocalCandidate, event::GatheringChange, event::IceChange, event::ConnectionChange,
                                event::SignalingChange, event::NegotiationNeeded, event::ChannelOpen,
                                event::RemoteChannel, event::ChannelMessage, event::ChannelClosed,
-                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname, event::CandidateError,
+                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname, event::CandidateError, event::OpenStream,
                                event::TrackAdded, event::TrackFrame, event::KeyFrameRequested>;
 
 struct ChannelInfo {
@@ -246,6 +261,11 @@ public:
     void end_server_lookup(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, base::Instant now);
     void handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,
                          base::Instant now);
+    /// The stream connection of an event::OpenStream is up; bytes came on
+    /// it; it ended (refused, reset, TLS failed: `why` says so).
+    void stream_connected(std::uint32_t id, base::Instant now);
+    void stream_data(std::uint32_t id, base::Bytes data, base::Instant now);
+    void stream_closed(std::uint32_t id, const std::string& why, base::Instant now);
     std::optional<Transmit> poll_transmit();
     /// A sent datagram's buffer, given back for the next ones (optional: a
     /// runtime that does so spares media an allocation per packet).

@@ -90,27 +90,82 @@ void Transport::start_relays(base::Instant now) {
     if (!agent_) return;
     auto want = config_.turn_servers;
     want.insert(want.end(), looked_up_turn_.begin(), looked_up_turn_.end());
+    const auto make_client = [&](const TurnServer& server, bool stream) {
+        turn::ClientConfig tc;
+        tc.username = server.username;
+        tc.password = server.password;
+        tc.stream = stream;
+        return std::make_unique<turn::Client>(tc, now);
+    };
     for (const auto& server : want) {
-        if (server.protocol != ice::RelayProtocol::Udp) continue;  // the API hands in UDP ones only
-        for (const auto& h : hosts_) {
-            if (h.ip.is_v6() != server.address.ip.is_v6()) continue;
+        if (relays_.size() >= kMaxRelays) break;
+        if (server.protocol != ice::RelayProtocol::Udp) {
+            // RFC 8656 §3.1: over TCP or TLS, one connection and one allocation
+            // per server; the runtime opens it.
             const bool have = std::any_of(relays_.begin(), relays_.end(), [&](const Relay& r) {
-                return r.base == h && r.server.address == server.address;
+                return r.stream != 0 && r.server.address == server.address && r.server.protocol == server.protocol;
             });
-            if (have || relays_.size() >= kMaxRelays) continue;
-            turn::ClientConfig tc;
-            tc.username = server.username;
-            tc.password = server.password;
-            relays_.push_back(Relay{server, h, std::make_unique<turn::Client>(tc, now), false, std::nullopt});
+            if (have) continue;
+            const auto id = next_stream_++;
+            base::Endpoint unknown;
+            unknown.ip = server.address.ip.is_v6() ? base::IpAddress::v6({}) : base::IpAddress::v4({});
+            relays_.push_back(Relay{server, unknown, make_client(server, true), false, std::nullopt, id, false});
+            out_.emit(event::OpenStream{id, server.address, server.protocol == ice::RelayProtocol::Tls, server.host});
+            continue;
+        }
+        for (const auto& h : hosts_) {
+            if (h.ip.is_v6() != server.address.ip.is_v6() || relays_.size() >= kMaxRelays) continue;
+            const bool have = std::any_of(relays_.begin(), relays_.end(), [&](const Relay& r) {
+                return r.stream == 0 && r.base == h && r.server.address == server.address;
+            });
+            if (have) continue;
+            relays_.push_back(Relay{server, h, make_client(server, false), false, std::nullopt, 0, false});
             pump_relay(relays_.size() - 1, now);
         }
     }
     update_gathering_hold();
 }
 
+void Transport::stream_connected(std::uint32_t id, base::Instant now) {
+    now_ = std::max(now_, now);
+    for (std::size_t i = 0; i < relays_.size(); ++i) {
+        if (relays_[i].stream != id) continue;
+        relays_[i].connected = true;
+        pump_relay(i, now);  // the Allocate request, held until now
+    }
+}
+
+void Transport::stream_data(std::uint32_t id, base::Bytes data, base::Instant now) {
+    now_ = std::max(now_, now);
+    for (std::size_t i = 0; i < relays_.size(); ++i) {
+        if (relays_[i].stream != id) continue;
+        relays_[i].client->handle_stream(data, now);
+        while (auto received = relays_[i].client->poll_received(now)) {
+            pump_relay(i, now);
+            if (!relays_[i].client->relayed()) continue;
+            // The view lives until the next poll_received(); the relayed
+            // address is no stream's, so this does not come back here.
+            handle_datagram(*relays_[i].client->relayed(), received->peer, received->data, now);
+        }
+        pump_relay(i, now);
+        return;
+    }
+}
+
+void Transport::stream_closed(std::uint32_t id, const std::string& why, base::Instant now) {
+    now_ = std::max(now_, now);
+    for (std::size_t i = 0; i < relays_.size(); ++i) {
+        if (relays_[i].stream != id) continue;
+        relays_[i].connected = false;
+        relays_[i].client->connection_lost(why);
+        pump_relay(i, now);
+    }
+}
+
 void Transport::add_relay_to_agent(const Relay& r) {
     if (!agent_ || !r.allocation) return;
     agent_->add_relay(r.allocation->relayed, r.base, r.server.address.ip, r.server.protocol);
+    if (r.stream != 0) return;  // a mapped TCP address is no UDP candidate
     // RFC 8656 §7.3: the Allocate answer's XOR-MAPPED-ADDRESS is our address
     // as the server saw it: a server-reflexive candidate, as from STUN.
     if (r.allocation->mapped.port != 0) agent_->add_server_reflexive(r.base, r.allocation->mapped, r.server.address.ip);
@@ -118,12 +173,19 @@ void Transport::add_relay_to_agent(const Relay& r) {
 
 void Transport::pump_relay(std::size_t index, base::Instant now) {
     Relay& r = relays_[index];
-    while (auto t = r.client->poll_transmit()) out_.transmits.push_back(Transmit{r.base, r.server.address, std::move(*t)});
+    // Over a stream, nothing goes before the connection is up.
+    if (r.stream == 0 || r.connected) {
+        while (auto t = r.client->poll_transmit())
+            out_.transmits.push_back(Transmit{r.base, r.server.address, std::move(*t), r.stream});
+    }
     bool changed = false;
     while (auto ev = r.client->poll_event()) {
         if (auto* a = std::get_if<turn::client_event::Allocated>(&*ev)) {
             relays_[index].allocation = *a;
             relays_[index].allocated = true;
+            // A stream's base: our address as the server saw it (what RFC
+            // 8839 §5.1 puts in raddr), as good as any for the foundation.
+            if (relays_[index].stream != 0 && a->mapped.port != 0) relays_[index].base = a->mapped;
             add_relay_to_agent(relays_[index]);
             changed = true;
         } else if (auto* f = std::get_if<turn::client_event::Failed>(&*ev)) {
@@ -161,13 +223,13 @@ void Transport::transmit(const base::Endpoint& local, const base::Endpoint& to, 
             const auto w = r->client->wrap(to, data, now_, framed);
             out_.recycle(std::move(data));
             if (w == turn::Client::Wrap::Ready) {
-                out_.transmits.push_back(Transmit{r->base, r->server.address, std::move(framed)});
+                out_.transmits.push_back(Transmit{r->base, r->server.address, std::move(framed), r->stream});
             } else {
                 out_.recycle(std::move(framed));
             }
             // A permission or channel asked for, or packets it held, now free.
             while (auto t = r->client->poll_transmit())
-                out_.transmits.push_back(Transmit{r->base, r->server.address, std::move(*t)});
+                out_.transmits.push_back(Transmit{r->base, r->server.address, std::move(*t), r->stream});
             return;
         }
     }
@@ -411,7 +473,7 @@ void Transport::handle_datagram(const base::Endpoint& local, const base::Endpoin
     // own messages and relayed data. A Binding answer from the same address
     // (the server doubles as a STUN server) goes on to ICE.
     for (std::size_t i = 0; i < relays_.size(); ++i) {
-        if (relays_[i].base != local || relays_[i].server.address != from) continue;
+        if (relays_[i].stream != 0 || relays_[i].base != local || relays_[i].server.address != from) continue;
         if (first <= 3 && datagram.size() >= 2 && stun_method_of(datagram) == stun::Method::Binding) break;
         const auto received = relays_[i].client->handle_datagram(datagram, now);
         pump_relay(i, now);
@@ -502,7 +564,10 @@ void Transport::close(base::Instant now) {
     // §7.4: the allocations are released (Refresh, LIFETIME 0).
     for (auto& r : relays_) {
         r.client->close(now);
-        while (auto t = r.client->poll_transmit()) out_.transmits.push_back(Transmit{r.base, r.server.address, std::move(*t)});
+        while (auto t = r.client->poll_transmit()) {
+            if (r.stream == 0 || r.connected)
+                out_.transmits.push_back(Transmit{r.base, r.server.address, std::move(*t), r.stream});
+        }
     }
     ice_state_ = IceState::Closed;
     out_.emit(event::IceChange{IceState::Closed});

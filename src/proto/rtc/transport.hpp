@@ -10,9 +10,11 @@
 //                                     arriving on the relayed address)
 //   to a peer from a relayed address ──► its TURN client ─ChannelData/Send─► server
 //
-// Each TURN server (by address, over UDP) gets one TURN client per host
-// socket of its family once the ICE agent exists (browsers gather when the
-// first description is set); its relayed address becomes a relayed candidate.
+// Each TURN server over UDP gets one TURN client per host socket of its
+// family once the ICE agent exists (browsers gather when the first
+// description is set); one over TCP or TLS gets one client on a stream
+// connection that the runtime opens (event::OpenStream). Each relayed address
+// becomes a relayed candidate.
 //
 // It knows nothing of descriptions: the negotiation tells it the ICE role,
 // the remote credentials and candidates, when to announce its candidates and
@@ -102,6 +104,11 @@ public:
     void send_media(std::vector<std::byte> datagram);
 
     // --- the network, time, the end ---
+    /// A TURN server's stream connection (event::OpenStream) is up, brought
+    /// bytes, or ended.
+    void stream_connected(std::uint32_t id, base::Instant now);
+    void stream_data(std::uint32_t id, base::Bytes data, base::Instant now);
+    void stream_closed(std::uint32_t id, const std::string& why, base::Instant now);
     void handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,
                          base::Instant now);
     void pump(base::Instant now);
@@ -120,10 +127,12 @@ private:
     /// One TURN allocation: a server, from one host socket.
     struct Relay {
         TurnServer server;
-        base::Endpoint base;
+        base::Endpoint base;     // the host socket (UDP); for a stream, the mapped address once allocated
         std::unique_ptr<turn::Client> client;
         bool allocated = false;
         std::optional<turn::client_event::Allocated> allocation;
+        std::uint32_t stream = 0;  // TCP/TLS: the connection's id (event::OpenStream)
+        bool connected = false;    // the stream is up: what the client sends may go
     };
     void start_relays(base::Instant now);
     void pump_relay(std::size_t index, base::Instant now);
@@ -153,6 +162,7 @@ private:
     std::vector<TurnServer> looked_up_turn_;      // TURN servers likewise
     int server_lookups_ = 0;                      // names still being looked up
     std::vector<Relay> relays_;
+    std::uint32_t next_stream_ = 1;
     std::string turn_error_;                      // the first TURN failure, told when ICE fails
     base::Instant now_{};                         // the latest input's time (for wrapping)
     std::unique_ptr<ice::Agent> agent_;

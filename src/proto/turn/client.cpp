@@ -243,7 +243,10 @@ std::optional<Received> Client::handle_datagram(base::Bytes datagram, base::Inst
 void Client::handle_stream(base::Bytes bytes, base::Instant now) {
     last_now_ = std::max(last_now_, now);
     if (state_ == ClientState::Closed || state_ == ClientState::Failed) return;
-    if (stream_.size() - stream_skip_ + bytes.size() > config_.max_stream_buffer) {
+    // What poll_received() left is one unfinished frame (at most 4 + 65535 +
+    // 3 bytes); more means a caller that does not poll, or a frame no server
+    // sends. A single read may bring many whole frames: that is fine.
+    if (stream_.size() - stream_skip_ > config_.max_stream_buffer) {
         fail(0, "the server's stream holds an unfinished frame larger than any TURN message");
         return;
     }
@@ -564,6 +567,8 @@ void Client::handle_timeout(base::Instant now) {
         if (p.permitted && now >= p.permission_expires) p.permitted = false;  // lapsed: asked for again on use
     }
 }
+
+void Client::connection_lost(const std::string& why) { fail(0, "the connection to the server ended: " + why); }
 
 void Client::close(base::Instant now) {
     if (state_ == ClientState::Closed) return;

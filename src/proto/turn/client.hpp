@@ -62,8 +62,9 @@ struct ClientConfig {
     std::size_t max_peers = 64;
     /// Packets held per peer while its permission is asked for.
     std::size_t max_held = 8;
-    /// Bytes of a stream held waiting for the rest of a frame: a frame is at
-    /// most 4 + 65535 + 3 bytes; more than this and the stream is broken.
+    /// Bytes of a stream left waiting for the rest of a frame (checked when
+    /// more come): a frame is at most 4 + 65535 + 3 bytes; more than this
+    /// and the stream is broken.
     std::size_t max_stream_buffer = 256 * 1024;
 };
 
@@ -127,6 +128,9 @@ public:
     std::optional<ClientEvent> poll_event();
     std::optional<base::Instant> poll_timeout() const;
     void handle_timeout(base::Instant now);
+    /// The connection to the server ended (a stream transport): the
+    /// allocation goes with it (§3.1: its lifetime is the connection's).
+    void connection_lost(const std::string& why);
     /// Releases the allocation (Refresh with LIFETIME 0, §7.4), once.
     void close(base::Instant now);
 

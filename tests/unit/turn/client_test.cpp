@@ -585,8 +585,40 @@ TEST(TurnClient, AnUnfinishedHugeFrameIsBounded) {
     std::vector<std::byte> head(4);
     write_channel_header(head.data(), 0x4000, 60000);
     c.handle_stream(head, t0);
+    EXPECT_FALSE(c.poll_received(t0));
+    c.handle_stream(std::vector<std::byte>(2000), t0);
+    EXPECT_FALSE(c.poll_received(t0));
+    EXPECT_EQ(c.state(), ClientState::Allocating);  // 2004 bytes wait: over the bound now
     c.handle_stream(std::vector<std::byte>(2000), t0);
     EXPECT_EQ(c.state(), ClientState::Failed);
+}
+
+TEST(TurnClient, OneReadOfManyWholeFramesIsNotTooMuch) {
+    Server s;
+    ClientConfig cfg;
+    cfg.stream = true;
+    cfg.max_stream_buffer = 1000;
+    Client c = allocated_client(s, cfg);
+    permit_and_bind(c, s, kPeer, t0);
+    std::vector<std::byte> out;
+    ASSERT_EQ(c.wrap(kPeer, bytes("a"), t0, out), Client::Wrap::Ready);
+    const auto channel = base::load_be16(out.data());
+    // 100 frames of 100 bytes: 10 400 bytes in one read, ten times the bound.
+    std::vector<std::byte> many;
+    for (int i = 0; i < 100; ++i) {
+        std::byte h[4];
+        write_channel_header(h, channel, 100);
+        many.insert(many.end(), h, h + 4);
+        many.insert(many.end(), 100, std::byte{'z'});
+    }
+    c.handle_stream(many, t0);
+    int got = 0;
+    while (auto r = c.poll_received(t0)) {
+        ASSERT_EQ(r->data.size(), 100u);
+        ++got;
+    }
+    EXPECT_EQ(got, 100);
+    EXPECT_EQ(c.state(), ClientState::Allocated);
 }
 
 TEST(TurnClient, CloseReleasesTheAllocationWithLifetimeZero) {
