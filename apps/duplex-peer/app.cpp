@@ -223,21 +223,38 @@ App::Link* App::start_link(const std::string& remote, bool offer) {
         Link& self = *it->second;
         using S = duplex::PeerConnectionState;
         if (s == S::Connected) {
-            const auto stats = self.pc.get_stats();
-            const auto typed = [](const std::string& address, const std::string& type, const std::string& via) {
-                if (type.empty()) return address;
-                return address + " " + type + (via.empty() ? std::string() : "/" + via);
-            };
-            console_.say("peer " + remote + ": connected (" + typed(stats.local_candidate, stats.local_candidate_type, stats.relay_protocol) +
-                         " <-> " + typed(stats.remote_candidate, stats.remote_candidate_type, {}) + ")");
+            console_.say("peer " + remote + ": connected (" + path_of(self.pc) + ")");
         } else if (s == S::Disconnected) {
-            console_.say("peer " + remote + ": disconnected (waiting for the path to come back)");
+            // The path stopped answering (consent, RFC 7675). An ICE restart
+            // looks for another one (a relay, when the direct path is cut)
+            // while the channels stay open. The side that offered first
+            // restarts at once; the other a little later if still needed, so
+            // that the two offers do not usually cross (they may: perfect
+            // negotiation sorts that out).
+            console_.say("peer " + remote + ": disconnected (restarting ICE to find another path)");
+            const auto restart = [this, remote] {
+                auto found = links_.find(remote);
+                if (found == links_.end() ||
+                    found->second->pc.connection_state() != duplex::PeerConnectionState::Disconnected)
+                    return;
+                console_.detail("peer " + remote + ": ICE restart");
+                found->second->pc.restart_ice();
+                // The new credentials go in an offer (an offer of theirs may
+                // be under way: then theirs restarts ICE for both).
+                if (found->second->pc.signaling_state() == duplex::SignalingState::Stable) negotiate(*found->second);
+            };
+            if (self.polite) restart();
+            else loop_.set_timeout(std::chrono::seconds(3), restart);
         } else if (s == S::Failed) {
             const auto why = self.pc.get_stats().failure_reason;
             drop(remote, "connection failed" + (why.empty() ? std::string() : ": " + why));
         } else {
             console_.detail("peer " + remote + ": connection " + duplex::to_string(s));
         }
+    });
+    l.pc.on_selected_candidate_pair_change([this, remote] {
+        auto it = links_.find(remote);
+        if (it != links_.end()) console_.detail("peer " + remote + ": path " + path_of(it->second->pc));
     });
     l.pc.on_ice_connection_state_change([this, remote](duplex::IceConnectionState s) {
         console_.detail("peer " + remote + ": ice " + duplex::to_string(s));
@@ -297,6 +314,17 @@ void App::report_media(Link& l) {
                      std::to_string(s.frames_sent) + " echoed; NACKs sent " + std::to_string(s.nacks_sent) + ", PLIs sent " +
                      std::to_string(s.plis_sent) + ", packets retransmitted " + std::to_string(s.retransmitted_packets_sent));
     }
+}
+
+/// "LOCAL TYPE[/PROTOCOL] <-> REMOTE TYPE": the candidate pair data goes over.
+std::string App::path_of(const duplex::PeerConnection& pc) {
+    const auto stats = pc.get_stats();
+    const auto typed = [](const std::string& address, const std::string& type, const std::string& via) {
+        if (type.empty()) return address;
+        return address + " " + type + (via.empty() ? std::string() : "/" + via);
+    };
+    return typed(stats.local_candidate, stats.local_candidate_type, stats.relay_protocol) + " <-> " +
+           typed(stats.remote_candidate, stats.remote_candidate_type, {});
 }
 
 void App::drop(const std::string& remote, const std::string& why) {

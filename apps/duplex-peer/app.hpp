@@ -83,6 +83,7 @@ private:
     /// Drops one peer (its connection closed) and says why; the run goes on.
     void drop(const std::string& remote, const std::string& why);
     void negotiate(Link& l);
+    static std::string path_of(const duplex::PeerConnection& pc);
     void on_channel(const std::string& remote, duplex::DataChannel dc);
     void on_data_open(const std::string& remote, duplex::DataChannel dc);
     void start_one_shot(const std::string& remote, duplex::DataChannel dc);

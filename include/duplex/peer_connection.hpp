@@ -187,6 +187,10 @@ public:
     /// refused (port 0): an application that takes no media receives none.
     void on_track(std::function<void(MediaTrack)> fn);
     void on_connection_state_change(std::function<void(PeerConnectionState)> fn);
+    /// The candidate pair data goes over changed (selectedcandidatepairchange):
+    /// a better pair was nominated, or an ICE restart found another path.
+    /// get_stats() names it.
+    void on_selected_candidate_pair_change(std::function<void()> fn);
     void on_ice_connection_state_change(std::function<void(IceConnectionState)> fn);
     void on_ice_gathering_state_change(std::function<void(IceGatheringState)> fn);
     void on_signaling_state_change(std::function<void(SignalingState)> fn);

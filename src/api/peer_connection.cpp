@@ -358,6 +358,8 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
     };
     if (auto* c = std::get_if<LocalCandidate>(&ev)) {
         if (on_ice_candidate) on_ice_candidate(IceCandidate{c->candidate, c->mid, 0});
+    } else if (std::get_if<PathChange>(&ev)) {
+        if (on_pair_change) on_pair_change();
     } else if (auto* os = std::get_if<OpenStream>(&ev)) {
         open_turn_connection(*os);
     } else if (auto* ce = std::get_if<CandidateError>(&ev)) {
@@ -577,6 +579,7 @@ void PeerImpl::close() {
         std::move(on_negotiation_needed));
     on_ice_candidate = nullptr;
     on_ice_candidate_error = nullptr;
+    on_pair_change = nullptr;
     on_data_channel_fn = nullptr;
     on_connection_state = nullptr;
     on_ice_state = nullptr;
@@ -742,6 +745,7 @@ PeerConnectionStats PeerConnection::get_stats() const { return impl_ ? impl_->st
     }
 DUPLEX_SET_HANDLER(on_ice_candidate, on_ice_candidate, std::function<void(const IceCandidate&)>)
 DUPLEX_SET_HANDLER(on_ice_candidate_error, on_ice_candidate_error, std::function<void(const IceCandidateError&)>)
+DUPLEX_SET_HANDLER(on_selected_candidate_pair_change, on_pair_change, std::function<void()>)
 DUPLEX_SET_HANDLER(on_connection_state_change, on_connection_state, std::function<void(PeerConnectionState)>)
 DUPLEX_SET_HANDLER(on_ice_connection_state_change, on_ice_state, std::function<void(IceConnectionState)>)
 DUPLEX_SET_HANDLER(on_ice_gathering_state_change, on_gathering_state, std::function<void(IceGatheringState)>)

@@ -112,6 +112,7 @@ public:
 
     std::function<void(const IceCandidate&)> on_ice_candidate;
     std::function<void(const IceCandidateError&)> on_ice_candidate_error;
+    std::function<void()> on_pair_change;
     std::function<void(DataChannel)> on_data_channel_fn;
     std::function<void(PeerConnectionState)> on_connection_state;
     std::function<void(IceConnectionState)> on_ice_state;

@@ -16,6 +16,12 @@
 #         refresh          relay-only with coturn's --max-allocate-lifetime 10: the sender waits 35 s (--delay)
 #                          with the connection up, then sends; coturn must have answered at least three Refreshes
 #                          per allocation, and the transfer must work.
+#         cut              A and B behind port-keeping NATs with STUN and TURN: the direct path is chosen (and
+#                          held to ~2 MB/s by a rate limit in the router, so that the transfer takes a while; B
+#                          sends 4 s after connecting, once ICE has settled);
+#                          once 2 MiB have arrived an nft rule drops the direct path: both must go disconnected,
+#                          restart ICE (duplex-peer does on disconnected), go on through the relay, and the
+#                          transfer must complete on the same channel.
 #         tcp              A's NAT drops all UDP (a firewall that blocks it): A reaches coturn by TURN over TCP
 #                          (turn:…?transport=tcp), B over UDP; A's side of the pair must be relay/tcp.
 #         tls              the same over TLS (turns:203.0.113.2:5349), coturn's certificate (IP 203.0.113.2)
@@ -32,11 +38,11 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|tcp|tls|tls-untrusted|wrong-password" >&2
+    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|cut|tcp|tls|tls-untrusted|wrong-password" >&2
     exit 2
 }
 [[ $# -eq 3 ]] || usage
-case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | tcp | tls | tls-untrusted | wrong-password) ;; *) usage ;; esac
+case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | cut | tcp | tls | tls-untrusted | wrong-password) ;; *) usage ;; esac
 
 if [[ ${DUPLEX_NAT_NETNS:-} != 1 ]]; then
     DUPLEX_NAT_NETNS=1 exec unshare --net --mount bash "$0" "$@"
@@ -59,6 +65,21 @@ nat_internet
 case $CASE in
     restricted) nat_home A 1 restricted ;;
     tcp | tls) nat_home A 1 symmetric udp-blocked; nat_home B 2 symmetric ;;
+    cut)
+        nat_home A 1 restricted; nat_home B 2 restricted
+        # The direct path between the two NATs, slowed (the relay's path goes through 203.0.113.2, untouched).
+        # Only full-size packets are policed: ICE's checks (and SCTP's acknowledgements) always pass, so that
+        # ICE does not lose the pair to the policer (it would move to the relay by itself, nothing to test).
+        nft -f - <<EOF
+table ip cut {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        ip saddr 198.51.100.2 ip daddr 198.51.100.6 meta length > 400 limit rate over 2 mbytes/second burst 256 kbytes drop
+        ip saddr 198.51.100.6 ip daddr 198.51.100.2 meta length > 400 limit rate over 2 mbytes/second burst 256 kbytes drop
+    }
+}
+EOF
+        ;;
     *) nat_home A 1 symmetric; nat_home B 2 symmetric ;;
 esac
 
@@ -68,7 +89,7 @@ TURN_ARGS=(-n --listening-ip=203.0.113.2 --relay-ip=203.0.113.2 --listening-port
     --max-port=49999 --realm=duplex --no-dtls --no-cli --no-multicast-peers --fingerprint
     --log-file=stdout --simple-log -v --pidfile="$WORK/turn.pid" --userdb="$WORK/turndb")
 case $CASE in
-    symmetric | chromium | aiortc | relay-only) TURN_ARGS+=(--use-auth-secret --static-auth-secret=$SECRET) ;;
+    symmetric | chromium | aiortc | relay-only | cut) TURN_ARGS+=(--use-auth-secret --static-auth-secret=$SECRET) ;;
     refresh) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --max-allocate-lifetime=10) ;;
     wrong-password | tcp) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --no-tls) ;;
     tls | tls-untrusted)
@@ -83,7 +104,7 @@ case $CASE in
         TURN_ARGS+=(--lt-cred-mech --user=alice:secret --cert="$WORK/turn.pem" --pkey="$WORK/turn.key"
             --tls-listening-port=5349) ;;
 esac
-case $CASE in symmetric | chromium | aiortc | relay-only | refresh) TURN_ARGS+=(--no-tls) ;; esac
+case $CASE in symmetric | chromium | aiortc | relay-only | refresh | cut) TURN_ARGS+=(--no-tls) ;; esac
 if [[ $CASE != restricted ]]; then
     spawn coturn ip netns exec pub turnserver "${TURN_ARGS[@]}"
 else
@@ -97,7 +118,7 @@ wait_line coturn 'UDP listener opened on *: *203\.0\.113\.2:3478' 10 ||
 # ---------------------------------------------------------- duplex-server --
 SERVER_ARGS=(--host 203.0.113.2 --port 8080)
 case $CASE in
-    symmetric | chromium | aiortc | relay-only)
+    symmetric | chromium | aiortc | relay-only | cut)
         SERVER_ARGS+=(--stun stun:203.0.113.2:3478 --turn turn:203.0.113.2:3478 --turn-secret "$SECRET") ;;
 esac
 spawn duplex-server ip netns exec pub "$DUPLEX_SERVER" "${SERVER_ARGS[@]}"
@@ -119,6 +140,9 @@ case $CASE in
         B_ARGS=(--signal "$SIGNAL" --room nat --id b --bind 203.0.113.3 -v --timeout 120 --send-file "$WORK/source.bin")
         A_ARGS+=(--stun stun:203.0.113.2:3478)
         B_ARGS+=(--stun stun:203.0.113.2:3478) ;;
+    cut)
+        # ICE settles (the direct pair nominated over the relayed ones) before the transfer starts.
+        B_ARGS+=(--delay 4) ;;
     relay-only)
         A_ARGS+=(--relay-only)
         B_ARGS+=(--relay-only) ;;
@@ -187,6 +211,25 @@ if [[ $CASE == wrong-password || $CASE == tls-untrusted ]]; then
     exit 0
 fi
 
+if [[ $CASE == cut ]]; then
+    # Once 2 MiB arrived (A writes the file as it comes), the direct path goes.
+    for ((i = 0; i < 600; i++)); do
+        part=$(find "$WORK/received" -name '*.part' -printf '%s\n' 2>/dev/null | head -1)
+        [[ -n $part && $part -ge $((2 * 1024 * 1024)) ]] && break
+        alive "$PID_peer_b" || die "B ended before 2 MiB arrived"
+        sleep 0.05
+    done
+    [[ -n ${part:-} && $part -ge $((2 * 1024 * 1024)) ]] || die "2 MiB did not arrive within 30 s"
+    # The path in use now: the last "connected (PAIR)" or, with -v, "path PAIR" line.
+    first=$(grep -oE 'connected \([^)]*\)|: path .*' "$WORK/peer-a.err" | tail -1 || true)
+    [[ -n $first && $first != *relay* ]] || die "A's path is relayed before the cut ($first): nothing to cut"
+    first_b=$(grep -oE 'connected \([^)]*\)|: path .*' "$WORK/peer-b.err" | tail -1 || true)
+    [[ -n $first_b && $first_b != *relay* ]] || die "B's path is relayed before the cut ($first_b): nothing to cut"
+    nft insert rule ip cut forward ip saddr 198.51.100.2 ip daddr 198.51.100.6 drop
+    nft insert rule ip cut forward ip saddr 198.51.100.6 ip daddr 198.51.100.2 drop
+    log "direct path cut at $part bytes received (pair was: $first)"
+fi
+
 await peer-b 130
 [[ $RC == 0 ]] || die "the sender (B) exited $RC (expected 0 once the file was confirmed)"
 kill -TERM "$PID_peer_a" 2>/dev/null || true
@@ -195,13 +238,14 @@ got=$(sha256sum "$WORK/received/source.bin" 2>/dev/null | cut -d' ' -f1 || true)
 [[ $got == "$SRC_SHA" ]] || die "A stored sha256 '$got', expected $SRC_SHA"
 log "10 MiB arrived byte-exact (sha256 $SRC_SHA)"
 
-# The pair each duplex-peer used: "connected (LOCAL TYPE[/PROTO] <-> REMOTE TYPE)".
-pair_a=$(grep -m1 -o 'connected ([^)]*)' "$WORK/peer-a.err" || true)
+# The pair each duplex-peer used: "connected (LOCAL TYPE[/PROTO] <-> REMOTE TYPE)" (the last one: after an ICE
+# restart, the new pair).
+pair_a=$(grep -o 'connected ([^)]*)' "$WORK/peer-a.err" | tail -1 || true)
 [[ -n $pair_a ]] || die "duplex-peer A printed no 'connected (...)' line"
 log "A: $pair_a"
 pair_b=
 if [[ $CASE != chromium && $CASE != aiortc ]]; then
-    pair_b=$(grep -m1 -o 'connected ([^)]*)' "$WORK/peer-b.err" || true)
+    pair_b=$(grep -o 'connected ([^)]*)' "$WORK/peer-b.err" | tail -1 || true)
     [[ -n $pair_b ]] || die "duplex-peer B printed no 'connected (...)' line"
     log "B: $pair_b"
 fi
@@ -213,6 +257,14 @@ case $CASE in
         # Behind two symmetric NATs only a relay gets through: ours, or the peer's.
         [[ $(local_type "$pair_a") == relay || $(remote_type "$pair_a") == relay ]] ||
             die "A's pair has no relayed side: $pair_a" ;;
+    cut)
+        for p in a b; do
+            grep -q 'disconnected' "$WORK/peer-$p.err" || die "$p never said disconnected"
+            [[ $(grep -c 'connected (' "$WORK/peer-$p.err") -ge 2 ]] || die "$p did not connect again after the cut"
+        done
+        grep -q 'ICE restart' "$WORK/peer-a.err" "$WORK/peer-b.err" || die "nobody restarted ICE"
+        grep -hE 'disconnected|ICE restart|: path |connected \(' "$WORK/peer-a.err" "$WORK/peer-b.err" | sed 's/^/  /' >&2
+        [[ $pair_a == *relay* ]] || die "after the cut A's pair is not relayed: $pair_a" ;;
     tcp | tls)
         [[ $pair_a == *"relay/$CASE"* ]] || die "A (UDP blocked) does not use a relay over $CASE: $pair_a" ;;
     relay-only | refresh)

@@ -564,10 +564,27 @@ void Agent::maybe_nominate(base::Instant now) {
             return p.priority > best_priority && (p.state == PairState::Frozen || p.state == PairState::Waiting ||
                                                   p.state == PairState::InProgress);
         });
-    if (better_pending && now < *first_valid_at_ + config_.nomination_delay) return;
+    if (better_pending && now < *first_valid_at_ + nomination_wait(*best)) return;
     best->nominate_on_success = true;
     nominating_ = CheckList::Key{best->local, best->remote};
     checklist_.enqueue_triggered(best->local, best->remote);
+}
+
+bool Agent::relayed(const CandidatePair& p) const {
+    if (local_type(p.local) == CandidateType::Relayed) return true;
+    for (const auto& c : remote_candidates_)
+        if (c.address == p.remote) return c.type == CandidateType::Relayed;
+    return false;
+}
+
+base::Duration Agent::nomination_wait(const CandidatePair& best) const {
+    if (!relayed(best)) return config_.nomination_delay;
+    const bool direct_pending = std::any_of(
+        checklist_.pairs().begin(), checklist_.pairs().end(), [&](const CandidatePair& p) {
+            return p.priority > best.priority && !relayed(p) &&
+                   (p.state == PairState::Frozen || p.state == PairState::Waiting || p.state == PairState::InProgress);
+        });
+    return direct_pending ? std::max(config_.nomination_delay, config_.relay_nomination_delay) : config_.nomination_delay;
 }
 
 void Agent::select(const CandidatePair& pair, base::Instant now) {
@@ -851,9 +868,8 @@ std::optional<base::Instant> Agent::poll_timeout() const {
         for (const auto& o : transactions_) {
             if (const auto d = o.tx.deadline()) consider(*d);
         }
-        if (controlling_ && !nominating_ && !selected_nominated_ && remote_ && first_valid_at_ &&
-            checklist_.best_valid() != nullptr) {
-            consider(*first_valid_at_ + config_.nomination_delay);
+        if (controlling_ && !nominating_ && !selected_nominated_ && remote_ && first_valid_at_) {
+            if (const CandidatePair* best = checklist_.best_valid()) consider(*first_valid_at_ + nomination_wait(*best));
         }
     }
     if (t) return std::max(*t, last_now_);

@@ -78,6 +78,12 @@ struct AgentConfig {
     /// Controlling: after the first pair succeeds, how long to wait for a
     /// higher-priority pair before nominating (§8.1.1 leaves this open).
     base::Duration nomination_delay = base::milliseconds(200);
+    /// The same wait when the best valid pair goes through a relay and a
+    /// direct pair is still being checked: a direct pair often needs a
+    /// retransmitted check (the first one opens the NATs, §2.2), and a
+    /// relay once nominated stays for good (§8.1.2). Data flows on the
+    /// relayed pair meanwhile (§12.1).
+    base::Duration relay_nomination_delay = base::milliseconds(2500);
     /// §14.3: retransmission of checks. RTO 500 ms as for any STUN request;
     /// 6 sends with a last wait of 8·RTO fail a silent pair after 19.5 s.
     stun::RetransmitPolicy check_policy{base::milliseconds(500), 6, 8};
@@ -274,6 +280,9 @@ private:
     std::uint32_t prflx_priority(const base::Endpoint& local) const;
 
     void maybe_nominate(base::Instant now);
+    /// How long maybe_nominate() waits for better pairs, given the best valid one.
+    base::Duration nomination_wait(const CandidatePair& best) const;
+    bool relayed(const CandidatePair& p) const;
     void select(const CandidatePair& pair, base::Instant now);
     void update_state(base::Instant now);
     void set_state(IceState s);

@@ -167,6 +167,9 @@ struct ChannelError { ChannelKey key; std::string message; };
 /// candidate, with the address in place of the name, to
 /// add_remote_candidate(). `candidate` is its attribute value ("candidate:…").
 struct ResolveHostname { std::string candidate; };
+/// The pair data goes over changed (RTCIceTransport selectedcandidatepairchange):
+/// stats() names the new one.
+struct PathChange {};
 /// Open a TCP connection (TLS when `tls`, the certificate checked against
 /// `host`) to a TURN server reached over TCP or TLS (RFC 8656 §3.1); then
 /// stream_connected(), stream_data(), stream_closed() with this id, and the
@@ -202,7 +205,7 @@ struct KeyFrameRequested { TransceiverKey key; };
 using PeerEvent = std::variant<event::LocalCandidate, event::GatheringChange, event::IceChange, event::ConnectionChange,
                                event::SignalingChange, event::NegotiationNeeded, event::ChannelOpen,
                                event::RemoteChannel, event::ChannelMessage, event::ChannelClosed,
-                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname, event::CandidateError, event::OpenStream,
+                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname, event::CandidateError, event::OpenStream, event::PathChange,
                                event::TrackAdded, event::TrackFrame, event::KeyFrameRequested>;
 
 struct ChannelInfo {

@@ -353,6 +353,7 @@ void Transport::pump_agent(base::Instant now) {
             }
             listener_.on_transport_change();
         } else if (std::get_if<ice::event::DataPairChange>(&*ev)) {
+            out_.emit(event::PathChange{});
             flush_dtls_waiting();
             start_dtls_client(now);
         }

@@ -9,7 +9,8 @@
 #                                # 198.51.100.(4N-2) outside). KIND: symmetric (nft masquerade fully-random: a new
 #                                # port per destination) or restricted (masquerade keeping ports: endpoint-independent
 #                                # mapping). Either way natX's firewall drops what no inside packet asked for
-#                                # (ct state established,related), as home routers do. udp-blocked: it also drops
+#                                # (ct state established,related), to the inside and to itself, as home
+#                                # routers do. udp-blocked: it also drops
 #                                # every UDP packet from inside.
 #   in_ns NAME cmd...            # cmd inside namespace NAME
 #
@@ -74,6 +75,14 @@ table ip nat {
     }
 }
 table ip filter {
+    # Unsolicited packets to the NAT's own outside address are dropped before
+    # conntrack keeps them: otherwise a peer's first check (which arrives
+    # before ours went out) would hold the mapping's tuple, and masquerade
+    # would move our own packets to that peer onto another port.
+    chain input {
+        type filter hook input priority 0; policy accept;
+        iifname "out0" ct state new drop
+    }
     chain forward {
         type filter hook forward priority 0; policy drop;
         ct state established,related accept

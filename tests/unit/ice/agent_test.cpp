@@ -695,6 +695,33 @@ TEST(IceAgentRelay, RelayPolicyWithoutARelayFailsAtOnceNotAfterTheTimeout) {
     ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::Failed; }, 1s));
 }
 
+// The relayed pair is valid first (the relay lets everything through), the
+// direct one only after its first check was lost (a NAT that opens when our
+// own packet has gone out): the controlling agent waits and nominates the
+// direct pair, not the relay that answered first.
+TEST(IceAgentRelay, ADirectPairThatSucceedsLateIsNominatedOverAnEarlyRelay) {
+    SimNetwork net({});
+    Agent a(config(true, 1, kCredsA), net.now());
+    Agent b(config(false, 2, kCredsB), net.now());
+    a.set_remote_credentials(kCredsB);
+    b.set_remote_credentials(kCredsA);
+    const int ia = net.add_agent(a, {ep("10.0.0.1:5000")});
+    const int ib = net.add_agent(b, {ep("10.0.0.2:6000")});
+    net.link(ia, ib);
+    net.node(ia).sockets.push_back(ep("203.0.113.5:40000"));
+    a.add_relay(ep("203.0.113.5:40000"), ep("10.0.0.1:5000"), *base::IpAddress::parse("203.0.113.5"), RelayProtocol::Udp);
+    const auto t0 = net.now();
+    net.drop_if = [&](const base::Endpoint& from, const base::Endpoint& to, base::Instant at) {
+        const bool direct = (from == ep("10.0.0.1:5000") && to == ep("10.0.0.2:6000")) ||
+                            (from == ep("10.0.0.2:6000") && to == ep("10.0.0.1:5000"));
+        return direct && at < t0 + 700ms;
+    };
+    ASSERT_TRUE(net.run_until([&] { return a.selected_pair() && b.selected_pair(); }, 10s));
+    EXPECT_EQ(a.selected_pair()->first, ep("10.0.0.1:5000"));
+    EXPECT_EQ(a.selected_pair()->second, ep("10.0.0.2:6000"));
+    EXPECT_EQ(b.selected_pair()->second, ep("10.0.0.1:5000"));
+}
+
 TEST(IceAgentRelay, RelaysOverUdpArePreferredToTcpAndTls) {
     SimNetwork net({});
     Agent a(config(true, 1, kCredsA), net.now());

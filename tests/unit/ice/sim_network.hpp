@@ -76,6 +76,8 @@ public:
 
     bool auto_signal = true;
     bool cut = false;
+    /// Drops the datagrams it says yes to (a path that opens late, a firewall).
+    std::function<bool(const base::Endpoint& from, const base::Endpoint& to, base::Instant at)> drop_if;
     double& loss() { return cfg_.loss; }
     std::vector<Sent> log;
     /// Transforms candidates on their way through auto-signalling; nullopt drops.
@@ -186,6 +188,7 @@ private:
         if (auto it = nat_out_.find(local); it != nat_out_.end()) from = it->second;
         log.push_back(Sent{now_, sender, from, to, data});
         if (cut) return;
+        if (drop_if && drop_if(from, to, now_)) return;
         if (cfg_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < cfg_.loss) return;
         auto extra = base::Duration::zero();
         if (cfg_.jitter > base::Duration::zero()) {
