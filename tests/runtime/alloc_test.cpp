@@ -8,6 +8,7 @@
 #include <duplex/websocket_server.hpp>
 
 #include "proto/rtp/transport_feedback.hpp"
+#include "proto/turn/client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -176,5 +177,64 @@ TEST(Allocations, NonePerPacketInTheTransportFeedbackRecorder) {
     g_counting = true;
     for (int i = 0; i < 50; ++i) round();  // 15 000 packets, 50 feedback packets
     g_counting = false;
+    EXPECT_EQ(g_allocations.load(), 0u);
+}
+
+// TURN's hot path: with a channel bound, wrapping a packet as ChannelData
+// (into the caller's reused buffer) and reading one back allocate nothing
+// (RFC 8656 §12.4: a 4-byte header instead of a Send indication).
+TEST(Allocations, NonePerPacketInTurnChannelData) {
+    using namespace duplex::proto;
+    const auto k = stun::long_term_key("u", "r", "p");
+    const std::vector<std::byte> key(k.begin(), k.end());
+    const auto answer = [&](turn::Client& c, bool challenge) {
+        // Answers what is queued now (what the answers make waits for the next call).
+        std::vector<std::vector<std::byte>> queued;
+        while (auto t = c.poll_transmit()) queued.push_back(std::move(*t));
+        for (auto& t : queued) {
+            auto m = stun::Message::parse(t);
+            if (!m || m->cls() != stun::Class::Request) continue;
+            if (challenge) {
+                stun::MessageWriter w(stun::Class::ErrorResponse, stun::Method::Allocate, m->transaction_id());
+                w.add_error_code(401, "Unauthorized");
+                w.add_string(stun::AttributeType::Realm, "r");
+                w.add_string(stun::AttributeType::Nonce, "n");
+                (void)c.handle_datagram(std::move(w).take(), {});
+                continue;
+            }
+            stun::MessageWriter w(stun::Class::SuccessResponse, static_cast<stun::Method>(m->method()), m->transaction_id());
+            if (m->is(stun::Class::Request, stun::Method::Allocate)) {
+                w.add_xor_address(stun::AttributeType::XorRelayedAddress, {*base::IpAddress::parse("203.0.113.1"), 4000});
+                w.add_u32(stun::AttributeType::Lifetime, 600);
+            }
+            w.add_message_integrity(key);
+            (void)c.handle_datagram(std::move(w).take(), {});
+        }
+    };
+    turn::ClientConfig cfg;
+    cfg.username = "u";
+    cfg.password = "p";
+    turn::Client c(cfg, {});
+    answer(c, true);
+    answer(c, false);
+    ASSERT_EQ(c.state(), turn::ClientState::Allocated);
+    const base::Endpoint peer{*base::IpAddress::parse("198.51.100.7"), 5000};
+    std::vector<std::byte> payload(1200, std::byte{7}), out;
+    (void)c.wrap(peer, payload, {}, out);  // held: the permission is asked for
+    answer(c, false);                      // permission, then the channel binding it started
+    answer(c, false);
+    ASSERT_TRUE(c.has_channel(peer));
+    out.reserve(2048);
+    ASSERT_EQ(c.wrap(peer, payload, {}, out), turn::Client::Wrap::Ready);
+    const std::vector<std::byte> incoming = out;  // a ChannelData message on our channel
+    g_allocations = 0;
+    g_counting = true;
+    std::size_t got = 0;
+    for (int i = 0; i < 10000; ++i) {
+        if (c.wrap(peer, payload, {}, out) != turn::Client::Wrap::Ready) break;
+        if (auto r = c.handle_datagram(incoming, {})) got += r->data.size();
+    }
+    g_counting = false;
+    EXPECT_EQ(got, 10000u * 1200u);
     EXPECT_EQ(g_allocations.load(), 0u);
 }
