@@ -25,12 +25,16 @@ struct Pair {
     std::unique_ptr<rtc::Peer> a, b;
     base::Endpoint a_host = *base::Endpoint::parse("127.0.0.1:40001");
     base::Endpoint b_host = *base::Endpoint::parse("127.0.0.1:40002");
+    base::Endpoint a_tcp = *base::Endpoint::parse("127.0.0.1:40003");   // ICE-TCP passive (RFC 6544)
+    base::Endpoint b_tcp = *base::Endpoint::parse("127.0.0.1:40004");
+    static constexpr std::uint32_t kStream = 0x8000'0000u;
     bool open = false;
 
     Pair() {
         a = std::move(rtc::Peer::create({}, now()).value());
         b = std::move(rtc::Peer::create({}, now()).value());
         a->add_host(a_host, now());
+        a->add_tcp_host(a_tcp, now());
         a->hosts_complete(now());
         b->add_host(b_host, now());
         b->hosts_complete(now());
@@ -48,6 +52,9 @@ struct Pair {
         (void)a->set_remote_description(rtc::SdpKind::Answer, answer, now());
         // ICE paces its checks (Ta) in real time here: up to 5 s to connect.
         const auto give_up = now() + std::chrono::seconds(5);
+        // A connection to A's ICE-TCP listener: the fuzzer's bytes also come as
+        // a stream, through the RFC 4571 deframer.
+        (void)a->tcp_accepted(kStream, a_tcp, b_tcp, now());
         while (!open && now() < give_up) {
             pump();
             for (auto* p : {a.get(), b.get()})
@@ -62,7 +69,7 @@ struct Pair {
             bool any = false;
             while (auto t = a->poll_transmit()) {
                 any = true;
-                b->handle_datagram(t->destination, t->local, t->data, now());
+                if (t->stream == 0) b->handle_datagram(t->destination, t->local, t->data, now());
             }
             while (auto t = b->poll_transmit()) {
                 any = true;
@@ -96,7 +103,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     auto& p = *g_pair;
     // Records: [len hi][len lo][bytes]; the first byte of each picks the
-    // protocol by RFC 7983's ranges as the fuzzer likes.
+    // protocol by RFC 7983's ranges as the fuzzer likes. A record whose
+    // length is odd goes on the ICE-TCP connection instead, as stream bytes.
     std::size_t at = 0;
     while (at + 2 <= size) {
         std::size_t len = (std::size_t{data[at]} << 8 | data[at + 1]) % 1500;
@@ -105,7 +113,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::vector<std::byte> d(len);
         for (std::size_t i = 0; i < len; ++i) d[i] = static_cast<std::byte>(data[at + i]);
         at += len;
-        p.a->handle_datagram(p.a_host, p.b_host, d, now());
+        if (len % 2 == 1) p.a->stream_data(Pair::kStream, d, now());
+        else p.a->handle_datagram(p.a_host, p.b_host, d, now());
         p.pump();
     }
     return 0;

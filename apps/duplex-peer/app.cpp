@@ -104,6 +104,7 @@ duplex::Configuration App::configuration() const {
     if (!opt_.turn.empty()) c.ice_servers.push_back({opt_.turn, opt_.turn_user, opt_.turn_pass});
     if (opt_.relay_only) c.ice_transport_policy = duplex::IceTransportPolicy::Relay;
     c.turn_tls_ca_file = opt_.turn_ca;
+    c.ice_tcp = opt_.ice_tcp;
     if (!opt_.bind.empty()) c.allowed_addresses = {opt_.bind};
     return c;
 }
@@ -323,8 +324,12 @@ std::string App::path_of(const duplex::PeerConnection& pc) {
         if (type.empty()) return address;
         return address + " " + type + (via.empty() ? std::string() : "/" + via);
     };
-    return typed(stats.local_candidate, stats.local_candidate_type, stats.relay_protocol) + " <-> " +
-           typed(stats.remote_candidate, stats.remote_candidate_type, {});
+    // "relay/tcp": a relay reached over TCP; "host/tcp": an ICE-TCP pair.
+    const std::string via = !stats.relay_protocol.empty() ? stats.relay_protocol
+                            : stats.candidate_protocol == "tcp" ? std::string("tcp")
+                                                                : std::string();
+    return typed(stats.local_candidate, stats.local_candidate_type, via) + " <-> " +
+           typed(stats.remote_candidate, stats.remote_candidate_type, stats.candidate_protocol == "tcp" ? "tcp" : "");
 }
 
 void App::drop(const std::string& remote, const std::string& why) {

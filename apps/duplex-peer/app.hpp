@@ -34,6 +34,7 @@ struct Options {
     std::string turn_user, turn_pass;
     std::string turn_ca;               // CAs for turns: servers (PEM); empty: the system store
     bool relay_only = false;           // iceTransportPolicy "relay"
+    bool ice_tcp = false;              // also offer passive TCP candidates (RFC 6544)
     std::string label = "data";
     double timeout = 0;          // 0: none
     double join_timeout = 10;    // seconds for `joined` to come

@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
     cli.add_option("--turn-user", o.turn_user, "the TURN servers' username (long-term credentials)");
     cli.add_option("--turn-pass", o.turn_pass, "the TURN servers' password");
     cli.add_flag("--relay-only", o.relay_only, "use relayed candidates only (every path through a TURN server)");
+    cli.add_flag("--ice-tcp", o.ice_tcp, "also listen for ICE over TCP (RFC 6544 passive candidates): peers whose "
+                 "UDP is blocked reach us without a TURN server");
     cli.add_option("--label", o.label, "the data channel's label (the demo page's chat is \"chat\")")->capture_default_str();
     cli.add_option("--timeout", o.timeout, "give up (or, for --echo/--receive-dir, leave) after this many seconds");
     cli.add_option("--join-timeout", o.join_timeout, "seconds to wait for the server to answer the join")

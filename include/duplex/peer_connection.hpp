@@ -59,6 +59,11 @@ struct Configuration {
     /// CAs to check turns: servers' certificates against (PEM); empty: the
     /// system's store (and SSL_CERT_FILE, as OpenSSL reads it).
     std::string turn_tls_ca_file;
+    /// ICE-TCP (RFC 6544): also listen for TCP on each host address and
+    /// offer it as a passive candidate, which a browser's active TCP
+    /// candidates connect to: a peer whose UDP is blocked reaches us with no
+    /// TURN server. Off by default (it opens a listening port per address).
+    bool ice_tcp = false;
     /// Host candidates only from these addresses or prefixes ("127.0.0.1",
     /// "10.0.0.0/8", "::1"); empty: every interface except loopback and
     /// link-local (a browser's default).
@@ -130,6 +135,8 @@ struct PeerConnectionStats {
     /// For a relayed local candidate: how its TURN server is reached ("udp"),
     /// as RTCIceCandidateStats.relayProtocol.
     std::string relay_protocol;
+    /// The pair's own transport: "udp", or "tcp" over ICE-TCP (RTCIceCandidateStats.protocol).
+    std::string candidate_protocol;
     std::optional<std::chrono::microseconds> round_trip_time;  ///< from ICE checks and consent checks on that pair
     std::string dtls_cipher;
     /// The first failure seen, naming the layer: "ICE: …" (no path),

@@ -5,6 +5,9 @@
 #include "api/ice_servers.hpp"
 #include "api/peer_impl.hpp"
 #include "runtime/resolver.hpp"
+#include "runtime/tcp.hpp"
+
+#include <sys/socket.h>
 
 #include "base/enum_cast.hpp"
 #include "base/log.hpp"
@@ -105,15 +108,18 @@ void PeerImpl::retire_sockets() {
     // peer or drops its last handle; ASan found both): the sockets stop now
     // and are freed after the callback has returned. Pending mDNS lookups
     // end unanswered.
-    if (sockets_.empty() && !resolver_ && turn_connections_.empty()) return;
+    if (sockets_.empty() && !resolver_ && stream_connections_.empty() && tcp_listeners_.empty()) return;
     for (auto& s : sockets_) s->close();
-    for (auto& [id, c] : turn_connections_) c->close();
+    for (auto& l : tcp_listeners_) l->close();
+    auto listeners = std::make_shared<std::vector<std::unique_ptr<runtime::TcpListener>>>(std::move(tcp_listeners_));
+    tcp_listeners_.clear();
+    for (auto& [id, c] : stream_connections_) c->close();
     auto doomed = std::make_shared<std::vector<std::unique_ptr<runtime::UdpSocket>>>(std::move(sockets_));
     sockets_.clear();
-    auto turn = std::make_shared<std::map<std::uint32_t, std::unique_ptr<TurnConnection>>>(std::move(turn_connections_));
-    turn_connections_.clear();
+    auto turn = std::make_shared<std::map<std::uint32_t, std::unique_ptr<StreamConnection>>>(std::move(stream_connections_));
+    stream_connections_.clear();
     auto resolver = std::shared_ptr<runtime::MdnsResolver>(std::move(resolver_));
-    loop_.runtime().defer([doomed, resolver, turn] {});
+    loop_.runtime().defer([doomed, resolver, turn, listeners] {});
 }
 
 Status PeerImpl::init() {
@@ -194,6 +200,7 @@ Status PeerImpl::init() {
                 self->flush();
             });
     }
+    if (config_.ice_tcp && config_.ice_transport_policy == IceTransportPolicy::All) listen_ice_tcp(now);
     peer_->hosts_complete(now);
     live_peers().push_back(weak);
     return {};
@@ -235,19 +242,93 @@ bool PeerImpl::send_transmits() {
     if (streams || sockets_.empty()) {
         for (const auto& t : batch) {
             if (t.stream == 0) continue;
-            auto it = turn_connections_.find(t.stream);
-            if (it != turn_connections_.end()) it->second->send(t.data);
+            auto it = stream_connections_.find(t.stream);
+            if (it != stream_connections_.end()) it->second->send(t.data);
         }
     }
     for (auto& t : batch) peer_->recycle(std::move(t.data));
     return true;
 }
 
-void PeerImpl::open_turn_connection(const proto::rtc::event::OpenStream& o) {
-    if (closed_ || turn_connections_.count(o.id) != 0) return;
+void PeerImpl::listen_ice_tcp(base::Instant now) {
+    // RFC 6544: a passive TCP candidate on each address we have a UDP socket
+    // on. Its port must differ from that socket's (the machine knows a path
+    // by its local address and port alone).
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    std::vector<base::Endpoint> udp;
+    for (const auto& s : sockets_) udp.push_back(s->local());
+    for (const auto& u : udp) {
+        std::unique_ptr<runtime::TcpListener> listener;
+        base::Endpoint at;
+        for (int attempt = 0; attempt < 3 && !listener; ++attempt) {
+            auto l = runtime::TcpListener::listen(
+                loop_.runtime(), runtime::to_address(base::Endpoint{u.ip, 0}), {},
+                [weak](int fd, const runtime::Address& peer) {
+                    auto self = weak.lock();
+                    if (!self || self->closed_ || !self->peer_) {
+                        runtime::refuse_connection(fd, {});
+                        return;
+                    }
+                    self->accept_ice_tcp(fd, runtime::to_endpoint(peer));
+                });
+            if (!l) {
+                DUPLEX_LOG(Warn, "rtc: cannot listen on TCP " << u.ip.to_string() << ": " << l.error().message());
+                break;
+            }
+            at = runtime::to_endpoint(l.value()->local_address());
+            if (std::find(udp.begin(), udp.end(), at) == udp.end()) listener = std::move(l.value());
+        }
+        if (!listener) continue;
+        peer_->add_tcp_host(at, now);
+        tcp_listeners_.push_back(std::move(listener));
+    }
+}
+
+void PeerImpl::accept_ice_tcp(int fd, const base::Endpoint& remote) {
+    // Which listener took it: the connection's local address.
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+        runtime::refuse_connection(fd, {});
+        return;
+    }
+    const auto local = runtime::to_endpoint(reinterpret_cast<const sockaddr*>(&ss));
+    const std::uint32_t id = next_accepted_id_++;
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    StreamConnection::Callbacks cb;
+    cb.data = [weak, id](base::Bytes data) {
+        auto self = weak.lock();
+        if (!self || self->closed_ || !self->peer_) return;
+        self->peer_->stream_data(id, data, base::Clock::now());
+        self->flush();
+    };
+    cb.closed = [weak, id](const std::string& why) {
+        auto self = weak.lock();
+        if (!self || self->closed_ || !self->peer_) return;
+        self->peer_->stream_closed(id, why, base::Clock::now());
+        // Freed after this callback (it runs inside the connection).
+        auto it = self->stream_connections_.find(id);
+        if (it != self->stream_connections_.end()) {
+            auto doomed = std::shared_ptr<StreamConnection>(std::move(it->second));
+            self->stream_connections_.erase(it);
+            self->loop_.runtime().defer([doomed] {});
+        }
+        self->flush();
+    };
+    auto conn = std::make_unique<StreamConnection>(loop_.runtime(), fd, remote, std::move(cb));
+    if (!peer_->tcp_accepted(id, local, remote, base::Clock::now())) {
+        conn->close();  // too many at once: the peer has others
+        loop_.runtime().defer([doomed = std::shared_ptr<StreamConnection>(std::move(conn))] {});
+        return;
+    }
+    stream_connections_[id] = std::move(conn);
+}
+
+void PeerImpl::open_stream_connection(const proto::rtc::event::OpenStream& o) {
+    if (closed_ || stream_connections_.count(o.id) != 0) return;
     std::weak_ptr<PeerImpl> weak = weak_from_this();
     const auto id = o.id;
-    TurnConnection::Callbacks cb;
+    StreamConnection::Callbacks cb;
     cb.connected = [weak, id] {
         auto self = weak.lock();
         if (!self || self->closed_ || !self->peer_) return;
@@ -266,8 +347,8 @@ void PeerImpl::open_turn_connection(const proto::rtc::event::OpenStream& o) {
         self->peer_->stream_closed(id, why, base::Clock::now());
         self->flush();
     };
-    turn_connections_[id] =
-        std::make_unique<TurnConnection>(loop_.runtime(), o.server, o.tls, o.host, config_.turn_tls_ca_file, std::move(cb));
+    stream_connections_[id] =
+        std::make_unique<StreamConnection>(loop_.runtime(), o.server, o.tls, o.host, config_.turn_tls_ca_file, std::move(cb));
 }
 
 void PeerImpl::flush_soon() {
@@ -361,7 +442,7 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
     } else if (std::get_if<PathChange>(&ev)) {
         if (on_pair_change) on_pair_change();
     } else if (auto* os = std::get_if<OpenStream>(&ev)) {
-        open_turn_connection(*os);
+        open_stream_connection(*os);
     } else if (auto* ce = std::get_if<CandidateError>(&ev)) {
         DUPLEX_LOG(Warn, "rtc: " << ce->text);
         if (on_ice_candidate_error) on_ice_candidate_error(IceCandidateError{ce->url, ce->code, ce->text});
@@ -547,6 +628,7 @@ PeerConnectionStats PeerImpl::stats() const {
     s.local_candidate_type = p.local_candidate_type;
     s.remote_candidate_type = p.remote_candidate_type;
     s.relay_protocol = p.relay_protocol;
+    s.candidate_protocol = p.candidate_protocol;
     s.dtls_cipher = p.dtls_cipher;
     s.failure_reason = p.failure;
     if (p.rtt) s.round_trip_time = std::chrono::duration_cast<std::chrono::microseconds>(*p.rtt);

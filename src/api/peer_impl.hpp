@@ -6,10 +6,11 @@
 #include <duplex/data_channel.hpp>
 #include <duplex/peer_connection.hpp>
 
-#include "api/turn_connection.hpp"
+#include "api/stream_connection.hpp"
 #include "proto/rtc/peer.hpp"
 #include "runtime/loop.hpp"
 #include "runtime/mdns_resolver.hpp"
+#include "runtime/tcp.hpp"
 #include "runtime/udp.hpp"
 
 #include <deque>
@@ -151,8 +152,15 @@ private:
     std::vector<std::unique_ptr<runtime::UdpSocket>> sockets_;
     std::unique_ptr<runtime::MdnsResolver> resolver_;  // made on the first ".local" candidate
     /// TURN servers over TCP or TLS (proto::rtc::event::OpenStream), by id.
-    std::map<std::uint32_t, std::unique_ptr<TurnConnection>> turn_connections_;
-    void open_turn_connection(const proto::rtc::event::OpenStream& o);
+    std::map<std::uint32_t, std::unique_ptr<StreamConnection>> stream_connections_;
+    void open_stream_connection(const proto::rtc::event::OpenStream& o);
+    /// ICE-TCP (RFC 6544): passive listeners beside the UDP sockets, and the
+    /// connections peers make to them (ids from 0x8000'0000: apart from the
+    /// machine's own stream ids).
+    std::vector<std::unique_ptr<runtime::TcpListener>> tcp_listeners_;
+    std::uint32_t next_accepted_id_ = 0x8000'0000u;
+    void listen_ice_tcp(base::Instant now);
+    void accept_ice_tcp(int fd, const base::Endpoint& remote);
     std::map<proto::rtc::ChannelKey, std::weak_ptr<ChannelState>> channels_;
     std::map<proto::rtc::ChannelKey, std::shared_ptr<ChannelState>> live_channels_;  // held while open
     std::map<proto::rtc::TransceiverKey, std::shared_ptr<TrackState>> tracks_;

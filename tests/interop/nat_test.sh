@@ -28,6 +28,9 @@
 #                          issued by a CA made here and checked by duplex-peer (--turn-ca): relay/tls.
 #         tls-untrusted    B, --relay-only, reaches coturn by TLS without being told to trust its CA: the
 #                          certificate check must fail, and B exit non-zero within 15 s naming it.
+#         ice-tcp          no TURN, no STUN: A is public (203.0.113.3) with --ice-tcp (RFC 6544 passive TCP
+#                          candidates); B is headless Chromium behind a NAT that drops all UDP. Chromium's active
+#                          TCP candidate must connect to A's passive one: A's pair must be host/tcp.
 #         wrong-password   B has the wrong TURN password with --relay-only: it must exit non-zero within 15 s,
 #                          saying 401 and "wrong username or password" (not hang).
 #
@@ -38,11 +41,11 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|cut|tcp|tls|tls-untrusted|wrong-password" >&2
+    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|cut|tcp|tls|tls-untrusted|ice-tcp|wrong-password" >&2
     exit 2
 }
 [[ $# -eq 3 ]] || usage
-case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | cut | tcp | tls | tls-untrusted | wrong-password) ;; *) usage ;; esac
+case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | cut | tcp | tls | tls-untrusted | ice-tcp | wrong-password) ;; *) usage ;; esac
 
 if [[ ${DUPLEX_NAT_NETNS:-} != 1 ]]; then
     DUPLEX_NAT_NETNS=1 exec unshare --net --mount bash "$0" "$@"
@@ -65,6 +68,7 @@ nat_internet
 case $CASE in
     restricted) nat_home A 1 restricted ;;
     tcp | tls) nat_home A 1 symmetric udp-blocked; nat_home B 2 symmetric ;;
+    ice-tcp) nat_home B 2 symmetric udp-blocked ;;
     cut)
         nat_home A 1 restricted; nat_home B 2 restricted
         # The direct path between the two NATs, slowed (the relay's path goes through 203.0.113.2, untouched).
@@ -91,7 +95,7 @@ TURN_ARGS=(-n --listening-ip=203.0.113.2 --relay-ip=203.0.113.2 --listening-port
 case $CASE in
     symmetric | chromium | aiortc | relay-only | cut) TURN_ARGS+=(--use-auth-secret --static-auth-secret=$SECRET) ;;
     refresh) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --max-allocate-lifetime=10) ;;
-    wrong-password | tcp) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --no-tls) ;;
+    wrong-password | tcp | ice-tcp) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --no-tls) ;;
     tls | tls-untrusted)
         # A CA of our own and a certificate for coturn's address, which duplex-peer checks (--turn-ca).
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=nat-test-ca \
@@ -155,6 +159,10 @@ case $CASE in
     tls)
         A_ARGS+=(--turn turns:203.0.113.2:5349 --turn-user alice --turn-pass secret --turn-ca "$WORK/ca.pem")
         B_ARGS+=(--turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret) ;;
+    ice-tcp)
+        A_NS=pub
+        A_ARGS=(--signal "$SIGNAL" --room nat --id a --bind 203.0.113.3 -v --timeout 120 --receive-dir "$WORK/received"
+            --ice-tcp) ;;
     tls-untrusted)
         A_ARGS+=(--turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
         B_ARGS+=(--relay-only --turn turns:203.0.113.2:5349 --turn-user alice --turn-pass secret) ;;
@@ -171,7 +179,7 @@ for ((i = 0; i < 200; i++)); do
 done
 grep -q 'joined room' "$WORK/peer-a.err" || die "duplex-peer A did not join room nat (within 10 s)"
 
-if [[ $CASE == chromium ]]; then
+if [[ $CASE == chromium || $CASE == ice-tcp ]]; then
     require_node_modules playwright-core
     # homeB is one of our namespaces (lo and a veth into natB's private range): nothing leaves it.
     spawn peer-b ip netns exec homeB env RTC_ALLOW_ANY_NETNS=1 "$NODE" "$RTC_DIR/chromium_peer.js" --signal "$SIGNAL" --room nat --id b \
@@ -244,7 +252,7 @@ pair_a=$(grep -o 'connected ([^)]*)' "$WORK/peer-a.err" | tail -1 || true)
 [[ -n $pair_a ]] || die "duplex-peer A printed no 'connected (...)' line"
 log "A: $pair_a"
 pair_b=
-if [[ $CASE != chromium && $CASE != aiortc ]]; then
+if [[ $CASE != chromium && $CASE != aiortc && $CASE != ice-tcp ]]; then
     pair_b=$(grep -o 'connected ([^)]*)' "$WORK/peer-b.err" | tail -1 || true)
     [[ -n $pair_b ]] || die "duplex-peer B printed no 'connected (...)' line"
     log "B: $pair_b"
@@ -265,6 +273,8 @@ case $CASE in
         grep -q 'ICE restart' "$WORK/peer-a.err" "$WORK/peer-b.err" || die "nobody restarted ICE"
         grep -hE 'disconnected|ICE restart|: path |connected \(' "$WORK/peer-a.err" "$WORK/peer-b.err" | sed 's/^/  /' >&2
         [[ $pair_a == *relay* ]] || die "after the cut A's pair is not relayed: $pair_a" ;;
+    ice-tcp)
+        [[ $pair_a == *"host/tcp <->"* ]] || die "A's pair is not ICE-TCP: $pair_a" ;;
     tcp | tls)
         [[ $pair_a == *"relay/$CASE"* ]] || die "A (UDP blocked) does not use a relay over $CASE: $pair_a" ;;
     relay-only | refresh)

@@ -107,7 +107,8 @@ void Agent::add_pair(const HostSocket& h, const Candidate& remote) {
     CandidatePair p;
     p.local = h.address;
     p.remote = remote.address;
-    p.local_priority = candidate_priority(h.type, h.local_preference);
+    p.local_priority = h.transport == Transport::Tcp ? tcp_candidate_priority(h.local_preference)
+                                                     : candidate_priority(h.type, h.local_preference);
     p.remote_priority = remote.priority;
     p.foundation = h.foundation + ":" + remote.foundation;
     checklist_.add(std::move(p), controlling_);
@@ -119,14 +120,14 @@ void Agent::add_pair(const HostSocket& h, const Candidate& remote) {
 // candidate is replaced by its base).
 void Agent::pair_with_hosts(const Candidate& remote) {
     for (const auto& h : hosts_) {
-        if (h.usable && same_family(h.address, remote.address)) add_pair(h, remote);
+        if (h.usable && h.transport == remote.transport && same_family(h.address, remote.address)) add_pair(h, remote);
     }
 }
 
 void Agent::pair_with_remotes(const HostSocket& h) {
     if (!h.usable) return;
     for (const auto& r : remote_candidates_) {
-        if (same_family(h.address, r.address)) add_pair(h, r);
+        if (h.transport == r.transport && same_family(h.address, r.address)) add_pair(h, r);
     }
 }
 
@@ -227,8 +228,9 @@ void Agent::handle_request(const base::Endpoint& local, const base::Endpoint& fr
 
     // §7.3.1.3: an unknown source is a peer-reflexive remote candidate, with
     // the priority from the request and a foundation of its own.
-    const bool known = std::any_of(remote_candidates_.begin(), remote_candidates_.end(),
-                                   [&](const Candidate& c) { return c.address == from; });
+    const Transport base_transport = host(local)->transport;
+    const auto same_path = [&](const Candidate& c) { return c.address == from && c.transport == base_transport; };
+    const bool known = std::any_of(remote_candidates_.begin(), remote_candidates_.end(), same_path);
     if (!known) {
         if (remote_candidates_.size() >= config_.max_remote_candidates) return;
         Candidate c;
@@ -236,12 +238,13 @@ void Agent::handle_request(const base::Endpoint& local, const base::Endpoint& fr
         c.priority = *priority;
         c.address = from;
         c.type = CandidateType::PeerReflexive;
+        c.transport = base_transport;  // over ICE-TCP: the connection's far end (RFC 6544 §7.2)
         remote_candidates_.push_back(c);
     }
     CandidatePair* pair = checklist_.find(local, from);
     if (pair == nullptr) {
-        const auto it = std::find_if(remote_candidates_.begin(), remote_candidates_.end(),
-                                     [&](const Candidate& c) { return c.address == from; });
+        const auto it = std::find_if(remote_candidates_.begin(), remote_candidates_.end(), same_path);
+        if (it == remote_candidates_.end()) return;
         add_pair(*host(local), *it);
         pair = checklist_.find(local, from);
         if (pair == nullptr) return;  // the checklist is full of better pairs

@@ -1,8 +1,11 @@
 // proto/ice/agent.hpp: a full ICE agent (RFC 8445), either role, for one data
 // stream with one component (rtcp-mux + BUNDLE, as WebRTC always uses), over
 // UDP, with relayed candidates from TURN (RFC 8656) beside host and
-// server-reflexive ones. Trickle ICE (RFC 8838), consent freshness (RFC 7675),
-// ICE restart (§9). TCP candidates are accepted and ignored. Gathering is in
+// server-reflexive ones, and passive TCP host candidates (ICE-TCP, RFC 6544)
+// that the peer's active side connects to. Trickle ICE (RFC 8838), consent
+// freshness (RFC 7675), ICE restart (§9). The peer's TCP candidates are not
+// paired (we are only ever passive: its checks on a connection teach us the
+// path). Gathering is in
 // gathering.cpp, checks and state in agent.cpp.
 //
 // Drive contract (sans-IO, docs/decisions/0001-sans-io-contract.md):
@@ -148,6 +151,13 @@ public:
     /// their local socket; the transport wraps them for the TURN server and
     /// hands what the relay brings back in as arriving on `relayed`.
     void add_relay(base::Endpoint relayed, base::Endpoint base, base::IpAddress server, RelayProtocol protocol);
+    /// The runtime listens for TCP at `local`: a passive host candidate of
+    /// ICE-TCP (RFC 6544 §4.1, tcptype passive). The peer's active side
+    /// connects and checks first; each connection is a path of its own,
+    /// known by its remote address (learned as peer-reflexive, §7.3.1.3),
+    /// on which we answer and check back. The transport frames the
+    /// datagrams (RFC 4571). `local` must differ from every UDP socket's.
+    void add_tcp_passive(base::Endpoint local);
     /// A server-reflexive address learned another way (the XOR-MAPPED-ADDRESS
     /// of a TURN Allocate response, RFC 8656 §7.3): a candidate like those
     /// STUN servers give, unless the relay policy is on.
@@ -230,6 +240,7 @@ private:
         std::string foundation;
         CandidateType type = CandidateType::Host;
         bool usable = true;  // false: a host socket under the relay policy
+        Transport transport = Transport::Udp;  // Tcp: a passive ICE-TCP listener (RFC 6544)
     };
     struct Selected {
         base::Endpoint local;

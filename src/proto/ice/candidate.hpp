@@ -42,11 +42,27 @@ constexpr std::uint8_t type_preference(CandidateType t) noexcept {
     return 0;
 }
 
+/// RFC 6544 §4.2: a TCP candidate's local preference is
+///   (2^13) * direction-pref + other-pref
+/// with direction-pref 4 for a passive host candidate (6 active, 2 S-O); the
+/// type preference of a TCP host candidate is kept below UDP's (as browsers
+/// do: UDP is preferred when both work).
+inline constexpr std::uint8_t kTcpHostTypePreference = 90;
+constexpr std::uint16_t tcp_local_preference(unsigned direction_pref, unsigned other_pref) noexcept {
+    return static_cast<std::uint16_t>((direction_pref << 13) + (other_pref & 0x1FFF));
+}
+
 /// RFC 8445 §5.1.2.1:
 ///   priority = (2^24)*(type preference) + (2^8)*(local preference) + (2^0)*(256 - component ID)
 constexpr std::uint32_t candidate_priority(CandidateType type, std::uint16_t local_preference,
                                            std::uint16_t component = 1) noexcept {
     return (std::uint32_t{type_preference(type)} << 24) + (std::uint32_t{local_preference} << 8) +
+           (256u - (component > 256 ? 256u : component));
+}
+
+/// A passive TCP host candidate's priority (RFC 6544 §4.2).
+constexpr std::uint32_t tcp_candidate_priority(std::uint16_t local_preference, std::uint16_t component = 1) noexcept {
+    return (std::uint32_t{kTcpHostTypePreference} << 24) + (std::uint32_t{local_preference} << 8) +
            (256u - (component > 256 ? 256u : component));
 }
 

@@ -81,6 +81,27 @@ void Agent::add_relay(base::Endpoint relayed, base::Endpoint base, base::IpAddre
     update_state(last_now_);
 }
 
+void Agent::add_tcp_passive(base::Endpoint local) {
+    if (state_ == IceState::Closed || host(local) != nullptr || config_.relay_only) return;
+    const auto n_tcp = static_cast<std::size_t>(std::count_if(
+        hosts_.begin(), hosts_.end(), [](const HostSocket& h) { return h.transport == Transport::Tcp; }));
+    if (n_tcp >= kMaxHosts) return;
+    const auto pref = tcp_local_preference(4, static_cast<unsigned>(8191 - n_tcp));
+    HostSocket h{local, pref, candidate_foundation(CandidateType::Host, local.ip, std::nullopt, Transport::Tcp),
+                 CandidateType::Host, true, Transport::Tcp};
+    hosts_.push_back(h);
+    Candidate c;
+    c.foundation = h.foundation;
+    c.priority = tcp_candidate_priority(pref);
+    c.address = local;
+    c.type = CandidateType::Host;
+    c.transport = Transport::Tcp;
+    c.tcptype = "passive";
+    emit_local_candidate(std::move(c));
+    gathering_reported_ = false;
+    gather_check_due_ = true;
+}
+
 std::optional<CandidateType> Agent::local_type(const base::Endpoint& local) const {
     const HostSocket* h = host(local);
     if (h == nullptr) return std::nullopt;
@@ -92,7 +113,7 @@ void Agent::add_stun_server(base::Endpoint server) {
     if (std::find(stun_servers_.begin(), stun_servers_.end(), server) != stun_servers_.end()) return;
     stun_servers_.push_back(server);
     for (const auto& h : hosts_) {
-        if (h.type == CandidateType::Host && h.usable && same_family(h.address, server))
+        if (h.type == CandidateType::Host && h.usable && h.transport == Transport::Udp && same_family(h.address, server))
             pending_gathers_.emplace_back(h.address, server);
     }
     gathering_reported_ = false;
@@ -118,11 +139,14 @@ void Agent::learn_local_prflx(const base::Endpoint& base, const base::Endpoint& 
     if (local_candidates_.size() >= kMaxLocalCandidates) return;
     // §7.2.5.3.1: a peer-reflexive local candidate; its base is the socket
     // the check went out of. It is not signalled to the peer.
+    const HostSocket* h = host(base);
+    const Transport transport = h != nullptr ? h->transport : Transport::Udp;
     Candidate c;
-    c.foundation = candidate_foundation(CandidateType::PeerReflexive, base.ip, std::nullopt, Transport::Udp);
+    c.foundation = candidate_foundation(CandidateType::PeerReflexive, base.ip, std::nullopt, transport);
     c.priority = priority;
     c.address = mapped;
     c.type = CandidateType::PeerReflexive;
+    c.transport = transport;
     c.related = base;
     c.ufrag = local_.ufrag;
     local_candidates_.push_back(std::move(c));
@@ -139,7 +163,7 @@ void Agent::on_gather_response(const Outstanding& o, const stun::Message& msg) {
 
 void Agent::add_server_reflexive(base::Endpoint base, base::Endpoint mapped, base::IpAddress server) {
     const HostSocket* h = host(base);
-    if (h == nullptr || h->type != CandidateType::Host || !h->usable) return;
+    if (h == nullptr || h->type != CandidateType::Host || !h->usable || h->transport != Transport::Udp) return;
     add_server_reflexive(*h, mapped, server);
 }
 

@@ -72,6 +72,13 @@ void Peer::handle_datagram(const base::Endpoint& local, const base::Endpoint& fr
     impl_->transport.handle_datagram(local, from, datagram, now);
 }
 
+void Peer::add_tcp_host(const base::Endpoint& local, base::Instant now) {
+    if (!impl_->closed) impl_->transport.add_tcp_host(local, now);
+}
+bool Peer::tcp_accepted(std::uint32_t id, const base::Endpoint& local, const base::Endpoint& remote, base::Instant now) {
+    return !impl_->closed && impl_->transport.tcp_accepted(id, local, remote, now);
+}
+
 void Peer::stream_connected(std::uint32_t id, base::Instant now) {
     if (!impl_->closed) impl_->transport.stream_connected(id, now);
 }

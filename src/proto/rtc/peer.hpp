@@ -222,6 +222,7 @@ struct PeerStats {
     /// The data pair's candidate types ("host", "srflx", "prflx", "relay"),
     /// and for a relayed local one, how the TURN server is reached ("udp").
     std::string local_candidate_type, remote_candidate_type, relay_protocol;
+    std::string candidate_protocol;  // the pair's: "udp", or "tcp" (ICE-TCP)
     std::optional<base::Duration> rtt;
     /// Transport-wide congestion control feedback (RTPFB 15) packets: ours
     /// about what arrived, and the remote's about what we sent.
@@ -264,6 +265,13 @@ public:
     void end_server_lookup(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, base::Instant now);
     void handle_datagram(const base::Endpoint& local, const base::Endpoint& from, base::Bytes datagram,
                          base::Instant now);
+    /// ICE-TCP (RFC 6544): the runtime listens for TCP at `local` (a passive
+    /// host candidate; an address no UDP socket of ours has).
+    void add_tcp_host(const base::Endpoint& local, base::Instant now);
+    /// A connection to that listener from `remote` was accepted; it is stream
+    /// `id` from now on (stream_data, stream_closed, and Transmits with
+    /// `stream == id`). False: not taken (too many): the runtime closes it.
+    bool tcp_accepted(std::uint32_t id, const base::Endpoint& local, const base::Endpoint& remote, base::Instant now);
     /// The stream connection of an event::OpenStream is up; bytes came on
     /// it; it ended (refused, reset, TLS failed: `why` says so).
     void stream_connected(std::uint32_t id, base::Instant now);

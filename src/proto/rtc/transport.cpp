@@ -11,6 +11,8 @@ namespace {
 
 constexpr std::size_t kMaxQueuedDtls = 32;  // DTLS datagrams held until ICE has a path
 constexpr std::size_t kMaxRelays = 16;      // TURN allocations (servers × host sockets)
+constexpr std::size_t kMaxTcpPaths = 16;    // ICE-TCP connections the peer may hold open to us
+constexpr std::size_t kMaxTcpFrame = 2 + 65535;  // RFC 4571: a 16-bit length
 
 /// The method of a STUN message (RFC 8489 §5: M0-M11 around the class bits).
 stun::Method stun_method_of(base::Bytes m) {
@@ -77,6 +79,7 @@ void Transport::ensure_agent(bool controlling, base::Instant now) {
     for (const auto& s : config_.stun_servers) agent_->add_stun_server(s);
     for (const auto& s : looked_up_stun_) agent_->add_stun_server(s);
     for (const auto& r : relays_) add_relay_to_agent(r);
+    for (const auto& t : tcp_hosts_) agent_->add_tcp_passive(t);
     if (gathering_ == GatheringState::New) {
         gathering_ = GatheringState::Gathering;
         out_.emit(event::GatheringChange{gathering_});
@@ -126,6 +129,30 @@ void Transport::start_relays(base::Instant now) {
     update_gathering_hold();
 }
 
+// ------------------------------------------------------------------ ICE-TCP --
+
+void Transport::add_tcp_host(const base::Endpoint& local, base::Instant now) {
+    tcp_hosts_.push_back(local);
+    if (agent_) {
+        agent_->add_tcp_passive(local);
+        pump_agent(now);
+    }
+}
+
+bool Transport::tcp_accepted(std::uint32_t id, const base::Endpoint& local, const base::Endpoint& remote,
+                             base::Instant now) {
+    now_ = std::max(now_, now);
+    if (tcp_paths_.size() >= kMaxTcpPaths || tcp_path(local, remote) != nullptr) return false;
+    tcp_paths_.push_back(TcpPath{id, local, remote, {}});
+    return true;
+}
+
+Transport::TcpPath* Transport::tcp_path(const base::Endpoint& local, const base::Endpoint& remote) {
+    for (auto& p : tcp_paths_)
+        if (p.local == local && p.remote == remote) return &p;
+    return nullptr;
+}
+
 void Transport::stream_connected(std::uint32_t id, base::Instant now) {
     now_ = std::max(now_, now);
     for (std::size_t i = 0; i < relays_.size(); ++i) {
@@ -137,6 +164,41 @@ void Transport::stream_connected(std::uint32_t id, base::Instant now) {
 
 void Transport::stream_data(std::uint32_t id, base::Bytes data, base::Instant now) {
     now_ = std::max(now_, now);
+    for (std::size_t i = 0; i < tcp_paths_.size(); ++i) {
+        if (tcp_paths_[i].id != id) continue;
+        // RFC 4571 §2: LENGTH (16 bits) then the datagram, over and over.
+        // Whole frames in `data` are handed on in place; a piece waits.
+        auto& buf = tcp_paths_[i].buffer;
+        const base::Endpoint local = tcp_paths_[i].local, remote = tcp_paths_[i].remote;
+        base::Bytes rest = data;
+        if (!buf.empty()) {
+            const std::size_t want = buf.size() < 2 ? 2 - buf.size() : 0;
+            const std::size_t take_head = std::min(want, rest.size());
+            buf.insert(buf.end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(take_head));
+            rest = rest.subspan(take_head);
+            if (buf.size() < 2) return;
+            const std::size_t frame = 2 + base::load_be16(buf.data());
+            const std::size_t take = std::min(frame - buf.size(), rest.size());
+            buf.insert(buf.end(), rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(take));
+            rest = rest.subspan(take);
+            if (buf.size() < frame) return;
+            std::vector<std::byte> whole = std::move(buf);
+            buf.clear();
+            handle_datagram(local, remote, base::Bytes(whole).subspan(2), now);
+        }
+        while (rest.size() >= 2) {
+            const std::size_t frame = 2 + base::load_be16(rest.data());
+            if (rest.size() < frame) break;
+            handle_datagram(local, remote, rest.subspan(2, frame - 2), now);
+            rest = rest.subspan(frame);
+        }
+        // handle_datagram may have ended this path (a close): find it again.
+        if (TcpPath* p = tcp_path(local, remote); p != nullptr && !rest.empty()) {
+            if (p->buffer.size() + rest.size() > kMaxTcpFrame) return;  // cannot be: a frame is at most this
+            p->buffer.assign(rest.begin(), rest.end());
+        }
+        return;
+    }
     for (std::size_t i = 0; i < relays_.size(); ++i) {
         if (relays_[i].stream != id) continue;
         relays_[i].client->handle_stream(data, now);
@@ -154,6 +216,9 @@ void Transport::stream_data(std::uint32_t id, base::Bytes data, base::Instant no
 
 void Transport::stream_closed(std::uint32_t id, const std::string& why, base::Instant now) {
     now_ = std::max(now_, now);
+    // An ICE-TCP path that closed is gone: its pair's consent lapses.
+    tcp_paths_.erase(std::remove_if(tcp_paths_.begin(), tcp_paths_.end(), [&](const TcpPath& p) { return p.id == id; }),
+                     tcp_paths_.end());
     for (std::size_t i = 0; i < relays_.size(); ++i) {
         if (relays_[i].stream != id) continue;
         relays_[i].connected = false;
@@ -215,6 +280,18 @@ void Transport::update_gathering_hold() {
 }
 
 void Transport::transmit(const base::Endpoint& local, const base::Endpoint& to, std::vector<std::byte> data) {
+    if (!tcp_paths_.empty()) {
+        if (TcpPath* p = tcp_path(local, to)) {
+            // RFC 4571 §2: a 2-byte length before each datagram.
+            if (data.size() > 65535) return out_.recycle(std::move(data));
+            auto framed = out_.buffer(data.size() + 2);
+            base::store_be16(framed.data(), static_cast<std::uint16_t>(data.size()));
+            std::copy(data.begin(), data.end(), framed.begin() + 2);
+            out_.recycle(std::move(data));
+            out_.transmits.push_back(Transmit{local, to, std::move(framed), p->id});
+            return;
+        }
+    }
     if (!relays_.empty()) {
         if (Relay* r = relay_at(local)) {
             // A pooled buffer: with a channel bound, wrapping copies into it
@@ -583,6 +660,10 @@ void Transport::fill_stats(PeerStats& st) const {
         st.local_candidate_type = ours ? std::string(ice::to_string(*ours)) : std::string();
         st.remote_candidate_type = theirs ? std::string(ice::to_string(*theirs)) : std::string();
         st.relay_protocol.clear();
+        const bool tcp = std::any_of(tcp_paths_.begin(), tcp_paths_.end(), [&](const TcpPath& p) {
+            return p.local == pair->first && p.remote == pair->second;
+        });
+        st.candidate_protocol = tcp ? "tcp" : "udp";
         for (const auto& r : relays_)
             if (r.allocation && r.allocation->relayed == pair->first) st.relay_protocol = std::string(ice::to_string(r.server.protocol));
     }

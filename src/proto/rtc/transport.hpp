@@ -104,8 +104,11 @@ public:
     void send_media(std::vector<std::byte> datagram);
 
     // --- the network, time, the end ---
-    /// A TURN server's stream connection (event::OpenStream) is up, brought
-    /// bytes, or ended.
+    /// ICE-TCP: a passive listener, and a connection the peer made to it.
+    void add_tcp_host(const base::Endpoint& local, base::Instant now);
+    bool tcp_accepted(std::uint32_t id, const base::Endpoint& local, const base::Endpoint& remote, base::Instant now);
+    /// A stream connection (a TURN server's, event::OpenStream, or an ICE-TCP
+    /// one) is up, brought bytes, or ended.
     void stream_connected(std::uint32_t id, base::Instant now);
     void stream_data(std::uint32_t id, base::Bytes data, base::Instant now);
     void stream_closed(std::uint32_t id, const std::string& why, base::Instant now);
@@ -162,7 +165,19 @@ private:
     std::vector<TurnServer> looked_up_turn_;      // TURN servers likewise
     int server_lookups_ = 0;                      // names still being looked up
     std::vector<Relay> relays_;
+    // Stream ids: ours (OpenStream) count up from 1; the runtime's accepted
+    // ICE-TCP connections use its own ids from 0x8000'0000 up.
     std::uint32_t next_stream_ = 1;
+    /// An ICE-TCP connection (RFC 6544): datagrams framed by a 2-byte length
+    /// (RFC 4571) both ways; `buffer` holds an unfinished frame.
+    struct TcpPath {
+        std::uint32_t id;
+        base::Endpoint local, remote;
+        std::vector<std::byte> buffer;
+    };
+    std::vector<base::Endpoint> tcp_hosts_;
+    std::vector<TcpPath> tcp_paths_;
+    TcpPath* tcp_path(const base::Endpoint& local, const base::Endpoint& remote);
     std::string turn_error_;                      // the first TURN failure, told when ICE fails
     base::Instant now_{};                         // the latest input's time (for wrapping)
     std::unique_ptr<ice::Agent> agent_;

@@ -1,5 +1,5 @@
-// api/turn_connection.cpp: a TURN server's TCP or TLS connection. See the header.
-#include "api/turn_connection.hpp"
+// api/stream_connection.cpp: a PeerConnection's TCP or TLS connection. See the header.
+#include "api/stream_connection.hpp"
 
 #include "api/session.hpp"
 #include "runtime/address.hpp"
@@ -9,7 +9,7 @@
 
 namespace duplex::detail {
 
-TurnConnection::TurnConnection(runtime::Loop& loop, const base::Endpoint& server, bool tls, const std::string& host,
+StreamConnection::StreamConnection(runtime::Loop& loop, const base::Endpoint& server, bool tls, const std::string& host,
                                const std::string& ca_file, Callbacks callbacks)
     : loop_(loop), server_(server), cb_(std::move(callbacks)) {
     auto s = runtime::TcpSocket::connect(loop, runtime::to_address(server), this);
@@ -39,24 +39,29 @@ TurnConnection::TurnConnection(runtime::Loop& loop, const base::Endpoint& server
     stream_ = std::make_unique<runtime::TlsStream>(std::move(s.value()), std::move(ctx), this, host);
 }
 
-TurnConnection::~TurnConnection() {
+StreamConnection::StreamConnection(runtime::Loop& loop, int fd, const base::Endpoint& remote, Callbacks callbacks)
+    : loop_(loop), server_(remote), cb_(std::move(callbacks)), up_(true) {
+    stream_ = std::make_unique<runtime::TcpSocket>(loop, fd, this);
+}
+
+StreamConnection::~StreamConnection() {
     ended_ = true;
     if (stream_) stream_->close();
 }
 
-void TurnConnection::close() {
+void StreamConnection::close() {
     ended_ = true;
     if (stream_) stream_->close();
 }
 
-void TurnConnection::end(const std::string& why) {
+void StreamConnection::end(const std::string& why) {
     if (ended_) return;
     ended_ = true;
     if (stream_) stream_->close();
     if (cb_.closed) cb_.closed(why);  // may destroy this
 }
 
-void TurnConnection::on_connected(std::error_code ec) {
+void StreamConnection::on_connected(std::error_code ec) {
     if (ended_) return;
     if (ec) {
         const std::string detail = stream_ ? stream_->error_detail() : std::string();
@@ -67,7 +72,7 @@ void TurnConnection::on_connected(std::error_code ec) {
     if (cb_.connected) cb_.connected();
 }
 
-void TurnConnection::send(base::Bytes frame) {
+void StreamConnection::send(base::Bytes frame) {
     if (ended_ || !stream_) return;
     std::size_t sent = 0;
     if (up_ && pending_.empty()) {
@@ -87,7 +92,7 @@ void TurnConnection::send(base::Bytes frame) {
     if (up_) stream_->want_write(true);
 }
 
-void TurnConnection::flush() {
+void StreamConnection::flush() {
     if (!up_ || ended_ || pending_.empty()) return;
     auto n = stream_->write(pending_);
     if (!n) return end("writing to " + server_.to_string() + ": " + n.error().message());
@@ -95,16 +100,16 @@ void TurnConnection::flush() {
     stream_->want_write(!pending_.empty());
 }
 
-void TurnConnection::on_writable() { flush(); }
+void StreamConnection::on_writable() { flush(); }
 
-void TurnConnection::on_read(base::MutableBytes data) {
+void StreamConnection::on_read(base::MutableBytes data) {
     if (ended_) return;
     if (cb_.data) cb_.data(data);
 }
 
-void TurnConnection::on_eof() { end("the server closed the connection"); }
+void StreamConnection::on_eof() { end("the server closed the connection"); }
 
-void TurnConnection::on_error(std::error_code ec) {
+void StreamConnection::on_error(std::error_code ec) {
     const std::string detail = stream_ ? stream_->error_detail() : std::string();
     end(detail.empty() ? ec.message() : detail);
 }

@@ -1,10 +1,11 @@
-// api/turn_connection.hpp: the TCP or TLS connection to a TURN server that a
-// PeerConnection's machine asks for (proto::rtc::event::OpenStream, RFC 8656
-// §3.1). It moves bytes both ways and says when it is up and when it ended;
-// the TURN client in proto/turn frames and reads them.
+// api/stream_connection.hpp: a PeerConnection's TCP (or TLS) connection: to
+// a TURN server that the machine asks for (proto::rtc::event::OpenStream,
+// RFC 8656 §3.1), or from a peer to our ICE-TCP listener (RFC 6544). It
+// moves bytes both ways and says when it is up and when it ended; the
+// machine frames them (TURN's ChannelData and STUN, or RFC 4571).
 //
-// Writes are whole TURN frames. What the kernel does not take waits here, up
-// to kMaxPending bytes; a frame beyond that is dropped whole (TURN carries
+// Writes are whole frames. What the kernel does not take waits here, up to
+// kMaxPending bytes; a frame beyond that is dropped whole (both carry
 // datagrams: SCTP and ICE retransmit, and a frame cut in two would break
 // the stream).
 #pragma once
@@ -25,7 +26,7 @@ class Loop;
 
 namespace duplex::detail {
 
-class TurnConnection final : public runtime::Stream::Handler {
+class StreamConnection final : public runtime::Stream::Handler {
 public:
     struct Callbacks {
         std::function<void()> connected;
@@ -37,11 +38,14 @@ public:
     /// Connects to `server`; with `tls`, a TLS client that checks the
     /// server's certificate against `host` and the CAs of `ca_file` (empty:
     /// the system store). A failure to start comes as `closed`, later.
-    TurnConnection(runtime::Loop& loop, const base::Endpoint& server, bool tls, const std::string& host,
-                   const std::string& ca_file, Callbacks callbacks);
-    ~TurnConnection() override;
-    TurnConnection(const TurnConnection&) = delete;
-    TurnConnection& operator=(const TurnConnection&) = delete;
+    StreamConnection(runtime::Loop& loop, const base::Endpoint& server, bool tls, const std::string& host,
+                     const std::string& ca_file, Callbacks callbacks);
+    /// An accepted connection (descriptor `fd`, from `remote`): up already,
+    /// `connected` is not called.
+    StreamConnection(runtime::Loop& loop, int fd, const base::Endpoint& remote, Callbacks callbacks);
+    ~StreamConnection() override;
+    StreamConnection(const StreamConnection&) = delete;
+    StreamConnection& operator=(const StreamConnection&) = delete;
 
     void send(base::Bytes frame);
     /// Closes at once; no callback after this.
