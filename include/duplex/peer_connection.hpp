@@ -172,6 +172,13 @@ public:
     Status set_local_description();
     Status set_remote_description(const SessionDescription& description);
     Status add_ice_candidate(const IceCandidate& candidate);
+    /// setConfiguration(): new ICE servers (and TURN credentials: REST ones
+    /// expire) and transport policy, used from the next ICE restart
+    /// (restart_ice(), or the peer's), or from the first gathering if it has
+    /// not begun. TURN allocations made already stay until close. A bad URL is
+    /// invalid_argument; changing the certificate, the local addresses and
+    /// ports, ice_tcp, max_message_size or max_tracks is invalid_state.
+    Status set_configuration(const Configuration& config);
     /// restartIce(): the next offer has new ICE credentials; the data
     /// channels stay open while ICE finds a path again. Fires on_negotiation_needed.
     void restart_ice();

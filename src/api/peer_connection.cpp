@@ -165,13 +165,24 @@ Status PeerImpl::init() {
     }
     for (const auto& url : plan->unused)
         DUPLEX_LOG(Warn, "rtc: " << url << ": STUN over TLS is not supported: no candidates from it");
+    look_up_servers(plan->names);
+    if (config_.ice_tcp && config_.ice_transport_policy == IceTransportPolicy::All) listen_ice_tcp(now);
+    peer_->hosts_complete(now);
+    live_peers().push_back(weak);
+    return {};
+}
+
+void PeerImpl::look_up_servers(const std::vector<NamedServer>& names) {
     // Servers by name: looked up off the loop (runtime::Resolver); gathering
-    // is complete only once each lookup ended.
-    for (const auto& named : plan->names) {
+    // is complete only once each lookup ended. A lookup that ends after
+    // set_configuration() replaced its configuration adds nothing.
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    const auto generation = servers_generation_;
+    for (const auto& named : names) {
         peer_->begin_server_lookup();
         runtime::Resolver::resolve(
             loop_.runtime(), named.url.host, named.url.port, SOCK_DGRAM,
-            [weak, named](std::vector<runtime::Address> found, std::error_code ec) {
+            [weak, named, generation](std::vector<runtime::Address> found, std::error_code ec) {
                 auto self = weak.lock();
                 if (!self || self->closed_ || !self->peer_) return;
                 std::vector<base::Endpoint> addresses;
@@ -190,19 +201,48 @@ Status PeerImpl::init() {
                 }
                 std::vector<base::Endpoint> stun;
                 std::vector<proto::rtc::TurnServer> turn;
-                for (const auto& e : addresses) {
-                    if (named.url.is_turn()) turn.push_back(proto::rtc::TurnServer{e, named.username, named.credential,
-                                                                                   relay_protocol_of(named.url), text,
-                                                                                   named.url.host});
-                    else stun.push_back(e);
+                if (generation == self->servers_generation_) {
+                    for (const auto& e : addresses) {
+                        if (named.url.is_turn())
+                            turn.push_back(proto::rtc::TurnServer{e, named.username, named.credential,
+                                                                  relay_protocol_of(named.url), text, named.url.host});
+                        else
+                            stun.push_back(e);
+                    }
                 }
                 self->peer_->end_server_lookup(std::move(stun), std::move(turn), base::Clock::now());
                 self->flush();
             });
     }
-    if (config_.ice_tcp && config_.ice_transport_policy == IceTransportPolicy::All) listen_ice_tcp(now);
-    peer_->hosts_complete(now);
-    live_peers().push_back(weak);
+}
+
+Status PeerImpl::set_configuration(const Configuration& c) {
+    if (closed_ || !peer_) return Status(Errc::invalid_state, "the connection is closed");
+    // W3C setConfiguration: what fixes the connection's identity and sockets
+    // cannot change (InvalidModificationError).
+    const auto fixed = [&]() -> const char* {
+        if (c.certificate_pem != config_.certificate_pem || c.private_key_pem != config_.private_key_pem)
+            return "the certificate";
+        if (c.allowed_addresses != config_.allowed_addresses || c.port_min != config_.port_min ||
+            c.port_max != config_.port_max || c.ice_tcp != config_.ice_tcp)
+            return "the local addresses and ports";
+        if (c.max_message_size != config_.max_message_size) return "max_message_size";
+        if (c.max_tracks != config_.max_tracks) return "max_tracks";
+        return nullptr;
+    }();
+    if (fixed != nullptr)
+        return Status(Errc::invalid_state, std::string("set_configuration cannot change ") + fixed + " of a live connection");
+    auto plan = plan_ice_servers(c.ice_servers);
+    if (!plan) return plan.status();
+    for (const auto& url : plan->unused)
+        DUPLEX_LOG(Warn, "rtc: " << url << ": STUN over TLS is not supported: no candidates from it");
+    config_.ice_servers = c.ice_servers;
+    config_.ice_transport_policy = c.ice_transport_policy;
+    config_.turn_tls_ca_file = c.turn_tls_ca_file;
+    ++servers_generation_;
+    peer_->set_ice_servers(plan->stun, plan->turn, c.ice_transport_policy == IceTransportPolicy::Relay);
+    look_up_servers(plan->names);
+    flush();
     return {};
 }
 
@@ -793,6 +833,11 @@ Status PeerConnection::set_remote_description(const SessionDescription& d) {
 Status PeerConnection::add_ice_candidate(const IceCandidate& c) {
     if (!impl_) return no_impl();
     return on_loop(impl_, impl_->loop(), [c](detail::PeerImpl& p) { return p.add_ice_candidate(c); });
+}
+
+Status PeerConnection::set_configuration(const Configuration& config) {
+    if (!impl_) return no_impl();
+    return on_loop(impl_, impl_->loop(), [config](detail::PeerImpl& p) { return p.set_configuration(config); });
 }
 
 void PeerConnection::restart_ice() {

@@ -6,6 +6,7 @@
 #include <duplex/data_channel.hpp>
 #include <duplex/peer_connection.hpp>
 
+#include "api/ice_servers.hpp"
 #include "api/stream_connection.hpp"
 #include "proto/rtc/peer.hpp"
 #include "runtime/loop.hpp"
@@ -160,6 +161,11 @@ private:
     std::vector<std::unique_ptr<runtime::TcpListener>> tcp_listeners_;
     std::uint32_t next_accepted_id_ = 0x8000'0000u;
     void listen_ice_tcp(base::Instant now);
+    void look_up_servers(const std::vector<NamedServer>& names);
+    std::uint64_t servers_generation_ = 0;  // set_configuration() counts up: older lookups add nothing
+public:
+    Status set_configuration(const Configuration& c);
+private:
     void accept_ice_tcp(int fd, const base::Endpoint& remote);
     std::map<proto::rtc::ChannelKey, std::weak_ptr<ChannelState>> channels_;
     std::map<proto::rtc::ChannelKey, std::shared_ptr<ChannelState>> live_channels_;  // held while open

@@ -525,8 +525,39 @@ TEST(IceServers, AUrlThatIsNotOneIsTheError) {
         EXPECT_NE(pc.status().message().find(bad), std::string::npos) << pc.status().message();
     }
     Configuration good = loopback();
-    good.ice_servers = {{{"stun:127.0.0.1:3478", "turn:turn.example.org?transport=tcp", "turns:turn.example.org"}, "u", "p"}};
-    EXPECT_TRUE(PeerConnection::create(loop, good).ok());  // TURN accepted (logged: not used yet)
+    good.ice_servers = {{{"stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=tcp", "turns:127.0.0.1"}, "u", "p"}};
+    EXPECT_TRUE(PeerConnection::create(loop, good).ok());
+    // W3C: a TURN URL without a username or credential is refused.
+    Configuration anonymous = loopback();
+    anonymous.ice_servers = {{{"turn:127.0.0.1:3478"}, "", ""}};
+    auto pc = PeerConnection::create(loop, anonymous);
+    ASSERT_FALSE(pc.ok());
+    EXPECT_EQ(pc.status().code(), Errc::invalid_argument);
+    EXPECT_NE(pc.status().message().find("username and a credential"), std::string::npos) << pc.status().message();
+}
+
+TEST(IceServers, SetConfigurationTakesServersAndRefusesWhatCannotChange) {
+    EventLoop loop;  // called from this thread, the loop's (calls from others are posted and return ok)
+    auto pc = PeerConnection::create(loop, loopback());
+    ASSERT_TRUE(pc.ok());
+    Configuration next = loopback();
+    next.ice_servers = {{{"stun:127.0.0.1:3478", "turn:127.0.0.1:3478"}, "u", "p"}};
+    next.ice_transport_policy = IceTransportPolicy::Relay;
+    EXPECT_TRUE(pc->set_configuration(next).ok());
+    Configuration bad_url = next;
+    bad_url.ice_servers = {{{"stun:no such host"}, "", ""}};
+    EXPECT_EQ(pc->set_configuration(bad_url).code(), Errc::invalid_argument);
+    Configuration other_ports = next;
+    other_ports.port_min = 50000;
+    other_ports.port_max = 50100;
+    const auto st = pc->set_configuration(other_ports);
+    EXPECT_EQ(st.code(), Errc::invalid_state);
+    EXPECT_NE(st.message().find("local addresses and ports"), std::string::npos) << st.message();
+    Configuration other_cert = next;
+    other_cert.certificate_pem = "-----BEGIN CERTIFICATE-----";
+    EXPECT_EQ(pc->set_configuration(other_cert).code(), Errc::invalid_state);
+    pc->close();
+    EXPECT_EQ(pc->set_configuration(next).code(), Errc::invalid_state);  // closed
 }
 
 namespace {

@@ -746,12 +746,43 @@ void Agent::restart(Credentials new_local, base::Instant now) {
     if (state_ == IceState::Completed) set_state(IceState::Connected);
     // §9 / RFC 8838 §4.1: the same host and server-reflexive candidates are
     // signalled again in the new generation.
+    // Under the relay policy (it may have changed: set_relay_only) only the
+    // relayed ones; a host socket that became usable gets its candidates.
     std::vector<Candidate> again;
     for (const auto& c : local_candidates_) {
-        if (c.type != CandidateType::PeerReflexive) again.push_back(c);
+        if (c.type == CandidateType::PeerReflexive) continue;
+        const base::Endpoint base = c.type == CandidateType::ServerReflexive && c.related ? *c.related : c.address;
+        const HostSocket* h = host(base);
+        if (c.type != CandidateType::Relayed && (h == nullptr || !h->usable)) continue;
+        again.push_back(c);
     }
     local_candidates_.clear();
     for (auto& c : again) emit_local_candidate(std::move(c));
+    for (const auto& h : hosts_) {
+        if (h.type != CandidateType::Host || !h.usable) continue;
+        const bool announced = std::any_of(again.begin(), again.end(), [&](const Candidate& c) {
+            return c.type == CandidateType::Host && c.address == h.address;
+        });
+        if (announced) continue;
+        emit_local_candidate(host_candidate(h));
+    }
+    // §9 leaves re-gathering to us: server-reflexive candidates are signalled
+    // again above; a STUN server not asked yet from a host socket (new ones
+    // from setConfiguration, or a socket that became usable) is asked now.
+    for (const auto& h : hosts_) {
+        if (h.type != CandidateType::Host || !h.usable || h.transport != Transport::Udp) continue;
+        for (const auto& server : stun_servers_) {
+            if (!same_family(h.address, server)) continue;
+            const bool have = std::any_of(local_candidates_.begin(), local_candidates_.end(), [&](const Candidate& c) {
+                return c.type == CandidateType::ServerReflexive && c.related == h.address &&
+                       c.foundation == candidate_foundation(CandidateType::ServerReflexive, h.address.ip, server.ip,
+                                                            Transport::Udp);
+            });
+            const bool queued = std::find(pending_gathers_.begin(), pending_gathers_.end(),
+                                          std::make_pair(h.address, server)) != pending_gathers_.end();
+            if (!have && !queued) pending_gathers_.emplace_back(h.address, server);
+        }
+    }
     gathering_reported_ = false;
     gather_check_due_ = true;
     update_state(now);

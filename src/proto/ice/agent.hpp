@@ -162,12 +162,18 @@ public:
     /// of a TURN Allocate response, RFC 8656 §7.3): a candidate like those
     /// STUN servers give, unless the relay policy is on.
     void add_server_reflexive(base::Endpoint base, base::Endpoint mapped, base::IpAddress server);
+    /// The relay policy changed (setConfiguration): from the next restart(),
+    /// host sockets are used or not, and their candidates signalled or not.
+    void set_relay_only(bool on);
     /// The type of the local candidate whose base is `local` (Host or Relayed).
     std::optional<CandidateType> local_type(const base::Endpoint& local) const;
     /// The candidate types of a pair, ours and the peer's, as statistics name
     /// them (a host base behind a NAT is used as srflx or prflx).
     std::pair<std::optional<CandidateType>, std::optional<CandidateType>> pair_types(
         const base::Endpoint& local, const base::Endpoint& remote) const;
+    /// Replaces the STUN servers (setConfiguration); the next restart()
+    /// gathers through these.
+    void set_stun_servers(std::vector<base::Endpoint> servers);
     /// While held, gathering is not reported complete (a STUN server's name
     /// is still being looked up: its candidates are yet to come).
     void hold_gathering(bool hold);
@@ -275,6 +281,7 @@ private:
                     std::uint16_t code, std::string_view reason, const std::string* pwd,
                     const std::vector<std::uint16_t>* unknown = nullptr);
     void add_server_reflexive(const HostSocket& h, const base::Endpoint& mapped, const base::IpAddress& server);
+    Candidate host_candidate(const HostSocket& h) const;
     void learn_local_prflx(const base::Endpoint& base, const base::Endpoint& mapped, std::uint32_t priority);
     void switch_role(bool controlling);
     /// Forgets the remote side and the checks of the current generation

@@ -30,13 +30,7 @@ void Agent::add_host(base::Endpoint local) {
         gather_check_due_ = true;  // gathering may be complete: relays are the transport's to add
         return;
     }
-
-    Candidate c;
-    c.foundation = h.foundation;
-    c.priority = candidate_priority(CandidateType::Host, pref);
-    c.address = local;
-    c.type = CandidateType::Host;
-    emit_local_candidate(std::move(c));
+    emit_local_candidate(host_candidate(h));
 
     for (const auto& server : stun_servers_) {
         if (same_family(local, server)) pending_gathers_.emplace_back(local, server);
@@ -90,16 +84,32 @@ void Agent::add_tcp_passive(base::Endpoint local) {
     HostSocket h{local, pref, candidate_foundation(CandidateType::Host, local.ip, std::nullopt, Transport::Tcp),
                  CandidateType::Host, true, Transport::Tcp};
     hosts_.push_back(h);
-    Candidate c;
-    c.foundation = h.foundation;
-    c.priority = tcp_candidate_priority(pref);
-    c.address = local;
-    c.type = CandidateType::Host;
-    c.transport = Transport::Tcp;
-    c.tcptype = "passive";
-    emit_local_candidate(std::move(c));
+    emit_local_candidate(host_candidate(h));
     gathering_reported_ = false;
     gather_check_due_ = true;
+}
+
+Candidate Agent::host_candidate(const HostSocket& h) const {
+    Candidate c;
+    c.foundation = h.foundation;
+    c.address = h.address;
+    c.type = CandidateType::Host;
+    c.transport = h.transport;
+    if (h.transport == Transport::Tcp) {
+        c.priority = tcp_candidate_priority(h.local_preference);
+        c.tcptype = "passive";
+    } else {
+        c.priority = candidate_priority(CandidateType::Host, h.local_preference);
+    }
+    return c;
+}
+
+void Agent::set_relay_only(bool on) {
+    // Takes effect with the next restart(): which candidates it signals, and
+    // which sockets take checks from then on.
+    config_.relay_only = on;
+    for (auto& h : hosts_)
+        if (h.type == CandidateType::Host) h.usable = !on;
 }
 
 std::optional<CandidateType> Agent::local_type(const base::Endpoint& local) const {
@@ -118,6 +128,19 @@ void Agent::add_stun_server(base::Endpoint server) {
     }
     gathering_reported_ = false;
     gather_check_due_ = true;
+}
+
+void Agent::set_stun_servers(std::vector<base::Endpoint> servers) {
+    if (servers.size() > kMaxStunServers) servers.resize(kMaxStunServers);
+    stun_servers_ = std::move(servers);
+    // Gathers not begun through a server no longer listed are dropped; the
+    // next restart() gathers through the new ones.
+    pending_gathers_.erase(std::remove_if(pending_gathers_.begin(), pending_gathers_.end(),
+                                          [&](const auto& g) {
+                                              return std::find(stun_servers_.begin(), stun_servers_.end(), g.second) ==
+                                                     stun_servers_.end();
+                                          }),
+                           pending_gathers_.end());
 }
 
 void Agent::hold_gathering(bool hold) {

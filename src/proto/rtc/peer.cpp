@@ -61,6 +61,9 @@ base::Result<std::unique_ptr<Peer>> Peer::create(PeerConfig config, base::Instan
 void Peer::add_host(const base::Endpoint& local, base::Instant now) { impl_->transport.add_host(local, now); }
 
 void Peer::hosts_complete(base::Instant now) { impl_->transport.hosts_complete(now); }
+void Peer::set_ice_servers(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, bool relay_only) {
+    impl_->transport.set_servers(std::move(stun), std::move(turn), relay_only);
+}
 void Peer::begin_server_lookup() { impl_->transport.begin_server_lookup(); }
 void Peer::end_server_lookup(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, base::Instant now) {
     impl_->transport.end_server_lookup(std::move(stun), std::move(turn), now);

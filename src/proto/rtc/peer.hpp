@@ -258,6 +258,11 @@ public:
     void add_host(const base::Endpoint& local, base::Instant now);
     /// No more host sockets will come (gathering of host candidates is done).
     void hosts_complete(base::Instant now);
+    /// New ICE servers and relay policy (W3C setConfiguration): used from the
+    /// next ICE restart (restart_ice(), or the peer's), or from the first
+    /// gathering if it has not begun. Names among them: begin_server_lookup()
+    /// and end_server_lookup() as at the start.
+    void set_ice_servers(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, bool relay_only);
     /// A STUN or TURN server known by name (stun:host, turn:host): gathering
     /// is not complete until end_server_lookup() says what the name gave
     /// (none: nothing).

@@ -54,7 +54,10 @@ Transport::Transport(PeerOutputs& out, Listener& listener, const PeerConfig& con
       config_(config),
       certificate_(std::move(certificate)),
       credentials_{random_ice_string(8), random_ice_string(24)},
-      tie_breaker_(random_u64()) {}
+      tie_breaker_(random_u64()),
+      stun_servers_(config.stun_servers),
+      turn_servers_(config.turn_servers),
+      relay_only_(config.relay_only) {}
 
 // ---------------------------------------------------------------------- ICE --
 
@@ -72,11 +75,12 @@ void Transport::ensure_agent(bool controlling, base::Instant now) {
     ac.local = credentials_;
     ac.failed_timeout = config_.ice_failed_timeout;
     ac.ta = config_.ice_pacing;
-    ac.relay_only = config_.relay_only;
+    apply_next_servers();  // a set_servers() before the first gathering
+    ac.relay_only = relay_only_;
     agent_ = std::make_unique<ice::Agent>(ac, now);
     now_ = std::max(now_, now);
     for (const auto& h : hosts_) agent_->add_host(h);
-    for (const auto& s : config_.stun_servers) agent_->add_stun_server(s);
+    for (const auto& s : stun_servers_) agent_->add_stun_server(s);
     for (const auto& s : looked_up_stun_) agent_->add_stun_server(s);
     for (const auto& r : relays_) add_relay_to_agent(r);
     for (const auto& t : tcp_hosts_) agent_->add_tcp_passive(t);
@@ -91,7 +95,7 @@ void Transport::ensure_agent(bool controlling, base::Instant now) {
 
 void Transport::start_relays(base::Instant now) {
     if (!agent_) return;
-    auto want = config_.turn_servers;
+    auto want = turn_servers_;
     want.insert(want.end(), looked_up_turn_.begin(), looked_up_turn_.end());
     const auto make_client = [&](const TurnServer& server, bool stream) {
         turn::ClientConfig tc;
@@ -227,6 +231,25 @@ void Transport::stream_closed(std::uint32_t id, const std::string& why, base::In
     }
 }
 
+void Transport::set_servers(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, bool relay_only) {
+    next_servers_ = Servers{std::move(stun), std::move(turn), relay_only};
+}
+
+void Transport::apply_next_servers() {
+    if (!next_servers_) return;
+    stun_servers_ = std::move(next_servers_->stun);
+    turn_servers_ = std::move(next_servers_->turn);
+    relay_only_ = next_servers_->relay_only;
+    next_servers_.reset();
+    // Names looked up for the old configuration go with it (the runtime
+    // looks the new ones up: end_server_lookup adds them).
+    looked_up_stun_.clear();
+    looked_up_turn_.clear();
+    if (!agent_) return;
+    agent_->set_relay_only(relay_only_);
+    agent_->set_stun_servers(stun_servers_);
+}
+
 void Transport::add_relay_to_agent(const Relay& r) {
     if (!agent_ || !r.allocation) return;
     agent_->add_relay(r.allocation->relayed, r.base, r.server.address.ip, r.server.protocol);
@@ -333,7 +356,9 @@ void Transport::use_local_credentials(const ice::Credentials& c, base::Instant n
         gathering_ = GatheringState::Gathering;
         out_.emit(event::GatheringChange{gathering_});
     }
+    apply_next_servers();
     agent_->restart(c, now);
+    start_relays(now);  // servers set since: their allocations
 }
 
 void Transport::set_remote_credentials(const ice::Credentials& c) {
@@ -377,6 +402,14 @@ void Transport::begin_server_lookup() {
 void Transport::end_server_lookup(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, base::Instant now) {
     now_ = std::max(now_, now);
     if (server_lookups_ > 0) --server_lookups_;
+    if (next_servers_) {
+        // Names of a configuration that waits for the next restart.
+        next_servers_->stun.insert(next_servers_->stun.end(), stun.begin(), stun.end());
+        next_servers_->turn.insert(next_servers_->turn.end(), turn.begin(), turn.end());
+        update_gathering_hold();
+        pump_agent(now);
+        return;
+    }
     for (const auto& s : stun) {
         looked_up_stun_.push_back(s);
         if (agent_) agent_->add_stun_server(s);

@@ -76,6 +76,10 @@ public:
     void end_of_remote_candidates();
     void add_host(const base::Endpoint& local, base::Instant now);
     void hosts_complete(base::Instant now);
+    /// New ICE servers and relay policy (setConfiguration): used from the
+    /// next ICE restart (or the first gathering, if it has not begun). TURN
+    /// allocations made already stay until the connection closes.
+    void set_servers(std::vector<base::Endpoint> stun, std::vector<TurnServer> turn, bool relay_only);
     /// A STUN or TURN server's name is being looked up: gathering waits for it.
     void begin_server_lookup();
     /// The lookup ended: its addresses (none: nothing), then gathering goes on.
@@ -161,7 +165,18 @@ private:
     std::uint64_t tie_breaker_;
 
     std::vector<base::Endpoint> hosts_;
-    std::vector<base::Endpoint> looked_up_stun_;  // STUN servers found by name (beside config_'s)
+    // The servers in use: config_'s at first, set_servers() later.
+    std::vector<base::Endpoint> stun_servers_;
+    std::vector<TurnServer> turn_servers_;
+    bool relay_only_ = false;
+    struct Servers {
+        std::vector<base::Endpoint> stun;
+        std::vector<TurnServer> turn;
+        bool relay_only = false;
+    };
+    std::optional<Servers> next_servers_;  // set_servers() before a restart applies them
+    void apply_next_servers();
+    std::vector<base::Endpoint> looked_up_stun_;  // STUN servers found by name (beside stun_servers_)
     std::vector<TurnServer> looked_up_turn_;      // TURN servers likewise
     int server_lookups_ = 0;                      // names still being looked up
     std::vector<Relay> relays_;
