@@ -1,7 +1,8 @@
 # The sans-IO rule (DESIGN.md), checked: nothing under src/proto includes a
 # socket, epoll, thread or mutex header, nor reads a clock. <chrono> types are
 # fine; only now() is refused. Headers of pure third-party libraries that a
-# protocol needs are the one exception, listed here.
+# protocol needs are the one exception, listed here. And nothing under
+# src/runtime includes src/proto (layers point one way).
 #   cmake -DROOT=<source dir> -P proto_purity_check.cmake
 set(allowed_third_party "usrsctp.h")
 
@@ -41,6 +42,19 @@ foreach(f IN LISTS files)
         string(REPLACE ";" "," shown "${line}")  # CMake lists split on ';'
         string(APPEND violations "${f}:${n}: ${shown}\n")
       endif()
+    endif()
+  endforeach()
+endforeach()
+# And the other way round: the runtime moves bytes and knows no protocol's
+# rules, so nothing under src/runtime includes a header of src/proto.
+file(GLOB_RECURSE runtime_files "${ROOT}/src/runtime/*.hpp" "${ROOT}/src/runtime/*.cpp")
+foreach(f IN LISTS runtime_files)
+  file(STRINGS "${f}" lines)
+  set(n 0)
+  foreach(line IN LISTS lines)
+    math(EXPR n "${n} + 1")
+    if(line MATCHES "^[ \t]*#[ \t]*include[ \t]*\"(proto/[^\"]+)\"")
+      string(APPEND violations "${f}:${n}: the runtime includes \"${CMAKE_MATCH_1}\"\n")
     endif()
   endforeach()
 endforeach()

@@ -118,7 +118,7 @@ void PeerImpl::retire_sockets() {
     sockets_.clear();
     auto turn = std::make_shared<std::map<std::uint32_t, std::unique_ptr<StreamConnection>>>(std::move(stream_connections_));
     stream_connections_.clear();
-    auto resolver = std::shared_ptr<runtime::MdnsResolver>(std::move(resolver_));
+    auto resolver = std::shared_ptr<MdnsResolver>(std::move(resolver_));
     loop_.runtime().defer([doomed, resolver, turn, listeners] {});
 }
 
@@ -544,7 +544,7 @@ void PeerImpl::resolve_candidate(const std::string& candidate) {
     if (closed_ || !c || !c->is_mdns()) return;
     // One resolver per peer connection, opened only when a browser hides its
     // addresses: its socket and cache go with the connection.
-    if (!resolver_) resolver_ = std::make_unique<runtime::MdnsResolver>(loop_.runtime());
+    if (!resolver_) resolver_ = std::make_unique<MdnsResolver>(loop_.runtime());
     std::weak_ptr<PeerImpl> weak = weak_from_this();
     std::string name = c->hostname;  // not c->hostname below: the lambda may be built (moving *c) first
     resolver_->resolve(std::move(name), [weak, cand = std::move(*c)](std::optional<base::IpAddress> ip) mutable {

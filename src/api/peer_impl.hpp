@@ -10,7 +10,7 @@
 #include "api/stream_connection.hpp"
 #include "proto/rtc/peer.hpp"
 #include "runtime/loop.hpp"
-#include "runtime/mdns_resolver.hpp"
+#include "api/mdns_resolver.hpp"
 #include "runtime/tcp.hpp"
 #include "runtime/udp.hpp"
 
@@ -151,7 +151,7 @@ private:
     Configuration config_;
     std::unique_ptr<proto::rtc::Peer> peer_;
     std::vector<std::unique_ptr<runtime::UdpSocket>> sockets_;
-    std::unique_ptr<runtime::MdnsResolver> resolver_;  // made on the first ".local" candidate
+    std::unique_ptr<MdnsResolver> resolver_;  // made on the first ".local" candidate
     /// TURN servers over TCP or TLS (proto::rtc::event::OpenStream), by id.
     std::map<std::uint32_t, std::unique_ptr<StreamConnection>> stream_connections_;
     void open_stream_connection(const proto::rtc::event::OpenStream& o);

@@ -135,6 +135,13 @@ void UdpSocket::on_io(std::uint32_t) {
     }
 }
 
+void UdpSocket::set_multicast(std::uint8_t ttl, bool loop_back) noexcept {
+    if (fd_ < 0) return;
+    const unsigned char t = ttl, l = loop_back ? 1 : 0;
+    (void)::setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof t);
+    (void)::setsockopt(fd_, IPPROTO_IP, IP_MULTICAST_LOOP, &l, sizeof l);
+}
+
 std::vector<InterfaceAddress> interface_addresses() {
     std::vector<InterfaceAddress> v4, v6;
     ifaddrs* list = nullptr;

@@ -47,6 +47,9 @@ public:
     /// (sendmmsg); returns how many were taken (the rest count as lost).
     std::size_t send_many(std::span<const Outgoing> datagrams) noexcept;
     void close() noexcept;
+    /// IPv4 multicast sending: the TTL of what goes to a group, and whether
+    /// this host's own sockets hear it too (IP_MULTICAST_TTL, _LOOP).
+    void set_multicast(std::uint8_t ttl, bool loop_back) noexcept;
 
     std::uint64_t datagrams_in() const noexcept { return in_; }
     std::uint64_t datagrams_out() const noexcept { return out_; }

@@ -1,4 +1,4 @@
-// mdns_resolve_check: runtime::MdnsResolver and PeerConnection against a real
+// mdns_resolve_check: detail::MdnsResolver and PeerConnection against a real
 // mDNS responder (python3-zeroconf, started by mdns_resolve_test.sh in a
 // loopback-only network namespace, answering NAME with 127.0.0.1).
 //
@@ -22,7 +22,7 @@
 #include <duplex/event_loop.hpp>
 #include <duplex/peer_connection.hpp>
 
-#include "runtime/mdns_resolver.hpp"
+#include "api/mdns_resolver.hpp"
 
 #include <chrono>
 #include <cctype>
@@ -66,7 +66,7 @@ struct Lookup {
 };
 
 /// Starts a lookup whose result lands in the returned slot.
-void start(runtime::MdnsResolver& r, const std::string& name, Lookup& slot, base::Duration timeout = 2s) {
+void start(detail::MdnsResolver& r, const std::string& name, Lookup& slot, base::Duration timeout = 2s) {
     const auto t0 = Clock::now();
     r.resolve(name, [&slot, t0](std::optional<base::IpAddress> ip) {
         slot.done = true;
@@ -80,7 +80,7 @@ std::string show(const Lookup& l) {
 }
 
 void resolver_checks(EventLoop& loop, const std::string& name, const std::string& unanswered) {
-    runtime::MdnsResolver r(loop.runtime());
+    detail::MdnsResolver r(loop.runtime());
 
     Lookup a;
     start(r, name, a);
@@ -127,7 +127,7 @@ void resolver_checks(EventLoop& loop, const std::string& name, const std::string
     // Destroying the resolver with a lookup running: its callback never comes.
     bool called = false;
     {
-        runtime::MdnsResolver gone(loop.runtime());
+        detail::MdnsResolver gone(loop.runtime());
         gone.resolve(unanswered, [&](std::optional<base::IpAddress>) { called = true; }, 300ms);
         loop.run_once(10);
     }

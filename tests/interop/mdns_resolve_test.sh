@@ -4,7 +4,7 @@
 #   tests/interop/mdns_resolve_test.sh PATH/mdns_resolve_check
 #
 # Starts Debian's python3-zeroconf (mdns_responder.py: not our code) answering duplex-test-host.local with
-# 127.0.0.1, then runs mdns_resolve_check (mdns_resolve_check.cpp): runtime::MdnsResolver resolves that name,
+# 127.0.0.1, then runs mdns_resolve_check (mdns_resolve_check.cpp): detail::MdnsResolver (api/mdns_resolver) resolves that name,
 # a name nobody answers gives nullopt at its timeout without hanging, and a PeerConnection pair connects when the
 # only candidate exchanged is a host candidate renamed to the .local name (trickled, and in an answer's SDP).
 #

@@ -3,7 +3,7 @@
 // AAAA records of one ".local" name, and the addresses that a response gives
 // for that name. Browsers hide their host addresses behind such names in ICE
 // candidates (draft-ietf-mmusic-mdns-ice-candidates); the runtime's resolver
-// (runtime/mdns_resolver.hpp) sends and receives, this file only encodes and
+// (api/mdns_resolver.hpp) sends and receives, this file only encodes and
 // parses. No IO, no clock.
 //
 // A DNS message (RFC 1035 §4.1.1), all integers big-endian:

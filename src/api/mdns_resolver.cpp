@@ -1,15 +1,9 @@
-// runtime/mdns_resolver.cpp: the socket, the timers and the bookkeeping of
-// lookups around the proto/mdns codec.
-#include "runtime/mdns_resolver.hpp"
+// api/mdns_resolver.cpp: the timers and the bookkeeping of lookups around
+// the proto/mdns codec, over a runtime::UdpSocket.
+#include "api/mdns_resolver.hpp"
 
 #include "base/log.hpp"
 #include "proto/mdns/message.hpp"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -17,14 +11,13 @@
 #include <cstring>
 #include <utility>
 
-namespace duplex::runtime {
+namespace duplex::detail {
 
 namespace {
 
 // RFC 6762 §17: a Multicast DNS packet is at most 9000 bytes with its IP and
 // UDP headers (larger ones are not expected on a link, and are dropped).
 constexpr std::size_t kMaxMessage = 9000;
-constexpr int kReadsPerWakeup = 16;  // bounded, so that a flood of datagrams cannot starve the loop
 
 /// The lookup key: lower case (names compare without regard to case,
 /// RFC 1035 §2.3.3), without the trailing dot of a fully qualified name.
@@ -62,10 +55,7 @@ MdnsResolver::~MdnsResolver() {
         for (auto& w : lookup.waiters) loop_.cancel_timer(w.deadline);
     }
     for (auto& [key, s] : soon_) loop_.cancel_timer(s.timer);
-    if (fd_ >= 0) {
-        loop_.remove_fd(fd_);
-        ::close(fd_);
-    }
+    if (socket_) socket_->close();
 }
 
 void MdnsResolver::resolve(std::string name, Done done, base::Duration timeout) {
@@ -103,84 +93,58 @@ void MdnsResolver::resolve(std::string name, Done done, base::Duration timeout) 
 }
 
 bool MdnsResolver::open_socket() {
-    if (fd_ >= 0) return true;
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        DUPLEX_LOG(Warn, "mdns: cannot open a UDP socket: " << std::strerror(errno));
-        return false;
-    }
-    // RFC 6762 §11: mDNS packets go out with IP TTL 255, which receivers may
-    // check to know that the packet did not cross a router.
-    const unsigned char ttl = 255;
-    // A responder on this very host (another program, a test) must hear the
-    // query too: the kernel delivers our multicast back to local sockets.
-    const unsigned char loop = 1;
-    (void)setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
-    (void)setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
+    if (socket_) return true;
     // RFC 6762 §5.1: a one-shot querier may send from any port but 5353; the
     // responder then answers that port by unicast (§6.7), so we need not
     // share 5353 with a responder that may run on this host.
-    sockaddr_in any{};
-    any.sin_family = AF_INET;
-    any.sin_port = 0;
-    any.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0) {
-        DUPLEX_LOG(Warn, "mdns: cannot bind a UDP socket: " << std::strerror(errno));
-        ::close(fd);
+    auto s = runtime::UdpSocket::bind(loop_, base::Endpoint{base::IpAddress::v4({0, 0, 0, 0}), 0},
+                                      [this](const base::Endpoint& from, base::Bytes data) { on_datagram(from, data); });
+    if (!s) {
+        DUPLEX_LOG(Warn, "mdns: cannot open a UDP socket: " << s.error().message());
         return false;
     }
-    fd_ = fd;
-    loop_.add_fd(fd_, EPOLLIN, this);
+    // RFC 6762 §11: mDNS packets go out with IP TTL 255, which receivers may
+    // check to know that the packet did not cross a router. A responder on
+    // this very host (another program, a test) must hear the query too: the
+    // kernel loops our multicast back to local sockets.
+    s.value()->set_multicast(255, true);
+    socket_ = std::move(s.value());
     return true;
 }
 
 void MdnsResolver::send_query(const std::string& name) {
-    if (fd_ < 0) return;
+    if (!socket_) return;
     const auto query = proto::mdns::make_query(name);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(proto::mdns::kPort);
-    std::memcpy(&to.sin_addr, proto::mdns::kGroupV4, 4);
+    base::IpAddress group = base::IpAddress::v4({proto::mdns::kGroupV4[0], proto::mdns::kGroupV4[1],
+                                                 proto::mdns::kGroupV4[2], proto::mdns::kGroupV4[3]});
     // No route to the group (a host without multicast) is not an error of
     // ours: the lookup just finds nothing by its deadline.
-    if (::sendto(fd_, query.data(), query.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to), sizeof to) < 0)
-        DUPLEX_LOG(Info, "mdns: query for " << name << " not sent: " << std::strerror(errno));
+    if (!socket_->send_to(base::Endpoint{group, proto::mdns::kPort}, query))
+        DUPLEX_LOG(Info, "mdns: query for " << name << " not sent");
 }
 
-void MdnsResolver::on_io(std::uint32_t) {
-    std::array<std::byte, kMaxMessage> buf;
-    for (int round = 0; round < kReadsPerWakeup && fd_ >= 0; ++round) {
-        sockaddr_in from{};
-        socklen_t len = sizeof from;
-        // MSG_TRUNC: the datagram's real length, to tell a cut-off one.
-        const ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT | MSG_TRUNC,
-                                     reinterpret_cast<sockaddr*>(&from), &len);
-        if (n < 0) return;  // drained (EAGAIN), or an error that the next wake-up will see again
-        if (static_cast<std::size_t>(n) > buf.size()) continue;
-        // RFC 6762 §6: responses come from port 5353; others are ignored.
-        if (from.sin_family != AF_INET || ntohs(from.sin_port) != proto::mdns::kPort) continue;
-        const base::Bytes message(buf.data(), static_cast<std::size_t>(n));
-
-        // RFC 6762 §5.1 / §6: only answers to names we asked for are taken
-        // (one response may answer several of our lookups).
-        std::vector<std::pair<Done, std::optional<base::IpAddress>>> calls;
-        for (auto it = lookups_.begin(); it != lookups_.end();) {
-            auto ip = pick(proto::mdns::parse_answers(message, it->first));
-            if (!ip) {
-                ++it;
-                continue;
-            }
-            DUPLEX_LOG(Debug, "mdns: " << it->first << " is " << ip->to_string());
-            if (cache_.size() >= limits_.max_cached) cache_.erase(cache_.begin());
-            cache_[it->first] = *ip;
-            if (it->second.retry != 0) loop_.cancel_timer(it->second.retry);
-            for (auto& w : it->second.waiters) {
-                loop_.cancel_timer(w.deadline);
-                calls.emplace_back(std::move(w.done), *ip);
-            }
-            it = lookups_.erase(it);
+void MdnsResolver::on_datagram(const base::Endpoint& from, base::Bytes message) {
+    // RFC 6762 §17: at most 9000 bytes; §6: responses come from port 5353.
+    if (message.size() > kMaxMessage || from.ip.is_v6() || from.port != proto::mdns::kPort) return;
+    // RFC 6762 §5.1 / §6: only answers to names we asked for are taken (one
+    // response may answer several of our lookups). The callers hear of it
+    // on the next loop iteration: one of them may destroy this resolver,
+    // and with it the socket whose receive callback this is.
+    for (auto it = lookups_.begin(); it != lookups_.end();) {
+        auto ip = pick(proto::mdns::parse_answers(message, it->first));
+        if (!ip) {
+            ++it;
+            continue;
         }
-        if (!call(std::move(calls))) return;
+        DUPLEX_LOG(Debug, "mdns: " << it->first << " is " << ip->to_string());
+        if (cache_.size() >= limits_.max_cached) cache_.erase(cache_.begin());
+        cache_[it->first] = *ip;
+        if (it->second.retry != 0) loop_.cancel_timer(it->second.retry);
+        for (auto& w : it->second.waiters) {
+            loop_.cancel_timer(w.deadline);
+            answer_soon(std::move(w.done), *ip);
+        }
+        it = lookups_.erase(it);
     }
 }
 
@@ -232,4 +196,4 @@ bool MdnsResolver::call(std::vector<std::pair<Done, std::optional<base::IpAddres
     return true;
 }
 
-}  // namespace duplex::runtime
+}  // namespace duplex::detail

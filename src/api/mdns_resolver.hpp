@@ -1,6 +1,8 @@
-// runtime/mdns_resolver.hpp: a one-shot Multicast DNS querier (RFC 6762
-// §5.1) on a Loop, for the ".local" names that browsers put in ICE candidates
+// api/mdns_resolver.hpp: a one-shot Multicast DNS querier (RFC 6762 §5.1)
+// on a Loop, for the ".local" names that browsers put in ICE candidates
 // instead of their addresses (draft-ietf-mmusic-mdns-ice-candidates §3.2).
+// It drives the proto/mdns codec over a runtime::UdpSocket: name resolution
+// lives here, above the runtime, which only moves the datagrams.
 //
 // One IPv4 UDP socket, bound to an ephemeral port (a one-shot querier need
 // not use 5353, §5.1), sends the query of proto/mdns to 224.0.0.251:5353 with
@@ -13,22 +15,26 @@
 #include "base/endpoint.hpp"
 #include "base/time.hpp"
 #include "runtime/loop.hpp"
+#include "runtime/udp.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-namespace duplex::runtime {
+namespace duplex::detail {
+
+using runtime::Loop;
 
 /// Thread safety: loop thread only. `done` is always called later on the
-/// loop (never from inside resolve()), exactly once, unless the resolver is
-/// destroyed first: then it is never called. A `done` may destroy the
-/// resolver.
-class MdnsResolver final : Loop::IoHandler {
+/// loop (never from inside resolve(), nor from inside the socket's receive
+/// callback), exactly once, unless the resolver is destroyed first: then it
+/// is never called. A `done` may destroy the resolver.
+class MdnsResolver final {
 public:
     using Done = std::function<void(std::optional<base::IpAddress>)>;
 
@@ -65,7 +71,7 @@ private:
         Loop::TimerId retry = 0;
     };
 
-    void on_io(std::uint32_t events) override;
+    void on_datagram(const base::Endpoint& from, base::Bytes message);
     bool open_socket();
     void send_query(const std::string& name);
     void on_answer(const std::string& name, const base::IpAddress& ip);
@@ -79,7 +85,7 @@ private:
 
     Loop& loop_;
     Limits limits_;
-    int fd_ = -1;
+    std::unique_ptr<runtime::UdpSocket> socket_;
     std::map<std::string, Lookup> lookups_;         // by lower-case name without the trailing dot
     std::map<std::string, base::IpAddress> cache_;
     struct Soon {
@@ -92,4 +98,4 @@ private:
     bool* destroyed_ = nullptr;  // set while callbacks run, so that one of them may destroy us
 };
 
-}  // namespace duplex::runtime
+}  // namespace duplex::detail
