@@ -362,6 +362,7 @@ void PeerImpl::accept_ice_tcp(int fd, const base::Endpoint& remote) {
         return;
     }
     stream_connections_[id] = std::move(conn);
+    flush();  // an idle connection it evicted (event::CloseStream)
 }
 
 void PeerImpl::open_stream_connection(const proto::rtc::event::OpenStream& o) {
@@ -481,6 +482,12 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
         if (on_ice_candidate) on_ice_candidate(IceCandidate{c->candidate, c->mid, 0});
     } else if (std::get_if<PathChange>(&ev)) {
         if (on_pair_change) on_pair_change();
+    } else if (auto* cs = std::get_if<CloseStream>(&ev)) {
+        if (auto it = stream_connections_.find(cs->id); it != stream_connections_.end()) {
+            it->second->close();
+            loop_.runtime().defer([doomed = std::shared_ptr<StreamConnection>(std::move(it->second))] {});
+            stream_connections_.erase(it);
+        }
     } else if (auto* os = std::get_if<OpenStream>(&ev)) {
         open_stream_connection(*os);
     } else if (auto* ce = std::get_if<CandidateError>(&ev)) {

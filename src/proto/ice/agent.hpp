@@ -158,6 +158,11 @@ public:
     /// on which we answer and check back. The transport frames the
     /// datagrams (RFC 4571). `local` must differ from every UDP socket's.
     void add_tcp_passive(base::Endpoint local);
+    /// The TURN allocation behind `relayed` is gone (refused, expired, its
+    /// connection lost): its candidate is not signalled again and its pairs
+    /// go. A selected pair through it is left to consent freshness (it fails
+    /// there, and a restart finds another path).
+    void remove_relay(const base::Endpoint& relayed);
     /// A server-reflexive address learned another way (the XOR-MAPPED-ADDRESS
     /// of a TURN Allocate response, RFC 8656 §7.3): a candidate like those
     /// STUN servers give, unless the relay policy is on.

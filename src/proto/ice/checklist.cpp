@@ -149,6 +149,13 @@ void CheckList::remove_unchecked() {
     pairs_.erase(std::remove_if(pairs_.begin(), pairs_.end(), idle), pairs_.end());
 }
 
+void CheckList::remove_local(const base::Endpoint& local) {
+    triggered_.erase(std::remove_if(triggered_.begin(), triggered_.end(), [&](const Key& k) { return k.first == local; }),
+                     triggered_.end());
+    pairs_.erase(std::remove_if(pairs_.begin(), pairs_.end(), [&](const CandidatePair& p) { return p.local == local; }),
+                 pairs_.end());
+}
+
 bool CheckList::any_in_progress() const noexcept {
     return std::any_of(pairs_.begin(), pairs_.end(),
                        [](const CandidatePair& p) { return p.state == PairState::InProgress; });

@@ -67,6 +67,9 @@ public:
     /// removed and no new ordinary checks start.
     void remove_unchecked();
 
+    /// Removes every pair whose local side is `local` (a relay that is gone).
+    void remove_local(const base::Endpoint& local);
+
     bool any_in_progress() const noexcept;
     /// No pair left to check (none Frozen, Waiting or In-Progress) and no
     /// triggered check queued.

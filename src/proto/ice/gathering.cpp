@@ -112,6 +112,26 @@ void Agent::set_relay_only(bool on) {
         if (h.type == CandidateType::Host) h.usable = !on;
 }
 
+void Agent::remove_relay(const base::Endpoint& relayed) {
+    const auto it = std::find_if(hosts_.begin(), hosts_.end(), [&](const HostSocket& h) {
+        return h.address == relayed && h.type == CandidateType::Relayed;
+    });
+    if (it == hosts_.end()) return;
+    hosts_.erase(it);
+    local_candidates_.erase(std::remove_if(local_candidates_.begin(), local_candidates_.end(),
+                                           [&](const Candidate& c) { return c.address == relayed; }),
+                            local_candidates_.end());
+    const bool selected_here = selected_ && selected_->local == relayed;
+    transactions_.erase(std::remove_if(transactions_.begin(), transactions_.end(),
+                                       [&](const Outstanding& o) {
+                                           return o.local == relayed && !(selected_here && o.kind == TxKind::Consent);
+                                       }),
+                        transactions_.end());
+    if (nominating_ && nominating_->first == relayed) nominating_.reset();
+    checklist_.remove_local(relayed);
+    update_state(last_now_);
+}
+
 std::optional<CandidateType> Agent::local_type(const base::Endpoint& local) const {
     const HostSocket* h = host(local);
     if (h == nullptr) return std::nullopt;

@@ -180,6 +180,11 @@ struct OpenStream {
     bool tls = false;
     std::string host;
 };
+/// Close stream connection `id` (an ICE-TCP connection that carried no
+/// check made room for a new one); nothing more is reported of it.
+struct CloseStream {
+    std::uint32_t id = 0;
+};
 /// A STUN or TURN server gave no candidate (W3C icecandidateerror): the
 /// server's URL, the STUN error code (0: no answer), and why.
 struct CandidateError {
@@ -205,7 +210,7 @@ struct KeyFrameRequested { TransceiverKey key; };
 using PeerEvent = std::variant<event::LocalCandidate, event::GatheringChange, event::IceChange, event::ConnectionChange,
                                event::SignalingChange, event::NegotiationNeeded, event::ChannelOpen,
                                event::RemoteChannel, event::ChannelMessage, event::ChannelClosed,
-                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname, event::CandidateError, event::OpenStream, event::PathChange,
+                               event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname, event::CandidateError, event::OpenStream, event::CloseStream, event::PathChange,
                                event::TrackAdded, event::TrackFrame, event::KeyFrameRequested>;
 
 struct ChannelInfo {
@@ -275,7 +280,9 @@ public:
     void add_tcp_host(const base::Endpoint& local, base::Instant now);
     /// A connection to that listener from `remote` was accepted; it is stream
     /// `id` from now on (stream_data, stream_closed, and Transmits with
-    /// `stream == id`). False: not taken (too many): the runtime closes it.
+    /// `stream == id`). False: not taken (too many, all of them checked): the
+    /// runtime closes it. Taking it may evict one that carried no check
+    /// (event::CloseStream).
     bool tcp_accepted(std::uint32_t id, const base::Endpoint& local, const base::Endpoint& remote, base::Instant now);
     /// The stream connection of an event::OpenStream is up; bytes came on
     /// it; it ended (refused, reset, TLS failed: `why` says so).

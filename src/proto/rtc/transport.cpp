@@ -97,6 +97,10 @@ void Transport::start_relays(base::Instant now) {
     if (!agent_) return;
     auto want = turn_servers_;
     want.insert(want.end(), looked_up_turn_.begin(), looked_up_turn_.end());
+    // Failed relays make room: one for the same server is made again below.
+    relays_.erase(std::remove_if(relays_.begin(), relays_.end(),
+                                 [](const Relay& r) { return r.client->state() == turn::ClientState::Failed; }),
+                  relays_.end());
     const auto make_client = [&](const TurnServer& server, bool stream) {
         turn::ClientConfig tc;
         tc.username = server.username;
@@ -146,7 +150,17 @@ void Transport::add_tcp_host(const base::Endpoint& local, base::Instant now) {
 bool Transport::tcp_accepted(std::uint32_t id, const base::Endpoint& local, const base::Endpoint& remote,
                              base::Instant now) {
     now_ = std::max(now_, now);
-    if (tcp_paths_.size() >= kMaxTcpPaths || tcp_path(local, remote) != nullptr) return false;
+    if (tcp_path(local, remote) != nullptr) return false;
+    if (tcp_paths_.size() >= kMaxTcpPaths) {
+        // Full: a connection that carried no check ICE accepted (anyone can
+        // open one to a listening port) makes room; if all did, this one waits.
+        const auto idle = std::find_if(tcp_paths_.begin(), tcp_paths_.end(), [&](const TcpPath& p) {
+            return !(agent_ && agent_->accepts_data(p.local, p.remote));
+        });
+        if (idle == tcp_paths_.end()) return false;
+        out_.emit(event::CloseStream{idle->id});
+        tcp_paths_.erase(idle);
+    }
     tcp_paths_.push_back(TcpPath{id, local, remote, {}});
     return true;
 }
@@ -251,7 +265,7 @@ void Transport::apply_next_servers() {
 }
 
 void Transport::add_relay_to_agent(const Relay& r) {
-    if (!agent_ || !r.allocation) return;
+    if (!agent_ || !r.allocation || r.client->state() != turn::ClientState::Allocated) return;
     agent_->add_relay(r.allocation->relayed, r.base, r.server.address.ip, r.server.protocol);
     if (r.stream != 0) return;  // a mapped TCP address is no UDP candidate
     // RFC 8656 §7.3: the Allocate answer's XOR-MAPPED-ADDRESS is our address
@@ -277,8 +291,11 @@ void Transport::pump_relay(std::size_t index, base::Instant now) {
             add_relay_to_agent(relays_[index]);
             changed = true;
         } else if (auto* f = std::get_if<turn::client_event::Failed>(&*ev)) {
-            if (turn_error_.empty()) turn_error_ = r.server.url + ": " + f->reason;
-            out_.emit(event::CandidateError{r.server.url, f->code, f->reason});
+            if (turn_error_.empty()) turn_error_ = relays_[index].server.url + ": " + f->reason;
+            out_.emit(event::CandidateError{relays_[index].server.url, f->code, f->reason});
+            // Its relayed candidate is dead: out of ICE. The next restart
+            // allocates again (start_relays replaces failed relays).
+            if (agent_ && relays_[index].allocation) agent_->remove_relay(relays_[index].allocation->relayed);
             changed = true;
         }
     }

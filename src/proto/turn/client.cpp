@@ -95,6 +95,12 @@ bool Client::permission_pending(const base::IpAddress& ip) const {
                        [&](const Peer& p) { return p.address.ip == ip && p.permission_pending; });
 }
 
+void Client::mark_used(Peer& p, base::Instant now) {
+    p.last_used = now;
+    p.used_since_bind = true;
+    p.used_since_permission = true;
+}
+
 bool Client::has_channel(const base::Endpoint& peer) const {
     const Peer* p = find_peer(peer);
     return p != nullptr && p->bound;
@@ -188,6 +194,7 @@ Client::Wrap Client::wrap(const base::Endpoint& peer, base::Bytes payload, base:
         peers_.emplace_back();
         p = &peers_.back();
         p->address = peer;
+        p->last_used = now;
         p->permitted = ip_permitted(peer.ip);
         if (p->permitted) {
             // Another port of a permitted address: same permission (§9).
@@ -196,6 +203,7 @@ Client::Wrap Client::wrap(const base::Endpoint& peer, base::Bytes payload, base:
         }
     }
     if (p->refused) return Wrap::Dropped;
+    mark_used(*p, now);
     if (p->bound) {
         // §12.4 ChannelData: the hot path; `out` keeps its capacity.
         const auto len = static_cast<std::uint16_t>(payload.size());
@@ -250,18 +258,19 @@ void Client::handle_stream(base::Bytes bytes, base::Instant now) {
         fail(0, "the server's stream holds an unfinished frame larger than any TURN message");
         return;
     }
+    // The consumed prefix goes once per read, not once per frame (frames
+    // erased one by one from the front would cost the square of a read).
+    stream_.erase(stream_.begin(), stream_.begin() + static_cast<std::ptrdiff_t>(stream_skip_));
+    stream_skip_ = 0;
     stream_.insert(stream_.end(), bytes.begin(), bytes.end());
 }
 
 std::optional<Received> Client::poll_received(base::Instant now) {
     last_now_ = std::max(last_now_, now);
-    // What the previous call handed out is consumed now.
-    if (stream_skip_ != 0) {
-        stream_.erase(stream_.begin(), stream_.begin() + static_cast<std::ptrdiff_t>(stream_skip_));
-        stream_skip_ = 0;
-    }
+    // Frames are read in place from stream_skip_ on; the view handed out
+    // stays good until the next call of this or of handle_stream().
     while (state_ != ClientState::Closed && state_ != ClientState::Failed) {
-        const base::Bytes rest(stream_.data(), stream_.size());
+        const base::Bytes rest = base::Bytes(stream_.data(), stream_.size()).subspan(stream_skip_);
         const auto size = stream_frame_size(rest);
         if (!size || rest.size() < *size) return std::nullopt;  // the rest of the frame is yet to come
         if (*size == 0) {
@@ -269,7 +278,7 @@ std::optional<Received> Client::poll_received(base::Instant now) {
             return std::nullopt;
         }
         const base::Bytes frame = rest.first(*size);
-        stream_skip_ = *size;
+        stream_skip_ += *size;
         const auto first = std::to_integer<unsigned>(frame[0]);
         std::optional<Received> r;
         if (first >= 0x40) {
@@ -279,8 +288,6 @@ std::optional<Received> Client::poll_received(base::Instant now) {
             else on_message(frame, now);
         }
         if (r) return r;
-        stream_.erase(stream_.begin(), stream_.begin() + static_cast<std::ptrdiff_t>(stream_skip_));
-        stream_skip_ = 0;
     }
     return std::nullopt;
 }
@@ -294,12 +301,14 @@ std::optional<Received> Client::on_data(base::Bytes message, const stun::Message
         if (!cd) return std::nullopt;
         Peer* p = find_peer_by_channel(cd->channel);
         if (p == nullptr) return std::nullopt;
+        mark_used(*p, last_now_);
         return Received{p->address, cd->data};
     }
     // §11.4: a Data indication, from a peer we gave a permission to.
     if (!msg->is(stun::Class::Indication, stun::Method::Data)) return std::nullopt;
     const auto peer = msg->xor_address(stun::AttributeType::XorPeerAddress);
     if (!peer || !msg->has(stun::AttributeType::Data) || !ip_permitted(peer->ip)) return std::nullopt;
+    if (Peer* p = find_peer(*peer)) mark_used(*p, last_now_);
     // The parsed message holds a copy; the view must point into `message`:
     // walk its attributes (the parser has checked their layout).
     std::size_t at = stun::kHeaderSize;
@@ -319,18 +328,17 @@ void Client::on_message(base::Bytes message, base::Instant now) {
     const auto it = std::find_if(pending_.begin(), pending_.end(),
                                  [&](const Pending& p) { return p.tx.id() == msg->transaction_id(); });
     if (it == pending_.end()) return;  // unknown, or already answered
-    // RFC 8489 §9.2.5: an answer to an authenticated request must carry a
-    // valid MESSAGE-INTEGRITY; 401 and 438 may come without one. One that
-    // fails the check is discarded and the transaction goes on.
+    // RFC 8489 §9.2.5: a success answer to an authenticated request must
+    // carry a valid MESSAGE-INTEGRITY; one that fails the check is discarded
+    // and the transaction goes on.
     const bool has_mi = msg->has(stun::AttributeType::MessageIntegrity) ||
                         msg->has(stun::AttributeType::MessageIntegritySha256);
+    // An error response without one is taken too (servers leave it out of
+    // several): it can only end the transaction, and a forger would need the
+    // 96-bit transaction id, i.e. be on the path, where dropping works as well.
     if (it->authenticated) {
         if (has_mi && !stun::verify_integrity(message, key_)) return;
         if (!has_mi && msg->cls() == stun::Class::SuccessResponse) return;
-        if (!has_mi) {
-            const auto ec = msg->error_code();
-            if (!ec || (ec->code != 401 && ec->code != 438)) return;
-        }
     }
     Pending p = std::move(*it);
     pending_.erase(it);
@@ -468,18 +476,24 @@ void Client::on_failure(Pending& p, std::uint16_t code, const std::string& reaso
             for (auto& q : peers_) {
                 if (q.address.ip != p.peer.ip) continue;
                 q.permission_pending = false;
+                // A refresh that went unanswered is tried again (while the
+                // permission lasts: it lapses at its end).
+                if (code == 0 && q.permitted) q.used_since_permission = true;
                 if (code != 0 || !q.permitted) {
                     // Refused (or never granted and now unanswered): what
                     // waits for it is dropped. A timeout of a refresh keeps
                     // the permission until it ends, and tries again.
                     q.held.clear();
-                    if (code != 0) {
+                    // §9.1: 403 is the server's policy for this address: no
+                    // more tries. Other errors (508: out of capacity…) may
+                    // pass: the next packet asks again.
+                    if (code == 403) {
                         q.refused = true;
                         q.permitted = false;
                     }
                 }
             }
-            if (code != 0 && events_.size() < kMaxEvents) events_.push_back(client_event::PeerRefused{p.peer.ip, code});
+            if (code == 403 && events_.size() < kMaxEvents) events_.push_back(client_event::PeerRefused{p.peer.ip, code});
             return;
         }
         case Kind::Bind:
@@ -514,7 +528,15 @@ std::optional<base::Instant> Client::poll_timeout() const {
         consider(refresh_at_);
         consider(expires_at_);
         for (const auto& p : peers_) {
-            if (p.permitted && !p.permission_pending) consider(p.permission_expires - kRefreshMargin);
+            // Permissions are per IP (§9): one refresh at a time for all the
+            // peers of an address (others would otherwise be due, and not
+            // sent, at once: a busy loop).
+            if (p.permitted && p.used_since_permission && !permission_pending(p.address.ip))
+                consider(p.permission_expires - kRefreshMargin);
+            if (p.bound && p.used_since_bind && !p.bind_pending) consider(p.channel_expires - kRefreshMargin);
+            if (p.permitted) consider(p.permission_expires);  // they lapse then, refreshed or not
+            if (p.bound) consider(p.channel_expires);
+            consider(p.last_used + kPermissionLifetime);       // then it is forgotten
             if (p.bound && !p.bind_pending) consider(p.channel_expires - kRefreshMargin);
         }
     }
@@ -552,19 +574,45 @@ void Client::handle_timeout(base::Instant now) {
         refresh_at_ = expires_at_;  // the answer sets the next one
         send_request(Kind::Refresh, {}, 0, 0, now);
     }
+    // A peer not used (either way) for a permission's lifetime is forgotten:
+    // its permission and channel lapse at the server; the slot is free again.
+    // (An answer still due for it finds no peer and is dropped.)
+    peers_.erase(std::remove_if(peers_.begin(), peers_.end(),
+                                [&](const Peer& p) { return now >= p.last_used + kPermissionLifetime; }),
+                 peers_.end());
+    // Its requests still under way stop being sent (a permission only when no
+    // peer of its address is left).
+    pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                  [&](const Pending& q) {
+                                      if (q.kind == Kind::Bind) return find_peer(q.peer) == nullptr;
+                                      if (q.kind != Kind::Permission) return false;
+                                      return std::none_of(peers_.begin(), peers_.end(), [&](const Peer& r) {
+                                          return r.address.ip == q.peer.ip;
+                                      });
+                                  }),
+                   pending_.end());
     for (auto& p : peers_) {
-        if (p.bound && !p.bind_pending && now >= p.channel_expires - kRefreshMargin) {
+        // Lapsed, refreshed or not: asked for again on use.
+        if (p.permitted && now >= p.permission_expires) p.permitted = false;
+        if (p.bound && now >= p.channel_expires) p.bound = false;
+    }
+    for (auto& p : peers_) {
+        // Refreshed only when used since the last grant: an idle peer lapses.
+        if (p.bound && !p.bind_pending && p.used_since_bind && now >= p.channel_expires - kRefreshMargin) {
             // §12.2: binding the same channel again refreshes it (and the permission).
             p.bind_pending = true;
+            p.used_since_bind = false;
             send_request(Kind::Bind, p.address, p.channel, 0, now);
         }
-        if (p.permitted && !p.permission_pending && now >= p.permission_expires - kRefreshMargin &&
+        if (p.permitted && p.used_since_permission && now >= p.permission_expires - kRefreshMargin &&
             !permission_pending(p.address.ip)) {
-            // §9.1: CreatePermission again, before the 300 s are up.
+            // §9.1: CreatePermission again, before the 300 s are up; one for
+            // every peer of the address (permissions are per IP).
+            for (auto& q : peers_)
+                if (q.address.ip == p.address.ip) q.used_since_permission = false;
             p.permission_pending = true;
             send_request(Kind::Permission, p.address, 0, 0, now);
         }
-        if (p.permitted && now >= p.permission_expires) p.permitted = false;  // lapsed: asked for again on use
     }
 }
 

@@ -58,7 +58,8 @@ struct ClientConfig {
     stun::RetransmitPolicy udp_policy{base::milliseconds(500), 5, 4};
     /// Over a stream, one send and this long for the answer (RFC 8489 §6.2.2: 39.5 s).
     base::Duration stream_timeout = base::milliseconds(39500);
-    /// Peers (addresses) at most, each with a permission and a channel.
+    /// Peers (addresses) at most, each with a permission and a channel; one
+    /// not used for 5 minutes (a permission's lifetime) is forgotten.
     std::size_t max_peers = 64;
     /// Packets held per peer while its permission is asked for.
     std::size_t max_held = 8;
@@ -84,7 +85,7 @@ struct Failed {
     std::uint16_t code = 0;
     std::string reason;
 };
-/// The server refused a permission for this peer (403 and the like): what
+/// The server refused a permission for this peer (403, its policy): what
 /// was held for it is dropped, and so is what is sent to it from now on.
 struct PeerRefused {
     base::IpAddress peer;
@@ -162,7 +163,11 @@ private:
         bool bind_pending = false;
         base::Instant channel_expires{};
         std::deque<std::vector<std::byte>> held;  // Send indications, ready once permitted
+        base::Instant last_used{};  // data to or from it; unused for 5 min, it is forgotten
+        bool used_since_bind = true;        // refresh the channel only if so
+        bool used_since_permission = true;  // refresh the permission only if so
     };
+    static void mark_used(Peer& p, base::Instant now);
 
     Peer* find_peer(const base::Endpoint& e);
     const Peer* find_peer(const base::Endpoint& e) const;
@@ -207,8 +212,8 @@ private:
     std::deque<std::vector<std::byte>> transmits_;
     std::deque<ClientEvent> events_;
 
-    std::vector<std::byte> stream_;   // the stream's unconsumed bytes
-    std::size_t stream_skip_ = 0;     // bytes of stream_ already consumed
+    std::vector<std::byte> stream_;   // the stream's bytes, from the first not yet dropped
+    std::size_t stream_skip_ = 0;     // bytes of stream_ already read (dropped at the next handle_stream)
 };
 
 }  // namespace duplex::proto::turn

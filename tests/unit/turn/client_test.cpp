@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -434,12 +435,17 @@ TEST(TurnClient, PermissionsAndChannelsAreRefreshedBeforeTheyLapse) {
     Server s;
     Client c = allocated_client(s, {}, 3600);
     permit_and_bind(c, s, kPeer, t0);
-    base::Instant now = t0;
+    base::Instant now = t0, used = t0;
     int permissions = 0, binds = 0;
+    std::vector<std::byte> out;
     while (now < t0 + base::seconds(1200)) {
         auto t = c.poll_timeout();
         ASSERT_TRUE(t);
-        now = *t;
+        now = std::min(*t, used + base::seconds(60));
+        if (now >= used + base::seconds(60)) {  // in use: a packet a minute
+            ASSERT_EQ(c.wrap(kPeer, bytes("x"), now, out), Client::Wrap::Ready);
+            used = now;
+        }
         c.handle_timeout(now);
         while (auto tx = c.poll_transmit()) {
             auto m = stun::Message::parse(*tx);
@@ -454,6 +460,110 @@ TEST(TurnClient, PermissionsAndChannelsAreRefreshedBeforeTheyLapse) {
     // minute of its 300 s? It did: 240 s after each, before the rebind.
     EXPECT_GE(permissions, 2);
     EXPECT_TRUE(c.has_channel(kPeer));
+}
+
+TEST(TurnClient, APermissionWhoseRefreshGoesUnansweredLapsesAndIsAskedForAgain) {
+    Server s;
+    Client c = allocated_client(s, {}, 3600);
+    std::vector<std::byte> out;
+    // A permission without a channel (the binding refused): refreshed every
+    // 4 minutes, lapsing after 5 (§9) if the refresh is not answered.
+    ASSERT_EQ(c.wrap(kPeer, bytes("x"), t0, out), Client::Wrap::Held);
+    auto perm = next_request(c);
+    c.handle_datagram(s.ok(perm.msg), t0);
+    (void)next_request(c);  // the held packet
+    auto bind = next_request(c);
+    ASSERT_TRUE(bind.msg.is(Class::Request, Method::ChannelBind));
+    c.handle_datagram(s.error(bind.msg, 400, "Bad Request"), t0);
+    EXPECT_FALSE(c.has_channel(kPeer));
+    // A refused binding: data goes on as Send indications.
+    ASSERT_EQ(c.wrap(kPeer, bytes("y"), t0, out), Client::Wrap::Ready);
+    auto m = stun::Message::parse(out);
+    ASSERT_TRUE(m && m->is(Class::Indication, Method::Send));
+    while (c.poll_transmit()) {
+    }
+    base::Instant now = t0;
+    bool refresh_asked = false;
+    base::Instant used = t0;
+    while (now < t0 + base::seconds(299)) {
+        auto t = c.poll_timeout();
+        ASSERT_TRUE(t);
+        now = std::min({*t, t0 + base::seconds(299), used + base::seconds(30)});
+        if (now >= used + base::seconds(30)) {  // in use: permitted, so Send indications go
+            ASSERT_EQ(c.wrap(kPeer, bytes("y"), now, out), Client::Wrap::Ready) << (now - t0).count();
+            used = now;
+        }
+        c.handle_timeout(now);
+        while (auto tx = c.poll_transmit()) {
+            auto r = stun::Message::parse(*tx);
+            ASSERT_TRUE(r);
+            if (r->is(Class::Request, Method::CreatePermission)) refresh_asked = true;
+            if (r->is(Class::Request, Method::Refresh)) c.handle_datagram(s.ok(*r, 3600), now);
+            // CreatePermission refreshes (and ChannelBind retries) go unanswered.
+        }
+    }
+    EXPECT_TRUE(refresh_asked);
+    // At 300 s it lapses, though in use: the next packet waits for a new permission.
+    now = t0 + base::seconds(300);
+    c.handle_timeout(now);
+    EXPECT_EQ(c.wrap(kPeer, bytes("z"), now, out), Client::Wrap::Held);
+}
+
+TEST(TurnClient, APeerUnusedForFiveMinutesIsForgottenAndFreesItsSlot) {
+    Server s;
+    ClientConfig cfg;
+    cfg.max_peers = 1;
+    Client c = allocated_client(s, cfg, 3600);
+    permit_and_bind(c, s, kPeer, t0);
+    std::vector<std::byte> out;
+    EXPECT_EQ(c.wrap(kStranger, bytes("x"), t0, out), Client::Wrap::Dropped);  // the one slot is taken
+    base::Instant now = t0;
+    std::set<stun::TransactionId> refreshes;
+    int after_forgotten = 0;
+    while (now < t0 + base::seconds(700)) {
+        auto t = c.poll_timeout();
+        ASSERT_TRUE(t);
+        ASSERT_GT(*t, now) << "a timer due again at once: a busy loop";
+        now = std::min(*t, t0 + base::seconds(700));
+        c.handle_timeout(now);
+        while (auto tx = c.poll_transmit()) {
+            auto r = stun::Message::parse(*tx);
+            if (!r || !(r->is(Class::Request, Method::CreatePermission) || r->is(Class::Request, Method::ChannelBind)))
+                continue;
+            refreshes.insert(r->transaction_id());  // left unanswered: tried again while it lasts
+            if (now >= t0 + base::seconds(300)) ++after_forgotten;
+        }
+    }
+    // Used at t0: its permission is refreshed from 240 s (used in its life),
+    // the channel never (its refresh would be at 540 s), nothing after 300 s.
+    EXPECT_GE(refreshes.size(), 1u);
+    EXPECT_EQ(after_forgotten, 0);
+    EXPECT_FALSE(c.has_channel(kPeer));
+    EXPECT_EQ(c.wrap(kStranger, bytes("x"), now, out), Client::Wrap::Held);  // the slot is free
+}
+
+TEST(TurnClient, TwoPortsOfOneAddressShareOnePermissionRefreshWithoutABusyLoop) {
+    Server s;
+    Client c = allocated_client(s, {}, 3600);
+    permit_and_bind(c, s, kPeer, t0);
+    std::vector<std::byte> out;
+    ASSERT_EQ(c.wrap(kPeer2, bytes("x"), t0, out), Client::Wrap::Ready);  // same IP: permitted already
+    base::Instant now = t0;
+    int permissions = 0;
+    for (int guard = 0; guard < 200 && now < t0 + base::seconds(290); ++guard) {
+        auto t = c.poll_timeout();
+        ASSERT_TRUE(t);
+        ASSERT_GT(*t, now) << "a timer due again at once: a busy loop";
+        now = *t;
+        (void)c.wrap(kPeer, bytes("x"), now, out);
+        (void)c.wrap(kPeer2, bytes("x"), now, out);
+        c.handle_timeout(now);
+        while (auto tx = c.poll_transmit()) {
+            auto r = stun::Message::parse(*tx);
+            if (r && r->is(Class::Request, Method::CreatePermission)) ++permissions;  // left unanswered
+        }
+    }
+    EXPECT_GE(permissions, 1);
 }
 
 TEST(TurnClient, ARefusedPeerGetsNothing) {
