@@ -609,12 +609,15 @@ TEST(TurnClient, ReceivesDataIndicationsAndChannelDataOnlyFromPermittedPeers) {
     // No permission yet: nothing comes through.
     EXPECT_FALSE(c.handle_datagram(data_indication(kPeer, "early"), t0));
     permit_and_bind(c, s, kPeer, t0);
-    auto r = c.handle_datagram(data_indication(kPeer, "ping"), t0);
+    // The data is a view into the datagram: keep it alive.
+    const auto ping = data_indication(kPeer, "ping");
+    auto r = c.handle_datagram(ping, t0);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->peer, kPeer);
     EXPECT_EQ(str(r->data), "ping");
     // Another port of a permitted address (§9: the port is not looked at).
-    r = c.handle_datagram(data_indication(kPeer2, "pong"), t0);
+    const auto pong = data_indication(kPeer2, "pong");
+    r = c.handle_datagram(pong, t0);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->peer, kPeer2);
     EXPECT_FALSE(c.handle_datagram(data_indication(kStranger, "no"), t0));
