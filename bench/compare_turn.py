@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Data channels through a TURN relay (coturn) against the direct path, on the
-same machine: duplex-bench rtc with both peers relay-only through coturn, and
+same machine: duplex-bench rtc relay-only through coturn (the sender only: each
+packet crosses the relay once; or both peers: twice, relay to relay) and
 without it, alternating, several rounds; prints medians and relayed / direct.
 
   unshare --net sh -c 'ip link set lo up && bench/compare_turn.py build/apps/duplex-bench [--rounds 5] [--megabytes 128]'
@@ -54,9 +55,10 @@ def main():
         time.sleep(1)  # coturn prints nothing we can wait on with --log-file=/dev/null; a failed start shows below
         if turn.poll() is not None:
             sys.exit("coturn did not start")
-        relay = ["--turn", "turn:127.0.0.1:3478", "--turn-user", "bench", "--turn-pass", "bench"]
+        relay_base = ["--turn", "turn:127.0.0.1:3478", "--turn-user", "bench", "--turn-pass", "bench"]
         rows = []
-        for processes in (False, True):
+        for processes, sides in ((False, "one"), (True, "one"), (False, "both"), (True, "both")):
+            relay = relay_base + ["--relay", sides]
             extra = ["--processes"] if processes else []
             direct, relayed, dcpu, rcpu = [], [], [], []
             for _ in range(args.rounds):
@@ -69,13 +71,14 @@ def main():
                 rcpu.append(b["cpu_per_mb"] * 1000)
             d, r = statistics.median(direct), statistics.median(relayed)
             dc, rc = statistics.median(dcpu), statistics.median(rcpu)
-            rows.append((processes, d, r, min(direct), max(direct), min(relayed), max(relayed), dc, rc))
-        print("| peers | direct MB/s (min-max) | relayed MB/s (min-max) | goodput relayed / direct "
+            rows.append((processes, sides, d, r, min(direct), max(direct), min(relayed), max(relayed), dc, rc))
+        print("| peers | relayed | direct MB/s (min-max) | relayed MB/s (min-max) | goodput relayed / direct "
               "| duplex CPU ms per MiB, direct | relayed | CPU relayed / direct |")
-        print("|---|---|---|---|---|---|---|")
-        for processes, d, r, dmin, dmax, rmin, rmax, dc, rc in rows:
+        print("|---|---|---|---|---|---|---|---|")
+        for processes, sides, d, r, dmin, dmax, rmin, rmax, dc, rc in rows:
             name = "two processes" if processes else "one process"
-            print(f"| {name} | {d:.1f} ({dmin:.1f}-{dmax:.1f}) | {r:.1f} ({rmin:.1f}-{rmax:.1f}) | **{r / d:.2f}** "
+            through = "sender only (once)" if sides == "one" else "both (twice)"
+            print(f"| {name} | {through} | {d:.1f} ({dmin:.1f}-{dmax:.1f}) | {r:.1f} ({rmin:.1f}-{rmax:.1f}) | **{r / d:.2f}** "
                   f"| {dc:.2f} | {rc:.2f} | **{rc / dc:.2f}** |")
     finally:
         os.killpg(turn.pid, signal.SIGTERM)

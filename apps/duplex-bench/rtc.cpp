@@ -3,7 +3,7 @@
 // signaling over a socketpair). Only loopback addresses are used.
 //
 //   duplex-bench rtc [--megabytes 64] [--message-size 65536] [--processes] [--json]
-//                    [--turn URL --turn-user U --turn-pass P]   (both peers relay-only through it)
+//                    [--turn URL --turn-user U --turn-pass P [--relay one|both]]   (relay-only through it)
 //
 // setup: from the first PeerConnection's creation to the offerer's channel
 // being open. goodput: payload bytes per second from the first send to the
@@ -58,13 +58,15 @@ struct RtcResult {
 };
 
 int g_ice_pacing_ms = 50;
-std::optional<IceServer> g_turn;  // --turn: both peers relay-only through it
+std::optional<IceServer> g_turn;  // --turn: relay-only through it (both peers, or the offerer: --relay one)
+bool g_relay_both = true;
 
-Configuration loopback() {
+/// `sender`: the offerer's configuration (with --relay one, only it goes through the relay).
+Configuration loopback(bool sender = true) {
     Configuration c;
     c.allowed_addresses = {"127.0.0.1"};
     c.ice_pacing = std::chrono::milliseconds(g_ice_pacing_ms);
-    if (g_turn) {
+    if (g_turn && (sender || g_relay_both)) {
         c.ice_servers = {*g_turn};
         c.ice_transport_policy = IceTransportPolicy::Relay;
     }
@@ -94,7 +96,7 @@ RtcResult in_process(const RtcConfig& cfg) {
     RtcResult r;
     EventLoop loop;
     const auto t0 = Clock::now();
-    PeerConnection a(loop, loopback()), b(loop, loopback());
+    PeerConnection a(loop, loopback(true)), b(loop, loopback(false));
     const bool trace = std::getenv("DUPLEX_BENCH_TRACE") != nullptr;
     auto mark = [&](const char* what) {
         if (trace) std::fprintf(stderr, "%.1f ms: %s\n", std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), what);
@@ -202,7 +204,7 @@ RtcResult run_side(int fd, bool offerer, const RtcConfig& cfg) {
     RtcResult r;
     EventLoop loop;
     const auto t0 = Clock::now();
-    PeerConnection pc(loop, loopback());
+    PeerConnection pc(loop, loopback(offerer));
     std::vector<IceCandidate> early;
     std::optional<Clock::time_point> open_at, done_at;
     std::size_t received = 0;
@@ -311,6 +313,9 @@ int run_rtc(int argc, char** argv) {
                    "?transport=tcp, turns:); with --turn-user and --turn-pass");
     app.add_option("--turn-user", turn_user, "the TURN server's username");
     app.add_option("--turn-pass", turn_pass, "the TURN server's password");
+    std::string relay = "both";
+    app.add_option("--relay", relay, "with --turn: both peers relay-only (every packet crosses the relay twice, "
+                   "relay to relay), or one (the sender only: once)")->check(CLI::IsMember({"one", "both"}))->capture_default_str();
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -322,6 +327,7 @@ int run_rtc(int argc, char** argv) {
     cfg.bytes = megabytes << 20;
     g_ice_pacing_ms = cfg.ice_pacing_ms;
     if (!turn_url.empty()) g_turn = IceServer{{turn_url}, turn_user, turn_pass};
+    g_relay_both = relay == "both";
     const auto r = processes ? two_processes(cfg) : in_process(cfg);
     if (!r.ok) {
         std::cerr << "duplex-bench rtc: " << r.error << "\n";
