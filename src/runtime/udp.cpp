@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -56,7 +57,6 @@ base::Result<std::unique_ptr<UdpSocket>> UdpSocket::bind(Loop& loop, const base:
     getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
     std::unique_ptr<UdpSocket> s(new UdpSocket(loop, fd, std::move(on_receive)));
     s->local_ = to_endpoint(reinterpret_cast<const sockaddr*>(&ss));
-    s->buf_.resize(kBatch * kMaxDatagram);
     loop.add_fd(fd, EPOLLIN, s.get());
     return s;
 }
@@ -111,27 +111,36 @@ std::size_t UdpSocket::send_many(std::span<const Outgoing> datagrams) noexcept {
 }
 
 void UdpSocket::on_io(std::uint32_t) {
+    // Datagrams land in the loop's shared read buffer (valid during the
+    // callback, as a TCP read's), not in one of the socket's own: a socket
+    // costs no buffer of its own (a PeerConnection holds one per address).
+    const base::MutableBytes shared = loop_.read_buffer();
+    const std::size_t batch = std::clamp<std::size_t>(shared.size() / kMaxDatagram, 1, kBatch);
+    const std::size_t slot = std::min(kMaxDatagram, shared.size());
     // Bounded per wake-up so one busy socket cannot starve the loop.
     for (int round = 0; round < 8 && fd_ >= 0; ++round) {
         std::array<mmsghdr, kBatch> msgs{};
         std::array<iovec, kBatch> iov{};
         std::array<sockaddr_storage, kBatch> from{};
-        for (std::size_t i = 0; i < kBatch; ++i) {
-            iov[i] = {buf_.data() + i * kMaxDatagram, kMaxDatagram};
+        for (std::size_t i = 0; i < batch; ++i) {
+            iov[i] = {shared.data() + i * slot, slot};
             msgs[i].msg_hdr.msg_iov = &iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
             msgs[i].msg_hdr.msg_name = &from[i];
             msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
         }
-        int n = ::recvmmsg(fd_, msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+        int n = ::recvmmsg(fd_, msgs.data(), static_cast<unsigned>(batch), MSG_DONTWAIT, nullptr);
         if (n <= 0) return;
         for (int i = 0; i < n && fd_ >= 0; ++i) {
             const auto idx = static_cast<std::size_t>(i);
             ++in_;
+            // Larger than a slot (a loop made with a small read buffer): cut,
+            // so not handed on.
+            if ((msgs[idx].msg_hdr.msg_flags & MSG_TRUNC) != 0) continue;
             on_receive_(to_endpoint(reinterpret_cast<const sockaddr*>(&from[idx])),
-                        base::Bytes(buf_.data() + idx * kMaxDatagram, msgs[idx].msg_len));
+                        base::Bytes(shared.data() + idx * slot, msgs[idx].msg_len));
         }
-        if (static_cast<std::size_t>(n) < kBatch) return;
+        if (static_cast<std::size_t>(n) < batch) return;
     }
 }
 

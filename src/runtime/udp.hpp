@@ -62,7 +62,6 @@ private:
     int fd_ = -1;
     ReceiveFn on_receive_;
     base::Endpoint local_;
-    std::vector<std::byte> buf_;
     std::uint64_t in_ = 0, out_ = 0;
 };
 

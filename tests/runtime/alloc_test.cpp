@@ -9,6 +9,7 @@
 
 #include "proto/rtp/transport_feedback.hpp"
 #include "proto/turn/client.hpp"
+#include "runtime/udp.hpp"
 
 #include <gtest/gtest.h>
 
@@ -237,4 +238,30 @@ TEST(Allocations, NonePerPacketInTurnChannelData) {
     g_counting = false;
     EXPECT_EQ(got, 10000u * 1200u);
     EXPECT_EQ(g_allocations.load(), 0u);
+}
+
+// A UDP socket has no receive buffer of its own: datagrams land in the loop's
+// shared read buffer. (Each had 16 × 64 KiB: a PeerConnection held 1 MiB per
+// local address, and its mDNS querier one more.)
+TEST(Memory, AUdpSocketHoldsNoReceiveBuffer) {
+    EventLoop loop;
+    std::vector<std::unique_ptr<duplex::runtime::UdpSocket>> sockets;
+    const long long before = g_live_bytes.load();
+    for (int i = 0; i < 10; ++i) {
+        auto s = duplex::runtime::UdpSocket::bind(loop.runtime(), *duplex::base::Endpoint::parse("127.0.0.1:0"),
+                                                  [](const duplex::base::Endpoint&, duplex::base::Bytes) {});
+        ASSERT_TRUE(s.ok());
+        sockets.push_back(std::move(s.value()));
+    }
+    const long long per_socket = (g_live_bytes.load() - before) / 10;
+    EXPECT_LT(per_socket, 4096) << per_socket << " bytes of heap per UDP socket";
+    // And it still receives: a datagram to the first socket arrives whole.
+    std::size_t got = 0;
+    auto rx = duplex::runtime::UdpSocket::bind(loop.runtime(), *duplex::base::Endpoint::parse("127.0.0.1:0"),
+                                               [&](const duplex::base::Endpoint&, duplex::base::Bytes d) { got = d.size(); });
+    ASSERT_TRUE(rx.ok());
+    std::vector<std::byte> big(60000, std::byte{1});
+    ASSERT_TRUE(sockets[0]->send_to(rx.value()->local(), big));
+    for (int i = 0; i < 100 && got == 0; ++i) loop.run_once(10);
+    EXPECT_EQ(got, big.size());
 }
