@@ -334,27 +334,8 @@ void PeerImpl::accept_ice_tcp(int fd, const base::Endpoint& remote) {
     }
     const auto local = runtime::to_endpoint(reinterpret_cast<const sockaddr*>(&ss));
     const std::uint32_t id = next_accepted_id_++;
-    std::weak_ptr<PeerImpl> weak = weak_from_this();
-    StreamConnection::Callbacks cb;
-    cb.data = [weak, id](base::Bytes data) {
-        auto self = weak.lock();
-        if (!self || self->closed_ || !self->peer_) return;
-        self->peer_->stream_data(id, data, base::Clock::now());
-        self->flush();
-    };
-    cb.closed = [weak, id](const std::string& why) {
-        auto self = weak.lock();
-        if (!self || self->closed_ || !self->peer_) return;
-        self->peer_->stream_closed(id, why, base::Clock::now());
-        // Freed after this callback (it runs inside the connection).
-        auto it = self->stream_connections_.find(id);
-        if (it != self->stream_connections_.end()) {
-            auto doomed = std::shared_ptr<StreamConnection>(std::move(it->second));
-            self->stream_connections_.erase(it);
-            self->loop_.runtime().defer([doomed] {});
-        }
-        self->flush();
-    };
+    auto cb = stream_callbacks(id);
+    cb.connected = nullptr;  // accepted: up already
     auto conn = std::make_unique<StreamConnection>(loop_.runtime(), fd, remote, std::move(cb));
     if (!peer_->tcp_accepted(id, local, remote, base::Clock::now())) {
         conn->close();  // too many at once: the peer has others
@@ -367,8 +348,14 @@ void PeerImpl::accept_ice_tcp(int fd, const base::Endpoint& remote) {
 
 void PeerImpl::open_stream_connection(const proto::rtc::event::OpenStream& o) {
     if (closed_ || stream_connections_.count(o.id) != 0) return;
+    stream_connections_[o.id] = std::make_unique<StreamConnection>(loop_.runtime(), o.server, o.tls, o.host,
+                                                                   config_.turn_tls_ca_file, stream_callbacks(o.id));
+}
+
+StreamConnection::Callbacks PeerImpl::stream_callbacks(std::uint32_t id) {
+    // What a stream connection (a TURN server's, or an ICE-TCP one) tells
+    // the machine, for as long as the PeerConnection lives.
     std::weak_ptr<PeerImpl> weak = weak_from_this();
-    const auto id = o.id;
     StreamConnection::Callbacks cb;
     cb.connected = [weak, id] {
         auto self = weak.lock();
@@ -386,10 +373,14 @@ void PeerImpl::open_stream_connection(const proto::rtc::event::OpenStream& o) {
         auto self = weak.lock();
         if (!self || self->closed_ || !self->peer_) return;
         self->peer_->stream_closed(id, why, base::Clock::now());
+        // Freed after this callback (it runs inside the connection).
+        if (auto it = self->stream_connections_.find(id); it != self->stream_connections_.end()) {
+            self->loop_.runtime().defer([doomed = std::shared_ptr<StreamConnection>(std::move(it->second))] {});
+            self->stream_connections_.erase(it);
+        }
         self->flush();
     };
-    stream_connections_[id] =
-        std::make_unique<StreamConnection>(loop_.runtime(), o.server, o.tls, o.host, config_.turn_tls_ca_file, std::move(cb));
+    return cb;
 }
 
 void PeerImpl::flush_soon() {

@@ -155,6 +155,7 @@ private:
     /// TURN servers over TCP or TLS (proto::rtc::event::OpenStream), by id.
     std::map<std::uint32_t, std::unique_ptr<StreamConnection>> stream_connections_;
     void open_stream_connection(const proto::rtc::event::OpenStream& o);
+    StreamConnection::Callbacks stream_callbacks(std::uint32_t id);
     /// ICE-TCP (RFC 6544): passive listeners beside the UDP sockets, and the
     /// connections peers make to them (ids from 0x8000'0000: apart from the
     /// machine's own stream ids).

@@ -56,6 +56,8 @@ source "$(dirname "$0")/lib.sh"
 RTC_DIR=$INTEROP_DIR/rtc
 # shellcheck source=rtc/nat_topology.sh
 source "$RTC_DIR/nat_topology.sh"
+# shellcheck source=rtc/lib_rtc.sh
+source "$RTC_DIR/lib_rtc.sh"   # await_exit
 CASE=$3
 DUPLEX_PEER=$2
 [[ -x $DUPLEX_PEER ]] || die "duplex-peer: '$DUPLEX_PEER' is not an executable file"
@@ -191,21 +193,8 @@ else
     spawn peer-b ip netns exec "$B_NS" "$DUPLEX_PEER" "${B_ARGS[@]}"
 fi
 
-# await NAME SECONDS: wait for NAME to exit; RC its status (or "running").
-await() {
-    local pidvar="PID_${1//[^A-Za-z0-9_]/_}" i
-    for ((i = 0; i < $2 * 10; i++)); do
-        alive "${!pidvar}" || break
-        sleep 0.1
-    done
-    RC=running
-    alive "${!pidvar}" && return 0
-    RC=0
-    wait "${!pidvar}" || RC=$?
-}
-
 if [[ $CASE == wrong-password || $CASE == tls-untrusted ]]; then
-    await peer-b 15
+    await_exit peer-b 15
     [[ $RC != running ]] || die "duplex-peer B ($CASE) still runs after 15 s"
     [[ $RC != 0 ]] || die "duplex-peer B ($CASE) exited 0"
     if [[ $CASE == wrong-password ]]; then
@@ -238,10 +227,10 @@ if [[ $CASE == cut ]]; then
     log "direct path cut at $part bytes received (pair was: $first)"
 fi
 
-await peer-b 130
+await_exit peer-b 130
 [[ $RC == 0 ]] || die "the sender (B) exited $RC (expected 0 once the file was confirmed)"
 kill -TERM "$PID_peer_a" 2>/dev/null || true
-await peer-a 5
+await_exit peer-a 5
 got=$(sha256sum "$WORK/received/source.bin" 2>/dev/null | cut -d' ' -f1 || true)
 [[ $got == "$SRC_SHA" ]] || die "A stored sha256 '$got', expected $SRC_SHA"
 log "10 MiB arrived byte-exact (sha256 $SRC_SHA)"
