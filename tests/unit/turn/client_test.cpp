@@ -103,14 +103,24 @@ Sent next_request(Client& c) {
     return Sent{*t, m.value_or(stun::Message{})};
 }
 
-/// Allocate through the 401 round, as a server with `lifetime` would.
-Client allocated_client(Server& s, ClientConfig cfg = {}, std::uint32_t lifetime = 600) {
+ClientConfig credentials(const Server& s, ClientConfig cfg = {}) {
     cfg.username = s.user;
     cfg.password = s.pass;
-    Client c(cfg, t0);
+    return cfg;
+}
+
+/// The first Allocate answered with the 401 (realm, nonce): the second,
+/// authenticated request is returned.
+Sent answer_challenge(Client& c, const Server& s) {
     auto first = next_request(c);
     c.handle_datagram(s.unauthorized(first.msg), t0);
-    auto second = next_request(c);
+    return next_request(c);
+}
+
+/// Allocate through the 401 round, as a server with `lifetime` would.
+Client allocated_client(Server& s, ClientConfig cfg = {}, std::uint32_t lifetime = 600) {
+    Client c(credentials(s, cfg), t0);
+    auto second = answer_challenge(c, s);
     c.handle_datagram(s.allocated(second.msg, lifetime), t0);
     EXPECT_EQ(c.state(), ClientState::Allocated);
     while (c.poll_event()) {
@@ -166,13 +176,10 @@ TEST(TurnClient, AllocatesWithLongTermCredentialsAfterThe401) {
 
 TEST(TurnClient, WrongPasswordFailsWithA401NotALoop) {
     Server s;
-    ClientConfig cfg;
-    cfg.username = s.user;
+    ClientConfig cfg = credentials(s);
     cfg.password = "wrong";
     Client c(cfg, t0);
-    auto first = next_request(c);
-    c.handle_datagram(s.unauthorized(first.msg), t0);
-    auto second = next_request(c);
+    auto second = answer_challenge(c, s);
     EXPECT_FALSE(stun::verify_integrity(second.raw, s.key()));  // the server would refuse it:
     c.handle_datagram(s.unauthorized(second.msg), t0);
     EXPECT_EQ(c.state(), ClientState::Failed);
@@ -188,13 +195,8 @@ TEST(TurnClient, WrongPasswordFailsWithA401NotALoop) {
 
 TEST(TurnClient, StaleNonceIsReplacedAndTheRequestSentAgain) {
     Server s;
-    ClientConfig cfg;
-    cfg.username = s.user;
-    cfg.password = s.pass;
-    Client c(cfg, t0);
-    auto first = next_request(c);
-    c.handle_datagram(s.unauthorized(first.msg), t0);
-    auto second = next_request(c);
+    Client c(credentials(s), t0);
+    auto second = answer_challenge(c, s);
     s.nonce = "n2";
     c.handle_datagram(s.unauthorized(second.msg, 438), t0);
     auto third = next_request(c);
@@ -225,13 +227,8 @@ TEST(TurnClient, StaleNonceForeverEndsAfterThreeRetries) {
 TEST(TurnClient, UsesSha256WhenTheServerOffersIt) {
     Server s;
     s.sha256 = true;
-    ClientConfig cfg;
-    cfg.username = s.user;
-    cfg.password = s.pass;
-    Client c(cfg, t0);
-    auto first = next_request(c);
-    c.handle_datagram(s.unauthorized(first.msg), t0);
-    auto second = next_request(c);
+    Client c(credentials(s), t0);
+    auto second = answer_challenge(c, s);
     EXPECT_TRUE(second.msg.has(AttributeType::MessageIntegritySha256));
     EXPECT_TRUE(second.msg.has(AttributeType::PasswordAlgorithms));
     const auto* alg = second.msg.find(AttributeType::PasswordAlgorithm);
@@ -249,13 +246,8 @@ TEST(TurnClient, EveryAllocateErrorFailsWithItsMeaning) {
         {442, "transport"}, {486, "quota"}, {508, "relay ports"}, {300, "not followed"}, {500, "500"}};
     for (const auto& [code, words] : cases) {
         Server s;
-        ClientConfig cfg;
-        cfg.username = s.user;
-        cfg.password = s.pass;
-        Client c(cfg, t0);
-        auto first = next_request(c);
-        c.handle_datagram(s.unauthorized(first.msg), t0);
-        auto second = next_request(c);
+        Client c(credentials(s), t0);
+        auto second = answer_challenge(c, s);
         c.handle_datagram(s.error(second.msg, code, "Err"), t0);
         EXPECT_EQ(c.state(), ClientState::Failed) << code;
         auto ev = c.poll_event();
@@ -269,13 +261,8 @@ TEST(TurnClient, EveryAllocateErrorFailsWithItsMeaning) {
 
 TEST(TurnClient, AnAnswerWithABadIntegrityIsIgnored) {
     Server s;
-    ClientConfig cfg;
-    cfg.username = s.user;
-    cfg.password = s.pass;
-    Client c(cfg, t0);
-    auto first = next_request(c);
-    c.handle_datagram(s.unauthorized(first.msg), t0);
-    auto second = next_request(c);
+    Client c(credentials(s), t0);
+    auto second = answer_challenge(c, s);
     Server forger = s;
     forger.pass = "guess";
     c.handle_datagram(forger.allocated(second.msg), t0);
