@@ -338,10 +338,18 @@ void ServerCore::deliver(const Published& msg) {
     const auto& cfg = options_.per_message_deflate;
     bool compressed_ready = false;
     bool compressed_ok = false;
+    // Every delivery is queued, not written: a subscriber that gets several
+    // messages in this iteration (a busy publisher's read holds many) has
+    // them all written in one call by end_batch(), after the events.
+    auto queue = [this](Session* s, base::Bytes data, bool binary, bool encoded) {
+        bool joined = false;
+        (void)s->send_batched(data, binary, encoded, joined);
+        if (joined) batch_.emplace_back(s);
+    };
     for (Session* s : subscribers) {
         if (s == msg.exclude) continue;
         if (!s->uses_deflate() || msg.payload.size() < cfg.threshold) {
-            (void)s->send_frame(base::as_bytes(msg.frame));
+            queue(s, base::as_bytes(msg.frame), msg.binary, true);
         } else if (s->accepts_shared_compression()) {
             // Compressed once per loop for every subscriber that resets its
             // context per message: the same bytes are valid for all of them.
@@ -358,13 +366,25 @@ void ServerCore::deliver(const Published& msg) {
                     compressed_.resize(hlen + z.size());
                 }
             }
-            if (compressed_ok) (void)s->send_frame(compressed_);
-            else (void)s->send_frame(base::as_bytes(msg.frame));
+            if (compressed_ok) queue(s, compressed_, msg.binary, true);
+            else queue(s, base::as_bytes(msg.frame), msg.binary, true);
         } else {
             // Context takeover: only this connection's own compressor will do.
-            (void)s->send(base::as_bytes(msg.payload), msg.binary);
+            queue(s, base::as_bytes(msg.payload), msg.binary, false);
         }
     }
+    if (!batch_.empty() && !batch_armed_) {
+        batch_armed_ = true;
+        loop_.runtime().defer([self = shared_from_this()] { self->end_batch(); });
+    }
+}
+
+void ServerCore::end_batch() {
+    batch_armed_ = false;
+    // end_batch() runs no user code (errors are reported from a later safe
+    // point), so nothing joins the batch while it is written.
+    for (auto& s : batch_) s->end_batch();
+    batch_.clear();
 }
 
 std::size_t ServerCore::subscribers(const std::string& topic) const {

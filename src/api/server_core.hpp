@@ -130,6 +130,11 @@ private:
     std::shared_ptr<proto::ws::Deflater> shared_deflater_;
     std::unordered_map<const WebSocketRoute*, SessionContextRef> contexts_;
     std::vector<std::byte> compressed_;  // scratch for a published message
+    // Subscribers that got deliveries in this loop iteration, written once
+    // each after its events (end_batch).
+    void end_batch();
+    std::vector<SessionRef> batch_;
+    bool batch_armed_ = false;
     runtime::Loop::TimerId sweep_timer_ = 0;
     bool closed_ = false;
     std::function<void()> on_drained_;

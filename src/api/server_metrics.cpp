@@ -15,7 +15,7 @@ std::string ServerMetrics::prometheus_text() const {
     one("duplex_connections_total", "counter", "WebSocket connections accepted.", load(connections_total));
     one("duplex_http_requests_total", "counter", "HTTP requests received (upgrades included).", load(http_requests));
     one("duplex_handshakes_failed_total", "counter", "Opening handshakes refused or malformed.", load(handshakes_failed));
-    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0, writes = 0;
     {
         std::lock_guard lock(loops_mu_);
         for (const auto& l : loops_) {
@@ -23,12 +23,15 @@ std::string ServerMetrics::prometheus_text() const {
             messages_out += load(l.messages_out);
             bytes_in += load(l.bytes_in);
             bytes_out += load(l.bytes_out);
+            writes += load(l.writes);
         }
     }
     one("duplex_messages_received_total", "counter", "WebSocket messages received.", messages_in);
     one("duplex_messages_sent_total", "counter", "WebSocket messages queued for sending.", messages_out);
     one("duplex_bytes_received_total", "counter", "Bytes read from WebSocket connections.", bytes_in);
     one("duplex_bytes_sent_total", "counter", "Bytes written to WebSocket connections.", bytes_out);
+    one("duplex_socket_writes_total", "counter",
+        "Writes to WebSocket connections' sockets (the messages corked in a read or a fan-out leave in one).", writes);
     one("duplex_backpressure_drops_total", "counter", "Sends refused because a connection's buffer was over max_backpressure.",
         load(backpressure_drops));
     one("duplex_backpressure_read_pauses_total", "counter",

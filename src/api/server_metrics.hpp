@@ -23,6 +23,7 @@ struct alignas(64) LoopCounters {
     std::atomic<std::uint64_t> messages_out{0};
     std::atomic<std::uint64_t> bytes_in{0};
     std::atomic<std::uint64_t> bytes_out{0};
+    std::atomic<std::uint64_t> writes{0};  // write calls that moved bytes (one carries every corked message)
     ServerMetrics* shared = nullptr;  // the server's other counters
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {

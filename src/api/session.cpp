@@ -132,12 +132,27 @@ SendResult Session::send(base::Bytes data, bool binary) {
     if (in_read_ && phase_ == Phase::Open && ws().tx().size() <= max_backpressure_ &&
         ws().try_send_short(data, binary))
         return queued_one(true);
-    return send_impl(data, binary, false);
+    return send_impl(data, binary, false, in_read_);
 }
 
-SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true, true); }
+SendResult Session::send_frame(base::Bytes frame) { return send_impl(frame, true, true, in_read_); }
 
-SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
+SendResult Session::send_batched(base::Bytes data, bool binary, bool encoded, bool& joined) {
+    SendResult r = send_impl(data, binary, encoded, true);
+    joined = !batched_ && has_ws() && !ws().tx().empty();
+    if (joined) batched_ = true;
+    return r;
+}
+
+void Session::end_batch() {
+    if (!batched_) return;
+    batched_ = false;
+    if (in_read_ || phase_ != Phase::Open || !has_ws()) return;  // the read's own flush writes it
+    flush();
+    if (write_blocked_ || buffered_ > low_threshold_) drain_armed_ = true;
+}
+
+SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded, bool corked) {
     if (!has_ws() || phase_ != Phase::Open) return Errc::invalid_state;
     lend_queue();
     if (ws().tx().size() > max_backpressure_) {
@@ -152,7 +167,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
     // what the kernel does not take is queued. A 16 KiB echo then costs one
     // copy less (uWebSockets does the same when a message outgrows its cork
     // buffer). Frames sent after it in the same read are corked again.
-    if (!encoded && data.size() >= kDirectWriteMin && transport_pending() == 0 && (in_read_ || ws().tx().empty())) {
+    if (!encoded && data.size() >= kDirectWriteMin && transport_pending() == 0 && (corked || ws().tx().empty())) {
         std::byte header[proto::ws::kMaxHeaderLen];
         std::size_t hlen = 0;
         Status st = ws().encode_header(data, binary, header, hlen);
@@ -172,12 +187,13 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
             if (auto* c = counters()) {
                 LoopCounters::add(c->messages_out);
                 LoopCounters::add(c->bytes_out, sent);
+                LoopCounters::add(c->writes);
             }
             if (queued) q.consume(std::min(sent, first_len));
             else if (sent < hlen) q.append(base::Bytes{header + sent, hlen - sent});
             q.append(data.subspan(sent > first_len ? sent - first_len : 0));
-            if (in_read_) {
-                set_buffered(q.size());  // the flush at the end of the read sends the rest
+            if (corked) {
+                set_buffered(q.size());  // the flush at the end of the read (or batch) sends the rest
                 return SendStatus::Success;
             }
             flush();
@@ -197,7 +213,7 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded) {
         give_back_queue();  // nothing was queued
         return st;
     }
-    return queued_one(in_read_);
+    return queued_one(corked);
 }
 
 bool Session::subscribe(const std::string& topic) {
@@ -444,7 +460,10 @@ void Session::flush() {
         }
         if (*r == 0) break;
         q.consume(*r);
-        if (auto* c = counters()) LoopCounters::add(c->bytes_out, *r);
+        if (auto* c = counters()) {
+            LoopCounters::add(c->bytes_out, *r);
+            LoopCounters::add(c->writes);
+        }
     }
     // All written: the queue goes back to the loop (an idle connection holds
     // no send buffer, decision 0013).

@@ -133,6 +133,14 @@ public:
     /// Sends a frame encoded once for many connections (pub/sub). `compressed`
     /// frames only go to sessions that accept shared compression.
     SendResult send_frame(base::Bytes frame);
+    /// Fan-out (ServerCore::deliver): queues a message or an encoded frame
+    /// without writing it. The first call in a loop iteration returns true in
+    /// `joined`: the caller then calls end_batch() once after the iteration's
+    /// events, and every message the session got in between leaves in one
+    /// write (as uWebSockets' topic tree does), not one write each.
+    SendResult send_batched(base::Bytes data, bool binary, bool encoded, bool& joined);
+    /// Writes what send_batched() queued (see there).
+    void end_batch();
     /// Whether a message compressed once without context may be sent here.
     bool accepts_shared_compression() const noexcept { return has_ws() && ws().accepts_shared_compression(); }
     bool uses_deflate() const noexcept { return has_ws() && ws().deflate_negotiated(); }
@@ -224,7 +232,8 @@ private:
     // runtime::Loop::IoHandler: the descriptor's events when we are our own socket.
     void on_io(std::uint32_t events) override { tcp_.on_io(rt(), this, events, *this); }
 
-    SendResult send_impl(base::Bytes data, bool binary, bool encoded);
+    // `corked`: queue only; the end of the read (or of the batch) writes.
+    SendResult send_impl(base::Bytes data, bool binary, bool encoded, bool corked);
     SendResult queued_one(bool corked);  // after a frame was queued: count, flush or cork, report
     void connect_to(const runtime::Address& addr);
     void handle_handshake_bytes(base::MutableBytes data);
@@ -433,6 +442,7 @@ private:
     bool in_core_ : 1 = false;         // counted by the server core as open (ServerCore::link)
     bool holds_slot_ : 1 = false;      // holds a connection slot (--max-connections), until it closes
     bool read_paused_ : 1 = false;     // reading stopped: over budget (Drop), or closing with data queued
+    bool batched_ : 1 = false;         // holds fan-out deliveries until end_batch()
 };
 
 #if defined(__x86_64__) && defined(__GLIBCXX__)

@@ -90,6 +90,60 @@ TEST(PubSub, PublishReachesSubscribersOnEveryLoopFromAnyThread) {
     a.call([&] { server.reset(); return 0; });
 }
 
+// The value of one counter in a Prometheus text (-1: not there).
+long long metric(const std::string& text, const std::string& name) {
+    const auto at = text.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(text.substr(at + name.size() + 2));
+}
+
+TEST(PubSub, DeliveriesOfOneIterationLeaveInOneWritePerSubscriber) {
+    LoopThread t;
+    std::atomic<int> subscribed{0};
+    std::unique_ptr<WebSocketServer> server;
+    t.call([&] {
+        ServerOptions o;
+        o.port = 0;
+        server = std::make_unique<WebSocketServer>(t.loop, o);
+        server->route("/t", {nullptr, [&](WebSocket& ws, const HttpRequest&) {
+                                 ws.subscribe("t");
+                                 ++subscribed;
+                             }});
+        EXPECT_TRUE(server->listen().ok());
+        return 0;
+    });
+    std::vector<std::unique_ptr<RawClient>> subs;
+    for (int i = 0; i < 3; ++i) {
+        subs.push_back(std::make_unique<RawClient>(server->port()));
+        subs.back()->send(upgrade_request("/t"));
+    }
+    ASSERT_TRUE(eventually([&] { return subscribed.load() == 3; }));
+    for (auto& c : subs) {
+        c->read_head();
+        c->buffer().clear();
+    }
+    // Counters read on the loop thread: after its writes, not racing them.
+    auto writes_so_far = [&] { return t.call([&] { return metric(server->metrics_text(), "duplex_socket_writes_total"); }); };
+    const long long before = writes_so_far();
+    ASSERT_GE(before, 3);  // the three 101 responses at least
+    // 100 messages published within one loop iteration (as from one read of
+    // a busy publisher): each subscriber gets all of them, in order, in one write.
+    std::string expected;
+    t.call([&] {
+        for (int i = 0; i < 100; ++i) {
+            const std::string m = "m" + std::to_string(1000 + i);
+            server->publish("t", m);
+            expected += std::string("\x81\x05", 2) + m;
+        }
+        return 0;
+    });
+    for (auto& c : subs)
+        EXPECT_EQ(c->read_until([&](const std::string& s) { return s.size() >= expected.size(); }), expected);
+    const long long writes = writes_so_far() - before;
+    EXPECT_EQ(writes, 3) << "one write per subscriber, not one per delivery";
+    t.call([&] { server.reset(); return 0; });
+}
+
 TEST(Heartbeat, QuietClientsArePingedAndSilentOnesClosed) {
     LoopThread t;
     auto server = t.call([&] {
