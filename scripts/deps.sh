@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pkgs=(g++ cmake ninja-build make pkg-config libssl-dev zlib1g-dev libcli11-dev nlohmann-json3-dev libusrsctp-dev libsrtp2-dev
       libvpx-dev libopus-dev libogg-dev libopenh264-dev)
 if [ "$what" = test ]; then
-  pkgs+=(libgtest-dev libgmock-dev clang libclang-rt-14-dev chromium python3 python3-websockets curl openssl procps util-linux iproute2 coturn nftables python3-aiortc python3-zeroconf)
+  pkgs+=(libgtest-dev libgmock-dev clang libclang-rt-14-dev chromium python3 python3-websockets curl openssl procps util-linux iproute2 coturn nftables redis-server python3-aiortc python3-zeroconf)
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
   command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi

@@ -8,7 +8,7 @@
 //   /echo            every message comes back as it came (text as text, binary as binary)
 //   /pubsub/<topic>  every message goes to every other client on the same topic
 //   /signal          WebRTC signaling: rooms, peer ids, offer/answer/candidate relay (docs/signaling.md)
-//   /healthz         "ok" (plain HTTP)
+//   /healthz         "ok" (plain HTTP), and "redis: up" or "redis: down: why" with --redis
 //   /metrics         counters in the Prometheus text format
 //   /                the web directory
 // Exit codes: 0 after SIGINT/SIGTERM (connections closed with 1001, queued
@@ -159,6 +159,12 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     duplex::SignalingOptions signaling;
     int turn_ttl_s = 3600;
+    app.add_option("--redis", options.redis,
+                   "share topics with every node on this Redis: redis://[user:pass@]host:port[/db], rediss://..., unix:///path");
+    app.add_option("--redis-ca", options.redis_tls_ca_file, "rediss://: trust this CA file instead of the system store");
+    app.add_option("--redis-max-queue", options.redis_max_queue,
+                   "bytes of messages held for Redis while it is slow or down (more are not sent to other nodes)")
+        ->capture_default_str();
     app.add_option("--signal-secret", signaling.secret, "require a join token signed with this secret (see: token)");
     app.add_option("--stun", signaling.stun_urls, "STUN server URL handed to peers (repeatable)");
     app.add_option("--turn", signaling.turn_urls, "TURN server URL handed to peers (repeatable)");
@@ -244,8 +250,11 @@ int main(int argc, char** argv) {
     duplex::SignalingServer signal_server(server, "/signal", signaling);
     server.on_http([&server](const duplex::HttpRequest& req, duplex::HttpResponse& res) {
         if (req.path == "/healthz") {
+            // 200 while this node serves its own clients; a Redis that is
+            // down is a degradation (other nodes unreachable), said on a line.
             res.set_header("Content-Type", "text/plain; charset=utf-8");
             res.body = "ok\n";
+            if (const auto redis = server.redis_status(); !redis.empty()) res.body += "redis: " + redis + "\n";
             return true;
         }
         if (req.path == "/metrics") {
@@ -257,7 +266,8 @@ int main(int argc, char** argv) {
     });
 
     if (auto st = server.listen(); !st) {
-        if (st == duplex::Errc::tls_failed) std::cerr << "duplex-server: " << st.message() << "\n";
+        if (st == duplex::Errc::tls_failed || st.message().find(": redis: ") != std::string::npos)
+            std::cerr << "duplex-server: " << st.message() << "\n";
         else std::cerr << "duplex-server: cannot listen on " << host << ":" << port << ": " << st.message() << "\n";
         return 2;
     }

@@ -83,6 +83,16 @@ struct ServerOptions {
     bool serve_hidden_files = false;
     /// Serve wss:// (and https://) instead of ws://.
     ServerTlsOptions tls;
+    /// Share topics with every server that names the same Redis
+    /// (docs/scaling.md): redis://[[user]:password@]host[:port][/db],
+    /// rediss://... (TLS), or unix:///path[?db=N]. "" (the default): this
+    /// process only. Local subscribers get a message at once; the other
+    /// nodes through Redis. Redis down: local delivery goes on.
+    std::string redis;
+    std::string redis_tls_ca_file;            ///< rediss://: trust these CAs instead of the system store
+    /// Bytes of messages held for Redis while it is slow or down; beyond,
+    /// messages are not sent to the other nodes (counted in duplex_redis_dropped_total).
+    std::size_t redis_max_queue = 8u << 20;
 };
 
 /// Decides an upgrade request, now or later. Copyable; the first accept() or
@@ -154,7 +164,7 @@ public:
     /// message()) for a certificate or key that cannot be used; Errc::address_in_use when the port
     /// is taken (also by another process that set SO_REUSEPORT: the port is
     /// checked before sharing it), Errc::invalid_argument for a host that is
-    /// not a numeric address.
+    /// not a numeric address or a Redis URL that cannot be used (the reason in message()).
     Status listen();
     /// The bound port (the real one after listen() with port 0).
     std::uint16_t port() const noexcept;
@@ -184,9 +194,13 @@ public:
     /// Counters in the Prometheus text format (connections, messages and
     /// bytes in and out, failed handshakes, closes by code, backpressure drops).
     std::string metrics_text() const;
+    /// With ServerOptions::redis: "up", or "down: <why>" (any thread); "" without.
+    std::string redis_status() const;
     EventLoop& loop() noexcept;
 
 private:
+    void on_home(std::function<void()> fn);  // runs fn on the first loop's thread
+    void stop_bus();
     std::shared_ptr<detail::ServerShared> shared_;
     std::vector<std::shared_ptr<detail::ServerCore>> cores_;
     std::uint16_t port_ = 0;

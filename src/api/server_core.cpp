@@ -2,6 +2,8 @@
 // its connections, its topic subscriptions and its heartbeat sweep.
 #include "api/server_core.hpp"
 
+#include "api/redis_bus.hpp"
+
 #include "api/http_connection.hpp"
 #include "base/log.hpp"
 #include "proto/http/response_writer.hpp"
@@ -244,7 +246,10 @@ bool ServerCore::forget(Session* s) {
             if (t == topics_.end()) continue;
             auto& v = t->second;
             v.erase(std::remove(v.begin(), v.end(), s), v.end());
-            if (v.empty()) topics_.erase(t);
+            if (v.empty()) {
+                topics_.erase(t);
+                topic_removed(topic);
+            }
         }
         s->topics().clear();
     }
@@ -275,7 +280,9 @@ bool ServerCore::subscribe(Session* s, const std::string& topic) {
     auto& topics = s->topics();
     if (std::find(topics.begin(), topics.end(), topic) != topics.end()) return false;
     topics.push_back(topic);
-    topics_[topic].push_back(s);
+    auto& v = topics_[topic];
+    if (v.empty()) topic_added(topic);
+    v.push_back(s);
     return true;
 }
 
@@ -289,9 +296,20 @@ bool ServerCore::unsubscribe(Session* s, const std::string& topic) {
     if (t != topics_.end()) {
         auto& v = t->second;
         v.erase(std::remove(v.begin(), v.end(), s), v.end());
-        if (v.empty()) topics_.erase(t);
+        if (v.empty()) {
+            topics_.erase(t);
+            topic_removed(topic);
+        }
     }
     return true;
+}
+
+void ServerCore::topic_added(const std::string& topic) {
+    if (shared_->bus) shared_->bus->topic_added(topic);
+}
+
+void ServerCore::topic_removed(const std::string& topic) {
+    if (shared_->bus) shared_->bus->topic_removed(topic);
 }
 
 namespace {
@@ -312,16 +330,26 @@ std::shared_ptr<Published> encode(std::string_view topic, std::string_view data,
 }
 }  // namespace
 
-void publish_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
-                        const Session* exclude) {
-    ServerMetrics::add(shared.metrics->published);
-    auto msg = encode(topic, data, binary, exclude);
+namespace {
+void to_every_core(ServerShared& shared, const std::shared_ptr<Published>& msg) {
     for (auto& weak : shared.cores) {
         auto core = weak.lock();
         if (!core) continue;
         if (core->loop_.in_loop_thread()) core->deliver(*msg);
         else core->loop_.post([core, msg] { core->deliver(*msg); });
     }
+}
+}  // namespace
+
+void publish_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
+                        const Session* exclude) {
+    ServerMetrics::add(shared.metrics->published);
+    to_every_core(shared, encode(topic, data, binary, exclude));
+    if (shared.bus) shared.bus->publish(topic, data, binary);
+}
+
+void deliver_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary) {
+    to_every_core(shared, encode(topic, data, binary, nullptr));
 }
 
 void ServerCore::publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) {

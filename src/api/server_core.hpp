@@ -22,6 +22,7 @@
 namespace duplex::detail {
 
 class HttpConnection;
+class RedisBus;
 class ServerCore;
 
 /// A message published to a topic: encoded once, delivered by every core.
@@ -41,6 +42,7 @@ struct ServerShared {
     WebSocketServer::HttpHandler on_http;
     std::shared_ptr<ServerMetrics> metrics = std::make_shared<ServerMetrics>();
     std::vector<std::weak_ptr<ServerCore>> cores;  // fixed once listening; weak: cores own us
+    std::shared_ptr<RedisBus> bus;                 // set by listen() with options.redis: topics across nodes
 
     /// Connection limits, checked at the upgrade (503 / 429).
     std::atomic<std::size_t> open{0};
@@ -54,9 +56,12 @@ struct ServerShared {
     void release(const std::string& ip);
 };
 
-/// Encodes a message once and hands it to every core's subscribers (from any thread).
+/// Encodes a message once and hands it to every core's subscribers, and to
+/// the other nodes through Redis when there are any (from any thread).
 void publish_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
                         const Session* exclude);
+/// The same for this node only (a message that came from another node).
+void deliver_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary);
 
 class ServerCore final : public std::enable_shared_from_this<ServerCore>, public SessionOwner {
 public:
@@ -124,6 +129,9 @@ private:
     /// Unlinks s and gives back what it held here (topics, its connection
     /// slot, the open count); false if it was not linked.
     bool forget(Session* s);
+    /// A topic's first subscriber on this core came, or its last one went.
+    void topic_added(const std::string& topic);
+    void topic_removed(const std::string& topic);
     std::vector<SessionRef> all_sessions();
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
     std::unordered_map<std::string, std::vector<Session*>> topics_;

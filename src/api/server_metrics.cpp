@@ -46,6 +46,22 @@ std::string ServerMetrics::prometheus_text() const {
     one("duplex_descriptor_exhaustions_total", "counter",
         "Connections refused with 503 because the process had no file descriptor to spare.", load(descriptor_exhaustions));
     one("duplex_published_total", "counter", "Messages published to topics.", load(published));
+    if (redis_configured.load()) {
+        one("duplex_redis_up", "gauge", "1 while both connections to Redis (publishing, subscriptions) are up.",
+            load(redis_up));
+        one("duplex_redis_published_total", "counter", "Messages published to other nodes through Redis.",
+            load(redis_published));
+        one("duplex_redis_received_total", "counter", "Messages from other nodes received through Redis.",
+            load(redis_received));
+        one("duplex_redis_dropped_total", "counter",
+            "Messages not sent to Redis: its queue was full (Redis slow or down, see docs/scaling.md).",
+            load(redis_dropped));
+        one("duplex_redis_malformed_total", "counter", "Messages on duplex's Redis channels that were not duplex's.",
+            load(redis_malformed));
+        one("duplex_redis_reconnects_total", "counter", "Attempts to connect to Redis again after a loss.",
+            load(redis_reconnects));
+        one("duplex_redis_queue_bytes", "gauge", "Bytes waiting to be sent to Redis.", load(redis_queue_bytes));
+    }
     o << "# HELP duplex_closes_total WebSocket connections closed, by close code.\n# TYPE duplex_closes_total counter\n";
     for (std::size_t i = 0; i < closes_10xx.size(); ++i)
         if (const auto v = load(closes_10xx[i])) o << "duplex_closes_total{code=\"" << 1000 + i << "\"} " << v << '\n';

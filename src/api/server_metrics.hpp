@@ -42,6 +42,17 @@ struct ServerMetrics {
     std::atomic<std::uint64_t> descriptor_exhaustions{0};     // connections refused: no file descriptor to spare
     std::atomic<std::uint64_t> connections_refused{0};        // at the accept: over max_connections(_per_ip), or no descriptor
     std::atomic<std::uint64_t> published{0};
+    // Topics across nodes (api/redis_bus.hpp); shown only when configured.
+    std::atomic<bool> redis_configured{false};
+    std::atomic<std::uint64_t> redis_up{0};
+    std::atomic<std::uint64_t> redis_published{0};
+    std::atomic<std::uint64_t> redis_received{0};
+    std::atomic<std::uint64_t> redis_dropped{0};     // refused by the queue bound
+    std::atomic<std::uint64_t> redis_malformed{0};   // on our channels, but not a message of ours
+    std::atomic<std::uint64_t> redis_reconnects{0};
+    std::atomic<std::uint64_t> redis_queue_bytes{0};
+    mutable std::mutex redis_mu;
+    std::string redis_status;  // "up" or "down: why" (under redis_mu)
     std::array<std::atomic<std::uint64_t>, 16> closes_10xx{};  // 1000-1015
     std::atomic<std::uint64_t> closes_other{0};
 

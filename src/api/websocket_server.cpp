@@ -2,6 +2,7 @@
 #include <duplex/websocket_server.hpp>
 
 #include "api/http_connection.hpp"
+#include "api/redis_bus.hpp"
 #include "api/server_core.hpp"
 #include "api/server_metrics.hpp"
 #include "runtime/tcp.hpp"
@@ -51,6 +52,7 @@ WebSocketServer::WebSocketServer(EventLoop& loop, ServerOptions options)
 }
 
 WebSocketServer::~WebSocketServer() {
+    stop_bus();
     // Connections may outlive the server object (the application holds
     // handles); they only keep a weak reference to their core.
     on_each(cores_, [](const std::shared_ptr<detail::ServerCore>& c) { c->close(); });
@@ -64,6 +66,9 @@ WebSocketServer& WebSocketServer::add_loop(EventLoop& loop) {
 Status WebSocketServer::listen() {
     auto addr = runtime::Address::parse(shared_->options.host, shared_->options.port);
     if (!addr) return Errc::invalid_argument;
+    proto::redis::ServerUrl url;
+    if (std::string why; !shared_->options.redis.empty() && !proto::redis::parse_server_url(shared_->options.redis, url, why))
+        return Status(make_error_code(Errc::invalid_argument), "redis: " + why);
     shared_->cores.assign(cores_.begin(), cores_.end());
     if (shared_->options.tls.enabled() && !shared_->tls) {
         std::string why;
@@ -91,7 +96,30 @@ Status WebSocketServer::listen() {
         }
     }
     port_ = bound;
+    if (!shared_->options.redis.empty() && !shared_->bus) {
+        auto bus = std::make_shared<detail::RedisBus>(cores_[0]->loop_.runtime(), *shared_, url,
+                                                      shared_->options.redis_tls_ca_file,
+                                                      shared_->options.redis_max_queue);
+        shared_->bus = bus;
+        on_home([bus] { bus->start(); });
+    }
     return {};
+}
+
+void WebSocketServer::on_home(std::function<void()> fn) {
+    auto& home = cores_[0]->loop_;
+    if (home.in_loop_thread()) fn();
+    else home.post(std::move(fn));
+}
+
+void WebSocketServer::stop_bus() {
+    if (auto bus = shared_->bus) on_home([bus] { bus->stop(); });
+}
+
+std::string WebSocketServer::redis_status() const {
+    if (!shared_->metrics->redis_configured.load()) return {};
+    std::lock_guard lock(shared_->metrics->redis_mu);
+    return shared_->metrics->redis_status.empty() ? "down (connecting)" : shared_->metrics->redis_status;
 }
 
 std::uint16_t WebSocketServer::port() const noexcept { return port_; }
@@ -121,6 +149,7 @@ void WebSocketServer::publish(std::string_view topic, std::string_view data, boo
 }
 
 void WebSocketServer::close() {
+    stop_bus();
     on_each(cores_, [](const std::shared_ptr<detail::ServerCore>& c) { c->close(); });
 }
 

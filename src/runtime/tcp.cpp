@@ -1,9 +1,12 @@
 #include "runtime/tcp.hpp"
 
+#include <cstring>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -156,6 +159,26 @@ base::Result<std::unique_ptr<TcpSocket>> TcpSocket::connect(Loop& loop, const Ad
     }
     auto s = std::make_unique<TcpSocket>(loop, fd, handler);
     if (!s->is_open()) return std::error_code(EMFILE, std::system_category());  // a descriptor too large to hold
+    s->d_.start_connecting(loop, s.get());
+    return s;
+}
+
+base::Result<std::unique_ptr<TcpSocket>> TcpSocket::connect_unix(Loop& loop, const std::string& path, Handler* handler) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(sa.sun_path)) return std::error_code(ENAMETOOLONG, std::system_category());
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return last_error();
+    // A full listen backlog answers EAGAIN here, not EINPROGRESS: an error
+    // like any other (the caller tries again later).
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) < 0 && errno != EINPROGRESS) {
+        auto ec = last_error();
+        ::close(fd);
+        return ec;
+    }
+    auto s = std::make_unique<TcpSocket>(loop, fd, handler);
+    if (!s->is_open()) return std::error_code(EMFILE, std::system_category());
     s->d_.start_connecting(loop, s.get());
     return s;
 }

@@ -157,6 +157,9 @@ public:
     /// 127.x sources to get past one address's ephemeral ports).
     static base::Result<std::unique_ptr<TcpSocket>> connect(Loop& loop, const Address& to, Handler* handler,
                                                             const Address* from = nullptr);
+    /// The same to a Unix-domain stream socket at `path` (a local service
+    /// such as Redis); the stream is the same afterwards.
+    static base::Result<std::unique_ptr<TcpSocket>> connect_unix(Loop& loop, const std::string& path, Handler* handler);
     ~TcpSocket() override;
     TcpSocket(const TcpSocket&) = delete;
     TcpSocket& operator=(const TcpSocket&) = delete;

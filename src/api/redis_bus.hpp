@@ -1,0 +1,72 @@
+// api/redis_bus.hpp: a server's topics shared with the other nodes that name
+// the same Redis (docs/scaling.md, decision 0021). Two connections per node,
+// not per WebSocket connection: one publishes (pipelined), one subscribes.
+//
+// A message published here is delivered to this node's subscribers at once
+// (without a round trip, and while Redis is down) and PUBLISHed to the
+// topic's Redis channel; other nodes' messages come from the subscriber
+// connection and are fanned out like local ones. A node subscribes to a
+// topic's channel only while it has local subscribers to it, and again
+// after every reconnection. What a node publishes carries its id, so that
+// it ignores its own messages when Redis echoes them back.
+//
+// Thread: everything here runs on the server's first loop ("home"); the
+// other loops post to it.
+#pragma once
+
+#include "api/redis_connection.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace duplex::detail {
+
+struct ServerShared;
+struct ServerMetrics;
+
+class RedisBus final : public std::enable_shared_from_this<RedisBus> {
+public:
+    /// Redis channel = kChannelPrefix + topic (channels are binary-safe).
+    static constexpr std::string_view kChannelPrefix = "duplex:topic:";
+
+    RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis::ServerUrl& url, std::string tls_ca_file,
+             std::size_t max_queue);
+    ~RedisBus();
+    /// Connects both connections (home loop).
+    void start();
+    /// Closes both; nothing is sent or received after (home loop).
+    void stop();
+
+    // From any core's thread (posted to home when needed).
+    void publish(std::string_view topic, std::string_view data, bool binary);
+    void topic_added(const std::string& topic);
+    void topic_removed(const std::string& topic);
+
+    /// "up", or "down: why" (home loop; a snapshot is kept for other threads in the metrics).
+    bool up() const noexcept;
+    std::string status() const;
+
+    /// The payload on the wire: version, the publishing node, flags, then the message.
+    static std::string encode(std::uint64_t node, bool binary, std::string_view data);
+    /// false: not a message of ours (another version, or garbage).
+    static bool decode(std::string_view payload, std::uint64_t& node, bool& binary, std::string_view& data);
+
+private:
+    void on_home(std::function<void()> fn);
+    void on_push(const RedisConnection::Value& v);
+    void subscribe_all();
+    void update_gauges();
+
+    runtime::Loop& home_;
+    ServerShared& shared_;
+    ServerMetrics& metrics_;
+    std::uint64_t node_;
+    std::unique_ptr<RedisConnection> pub_;
+    std::unique_ptr<RedisConnection> sub_;
+    std::unordered_map<std::string, std::size_t> local_;  // topic -> cores with subscribers to it
+    bool stopped_ = false;
+};
+
+}  // namespace duplex::detail
