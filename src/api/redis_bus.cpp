@@ -3,6 +3,7 @@
 
 #include "api/server_core.hpp"
 #include "api/server_metrics.hpp"
+#include "base/log.hpp"
 
 #include <cstring>
 #include <random>
@@ -57,8 +58,10 @@ RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis
     pub_ = std::make_unique<RedisConnection>(
         home_, o,
         RedisConnection::Events{[this] { update_gauges(); },
-                                [this](const std::string& why) {
-                                    std::fprintf(stderr, "duplex: redis (publishing) down: %s\n", why.c_str());
+                                [this](const std::string& why, bool first) {
+                                    // Said once when it goes; each retry that fails only at info.
+                                    if (first) DUPLEX_LOG(Warn, "redis (publishing) down: " << why);
+                                    else DUPLEX_LOG(Info, "redis (publishing) still down: " << why);
                                     update_gauges();
                                 },
                                 nullptr});
@@ -70,8 +73,10 @@ RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis
                                     subscribe_all();
                                     update_gauges();
                                 },
-                                [this](const std::string& why) {
-                                    std::fprintf(stderr, "duplex: redis (subscriptions) down: %s\n", why.c_str());
+                                [this](const std::string& why, bool first) {
+                                    // Said once when it goes; each retry that fails only at info.
+                                    if (first) DUPLEX_LOG(Warn, "redis (subscriptions) down: " << why);
+                                    else DUPLEX_LOG(Info, "redis (subscriptions) still down: " << why);
                                     update_gauges();
                                 },
                                 [this](const RedisConnection::Value& v) { on_push(v); }});

@@ -177,7 +177,7 @@ void RedisConnection::on_reply(Value v) {
         if (timer_) loop_.cancel_timer(timer_), timer_ = 0;
         backoff_ = std::chrono::milliseconds(0);
         last_error_.clear();
-        was_up_ = true;
+        first_failure_ = true;
         // What waited goes first, in the order it was given.
         std::string w = std::move(waiting_);
         waiting_.clear();
@@ -233,7 +233,9 @@ void RedisConnection::lost(const std::string& why) {
         if (r) r(err);
         if (!alive.lock()) return;
     }
-    if (ev_.down) ev_.down(why);
+    const bool first = first_failure_;
+    first_failure_ = false;
+    if (ev_.down) ev_.down(why, first);
 }
 
 }  // namespace duplex::detail

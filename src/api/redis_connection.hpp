@@ -50,7 +50,9 @@ public:
     };
     struct Events {
         std::function<void()> up;                       // connected, authenticated, ready
-        std::function<void(const std::string&)> down;   // once per loss (or failed attempt), with why
+        /// A loss or a failed attempt, with why; `first`: the first since
+        /// start or since it was last up (the others are retries failing).
+        std::function<void(const std::string&, bool first)> down;
         std::function<void(const Value&)> push;         // subscriber: every reply
     };
 
@@ -107,7 +109,7 @@ private:
     std::uint64_t attempt_ = 0;      // a lookup's answer for an attempt given up is ignored
     std::uint64_t reconnects_ = 0;
     std::uint64_t refused_ = 0;
-    bool was_up_ = false;
+    bool first_failure_ = true;      // the next failure is the first since start or since up
     std::string last_error_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for deferred work and lookups
 };
