@@ -7,6 +7,7 @@
 #include "support/raw_client.hpp"
 #include "support/redis_server.hpp"
 #include "support/server_fixture.hpp"
+#include "support/test_cert.hpp"
 
 #include <gtest/gtest.h>
 
@@ -26,12 +27,13 @@ namespace {
 // A node: a server on its own loop whose /t/<topic> connections subscribe to
 // <topic> and publish what they send to it.
 struct Node {
-    explicit Node(const std::string& redis, std::size_t max_queue = 8u << 20) {
+    explicit Node(const std::string& redis, std::size_t max_queue = 8u << 20, const std::string& redis_ca = {}) {
         server = t.call([&] {
             ServerOptions o;
             o.port = 0;
             o.redis = redis;
             o.redis_max_queue = max_queue;
+            o.redis_tls_ca_file = redis_ca;
             auto s = std::make_unique<WebSocketServer>(t.loop, o);
             s->route("/t/*", {nullptr, [](WebSocket& ws, const HttpRequest& req) {
                                   const std::string topic = req.path.substr(3);
@@ -256,6 +258,25 @@ TEST(Redis, PasswordsUnixSocketsAndAWrongPassword) {
     EXPECT_TRUE(eventually([&] { return good.server->redis_status() == "up"; })) << good.server->redis_status();
     EXPECT_TRUE(eventually([&] { return bad.server->redis_status().find("refused us") != std::string::npos; }))
         << bad.server->redis_status();
+}
+
+TEST(Redis, RedissChecksTheServersCertificate) {
+    char tmpl[] = "/tmp/duplex-redis-cert.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const auto cert = make_test_cert(tmpl);
+    RedisServer redis({}, cert.cert_file, cert.key_file);
+    const std::string url = "rediss://127.0.0.1:" + std::to_string(redis.port());
+    // Trusted through redis_tls_ca_file: up.
+    {
+        Node trusted(url, 8u << 20, cert.cert_file);
+        EXPECT_TRUE(eventually([&] { return trusted.server->redis_status() == "up"; })) << trusted.server->redis_status();
+    }
+    // Not trusted (the system store knows no such CA): down, saying why.
+    Node untrusted(url);
+    EXPECT_TRUE(eventually([&] { return untrusted.server->redis_status().find("certificate verification failed") != std::string::npos; }))
+        << untrusted.server->redis_status();
+    std::error_code ec;
+    std::filesystem::remove_all(tmpl, ec);
 }
 
 TEST(Redis, ABadUrlIsRefusedAtListen) {

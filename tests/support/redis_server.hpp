@@ -23,13 +23,16 @@ namespace duplex::test {
 
 class RedisServer {
 public:
-    explicit RedisServer(std::string password = {}) : password_(std::move(password)) {
+    /// `tls_cert`/`tls_key`: the port speaks TLS only (rediss://), with that certificate.
+    explicit RedisServer(std::string password = {}, std::string tls_cert = {}, std::string tls_key = {})
+        : password_(std::move(password)), tls_cert_(std::move(tls_cert)), tls_key_(std::move(tls_key)) {
         char tmpl[] = "/tmp/duplex-redis.XXXXXX";
         if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
         dir_ = tmpl;
         port_ = free_port();
         start();
     }
+    const std::string& dir() const { return dir_; }
     ~RedisServer() {
         stop();
         std::error_code ec;
@@ -43,7 +46,11 @@ public:
     std::string url() const { return "redis://" + (password_.empty() ? "" : ":" + password_ + "@") + "127.0.0.1:" + std::to_string(port_); }
 
     void start() {
-        std::ofstream(dir_ + "/redis.conf") << "port " << port_ << "\nbind 127.0.0.1\nunixsocket " << socket_path()
+        const std::string ports = tls_cert_.empty() ? "port " + std::to_string(port_)
+                                                    : "port 0\ntls-port " + std::to_string(port_) + "\ntls-cert-file " +
+                                                          tls_cert_ + "\ntls-key-file " + tls_key_ +
+                                                          "\ntls-ca-cert-file " + tls_cert_ + "\ntls-auth-clients no";
+        std::ofstream(dir_ + "/redis.conf") << ports << "\nbind 127.0.0.1\nunixsocket " << socket_path()
                                             << "\nunixsocketperm 700\nsave \"\"\nappendonly no\ndir " << dir_
                                             << "\nlogfile " << dir_ << "/redis.log\n"
                                             << (password_.empty() ? "" : "requirepass " + password_ + "\n");
@@ -54,6 +61,7 @@ public:
             _exit(127);
         }
         setpgid(pid_, pid_);
+        // Over the Unix socket (plain even when the port speaks TLS).
         if (!eventually([&] { return cli("PING") == "PONG"; }, std::chrono::milliseconds(10000)))
             throw std::runtime_error("redis-server did not start (is it installed? scripts/deps.sh installs it)");
     }
@@ -68,7 +76,7 @@ public:
 
     /// redis-cli's answer (its first line, without the newline); "" if it failed.
     std::string cli(const std::string& args) const {
-        const std::string cmd = "redis-cli -p " + std::to_string(port_) + (password_.empty() ? "" : " --no-auth-warning -a " + password_) +
+        const std::string cmd = "redis-cli -s " + socket_path() + (password_.empty() ? "" : " --no-auth-warning -a " + password_) +
                                 " " + args + " 2>/dev/null";
         FILE* f = popen(cmd.c_str(), "r");
         if (!f) return {};
@@ -84,7 +92,7 @@ public:
     /// How many connections are subscribed to duplex's channel for `topic`.
     int subscribers(const std::string& topic) const {
         // PUBSUB NUMSUB prints the channel, then the count, one per line.
-        const std::string cmd = "redis-cli -p " + std::to_string(port_) + (password_.empty() ? "" : " --no-auth-warning -a " + password_) +
+        const std::string cmd = "redis-cli -s " + socket_path() + (password_.empty() ? "" : " --no-auth-warning -a " + password_) +
                                 " PUBSUB NUMSUB duplex:topic:" + topic + " 2>/dev/null";
         FILE* f = popen(cmd.c_str(), "r");
         if (!f) return -1;
@@ -109,6 +117,7 @@ private:
     }
 
     std::string password_;
+    std::string tls_cert_, tls_key_;
     std::string dir_;
     std::uint16_t port_ = 0;
     pid_t pid_ = -1;
