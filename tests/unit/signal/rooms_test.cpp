@@ -207,4 +207,126 @@ TEST(Signal, JoinsAndLeavesAreReportedForTheMessageBudget) {
     EXPECT_EQ(out.left, std::vector<PeerRef>{1});
 }
 
+
+
+// ---------------------------------------------------------- shared rooms --
+
+Config shared_config() {
+    Config c;
+    c.shared = true;
+    return c;
+}
+
+ClaimResult ok_with(std::vector<std::pair<std::string, std::string>> members) {
+    return {ClaimResult::Kind::Ok, std::move(members)};
+}
+
+TEST(SharedRooms, AJoinIsClaimedThenCompletedWithTheOtherNodesMembers) {
+    Fixture f(shared_config());
+    auto a = f.send(1, {{"type", "join"}, {"room", "r"}});
+    EXPECT_TRUE(a.sends.empty());  // nothing until the other nodes agree
+    ASSERT_EQ(a.claims.size(), 1u);
+    EXPECT_EQ(a.claims[0].room, "r");
+    EXPECT_EQ(a.claims[0].id, "p1");
+    EXPECT_TRUE(f.rooms.wants_events("r"));
+    // A second join while the first is under way is refused.
+    EXPECT_EQ(error_code(f.send(1, {{"type", "join"}, {"room", "s"}}), 1), "already-joined");
+    auto done = f.rooms.complete_join(a.claims[0], ok_with({{"p1", "A"}, {"x", "B"}}), f.now);
+    auto joined = only(done, 1);
+    EXPECT_EQ(joined["type"], "joined");
+    EXPECT_EQ(joined["peers"], json::array({"x"}));
+    // Another node's member joins: ours hear of it, once.
+    EXPECT_EQ(only(f.rooms.remote_joined("r", "y", "C"), 1), (json{{"type", "peer-joined"}, {"id", "y"}}));
+    EXPECT_TRUE(f.rooms.remote_joined("r", "y", "C").sends.empty());
+    // A message for a member on another node is forwarded to its node, "from" set.
+    auto o = f.send(1, {{"type", "offer"}, {"to", "x"}, {"sdp", "v=0"}});
+    EXPECT_TRUE(o.sends.empty());
+    ASSERT_EQ(o.forwards.size(), 1u);
+    EXPECT_EQ(o.forwards[0].node, "B");
+    EXPECT_EQ(o.forwards[0].to, "x");
+    EXPECT_EQ(json::parse(o.forwards[0].text), (json{{"type", "offer"}, {"from", "p1"}, {"sdp", "v=0"}}));
+    // ... and what another node forwards to ours is delivered.
+    auto in = f.rooms.deliver_forwarded("r", "p1", R"({"type":"answer","from":"x","sdp":"v=0"})");
+    EXPECT_EQ(only(in, 1)["from"], "x");
+    EXPECT_TRUE(f.rooms.deliver_forwarded("r", "nobody", "{}").sends.empty());
+    // A stale leave (x is on B, not C) changes nothing; the real one is announced.
+    EXPECT_TRUE(f.rooms.remote_left("r", "x", "C").sends.empty());
+    EXPECT_EQ(only(f.rooms.remote_left("r", "x", "B"), 1), (json{{"type", "peer-left"}, {"id", "x"}}));
+    EXPECT_EQ(error_code(f.send(1, {{"type", "offer"}, {"to", "x"}, {"sdp", "v=0"}}), 1), "unknown-peer");
+    // Leaving releases the id and leaves the room idle here.
+    auto l = f.send(1, {{"type", "leave"}});
+    ASSERT_EQ(l.releases.size(), 1u);
+    EXPECT_EQ(l.releases[0].id, "p1");
+    ASSERT_EQ(l.idle_rooms, std::vector<std::string>{"r"});
+    EXPECT_FALSE(f.rooms.wants_events("r"));
+    EXPECT_TRUE(f.rooms.remote_members("r").empty());
+}
+
+TEST(SharedRooms, EveryAnswerToAClaim) {
+    Fixture f(shared_config());
+    // Taken on another node, the server's own id: another one is claimed.
+    auto a = f.send(1, {{"type", "join"}, {"room", "r"}});
+    auto again = f.rooms.complete_join(a.claims[0], {ClaimResult::Kind::IdTaken, {}}, f.now);
+    ASSERT_EQ(again.claims.size(), 1u);
+    EXPECT_EQ(again.claims[0].id, "p2");
+    EXPECT_TRUE(again.sends.empty());
+    // A stale answer (to the first claim) for a peer claiming another id now: nothing, and what it took is freed.
+    auto stale = f.rooms.complete_join(a.claims[0], ok_with({{"p1", "A"}}), f.now);
+    EXPECT_TRUE(stale.sends.empty());
+    ASSERT_EQ(stale.releases.size(), 1u);
+    EXPECT_EQ(stale.releases[0].id, "p1");
+    // Redis away: the join completes with this node's members only.
+    EXPECT_EQ(only(f.rooms.complete_join(again.claims[0], {ClaimResult::Kind::Unavailable, {}}, f.now), 1)["peers"],
+              json::array());
+    EXPECT_EQ(f.rooms.local_members(), (std::vector<std::pair<std::string, std::string>>{{"r", "p2"}}));
+    // A chosen id taken elsewhere: refused with id-taken; a full room: room-full.
+    auto b = f.send(2, {{"type", "join"}, {"room", "r"}, {"id", "bob"}});
+    EXPECT_EQ(error_code(f.rooms.complete_join(b.claims[0], {ClaimResult::Kind::IdTaken, {}}, f.now), 2), "id-taken");
+    auto c = f.send(3, {{"type", "join"}, {"room", "q"}, {"id", "carol"}});
+    auto full = f.rooms.complete_join(c.claims[0], {ClaimResult::Kind::RoomFull, {}}, f.now);
+    EXPECT_EQ(error_code(full, 3), "room-full");
+    EXPECT_EQ(full.idle_rooms, std::vector<std::string>{"q"});
+    EXPECT_FALSE(f.rooms.wants_events("q"));
+}
+
+TEST(SharedRooms, APeerThatGoesWhileItsJoinIsClaimedLeavesNothingBehind) {
+    Fixture f(shared_config());
+    auto a = f.send(1, {{"type", "join"}, {"room", "r"}, {"id", "amy"}});
+    auto gone = f.rooms.handle_disconnect(1);
+    ASSERT_EQ(gone.releases.size(), 1u);
+    EXPECT_EQ(gone.releases[0].id, "amy");
+    EXPECT_FALSE(f.rooms.wants_events("r"));
+    // Its claim succeeds after all: released again (it may have run after the first release).
+    auto late = f.rooms.complete_join(a.claims[0], ok_with({{"amy", "A"}}), f.now);
+    EXPECT_TRUE(late.sends.empty());
+    ASSERT_EQ(late.releases.size(), 1u);
+    EXPECT_EQ(f.rooms.room_count(), 0u);
+}
+
+TEST(SharedRooms, TheRoomSizeCountsMembersOnOtherNodes) {
+    Config c = shared_config();
+    c.limits.max_room_size = 2;
+    Fixture f(c);
+    auto a = f.send(1, {{"type", "join"}, {"room", "r"}, {"id", "a"}});
+    only(f.rooms.complete_join(a.claims[0], ok_with({{"a", "A"}}), f.now), 1);
+    f.rooms.remote_joined("r", "b", "B");
+    EXPECT_EQ(error_code(f.send(2, {{"type", "join"}, {"room", "r"}}), 2), "room-full");
+    // An id a member on another node has is taken here too.
+    f.rooms.remote_left("r", "b", "B");
+    EXPECT_TRUE(f.send(2, {{"type", "join"}, {"room", "r"}, {"id", "zed"}}).sends.empty());  // claimed: room for one
+    f.rooms.remote_joined("r", "amos", "B");
+    Fixture g(shared_config());
+    auto x = g.send(1, {{"type", "join"}, {"room", "r"}, {"id", "a"}});
+    g.rooms.complete_join(x.claims[0], ok_with({{"a", "A"}, {"zed", "B"}}), g.now);
+    EXPECT_EQ(error_code(g.send(2, {{"type", "join"}, {"room", "r"}, {"id", "zed"}}), 2), "id-taken");
+}
+
+TEST(SharedRooms, WithoutSharingNothingIsClaimed) {
+    Fixture f;
+    auto a = f.send(1, {{"type", "join"}, {"room", "r"}});
+    EXPECT_TRUE(a.claims.empty());
+    EXPECT_EQ(only(a, 1)["type"], "joined");
+    EXPECT_TRUE(f.send(1, {{"type", "leave"}}).releases.empty());
+}
+
 }  // namespace
