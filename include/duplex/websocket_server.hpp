@@ -199,6 +199,7 @@ public:
     EventLoop& loop() noexcept;
 
 private:
+    friend class SignalingServer;  // rooms across nodes use the server's Redis (docs/scaling.md)
     void on_home(std::function<void()> fn);  // runs fn on the first loop's thread
     void stop_bus();
     std::shared_ptr<detail::ServerShared> shared_;

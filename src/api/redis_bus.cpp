@@ -45,6 +45,8 @@ bool RedisBus::decode(std::string_view payload, std::uint64_t& node, bool& binar
 RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis::ServerUrl& url, std::string tls_ca_file,
                    std::size_t max_queue)
     : home_(home), shared_(shared), metrics_(*shared.metrics), node_(random_node_id()) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i) node_hex_ += kHex[(node_ >> (4 * i)) & 0xf];
     RedisConnection::Options o;
     o.url = url;
     o.tls_ca_file = std::move(tls_ca_file);
@@ -57,12 +59,15 @@ RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis
     metrics_.redis_configured.store(true);
     pub_ = std::make_unique<RedisConnection>(
         home_, o,
-        RedisConnection::Events{[this] { update_gauges(); },
+        RedisConnection::Events{[this] {
+                                    heartbeat();
+                                    connections_changed();
+                                },
                                 [this](const std::string& why, bool first) {
                                     // Said once when it goes; each retry that fails only at info.
                                     if (first) DUPLEX_LOG(Warn, "redis (publishing) down: " << why);
                                     else DUPLEX_LOG(Info, "redis (publishing) still down: " << why);
-                                    update_gauges();
+                                    connections_changed();
                                 },
                                 nullptr});
     o.name = "duplex-sub";
@@ -71,13 +76,13 @@ RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis
         home_, o,
         RedisConnection::Events{[this] {
                                     subscribe_all();
-                                    update_gauges();
+                                    connections_changed();
                                 },
                                 [this](const std::string& why, bool first) {
                                     // Said once when it goes; each retry that fails only at info.
                                     if (first) DUPLEX_LOG(Warn, "redis (subscriptions) down: " << why);
                                     else DUPLEX_LOG(Info, "redis (subscriptions) still down: " << why);
-                                    update_gauges();
+                                    connections_changed();
                                 },
                                 [this](const RedisConnection::Value& v) { on_push(v); }});
 }
@@ -87,10 +92,15 @@ RedisBus::~RedisBus() = default;
 void RedisBus::start() {
     pub_->start();
     sub_->start();
+    heartbeat();  // queued until the connection is up, then renewed
 }
 
 void RedisBus::stop() {
     stopped_ = true;
+    if (heartbeat_timer_) home_.cancel_timer(heartbeat_timer_), heartbeat_timer_ = 0;
+    up_hooks_.clear();
+    handlers_.clear();
+    channels_.clear();
     pub_.reset();
     sub_.reset();
     metrics_.redis_up.store(0);
@@ -138,8 +148,9 @@ void RedisBus::topic_removed(const std::string& topic) {
 void RedisBus::subscribe_all() {
     // In batches: one command per 256 channels.
     std::vector<std::string> channels;
-    channels.reserve(local_.size());
+    channels.reserve(local_.size() + channels_.size());
     for (const auto& [topic, n] : local_) channels.push_back(std::string(kChannelPrefix) + topic);
+    for (const auto& [channel, waiting] : channels_) channels.push_back(channel);
     for (std::size_t i = 0; i < channels.size(); i += 256) {
         std::vector<std::string_view> args{"SUBSCRIBE"};
         for (std::size_t j = i; j < std::min(channels.size(), i + 256); ++j) args.push_back(channels[j]);
@@ -148,11 +159,28 @@ void RedisBus::subscribe_all() {
 }
 
 void RedisBus::on_push(const RedisConnection::Value& v) {
-    // ["message", channel, payload]; subscribe/unsubscribe confirmations are not ours to act on.
+    // ["subscribe", channel, count]: whoever waited for that channel may go on.
+    if (v.is_push("subscribe") && v.elements.size() == 3 && v.elements[1].is_string()) {
+        auto it = channels_.find(v.elements[1].text);
+        if (it == channels_.end() || it->second.empty()) return;
+        auto waiting = std::move(it->second);
+        it->second.clear();
+        for (auto& fn : waiting) fn();
+        return;
+    }
+    // ["message", channel, payload].
     if (!v.is_push("message") || v.elements.size() != 3 || !v.elements[1].is_string() || !v.elements[2].is_string())
         return;
     const std::string& channel = v.elements[1].text;
-    if (!std::string_view(channel).starts_with(kChannelPrefix)) return;
+    if (!std::string_view(channel).starts_with(kChannelPrefix)) {
+        for (const auto& [prefix, handler] : handlers_) {
+            if (std::string_view(channel).starts_with(prefix)) {
+                handler(channel, v.elements[2].text);
+                return;
+            }
+        }
+        return;
+    }
     std::uint64_t node = 0;
     bool binary = false;
     std::string_view data;
@@ -167,6 +195,52 @@ void RedisBus::on_push(const RedisConnection::Value& v) {
     }
     ServerMetrics::add(metrics_.redis_received);
     deliver_everywhere(shared_, std::string_view(channel).substr(kChannelPrefix.size()), data, binary);
+}
+
+void RedisBus::on_channel(std::string prefix, ChannelHandler handler) {
+    handlers_.emplace_back(std::move(prefix), std::move(handler));
+}
+
+void RedisBus::subscribe_channel(const std::string& channel, std::function<void()> subscribed) {
+    if (stopped_) return;
+    auto [it, fresh] = channels_.try_emplace(channel);
+    if (!fresh && !subscribed) return;
+    if (subscribed) it->second.push_back(std::move(subscribed));
+    // While down, subscribe_all() sends it once up (and the confirmation comes then).
+    if (sub_->up()) sub_->command({"SUBSCRIBE", channel});
+}
+
+void RedisBus::unsubscribe_channel(const std::string& channel) {
+    if (stopped_ || channels_.erase(channel) == 0) return;
+    if (sub_->up()) sub_->command({"UNSUBSCRIBE", channel});
+}
+
+bool RedisBus::command(const std::vector<std::string_view>& args, RedisConnection::Reply reply) {
+    if (stopped_) return false;
+    return pub_->command(args, std::move(reply));
+}
+
+// This node is alive for kAliveTtl more: renewed every kAliveEvery (other
+// nodes take a member whose node's key is gone for a member of a dead node).
+void RedisBus::heartbeat() {
+    if (stopped_) return;
+    if (heartbeat_timer_) home_.cancel_timer(heartbeat_timer_);
+    if (pub_->up()) pub_->command({"SET", alive_key(node_hex_), "1", "EX", std::to_string(kAliveTtl.count())});
+    heartbeat_timer_ = home_.add_timer(base::Clock::now() + kAliveEvery, [this] {
+        heartbeat_timer_ = 0;
+        heartbeat();
+    });
+}
+
+void RedisBus::connections_changed() {
+    update_gauges();
+    const bool now_up = up();
+    if (now_up && !was_up_) {
+        was_up_ = true;
+        for (auto& fn : up_hooks_) fn();
+    } else if (!now_up) {
+        was_up_ = false;
+    }
 }
 
 bool RedisBus::up() const noexcept { return pub_ && sub_ && pub_->up() && sub_->up(); }

@@ -16,7 +16,10 @@
 
 #include "api/redis_connection.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -48,6 +51,25 @@ public:
     bool up() const noexcept;
     std::string status() const;
 
+    // For other services on the bus (signaling across nodes); home loop only.
+    using ChannelHandler = std::function<void(std::string_view channel, std::string_view payload)>;
+    /// Messages on channels that start with `prefix` go to `handler`.
+    void on_channel(std::string prefix, ChannelHandler handler);
+    /// Subscribes (again after every reconnection); `subscribed` once Redis
+    /// confirmed it (then no message published after that point is missed).
+    void subscribe_channel(const std::string& channel, std::function<void()> subscribed = {});
+    void unsubscribe_channel(const std::string& channel);
+    /// A command on the publishing connection (queued while down, within the bound).
+    bool command(const std::vector<std::string_view>& args, RedisConnection::Reply reply = {});
+    /// Called each time both connections are up again (and the first time).
+    void on_up(std::function<void()> fn) { up_hooks_.push_back(std::move(fn)); }
+    /// This node's id, as it appears in keys and messages (16 hex digits).
+    const std::string& node() const noexcept { return node_hex_; }
+    /// Key of a node's liveness (set for 10 s, renewed every 3 s while the node runs).
+    static std::string alive_key(std::string_view node) { return "duplex:alive:" + std::string(node); }
+    static constexpr std::chrono::seconds kAliveTtl{10};
+    static constexpr std::chrono::seconds kAliveEvery{3};
+
     /// The payload on the wire: version, the publishing node, flags, then the message.
     static std::string encode(std::uint64_t node, bool binary, std::string_view data);
     /// false: not a message of ours (another version, or garbage).
@@ -58,6 +80,8 @@ private:
     void on_push(const RedisConnection::Value& v);
     void subscribe_all();
     void update_gauges();
+    void connections_changed();
+    void heartbeat();
 
     runtime::Loop& home_;
     ServerShared& shared_;
@@ -66,6 +90,12 @@ private:
     std::unique_ptr<RedisConnection> pub_;
     std::unique_ptr<RedisConnection> sub_;
     std::unordered_map<std::string, std::size_t> local_;  // topic -> cores with subscribers to it
+    std::unordered_map<std::string, std::vector<std::function<void()>>> channels_;  // other services' channels -> waiting for the confirmation
+    std::vector<std::pair<std::string, ChannelHandler>> handlers_;
+    std::vector<std::function<void()>> up_hooks_;
+    std::string node_hex_;
+    bool was_up_ = false;
+    runtime::Loop::TimerId heartbeat_timer_ = 0;
     bool stopped_ = false;
 };
 

@@ -43,6 +43,8 @@ struct ServerShared {
     std::shared_ptr<ServerMetrics> metrics = std::make_shared<ServerMetrics>();
     std::vector<std::weak_ptr<ServerCore>> cores;  // fixed once listening; weak: cores own us
     std::shared_ptr<RedisBus> bus;                 // set by listen() with options.redis: topics across nodes
+    /// Services that use the bus too (signaling): told on the first loop once it exists, before it connects.
+    std::vector<std::function<void(const std::shared_ptr<RedisBus>&)>> bus_users;
 
     /// Connection limits, checked at the upgrade (503 / 429).
     std::atomic<std::size_t> open{0};

@@ -1,6 +1,8 @@
 // api/signaling.cpp: SignalingServer, the proto/signal machine on a route.
 #include <duplex/signaling.hpp>
 
+#include "api/server_core.hpp"
+#include "api/signal_core.hpp"
 #include "base/digest.hpp"
 #include "proto/signal/auth.hpp"
 #include "proto/signal/rooms.hpp"
@@ -14,60 +16,31 @@
 namespace duplex {
 namespace detail {
 
-struct SignalCore {
-    EventLoop& home;
-    proto::signal::Rooms rooms;
-    std::unordered_map<proto::signal::PeerRef, WebSocket> peers;
-    std::atomic<proto::signal::PeerRef> next{1};
-    std::atomic<std::size_t> room_count{0}, peer_count{0};
-
-    std::size_t max_message_size, max_unjoined_message_size;
-
-    SignalCore(EventLoop& loop, proto::signal::Config config, const SignalingOptions& o)
-        : home(loop),
-          rooms(std::move(config)),
-          max_message_size(o.max_message_size),
-          max_unjoined_message_size(std::min(o.max_unjoined_message_size, o.max_message_size)) {}
-
-    /// Runs on the home loop: now if we are there, else posted.
-    template <class Fn>
-    void at_home(Fn fn) {
-        if (home.in_loop_thread()) fn();
-        else home.post(std::move(fn));
+void SignalCore::apply(const proto::signal::Output& out) {
+    // In a room, a peer may send a whole SDP; out of one, only a join.
+    // Before the sends: the peer may answer `joined` at once, and the
+    // raise must reach its connection first (both are posted to it in
+    // this order when it lives on another loop).
+    for (auto ref : out.joined) {
+        auto it = peers.find(ref);
+        if (it != peers.end()) (void)it->second.set_max_message_size(max_message_size);
     }
-
-    void apply(const proto::signal::Output& out) {
-        // In a room, a peer may send a whole SDP; out of one, only a join.
-        // Before the sends: the peer may answer `joined` at once, and the
-        // raise must reach its connection first (both are posted to it in
-        // this order when it lives on another loop).
-        for (auto ref : out.joined) {
-            auto it = peers.find(ref);
-            if (it != peers.end()) (void)it->second.set_max_message_size(max_message_size);
-        }
-        for (auto ref : out.left) {
-            auto it = peers.find(ref);
-            if (it != peers.end()) (void)it->second.set_max_message_size(max_unjoined_message_size);
-        }
-        for (const auto& s : out.sends) {
-            auto it = peers.find(s.to);
-            if (it != peers.end()) (void)it->second.send(s.text);
-        }
-        for (auto ref : out.close) {
-            auto it = peers.find(ref);
-            if (it != peers.end()) (void)it->second.close(1008, "too many bad signaling messages");
-        }
-        room_count = rooms.room_count();
-        peer_count = rooms.peer_count();
+    for (auto ref : out.left) {
+        auto it = peers.find(ref);
+        if (it != peers.end()) (void)it->second.set_max_message_size(max_unjoined_message_size);
     }
-
-    static double mono_seconds() {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    for (const auto& s : out.sends) {
+        auto it = peers.find(s.to);
+        if (it != peers.end()) (void)it->second.send(s.text);
     }
-    static std::int64_t unix_now() {
-        return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    for (auto ref : out.close) {
+        auto it = peers.find(ref);
+        if (it != peers.end()) (void)it->second.close(1008, "too many bad signaling messages");
     }
-};
+    carry(out);
+    room_count = rooms.room_count();
+    peer_count = rooms.peer_count();
+}
 
 }  // namespace detail
 
@@ -91,8 +64,9 @@ std::string ip_of(const std::string& address) {
     return ip;
 }
 
-proto::signal::Config to_config(const SignalingOptions& o) {
+proto::signal::Config to_config(const SignalingOptions& o, bool shared) {
     proto::signal::Config c;
+    c.shared = shared;
     c.secret = o.secret;
     c.limits.max_message_size = o.max_message_size;
     c.limits.max_room_size = o.max_room_size;
@@ -122,8 +96,13 @@ proto::signal::Config to_config(const SignalingOptions& o) {
 }  // namespace
 
 SignalingServer::SignalingServer(WebSocketServer& server, std::string path, SignalingOptions options)
-    : core_(std::make_shared<detail::SignalCore>(server.loop(), to_config(options), options)) {
+    : core_(std::make_shared<detail::SignalCore>(server.loop(), to_config(options, !server.shared_->options.redis.empty()),
+                                                 options)) {
     std::weak_ptr<detail::SignalCore> weak = core_;
+    // With the server's Redis, rooms span every node that shares it.
+    server.shared_->bus_users.push_back([weak](const std::shared_ptr<detail::RedisBus>& bus) {
+        if (auto core = weak.lock()) core->attach(bus);
+    });
     WebSocketRoute route;
     // Until it joins, a connection may send only a join (decision 0007).
     route.max_message_size = core_->max_unjoined_message_size;

@@ -101,7 +101,10 @@ Status WebSocketServer::listen() {
                                                       shared_->options.redis_tls_ca_file,
                                                       shared_->options.redis_max_queue);
         shared_->bus = bus;
-        on_home([bus] { bus->start(); });
+        on_home([bus, users = shared_->bus_users] {
+            for (const auto& use : users) use(bus);
+            bus->start();
+        });
     }
     return {};
 }

@@ -7,6 +7,7 @@
 
 #include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
+#include "support/signal_peer.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -20,47 +21,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-/// A signaling client on its own loop thread that records what it receives.
-class Peer {
-public:
-    explicit Peer(std::uint16_t port) {
-        t_.call([&] {
-            ws_ = WebSocket::connect(t_.loop, "ws://127.0.0.1:" + std::to_string(port) + "/signal");
-            ws_.on_message([this](std::string_view m, bool) {
-                std::lock_guard<std::mutex> l(mu_);
-                got_.push_back(json::parse(m));
-            });
-            ws_.on_close([this](std::uint16_t c, std::string_view) { closed_ = c; });
-            return 0;
-        });
-        EXPECT_TRUE(eventually([&] { return ws_.ready_state() == ReadyState::Open; }));
-    }
-    ~Peer() {
-        t_.call([&] { (void)ws_.close(); ws_ = {}; return 0; });
-    }
-    void send(const json& j) { (void)ws_.send(j.dump()); }  // posted from this thread
-    json next(std::chrono::milliseconds within = 3000ms) {
-        json out;
-        eventually([&] {
-            std::lock_guard<std::mutex> l(mu_);
-            if (got_.empty()) return false;
-            out = got_.front();
-            got_.pop_front();
-            return true;
-        }, within);
-        return out;
-    }
-    void close_now() { t_.call([&] { (void)ws_.close(); return 0; }); }
-    int closed() const { return closed_; }
-
-private:
-    LoopThread t_;
-    WebSocket ws_;
-    std::mutex mu_;
-    std::deque<json> got_;
-    std::atomic<int> closed_{-1};
-};
 
 struct Service {
     explicit Service(SignalingOptions o = {}, bool two_loops = false) {

@@ -90,10 +90,12 @@ public:
         return out;
     }
     /// How many connections are subscribed to duplex's channel for `topic`.
-    int subscribers(const std::string& topic) const {
+    int subscribers(const std::string& topic) const { return subscribers_of("duplex:topic:" + topic); }
+    /// How many connections are subscribed to `channel`.
+    int subscribers_of(const std::string& channel) const {
         // PUBSUB NUMSUB prints the channel, then the count, one per line.
         const std::string cmd = "redis-cli -s " + socket_path() + (password_.empty() ? "" : " --no-auth-warning -a " + password_) +
-                                " PUBSUB NUMSUB duplex:topic:" + topic + " 2>/dev/null";
+                                " PUBSUB NUMSUB " + channel + " 2>/dev/null";
         FILE* f = popen(cmd.c_str(), "r");
         if (!f) return -1;
         std::array<char, 256> a{}, b{};
