@@ -205,6 +205,7 @@ private:
     std::shared_ptr<detail::ServerShared> shared_;
     std::vector<std::shared_ptr<detail::ServerCore>> cores_;
     std::uint16_t port_ = 0;
+    bool bus_started_ = false;
 };
 
 }  // namespace duplex

@@ -55,6 +55,10 @@ RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis
     // header it is one bulk string in a reply of a few.
     o.limits.max_bulk = std::max<std::size_t>(shared.options.max_message_size + 64 * 1024, 1u << 20);
     o.limits.max_reply = 2 * o.limits.max_bulk + (1u << 20);
+    // Our replies are small arrays (a message is 3 elements; a room's
+    // members at most 2 x its size): a reply of many values is not Redis.
+    o.limits.max_elements = 64 * 1024;
+    o.limits.max_values = 64 * 1024;
     o.name = "duplex-pub";
     metrics_.redis_configured.store(true);
     pub_ = std::make_unique<RedisConnection>(
@@ -90,6 +94,7 @@ RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis
 RedisBus::~RedisBus() = default;
 
 void RedisBus::start() {
+    if (stopped_) return;  // close() came first (start is posted from listen())
     pub_->start();
     sub_->start();
     heartbeat();  // queued until the connection is up, then renewed
@@ -104,6 +109,8 @@ void RedisBus::stop() {
     pub_.reset();
     sub_.reset();
     metrics_.redis_up.store(0);
+    std::lock_guard lock(metrics_.redis_mu);
+    metrics_.redis_status = "down: stopped";
 }
 
 void RedisBus::on_home(std::function<void()> fn) {

@@ -18,6 +18,7 @@ RedisConnection::RedisConnection(runtime::Loop& loop, Options options, Events ev
 RedisConnection::~RedisConnection() {
     *alive_ = false;
     if (timer_) loop_.cancel_timer(timer_);
+    if (ping_timer_) loop_.cancel_timer(ping_timer_);
     if (stream_) stream_->close();
 }
 
@@ -51,13 +52,20 @@ void RedisConnection::connect() {
                                    if (ec || a.empty())
                                        return lost("cannot resolve " + o_.url.host + ": " +
                                                    (ec ? ec.message() : std::string("no address")));
-                                   connect_to(a.front());
+                                   connect_to(std::move(a), 0);
                                });
 }
 
-void RedisConnection::connect_to(const runtime::Address& a) {
-    auto s = runtime::TcpSocket::connect(loop_, a, this);
-    if (!s) return lost("cannot connect: " + s.error().message());
+// Each address the name gave, in order, until one connects (localhost may
+// be ::1 first while Redis listens on 127.0.0.1 only).
+void RedisConnection::connect_to(std::vector<runtime::Address> addresses, std::size_t next) {
+    addresses_ = std::move(addresses);
+    next_address_ = next;
+    auto s = runtime::TcpSocket::connect(loop_, addresses_[next], this);
+    if (!s) {
+        if (next + 1 < addresses_.size()) return connect_to(std::move(addresses_), next + 1);
+        return lost("cannot connect: " + s.error().message());
+    }
     if (!o_.url.tls) {
         stream_ = std::move(s.value());
         return;
@@ -77,6 +85,11 @@ void RedisConnection::on_connected(std::error_code ec) {
     if (state_ != State::Connecting) return;
     if (ec) {
         const std::string detail = stream_ ? stream_->error_detail() : std::string();
+        if (!o_.url.tls && detail.empty() && next_address_ + 1 < addresses_.size()) {
+            stream_->close();
+            loop_.defer([s = std::shared_ptr<runtime::Stream>(std::move(stream_))] {});
+            return connect_to(std::move(addresses_), next_address_ + 1);
+        }
         return lost("cannot connect: " + (detail.empty() ? ec.message() : detail));
     }
     handshake();
@@ -104,7 +117,11 @@ void RedisConnection::handshake() {
     // server answered.
     proto::redis::append_command(out, {"PING"});
     ++handshake_replies_;
-    write(out);
+    // Before every command that waited: they go once it is answered.
+    pending_.insert(0, out);
+    units_.push_front({out.size(), {}, true});
+    front_written_ = 0;
+    flush();
 }
 
 bool RedisConnection::command(std::initializer_list<std::string_view> args, Reply reply) {
@@ -112,29 +129,34 @@ bool RedisConnection::command(std::initializer_list<std::string_view> args, Repl
 }
 
 bool RedisConnection::command(const std::vector<std::string_view>& args, Reply reply) {
-    std::string cmd;
-    proto::redis::append_command(cmd, args);
-    if (queued_bytes() + cmd.size() > o_.max_queue) {
+    return enqueue(args, std::move(reply), true);
+}
+
+bool RedisConnection::enqueue(const std::vector<std::string_view>& args, Reply reply, bool bounded) {
+    const std::size_t before = pending_.size();
+    proto::redis::append_command(pending_, args);
+    const std::size_t size = pending_.size() - before;
+    // The bound, unless nothing is held at all (one large command still goes).
+    if (bounded && before + in_flight_bytes_ > 0 && before + in_flight_bytes_ + size > o_.max_queue) {
+        pending_.resize(before);
         ++refused_;
         return false;
     }
-    if (state_ == State::Up) {
-        if (!o_.subscriber) in_flight_.push_back(std::move(reply));
-        write(cmd);
-    } else {
-        waiting_ += cmd;
-        if (!o_.subscriber) waiting_replies_.push_back(std::move(reply));
-    }
+    units_.push_back({size, o_.subscriber ? Reply{} : std::move(reply)});
+    if (state_ == State::Up) flush();
     return true;
 }
 
-void RedisConnection::write(std::string_view bytes) {
-    if (!stream_) return;
-    if (!unwritten_.empty()) {
-        unwritten_.append(bytes);
-        return;
-    }
-    auto n = stream_->write(base::as_bytes(bytes));
+// Writes what may be written now: everything once up; only the handshake
+// before. Commands wholly written move to in_flight_ (their replies come
+// in that order).
+void RedisConnection::flush() {
+    if (!stream_ || units_.empty()) return;
+    std::size_t allowed = pending_.size();
+    if (state_ == State::Handshake) allowed = units_.front().handshake ? units_.front().size : 0;
+    else if (state_ != State::Up) return;
+    if (allowed <= front_written_) return;
+    auto n = stream_->write(base::as_bytes(std::string_view(pending_).substr(front_written_, allowed - front_written_)));
     if (!n) {
         const auto why = "writing: " + n.error().message();
         // Reported from a safe point: we may be inside a caller's command().
@@ -142,18 +164,20 @@ void RedisConnection::write(std::string_view bytes) {
             if (alive.lock()) lost(why);
         });
     }
-    if (*n < bytes.size()) {
-        unwritten_.assign(bytes.substr(*n));
-        stream_->want_write(true);
+    std::size_t written = front_written_ + *n;
+    std::size_t done = 0;
+    while (!units_.empty() && units_.front().size <= written - done) {
+        Unit& u = units_.front();
+        done += u.size;
+        if (!u.handshake && !o_.subscriber) {
+            in_flight_bytes_ += u.size;
+            in_flight_.push_back({u.size, std::move(u.reply)});
+        }
+        units_.pop_front();
     }
-}
-
-void RedisConnection::flush() {
-    if (!stream_ || unwritten_.empty()) return;
-    auto n = stream_->write(base::as_bytes(unwritten_));
-    if (!n) return lost("writing: " + n.error().message());
-    unwritten_.erase(0, *n);
-    stream_->want_write(!unwritten_.empty());
+    pending_.erase(0, done);
+    front_written_ = written - done;
+    stream_->want_write(front_written_ < (state_ == State::Up ? pending_.size() : allowed - done));
 }
 
 void RedisConnection::on_writable() { flush(); }
@@ -171,30 +195,57 @@ void RedisConnection::on_read(base::MutableBytes data) {
 
 void RedisConnection::on_reply(Value v) {
     if (state_ == State::Handshake) {
-        if (v.is_error()) return lost("the server refused us: " + v.text);
+        // CLIENT SETNAME may be refused to a user the ACL limits: only a name.
+        if (v.is_error() && !(v.text.starts_with("NOPERM") && handshake_replies_ == 2 && !o_.name.empty()))
+            return lost("the server refused us: " + v.text);
         if (--handshake_replies_ > 0) return;
         state_ = State::Up;
         if (timer_) loop_.cancel_timer(timer_), timer_ = 0;
         backoff_ = std::chrono::milliseconds(0);
         last_error_.clear();
         first_failure_ = true;
-        // What waited goes first, in the order it was given.
-        std::string w = std::move(waiting_);
-        waiting_.clear();
-        for (auto& r : waiting_replies_) in_flight_.push_back(std::move(r));
-        waiting_replies_.clear();
-        if (!w.empty()) write(w);
+        unanswered_pings_ = 0;
+        ping_timer_ = loop_.add_timer(base::Clock::now() + o_.ping_every, [this] {
+            ping_timer_ = 0;
+            ping();
+        });
+        // What waited goes now, in the order it was given.
+        flush();
         if (ev_.up) ev_.up();
         return;
     }
     if (o_.subscriber) {
+        // PING in subscribed mode answers ["pong", ""]: ours, not the caller's.
+        if (v.is_push("pong")) {
+            unanswered_pings_ = 0;
+            return;
+        }
         if (ev_.push) ev_.push(v);
         return;
     }
     if (in_flight_.empty()) return lost("a reply to no command");
-    Reply r = std::move(in_flight_.front());
+    InFlight f = std::move(in_flight_.front());
     in_flight_.pop_front();
-    if (r) r(v);
+    in_flight_bytes_ -= f.size;
+    if (f.reply) f.reply(v);
+}
+
+// Every ping_every while up; the reply (after every earlier one: a busy
+// but live server answers it too) clears the count.
+void RedisConnection::ping() {
+    if (state_ != State::Up) return;
+    if (unanswered_pings_ >= 2)
+        return lost("no answer to PING for " + std::to_string(2 * o_.ping_every.count()) + " ms");
+    ++unanswered_pings_;
+    std::weak_ptr<bool> alive = alive_;
+    // Past the queue's bound if need be: a full queue is what it must tell apart (slow or dead).
+    enqueue({"PING"}, [this, alive](const Value&) {
+        if (alive.lock()) unanswered_pings_ = 0;
+    }, false);
+    ping_timer_ = loop_.add_timer(base::Clock::now() + o_.ping_every, [this] {
+        ping_timer_ = 0;
+        ping();
+    });
 }
 
 void RedisConnection::on_eof() { lost("the server closed the connection"); }
@@ -206,15 +257,23 @@ void RedisConnection::lost(const std::string& why) {
     state_ = State::Waiting;
     last_error_ = why;
     if (timer_) loop_.cancel_timer(timer_), timer_ = 0;
+    if (ping_timer_) loop_.cancel_timer(ping_timer_), ping_timer_ = 0;
     if (stream_) {
         stream_->close();
         // Destroyed from a safe point: we may be inside one of its callbacks.
         loop_.defer([s = std::shared_ptr<runtime::Stream>(std::move(stream_))] {});
     }
-    unwritten_.clear();
+    // Not wholly written: Redis discarded any part of them; they go again,
+    // whole, on the next connection (the handshake is made anew there).
+    front_written_ = 0;
+    if (!units_.empty() && units_.front().handshake) {
+        pending_.erase(0, units_.front().size);
+        units_.pop_front();
+    }
     // Written and not answered: they may or may not have run. Each caller hears of it.
     auto failed = std::move(in_flight_);
     in_flight_.clear();
+    in_flight_bytes_ = 0;
     backoff_ = backoff_.count() == 0 ? o_.backoff_min : std::min(backoff_ * 2, o_.backoff_max);
     // ±20 % jitter: many nodes that lost one server do not all come back at once.
     static thread_local std::minstd_rand rng{std::random_device{}()};
@@ -229,8 +288,8 @@ void RedisConnection::lost(const std::string& why) {
     Value err;
     err.kind = Value::Kind::Error;
     err.text = "connection lost: " + why;
-    for (auto& r : failed) {
-        if (r) r(err);
+    for (auto& f : failed) {
+        if (f.reply) f.reply(err);
         if (!alive.lock()) return;
     }
     const bool first = first_failure_;

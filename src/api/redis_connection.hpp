@@ -4,13 +4,19 @@
 // commands, and comes back by itself with exponential backoff when the
 // server goes away. Nothing here ever blocks the loop.
 //
-// Queue policy (docs/scaling.md): commands given while the connection is down
-// wait, in order, and go out once it is up again; commands written but not
-// answered when it breaks are answered with an error ("connection lost":
-// they may or may not have run). What waits — unsent and unwritten bytes
-// together — is bounded by `max_queue`: a command that would pass it is
-// refused at once (command() returns false) and counted; nothing is held
-// without bound for a server that is slow or down.
+// Queue policy (docs/scaling.md): commands wait whole, in order, until they
+// are written: while the connection is down, or while the kernel does not
+// take them. When it breaks, those not wholly written (Redis discards a
+// command cut short) go out again, whole, on the next connection; those
+// written but not answered get an error reply ("connection lost": they may
+// or may not have run). What is held — waiting, and written but not yet
+// answered — is bounded by `max_queue`: a command that would pass it is
+// refused at once (command() returns false) and counted, unless nothing is
+// held at all (one command larger than the bound still goes).
+//
+// A server that stops answering (a dead host, a connection dropped by a
+// middlebox: no error ever comes) is found by PING: every `ping_every` while
+// up; two unanswered in a row and the connection is given up.
 //
 // A subscriber connection (Options::subscriber) hands every reply after the
 // handshake to `push`: in RESP2 a subscribed connection answers SUBSCRIBE
@@ -19,6 +25,7 @@
 
 #include "proto/redis/resp.hpp"
 #include "proto/redis/url.hpp"
+#include "runtime/address.hpp"
 #include "runtime/loop.hpp"
 #include "runtime/stream.hpp"
 
@@ -46,6 +53,7 @@ public:
         std::chrono::milliseconds backoff_min{100};
         std::chrono::milliseconds backoff_max{5000};
         std::chrono::milliseconds connect_timeout{3000};
+        std::chrono::milliseconds ping_every{5000};
         proto::redis::ReaderLimits limits;
     };
     struct Events {
@@ -70,8 +78,8 @@ public:
     bool command(std::initializer_list<std::string_view> args, Reply reply = {});
 
     bool up() const noexcept { return state_ == State::Up; }
-    /// Bytes waiting to reach the server (queued while down, or not taken by the kernel).
-    std::size_t queued_bytes() const noexcept { return waiting_.size() + unwritten_.size(); }
+    /// Bytes held for the server: waiting to be written, and written but not answered.
+    std::size_t queued_bytes() const noexcept { return pending_.size() + in_flight_bytes_; }
     std::uint64_t reconnects() const noexcept { return reconnects_; }
     std::uint64_t refused() const noexcept { return refused_; }
     const std::string& last_error() const noexcept { return last_error_; }
@@ -80,12 +88,13 @@ private:
     enum class State { Idle, Connecting, Handshake, Up, Waiting };
 
     void connect();
-    void connect_to(const runtime::Address& a);
+    void connect_to(std::vector<runtime::Address> addresses, std::size_t next);
     void lost(const std::string& why);
     void handshake();
-    void write(std::string_view bytes);
+    bool enqueue(const std::vector<std::string_view>& args, Reply reply, bool bounded);
     void flush();
     void on_reply(Value v);
+    void ping();
 
     void on_read(base::MutableBytes data) override;
     void on_writable() override;
@@ -99,13 +108,30 @@ private:
     State state_ = State::Idle;
     std::unique_ptr<runtime::Stream> stream_;
     proto::redis::Reader reader_;
-    std::string waiting_;            // commands given while not up, not yet written
-    std::deque<Reply> waiting_replies_;
-    std::string unwritten_;          // written to the stream but not taken by it yet
-    std::deque<Reply> in_flight_;    // written, not answered, in order
+    // Commands not yet wholly written: their bytes, whole (the first may be
+    // partly written: front_written_), and per command its size and reply.
+    // The handshake, when one is under way, is the first unit (no reply).
+    struct Unit {
+        std::size_t size;
+        Reply reply;
+        bool handshake = false;
+    };
+    std::string pending_;
+    std::deque<Unit> units_;
+    std::size_t front_written_ = 0;
+    struct InFlight {
+        std::size_t size;
+        Reply reply;
+    };
+    std::deque<InFlight> in_flight_;  // written, not answered, in order (not for a subscriber)
+    std::size_t in_flight_bytes_ = 0;
     std::size_t handshake_replies_ = 0;
+    int unanswered_pings_ = 0;
+    runtime::Loop::TimerId ping_timer_ = 0;
     std::chrono::milliseconds backoff_{0};
     runtime::Loop::TimerId timer_ = 0;
+    std::vector<runtime::Address> addresses_;  // what the name gave, tried in order
+    std::size_t next_address_ = 0;
     std::uint64_t attempt_ = 0;      // a lookup's answer for an attempt given up is ignored
     std::uint64_t reconnects_ = 0;
     std::uint64_t refused_ = 0;

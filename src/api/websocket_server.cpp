@@ -85,6 +85,12 @@ Status WebSocketServer::listen() {
             return ec;
         }
     }
+    // The bus exists before any connection does (cores read it when a topic
+    // gets its first subscriber); it connects once listening.
+    if (!shared_->options.redis.empty() && !shared_->bus)
+        shared_->bus = std::make_shared<detail::RedisBus>(cores_[0]->loop_.runtime(), *shared_, url,
+                                                          shared_->options.redis_tls_ca_file,
+                                                          shared_->options.redis_max_queue);
     std::uint16_t bound = 0;
     if (Status st = cores_[0]->listen(*addr, several, bound); !st) return st;
     auto shared_addr = runtime::Address::parse(shared_->options.host, bound);
@@ -96,11 +102,8 @@ Status WebSocketServer::listen() {
         }
     }
     port_ = bound;
-    if (!shared_->options.redis.empty() && !shared_->bus) {
-        auto bus = std::make_shared<detail::RedisBus>(cores_[0]->loop_.runtime(), *shared_, url,
-                                                      shared_->options.redis_tls_ca_file,
-                                                      shared_->options.redis_max_queue);
-        shared_->bus = bus;
+    if (auto bus = shared_->bus; bus && !bus_started_) {
+        bus_started_ = true;
         on_home([bus, users = shared_->bus_users] {
             for (const auto& use : users) use(bus);
             bus->start();

@@ -4,6 +4,7 @@
 #include <duplex/websocket.hpp>
 #include <duplex/websocket_server.hpp>
 
+#include "support/fake_redis.hpp"
 #include "support/raw_client.hpp"
 #include "support/redis_server.hpp"
 #include "support/server_fixture.hpp"
@@ -179,60 +180,8 @@ TEST(Redis, ARedisThatStopsReadingBoundsWhatIsHeldForIt) {
     }, 10000ms));
 }
 
-// A listener on a free loopback port that answers every connection's
-// handshake with `reply` and then closes it (or, with keep, holds it).
-class FakeRedis {
-public:
-    FakeRedis(std::string reply, bool keep) : reply_(std::move(reply)), keep_(keep) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-        ::listen(fd_, 16);
-        socklen_t len = sizeof(a);
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-        thread_ = std::thread([this] {
-            for (;;) {
-                const int c = ::accept(fd_, nullptr, nullptr);
-                if (c < 0) return;
-                ++accepted;
-                // After our handshake has arrived whole (it ends with PING):
-                // a reply to it, not a race with its writing.
-                std::string got;
-                char buf[512];
-                while (got.find("PING\r\n") == std::string::npos) {
-                    const auto n = ::read(c, buf, sizeof(buf));
-                    if (n <= 0) break;
-                    got.append(buf, static_cast<std::size_t>(n));
-                }
-                (void)::write(c, reply_.data(), reply_.size());
-                if (keep_) held_.push_back(c);
-                else ::close(c);
-            }
-        });
-    }
-    ~FakeRedis() {
-        ::shutdown(fd_, SHUT_RDWR);
-        ::close(fd_);
-        thread_.join();
-        for (int c : held_) ::close(c);
-    }
-    std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
-    std::atomic<int> accepted{0};
-
-private:
-    std::string reply_;
-    bool keep_;
-    int fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::vector<int> held_;
-    std::thread thread_;
-};
-
 TEST(Redis, NotRedisAtAllIsReportedAndLocalServiceGoesOn) {
-    FakeRedis http("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", true);
+    auto http = FakeRedis::replying("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", true);
     Node a(http.url());
     ASSERT_TRUE(eventually([&] { return a.server->redis_status().find("unknown reply type byte 0x48") != std::string::npos; }))
         << a.server->redis_status();
@@ -245,7 +194,7 @@ TEST(Redis, NotRedisAtAllIsReportedAndLocalServiceGoesOn) {
 }
 
 TEST(Redis, AServerThatClosesMidReplyIsReported) {
-    FakeRedis cut("$100\r\nonly a part", false);
+    auto cut = FakeRedis::replying("$100\r\nonly a part", false);
     Node a(cut.url());
     ASSERT_TRUE(eventually([&] { return a.server->redis_status().find("closed the connection") != std::string::npos; }))
         << a.server->redis_status();

@@ -46,6 +46,8 @@ bool to_int(std::string_view s, std::int64_t& v) {
 
 Reader::Step Reader::parse(std::size_t& at, Value& out, std::size_t depth) {
     if (at >= buf_.size()) return Step::More;
+    if (++values_ > limits_.max_values)
+        return fail("a reply of more than " + std::to_string(limits_.max_values) + " values");
     const char type = buf_[at];
     std::size_t p = at + 1;
     std::string_view head;
@@ -114,6 +116,7 @@ std::optional<Value> Reader::next() {
     if (!error_.empty()) return std::nullopt;
     std::size_t at = pos_;
     Value v;
+    values_ = 0;
     switch (parse(at, v, 0)) {
         case Step::Done:
             pos_ = at;

@@ -44,6 +44,7 @@ struct ReaderLimits {
     std::size_t max_depth = 8;                // arrays within arrays
     std::size_t max_line = 64u << 10;         // a header, a simple string or an error
     std::size_t max_reply = 128u << 20;       // one whole reply, held until it is complete
+    std::size_t max_values = 1u << 20;        // values in one reply, all levels (memory as it is parsed)
 };
 
 /// Parses replies from the bytes a server sent, in order.
@@ -64,6 +65,7 @@ public:
 private:
     enum class Step { Done, More, Bad };
     Step parse(std::size_t& at, Value& out, std::size_t depth);
+    std::size_t values_ = 0;  // in the reply being parsed
     Step line(std::size_t& at, std::string_view& out);
     Step fail(std::string why);
 
