@@ -181,6 +181,16 @@ start_duplex_server() {
     log "duplex-server listening on 127.0.0.1:$SERVER_PORT"
 }
 
+# start_redis: redis-server on a Unix socket in $WORK (no port to pick, nothing on the network); sets REDIS_URL
+# for duplex-server --redis. Stopped with the other process groups.
+start_redis() {
+    command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server)"
+    spawn redis-server redis-server --port 0 --unixsocket "$WORK/redis.sock" --save '' --appendonly no --dir "$WORK"
+    wait_line redis-server 'ready to accept connections' 10 || die "redis-server is not ready after 10 s"
+    REDIS_URL=unix://$WORK/redis.sock
+    log "redis-server on $REDIS_URL"
+}
+
 # stop_duplex_server: SIGTERM, and it must exit 0 within 5 s.
 stop_duplex_server() {
     # shellcheck disable=SC2154  # set by spawn

@@ -23,6 +23,8 @@
 #                             byte (PASS media-echo video N audio M); ndc's answer names no SSRC, so duplex finds its
 #                             streams by payload type; duplex-peer must say it echoes both and report the frames
 #
+# RTC_TWO_NODES=1: two duplex-servers sharing rooms through a redis-server (docs/scaling.md); duplex-peer signals
+# through the first, the foreign peer through the second.
 # duplex-peer runs with --id duplex --bind 127.0.0.1 -v --timeout 60; the foreign peer with --id PEER --timeout 90
 # and $RTC_PEER_ARGS (e.g. --skip-empty). duplex-answers waits for duplex-peer's -v line "joined room" before the
 # foreign peer joins; duplex-offers waits for the foreign peer's "joined" line before duplex-peer starts. Afterwards
@@ -78,7 +80,7 @@ SRC=$WORK/random.bin
 RECV=$WORK/recv
 if [[ $SCENARIO != echo ]]; then rtc_make_source "$SRC"; fi
 
-FOREIGN+=(--signal "$SIGNAL" --room "$ROOM" --id "$PEER" --scenario "$SCENARIO" --timeout 90 -v)
+FOREIGN+=(--signal "$SIGNAL_FOREIGN" --room "$ROOM" --id "$PEER" --scenario "$SCENARIO" --timeout 90 -v)
 [[ $SCENARIO == send-file ]] && FOREIGN+=(--file "$SRC")
 # shellcheck disable=SC2206  # word splitting of the extra arguments is wanted
 [[ -n ${RTC_PEER_ARGS:-} ]] && FOREIGN+=($RTC_PEER_ARGS)

@@ -92,7 +92,7 @@ const readline = require('readline');
 const { FLAGS: COMMON_FLAGS, WEBRTC_FLAGS, loadChromium, chromiumHome, armWatchdog, onSignals } = require('./lib/chromium');
 
 const SERVER = process.argv[2] || process.env.DUPLEX_SERVER;
-const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token'];
+const BROWSER_CASES = ['pair', 'mesh', 'denied', 'turn', 'toggles', 'https', 'glare', 'defaults', 'token', 'two-nodes'];
 const SLOW_CASES = ['toggles', 'https', 'glare'];   // 40 s more on the watchdog each
 const NATIVE_CASES = ['native-chat', 'native-files', 'native-glare', 'native-send', 'native-media', 'native-renegotiate', 'native-testsrc',
   'native-testsrc-h264-mode0',
@@ -105,7 +105,7 @@ const CASES = REST.length ? REST : (PEER ? ALL_CASES : BROWSER_CASES);
 const NATIVE_RUNS = CASES.filter(c => NATIVE_CASES.includes(c)).length;
 const SLOW_RUNS = CASES.filter(c => SLOW_CASES.includes(c)).length;
 const WATCHDOG_MS = +(process.env.WATCHDOG_MS || 60000 + 40000 * (NATIVE_RUNS + SLOW_RUNS));
-const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-renegotiate] [native-testsrc] [native-testsrc-h264] [native-testsrc-h264-mode0] [native-record] [native-record-h264]';
+const USAGE = 'usage: webrtc_demo_test.sh PATH/duplex-server [PATH/duplex-peer] [pair] [mesh] [denied] [turn] [toggles] [https] [glare] [defaults] [token] [two-nodes] [native-chat] [native-files] [native-glare] [native-send] [native-media] [native-renegotiate] [native-testsrc] [native-testsrc-h264] [native-testsrc-h264-mode0] [native-record] [native-record-h264]';
 const WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 const TURNSERVER = process.env.TURNSERVER || 'turnserver';
 const TURN_SECRET = crypto.randomBytes(12).toString('hex');
@@ -119,6 +119,8 @@ const FLAGS = [...COMMON_FLAGS, ...WEBRTC_FLAGS, '--use-fake-device-for-media-st
 
 const say = (...a) => console.log('[webrtc_demo_test]', ...a);
 let server = null;
+let serverB = null;   // two-nodes: the second duplex-server
+let redis = null;     // two-nodes: redis-server on a Unix socket in home.dir
 let turn = null;
 let turnLog = '';
 let home = null;   // lib/chromium.js: the fresh TMPDIR (certificates, coturn's files too), the user-data-dirs in it
@@ -127,10 +129,15 @@ let finishing = false;
 const fails = [];
 const expect = (ok, what) => { say(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) fails.push(what); return ok; };
 
-function killServer() {
-  if (server && server.exitCode === null && server.signalCode === null) {
-    try { process.kill(-server.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
+function killGroup(p) {
+  if (p && p.exitCode === null && p.signalCode === null) {
+    try { process.kill(-p.pid, 'SIGKILL'); } catch (e) { /* already gone */ }
   }
+}
+function killServer() {
+  killGroup(server);
+  killGroup(serverB);
+  killGroup(redis);
 }
 const natives = new Set();   // duplex-peer processes, each the leader of its own process group
 function killNatives() {
@@ -164,11 +171,11 @@ armWatchdog(WATCHDOG_MS, finish);
 onSignals((sig, code) => finish(code, `FAIL got ${sig}`));
 process.on('exit', () => { if (home) home.kill(); killNatives(); killServer(); killTurn(); if (home) home.remove(); });
 
-function startServer(extra = []) {
+function startServer(extra = [], second = false) {
   return new Promise((resolve, reject) => {
     const proc = spawn(SERVER, ['--host', '127.0.0.1', '--port', '0', '--web', WEB_DIR, ...extra],
       { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    server = proc;
+    if (second) serverB = proc; else server = proc;
     proc.stderr.on('data', d => process.stderr.write('[duplex-server] ' + d));
     readline.createInterface({ input: proc.stdout }).on('line', line => {
       const m = /^listening on (https?):\/\/127\.0\.0\.1:(\d+)$/.exec(line);
@@ -177,6 +184,21 @@ function startServer(extra = []) {
     proc.on('error', reject);
     proc.on('exit', c => reject(new Error(`duplex-server exited (${c}) before listening`)));
     setTimeout(() => reject(new Error('duplex-server printed no listening line in 15 s')), 15000).unref();
+  });
+}
+
+// redis-server on a Unix socket in home.dir (no port to pick, nothing on the network); resolves with its URL for --redis.
+function startRedis() {
+  return new Promise((resolve, reject) => {
+    const sock = path.join(home.dir, 'redis.sock');
+    let out = '';
+    const proc = spawn('redis-server', ['--port', '0', '--unixsocket', sock, '--save', '', '--appendonly', 'no', '--dir', home.dir],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    redis = proc;
+    proc.stdout.on('data', (d) => { out += d; if (/ready to accept connections/i.test(out)) resolve(`unix://${sock}`); });
+    proc.on('error', (e) => reject(new Error(`cannot start redis-server: ${e.message} (apt-get install redis-server)`)));
+    proc.on('exit', c => reject(new Error(`redis-server exited (${c}) before it was ready:\n${out}`)));
+    setTimeout(() => reject(new Error(`redis-server not ready after 10 s:\n${out}`)), 10000).unref();
   });
 }
 
@@ -312,6 +334,34 @@ async function casePair(origin) {
   await mediaFlows(a, b);
   // Chat still fine after renegotiation.
   await chatArrives(a, b, 'after the camera', false);
+  await a.close(); await b.close();
+  return problems;
+}
+
+// Two duplex-servers sharing rooms through Redis (docs/scaling.md): a page on each joins the same room; they
+// connect (signaled across the nodes) and chat both ways. Then node A is killed (SIGKILL): the page on node B
+// hears that A's page left within 15 s (the node's liveness lapsed in Redis).
+async function caseTwoNodes(originA, redisUrl) {
+  const problems = [];
+  const portB = await startServer(['--redis', redisUrl], true);
+  const originB = `http://127.0.0.1:${portB}`;
+  say(`second duplex-server on ${originB}`);
+  const room = `two-${crypto.randomBytes(4).toString('hex')}`;
+  const a = await openPage(originA, room, problems);
+  const b = await openPage(originB, room, problems);
+  const ra = await meshReady(a, 1, 15000), rb = await meshReady(b, 1, 15000);
+  expect(ra && ra[0].id === b.peerId, `page on node A sees the page on node B connected, chat open (${JSON.stringify(ra)})`);
+  expect(rb && rb[0].id === a.peerId, `page on node B sees the page on node A connected, chat open (${JSON.stringify(rb)})`);
+  if (!ra || !rb) return problems;
+  await chatArrives(a, b, `across nodes from A ${Date.now()}`, true);
+  await chatArrives(b, a, `across nodes from B ${Date.now()}`, false);
+  const t0 = Date.now();
+  killGroup(server);
+  const gone = await waitFor(b, () => window.duplexDemo.peers().length === 0, null, 15000);
+  expect(gone, `node A killed: the page on node B sees A's page leave in ${Date.now() - t0} ms (within 15 s)`);
+  // The page on the dead node lost its signaling: that is its own error, not the test's.
+  const i = problems.findIndex(p => /^page1: /.test(p) && /WebSocket|signal/i.test(p));
+  if (i >= 0) problems.splice(i, problems.length - i, ...problems.slice(i).filter(p => !/^page1: /.test(p)));
   await a.close(); await b.close();
   return problems;
 }
@@ -1741,8 +1791,10 @@ async function caseNativeGlare(origin) {
     const t0 = Date.now();
     say(`--- case ${name}`);
     if (name === 'turn') await startTurn();
+    const redisUrl = name === 'two-nodes' ? await startRedis() : null;
     const port = await startServer(name === 'turn' ? ['--turn', 'turn:127.0.0.1:3478?transport=udp', '--turn-secret', TURN_SECRET]
-      : name === 'https' ? makeCert(path.join(home.dir, `cert-${i}`)) : name === 'token' ? ['--signal-secret', TOKEN_SECRET] : []);
+      : name === 'https' ? makeCert(path.join(home.dir, `cert-${i}`)) : name === 'token' ? ['--signal-secret', TOKEN_SECRET]
+      : redisUrl ? ['--redis', redisUrl] : []);
     const origin = `${server.scheme}://127.0.0.1:${port}`;
     say(`duplex-server on ${origin}, --web ${WEB_DIR}`);
     let args = name === 'denied' ? FLAGS.map(f => f === '--use-fake-ui-for-media-stream' ? `${f}=deny` : f) : FLAGS;
@@ -1751,6 +1803,7 @@ async function caseNativeGlare(origin) {
     // (the blank first page of the context stays open: closing a persistent context's last page ends it)
     const problems = await ({ pair: casePair, mesh: caseMesh, denied: caseDenied, turn: caseTurn,
       toggles: caseToggles, https: caseHttps, glare: caseGlare, defaults: caseDefaults, token: caseToken,
+      'two-nodes': (o) => caseTwoNodes(o, redisUrl),
       'native-chat': caseNativeChat, 'native-files': caseNativeFiles, 'native-glare': caseNativeGlare,
       'native-send': caseNativeSend, 'native-media': caseNativeMedia, 'native-renegotiate': caseNativeRenegotiate,
       'native-testsrc': caseNativeTestsrc,
@@ -1760,7 +1813,7 @@ async function caseNativeGlare(origin) {
     expect(problems.length === 0, `${name}: no page errors, console errors, failed or outside requests ${JSON.stringify(problems)}`);
     await closeBrowser();
     killServer();
-    server = null;
+    server = serverB = redis = null;
     killTurn();
     turn = null;
     say(`--- case ${name} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);

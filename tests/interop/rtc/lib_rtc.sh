@@ -3,7 +3,7 @@
 # peer, both signaled by duplex-server's /signal, in a loopback-only network namespace). Source it after lib.sh.
 #
 #   rtc_init SECONDS DUPLEX_SERVER DUPLEX_PEER  # checks both, interop_init, loopback-only netns, TMPDIR=$WORK/tmp
-#   rtc_start_signal                            # duplex-server; sets SIGNAL
+#   rtc_start_signal                            # duplex-server; sets SIGNAL, SIGNAL_FOREIGN (RTC_TWO_NODES=1: two)
 #   rtc_make_source FILE                        # 10 MiB of random bytes; sets SRC_SIZE, SRC_SHA
 #   rtc_start_peers ROLE NAME                   # spawns "foreign" ($FOREIGN) and "duplex-peer" ($DPEER) in ROLE's order
 #   rtc_watch_peers NAME                        # until the foreign peer exits; sets DPEER_DONE if duplex-peer did (0)
@@ -28,9 +28,30 @@ rtc_init() {
     mkdir -p "$TMPDIR"
 }
 
+# With RTC_TWO_NODES=1: redis-server and two duplex-servers that share rooms through it (docs/scaling.md);
+# duplex-peer signals through the first (SIGNAL), the foreign peer through the second (SIGNAL_FOREIGN).
 rtc_start_signal() {
+    if [[ ${RTC_TWO_NODES:-} == 1 ]]; then
+        start_redis
+        start_duplex_server --redis "$REDIS_URL"
+        spawn duplex-server-b "$DUPLEX_SERVER" --host 127.0.0.1 --port 0 --redis "$REDIS_URL"
+        SERVER_B_PORT=$(wait_port duplex-server-b)
+        log "second duplex-server listening on 127.0.0.1:$SERVER_B_PORT, both on $REDIS_URL"
+        SIGNAL=ws://127.0.0.1:$SERVER_PORT/signal
+        SIGNAL_FOREIGN=ws://127.0.0.1:$SERVER_B_PORT/signal
+        local port i
+        for port in "$SERVER_PORT" "$SERVER_B_PORT"; do
+            for ((i = 0; i < 200; i++)); do
+                curl -s "http://127.0.0.1:$port/healthz" | grep -qx 'redis: up' && break
+                sleep 0.05
+            done
+            curl -s "http://127.0.0.1:$port/healthz" | grep -qx 'redis: up' || die "duplex-server on $port: Redis not up"
+        done
+        return
+    fi
     start_duplex_server
     SIGNAL=ws://127.0.0.1:$SERVER_PORT/signal
+    SIGNAL_FOREIGN=$SIGNAL
 }
 
 # rtc_make_source FILE
