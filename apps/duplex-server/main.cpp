@@ -6,7 +6,8 @@
 // Prints "listening on http://HOST:PORT" (https with --cert/--key) once it accepts connections (with
 // the real port when --port 0 picked one). Routes:
 //   /echo            every message comes back as it came (text as text, binary as binary)
-//   /pubsub/<topic>  every message goes to every other client on the same topic
+//   /pubsub/<topic>  every message goes to every other client on the same topic;
+//                    with --history, ?offsets=1 and ?since=OFFSET (docs/scaling.md)
 //   /signal          WebRTC signaling: rooms, peer ids, offer/answer/candidate relay (docs/signaling.md)
 //   /healthz         "ok" (plain HTTP), and "redis: up" or "redis: down: why" with --redis
 //   /metrics         counters in the Prometheus text format
@@ -58,9 +59,38 @@ duplex::WebSocketRoute echo_route() {
     return r;
 }
 
+// A query parameter's value ("" when absent); the query is key=value&...
+std::string query_value(std::string_view query, std::string_view key) {
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view kv = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        if (kv.size() > key.size() && kv.substr(0, key.size()) == key && kv[key.size()] == '=')
+            return std::string(kv.substr(key.size() + 1));
+    }
+    return {};
+}
+
+// /pubsub/<topic>[?offsets=1][?since=N]: with --history, every message
+// starts with its offset ("17 hello"), and since=N first replays what was
+// published after N (docs/scaling.md).
 void pubsub(duplex::WebSocket& ws, const duplex::HttpRequest& req) {
     const std::string topic = req.path.substr(std::string_view("/pubsub/").size());
-    ws.subscribe(topic);
+    duplex::SubscribeOptions o;
+    o.offsets = query_value(req.query, "offsets") == "1";
+    if (const std::string since = query_value(req.query, "since"); !since.empty()) {
+        std::uint64_t n = 0;
+        auto [end, ec] = std::from_chars(since.data(), since.data() + since.size(), n);
+        if (ec != std::errc() || end != since.data() + since.size()) {
+            (void)ws.close(1008, "since= takes an offset (a number)");
+            return;
+        }
+        o.since = n;
+    }
+    if (!ws.subscribe(topic, o)) {
+        (void)ws.close(1008, "offsets need the server's history (--history)");
+        return;
+    }
     ws.on_message([ws, topic](std::string_view data, bool is_binary) mutable {
         ws.publish(topic, data, is_binary);  // to every other client on the topic
     });
@@ -165,6 +195,12 @@ int main(int argc, char** argv) {
     app.add_option("--redis-max-queue", options.redis_max_queue,
                    "bytes of messages held for Redis while it is slow or down (more are not sent to other nodes)")
         ->capture_default_str();
+    std::size_t history = 0;
+    unsigned history_ttl_s = 300;
+    app.add_option("--history", history, "keep each topic's last N messages with offsets (/pubsub/<topic>?since=OFFSET)")
+        ->capture_default_str();
+    app.add_option("--history-ttl", history_ttl_s, "forget a topic's history after this many seconds without a message")
+        ->check(CLI::Range(1u, 30u * 86400u))->capture_default_str();
     app.add_option("--signal-secret", signaling.secret, "require a join token signed with this secret (see: token)");
     app.add_option("--stun", signaling.stun_urls, "STUN server URL handed to peers (repeatable)");
     app.add_option("--turn", signaling.turn_urls, "TURN server URL handed to peers (repeatable)");
@@ -239,6 +275,8 @@ int main(int argc, char** argv) {
     options.ping_interval = std::chrono::milliseconds(ping_ms);
     options.idle_timeout = std::chrono::milliseconds(idle_ms);
     options.max_backpressure = max_backpressure;
+    options.history_size = history;
+    options.history_ttl = std::chrono::seconds(history_ttl_s);
     options.backpressure_policy = policy == "drop" ? duplex::BackpressurePolicy::Drop : duplex::BackpressurePolicy::Close;
 
     std::vector<std::unique_ptr<duplex::EventLoop>> loops;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,6 +60,22 @@ enum class BackpressurePolicy {
 
 /// TLS for a client (wss://): the server's certificate is checked against
 /// the system's CA store (or `ca_file`), and its name against the URL's host.
+/// How a server-side connection subscribes to a topic (WebSocket::subscribe).
+/// With the server's history (ServerOptions::history_size; docs/scaling.md),
+/// each message of a topic has an offset: 1, 2, 3... in publish order, the
+/// same on every node that shares the topic through Redis.
+struct SubscribeOptions {
+    /// Every message this connection gets from the topic starts with its
+    /// offset and a space: "17 hello" (text stays text, binary stays binary).
+    bool offsets = false;
+    /// Recovery (implies offsets): first the messages published after this
+    /// offset that the history still has, then the live ones, none twice
+    /// and none missing. Before them, a text message "gap FROM TO" says that
+    /// offsets FROM..TO-1 are no longer kept, and "reset" that the topic's
+    /// offsets started again (it was idle past the history's TTL).
+    std::optional<std::uint64_t> since;
+};
+
 struct ClientTlsOptions {
     std::string ca_file;             ///< trust these CAs instead of the system store
     bool insecure = false;           ///< no verification at all: for tests only
@@ -145,6 +162,9 @@ public:
     /// publish(). False when already subscribed, or on a client connection.
     /// Loop thread only.
     bool subscribe(const std::string& topic);
+    /// The same with offsets or a recovery (SubscribeOptions; needs the
+    /// server's history, ServerOptions::history_size).
+    bool subscribe(const std::string& topic, const SubscribeOptions& options);
     bool unsubscribe(const std::string& topic);
     /// Publishes to every other subscriber of `topic`, on every loop of the server.
     bool publish(std::string_view topic, std::string_view data, bool is_binary = false);

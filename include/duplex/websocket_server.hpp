@@ -90,6 +90,15 @@ struct ServerOptions {
     /// nodes through Redis. Redis down: local delivery goes on.
     std::string redis;
     std::string redis_tls_ca_file;            ///< rediss://: trust these CAs instead of the system store
+    /// History (docs/scaling.md): each topic keeps its last `history_size`
+    /// messages with increasing offsets (0: none), so that a connection that
+    /// subscribes with SubscribeOptions::since gets what it missed. With
+    /// `redis`, the history is in Redis and shared by every node. A topic
+    /// idle for `history_ttl` is forgotten; in one process, all topics
+    /// together keep at most `history_max_bytes`.
+    std::size_t history_size = 0;
+    std::chrono::seconds history_ttl{300};
+    std::size_t history_max_bytes = 64u << 20;
     /// Bytes of messages held for Redis while it is slow or down; beyond,
     /// messages are not sent to the other nodes (counted in duplex_redis_dropped_total).
     std::size_t redis_max_queue = 8u << 20;

@@ -8,37 +8,95 @@
 #include <cstring>
 #include <random>
 
+#include "api/topic_history.hpp"
+
 namespace duplex::detail {
 
 namespace {
 constexpr char kVersion = 1;
-constexpr std::size_t kHeader = 1 + 8 + 1;  // version, node, flags
+constexpr std::size_t kHeader = 1 + 8 + 1 + 8;  // version, node, flags, publish sequence
 constexpr std::uint8_t kBinary = 1;
 
 std::uint64_t random_node_id() {
     std::random_device rd;
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
+
+void put64(std::string& out, std::uint64_t v) {
+    for (int i = 7; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+std::uint64_t get64(std::string_view s) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(s[static_cast<std::size_t>(i)]);
+    return v;
+}
+
+// KEYS: the topic's offset counter, its history list, its channel. ARGV: the
+// message's header, its data, the history's size, its TTL (seconds). The
+// offset is given, the message kept and published in one atomic step: every
+// node sees a topic's messages in offset order.
+constexpr std::string_view kPublishWithHistory = R"(
+local o = redis.call('INCR', KEYS[1])
+local m = ARGV[1] .. o .. ' ' .. ARGV[2]
+redis.call('RPUSH', KEYS[2], m)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('PUBLISH', KEYS[3], m)
+return o
+)";
+
+// KEYS: the topic's offset counter, its history list. ARGV: at most this many
+// bytes of messages (the newest). Returns the last offset, then the messages.
+constexpr std::string_view kReadHistory = R"(
+local all = redis.call('LRANGE', KEYS[2], 0, -1)
+local total, first = 0, #all + 1
+for i = #all, 1, -1 do
+  total = total + #all[i]
+  if total > tonumber(ARGV[1]) then break end
+  first = i
+end
+local r = {redis.call('GET', KEYS[1]) or '0'}
+for i = first, #all do r[#r + 1] = all[i] end
+return r
+)";
 }  // namespace
 
-std::string RedisBus::encode(std::uint64_t node, bool binary, std::string_view data) {
+std::string RedisBus::header(std::uint64_t node, bool binary, std::uint64_t seq) {
     std::string out;
-    out.reserve(kHeader + data.size());
     out += kVersion;
-    for (int i = 7; i >= 0; --i) out += static_cast<char>((node >> (8 * i)) & 0xff);
+    put64(out, node);
     out += static_cast<char>(binary ? kBinary : 0);
+    put64(out, seq);
+    return out;
+}
+
+std::string RedisBus::encode(std::uint64_t node, bool binary, std::uint64_t seq, std::uint64_t offset,
+                             std::string_view data) {
+    std::string out = header(node, binary, seq);
+    out += std::to_string(offset);
+    out += ' ';
     out.append(data);
     return out;
 }
 
-bool RedisBus::decode(std::string_view payload, std::uint64_t& node, bool& binary, std::string_view& data) {
-    if (payload.size() < kHeader || payload[0] != kVersion) return false;
-    node = 0;
-    for (int i = 1; i <= 8; ++i) node = (node << 8) | static_cast<unsigned char>(payload[i]);
+bool RedisBus::decode(std::string_view payload, Wire& w) {
+    if (payload.size() < kHeader + 2 || payload[0] != kVersion) return false;
+    w.node = get64(payload.substr(1));
     const auto flags = static_cast<unsigned char>(payload[9]);
     if ((flags & ~kBinary) != 0) return false;
-    binary = (flags & kBinary) != 0;
-    data = payload.substr(kHeader);
+    w.binary = (flags & kBinary) != 0;
+    w.seq = get64(payload.substr(10));
+    // The offset in decimal, then a space (the publish script writes it there).
+    std::size_t at = kHeader;
+    w.offset = 0;
+    const std::size_t digits_end = payload.find(' ', at);
+    if (digits_end == std::string_view::npos || digits_end == at || digits_end - at > 19) return false;
+    for (; at < digits_end; ++at) {
+        if (payload[at] < '0' || payload[at] > '9') return false;
+        w.offset = w.offset * 10 + static_cast<std::uint64_t>(payload[at] - '0');
+    }
+    w.data = payload.substr(digits_end + 1);
     return true;
 }
 
@@ -57,8 +115,11 @@ RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis
     o.limits.max_reply = 2 * o.limits.max_bulk + (1u << 20);
     // Our replies are small arrays (a message is 3 elements; a room's
     // members at most 2 x its size): a reply of many values is not Redis.
-    o.limits.max_elements = 64 * 1024;
-    o.limits.max_values = 64 * 1024;
+    o.limits.max_elements = 64 * 1024 + shared.options.history_size;
+    o.limits.max_values = 64 * 1024 + shared.options.history_size;
+    if (shared.options.history_size > 0)  // a recovery reads at most history_max_bytes of messages
+        o.limits.max_reply = std::max(o.limits.max_reply, shared.options.history_max_bytes +
+                                                              64 * shared.options.history_size + (1u << 20));
     o.name = "duplex-pub";
     metrics_.redis_configured.store(true);
     pub_ = std::make_unique<RedisConnection>(
@@ -86,6 +147,7 @@ RedisBus::RedisBus(runtime::Loop& home, ServerShared& shared, const proto::redis
                                     // Said once when it goes; each retry that fails only at info.
                                     if (first) DUPLEX_LOG(Warn, "redis (subscriptions) down: " << why);
                                     else DUPLEX_LOG(Info, "redis (subscriptions) still down: " << why);
+                                    confirmed_.clear();  // subscribed again once up
                                     connections_changed();
                                 },
                                 [this](const RedisConnection::Value& v) { on_push(v); }});
@@ -106,6 +168,7 @@ void RedisBus::stop() {
     up_hooks_.clear();
     handlers_.clear();
     channels_.clear();
+    waiters_.clear();
     pub_.reset();
     sub_.reset();
     metrics_.redis_up.store(0);
@@ -118,16 +181,66 @@ void RedisBus::on_home(std::function<void()> fn) {
     else home_.post([self = shared_from_this(), fn = std::move(fn)] { fn(); });
 }
 
-void RedisBus::publish(std::string_view topic, std::string_view data, bool binary) {
-    std::string channel(kChannelPrefix);
-    channel.append(topic);
-    std::string payload = encode(node_, binary, data);
-    on_home([this, channel = std::move(channel), payload = std::move(payload)] {
+void RedisBus::publish(std::string_view topic, std::string_view data, bool binary, const Session* exclude) {
+    std::string t(topic);
+    std::string d(data);
+    on_home([this, t = std::move(t), d = std::move(d), binary, exclude] {
         if (stopped_) return;
-        if (pub_->command({"PUBLISH", channel, payload})) ServerMetrics::add(metrics_.redis_published);
+        const std::uint64_t seq = ++seq_;
+        const std::string channel = std::string(kChannelPrefix) + t;
+        const std::size_t history = shared_.options.history_size;
+        bool sent = false;
+        if (history == 0) {
+            sent = pub_->command({"PUBLISH", channel, encode(node_, binary, seq, 0, d)});
+        } else {
+            sent = pub_->command({"EVAL", kPublishWithHistory, "3", offset_key(t), history_key(t), channel,
+                                  header(node_, binary, seq), d, std::to_string(history),
+                                  std::to_string(shared_.options.history_ttl.count())});
+            // Our message comes back with its offset: its publisher must not get it then either.
+            if (sent && exclude) {
+                excluded_.push_back({seq, exclude});
+                if (excluded_.size() > kMaxExcluded) excluded_.pop_front();
+            }
+        }
+        if (sent) ServerMetrics::add(metrics_.redis_published);
         else ServerMetrics::add(metrics_.redis_dropped);  // the queue bound (docs/scaling.md)
         metrics_.redis_queue_bytes.store(pub_->queued_bytes(), std::memory_order_relaxed);
     });
+}
+
+void RedisBus::recover(const std::string& topic, std::uint64_t since, std::function<void(std::optional<Recovery>)> done,
+                       int attempt) {
+    on_home([this, topic, since, done = std::move(done), attempt]() mutable {
+        if (stopped_) return done(std::nullopt);
+        // Subscribed first: a message published after the read is one we hear.
+        when_subscribed(std::string(kChannelPrefix) + topic, [this, topic, since, done = std::move(done), attempt]() mutable {
+            const std::string max_bytes = std::to_string(shared_.options.history_max_bytes);
+            const bool sent = pub_->command(
+                {"EVAL", kReadHistory, "2", offset_key(topic), history_key(topic), max_bytes},
+                [this, topic, since, done, attempt](const RedisConnection::Value& v) mutable {
+                    if (v.kind != RedisConnection::Value::Kind::Array || v.elements.empty()) {
+                        // Lost on the way (the connection broke): again, a few times.
+                        if (attempt < 5) return recover(topic, since, std::move(done), attempt + 1);
+                        return done(std::nullopt);
+                    }
+                    std::uint64_t last = 0;
+                    for (char c : v.elements[0].text) last = c >= '0' && c <= '9' ? last * 10 + static_cast<std::uint64_t>(c - '0') : last;
+                    std::vector<HistoryEntry> entries;
+                    for (std::size_t i = 1; i < v.elements.size(); ++i) {
+                        Wire w;
+                        if (!v.elements[i].is_string() || !decode(v.elements[i].text, w)) continue;
+                        entries.push_back({w.offset, std::string(w.data), w.binary});
+                    }
+                    done(duplex::detail::recover(std::move(entries), last, since));
+                });
+            if (!sent) done(std::nullopt);
+        });
+    });
+}
+
+void RedisBus::when_subscribed(const std::string& channel, std::function<void()> fn) {
+    if (confirmed_.count(channel)) return fn();
+    waiters_[channel].push_back(std::move(fn));
 }
 
 void RedisBus::topic_added(const std::string& topic) {
@@ -157,7 +270,7 @@ void RedisBus::subscribe_all() {
     std::vector<std::string> channels;
     channels.reserve(local_.size() + channels_.size());
     for (const auto& [topic, n] : local_) channels.push_back(std::string(kChannelPrefix) + topic);
-    for (const auto& [channel, waiting] : channels_) channels.push_back(channel);
+    for (const auto& channel : channels_) channels.push_back(channel);
     for (std::size_t i = 0; i < channels.size(); i += 256) {
         std::vector<std::string_view> args{"SUBSCRIBE"};
         for (std::size_t j = i; j < std::min(channels.size(), i + 256); ++j) args.push_back(channels[j]);
@@ -167,11 +280,17 @@ void RedisBus::subscribe_all() {
 
 void RedisBus::on_push(const RedisConnection::Value& v) {
     // ["subscribe", channel, count]: whoever waited for that channel may go on.
-    if (v.is_push("subscribe") && v.elements.size() == 3 && v.elements[1].is_string()) {
-        auto it = channels_.find(v.elements[1].text);
-        if (it == channels_.end() || it->second.empty()) return;
+    if ((v.is_push("subscribe") || v.is_push("unsubscribe")) && v.elements.size() == 3 && v.elements[1].is_string()) {
+        const std::string& channel = v.elements[1].text;
+        if (v.is_push("unsubscribe")) {
+            confirmed_.erase(channel);
+            return;
+        }
+        confirmed_.insert(channel);
+        auto it = waiters_.find(channel);
+        if (it == waiters_.end()) return;
         auto waiting = std::move(it->second);
-        it->second.clear();
+        waiters_.erase(it);
         for (auto& fn : waiting) fn();
         return;
     }
@@ -188,20 +307,27 @@ void RedisBus::on_push(const RedisConnection::Value& v) {
         }
         return;
     }
-    std::uint64_t node = 0;
-    bool binary = false;
-    std::string_view data;
-    if (!decode(v.elements[2].text, node, binary, data)) {
+    Wire w;
+    if (!decode(v.elements[2].text, w) || w.data.size() > shared_.options.max_message_size) {
         ServerMetrics::add(metrics_.redis_malformed);
         return;
     }
-    if (node == node_) return;  // ours, delivered here when it was published
-    if (data.size() > shared_.options.max_message_size) {
-        ServerMetrics::add(metrics_.redis_malformed);
+    const std::string_view topic = std::string_view(channel).substr(kChannelPrefix.size());
+    if (w.node == node_) {
+        // Ours: delivered here when it was published, except to those who
+        // take offsets, who get it now that it has one.
+        if (w.offset == 0) return;
+        const Session* exclude = nullptr;
+        while (!excluded_.empty() && excluded_.front().first < w.seq) excluded_.pop_front();
+        if (!excluded_.empty() && excluded_.front().first == w.seq) {
+            exclude = excluded_.front().second;
+            excluded_.pop_front();
+        }
+        deliver_everywhere(shared_, topic, w.data, w.binary, w.offset, exclude, Audience::Offsets);
         return;
     }
     ServerMetrics::add(metrics_.redis_received);
-    deliver_everywhere(shared_, std::string_view(channel).substr(kChannelPrefix.size()), data, binary);
+    deliver_everywhere(shared_, topic, w.data, w.binary, w.offset, nullptr, Audience::All);
 }
 
 void RedisBus::on_channel(std::string prefix, ChannelHandler handler) {
@@ -210,11 +336,10 @@ void RedisBus::on_channel(std::string prefix, ChannelHandler handler) {
 
 void RedisBus::subscribe_channel(const std::string& channel, std::function<void()> subscribed) {
     if (stopped_) return;
-    auto [it, fresh] = channels_.try_emplace(channel);
-    if (!fresh && !subscribed) return;
-    if (subscribed) it->second.push_back(std::move(subscribed));
+    const bool fresh = channels_.insert(channel).second;
+    if (subscribed) when_subscribed(channel, std::move(subscribed));
     // While down, subscribe_all() sends it once up (and the confirmation comes then).
-    if (sub_->up()) sub_->command({"SUBSCRIBE", channel});
+    if (fresh && sub_->up()) sub_->command({"SUBSCRIBE", channel});
 }
 
 void RedisBus::unsubscribe_channel(const std::string& channel) {

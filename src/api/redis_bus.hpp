@@ -18,6 +18,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <optional>
+#include <set>
 #include <functional>
 #include <vector>
 #include <memory>
@@ -28,6 +31,8 @@ namespace duplex::detail {
 
 struct ServerShared;
 struct ServerMetrics;
+struct Recovery;
+class Session;
 
 class RedisBus final : public std::enable_shared_from_this<RedisBus> {
 public:
@@ -43,7 +48,14 @@ public:
     void stop();
 
     // From any core's thread (posted to home when needed).
-    void publish(std::string_view topic, std::string_view data, bool binary);
+    /// With history, `exclude` (the publishing connection, never dereferenced)
+    /// is remembered until the message comes back with its offset.
+    void publish(std::string_view topic, std::string_view data, bool binary, const Session* exclude = nullptr);
+    /// Reads `topic`'s history after `since` (once subscribed to it: nothing
+    /// published after the read is missed); nullopt when Redis could not
+    /// answer. `done` runs on the home loop.
+    void recover(const std::string& topic, std::uint64_t since, std::function<void(std::optional<Recovery>)> done,
+                 int attempt = 0);
     void topic_added(const std::string& topic);
     void topic_removed(const std::string& topic);
 
@@ -70,15 +82,28 @@ public:
     static constexpr std::chrono::seconds kAliveTtl{10};
     static constexpr std::chrono::seconds kAliveEvery{3};
 
-    /// The payload on the wire: version, the publishing node, flags, then the message.
-    static std::string encode(std::uint64_t node, bool binary, std::string_view data);
+    /// The payload on the wire: version, the publishing node, flags, the
+    /// node's publish sequence, the offset in decimal and a space (0: no
+    /// history), then the message (docs/scaling.md).
+    struct Wire {
+        std::uint64_t node = 0;
+        bool binary = false;
+        std::uint64_t seq = 0;
+        std::uint64_t offset = 0;
+        std::string_view data;
+    };
+    static std::string header(std::uint64_t node, bool binary, std::uint64_t seq);
+    static std::string encode(std::uint64_t node, bool binary, std::uint64_t seq, std::uint64_t offset, std::string_view data);
     /// false: not a message of ours (another version, or garbage).
-    static bool decode(std::string_view payload, std::uint64_t& node, bool& binary, std::string_view& data);
+    static bool decode(std::string_view payload, Wire& out);
+    static std::string offset_key(std::string_view topic) { return "duplex:offset:" + std::string(topic); }
+    static std::string history_key(std::string_view topic) { return "duplex:history:" + std::string(topic); }
 
 private:
     void on_home(std::function<void()> fn);
     void on_push(const RedisConnection::Value& v);
     void subscribe_all();
+    void when_subscribed(const std::string& channel, std::function<void()> fn);
     void update_gauges();
     void connections_changed();
     void heartbeat();
@@ -90,7 +115,12 @@ private:
     std::unique_ptr<RedisConnection> pub_;
     std::unique_ptr<RedisConnection> sub_;
     std::unordered_map<std::string, std::size_t> local_;  // topic -> cores with subscribers to it
-    std::unordered_map<std::string, std::vector<std::function<void()>>> channels_;  // other services' channels -> waiting for the confirmation
+    std::set<std::string> channels_;     // other services' channels
+    std::set<std::string> confirmed_;    // channels Redis confirmed on this connection
+    std::unordered_map<std::string, std::vector<std::function<void()>>> waiters_;  // until confirmed
+    std::uint64_t seq_ = 0;              // our publishes, in order
+    static constexpr std::size_t kMaxExcluded = 100000;
+    std::deque<std::pair<std::uint64_t, const Session*>> excluded_;  // seq -> publisher, until the message is back
     std::vector<std::pair<std::string, ChannelHandler>> handlers_;
     std::vector<std::function<void()>> up_hooks_;
     std::string node_hex_;

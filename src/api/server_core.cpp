@@ -1,8 +1,7 @@
 // api/server_core.cpp: one loop's share of a WebSocketServer: its listener,
-// its connections, its topic subscriptions and its heartbeat sweep.
+// its connections and its heartbeat sweep (its topics: api/server_topics.cpp).
 #include "api/server_core.hpp"
 
-#include "api/redis_bus.hpp"
 
 #include "api/http_connection.hpp"
 #include "base/log.hpp"
@@ -240,19 +239,7 @@ void ServerCore::session_gone(Session* s) { (void)forget(s); }
 
 bool ServerCore::forget(Session* s) {
     if (!unlink(s)) return false;
-    if (s->has_topics()) {
-        for (const auto& topic : s->topics()) {
-            auto t = topics_.find(topic);
-            if (t == topics_.end()) continue;
-            auto& v = t->second;
-            v.erase(std::remove(v.begin(), v.end(), s), v.end());
-            if (v.empty()) {
-                topics_.erase(t);
-                topic_removed(topic);
-            }
-        }
-        s->topics().clear();
-    }
+    drop_subscriptions(s);
     session_closing(s);
     return true;
 }
@@ -274,150 +261,6 @@ void ServerCore::session_done(Session* s) {
         on_drained_ = nullptr;
         done();
     }
-}
-
-bool ServerCore::subscribe(Session* s, const std::string& topic) {
-    auto& topics = s->topics();
-    if (std::find(topics.begin(), topics.end(), topic) != topics.end()) return false;
-    topics.push_back(topic);
-    auto& v = topics_[topic];
-    if (v.empty()) topic_added(topic);
-    v.push_back(s);
-    return true;
-}
-
-bool ServerCore::unsubscribe(Session* s, const std::string& topic) {
-    if (!s->has_topics()) return false;
-    auto& topics = s->topics();
-    auto it = std::find(topics.begin(), topics.end(), topic);
-    if (it == topics.end()) return false;
-    topics.erase(it);
-    auto t = topics_.find(topic);
-    if (t != topics_.end()) {
-        auto& v = t->second;
-        v.erase(std::remove(v.begin(), v.end(), s), v.end());
-        if (v.empty()) {
-            topics_.erase(t);
-            topic_removed(topic);
-        }
-    }
-    return true;
-}
-
-void ServerCore::topic_added(const std::string& topic) {
-    if (shared_->bus) shared_->bus->topic_added(topic);
-}
-
-void ServerCore::topic_removed(const std::string& topic) {
-    if (shared_->bus) shared_->bus->topic_removed(topic);
-}
-
-namespace {
-std::shared_ptr<Published> encode(std::string_view topic, std::string_view data, bool binary, const Session* exclude) {
-    auto msg = std::make_shared<Published>();
-    msg->topic.assign(topic);
-    msg->payload.assign(data);
-    msg->binary = binary;
-    msg->exclude = exclude;
-    // The frame is written once per publish, whatever the number of subscribers.
-    msg->frame.resize(proto::ws::kMaxHeaderLen + data.size());
-    auto* out = reinterpret_cast<std::byte*>(msg->frame.data());
-    const auto hlen = proto::ws::write_frame_header(out, true, binary ? proto::ws::Opcode::Binary : proto::ws::Opcode::Text,
-                                                    data.size(), nullptr);
-    if (!data.empty()) std::memcpy(out + hlen, data.data(), data.size());
-    msg->frame.resize(hlen + data.size());
-    return msg;
-}
-}  // namespace
-
-namespace {
-void to_every_core(ServerShared& shared, const std::shared_ptr<Published>& msg) {
-    for (auto& weak : shared.cores) {
-        auto core = weak.lock();
-        if (!core) continue;
-        if (core->loop_.in_loop_thread()) core->deliver(*msg);
-        else core->loop_.post([core, msg] { core->deliver(*msg); });
-    }
-}
-}  // namespace
-
-void publish_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
-                        const Session* exclude) {
-    ServerMetrics::add(shared.metrics->published);
-    to_every_core(shared, encode(topic, data, binary, exclude));
-    if (shared.bus) shared.bus->publish(topic, data, binary);
-}
-
-void deliver_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary) {
-    to_every_core(shared, encode(topic, data, binary, nullptr));
-}
-
-void ServerCore::publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) {
-    publish_everywhere(*shared_, topic, data, binary, s);
-}
-
-void ServerCore::deliver(const Published& msg) {
-    auto it = topics_.find(msg.topic);
-    if (it == topics_.end()) return;
-    // Sends run no user code and never unsubscribe synchronously (a closed
-    // session leaves its topics when it is done, after this dispatch), so the
-    // list is stable while we walk it.
-    const auto& subscribers = it->second;
-    const auto& cfg = options_.per_message_deflate;
-    bool compressed_ready = false;
-    bool compressed_ok = false;
-    // Every delivery is queued, not written: a subscriber that gets several
-    // messages in this iteration (a busy publisher's read holds many) has
-    // them all written in one call by end_batch(), after the events.
-    auto queue = [this](Session* s, base::Bytes data, bool binary, bool encoded) {
-        bool joined = false;
-        (void)s->send_batched(data, binary, encoded, joined);
-        if (joined) batch_.emplace_back(s);
-    };
-    for (Session* s : subscribers) {
-        if (s == msg.exclude) continue;
-        if (!s->uses_deflate() || msg.payload.size() < cfg.threshold) {
-            queue(s, base::as_bytes(msg.frame), msg.binary, true);
-        } else if (s->accepts_shared_compression()) {
-            // Compressed once per loop for every subscriber that resets its
-            // context per message: the same bytes are valid for all of them.
-            if (!compressed_ready) {
-                compressed_ready = true;
-                std::vector<std::byte> z;
-                compressed_ok = shared_deflater()->compress(base::as_bytes(msg.payload), true, z);
-                if (compressed_ok) {
-                    compressed_.resize(proto::ws::kMaxHeaderLen + z.size());
-                    const auto hlen = proto::ws::write_frame_header(
-                        compressed_.data(), true, msg.binary ? proto::ws::Opcode::Binary : proto::ws::Opcode::Text,
-                        z.size(), nullptr, 0x4);
-                    std::memcpy(compressed_.data() + hlen, z.data(), z.size());
-                    compressed_.resize(hlen + z.size());
-                }
-            }
-            if (compressed_ok) queue(s, compressed_, msg.binary, true);
-            else queue(s, base::as_bytes(msg.frame), msg.binary, true);
-        } else {
-            // Context takeover: only this connection's own compressor will do.
-            queue(s, base::as_bytes(msg.payload), msg.binary, false);
-        }
-    }
-    if (!batch_.empty() && !batch_armed_) {
-        batch_armed_ = true;
-        loop_.runtime().defer([self = shared_from_this()] { self->end_batch(); });
-    }
-}
-
-void ServerCore::end_batch() {
-    batch_armed_ = false;
-    // end_batch() runs no user code (errors are reported from a later safe
-    // point), so nothing joins the batch while it is written.
-    for (auto& s : batch_) s->end_batch();
-    batch_.clear();
-}
-
-std::size_t ServerCore::subscribers(const std::string& topic) const {
-    auto it = topics_.find(topic);
-    return it == topics_.end() ? 0 : it->second.size();
 }
 
 void ServerCore::http_done(HttpConnection* c) {

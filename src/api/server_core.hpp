@@ -15,6 +15,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -24,6 +25,8 @@ namespace duplex::detail {
 class HttpConnection;
 class RedisBus;
 class ServerCore;
+class TopicHistory;
+struct Recovery;
 
 /// A message published to a topic: encoded once, delivered by every core.
 struct Published {
@@ -32,7 +35,12 @@ struct Published {
     bool binary = false;
     std::string frame;            // the whole unmasked, uncompressed frame
     const Session* exclude = nullptr;  // the publisher itself (compared, never dereferenced)
+    std::uint64_t offset = 0;     // in the topic's history (0: none)
 };
+
+/// Who of a topic's subscribers a delivery is for (with history and Redis,
+/// the two kinds get a message by different paths: api/server_topics.cpp).
+enum class Audience : std::uint8_t { All, Plain, Offsets };
 
 struct ServerShared {
     ServerOptions options;
@@ -43,6 +51,7 @@ struct ServerShared {
     std::shared_ptr<ServerMetrics> metrics = std::make_shared<ServerMetrics>();
     std::vector<std::weak_ptr<ServerCore>> cores;  // fixed once listening; weak: cores own us
     std::shared_ptr<RedisBus> bus;                 // set by listen() with options.redis: topics across nodes
+    std::unique_ptr<TopicHistory> history;         // with options.history_size and no Redis: in this process
     /// Services that use the bus too (signaling): told on the first loop once it exists, before it connects.
     std::vector<std::function<void(const std::shared_ptr<RedisBus>&)>> bus_users;
 
@@ -62,8 +71,10 @@ struct ServerShared {
 /// the other nodes through Redis when there are any (from any thread).
 void publish_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
                         const Session* exclude);
-/// The same for this node only (a message that came from another node).
-void deliver_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary);
+/// The same for this node only (a message that came from another node, or
+/// our own back from Redis with its offset).
+void deliver_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
+                        std::uint64_t offset, const Session* exclude, Audience audience);
 
 class ServerCore final : public std::enable_shared_from_this<ServerCore>, public SessionOwner {
 public:
@@ -82,7 +93,7 @@ public:
     void session_done(Session* s) override;
     void session_closing(Session* s) override;
     void session_gone(Session* s) override;
-    bool subscribe(Session* s, const std::string& topic) override;
+    bool subscribe(Session* s, const std::string& topic, const SubscribeOptions& options) override;
     bool unsubscribe(Session* s, const std::string& topic) override;
     void publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) override;
     std::shared_ptr<ServerMetrics> metrics() override { return shared_->metrics; }
@@ -92,7 +103,9 @@ public:
     void http_done(HttpConnection* c);
     void on_open(Session& s, const WebSocketRoute* route, const HttpRequest& req);
     /// Delivers a published message to this core's subscribers (loop thread).
-    void deliver(const Published& msg);
+    void deliver(const std::shared_ptr<const Published>& msg, Audience audience = Audience::All);
+    /// A recovery read from the history (Redis'): replayed to `s`, then what was held for it.
+    void recovered(Session* s, const std::string& topic, const std::optional<Recovery>& r);
     std::size_t subscribers(const std::string& topic) const;
     /// What the sessions of `route` (null: the default route) on this loop
     /// share; made once per route, with the first session's `url`.
@@ -134,15 +147,32 @@ private:
     /// A topic's first subscriber on this core came, or its last one went.
     void topic_added(const std::string& topic);
     void topic_removed(const std::string& topic);
+    void drop_subscriptions(Session* s);
+    /// A subscription; with offsets, what it has had (`last`) and, while
+    /// its recovery is read, the live messages held until it is replayed.
+    struct Subscriber {
+        Session* s;
+        std::uint64_t last = 0;
+        bool offsets = false;
+        bool recovering = false;
+        std::vector<std::shared_ptr<const Published>> held;
+    };
+    Subscriber* find_subscriber(const std::string& topic, Session* s);
+    void send_offset_message(Session* s, std::uint64_t offset, std::string_view payload, bool binary);
+    void replay(Subscriber& sub, const Recovery& r);
     std::vector<SessionRef> all_sessions();
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;
-    std::unordered_map<std::string, std::vector<Session*>> topics_;
+    std::unordered_map<std::string, std::vector<Subscriber>> topics_;
     std::shared_ptr<proto::ws::Deflater> shared_deflater_;
     std::unordered_map<const WebSocketRoute*, SessionContextRef> contexts_;
     std::vector<std::byte> compressed_;  // scratch for a published message
     // Subscribers that got deliveries in this loop iteration, written once
     // each after its events (end_batch).
+    void queue(Session* s, base::Bytes data, bool binary, bool encoded);
+    void arm_batch();
     void end_batch();
+    std::vector<std::byte> offset_frame_;    // the message being delivered, with its offset
+    std::vector<std::byte> offset_scratch_;  // one replayed from the history
     std::vector<SessionRef> batch_;
     bool batch_armed_ = false;
     runtime::Loop::TimerId sweep_timer_ = 0;

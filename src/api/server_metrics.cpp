@@ -62,6 +62,13 @@ std::string ServerMetrics::prometheus_text() const {
             load(redis_reconnects));
         one("duplex_redis_queue_bytes", "gauge", "Bytes waiting to be sent to Redis.", load(redis_queue_bytes));
     }
+    if (history_configured.load()) {
+        one("duplex_history_recoveries_total", "counter",
+            "Subscriptions with since= served whole from the history.", load(history_recoveries));
+        one("duplex_history_gaps_total", "counter",
+            "Subscriptions with since= that the history no longer reached back to (a gap or a reset).",
+            load(history_gaps));
+    }
     o << "# HELP duplex_closes_total WebSocket connections closed, by close code.\n# TYPE duplex_closes_total counter\n";
     for (std::size_t i = 0; i < closes_10xx.size(); ++i)
         if (const auto v = load(closes_10xx[i])) o << "duplex_closes_total{code=\"" << 1000 + i << "\"} " << v << '\n';

@@ -53,6 +53,10 @@ struct ServerMetrics {
     std::atomic<std::uint64_t> redis_queue_bytes{0};
     mutable std::mutex redis_mu;
     std::string redis_status;  // "up" or "down: why" (under redis_mu)
+    // History (ServerOptions::history_size); shown only when configured.
+    std::atomic<bool> history_configured{false};
+    std::atomic<std::uint64_t> history_recoveries{0};  // `since` served whole
+    std::atomic<std::uint64_t> history_gaps{0};        // `since` answered with a gap or a reset
     std::array<std::atomic<std::uint64_t>, 16> closes_10xx{};  // 1000-1015
     std::atomic<std::uint64_t> closes_other{0};
 

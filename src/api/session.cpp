@@ -216,9 +216,9 @@ SendResult Session::send_impl(base::Bytes data, bool binary, bool encoded, bool 
     return queued_one(corked);
 }
 
-bool Session::subscribe(const std::string& topic) {
+bool Session::subscribe(const std::string& topic, const SubscribeOptions& options) {
     auto o = owner();
-    return o && phase_ == Phase::Open && o->subscribe(this, topic);
+    return o && phase_ == Phase::Open && o->subscribe(this, topic, options);
 }
 
 bool Session::unsubscribe(const std::string& topic) {

@@ -81,7 +81,7 @@ public:
     virtual void session_closing(Session* s) = 0;
     /// The session ends without a close (its loop is being destroyed): forget it.
     virtual void session_gone(Session* s) = 0;
-    virtual bool subscribe(Session* s, const std::string& topic) = 0;
+    virtual bool subscribe(Session* s, const std::string& topic, const SubscribeOptions& options) = 0;
     virtual bool unsubscribe(Session* s, const std::string& topic) = 0;
     virtual void publish_from(Session* s, std::string_view topic, std::string_view data, bool binary) = 0;
     virtual std::shared_ptr<ServerMetrics> metrics() = 0;
@@ -146,7 +146,7 @@ public:
     bool uses_deflate() const noexcept { return has_ws() && ws().deflate_negotiated(); }
 
     // Topics (server side; loop thread).
-    bool subscribe(const std::string& topic);
+    bool subscribe(const std::string& topic, const SubscribeOptions& options);
     bool unsubscribe(const std::string& topic);
     bool publish(std::string_view topic, std::string_view data, bool binary);
     /// Subscribed topics (server side): made on the first subscription.

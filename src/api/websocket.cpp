@@ -105,7 +105,10 @@ void WebSocket::on_close(CloseHandler fn) { if (impl_) impl_->handlers().close =
 void WebSocket::on_error(ErrorHandler fn) { if (impl_) impl_->handlers().error = std::move(fn); }
 void WebSocket::on_ping(std::function<void(std::string_view)> fn) { if (impl_) impl_->handlers().ping = std::move(fn); }
 void WebSocket::on_pong(std::function<void(std::string_view)> fn) { if (impl_) impl_->handlers().pong = std::move(fn); }
-bool WebSocket::subscribe(const std::string& topic) { return impl_ && impl_->subscribe(topic); }
+bool WebSocket::subscribe(const std::string& topic) { return impl_ && impl_->subscribe(topic, {}); }
+bool WebSocket::subscribe(const std::string& topic, const SubscribeOptions& options) {
+    return impl_ && impl_->subscribe(topic, options);
+}
 bool WebSocket::unsubscribe(const std::string& topic) { return impl_ && impl_->unsubscribe(topic); }
 bool WebSocket::publish(std::string_view topic, std::string_view data, bool is_binary) {
     return impl_ && impl_->publish(topic, data, is_binary);

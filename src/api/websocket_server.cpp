@@ -3,6 +3,7 @@
 
 #include "api/http_connection.hpp"
 #include "api/redis_bus.hpp"
+#include "api/topic_history.hpp"
 #include "api/server_core.hpp"
 #include "api/server_metrics.hpp"
 #include "runtime/tcp.hpp"
@@ -84,6 +85,13 @@ Status WebSocketServer::listen() {
             if (ec == std::errc::address_in_use) return Errc::address_in_use;
             return ec;
         }
+    }
+    // History in this process (without Redis; with it, Redis keeps it).
+    if (shared_->options.history_size > 0) {
+        shared_->metrics->history_configured.store(true);
+        if (shared_->options.redis.empty() && !shared_->history)
+            shared_->history = std::make_unique<detail::TopicHistory>(
+                shared_->options.history_size, shared_->options.history_ttl, shared_->options.history_max_bytes);
     }
     // The bus exists before any connection does (cores read it when a topic
     // gets its first subscriber); it connects once listening.
