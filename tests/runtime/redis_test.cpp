@@ -67,18 +67,7 @@ struct Node {
     std::unique_ptr<WebSocketServer> server;
 };
 
-// The payloads of the whole unmasked frames (payloads under 126 bytes) at the start of `b`.
-std::vector<std::string> frames(const std::string& b) {
-    std::vector<std::string> out;
-    std::size_t at = 0;
-    while (at + 2 <= b.size()) {
-        const auto len = static_cast<std::size_t>(static_cast<unsigned char>(b[at + 1]) & 0x7f);
-        if (len >= 126 || at + 2 + len > b.size()) break;
-        out.push_back(b.substr(at + 2, len));
-        at += 2 + len;
-    }
-    return out;
-}
+std::vector<std::string> frames(const std::string& b) { return server_frames(b); }
 
 std::vector<std::string> read_frames(RawClient& c, std::size_t n, std::chrono::milliseconds timeout = 5000ms) {
     c.read_until([&](const std::string& b) { return frames(b).size() >= n; }, timeout);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace duplex::test {
 
@@ -94,6 +95,28 @@ private:
     bool eof_ = false;
     std::string buf_;
 };
+
+/// The payloads of the whole unmasked frames at the start of `b` (a
+/// server's; payloads under 64 KiB), and how many bytes they took.
+inline std::vector<std::string> server_frames(const std::string& b, std::size_t* used = nullptr) {
+    std::vector<std::string> out;
+    std::size_t at = 0;
+    while (at + 2 <= b.size()) {
+        std::size_t len = static_cast<unsigned char>(b[at + 1]) & 0x7f, head = 2;
+        if (len == 126) {
+            if (at + 4 > b.size()) break;
+            len = (static_cast<std::size_t>(static_cast<unsigned char>(b[at + 2])) << 8) | static_cast<unsigned char>(b[at + 3]);
+            head = 4;
+        } else if (len == 127) {
+            break;
+        }
+        if (at + head + len > b.size()) break;
+        out.push_back(b.substr(at + head, len));
+        at += head + len;
+    }
+    if (used) *used = at;
+    return out;
+}
 
 inline std::string upgrade_request(const std::string& path = "/", const std::string& extra = "") {
     return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
