@@ -116,17 +116,21 @@ bool ServerCore::subscribe(Session* s, const std::string& topic, const Subscribe
         replay(v.back(), r);
         return true;
     }
-    // From Redis: live messages are held until the history is read.
-    v.back().recovering = true;
+    start_recovery(v.back(), topic, since);
+    return true;
+}
+
+// From Redis: live messages are held until the history is read.
+void ServerCore::start_recovery(Subscriber& sub, const std::string& topic, std::uint64_t since) {
+    sub.recovering = true;
     std::weak_ptr<ServerCore> weak = weak_from_this();
-    shared_->bus->recover(topic, since, [weak, ref = SessionRef(s), topic](std::optional<Recovery> r) {
+    shared_->bus->recover(topic, since, [weak, ref = SessionRef(sub.s), topic](std::optional<Recovery> r) {
         auto core = weak.lock();
         if (!core) return;
         auto done = [core, ref, topic, r = std::move(r)] { core->recovered(ref.get(), topic, r); };
         if (core->loop_.in_loop_thread()) done();
         else core->loop_.post(std::move(done));
     });
-    return true;
 }
 
 ServerCore::Subscriber* ServerCore::find_subscriber(const std::string& topic, Session* s) {
@@ -266,7 +270,30 @@ void ServerCore::deliver(const std::shared_ptr<const Published>& m, Audience aud
                 sub.held.push_back(m);
                 continue;
             }
-            if (msg.offset <= sub.last) continue;  // replayed from the history already
+            if (shared_->bus && sub.last > 0 && msg.offset != sub.last + 1) {
+                // Through Redis a topic's messages come in offset order, so
+                // this is a hole (our subscription was down a while) or the
+                // numbering started again (Redis lost it): the history tells.
+                const bool reset = msg.offset <= sub.last;
+                if (reset) {
+                    bool joined = false;
+                    (void)s->send_batched(base::as_bytes(std::string_view("reset")), false, false, joined);
+                    if (joined) batch_.emplace_back(s);
+                    sub.last = 0;
+                }
+                start_recovery(sub, m->topic, sub.last);
+                sub.held.push_back(m);
+                continue;
+            }
+            if (msg.offset <= sub.last) {
+                // In this process: replayed from the history already (it
+                // was on its way when the client subscribed) - or, offset 1,
+                // the topic started again after its TTL.
+                if (msg.offset != 1) continue;
+                bool joined = false;
+                (void)s->send_batched(base::as_bytes(std::string_view("reset")), false, false, joined);
+                if (joined) batch_.emplace_back(s);
+            }
             if (!offset_ready) {
                 offset_ready = true;
                 write_frame(offset_frame_, std::to_string(msg.offset) + " ", msg.payload, msg.binary);

@@ -171,3 +171,45 @@ TEST(History, AcrossNodesThroughRedisAReconnectingClientGetsExactlyWhatItMissed)
 }
 
 }  // namespace
+
+namespace {
+
+TEST(History, ANodeWhoseSubscriptionDroppedFillsTheHoleFromTheHistory) {
+    RedisServer redis;
+    HistoryNode a(5000, redis.url()), b(5000, redis.url());
+    auto sub = b.client("/t/news?offsets=1");
+    ASSERT_TRUE(eventually([&] { return redis.subscribers("news") == 1; }));
+    for (int i = 1; i <= 500; ++i) a.server->publish("news", "m");
+    EXPECT_TRUE(contiguous(offsets_until(*sub, 500), 1, 500));
+    // Every subscribed connection is cut: B hears nothing until it is back,
+    // and A publishes on meanwhile (its publishing connection is not cut).
+    EXPECT_EQ(redis.cli("CLIENT KILL TYPE pubsub"), "1");  // B's: A subscribes to nothing
+    for (int i = 501; i <= 1000; ++i) a.server->publish("news", "m");
+    ASSERT_TRUE(eventually([&] { return redis.cli("GET duplex:offset:news") == "1000"; }));
+    // Once B is back, the next message shows the hole; B reads it from the history.
+    ASSERT_TRUE(eventually([&] { return redis.subscribers("news") == 1; }, 10000ms));
+    a.server->publish("news", "m");
+    EXPECT_TRUE(contiguous(offsets_until(*sub, 1001), 501, 1001));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(History, ARedisThatLostTheNumberingShowsAsAReset) {
+    RedisServer redis;
+    HistoryNode a(100, redis.url()), b(100, redis.url());
+    auto sub = b.client("/t/news?offsets=1");
+    ASSERT_TRUE(eventually([&] { return redis.subscribers("news") == 1; }));
+    for (int i = 1; i <= 10; ++i) a.server->publish("news", "m");
+    EXPECT_TRUE(contiguous(offsets_until(*sub, 10), 1, 10));
+    redis.stop();
+    redis.start();  // empty: the topic's offsets start again at 1
+    ASSERT_TRUE(eventually([&] { return redis.subscribers("news") == 1 && a.server->redis_status() == "up"; }, 15000ms));
+    a.server->publish("news", "again");
+    std::vector<std::string> said;
+    EXPECT_EQ(offsets_until(*sub, 1, &said), std::vector<std::uint64_t>{1});
+    EXPECT_EQ(said, std::vector<std::string>{"reset"});
+}
+
+}  // namespace
