@@ -51,7 +51,7 @@ public:
         bool subscriber = false;             // every reply after the handshake goes to `push`
         std::size_t max_queue = 8u << 20;    // bytes waiting (unsent + unwritten), see above
         std::chrono::milliseconds backoff_min{100};
-        std::chrono::milliseconds backoff_max{5000};
+        std::chrono::milliseconds backoff_max{2000};  // back within ~2.4 s of Redis returning
         std::chrono::milliseconds connect_timeout{3000};
         std::chrono::milliseconds ping_every{5000};
         proto::redis::ReaderLimits limits;

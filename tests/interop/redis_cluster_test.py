@@ -1,25 +1,38 @@
 #!/usr/bin/python3
-"""redis_cluster_test.py: three duplex-server nodes share a topic through a
-real redis-server.
+"""redis_cluster_test.py: duplex-server nodes that share topics through a real
+redis-server (docs/scaling.md).
 
-    /usr/bin/python3 tests/interop/redis_cluster_test.py PATH/duplex-server
+    /usr/bin/python3 tests/interop/redis_cluster_test.py PATH/duplex-server [CASE...]
 
-redis-server (Debian's) runs on a free loopback port with its own config in a
-temporary directory; three duplex-servers (--redis) beside it; each in a
-process group of its own, killed however the test ends (a watchdog, SIGALRM,
-ends it after WATCHDOG seconds). Clients on different nodes: Python
-`websockets` (Debian's python3-websockets) and Node `ws`. Two publishers
-(Python on node A, Node on node B) send 5 000 messages each to /pubsub/load;
-every subscriber on every node must get all 10 000 — each publisher's in
-order, none twice, none lost — and each publisher the other's 5 000. Then
-the nodes' metrics: 10 000 published through Redis, none dropped.
+Cases (all by default):
+  fanout     three nodes; Python `websockets` and Node `ws` clients on different
+             nodes; two publishers (Python on A, Node on B) send 5 000 messages
+             each: every subscriber on every node gets all 10 000, each
+             publisher's in order, none twice, none lost; 10 000 published
+             through Redis, none dropped.
+  kill       two nodes with --history; a client with offsets on A; A killed
+             with SIGKILL while B publishes; the client reconnects to B with
+             since= its last offset and gets exactly what it missed.
+  outage     two nodes; Redis stopped for 10 s under publish load on A, then
+             started again: A's local subscriber got every message (local
+             delivery went on), B's got each at most once and in order and
+             gets messages again within 5 s of Redis returning; no node
+             crashed and their memory stayed bounded.
+  bad-input  a topic name with every odd byte (percent-escaped in the URL) and
+             a 10 MB message over --max-message-size: the odd topic crosses
+             nodes, the big message is refused with 1009; nothing crashes.
+
+redis-server (Debian's) runs on a Unix socket in a temporary directory with
+its own config; the duplex-servers on 127.0.0.1 beside it; each in a process
+group of its own, killed however the test ends (a watchdog, SIGALRM, ends it
+after WATCHDOG seconds).
 """
 import asyncio
 import json
 import os
 import re
 import signal
-import socket
+import urllib.parse
 import subprocess
 import sys
 import tempfile
@@ -27,7 +40,7 @@ import time
 
 import websockets
 
-WATCHDOG = 120
+WATCHDOG = 240
 PER_PUBLISHER = 5000
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIVE = []
@@ -55,16 +68,6 @@ def spawn(argv, **kw):
     return p
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def redis_cli(port, *args):
-    return subprocess.run(['redis-cli', '-p', str(port), *args], capture_output=True, text=True, timeout=10).stdout
-
-
 def wait_for(cond, seconds, what):
     end = time.time() + seconds
     while time.time() < end:
@@ -74,13 +77,16 @@ def wait_for(cond, seconds, what):
     raise AssertionError(f'timed out waiting for {what}')
 
 
-def start_node(exe, redis_url):
-    p = spawn([exe, '--host', '127.0.0.1', '--port', '0', '--redis', redis_url, '--max-connections-per-ip', '0'],
+def start_node(exe, redis_url, *extra):
+    """A node (port, Popen), once it listens and reaches Redis."""
+    p = spawn([exe, '--host', '127.0.0.1', '--port', '0', '--redis', redis_url, '--max-connections-per-ip', '0', *extra],
               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = p.stdout.readline().decode().strip()
     m = re.fullmatch(r'listening on http://127\.0\.0\.1:(\d+)', line)
     assert m, f'duplex-server printed {line!r}'
-    return int(m.group(1))
+    port = int(m.group(1))
+    wait_for(lambda: 'redis: up' in healthz(port), 10, f'node {port} to reach Redis')
+    return port, p
 
 
 def metrics(port):
@@ -131,17 +137,39 @@ async def py_client(url, expect, ready, go, send=0, prefix='p'):
     return tally.summary()
 
 
-async def run(exe):
-    work = tempfile.mkdtemp(prefix='duplex-redis-cluster.')
-    rport = free_port()
-    with open(f'{work}/redis.conf', 'w') as f:
-        f.write(f'port {rport}\nbind 127.0.0.1\nsave ""\nappendonly no\ndir {work}\nlogfile {work}/redis.log\n')
-    spawn(['redis-server', f'{work}/redis.conf'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: redis_cli(rport, 'PING').strip() == 'PONG', 10, 'redis-server')
-    url = f'redis://127.0.0.1:{rport}'
-    a, b, c = (start_node(exe, url) for _ in range(3))
-    for port in (a, b, c):
-        wait_for(lambda: 'redis: up' in healthz(port), 10, f'node {port} to reach Redis')
+class Redis:
+    """redis-server on a Unix socket in its own directory; stop() kills it, start() brings it back (empty)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix='duplex-redis-cluster.')
+        self.sock = f'{self.dir}/redis.sock'
+        self.url = f'unix://{self.sock}'
+        self.proc = None
+        self.start()
+
+    def start(self):
+        with open(f'{self.dir}/redis.conf', 'w') as f:
+            f.write(f'port 0\nunixsocket {self.sock}\nsave ""\nappendonly no\ndir {self.dir}\nlogfile {self.dir}/redis.log\n')
+        self.proc = spawn(['redis-server', f'{self.dir}/redis.conf'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.cli('PING').strip() == 'PONG', 10, 'redis-server')
+
+    def stop(self):
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def cli(self, *args):
+        return subprocess.run(['redis-cli', '-s', self.sock, *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def rss_kib(pid):
+    with open(f'/proc/{pid}/status') as f:
+        return int(re.search(r'VmRSS:\s+(\d+)', f.read())[1])
+
+
+async def case_fanout(exe):
+    redis = Redis()
+    url = redis.url
+    a, b, c = (start_node(exe, url)[0] for _ in range(3))
     topic = 'load'
     total = 2 * PER_PUBLISHER
     go = asyncio.Event()
@@ -163,7 +191,7 @@ async def run(exe):
     for r in readies:
         await asyncio.wait_for(r.wait(), 10)
     # Each node subscribed once to the topic's channel (not once per client).
-    wait_for(lambda: redis_cli(rport, 'PUBSUB', 'NUMSUB', f'duplex:topic:{topic}').split()[-1:] == ['3'], 10,
+    wait_for(lambda: redis.cli('PUBSUB', 'NUMSUB', f'duplex:topic:{topic}').split()[-1:] == ['3'], 10,
              'three node subscriptions')
     go.set()
     node_pub.stdin.write(b'go\n')
@@ -190,20 +218,188 @@ async def run(exe):
     return not failed
 
 
+async def read_offsets(ws, until, seconds=20):
+    """Offsets of "N payload" messages until `until` (or silence); other messages apart."""
+    got, said = [], []
+    try:
+        while not got or got[-1] < until:
+            m = await asyncio.wait_for(ws.recv(), seconds)
+            head, _, _ = m.partition(' ')
+            if head.isdigit():
+                got.append(int(head))
+            else:
+                said.append(m)
+    except (asyncio.TimeoutError, websockets.ConnectionClosed):
+        pass
+    return got, said
+
+
+def check(ok, what):
+    print(f'{"ok  " if ok else "FAIL"} {what}')
+    return ok
+
+
+async def case_kill(exe):
+    """A node killed with SIGKILL; its client reconnects to the other with since= and misses nothing."""
+    redis = Redis()
+    (a, pa), (b, _) = start_node(exe, redis.url, '--history', '100000'), start_node(exe, redis.url, '--history', '100000')
+    total = 4000
+    sub = await websockets.connect(f'ws://127.0.0.1:{a}/pubsub/k?offsets=1', max_size=None)
+    pub = await websockets.connect(f'ws://127.0.0.1:{b}/pubsub/k', max_size=None)
+    wait_for(lambda: redis.cli('PUBSUB', 'NUMSUB', 'duplex:topic:k').split()[-1:] == ['2'], 10, 'both nodes subscribed')
+    for i in range(1, 1001):
+        await pub.send(f'm{i}')
+    got, _ = await read_offsets(sub, 1000)
+    ok = check(got == list(range(1, 1001)), f'before the kill: offsets 1..1000 on node A ({len(got)} received)')
+    pa.kill()  # SIGKILL: no close, no goodbye
+    # B goes on publishing while the client finds out and comes back elsewhere.
+    async def send_rest():
+        for i in range(1001, total + 1):
+            await pub.send(f'm{i}')
+
+    sender = asyncio.create_task(send_rest())
+    try:
+        await asyncio.wait_for(sub.recv(), 10)
+    except websockets.ConnectionClosed:
+        pass
+    again = await websockets.connect(f'ws://127.0.0.1:{b}/pubsub/k?since={got[-1]}', max_size=None)
+    await sender
+    rest, said = await read_offsets(again, total)
+    ok &= check(rest == list(range(got[-1] + 1, total + 1)) and not said,
+                f'reconnected to node B with since={got[-1]}: offsets {rest[:1]}..{rest[-1:]} ({len(rest)}), '
+                f'exactly {total - got[-1]} missed, none twice (said {said})')
+    await again.close()
+    await pub.close()
+    return ok
+
+
+async def case_outage(exe):
+    """Redis stopped for 10 s under publish load, then started again."""
+    redis = Redis()
+    (a, pa), (b, pb) = start_node(exe, redis.url), start_node(exe, redis.url)
+    local = await websockets.connect(f'ws://127.0.0.1:{a}/pubsub/o', max_size=None)
+    remote = await websockets.connect(f'ws://127.0.0.1:{b}/pubsub/o', max_size=None)
+    pub = await websockets.connect(f'ws://127.0.0.1:{a}/pubsub/o', max_size=None)
+    wait_for(lambda: redis.cli('PUBSUB', 'NUMSUB', 'duplex:topic:o').split()[-1:] == ['2'], 10, 'both subscriptions')
+    rss0 = (rss_kib(pa.pid), rss_kib(pb.pid))
+    received = {'local': [], 'remote': []}
+    arrival = {}  # remote: message number -> time it arrived
+
+    async def reader(ws, name):
+        try:
+            while True:
+                n = int((await ws.recv())[1:])
+                received[name].append(n)
+                if name == 'remote':
+                    arrival[n] = time.monotonic()
+        except websockets.ConnectionClosed:
+            pass
+
+    readers = [asyncio.create_task(reader(local, 'local')), asyncio.create_task(reader(remote, 'remote'))]
+    n = 0
+    events = {}
+
+    async def publish_for(seconds, rate=500):
+        nonlocal n
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            n += 1
+            await pub.send(f'm{n}')
+            await asyncio.sleep(1 / rate)  # the load's pace, not a synchronisation
+
+    await publish_for(2)
+    events['down'] = n
+    redis.stop()
+    await publish_for(10)
+    events['up_at'] = n
+    redis.start()
+    t_up = time.monotonic()
+    await publish_for(8)
+    total = n
+    await asyncio.sleep(0)
+    wait_for(lambda: len(received['local']) == total, 10, 'the local subscriber')
+    for t in readers:
+        t.cancel()
+    ok = check(received['local'] == list(range(1, total + 1)),
+               f'local delivery went on: node A\'s subscriber got all {total}, in order ({len(received["local"])})')
+    r = received['remote']
+    ok &= check(all(x < y for x, y in zip(r, r[1:])), f'node B\'s subscriber: each at most once, in order ({len(r)} of {total})')
+    ok &= check(set(range(1, events['down'] + 1)) <= set(r), f'node B got everything before the outage (1..{events["down"]})')
+    after = [x for x in r if x > events['up_at']]
+    first_after = min((arrival[x] for x in after), default=None)
+    ok &= check(first_after is not None and first_after - t_up < 5,
+                f'cross-node delivery resumed {first_after - t_up if first_after else float("nan"):.2f} s after Redis returned (< 5 s)')
+    tail = [x for x in r if x > total - 500]
+    ok &= check(tail == list(range(total - 499, total + 1)), 'the last 500 (well after the return) all reached node B')
+    rss1 = (rss_kib(pa.pid), rss_kib(pb.pid))
+    ok &= check(pa.poll() is None and pb.poll() is None, 'both nodes still running')
+    ok &= check(all(r1 - r0 < 64 * 1024 for r0, r1 in zip(rss0, rss1)), f'memory bounded: RSS {rss0} -> {rss1} KiB')
+    m = metrics(a)
+    ok &= check(m.get('duplex_redis_reconnects_total', 0) >= 1, f'node A reconnected ({m.get("duplex_redis_reconnects_total")})')
+    for ws in (local, remote, pub):
+        await ws.close()
+    return ok
+
+
+async def case_bad_input(exe):
+    """Odd topic names cross nodes; a message over --max-message-size is refused with 1009."""
+    redis = Redis()
+    (a, pa), (b, pb) = (start_node(exe, redis.url, '--max-message-size', str(1 << 20)) for _ in range(2))
+    odd = ''.join(chr(c) for c in range(1, 128) if chr(c) not in '?#') + '\u00e9\u2603'
+    path = '/pubsub/' + urllib.parse.quote(odd, safe='')
+    sub = await websockets.connect(f'ws://127.0.0.1:{b}{path}', max_size=None)
+    pub = await websockets.connect(f'ws://127.0.0.1:{a}{path}', max_size=None)
+    wait_for(lambda: int(metrics(b).get('duplex_redis_up', 0)) == 1, 5, 'B up')
+    ok = True
+    # The node subscribes under the name as the server saw it; wait until a message crosses.
+    for attempt in range(100):
+        await pub.send(f'odd {attempt}')
+        try:
+            got = await asyncio.wait_for(sub.recv(), 0.1)
+            ok &= check(got.startswith('odd '), f'a topic with every odd byte crosses nodes ({got!r})')
+            break
+        except asyncio.TimeoutError:
+            continue
+    else:
+        ok &= check(False, 'a topic with every odd byte crosses nodes')
+    big = await websockets.connect(f'ws://127.0.0.1:{a}/pubsub/big', max_size=None)
+    await big.send(b'x' * (10 * 1024 * 1024))
+    try:
+        await asyncio.wait_for(big.recv(), 10)
+        code = None
+    except websockets.ConnectionClosed as e:
+        code = e.rcvd.code if e.rcvd else None
+    ok &= check(code == 1009, f'a 10 MB message over --max-message-size: closed with {code} (1009)')
+    ok &= check(pa.poll() is None and pb.poll() is None and 'redis: up' in healthz(a), 'nodes running, A still up on Redis')
+    for ws in (sub, pub):
+        await ws.close()
+    return ok
+
+
+CASES = {'fanout': case_fanout, 'kill': case_kill, 'outage': case_outage, 'bad-input': case_bad_input}
+
+
 def main():
     exe = sys.argv[1] if len(sys.argv) > 1 else os.environ.get('DUPLEX_SERVER')
+    names = sys.argv[2:] or list(CASES)
     signal.signal(signal.SIGALRM, watchdog)
     signal.signal(signal.SIGTERM, lambda *_: (kill_all(), os._exit(1)))
     signal.alarm(WATCHDOG)
-    try:
-        ok = asyncio.run(run(exe))
-    except Exception as e:  # noqa: BLE001 - any failure is the test's failure, said plainly
-        print(f'FAIL: {type(e).__name__}: {e}')
-        ok = False
-    finally:
-        kill_all()
-    print('passed' if ok else 'failed')
-    sys.exit(0 if ok else 1)
+    failed = []
+    for name in names:
+        print(f'--- {name}')
+        try:
+            ok = asyncio.run(CASES[name](exe))
+        except Exception as e:  # noqa: BLE001 - any failure is the case's failure, said plainly
+            print(f'FAIL {name}: {type(e).__name__}: {e}')
+            ok = False
+        finally:
+            kill_all()
+            LIVE.clear()
+        if not ok:
+            failed.append(name)
+    print('passed' if not failed else f'failed: {", ".join(failed)}')
+    sys.exit(0 if not failed else 1)
 
 
 if __name__ == '__main__':
