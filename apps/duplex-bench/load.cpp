@@ -107,7 +107,8 @@ BenchConnection::BenchConnection(Worker& w, Role role, std::size_t index) : w_(w
 
 void BenchConnection::start() {
     const auto& cfg = w_.cfg;
-    auto to = runtime::Address::parse(cfg.host, cfg.port);
+    const bool elsewhere = role_ == Role::Publisher && cfg.pub_port != 0;
+    auto to = runtime::Address::parse(elsewhere ? cfg.pub_host : cfg.host, elsewhere ? cfg.pub_port : cfg.port);
     if (!to) return fail("the host must be a numeric address");
     const runtime::Address* from = cfg.sources.empty() ? nullptr : &cfg.sources[index_ % cfg.sources.size()];
     auto tcp = runtime::TcpSocket::connect(w_.loop_, *to, this, from);
@@ -128,8 +129,9 @@ void BenchConnection::on_connected(std::error_code ec) {
         in_read_ = false;
         return flush();
     }
-    request_.host = cfg.host + ":" + std::to_string(cfg.port);
-    request_.target = cfg.path;
+    const bool elsewhere = role_ == Role::Publisher && cfg.pub_port != 0;
+    request_.host = elsewhere ? cfg.pub_host + ":" + std::to_string(cfg.pub_port) : cfg.host + ":" + std::to_string(cfg.port);
+    request_.target = elsewhere ? cfg.pub_path : cfg.path;
     request_.key = std::string(kKey);
     if (cfg.deflate)
         request_.extensions = cfg.no_context_takeover ? "permessage-deflate; server_no_context_takeover; client_max_window_bits"
@@ -172,6 +174,8 @@ void BenchConnection::opened(base::MutableBytes leftover) {
     }
     w_.counters.handshakes.fetch_add(1, std::memory_order_relaxed);
     w_.counters.open.fetch_add(1, std::memory_order_relaxed);
+    // Socket.IO: into the default namespace (the server's open packet comes first, unasked).
+    if (w_.cfg.socketio) append_text("40");
     if (role_ == Role::Echo) {
         for (std::size_t i = 0; i < inflight_.size(); ++i) send_message();
     } else if (role_ == Role::Idle && w_.cfg.warm > 0) {
@@ -238,8 +242,8 @@ void BenchConnection::frames(base::MutableBytes data) {
             continue;
         }
         const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, data.size()));
-        if (stamp_len_ < 8 && payload_pos_ < 8) {
-            const std::size_t n = std::min<std::size_t>(8 - stamp_len_, take);
+        if (stamp_len_ < stamp_.size() && payload_pos_ < stamp_.size()) {
+            const std::size_t n = std::min<std::size_t>(stamp_.size() - stamp_len_, take);
             std::memcpy(stamp_.data() + stamp_len_, data.data(), n);
             stamp_len_ += n;
         }
@@ -264,14 +268,33 @@ void BenchConnection::on_frame_end(std::uint8_t opcode, bool fin) {
         return;
     }
     if (opcode == 0xA || !fin) return;
-    ++w_.tallies_.received;
     const auto now = w_.read_ns_;
+    if (w_.cfg.socketio) {
+        const auto* c = reinterpret_cast<const char*>(stamp_.data());
+        if (payload_pos_ == 1 && c[0] == '2') return append_text("3");  // Engine.IO ping, pong
+        if (stamp_len_ >= 2 && c[0] == '4' && c[1] == '0') {
+            sio_joined_ = true;  // the namespace accepted us: events may go
+            return;
+        }
+        // An event: 42["m","<16 hex digits>"] (anything else, "0{...}", "40{...}", is the handshake).
+        constexpr std::string_view kHead = "42[\"m\",\"";
+        if (stamp_len_ < kHead.size() + 16 || std::string_view(c, kHead.size()) != kHead) return;
+        ++w_.tallies_.received;
+        std::uint64_t sent = 0;
+        for (std::size_t i = 0; i < 16; ++i) {
+            const char h = c[kHead.size() + i];
+            sent = sent * 16 + static_cast<std::uint64_t>(h <= '9' ? h - '0' : h - 'a' + 10);
+        }
+        if (role_ == Role::Subscriber && sent <= now && now - sent < 3600ull * 1000000000ull) w_.latency.record(now - sent);
+        return;
+    }
+    ++w_.tallies_.received;
     if (role_ == Role::Echo && inflight_count_ > 0) {
         w_.latency.record(now - inflight_[inflight_head_]);
         if (++inflight_head_ == inflight_.size()) inflight_head_ = 0;
         --inflight_count_;
         if (!w_.stopping_) send_message();
-    } else if (role_ == Role::Subscriber && stamp_len_ == 8) {
+    } else if (role_ == Role::Subscriber && stamp_len_ >= 8) {
         std::uint64_t sent;
         std::memcpy(&sent, stamp_.data(), 8);
         if (sent <= now && now - sent < 3600ull * 1000000000ull) w_.latency.record(now - sent);
@@ -288,7 +311,24 @@ void BenchConnection::send_message() {
     if (!in_read_) flush();
 }
 
+void BenchConnection::append_text(std::string_view text) {
+    std::byte head[proto::ws::kMaxHeaderLen];
+    const auto n = proto::ws::write_frame_header(head, true, proto::ws::Opcode::Text, text.size(), &w_.mask_);
+    out_.append(base::Bytes{head, n});
+    std::vector<std::byte> body(text.size());
+    proto::ws::copy_masked(body.data(), base::as_bytes(text), w_.mask_);
+    out_.append(base::Bytes{body.data(), body.size()});
+    if (!in_read_) flush();
+}
+
 void BenchConnection::publish(std::uint64_t now_ns) {
+    if (w_.cfg.socketio) {
+        if (!sio_joined_) return;  // an event before the namespace's answer would be refused
+        char event[64];
+        const int n = std::snprintf(event, sizeof(event), "42[\"m\",\"%016llx\"]", static_cast<unsigned long long>(now_ns));
+        ++w_.tallies_.sent;
+        return append_text(std::string_view(event, static_cast<std::size_t>(n)));
+    }
     const std::size_t at = out_.size() + w_.frame_header_;
     out_.append(w_.frame_);
     // The timestamp goes in the first 8 payload bytes, masked like the rest.

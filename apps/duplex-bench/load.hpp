@@ -46,6 +46,15 @@ struct Config {
     std::vector<runtime::Address> sources;  // local addresses to spread connections over
     bool raw = false;                // no opening handshake: for a raw TCP echo (the floor)
     std::size_t warm = 0;            // idle: messages each connection sends (echoed) before it idles
+    // fanout: publishers connect here instead (another node of the same cluster); port 0: the same URL
+    std::string pub_host;
+    std::uint16_t pub_port = 0;
+    std::string pub_path;
+    /// fanout against a Socket.IO server (Engine.IO 4 over WebSocket, the
+    /// baseline of bench/compare_nodes.py): connect to the "/" namespace,
+    /// publish events `42["m","<16 hex digits of the send time>"]`, answer
+    /// Engine.IO pings; only such events count as received.
+    bool socketio = false;
 };
 
 /// Counters of one worker, read by the progress line from another thread.
@@ -83,6 +92,7 @@ private:
     void on_frame_end(std::uint8_t opcode, bool fin);
     void send_message();
     void flush();
+    void append_text(std::string_view text);  // one masked text frame
     void fail(const std::string& why);
     void restart();
 
@@ -96,13 +106,14 @@ private:
     bool open_ = false;
     bool in_read_ = false;
     bool compressed_ = false;  // the server agreed to permessage-deflate
+    bool sio_joined_ = false;  // Socket.IO: the server answered our namespace connect
     // frame reader
     std::array<std::byte, proto::ws::kMaxHeaderLen> hdr_{};
     std::size_t hdr_len_ = 0;
     std::uint64_t skip_ = 0;          // payload bytes of the current frame still to come
     std::uint8_t cur_op_ = 0;
     bool cur_fin_ = true;
-    std::array<std::byte, 8> stamp_{};  // first payload bytes (fanout timestamps)
+    std::array<std::byte, 32> stamp_{};  // first payload bytes (fanout timestamps; Socket.IO events)
     std::size_t stamp_len_ = 0;
     std::uint64_t payload_pos_ = 0;
     // echo latency: send times of the messages in flight, in order

@@ -107,6 +107,9 @@ int main(int argc, char** argv) {
     app.add_option("--threads,-t", threads, "load generator threads")->check(CLI::Range(1u, 64u))->capture_default_str();
     app.add_option("--publishers", cfg.publishers, "fanout: publishing connections")->capture_default_str();
     app.add_option("--rate", cfg.rate, "fanout: messages per second per publisher")->capture_default_str();
+    std::string publish_url;
+    app.add_option("--publish-url", publish_url, "fanout: publishers connect here (another node), subscribers to URL");
+    app.add_flag("--socketio", cfg.socketio, "fanout: the server speaks Socket.IO (Engine.IO 4 over WebSocket), a baseline");
     app.add_flag("--binary", cfg.binary, "binary messages (default text)");
     app.add_flag("--deflate", cfg.deflate, "offer permessage-deflate");
     app.add_flag("--no-context-takeover", cfg.no_context_takeover, "with --deflate: ask for server_no_context_takeover");
@@ -135,6 +138,16 @@ int main(int argc, char** argv) {
     cfg.host = url.host;
     cfg.port = url.port;
     cfg.path = url.path;
+    if (!publish_url.empty()) {
+        Url pu;
+        if (!parse_url(publish_url, pu) || pu.tls != url.tls) {
+            std::cerr << "duplex-bench: --publish-url must be a URL like the first: " << publish_url << "\n";
+            return 2;
+        }
+        cfg.pub_host = pu.host;
+        cfg.pub_port = pu.port;
+        cfg.pub_path = pu.path;
+    }
     cfg.tls = url.tls;
     if (cfg.tls) {
         std::string why;
