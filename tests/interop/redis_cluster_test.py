@@ -18,6 +18,11 @@ Cases (all by default):
              delivery went on), B's got each at most once and in order and
              gets messages again within 5 s of Redis returning; no node
              crashed and their memory stayed bounded.
+  pause      two nodes with --history; Redis stopped (SIGSTOP: frozen, its data
+             kept) for 10 s under publish load on A, then resumed: A's local
+             subscriber got every message at once; B's subscriber with offsets
+             ends with every offset Redis gave, none twice, in order (the hole
+             filled from the history).
   bad-input  a topic name with every odd byte (percent-escaped in the URL) and
              a 10 MB message over --max-message-size: the odd topic crosses
              nodes, the big message is refused with 1009; nothing crashes.
@@ -92,7 +97,7 @@ def start_node(exe, redis_url, *extra):
 def metrics(port):
     import urllib.request
     text = urllib.request.urlopen(f'http://127.0.0.1:{port}/metrics', timeout=5).read().decode()
-    return {k: float(v) for k, v in re.findall(r'^(duplex_redis_\w+) (\S+)$', text, re.M)}
+    return {k: float(v) for k, v in re.findall(r'^(duplex_(?:redis|history)_\w+) (\S+)$', text, re.M)}
 
 
 def healthz(port):
@@ -341,6 +346,71 @@ async def case_outage(exe):
     return ok
 
 
+async def case_pause(exe):
+    """Redis frozen for 10 s under load, with history: nothing numbered is lost for a client with offsets."""
+    redis = Redis()
+    (a, pa), (b, pb) = (start_node(exe, redis.url, '--history', '100000') for _ in range(2))
+    local = await websockets.connect(f'ws://127.0.0.1:{a}/pubsub/p', max_size=None)
+    remote = await websockets.connect(f'ws://127.0.0.1:{b}/pubsub/p?offsets=1', max_size=None)
+    pub = await websockets.connect(f'ws://127.0.0.1:{a}/pubsub/p', max_size=None)
+    wait_for(lambda: redis.cli('PUBSUB', 'NUMSUB', 'duplex:topic:p').split()[-1:] == ['2'], 10, 'both subscriptions')
+    got_local, got_remote = [], []
+
+    async def read_local():
+        try:
+            while True:
+                got_local.append(int((await local.recv())[1:]))
+        except websockets.ConnectionClosed:
+            pass
+
+    async def read_remote():
+        try:
+            while True:
+                head, _, _ = (await remote.recv()).partition(' ')
+                if head.isdigit():
+                    got_remote.append(int(head))
+        except websockets.ConnectionClosed:
+            pass
+
+    readers = [asyncio.create_task(read_local()), asyncio.create_task(read_remote())]
+    n = 0
+
+    async def publish_for(seconds, rate=300):
+        nonlocal n
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            n += 1
+            await pub.send(f'm{n}')
+            await asyncio.sleep(1 / rate)  # the load's pace
+
+    await publish_for(2)
+    os.killpg(redis.proc.pid, signal.SIGSTOP)
+    try:
+        await publish_for(10)
+    finally:
+        os.killpg(redis.proc.pid, signal.SIGCONT)
+    await publish_for(5)
+    total = n
+    # Every message Redis numbered (all of them, unless the queue bound dropped some) reaches B's client.
+    wait_for(lambda: redis.cli('GET', 'duplex:offset:p').strip() == str(total), 20, f'Redis to number all {total}')
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not got_remote or got_remote[-1] < total):
+        await asyncio.sleep(0.05)  # polling the readers' progress, bounded
+    for t in readers:
+        t.cancel()
+    ok = check(got_local == list(range(1, total + 1)), f'node A\'s local subscriber got all {total} at once, in order')
+    ok &= check(got_remote == list(range(1, total + 1)),
+                f'node B\'s subscriber with offsets: offsets 1..{total}, none missing, none twice '
+                f'({len(got_remote)} received, last {got_remote[-1:]})')
+    m = metrics(b)
+    ok &= check(pa.poll() is None and pb.poll() is None, 'both nodes still running')
+    print(f'     node B: reconnects {m.get("duplex_redis_reconnects_total")}, history recoveries '
+          f'{m.get("duplex_history_recoveries_total")}, gaps {m.get("duplex_history_gaps_total")}')
+    for ws in (local, remote, pub):
+        await ws.close()
+    return ok
+
+
 async def case_bad_input(exe):
     """Odd topic names cross nodes; a message over --max-message-size is refused with 1009."""
     redis = Redis()
@@ -376,7 +446,7 @@ async def case_bad_input(exe):
     return ok
 
 
-CASES = {'fanout': case_fanout, 'kill': case_kill, 'outage': case_outage, 'bad-input': case_bad_input}
+CASES = {'fanout': case_fanout, 'kill': case_kill, 'outage': case_outage, 'pause': case_pause, 'bad-input': case_bad_input}
 
 
 def main():

@@ -47,6 +47,10 @@ struct SignalNode {
     std::uint16_t port = 0;
 };
 
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 json join(Peer& p, const std::string& room, const std::string& id = {}) {
     json j{{"type", "join"}, {"room", room}};
     if (!id.empty()) j["id"] = id;
@@ -146,6 +150,46 @@ TEST(SharedRooms, WhatRedisForgotIsRegisteredAgain) {
     EXPECT_TRUE(eventually([&] { return redis.subscribers_of("duplex:room:r") == 2; })) << redis.subscribers_of("duplex:room:r");
     bob.send({{"type", "offer"}, {"to", "alice"}, {"sdp", "again"}});
     EXPECT_EQ(alice.next()["sdp"], "again");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(SharedRooms, WithRedisAwayLocalRoomsKeepWorkingAndAreSharedOnceItIsBack) {
+    RedisServer redis;
+    SignalNode a(redis.url()), b(redis.url());
+    redis.stop();
+    ASSERT_TRUE(eventually([&] { return a.server->redis_status().starts_with("down"); }));
+    // Two peers on node A: the room works, with this node's members.
+    Peer p1(a.port), p2(a.port);
+    EXPECT_EQ(join(p1, "local", "one")["type"], "joined");
+    auto j2 = join(p2, "local", "two");
+    EXPECT_EQ(j2["peers"], json::array({"one"}));
+    EXPECT_EQ(p1.next()["type"], "peer-joined");
+    p2.send({{"type", "offer"}, {"to", "one"}, {"sdp", "while Redis is away"}});
+    EXPECT_EQ(p1.next()["sdp"], "while Redis is away");
+    // Redis back: A registers its members; a peer joining through B sees them.
+    redis.start();
+    ASSERT_TRUE(eventually([&] { return redis.cli("HLEN duplex:room:local:members") == "2"; }, 15000ms));
+    Peer p3(b.port);
+    auto j3 = join(p3, "local", "three");
+    EXPECT_EQ(j3["peers"].size(), 2u) << j3;
+}
+
+TEST(SharedRooms, JoinTokensHoldOnEveryNode) {
+    RedisServer redis;
+    SignalingOptions so;
+    so.secret = "shared-secret";
+    SignalNode a(redis.url(), so), b(redis.url(), so);
+    const auto token = make_signaling_token("shared-secret", "vip", unix_now() + 60);
+    Peer good(b.port), bad(a.port);
+    json j{{"type", "join"}, {"room", "vip"}, {"token", token}};
+    good.send(j);
+    EXPECT_EQ(good.next()["type"], "joined");
+    j["token"] = make_signaling_token("another-secret", "vip", unix_now() + 60);
+    bad.send(j);
+    EXPECT_EQ(bad.next()["code"], "unauthorized");
 }
 
 }  // namespace
