@@ -31,23 +31,31 @@ std::uint64_t get64(std::string_view s) {
     return v;
 }
 
-// KEYS: the topic's offset counter, its history list, its channel. ARGV: the
-// message's header, its data, the history's size, its TTL (seconds). The
-// offset is given, the message kept and published in one atomic step: every
-// node sees a topic's messages in offset order.
+// KEYS: the topic's offset counter, its history list, its channel, its
+// epoch. ARGV: the message's header, its data, the history's size, its TTL
+// (seconds), a new epoch should the numbering start (again) here. The offset
+// is given, the message kept and published in one atomic step: every node
+// sees a topic's messages in offset order. The epoch names one numbering: a
+// node that sees it change knows the offsets started again (the topic expired,
+// or Redis lost it), which a smaller offset alone would not tell apart from
+// a message that reached it late.
 constexpr std::string_view kPublishWithHistory = R"(
 local o = redis.call('INCR', KEYS[1])
-local m = ARGV[1] .. o .. ' ' .. ARGV[2]
+if o == 1 then redis.call('SET', KEYS[4], ARGV[5]) end
+local e = redis.call('GET', KEYS[4]) or ARGV[5]
+local m = ARGV[1] .. o .. '@' .. e .. ' ' .. ARGV[2]
 redis.call('RPUSH', KEYS[2], m)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[4], ARGV[4])
 redis.call('PUBLISH', KEYS[3], m)
 return o
 )";
 
-// KEYS: the topic's offset counter, its history list. ARGV: at most this many
-// bytes of messages (the newest). Returns the last offset, then the messages.
+// KEYS: the topic's offset counter, its history list, its epoch. ARGV: at
+// most this many bytes of messages (the newest). Returns the last offset, the
+// epoch, then the messages.
 constexpr std::string_view kReadHistory = R"(
 local all = redis.call('LRANGE', KEYS[2], 0, -1)
 local total, first = 0, #all + 1
@@ -56,7 +64,7 @@ for i = #all, 1, -1 do
   if total > tonumber(ARGV[1]) then break end
   first = i
 end
-local r = {redis.call('GET', KEYS[1]) or '0'}
+local r = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[3]) or ''}
 for i = first, #all do r[#r + 1] = all[i] end
 return r
 )";
@@ -87,16 +95,22 @@ bool RedisBus::decode(std::string_view payload, Wire& w) {
     if ((flags & ~kBinary) != 0) return false;
     w.binary = (flags & kBinary) != 0;
     w.seq = get64(payload.substr(10));
-    // The offset in decimal, then a space (the publish script writes it there).
+    // The offset in decimal, "@" and the epoch with history, then a space
+    // (the publish script writes them there).
     std::size_t at = kHeader;
     w.offset = 0;
-    const std::size_t digits_end = payload.find(' ', at);
-    if (digits_end == std::string_view::npos || digits_end == at || digits_end - at > 19) return false;
-    for (; at < digits_end; ++at) {
-        if (payload[at] < '0' || payload[at] > '9') return false;
-        w.offset = w.offset * 10 + static_cast<std::uint64_t>(payload[at] - '0');
+    const std::size_t field_end = payload.find(' ', at);
+    if (field_end == std::string_view::npos || field_end == at || field_end - at > 64) return false;
+    const std::string_view field = payload.substr(at, field_end - at);
+    const std::size_t sep = field.find('@');
+    const std::string_view digits = field.substr(0, sep);
+    if (digits.empty() || digits.size() > 19) return false;
+    for (char c : digits) {
+        if (c < '0' || c > '9') return false;
+        w.offset = w.offset * 10 + static_cast<std::uint64_t>(c - '0');
     }
-    w.data = payload.substr(digits_end + 1);
+    w.epoch = sep == std::string_view::npos ? std::string_view() : field.substr(sep + 1);
+    w.data = payload.substr(field_end + 1);
     return true;
 }
 
@@ -193,9 +207,10 @@ void RedisBus::publish(std::string_view topic, std::string_view data, bool binar
         if (history == 0) {
             sent = pub_->command({"PUBLISH", channel, encode(node_, binary, seq, 0, d)});
         } else {
-            sent = pub_->command({"EVAL", kPublishWithHistory, "3", offset_key(t), history_key(t), channel,
+            sent = pub_->command({"EVAL", kPublishWithHistory, "4", offset_key(t), history_key(t), channel, epoch_key(t),
                                   header(node_, binary, seq), d, std::to_string(history),
-                                  std::to_string(shared_.options.history_ttl.count())});
+                                  std::to_string(shared_.options.history_ttl.count()),
+                                  node_hex_ + "." + std::to_string(seq)});
             // Our message comes back with its offset: its publisher must not get it then either.
             if (sent && exclude) {
                 excluded_.push_back({seq, exclude});
@@ -216,9 +231,9 @@ void RedisBus::recover(const std::string& topic, std::uint64_t since, std::funct
         when_subscribed(std::string(kChannelPrefix) + topic, [this, topic, since, done = std::move(done), attempt]() mutable {
             const std::string max_bytes = std::to_string(shared_.options.history_max_bytes);
             const bool sent = pub_->command(
-                {"EVAL", kReadHistory, "2", offset_key(topic), history_key(topic), max_bytes},
+                {"EVAL", kReadHistory, "3", offset_key(topic), history_key(topic), epoch_key(topic), max_bytes},
                 [this, topic, since, done, attempt](const RedisConnection::Value& v) mutable {
-                    if (v.kind != RedisConnection::Value::Kind::Array || v.elements.empty()) {
+                    if (v.kind != RedisConnection::Value::Kind::Array || v.elements.size() < 2) {
                         // Lost on the way (the connection broke): again, a few times.
                         if (attempt < 5) return recover(topic, since, std::move(done), attempt + 1);
                         return done(std::nullopt);
@@ -226,12 +241,14 @@ void RedisBus::recover(const std::string& topic, std::uint64_t since, std::funct
                     std::uint64_t last = 0;
                     for (char c : v.elements[0].text) last = c >= '0' && c <= '9' ? last * 10 + static_cast<std::uint64_t>(c - '0') : last;
                     std::vector<HistoryEntry> entries;
-                    for (std::size_t i = 1; i < v.elements.size(); ++i) {
+                    for (std::size_t i = 2; i < v.elements.size(); ++i) {
                         Wire w;
                         if (!v.elements[i].is_string() || !decode(v.elements[i].text, w)) continue;
                         entries.push_back({w.offset, std::string(w.data), w.binary});
                     }
-                    done(duplex::detail::recover(std::move(entries), last, since));
+                    Recovery r = duplex::detail::recover(std::move(entries), last, since);
+                    r.epoch = v.elements[1].text;
+                    done(std::move(r));
                 });
             if (!sent) done(std::nullopt);
         });
@@ -323,11 +340,11 @@ void RedisBus::on_push(const RedisConnection::Value& v) {
             exclude = excluded_.front().second;
             excluded_.pop_front();
         }
-        deliver_everywhere(shared_, topic, w.data, w.binary, w.offset, exclude, Audience::Offsets);
+        deliver_everywhere(shared_, topic, w.data, w.binary, w.offset, exclude, Audience::Offsets, w.epoch);
         return;
     }
     ServerMetrics::add(metrics_.redis_received);
-    deliver_everywhere(shared_, topic, w.data, w.binary, w.offset, nullptr, Audience::All);
+    deliver_everywhere(shared_, topic, w.data, w.binary, w.offset, nullptr, Audience::All, w.epoch);
 }
 
 void RedisBus::on_channel(std::string prefix, ChannelHandler handler) {

@@ -90,6 +90,7 @@ public:
         bool binary = false;
         std::uint64_t seq = 0;
         std::uint64_t offset = 0;
+        std::string_view epoch;  // with history: which numbering the offset is of
         std::string_view data;
     };
     static std::string header(std::uint64_t node, bool binary, std::uint64_t seq);
@@ -98,6 +99,7 @@ public:
     static bool decode(std::string_view payload, Wire& out);
     static std::string offset_key(std::string_view topic) { return "duplex:offset:" + std::string(topic); }
     static std::string history_key(std::string_view topic) { return "duplex:history:" + std::string(topic); }
+    static std::string epoch_key(std::string_view topic) { return "duplex:epoch:" + std::string(topic); }
 
 private:
     void on_home(std::function<void()> fn);

@@ -36,6 +36,7 @@ struct Published {
     std::string frame;            // the whole unmasked, uncompressed frame
     const Session* exclude = nullptr;  // the publisher itself (compared, never dereferenced)
     std::uint64_t offset = 0;     // in the topic's history (0: none)
+    std::string epoch;            // Redis: the numbering the offset is of
 };
 
 /// Who of a topic's subscribers a delivery is for (with history and Redis,
@@ -74,7 +75,7 @@ void publish_everywhere(ServerShared& shared, std::string_view topic, std::strin
 /// The same for this node only (a message that came from another node, or
 /// our own back from Redis with its offset).
 void deliver_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
-                        std::uint64_t offset, const Session* exclude, Audience audience);
+                        std::uint64_t offset, const Session* exclude, Audience audience, std::string_view epoch = {});
 
 class ServerCore final : public std::enable_shared_from_this<ServerCore>, public SessionOwner {
 public:
@@ -153,6 +154,7 @@ private:
     struct Subscriber {
         Session* s;
         std::uint64_t last = 0;
+        std::string epoch;  // Redis: the numbering `last` is of
         bool offsets = false;
         bool recovering = false;
         std::vector<std::shared_ptr<const Published>> held;

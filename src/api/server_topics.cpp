@@ -36,7 +36,7 @@ void write_frame(std::vector<std::byte>& out, std::string_view prefix, std::stri
     out.resize(proto::ws::kMaxHeaderLen + n);
     const auto hlen = proto::ws::write_frame_header(out.data(), true, binary ? proto::ws::Opcode::Binary : proto::ws::Opcode::Text,
                                                     n, nullptr);
-    std::memcpy(out.data() + hlen, prefix.data(), prefix.size());
+    if (!prefix.empty()) std::memcpy(out.data() + hlen, prefix.data(), prefix.size());
     if (!payload.empty()) std::memcpy(out.data() + hlen + prefix.size(), payload.data(), payload.size());
     out.resize(hlen + n);
 }
@@ -85,9 +85,10 @@ void publish_everywhere(ServerShared& shared, std::string_view topic, std::strin
 }
 
 void deliver_everywhere(ServerShared& shared, std::string_view topic, std::string_view data, bool binary,
-                        std::uint64_t offset, const Session* exclude, Audience audience) {
+                        std::uint64_t offset, const Session* exclude, Audience audience, std::string_view epoch) {
     auto msg = encode(topic, data, binary, exclude);
     msg->offset = offset;
+    msg->epoch.assign(epoch);
     to_every_core(shared, msg, audience);
 }
 
@@ -105,7 +106,7 @@ bool ServerCore::subscribe(Session* s, const std::string& topic, const Subscribe
     topics.push_back(topic);
     auto& v = topics_[topic];
     if (v.empty()) topic_added(topic);
-    v.push_back({s, 0, offsets, false, {}});
+    v.push_back({s, 0, {}, offsets, false, {}});
     if (!options.since) return true;
     const std::uint64_t since = *options.since;
     if (shared_->history) {
@@ -151,11 +152,12 @@ void ServerCore::recovered(Session* s, const std::string& topic, const std::opti
         return;
     }
     replay(*sub, *r);
+    if (!r->epoch.empty()) sub->epoch = r->epoch;
     sub->recovering = false;
     auto held = std::move(sub->held);
     sub->held.clear();
     for (const auto& m : held) {
-        if (m->offset <= sub->last) continue;  // in the history already
+        if (m->offset <= sub->last || (!sub->epoch.empty() && m->epoch != sub->epoch)) continue;  // in the history already
         send_offset_message(s, m->offset, m->payload, m->binary);
         sub->last = m->offset;
     }
@@ -270,22 +272,31 @@ void ServerCore::deliver(const std::shared_ptr<const Published>& m, Audience aud
                 sub.held.push_back(m);
                 continue;
             }
-            if (shared_->bus && sub.last > 0 && msg.offset != sub.last + 1) {
-                // Through Redis a topic's messages come in offset order, so
-                // this is a hole (our subscription was down a while) or the
-                // numbering started again (Redis lost it): the history tells.
-                const bool reset = msg.offset <= sub.last;
-                if (reset) {
+            if (shared_->bus) {
+                // Through Redis a topic's messages come in offset order on
+                // one channel, but a history read answers on the other
+                // connection, so messages it had may still come after it:
+                // a smaller offset of the same numbering is one of those.
+                if (!sub.epoch.empty() && msg.epoch != sub.epoch) {
+                    // The numbering started again (the topic expired, Redis lost it).
                     bool joined = false;
                     (void)s->send_batched(base::as_bytes(std::string_view("reset")), false, false, joined);
                     if (joined) batch_.emplace_back(s);
                     sub.last = 0;
+                    sub.epoch = msg.epoch;
+                    start_recovery(sub, m->topic, 0);
+                    sub.held.push_back(m);
+                    continue;
                 }
-                start_recovery(sub, m->topic, sub.last);
-                sub.held.push_back(m);
-                continue;
-            }
-            if (msg.offset <= sub.last) {
+                sub.epoch = msg.epoch;
+                if (msg.offset <= sub.last) continue;
+                if (sub.last > 0 && msg.offset != sub.last + 1) {
+                    // A hole: our subscription was down a while. The history has it.
+                    start_recovery(sub, m->topic, sub.last);
+                    sub.held.push_back(m);
+                    continue;
+                }
+            } else if (msg.offset <= sub.last) {
                 // In this process: replayed from the history already (it
                 // was on its way when the client subscribed) - or, offset 1,
                 // the topic started again after its TTL.

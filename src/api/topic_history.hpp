@@ -39,6 +39,7 @@ struct Recovery {
     bool reset = false;
     std::uint64_t last = 0;   // the topic's last offset when this was read
     std::uint64_t since = 0;  // what the client asked for
+    std::string epoch;        // Redis: which numbering (empty in this process)
 };
 
 /// From a topic's retained messages (in order) and its last offset: what

@@ -169,9 +169,11 @@ TEST(SharedRooms, WithRedisAwayLocalRoomsKeepWorkingAndAreSharedOnceItIsBack) {
     EXPECT_EQ(p1.next()["type"], "peer-joined");
     p2.send({{"type", "offer"}, {"to", "one"}, {"sdp", "while Redis is away"}});
     EXPECT_EQ(p1.next()["sdp"], "while Redis is away");
-    // Redis back: A registers its members; a peer joining through B sees them.
+    // Redis back: A registers its members; a peer joining through B (once B
+    // is back on Redis too: before, it would join B's members only) sees them.
     redis.start();
     ASSERT_TRUE(eventually([&] { return redis.cli("HLEN duplex:room:local:members") == "2"; }, 15000ms));
+    ASSERT_TRUE(eventually([&] { return b.server->redis_status() == "up"; }, 15000ms));
     Peer p3(b.port);
     auto j3 = join(p3, "local", "three");
     EXPECT_EQ(j3["peers"].size(), 2u) << j3;

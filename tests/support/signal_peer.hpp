@@ -31,7 +31,15 @@ public:
         EXPECT_TRUE(eventually([&] { return ws_.ready_state() == ReadyState::Open; }));
     }
     ~Peer() {
-        t_.call([&] { (void)ws_.close(); ws_ = {}; return 0; });
+        // On the loop's thread: no handler of ours runs after this (messages
+        // still on their way would otherwise reach members already destroyed).
+        t_.call([&] {
+            ws_.on_message(nullptr);
+            ws_.on_close(nullptr);
+            (void)ws_.close();
+            ws_ = {};
+            return 0;
+        });
     }
     void send(const nlohmann::json& j) { (void)ws_.send(j.dump()); }  // posted from this thread
     nlohmann::json next(std::chrono::milliseconds within = std::chrono::milliseconds(3000)) {
