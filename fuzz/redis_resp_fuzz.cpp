@@ -29,7 +29,7 @@ std::string replay(const std::uint8_t* data, std::size_t size, std::size_t step,
             shape += static_cast<char>('0' + static_cast<int>(v->kind));
             shape += std::to_string(v->text.size() + v->elements.size());
         }
-        if (r.buffered() > l.max_reply + step) std::abort();  // held past the bound
+        if (r.held() > l.max_reply + step) std::abort();  // held past the bound
     }
     error = r.error();
     return shape;

@@ -20,6 +20,8 @@ Reader::Step Reader::fail(std::string why) {
     error_ = std::move(why);
     buf_.clear();
     pos_ = 0;
+    open_.clear();
+    reply_bytes_ = 0;
     return Step::Bad;
 }
 
@@ -44,10 +46,9 @@ bool to_int(std::string_view s, std::int64_t& v) {
 }
 }  // namespace
 
-Reader::Step Reader::parse(std::size_t& at, Value& out, std::size_t depth) {
+Reader::Step Reader::parse_one(std::size_t& at, Value& out, std::size_t& open) {
+    open = 0;
     if (at >= buf_.size()) return Step::More;
-    if (++values_ > limits_.max_values)
-        return fail("a reply of more than " + std::to_string(limits_.max_values) + " values");
     const char type = buf_[at];
     std::size_t p = at + 1;
     std::string_view head;
@@ -73,6 +74,7 @@ Reader::Step Reader::parse(std::size_t& at, Value& out, std::size_t depth) {
                 return fail("a bulk string of " + std::to_string(n) + " bytes, over the limit of " +
                             std::to_string(limits_.max_bulk));
             const auto len = static_cast<std::size_t>(n);
+            // Waits for the whole string: only its header is read again.
             if (buf_.size() - p < len + 2) return Step::More;
             if (buf_[p + len] != '\r' || buf_[p + len + 1] != '\n') return fail("a bulk string without its CRLF");
             out.kind = Value::Kind::Bulk;
@@ -90,17 +92,15 @@ Reader::Step Reader::parse(std::size_t& at, Value& out, std::size_t depth) {
             if (static_cast<std::uint64_t>(n) > limits_.max_elements)
                 return fail("an array of " + std::to_string(n) + " elements, over the limit of " +
                             std::to_string(limits_.max_elements));
-            if (depth + 1 > limits_.max_depth) return fail("arrays nested deeper than " + std::to_string(limits_.max_depth));
+            if (open_.size() + 1 > limits_.max_depth)
+                return fail("arrays nested deeper than " + std::to_string(limits_.max_depth));
             out.kind = Value::Kind::Array;
             out.elements.clear();
-            // Each element takes at least 3 bytes ("+\r\n"): an announced
-            // count is reserved only once the bytes for it could be here.
-            const auto count = static_cast<std::size_t>(n);
-            if (count <= (buf_.size() - p) / 3) out.elements.reserve(count);
-            for (std::size_t i = 0; i < count; ++i) {
-                Value v;
-                if (Step s = parse(p, v, depth + 1); s != Step::Done) return s;
-                out.elements.push_back(std::move(v));
+            if (n > 0) {
+                open = static_cast<std::size_t>(n);
+                // Each element takes at least 3 bytes ("+\r\n"): an announced
+                // count is reserved only once the bytes for it could be here.
+                if (open <= (buf_.size() - p) / 3) out.elements.reserve(open);
             }
             break;
         }
@@ -114,25 +114,46 @@ Reader::Step Reader::parse(std::size_t& at, Value& out, std::size_t depth) {
 
 std::optional<Value> Reader::next() {
     if (!error_.empty()) return std::nullopt;
-    std::size_t at = pos_;
-    Value v;
-    values_ = 0;
-    switch (parse(at, v, 0)) {
-        case Step::Done:
-            pos_ = at;
-            if (pos_ == buf_.size()) {
-                buf_.clear();
-                pos_ = 0;
-            }
+    for (;;) {
+        if (open_.empty()) values_ = 0;
+        if (values_ + 1 > limits_.max_values) {
+            fail("a reply of more than " + std::to_string(limits_.max_values) + " values");
+            return std::nullopt;
+        }
+        std::size_t at = pos_;
+        Value v;
+        std::size_t open = 0;
+        const Step s = parse_one(at, v, open);
+        if (s == Step::Bad) return std::nullopt;
+        if (s == Step::More) {
+            // An incomplete reply is held until its end arrives: up to a limit.
+            if (held() > limits_.max_reply) fail("a reply longer than " + std::to_string(limits_.max_reply) + " bytes");
+            return std::nullopt;
+        }
+        ++values_;
+        reply_bytes_ += at - pos_;
+        pos_ = at;
+        if (pos_ == buf_.size()) {
+            buf_.clear();
+            pos_ = 0;
+        }
+        if (open > 0) {
+            open_.push_back({std::move(v), open});
+            continue;
+        }
+        // A whole value: into the array it belongs to, closing those it completes.
+        while (!open_.empty()) {
+            Open& o = open_.back();
+            o.array.elements.push_back(std::move(v));
+            if (--o.missing > 0) break;
+            v = std::move(o.array);
+            open_.pop_back();
+        }
+        if (open_.empty()) {
+            reply_bytes_ = 0;
             return v;
-        case Step::More:
-            // An incomplete reply is held whole until its end arrives: up to a limit.
-            if (buffered() > limits_.max_reply) fail("a reply longer than " + std::to_string(limits_.max_reply) + " bytes");
-            return std::nullopt;
-        case Step::Bad:
-            return std::nullopt;
+        }
     }
-    return std::nullopt;
 }
 
 namespace {

@@ -7,6 +7,10 @@
 // pretends to be one) that sends garbage or announces a 4 GiB string gets a
 // clear error, never an allocation of that size or a buffer that grows for
 // ever (decision 0021: why this and not hiredis' reader).
+//
+// It resumes where it stopped: a reply that arrives in pieces (a history of
+// thousands of entries, read 64 KiB at a time) is parsed element by element
+// as the bytes come, each byte once, not again from its start on every read.
 #pragma once
 
 #include "base/bytes.hpp"
@@ -59,19 +63,31 @@ public:
     std::optional<Value> next();
     /// Why the stream is broken ("" while it is not).
     const std::string& error() const noexcept { return error_; }
-    /// Bytes received and not yet parsed into a reply (a slow reply's part).
+    /// Bytes received and not yet parsed into a value.
     std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+    /// Bytes of an incomplete reply held, parsed or not (at most max_reply).
+    std::size_t held() const noexcept { return reply_bytes_ + buffered(); }
 
 private:
     enum class Step { Done, More, Bad };
-    Step parse(std::size_t& at, Value& out, std::size_t depth);
-    std::size_t values_ = 0;  // in the reply being parsed
+    // One value that is not an array with elements to come, or the header of
+    // one (then `open` is its element count).
+    Step parse_one(std::size_t& at, Value& out, std::size_t& open);
     Step line(std::size_t& at, std::string_view& out);
     Step fail(std::string why);
 
+    // An array whose elements are still coming.
+    struct Open {
+        Value array;
+        std::size_t missing;
+    };
+
     ReaderLimits limits_;
     std::string buf_;
-    std::size_t pos_ = 0;  // where the next reply begins
+    std::size_t pos_ = 0;            // where the next unparsed value begins
+    std::vector<Open> open_;         // the arrays being filled, outermost first
+    std::size_t values_ = 0;         // in the reply being parsed
+    std::size_t reply_bytes_ = 0;    // of the reply being parsed, parsed already
     std::string error_;
 };
 

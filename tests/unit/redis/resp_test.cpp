@@ -137,4 +137,69 @@ TEST(Resp, AnIncompleteReplyIsHeldOnlyUpToTheReplyLimit) {
     EXPECT_EQ(r.buffered(), 0u);  // given back
 }
 
+TEST(Resp, AReplyInPiecesIsParsedAsItComesNotAgainFromItsStart) {
+    // A history of 20 000 entries arriving a few bytes at a time: the reader
+    // keeps what it parsed as values and drops those bytes, so what waits
+    // unparsed is never more than the piece that did not end yet. (Parsing
+    // again from the reply's start on every read held every byte of it, and
+    // cost time quadratic in its length.)
+    const int n = 20000;
+    std::string s = "*" + std::to_string(n) + "\r\n";
+    for (int i = 0; i < n; ++i) {
+        const std::string e = "entry " + std::to_string(i);
+        s += "$" + std::to_string(e.size()) + "\r\n" + e + "\r\n";
+    }
+    Reader r;
+    std::optional<Value> got;
+    std::size_t most_buffered = 0;
+    for (std::size_t at = 0; at < s.size(); at += 5) {
+        r.feed(base::as_bytes(std::string_view(s).substr(at, 5)));
+        while (auto v = r.next()) {
+            ASSERT_FALSE(got);
+            got = std::move(v);
+        }
+        most_buffered = std::max(most_buffered, r.buffered());
+        if (!got) {
+            EXPECT_EQ(r.held(), at + std::min<std::size_t>(5, s.size() - at));
+        }
+    }
+    ASSERT_TRUE(got) << r.error();
+    ASSERT_EQ(got->elements.size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(got->elements[n - 1].text, "entry " + std::to_string(n - 1));
+    EXPECT_LE(most_buffered, 32u);
+    EXPECT_EQ(r.held(), 0u);
+}
+
+TEST(Resp, NestedArraysInPiecesCloseInTheRightPlaces) {
+    const std::string s = "*3\r\n*2\r\n:1\r\n*0\r\n*1\r\n*1\r\n+deep\r\n$-1\r\n+after\r\n";
+    for (std::size_t step = 1; step <= s.size(); ++step) {
+        Reader r;
+        std::vector<Value> v;
+        for (std::size_t at = 0; at < s.size(); at += step) {
+            r.feed(base::as_bytes(std::string_view(s).substr(at, step)));
+            while (auto x = r.next()) v.push_back(std::move(*x));
+        }
+        ASSERT_EQ(v.size(), 2u) << step;
+        ASSERT_EQ(v[0].elements.size(), 3u);
+        ASSERT_EQ(v[0].elements[0].elements.size(), 2u);
+        EXPECT_EQ(v[0].elements[0].elements[1].kind, Value::Kind::Array);
+        EXPECT_TRUE(v[0].elements[0].elements[1].elements.empty());
+        EXPECT_EQ(v[0].elements[1].elements[0].elements[0].text, "deep");
+        EXPECT_EQ(v[0].elements[2].kind, Value::Kind::Nil);
+        EXPECT_EQ(v[1].text, "after");
+    }
+}
+
+TEST(Resp, TooManyValuesInOneReplyAreRefused) {
+    ReaderLimits l;
+    l.max_values = 9;
+    Reader r(l);
+    // Ten values: the outer array, two inner ones, seven integers.
+    EXPECT_TRUE(read_all(r, "*3\r\n*3\r\n:1\r\n:2\r\n:3\r\n*3\r\n:4\r\n:5\r\n:6\r\n:7\r\n").empty());
+    EXPECT_NE(r.error().find("more than 9 values"), std::string::npos) << r.error();
+    // The count is per reply: eleven replies of one value each are fine.
+    Reader r2(l);
+    EXPECT_EQ(read_all(r2, ":1\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n:1\r\n").size(), 11u);
+}
+
 }  // namespace
