@@ -525,7 +525,9 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
                 release_handlers(*ch, nullptr);
             }
         }
+        // Forgotten, as in the peer below: only the user's handles keep it.
         live_channels_.erase(cl->key);
+        channels_.erase(cl->key);
     } else if (auto* bl = std::get_if<ChannelBufferedLow>(&ev)) {
         if (auto ch = find(bl->key); ch && ch->on_buffered_low) ch->on_buffered_low();
     } else if (auto* er = std::get_if<ChannelError>(&ev)) {

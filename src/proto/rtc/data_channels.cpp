@@ -60,8 +60,16 @@ void DataChannels::handle_packet(base::Bytes packet, base::Instant now) {
 }
 
 void DataChannels::close_all() {
-    for (auto& [key, info] : channels_)
-        if (info.state != ChannelState::Closed) finish_close(key);
+    for (ChannelKey key : keys()) finish_close(key);
+}
+
+// The handles, to act on each while the map may change under the loop (a
+// channel that closes leaves it).
+std::vector<ChannelKey> DataChannels::keys() const {
+    std::vector<ChannelKey> out;
+    out.reserve(channels_.size());
+    for (const auto& [key, info] : channels_) out.push_back(key);
+    return out;
 }
 
 void DataChannels::shutdown(base::Instant now) {
@@ -102,8 +110,9 @@ void DataChannels::on_sctp_event(sctp::AssociationEvent& ev, base::Instant now) 
     if (std::get_if<sctp::event::Connected>(&ev)) {
         connected_ = true;
         // Channels created before the association was up announce themselves now.
-        for (auto& [key, info] : channels_)
-            if (info.state == ChannelState::Connecting) open_channel(key, info, now);
+        for (ChannelKey key : keys())
+            if (auto it = channels_.find(key); it != channels_.end() && it->second.state == ChannelState::Connecting)
+                open_channel(key, it->second, now);
     } else if (auto* m = std::get_if<sctp::event::MessageReceived>(&ev)) {
         on_sctp_message(m->message, now);
     } else if (auto* r = std::get_if<sctp::event::StreamReset>(&ev)) {
@@ -201,8 +210,8 @@ void DataChannels::announce_open(ChannelKey key, ChannelInfo& info) {
 }
 
 /// A channel that will never open (no stream for it): closed with an error.
-void DataChannels::fail_channel(ChannelKey key, ChannelInfo& info, std::string message) {
-    info.state = ChannelState::Closed;
+void DataChannels::fail_channel(ChannelKey key, std::string message) {
+    channels_.erase(key);
     out_.emit(event::ChannelError{key, std::move(message)});
     out_.emit(event::ChannelClosed{key});
 }
@@ -213,15 +222,17 @@ void DataChannels::fail_channel(ChannelKey key, ChannelInfo& info, std::string m
 void DataChannels::assign_stream_ids() {
     const auto dtls_is_client = table_.dtls_role();
     if (!dtls_is_client) return;
-    for (auto& [key, info] : channels_) {
-        if (info.stream || info.state == ChannelState::Closed) continue;
+    for (ChannelKey key : keys()) {
+        auto it = channels_.find(key);
+        if (it == channels_.end() || it->second.stream) continue;
+        ChannelInfo& info = it->second;
         auto id = table_.allocate_stream_id(*dtls_is_client);
         if (!id) {
-            fail_channel(key, info, "no free SCTP stream id");
+            fail_channel(key, "no free SCTP stream id");
             continue;
         }
         if (auto st = table_.add_local(*id, init_of(info.options)); !st.ok()) {
-            fail_channel(key, info, "cannot open the data channel: " + st.message());
+            fail_channel(key, "cannot open the data channel: " + st.message());
             continue;
         }
         info.stream = *id;
@@ -257,13 +268,15 @@ void DataChannels::open_channel(ChannelKey key, ChannelInfo& info, base::Instant
 
 void DataChannels::finish_close(ChannelKey key) {
     auto it = channels_.find(key);
-    if (it == channels_.end() || it->second.state == ChannelState::Closed) return;
-    it->second.state = ChannelState::Closed;
+    if (it == channels_.end()) return;
     if (const auto stream = it->second.stream) {
         // Both directions are reset (or never carried anything): the id is free.
         by_stream_.erase(*stream);
         (void)table_.release(*stream);
     }
+    // Forgotten once closed: a peer that opens and closes channels for
+    // hours leaves nothing behind (the API's handle keeps its own state).
+    channels_.erase(it);
     ++out_.stats.channels_closed;
     out_.emit(event::ChannelClosed{key});
 }

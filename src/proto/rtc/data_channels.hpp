@@ -15,6 +15,7 @@
 #include "proto/sctp/association.hpp"
 
 #include <map>
+#include <vector>
 #include <memory>
 
 namespace duplex::proto::rtc {
@@ -52,7 +53,11 @@ public:
     const ChannelInfo* channel(ChannelKey key) const;
     std::size_t buffered_amount(ChannelKey key) const;
     void set_low_threshold(ChannelKey key, std::size_t bytes);
+    /// Channels not closed yet.
     std::size_t size() const noexcept { return channels_.size(); }
+    /// Handles ever given out (closed ones too): once any was, the session
+    /// keeps its SDP application section.
+    std::size_t ever_created() const noexcept { return next_key_ - 1; }
     /// The peer closes: the association ends (SHUTDOWN), then every channel.
     void shutdown(base::Instant now);
 
@@ -65,7 +70,8 @@ private:
     void on_sctp_message(sctp::Message& m, base::Instant now);
     void on_dcep(sctp::Message& m, base::Instant now);
     void announce_open(ChannelKey key, ChannelInfo& info);
-    void fail_channel(ChannelKey key, ChannelInfo& info, std::string message);
+    void fail_channel(ChannelKey key, std::string message);
+    std::vector<ChannelKey> keys() const;
     void assign_stream_ids();
     void open_channel(ChannelKey key, ChannelInfo& info, base::Instant now);
     void finish_close(ChannelKey key);
@@ -76,7 +82,7 @@ private:
     std::unique_ptr<sctp::Association> sctp_;
     bool connected_ = false;
     // The table holds the DCEP state of every stream in use. `channels_`
-    // holds every handle given out (closed ones too), with the state the
+    // holds every handle given out until it closes, with the state the
     // events have announced: a channel made before the DTLS role is known
     // has no stream yet, and a negotiated one, Open in the table at once, is
     // announced open only when SCTP is up. `by_stream_` names the handle of

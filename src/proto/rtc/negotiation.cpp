@@ -186,7 +186,7 @@ base::Result<std::string> Peer::create_offer() {
     auto is_taken = [&taken](const std::string& m) { return std::find(taken.begin(), taken.end(), m) != taken.end(); };
     // The data channels' section: always in a first offer (as before), and
     // in a later one when channels exist but the session has none.
-    if (s.mid.empty() && (s.channels.size() > 0 || !current)) {
+    if (s.mid.empty() && (s.channels.ever_created() > 0 || !current)) {
         for (unsigned n = 0; s.mid.empty(); ++n)
             if (auto m = std::to_string(n); !is_taken(m) && !s.media.has_mid(m)) s.mid = m;
     }

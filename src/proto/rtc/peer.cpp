@@ -107,7 +107,7 @@ base::Result<ChannelKey> Peer::create_channel(const ChannelOptions& options, bas
     if (s.closed) return rtc_error(Errc::invalid_state, "the peer connection is closed");
     auto key = s.channels.create(options, now);
     // The first channel makes an SDP application section necessary.
-    if (key && s.channels.size() == 1 && !s.local_desc) s.out.emit(event::NegotiationNeeded{});
+    if (key && s.channels.ever_created() == 1 && !s.local_desc) s.out.emit(event::NegotiationNeeded{});
     return key;
 }
 
