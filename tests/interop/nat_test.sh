@@ -33,6 +33,14 @@
 #                          TCP candidate must connect to A's passive one: A's pair must be host/tcp.
 #         wrong-password   B has the wrong TURN password with --relay-only: it must exit non-zero within 15 s,
 #                          saying 401 and "wrong username or password" (not hang).
+#         alternate        a second coturn on 203.0.113.2:3479, and the first one (3478, the only one the peers are
+#                          told of) sends every Allocate there (--alternate-server: 300 Try Alternate, RFC 8489
+#                          §10); both sides --relay-only: both relayed addresses must be the second coturn's
+#                          (ports 50000-50999; the first one's are 49152-49999).
+#         alternate-tcp    the same with A over TCP to the first coturn (turn:…?transport=tcp): a new
+#                          connection to the alternate.
+#         alternate-loop   the two coturns send every Allocate to each other: B, --relay-only, must exit non-zero
+#                          within 15 s, naming the redirection loop (not bounce between them for ever).
 #
 # duplex-server and coturn run in namespace "pub" (203.0.113.2); A in homeA (10.1.0.2), B in homeB (10.2.0.2) or,
 # for `restricted`, in pub (203.0.113.3). A receives (--receive-dir), B sends (--send-file). Watchdog 150 s;
@@ -41,11 +49,13 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|cut|tcp|tls|tls-untrusted|ice-tcp|wrong-password" >&2
+    echo "usage: $0 PATH/duplex-server PATH/duplex-peer symmetric|chromium|aiortc|restricted|relay-only|refresh|cut|tcp|tls|tls-untrusted|ice-tcp|wrong-password|alternate|alternate-tcp|alternate-loop" >&2
     exit 2
 }
 [[ $# -eq 3 ]] || usage
-case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | cut | tcp | tls | tls-untrusted | ice-tcp | wrong-password) ;; *) usage ;; esac
+case $3 in symmetric | chromium | aiortc | restricted | relay-only | refresh | cut | tcp | tls | tls-untrusted | ice-tcp | wrong-password | alternate | alternate-tcp | alternate-loop) ;;
+    *) usage ;;
+esac
 
 if [[ ${DUPLEX_NAT_NETNS:-} != 1 ]]; then
     DUPLEX_NAT_NETNS=1 exec unshare --net --mount bash "$0" "$@"
@@ -98,6 +108,7 @@ case $CASE in
     symmetric | chromium | aiortc | relay-only | cut) TURN_ARGS+=(--use-auth-secret --static-auth-secret=$SECRET) ;;
     refresh) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --max-allocate-lifetime=10) ;;
     wrong-password | tcp | ice-tcp) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --no-tls) ;;
+    alternate*) TURN_ARGS+=(--lt-cred-mech --user=alice:secret --no-tls --alternate-server=203.0.113.2:3479) ;;
     tls | tls-untrusted)
         # A CA of our own and a certificate for coturn's address, which duplex-peer checks (--turn-ca).
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=nat-test-ca \
@@ -120,6 +131,15 @@ else
 fi
 wait_line coturn 'UDP listener opened on *: *203\.0\.113\.2:3478' 10 ||
     die "coturn did not open 203.0.113.2:3478 (within 10 s)"
+if [[ $CASE == alternate* ]]; then
+    # The alternate: its own ports, so that a relayed address tells which coturn made it.
+    spawn coturn2 ip netns exec pub turnserver -n --listening-ip=203.0.113.2 --relay-ip=203.0.113.2 --listening-port=3479 \
+        --min-port=50000 --max-port=50999 --realm=duplex --no-dtls --no-tls --no-cli --no-multicast-peers --fingerprint \
+        --lt-cred-mech --user=alice:secret --log-file=stdout --simple-log -v --pidfile="$WORK/turn2.pid" \
+        --userdb="$WORK/turndb2" $([[ $CASE == alternate-loop ]] && echo --alternate-server=203.0.113.2:3478)
+    wait_line coturn2 'UDP listener opened on *: *203\.0\.113\.2:3479' 10 ||
+        die "the second coturn did not open 203.0.113.2:3479 (within 10 s)"
+fi
 
 # ---------------------------------------------------------- duplex-server --
 SERVER_ARGS=(--host 203.0.113.2 --port 8080)
@@ -168,6 +188,14 @@ case $CASE in
     tls-untrusted)
         A_ARGS+=(--turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
         B_ARGS+=(--relay-only --turn turns:203.0.113.2:5349 --turn-user alice --turn-pass secret) ;;
+    alternate)
+        A_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
+        B_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret) ;;
+    alternate-loop)
+        B_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret) ;;
+    alternate-tcp)
+        A_ARGS+=(--relay-only --turn 'turn:203.0.113.2:3478?transport=tcp' --turn-user alice --turn-pass secret)
+        B_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret) ;;
     wrong-password)
         A_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass secret)
         B_ARGS+=(--relay-only --turn turn:203.0.113.2:3478 --turn-user alice --turn-pass wrong) ;;
@@ -193,13 +221,15 @@ else
     spawn peer-b ip netns exec "$B_NS" "$DUPLEX_PEER" "${B_ARGS[@]}"
 fi
 
-if [[ $CASE == wrong-password || $CASE == tls-untrusted ]]; then
+if [[ $CASE == wrong-password || $CASE == tls-untrusted || $CASE == alternate-loop ]]; then
     await_exit peer-b 15
     [[ $RC != running ]] || die "duplex-peer B ($CASE) still runs after 15 s"
     [[ $RC != 0 ]] || die "duplex-peer B ($CASE) exited 0"
     if [[ $CASE == wrong-password ]]; then
         grep -q '401' "$WORK/peer-b.err" || die "duplex-peer B did not say 401"
         grep -q 'wrong username or password' "$WORK/peer-b.err" || die "duplex-peer B did not say 'wrong username or password'"
+    elif [[ $CASE == alternate-loop ]]; then
+        grep -q 'redirection loop' "$WORK/peer-b.err" || die "duplex-peer B did not name the redirection loop"
     else
         grep -qi 'certificate' "$WORK/peer-b.err" || die "duplex-peer B did not name the certificate check"
     fi
@@ -270,6 +300,16 @@ case $CASE in
         [[ $(local_type "$pair_a") == relay && $(remote_type "$pair_a") == relay ]] || die "A's pair is not relay to relay: $pair_a"
         [[ $(local_type "$pair_b") == relay && $(remote_type "$pair_b") == relay ]] || die "B's pair is not relay to relay: $pair_b"
         [[ $pair_a == *"relay/udp"* ]] || die "A names no relay protocol: $pair_a" ;;
+    alternate | alternate-tcp)
+        for p in "$pair_a" "$pair_b"; do
+            [[ $(local_type "$p") == relay && $(remote_type "$p") == relay ]] || die "not relay to relay: $p"
+            port=$(sed -E 's/connected \([^ ]*:([0-9]+) .*/\1/' <<<"$p")
+            [[ $port -ge 50000 && $port -le 50999 ]] ||
+                die "a relayed port ($port) not of the alternate coturn (50000-50999): the 300 was not followed: $p"
+        done
+        [[ $CASE != alternate-tcp || $pair_a == *"relay/tcp"* ]] || die "A's relay is not over TCP: $pair_a"
+        redirected=$(grep -c '300' "$WORK/coturn.out" || true)
+        log "the first coturn redirected $redirected times; both relays are the alternate's" ;;
     restricted)
         t=$(local_type "$pair_a")
         [[ $t == srflx || $t == prflx ]] || die "A (behind the NAT) used a $t candidate, expected srflx or prflx: $pair_a"

@@ -11,6 +11,7 @@ namespace {
 
 constexpr std::size_t kMaxQueuedDtls = 32;  // DTLS datagrams held until ICE has a path
 constexpr std::size_t kMaxRelays = 16;      // TURN allocations (servers × host sockets)
+constexpr std::size_t kMaxRedirects = 3;    // 300 Try Alternate, followed in a row for one allocation
 constexpr std::size_t kMaxTcpPaths = 16;    // ICE-TCP connections the peer may hold open to us
 constexpr std::size_t kMaxTcpFrame = 2 + 65535;  // RFC 4571: a 16-bit length
 
@@ -99,7 +100,10 @@ void Transport::start_relays(base::Instant now) {
     want.insert(want.end(), looked_up_turn_.begin(), looked_up_turn_.end());
     // Failed relays make room: one for the same server is made again below.
     relays_.erase(std::remove_if(relays_.begin(), relays_.end(),
-                                 [](const Relay& r) { return r.client->state() == turn::ClientState::Failed; }),
+                                 [](const Relay& r) {
+                                     const auto st = r.client->state();
+                                     return st == turn::ClientState::Failed || st == turn::ClientState::Redirected;
+                                 }),
                   relays_.end());
     const auto make_client = [&](const TurnServer& server, bool stream) {
         turn::ClientConfig tc;
@@ -114,23 +118,25 @@ void Transport::start_relays(base::Instant now) {
             // RFC 8656 §3.1: over TCP or TLS, one connection and one allocation
             // per server; the runtime opens it.
             const bool have = std::any_of(relays_.begin(), relays_.end(), [&](const Relay& r) {
-                return r.stream != 0 && r.server.address == server.address && r.server.protocol == server.protocol;
+                return r.stream != 0 && r.configured == server.address && r.server.protocol == server.protocol;
             });
             if (have) continue;
             const auto id = next_stream_++;
             base::Endpoint unknown;
             unknown.ip = server.address.ip.is_v6() ? base::IpAddress::v6({}) : base::IpAddress::v4({});
-            relays_.push_back(Relay{server, unknown, make_client(server, true), false, std::nullopt, id, false});
+            relays_.push_back(
+                Relay{server, unknown, make_client(server, true), false, std::nullopt, id, false, server.address, {server.address}});
             out_.emit(event::OpenStream{id, server.address, server.protocol == ice::RelayProtocol::Tls, server.host});
             continue;
         }
         for (const auto& h : hosts_) {
             if (h.ip.is_v6() != server.address.ip.is_v6() || relays_.size() >= kMaxRelays) continue;
             const bool have = std::any_of(relays_.begin(), relays_.end(), [&](const Relay& r) {
-                return r.stream == 0 && r.base == h && r.server.address == server.address;
+                return r.stream == 0 && r.base == h && r.configured == server.address;
             });
             if (have) continue;
-            relays_.push_back(Relay{server, h, make_client(server, false), false, std::nullopt, 0, false});
+            relays_.push_back(
+                Relay{server, h, make_client(server, false), false, std::nullopt, 0, false, server.address, {server.address}});
             pump_relay(relays_.size() - 1, now);
         }
     }
@@ -281,7 +287,12 @@ void Transport::pump_relay(std::size_t index, base::Instant now) {
             out_.transmits.push_back(Transmit{r.base, r.server.address, std::move(*t), r.stream});
     }
     bool changed = false;
+    std::optional<turn::client_event::Redirected> redirected;
     while (auto ev = r.client->poll_event()) {
+        if (auto* to = std::get_if<turn::client_event::Redirected>(&*ev)) {
+            redirected = *to;
+            continue;
+        }
         if (auto* a = std::get_if<turn::client_event::Allocated>(&*ev)) {
             relays_[index].allocation = *a;
             relays_[index].allocated = true;
@@ -299,10 +310,51 @@ void Transport::pump_relay(std::size_t index, base::Instant now) {
             changed = true;
         }
     }
+    // Before the agent runs (it may restart ICE, which remakes relays_).
+    if (redirected && !redirect_relay(index, *redirected, now)) changed = true;
     if (changed) {
         update_gathering_hold();
         pump_agent(now);
     }
+}
+
+bool Transport::redirect_relay(std::size_t index, const turn::client_event::Redirected& to, base::Instant now) {
+    Relay& r = relays_[index];
+    // RFC 8489 §10: the same request to the alternate, over the same
+    // transport, with the same credentials; never back to a server already
+    // tried (a loop), and only so many times.
+    std::string refused;
+    if (std::find(r.tried.begin(), r.tried.end(), to.server) != r.tried.end())
+        refused = "a redirection loop (300 Try Alternate back to " + to.server.to_string() + ")";
+    else if (r.tried.size() > kMaxRedirects)
+        refused = "redirected more than " + std::to_string(kMaxRedirects) + " times (300 Try Alternate)";
+    else if (to.server.ip.is_v6() != r.server.address.ip.is_v6())
+        refused = "redirected to " + to.server.to_string() + ", of the other address family (300 Try Alternate)";
+    if (!refused.empty()) {
+        if (turn_error_.empty()) turn_error_ = r.server.url + ": " + refused;
+        out_.emit(event::CandidateError{r.server.url, 300, refused});
+        return false;  // the client is over: start_relays replaces it at the next restart
+    }
+    r.tried.push_back(to.server);
+    r.server.address = to.server;
+    turn::ClientConfig tc;
+    tc.username = r.server.username;
+    tc.password = r.server.password;
+    tc.stream = r.stream != 0;
+    r.client = std::make_unique<turn::Client>(tc, now);
+    if (r.stream != 0) {
+        // §3.1: a stream's allocation is its connection's: a new one, to the
+        // alternate. Over TLS its certificate names ALTERNATE-DOMAIN, or the
+        // server first named (RFC 8489 §14.16).
+        out_.emit(event::CloseStream{r.stream});
+        r.stream = next_stream_++;
+        r.connected = false;
+        if (!to.domain.empty()) r.server.host = to.domain;
+        out_.emit(event::OpenStream{r.stream, r.server.address, r.server.protocol == ice::RelayProtocol::Tls, r.server.host});
+        return true;
+    }
+    pump_relay(index, now);
+    return true;
 }
 
 Transport::Relay* Transport::relay_at(const base::Endpoint& relayed) {

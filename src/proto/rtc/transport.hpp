@@ -140,7 +140,13 @@ private:
         std::optional<turn::client_event::Allocated> allocation;
         std::uint32_t stream = 0;  // TCP/TLS: the connection's id (event::OpenStream)
         bool connected = false;    // the stream is up: what the client sends may go
+        // The server as configured (`server.address` is where a 300 Try
+        // Alternate sent us), and every address tried for it: a loop ends.
+        base::Endpoint configured;
+        std::vector<base::Endpoint> tried;
     };
+    /// A 300 Try Alternate: the same allocation at `to` (true), or refused (a loop…).
+    bool redirect_relay(std::size_t index, const turn::client_event::Redirected& to, base::Instant now);
     void start_relays(base::Instant now);
     void pump_relay(std::size_t index, base::Instant now);
     void add_relay_to_agent(const Relay& r);

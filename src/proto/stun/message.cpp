@@ -73,6 +73,7 @@ bool is_known(std::uint16_t type) noexcept {
         case AttributeType::Software:
         case AttributeType::PasswordAlgorithms:
         case AttributeType::AlternateServer:
+        case AttributeType::AlternateDomain:
         case AttributeType::Fingerprint:
         case AttributeType::IceControlled:
         case AttributeType::IceControlling: return true;
@@ -313,13 +314,13 @@ MessageWriter& MessageWriter::add_xor_address(AttributeType t, const base::Endpo
     return *this;
 }
 
-MessageWriter& MessageWriter::add_mapped_address(const base::Endpoint& e) {
+MessageWriter& MessageWriter::add_address(AttributeType t, const base::Endpoint& e) {
     std::byte v[20];
     v[0] = std::byte{0};
     v[1] = std::byte{static_cast<std::uint8_t>(e.ip.is_v6() ? 0x02 : 0x01)};
     base::store_be16(v + 2, e.port);
     std::memcpy(v + 4, e.ip.data(), e.ip.size());
-    append(static_cast<std::uint16_t>(AttributeType::MappedAddress), {v, 4 + e.ip.size()});
+    append(static_cast<std::uint16_t>(t), {v, 4 + e.ip.size()});
     return *this;
 }
 

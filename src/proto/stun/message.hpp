@@ -77,6 +77,7 @@ enum class AttributeType : std::uint16_t {
     PasswordAlgorithms = 0x8002,
     Software = 0x8022,
     AlternateServer = 0x8023,
+    AlternateDomain = 0x8003,   // RFC 8489 §14.16
     Fingerprint = 0x8028,
     IceControlled = 0x8029,     // ICE
     IceControlling = 0x802A,    // ICE
@@ -177,7 +178,9 @@ public:
 
     MessageWriter& add_xor_address(AttributeType t, const base::Endpoint& e);
     MessageWriter& add_xor_mapped_address(const base::Endpoint& e) { return add_xor_address(AttributeType::XorMappedAddress, e); }
-    MessageWriter& add_mapped_address(const base::Endpoint& e);
+    /// A plain (not XOR'd) address: MAPPED-ADDRESS, ALTERNATE-SERVER (§14.1, §14.15).
+    MessageWriter& add_address(AttributeType t, const base::Endpoint& e);
+    MessageWriter& add_mapped_address(const base::Endpoint& e) { return add_address(AttributeType::MappedAddress, e); }
     MessageWriter& add_string(AttributeType t, std::string_view s);  // USERNAME, REALM, NONCE, SOFTWARE
     MessageWriter& add_username(std::string_view s) { return add_string(AttributeType::Username, s); }
     MessageWriter& add_error_code(std::uint16_t code, std::string_view reason);

@@ -250,7 +250,7 @@ std::optional<Received> Client::handle_datagram(base::Bytes datagram, base::Inst
 
 void Client::handle_stream(base::Bytes bytes, base::Instant now) {
     last_now_ = std::max(last_now_, now);
-    if (state_ == ClientState::Closed || state_ == ClientState::Failed) return;
+    if (ended()) return;
     // What poll_received() left is one unfinished frame (at most 4 + 65535 +
     // 3 bytes); more means a caller that does not poll, or a frame no server
     // sends. A single read may bring many whole frames: that is fine.
@@ -269,7 +269,7 @@ std::optional<Received> Client::poll_received(base::Instant now) {
     last_now_ = std::max(last_now_, now);
     // Frames are read in place from stream_skip_ on; the view handed out
     // stays good until the next call of this or of handle_stream().
-    while (state_ != ClientState::Closed && state_ != ClientState::Failed) {
+    while (!ended()) {
         const base::Bytes rest = base::Bytes(stream_.data(), stream_.size()).subspan(stream_skip_);
         const auto size = stream_frame_size(rest);
         if (!size || rest.size() < *size) return std::nullopt;  // the rest of the frame is yet to come
@@ -339,6 +339,10 @@ void Client::on_message(base::Bytes message, base::Instant now) {
     if (it->authenticated) {
         if (has_mi && !stun::verify_integrity(message, key_)) return;
         if (!has_mi && msg->cls() == stun::Class::SuccessResponse) return;
+        // RFC 8489 §10: a redirection of an authenticated request must be
+        // authenticated too, or anyone who saw the request could send us
+        // (and our traffic) anywhere.
+        if (!has_mi && msg->error_code() && msg->error_code()->code == 300) return;
     }
     Pending p = std::move(*it);
     pending_.erase(it);
@@ -427,6 +431,21 @@ void Client::on_response(Pending p, const stun::Message& msg, base::Bytes messag
             return;
         }
     }
+    if (code == 300 && p.kind == Kind::Allocate && state_ == ClientState::Allocating) {
+        // RFC 8489 §10, RFC 8656 §7.2: Try Alternate. coturn answers the
+        // first (unauthenticated) Allocate so, before any 401.
+        const auto alternate = msg.address(stun::AttributeType::AlternateServer);
+        if (!alternate) {
+            fail(code, "the server redirects (300 Try Alternate) without naming where (no ALTERNATE-SERVER)");
+            return;
+        }
+        state_ = ClientState::Redirected;
+        pending_.clear();
+        if (events_.size() < kMaxEvents)
+            events_.push_back(client_event::Redirected{
+                *alternate, msg.string_attr(stun::AttributeType::AlternateDomain).value_or(std::string())});
+        return;
+    }
     if (code == 438 && p.stale_retries < kMaxStaleRetries) {
         // RFC 8489 §9.2.5: Stale Nonce: the new nonce, and the request again.
         if (take_auth(msg)) {
@@ -460,7 +479,6 @@ void Client::on_failure(Pending& p, std::uint16_t code, const std::string& reaso
     switch (p.kind) {
         case Kind::Allocate:
             if (code == 0) fail(0, "the server did not answer the Allocate request");
-            else if (code == 300) fail(code, "the server redirects to another (300 Try Alternate): not followed");
             else fail(code, "Allocate refused: " + describe(code, reason));
             return;
         case Kind::Refresh:
@@ -507,7 +525,7 @@ void Client::on_failure(Pending& p, std::uint16_t code, const std::string& reaso
 }
 
 void Client::fail(std::uint16_t code, std::string reason) {
-    if (state_ == ClientState::Failed || state_ == ClientState::Closed) return;
+    if (ended()) return;
     state_ = ClientState::Failed;
     pending_.clear();
     for (auto& p : peers_) p.held.clear();
@@ -517,7 +535,7 @@ void Client::fail(std::uint16_t code, std::string reason) {
 // ------------------------------------------------------------------- time --
 
 std::optional<base::Instant> Client::poll_timeout() const {
-    if (state_ == ClientState::Closed || state_ == ClientState::Failed) return std::nullopt;
+    if (ended()) return std::nullopt;
     std::optional<base::Instant> t;
     const auto consider = [&t](base::Instant x) {
         if (!t || x < *t) t = x;
@@ -547,7 +565,7 @@ std::optional<base::Instant> Client::poll_timeout() const {
 void Client::handle_timeout(base::Instant now) {
     last_now_ = std::max(last_now_, now);
     now = last_now_;
-    if (state_ == ClientState::Closed || state_ == ClientState::Failed) return;
+    if (ended()) return;
     // Retransmissions (RFC 8489 §6.2.1) and timeouts.
     std::vector<Pending> failed;
     for (std::size_t i = 0; i < pending_.size();) {

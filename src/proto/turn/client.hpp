@@ -8,7 +8,8 @@
 //       ▼                                                     │   Refresh before expiry,
 //     Failed ◀── 437, or the lifetime ran out unrefreshed ────┘   permissions every 4 min,
 //                                                                 channels every 9 min
-//   close(): Refresh with LIFETIME 0 (§7.4), then Closed.
+//   close(): Refresh with LIFETIME 0 (§7.4), then Closed. A 300 to the
+//   Allocate ends the client too, with Redirected (the caller follows it).
 //
 // Sending to a peer (wrap): the first packet to a new peer address asks for
 // a permission (CreatePermission, §9) and is held (a few per peer) until it
@@ -69,7 +70,7 @@ struct ClientConfig {
     std::size_t max_stream_buffer = 256 * 1024;
 };
 
-enum class ClientState : std::uint8_t { Allocating, Allocated, Failed, Closed };
+enum class ClientState : std::uint8_t { Allocating, Allocated, Failed, Closed, Redirected };
 
 namespace client_event {
 /// The allocation exists: the relayed address, and our address as the server
@@ -85,6 +86,15 @@ struct Failed {
     std::uint16_t code = 0;
     std::string reason;
 };
+/// The server sent us elsewhere (300 Try Alternate, RFC 8489 §10): this
+/// client is done; the same Allocate, with the same credentials, goes to
+/// `server` over the same transport. Over TLS the certificate names
+/// `domain` (ALTERNATE-DOMAIN, §14.16), or the first server's name when it
+/// is empty. Following it (and refusing loops) is the caller's part.
+struct Redirected {
+    base::Endpoint server;
+    std::string domain;
+};
 /// The server refused a permission for this peer (403, its policy): what
 /// was held for it is dropped, and so is what is sent to it from now on.
 struct PeerRefused {
@@ -92,7 +102,8 @@ struct PeerRefused {
     std::uint16_t code = 0;
 };
 }  // namespace client_event
-using ClientEvent = std::variant<client_event::Allocated, client_event::Failed, client_event::PeerRefused>;
+using ClientEvent =
+    std::variant<client_event::Allocated, client_event::Failed, client_event::PeerRefused, client_event::Redirected>;
 
 /// Data relayed from a peer. `data` is a view into what was handed in (the
 /// datagram, or the stream buffer until the next call).
@@ -168,6 +179,9 @@ private:
         bool used_since_permission = true;  // refresh the permission only if so
     };
     static void mark_used(Peer& p, base::Instant now);
+    bool ended() const noexcept {
+        return state_ == ClientState::Failed || state_ == ClientState::Closed || state_ == ClientState::Redirected;
+    }
 
     Peer* find_peer(const base::Endpoint& e);
     const Peer* find_peer(const base::Endpoint& e) const;

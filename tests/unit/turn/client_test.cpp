@@ -63,6 +63,17 @@ struct Server {
         w.add_message_integrity(key());
         return std::move(w).take();
     }
+    /// 300 Try Alternate (RFC 8489 §10), authenticated or not (coturn
+    /// redirects the first, unauthenticated Allocate, without integrity).
+    std::vector<std::byte> try_alternate(const stun::Message& req, const base::Endpoint& to, bool integrity,
+                                         std::string domain = {}) const {
+        stun::MessageWriter w(Class::ErrorResponse, static_cast<Method>(req.method()), req.transaction_id());
+        w.add_error_code(300, "Try Alternate");
+        w.add_address(AttributeType::AlternateServer, to);
+        if (!domain.empty()) w.add_string(AttributeType::AlternateDomain, domain);
+        if (integrity) w.add_message_integrity(key());
+        return std::move(w).take();
+    }
     std::vector<std::byte> allocated(const stun::Message& req, std::uint32_t lifetime = 600) const {
         stun::MessageWriter w(Class::SuccessResponse, Method::Allocate, req.transaction_id());
         w.add_xor_address(AttributeType::XorRelayedAddress, kRelayed);
@@ -243,7 +254,7 @@ TEST(TurnClient, UsesSha256WhenTheServerOffersIt) {
 TEST(TurnClient, EveryAllocateErrorFailsWithItsMeaning) {
     const std::pair<std::uint16_t, const char*> cases[] = {
         {403, "policy"}, {437, "lost the allocation"}, {440, "family"}, {441, "credentials"},
-        {442, "transport"}, {486, "quota"}, {508, "relay ports"}, {300, "not followed"}, {500, "500"}};
+        {442, "transport"}, {486, "quota"}, {508, "relay ports"}, {300, "no ALTERNATE-SERVER"}, {500, "500"}};
     for (const auto& [code, words] : cases) {
         Server s;
         Client c(credentials(s), t0);
@@ -746,6 +757,71 @@ TEST(ChannelData, FrameSizesOnAStream) {
     EXPECT_EQ(stream_frame_size(b), 0u);
     b[0] = std::byte{0x3F};
     EXPECT_FALSE(parse_channel_data(b));  // 0x3F01 is below 0x4000
+}
+
+const base::Endpoint kAlternate{*base::IpAddress::parse("203.0.113.20"), 3479};
+
+TEST(TurnClient, ARedirectionOfTheFirstAllocateNamesTheAlternateAndEndsTheClient) {
+    // coturn with --alternate-server answers the first Allocate with a 300
+    // before any 401, without integrity (there is no key yet).
+    Server s;
+    Client c(credentials(s), t0);
+    auto first = next_request(c);
+    c.handle_datagram(s.try_alternate(first.msg, kAlternate, false, "turn2.example"), t0);
+    EXPECT_EQ(c.state(), ClientState::Redirected);
+    auto ev = c.poll_event();
+    ASSERT_TRUE(ev);
+    auto* r = std::get_if<client_event::Redirected>(&*ev);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->server, kAlternate);
+    EXPECT_EQ(r->domain, "turn2.example");
+    // Done: nothing more goes, nothing is retransmitted, no deadline.
+    EXPECT_FALSE(c.poll_transmit());
+    EXPECT_FALSE(c.poll_timeout());
+    c.handle_timeout(t0 + base::seconds(60));
+    EXPECT_FALSE(c.poll_transmit());
+    EXPECT_FALSE(c.poll_event());
+}
+
+TEST(TurnClient, ARedirectionOfAnAuthenticatedAllocateMustBeAuthenticated) {
+    Server s;
+    {
+        // Without integrity: discarded, as a forgery could be (RFC 8489 §10);
+        // the request goes on and times out in its own time.
+        Client c(credentials(s), t0);
+        auto second = answer_challenge(c, s);
+        c.handle_datagram(s.try_alternate(second.msg, kAlternate, false), t0);
+        EXPECT_EQ(c.state(), ClientState::Allocating);
+        EXPECT_FALSE(c.poll_event());
+        c.handle_datagram(s.allocated(second.msg), t0);
+        EXPECT_EQ(c.state(), ClientState::Allocated);
+    }
+    {
+        // With it: followed.
+        Client c(credentials(s), t0);
+        auto second = answer_challenge(c, s);
+        c.handle_datagram(s.try_alternate(second.msg, kAlternate, true), t0);
+        EXPECT_EQ(c.state(), ClientState::Redirected);
+        auto ev = c.poll_event();
+        ASSERT_TRUE(ev);
+        auto* r = std::get_if<client_event::Redirected>(&*ev);
+        ASSERT_NE(r, nullptr);
+        EXPECT_EQ(r->server, kAlternate);
+        EXPECT_TRUE(r->domain.empty());
+    }
+}
+
+TEST(TurnClient, A300ToARefreshIsNoRedirection) {
+    // Only an Allocate is redirected (RFC 8656 §7.2); an allocation that
+    // exists stays where it is.
+    Server s;
+    Client c = allocated_client(s);
+    c.handle_timeout(t0 + base::seconds(541));
+    auto refresh = next_request(c);
+    ASSERT_TRUE(refresh.msg.is(Class::Request, Method::Refresh));
+    c.handle_datagram(s.try_alternate(refresh.msg, kAlternate, true), t0 + base::seconds(541));
+    EXPECT_EQ(c.state(), ClientState::Allocated);
+    while (auto ev = c.poll_event()) EXPECT_EQ(std::get_if<client_event::Redirected>(&*ev), nullptr);
 }
 
 }  // namespace
