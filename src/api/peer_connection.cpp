@@ -418,11 +418,15 @@ void PeerImpl::on_timer() {
     flush_others(this);
 }
 
-std::shared_ptr<ChannelState> PeerImpl::adopt_channel(proto::rtc::ChannelKey key) {
+std::shared_ptr<ChannelState> PeerImpl::adopt_channel(proto::rtc::ChannelKey key, const proto::rtc::ChannelOptions& options) {
     auto st = std::make_shared<ChannelState>();
     st->peer = weak_from_this();
     st->loop = &loop_;
     st->key = key;
+    // The peer forgets a channel once it closes, maybe before this runs: the
+    // options come from the caller (ours, or the remote's from its event).
+    st->options = options;
+    st->stream = options.id;
     if (const auto* info = peer_->channel(key)) {
         st->options = info->options;
         st->stream = info->stream;
@@ -498,13 +502,13 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
     } else if (std::get_if<NegotiationNeeded>(&ev)) {
         if (on_negotiation_needed) on_negotiation_needed();
     } else if (auto* rc = std::get_if<RemoteChannel>(&ev)) {
-        DataChannel dc(adopt_channel(rc->key));
+        DataChannel dc(adopt_channel(rc->key, rc->options));
         if (on_data_channel_fn) on_data_channel_fn(dc);
         else pending_remote_channels.push_back(dc);
     } else if (auto* o = std::get_if<ChannelOpen>(&ev)) {
         if (auto ch = find(o->key)) {
             ch->state = DataChannelState::Open;
-            if (const auto* info = peer_->channel(o->key)) ch->stream = info->stream;
+            if (o->stream) ch->stream = o->stream;
             if (ch->on_open) ch->on_open();
             else ch->open_pending = true;
         }
@@ -578,7 +582,7 @@ Result<DataChannel> PeerImpl::create_data_channel(std::string label, const DataC
     o.id = init.id;
     auto key = peer_->create_channel(o, base::Clock::now());
     if (!key) return key.status();
-    auto st = adopt_channel(*key);
+    auto st = adopt_channel(*key, o);
     flush_soon();
     return DataChannel(st);
 }

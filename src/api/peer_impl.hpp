@@ -139,7 +139,7 @@ private:
     void dispatch(proto::rtc::PeerEvent& ev);
     void arm_timer();
     void on_timer();
-    std::shared_ptr<ChannelState> adopt_channel(proto::rtc::ChannelKey key);
+    std::shared_ptr<ChannelState> adopt_channel(proto::rtc::ChannelKey key, const proto::rtc::ChannelOptions& options);
     void deliver_message(ChannelState& ch, std::string_view data, bool binary);
     /// TrackAdded, TrackFrame, KeyFrameRequested (media_track.cpp).
     void deliver_track_event(proto::rtc::PeerEvent& ev);

@@ -190,8 +190,10 @@ void DataChannels::on_dcep(sctp::Message& m, base::Instant now) {
         by_stream_[m.stream] = key;
         (void)sctp_->send(m.stream, kPpidDcep, *ack, sctp::Reliability{});
         ++out_.stats.channels_opened;
-        out_.emit(event::RemoteChannel{key});
-        out_.emit(event::ChannelOpen{key});
+        // What the API needs of it travels with the events: the channel may
+        // close (and be forgotten here) before they are read.
+        out_.emit(event::RemoteChannel{key, channels_.at(key).options});
+        out_.emit(event::ChannelOpen{key, m.stream});
         pump(now);
     } else if (std::get_if<dcep::DataChannelAck>(&*parsed)) {
         auto it = by_stream_.find(m.stream);
@@ -206,7 +208,7 @@ void DataChannels::on_dcep(sctp::Message& m, base::Instant now) {
 void DataChannels::announce_open(ChannelKey key, ChannelInfo& info) {
     info.state = ChannelState::Open;
     ++out_.stats.channels_opened;
-    out_.emit(event::ChannelOpen{key});
+    out_.emit(event::ChannelOpen{key, info.stream});
 }
 
 /// A channel that will never open (no stream for it): closed with an error.
@@ -308,7 +310,8 @@ base::Result<ChannelKey> DataChannels::create(const ChannelOptions& options, bas
     auto [it, _] = channels_.emplace(key, std::move(info));
     if (it->second.stream) by_stream_[*it->second.stream] = key;
     else assign_stream_ids();  // nothing yet when the DTLS role is not known
-    if (connected_) open_channel(key, it->second, now);
+    // Found again: with no stream id free the channel failed (and left the map).
+    if (auto j = channels_.find(key); connected_ && j != channels_.end()) open_channel(key, j->second, now);
     return key;
 }
 

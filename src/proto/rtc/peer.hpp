@@ -153,8 +153,9 @@ struct IceChange { IceState state; };
 struct ConnectionChange { ConnectionState state; };
 struct SignalingChange { SignalingState state; };
 struct NegotiationNeeded {};
-struct ChannelOpen { ChannelKey key; };
-struct RemoteChannel { ChannelKey key; };  // the remote opened a channel (DCEP); ChannelOpen follows
+struct ChannelOpen { ChannelKey key; std::optional<std::uint16_t> stream; };
+/// The remote opened a channel (DCEP); ChannelOpen follows.
+struct RemoteChannel { ChannelKey key; ChannelOptions options; };
 struct ChannelMessage { ChannelKey key; bool binary; std::vector<std::byte> data; };
 struct ChannelClosed { ChannelKey key; };
 struct ChannelBufferedLow { ChannelKey key; };

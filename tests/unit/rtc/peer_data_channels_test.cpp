@@ -52,6 +52,17 @@ TEST(PeerDataChannels, AClosedChannelIsForgottenOnBothSides) {
         const ChannelKey theirs = keys_of<event::RemoteChannel>(p.b).back();
         ASSERT_NE(p.b.peer->channel(theirs), nullptr);
         EXPECT_EQ(p.b.peer->channel(theirs)->options.label, o.label);
+        // The events carry what the API needs, should the channel be gone
+        // (closed and forgotten) by the time they are read.
+        for (const auto& ev : p.b.events)
+            if (auto* r = std::get_if<event::RemoteChannel>(&ev); r && r->key == theirs) {
+                EXPECT_EQ(r->options.label, o.label);
+            }
+        for (const auto& ev : p.b.events)
+            if (auto* op = std::get_if<event::ChannelOpen>(&ev); op && op->key == theirs) {
+                ASSERT_TRUE(op->stream);
+                EXPECT_EQ(op->stream, p.b.peer->channel(theirs)->stream);
+            }
         if (i % 2 == 0) p.a.peer->close_channel(mine, now());
         else p.b.peer->close_channel(theirs, now());
         ASSERT_TRUE(p.run_until([&] {
@@ -87,6 +98,30 @@ TEST(PeerDataChannels, AChannelClosedBeforeTheFirstOfferStillGivesTheOfferItsDat
     EXPECT_EQ(p.a.peer->channel(k), nullptr);
     const auto offer = p.a.peer->create_offer().value();
     EXPECT_NE(offer.find("m=application"), std::string::npos) << offer;
+}
+
+TEST(PeerDataChannels, AChannelWithNoStreamIdLeftFailsAndIsForgotten) {
+    // 1024 streams: 512 of our parity. The 513th channel made while the
+    // association is up has no id: it fails at once, saying so.
+    Pair p;
+    ChannelOptions first;
+    first.label = "0";
+    (void)p.a.peer->create_channel(first, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && !keys_of<event::ChannelOpen>(p.a).empty(); }, 10s));
+    ChannelKey last = 0;
+    for (int i = 1; i <= 512; ++i) {
+        ChannelOptions o;
+        o.label = std::to_string(i);
+        last = p.a.peer->create_channel(o, now()).value();
+    }
+    EXPECT_EQ(p.a.peer->channel(last), nullptr);
+    bool said = false;
+    while (auto ev = p.a.peer->poll_event())
+        if (auto* e = std::get_if<event::ChannelError>(&*ev); e && e->key == last)
+            said = e->message.find("no free SCTP stream id") != std::string::npos;
+    EXPECT_TRUE(said);
+    EXPECT_EQ(p.a.peer->channel(last - 1)->options.label, "511");
 }
 
 }  // namespace
