@@ -99,10 +99,13 @@ void Transport::start_relays(base::Instant now) {
     auto want = turn_servers_;
     want.insert(want.end(), looked_up_turn_.begin(), looked_up_turn_.end());
     // Failed relays make room: one for the same server is made again below.
+    // A stream relay's connection goes with it (if it is not gone already).
     relays_.erase(std::remove_if(relays_.begin(), relays_.end(),
-                                 [](const Relay& r) {
+                                 [this](const Relay& r) {
                                      const auto st = r.client->state();
-                                     return st == turn::ClientState::Failed || st == turn::ClientState::Redirected;
+                                     const bool over = st == turn::ClientState::Failed || st == turn::ClientState::Redirected;
+                                     if (over && r.stream != 0) out_.emit(event::CloseStream{r.stream});
+                                     return over;
                                  }),
                   relays_.end());
     const auto make_client = [&](const TurnServer& server, bool stream) {
@@ -333,6 +336,7 @@ bool Transport::redirect_relay(std::size_t index, const turn::client_event::Redi
     if (!refused.empty()) {
         if (turn_error_.empty()) turn_error_ = r.server.url + ": " + refused;
         out_.emit(event::CandidateError{r.server.url, 300, refused});
+        if (r.stream != 0) out_.emit(event::CloseStream{r.stream});
         return false;  // the client is over: start_relays replaces it at the next restart
     }
     r.tried.push_back(to.server);
