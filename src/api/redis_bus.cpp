@@ -31,31 +31,34 @@ std::uint64_t get64(std::string_view s) {
     return v;
 }
 
-// KEYS: the topic's offset counter, its history list, its channel, its
-// epoch. ARGV: the message's header, its data, the history's size, its TTL
-// (seconds), a new epoch should the numbering start (again) here. The offset
-// is given, the message kept and published in one atomic step: every node
-// sees a topic's messages in offset order. The epoch names one numbering: a
-// node that sees it change knows the offsets started again (the topic expired,
-// or Redis lost it), which a smaller offset alone would not tell apart from
-// a message that reached it late.
+// KEYS: the topic's numbering (a hash: the last offset `n`, and `epoch`),
+// its history list, its channel. ARGV: the message's header, its data, the
+// history's size, its TTL (seconds), a new epoch should the numbering start
+// (again) here. The offset is given, the message kept and published in one
+// atomic step: every node sees a topic's messages in offset order. The epoch
+// names one numbering: a node that sees it change knows the offsets started
+// again (the topic expired, or Redis lost it), which a smaller offset alone
+// would not tell apart from a message that reached it late. Both live in one
+// key, so that they can only be lost (expired, evicted) together.
 constexpr std::string_view kPublishWithHistory = R"(
-local o = redis.call('INCR', KEYS[1])
-if o == 1 then redis.call('SET', KEYS[4], ARGV[5]) end
-local e = redis.call('GET', KEYS[4]) or ARGV[5]
+local o = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local e = redis.call('HGET', KEYS[1], 'epoch')
+if o == 1 or not e then
+  e = ARGV[5]
+  redis.call('HSET', KEYS[1], 'epoch', e)
+end
 local m = ARGV[1] .. o .. '@' .. e .. ' ' .. ARGV[2]
 redis.call('RPUSH', KEYS[2], m)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('EXPIRE', KEYS[4], ARGV[4])
 redis.call('PUBLISH', KEYS[3], m)
 return o
 )";
 
-// KEYS: the topic's offset counter, its history list, its epoch. ARGV: at
-// most this many bytes of messages (the newest). Returns the last offset, the
-// epoch, then the messages.
+// KEYS: the topic's numbering, its history list. ARGV: at most this many
+// bytes of messages (the newest). Returns the last offset, the epoch, then
+// the messages.
 constexpr std::string_view kReadHistory = R"(
 local all = redis.call('LRANGE', KEYS[2], 0, -1)
 local total, first = 0, #all + 1
@@ -64,7 +67,7 @@ for i = #all, 1, -1 do
   if total > tonumber(ARGV[1]) then break end
   first = i
 end
-local r = {redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[3]) or ''}
+local r = {redis.call('HGET', KEYS[1], 'n') or '0', redis.call('HGET', KEYS[1], 'epoch') or ''}
 for i = first, #all do r[#r + 1] = all[i] end
 return r
 )";
@@ -207,7 +210,7 @@ void RedisBus::publish(std::string_view topic, std::string_view data, bool binar
         if (history == 0) {
             sent = pub_->command({"PUBLISH", channel, encode(node_, binary, seq, 0, d)});
         } else {
-            sent = pub_->command({"EVAL", kPublishWithHistory, "4", offset_key(t), history_key(t), channel, epoch_key(t),
+            sent = pub_->command({"EVAL", kPublishWithHistory, "3", offset_key(t), history_key(t), channel,
                                   header(node_, binary, seq), d, std::to_string(history),
                                   std::to_string(shared_.options.history_ttl.count()),
                                   node_hex_ + "." + std::to_string(seq)});
@@ -231,7 +234,7 @@ void RedisBus::recover(const std::string& topic, std::uint64_t since, std::funct
         when_subscribed(std::string(kChannelPrefix) + topic, [this, topic, since, done = std::move(done), attempt]() mutable {
             const std::string max_bytes = std::to_string(shared_.options.history_max_bytes);
             const bool sent = pub_->command(
-                {"EVAL", kReadHistory, "3", offset_key(topic), history_key(topic), epoch_key(topic), max_bytes},
+                {"EVAL", kReadHistory, "2", offset_key(topic), history_key(topic), max_bytes},
                 [this, topic, since, done, attempt](const RedisConnection::Value& v) mutable {
                     if (v.kind != RedisConnection::Value::Kind::Array || v.elements.size() < 2) {
                         // Lost on the way (the connection broke): again, a few times.

@@ -99,7 +99,6 @@ public:
     static bool decode(std::string_view payload, Wire& out);
     static std::string offset_key(std::string_view topic) { return "duplex:offset:" + std::string(topic); }
     static std::string history_key(std::string_view topic) { return "duplex:history:" + std::string(topic); }
-    static std::string epoch_key(std::string_view topic) { return "duplex:epoch:" + std::string(topic); }
 
 private:
     void on_home(std::function<void()> fn);

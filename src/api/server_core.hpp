@@ -162,6 +162,8 @@ private:
     Subscriber* find_subscriber(const std::string& topic, Session* s);
     void send_offset_message(Session* s, std::uint64_t offset, std::string_view payload, bool binary);
     void replay(Subscriber& sub, const Recovery& r);
+    /// "reset" to a subscriber with offsets: the numbering started again.
+    void say_reset(Subscriber& sub);
     void start_recovery(Subscriber& sub, const std::string& topic, std::uint64_t since);
     std::vector<SessionRef> all_sessions();
     std::unordered_map<HttpConnection*, std::shared_ptr<HttpConnection>> http_;

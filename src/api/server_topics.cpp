@@ -151,16 +151,48 @@ void ServerCore::recovered(Session* s, const std::string& topic, const std::opti
         (void)s->close(1013, "history unavailable: reconnect with since");
         return;
     }
+    if (!sub->epoch.empty() && !r->epoch.empty() && r->epoch != sub->epoch) {
+        // Read for a hole, but the numbering started again meanwhile: the
+        // client's offset means nothing now; all that is kept, from 1.
+        say_reset(*sub);
+        sub->epoch = r->epoch;
+        start_recovery(*sub, topic, 0);
+        return;
+    }
     replay(*sub, *r);
     if (!r->epoch.empty()) sub->epoch = r->epoch;
     sub->recovering = false;
     auto held = std::move(sub->held);
     sub->held.clear();
-    for (const auto& m : held) {
-        if (m->offset <= sub->last || (!sub->epoch.empty() && m->epoch != sub->epoch)) continue;  // in the history already
+    // The held messages came on the subscription in Redis' order, the read
+    // somewhere among them. One of another numbering is older than the read
+    // when one of the read's numbering follows it (skipped), newer when none
+    // does: the numbering started again after the read.
+    std::size_t last_of_read = held.size();
+    for (std::size_t i = 0; i < held.size(); ++i)
+        if (held[i]->epoch == sub->epoch) last_of_read = i;
+    for (std::size_t i = 0; i < held.size(); ++i) {
+        const auto& m = held[i];
+        const bool other = !sub->epoch.empty() && !m->epoch.empty() && m->epoch != sub->epoch;
+        if (other && (last_of_read == held.size() || i > last_of_read)) {
+            say_reset(*sub);
+            sub->epoch = m->epoch;
+            sub->held.assign(held.begin() + static_cast<std::ptrdiff_t>(i), held.end());
+            start_recovery(*sub, topic, 0);
+            return;
+        }
+        if (other || m->offset <= sub->last) continue;  // an older numbering, or in the history already
         send_offset_message(s, m->offset, m->payload, m->binary);
         sub->last = m->offset;
+        if (sub->epoch.empty()) sub->epoch = m->epoch;
     }
+}
+
+void ServerCore::say_reset(Subscriber& sub) {
+    bool joined = false;
+    (void)sub.s->send_batched(base::as_bytes(std::string_view("reset")), false, false, joined);
+    if (joined) batch_.emplace_back(sub.s), arm_batch();
+    sub.last = 0;
 }
 
 // The gap or reset first, then what the history has after `since`.
@@ -277,18 +309,17 @@ void ServerCore::deliver(const std::shared_ptr<const Published>& m, Audience aud
                 // one channel, but a history read answers on the other
                 // connection, so messages it had may still come after it:
                 // a smaller offset of the same numbering is one of those.
-                if (!sub.epoch.empty() && msg.epoch != sub.epoch) {
+                // (A message without one comes from a node of before the
+                // epochs: it tells nothing.)
+                if (!sub.epoch.empty() && !msg.epoch.empty() && msg.epoch != sub.epoch) {
                     // The numbering started again (the topic expired, Redis lost it).
-                    bool joined = false;
-                    (void)s->send_batched(base::as_bytes(std::string_view("reset")), false, false, joined);
-                    if (joined) batch_.emplace_back(s);
-                    sub.last = 0;
+                    say_reset(sub);
                     sub.epoch = msg.epoch;
                     start_recovery(sub, m->topic, 0);
                     sub.held.push_back(m);
                     continue;
                 }
-                sub.epoch = msg.epoch;
+                if (!msg.epoch.empty()) sub.epoch = msg.epoch;
                 if (msg.offset <= sub.last) continue;
                 if (sub.last > 0 && msg.offset != sub.last + 1) {
                     // A hole: our subscription was down a while. The history has it.

@@ -392,7 +392,7 @@ async def case_pause(exe):
     await publish_for(5)
     total = n
     # Every message Redis numbered (all of them, unless the queue bound dropped some) reaches B's client.
-    wait_for(lambda: redis.cli('GET', 'duplex:offset:p').strip() == str(total), 20, f'Redis to number all {total}')
+    wait_for(lambda: redis.cli('HGET', 'duplex:offset:p', 'n').strip() == str(total), 20, f'Redis to number all {total}')
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not got_remote or got_remote[-1] < total):
         await asyncio.sleep(0.05)  # polling the readers' progress, bounded

@@ -166,7 +166,7 @@ TEST(History, AcrossNodesThroughRedisAReconnectingClientGetsExactlyWhatItMissed)
     publisher.join();
     EXPECT_TRUE(contiguous(rest, had + 1, total)) << rest.size() << " messages, first " << (rest.empty() ? 0 : rest.front())
                                                   << " last " << (rest.empty() ? 0 : rest.back());
-    EXPECT_EQ(redis.cli("GET duplex:offset:news"), std::to_string(total));
+    EXPECT_EQ(redis.cli("HGET duplex:offset:news n"), std::to_string(total));
     EXPECT_EQ(redis.cli("LLEN duplex:history:news"), "5000");
 }
 
@@ -185,7 +185,7 @@ TEST(History, ANodeWhoseSubscriptionDroppedFillsTheHoleFromTheHistory) {
     // and A publishes on meanwhile (its publishing connection is not cut).
     EXPECT_EQ(redis.cli("CLIENT KILL TYPE pubsub"), "1");  // B's: A subscribes to nothing
     for (int i = 501; i <= 1000; ++i) a.server->publish("news", "m");
-    ASSERT_TRUE(eventually([&] { return redis.cli("GET duplex:offset:news") == "1000"; }));
+    ASSERT_TRUE(eventually([&] { return redis.cli("HGET duplex:offset:news n") == "1000"; }));
     // Once B is back, the next message shows the hole; B reads it from the history.
     ASSERT_TRUE(eventually([&] { return redis.subscribers("news") == 1; }, 10000ms));
     a.server->publish("news", "m");
@@ -210,6 +210,37 @@ TEST(History, ARedisThatLostTheNumberingShowsAsAReset) {
     std::vector<std::string> said;
     EXPECT_EQ(offsets_until(*sub, 1, &said), std::vector<std::uint64_t>{1});
     EXPECT_EQ(said, std::vector<std::string>{"reset"});
+}
+
+}  // namespace
+
+namespace {
+
+TEST(History, TheEpochIsKeptWithTheCounterAndNamesOneNumbering) {
+    // The numbering and its epoch are one key: lost together, or not at all.
+    // A numbering that goes on keeps its epoch; nothing is a reset.
+    RedisServer redis;
+    HistoryNode a(100, redis.url()), b(100, redis.url());
+    auto sub = b.client("/t/news?offsets=1");
+    ASSERT_TRUE(eventually([&] { return redis.subscribers("news") == 1; }));
+    for (int i = 1; i <= 3; ++i) a.server->publish("news", "m");
+    EXPECT_TRUE(contiguous(offsets_until(*sub, 3), 1, 3));
+    const std::string epoch = redis.cli("HGET duplex:offset:news epoch");
+    EXPECT_FALSE(epoch.empty());
+    for (int i = 4; i <= 10; ++i) a.server->publish("news", "m");
+    std::vector<std::string> said;
+    EXPECT_TRUE(contiguous(offsets_until(*sub, 10, &said), 4, 10));
+    EXPECT_TRUE(said.empty()) << said.size() << " other frames, the first: " << (said.empty() ? "" : said[0]);
+    EXPECT_EQ(redis.cli("HGET duplex:offset:news epoch"), epoch);
+    EXPECT_EQ(redis.cli("TTL duplex:offset:news"), redis.cli("TTL duplex:history:news"));
+    // Forgotten (as at the end of its TTL): the next message starts a new
+    // numbering, with a new epoch, and the subscriber is told.
+    EXPECT_EQ(redis.cli("DEL duplex:offset:news duplex:history:news"), "2");
+    a.server->publish("news", "again");
+    said.clear();
+    EXPECT_EQ(offsets_until(*sub, 1, &said), std::vector<std::uint64_t>{1});
+    EXPECT_EQ(said, std::vector<std::string>{"reset"});
+    EXPECT_NE(redis.cli("HGET duplex:offset:news epoch"), epoch);
 }
 
 }  // namespace
