@@ -94,6 +94,17 @@ void Transport::ensure_agent(bool controlling, base::Instant now) {
 
 // -------------------------------------------------------------------- TURN --
 
+namespace {
+/// A TURN client for `server`'s credentials: over UDP, or a stream (TCP, TLS).
+std::unique_ptr<turn::Client> turn_client(const TurnServer& server, bool stream, base::Instant now) {
+    turn::ClientConfig tc;
+    tc.username = server.username;
+    tc.password = server.password;
+    tc.stream = stream;
+    return std::make_unique<turn::Client>(tc, now);
+}
+}  // namespace
+
 void Transport::start_relays(base::Instant now) {
     if (!agent_) return;
     auto want = turn_servers_;
@@ -108,13 +119,6 @@ void Transport::start_relays(base::Instant now) {
                                      return over;
                                  }),
                   relays_.end());
-    const auto make_client = [&](const TurnServer& server, bool stream) {
-        turn::ClientConfig tc;
-        tc.username = server.username;
-        tc.password = server.password;
-        tc.stream = stream;
-        return std::make_unique<turn::Client>(tc, now);
-    };
     for (const auto& server : want) {
         if (relays_.size() >= kMaxRelays) break;
         if (server.protocol != ice::RelayProtocol::Udp) {
@@ -128,7 +132,7 @@ void Transport::start_relays(base::Instant now) {
             base::Endpoint unknown;
             unknown.ip = server.address.ip.is_v6() ? base::IpAddress::v6({}) : base::IpAddress::v4({});
             relays_.push_back(
-                Relay{server, unknown, make_client(server, true), false, std::nullopt, id, false, server.address, {server.address}});
+                Relay{server, unknown, turn_client(server, true, now), false, std::nullopt, id, false, server.address, {server.address}});
             out_.emit(event::OpenStream{id, server.address, server.protocol == ice::RelayProtocol::Tls, server.host});
             continue;
         }
@@ -139,7 +143,7 @@ void Transport::start_relays(base::Instant now) {
             });
             if (have) continue;
             relays_.push_back(
-                Relay{server, h, make_client(server, false), false, std::nullopt, 0, false, server.address, {server.address}});
+                Relay{server, h, turn_client(server, false, now), false, std::nullopt, 0, false, server.address, {server.address}});
             pump_relay(relays_.size() - 1, now);
         }
     }
@@ -341,11 +345,7 @@ bool Transport::redirect_relay(std::size_t index, const turn::client_event::Redi
     }
     r.tried.push_back(to.server);
     r.server.address = to.server;
-    turn::ClientConfig tc;
-    tc.username = r.server.username;
-    tc.password = r.server.password;
-    tc.stream = r.stream != 0;
-    r.client = std::make_unique<turn::Client>(tc, now);
+    r.client = turn_client(r.server, r.stream != 0, now);
     if (r.stream != 0) {
         // §3.1: a stream's allocation is its connection's: a new one, to the
         // alternate. Over TLS its certificate names ALTERNATE-DOMAIN, or the
