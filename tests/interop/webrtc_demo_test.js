@@ -1268,7 +1268,8 @@ async function caseNativeRenegotiate(origin) {
 
 // native-testsrc: `duplex-peer --video testsrc --audio tone` joins a page's room and offers. For 5 s the page reads
 // each presented frame of duplex-peer's video from a canvas: the frame number of the test pattern's bar code
-// (media/test_pattern.hpp) must read, the numbers must only grow, and few may be missing; inbound-rtp framesDecoded
+// (media/test_pattern.hpp) must read, the numbers must only grow, and never more than three in a row may be missing
+// (the picture did not freeze; headless Chromium skips presenting single decoded frames); inbound-rtp framesDecoded
 // must grow at about the 30 frames/s duplex-peer sends, and the tone's totalAudioEnergy must grow.
 // native-testsrc-h264: the same with `--video-codec h264` (OpenH264): duplex-peer offers H.264 first, the page
 // answers it and decodes video/H264. native-testsrc-h264-mode0: the same with duplex-peer's offer cut, on its way to
@@ -1341,8 +1342,11 @@ async function caseNativeTestsrc(origin, codec = 'vp8', mode0 = false) {
       const luma = (d, i) => { const o = ((8 * c.width) + i * 16 + 8) * 4; return 0.299 * d[o] + 0.587 * d[o + 1] + 0.114 * d[o + 2]; };
       const numbers = [];
       let unreadable = 0;
+      let firstPresented = null, lastPresented = null;
       const t0 = performance.now();
-      const step = () => {
+      const step = (now, meta) => {
+        if (firstPresented === null) firstPresented = meta.presentedFrames;
+        lastPresented = meta.presentedFrames;
         ctx.drawImage(v, 0, 0);
         const d = ctx.getImageData(0, 0, c.width, 16).data;
         if (luma(d, 0) > 180 && luma(d, 17) < 70) {
@@ -1350,7 +1354,7 @@ async function caseNativeTestsrc(origin, codec = 'vp8', mode0 = false) {
           for (let b = 1; b <= 16; b++) n = (n << 1) | (luma(d, b) >= 128 ? 1 : 0);
           numbers.push(n);
         } else unreadable++;
-        if (performance.now() - t0 > 5000) resolve({ numbers, unreadable });
+        if (performance.now() - t0 > 5000) resolve({ numbers, unreadable, presented: lastPresented - firstPresented + 1 });
         else v.requestVideoFrameCallback(step);
       };
       v.requestVideoFrameCallback(step);
@@ -1362,12 +1366,26 @@ async function caseNativeTestsrc(origin, codec = 'vp8', mode0 = false) {
     const distinct = new Set(nums).size;
     const range = nums.length ? nums[nums.length - 1] - nums[0] + 1 : 0;
     const missing = range - distinct;
-    say(`native-testsrc: ${nums.length} frames presented, ${distinct} distinct numbers ${nums[0]}..${nums[nums.length - 1]}, ` +
-      `${missing} missing, ${seen.unreadable} unreadable; framesDecoded +${after.video.framesDecoded - before.video.framesDecoded}, ` +
+    // How many numbers each step skipped: {1: steps to the next frame, 2: one frame not seen, ...}.
+    const steps = {};
+    let widest = 0;
+    for (let i = 1; i < nums.length; i++) {
+      const d = nums[i] - nums[i - 1];
+      steps[d] = (steps[d] || 0) + 1;
+      widest = Math.max(widest, d);
+    }
+    say(`native-testsrc: ${nums.length} frames seen of ${seen.presented} presented, ${distinct} distinct numbers ${nums[0]}..${nums[nums.length - 1]}, ` +
+      `${missing} missing, steps ${JSON.stringify(steps)}, ${seen.unreadable} unreadable; framesDecoded +${after.video.framesDecoded - before.video.framesDecoded}, ` +
       `packetsLost ${after.video.packetsLost}, NACKs ${after.video.nackCount}, PLIs ${after.video.pliCount}`);
     expect(distinct >= 100 && backwards === 0 && seen.unreadable <= 2,
       `${a.label} read the frame number of ${distinct} frames in 5 s, always growing (${backwards} backwards, ${seen.unreadable} unreadable)`);
-    expect(range > 0 && missing / range < 0.1, `${a.label}: ${missing} of ${range} frame numbers were never presented (< 10 %: headless Chromium under load skips presenting some decoded frames; framesDecoded below is the loss measure)`);
+    // Headless Chromium does not present every frame it decodes: a frame decoded within the same 16.7 ms
+    // compositor tick as the one after it is replaced before it is shown (seen from 3 % to 13 % with every frame
+    // decoded and packetsLost 0, mostly one frame at a time, even alone on the machine; two in a row when its two
+    // cores are overloaded). The loss measure is framesDecoded below; what the numbers show is that the picture
+    // never froze: never more than 100 ms (three frames) between two pictures presented.
+    expect(range > 0 && widest <= 4 && missing / range < 0.25,
+      `${a.label}: the picture never froze: at most three frame numbers in a row were not presented (widest step ${widest}, ${missing} of ${range} not presented, < 25 %)`);
     const mime = codec === 'h264' ? 'video/H264' : 'video/VP8';
     expect(after.video.mimeType === mime, `${a.label} decodes ${after.video.mimeType} (want ${mime})`);
     if (mode0) {
