@@ -51,7 +51,7 @@ fuzz-test:
 	CXX=clang++ cmake -S . -B $(FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUPLEX_FUZZ=ON \
 	  -DDUPLEX_TESTS=OFF -DDUPLEX_APPS=OFF
 	cmake --build $(FUZZ) -j$(JOBS)
-	for t in http_head_fuzz ws_frame_fuzz stun_message_fuzz sdp_parse_fuzz dcep_message_fuzz dtls_endpoint_fuzz ice_agent_fuzz rtc_peer_fuzz mdns_message_fuzz signal_message_fuzz rtp_packet_fuzz rtcp_packet_fuzz rtp_depacketizer_fuzz jitter_buffer_fuzz annex_b_fuzz server_url_fuzz turn_client_fuzz redis_resp_fuzz; do \
+	for t in http_head_fuzz ws_frame_fuzz stun_message_fuzz sdp_parse_fuzz dcep_message_fuzz dtls_endpoint_fuzz ice_agent_fuzz rtc_peer_fuzz mdns_message_fuzz signal_message_fuzz rtp_packet_fuzz rtcp_packet_fuzz rtp_depacketizer_fuzz jitter_buffer_fuzz transport_feedback_fuzz annex_b_fuzz server_url_fuzz turn_client_fuzz redis_resp_fuzz; do \
 	  mkdir -p $(FUZZ)/corpus/$$t && \
 	  if ./$(FUZZ)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ)/corpus/$$t fuzz/corpus/$$t \
 	       > $(FUZZ)/$$t.log 2>&1; then tail -n 4 $(FUZZ)/$$t.log; \
