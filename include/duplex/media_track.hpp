@@ -66,6 +66,10 @@ struct EncodedFrame {
 struct TrackStats {
     std::uint64_t packets_sent = 0, bytes_sent = 0, frames_sent = 0;
     std::uint64_t retransmitted_packets_sent = 0, nacks_received = 0, plis_received = 0;
+    /// Packets a NACK asked for that did not go again (yet): retransmissions
+    /// take no more than the bandwidth estimate (get_stats()), with a burst
+    /// of a second's worth.
+    std::uint64_t retransmissions_skipped = 0;
     std::uint64_t packets_received = 0, bytes_received = 0, packets_lost = 0;
     std::uint64_t retransmitted_packets_received = 0;
     std::uint64_t frames_received = 0, key_frames_received = 0, frames_dropped = 0;

@@ -138,6 +138,11 @@ struct PeerConnectionStats {
     /// The pair's own transport: "udp", or "tcp" over ICE-TCP (RTCIceCandidateStats.protocol).
     std::string candidate_protocol;
     std::optional<std::chrono::microseconds> round_trip_time;  ///< from ICE checks and consent checks on that pair
+    /// How fast our media may go, all tracks together, in bits per second:
+    /// the send-side bandwidth estimate made from the remote's transport-wide
+    /// feedback (RTCIceCandidatePairStats.availableOutgoingBitrate). Empty
+    /// until the remote sent some (it must negotiate transport-cc).
+    std::optional<std::uint32_t> available_outgoing_bitrate;
     std::string dtls_cipher;
     /// The first failure seen, naming the layer: "ICE: …" (no path),
     /// "DTLS: …" (e.g. "remote certificate fingerprint does not match the
@@ -205,6 +210,12 @@ public:
     /// a better pair was nominated, or an ICE restart found another path.
     /// get_stats() names it.
     void on_selected_candidate_pair_change(std::function<void()> fn);
+    /// The bandwidth estimate for our media moved by 5 % or more (and its
+    /// first value): set the encoders' rates so that all tracks together
+    /// stay below it. duplex sends the frames it is given; an application
+    /// that ignores this sends at its own rate whatever the path takes
+    /// (see get_stats().available_outgoing_bitrate).
+    void on_outgoing_bitrate(std::function<void(std::uint32_t bits_per_second)> fn);
     void on_ice_connection_state_change(std::function<void(IceConnectionState)> fn);
     void on_ice_gathering_state_change(std::function<void(IceGatheringState)> fn);
     void on_signaling_state_change(std::function<void(SignalingState)> fn);

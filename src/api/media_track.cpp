@@ -207,6 +207,7 @@ TrackStats MediaTrack::stats() const {
     out.bytes_sent = s.bytes_sent;
     out.frames_sent = s.frames_sent;
     out.retransmitted_packets_sent = s.retransmitted_packets_sent;
+    out.retransmissions_skipped = s.retransmissions_skipped;
     out.nacks_received = s.nacks_received;
     out.plis_received = s.plis_received;
     out.packets_received = s.packets_received;

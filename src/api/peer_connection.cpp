@@ -477,6 +477,8 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
         if (on_ice_candidate) on_ice_candidate(IceCandidate{c->candidate, c->mid, 0});
     } else if (std::get_if<PathChange>(&ev)) {
         if (on_pair_change) on_pair_change();
+    } else if (auto* ob = std::get_if<OutgoingBitrate>(&ev)) {
+        if (on_outgoing_bitrate) on_outgoing_bitrate(ob->bits_per_second);
     } else if (auto* cs = std::get_if<CloseStream>(&ev)) {
         if (auto it = stream_connections_.find(cs->id); it != stream_connections_.end()) {
             it->second->close();
@@ -676,6 +678,7 @@ PeerConnectionStats PeerImpl::stats() const {
     s.dtls_cipher = p.dtls_cipher;
     s.failure_reason = p.failure;
     if (p.rtt) s.round_trip_time = std::chrono::duration_cast<std::chrono::microseconds>(*p.rtt);
+    s.available_outgoing_bitrate = p.available_outgoing_bitrate;
     return s;
 }
 
@@ -699,13 +702,14 @@ void PeerImpl::close() {
     auto bag = std::make_shared<std::tuple<decltype(on_ice_candidate), decltype(on_data_channel_fn),
                                            decltype(on_connection_state), decltype(on_ice_state),
                                            decltype(on_gathering_state), decltype(on_signaling_state),
-                                           decltype(on_negotiation_needed)>>(
+                                           decltype(on_negotiation_needed), decltype(on_outgoing_bitrate)>>(
         std::move(on_ice_candidate), std::move(on_data_channel_fn), std::move(on_connection_state),
         std::move(on_ice_state), std::move(on_gathering_state), std::move(on_signaling_state),
-        std::move(on_negotiation_needed));
+        std::move(on_negotiation_needed), std::move(on_outgoing_bitrate));
     on_ice_candidate = nullptr;
     on_ice_candidate_error = nullptr;
     on_pair_change = nullptr;
+    on_outgoing_bitrate = nullptr;
     on_data_channel_fn = nullptr;
     on_connection_state = nullptr;
     on_ice_state = nullptr;
@@ -877,6 +881,7 @@ PeerConnectionStats PeerConnection::get_stats() const { return impl_ ? impl_->st
 DUPLEX_SET_HANDLER(on_ice_candidate, on_ice_candidate, std::function<void(const IceCandidate&)>)
 DUPLEX_SET_HANDLER(on_ice_candidate_error, on_ice_candidate_error, std::function<void(const IceCandidateError&)>)
 DUPLEX_SET_HANDLER(on_selected_candidate_pair_change, on_pair_change, std::function<void()>)
+DUPLEX_SET_HANDLER(on_outgoing_bitrate, on_outgoing_bitrate, std::function<void(std::uint32_t)>)
 DUPLEX_SET_HANDLER(on_connection_state_change, on_connection_state, std::function<void(PeerConnectionState)>)
 DUPLEX_SET_HANDLER(on_ice_connection_state_change, on_ice_state, std::function<void(IceConnectionState)>)
 DUPLEX_SET_HANDLER(on_ice_gathering_state_change, on_gathering_state, std::function<void(IceGatheringState)>)

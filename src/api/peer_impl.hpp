@@ -115,6 +115,7 @@ public:
     std::function<void(const IceCandidate&)> on_ice_candidate;
     std::function<void(const IceCandidateError&)> on_ice_candidate_error;
     std::function<void()> on_pair_change;
+    std::function<void(std::uint32_t)> on_outgoing_bitrate;
     std::function<void(DataChannel)> on_data_channel_fn;
     std::function<void(PeerConnectionState)> on_connection_state;
     std::function<void(IceConnectionState)> on_ice_state;

@@ -508,15 +508,42 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
             const auto min_interval = std::max<base::Duration>(rtt, std::chrono::milliseconds(10));
             for (auto seq : nack->lost) {
                 if (resends >= kMaxResendsPerRtcp) break;
+                // Retransmissions share the path with the media: once there
+                // is an estimate, they draw on a bucket that fills at its rate
+                // and holds a second of it (a burst of loss is repaired at
+                // once; a congested path, whose losses make NACKs that would
+                // fill it further, gets no more than it carries).
+                if (said_bps_ != 0) {
+                    const double rate = estimator_.target_bps() / 8.0;  // bytes a second
+                    const double elapsed = std::chrono::duration<double>(now - resend_tokens_at_).count();
+                    resend_tokens_ = resend_tokens_at_ == base::Instant{} ? rate : std::min(rate, resend_tokens_ + rate * elapsed);
+                    resend_tokens_at_ = now;
+                    if (resend_tokens_ < static_cast<double>(kMtu)) {
+                        ++t->info.stats.retransmissions_skipped;
+                        continue;
+                    }
+                }
                 auto kept = t->history->take_for_resend(seq, now, min_interval);
                 if (!kept) continue;
                 ++resends;
                 auto original = rtp::parse(*kept);
                 if (!original.ok()) continue;
+                if (said_bps_ != 0) resend_tokens_ -= static_cast<double>(kept->size());
                 std::array<std::byte, kMtu + 64> buf;
                 std::size_t n;
                 if (t->rtx_pt != 0) {
-                    n = rtp::write_rtx(original.value(), t->rtx_pt, t->rtx_ssrc, t->rtx_sequence++, buf);
+                    // Its own transport-wide number (the original's was told
+                    // about already), so that the estimate counts it.
+                    std::array<std::byte, 2> twcc{};
+                    std::array<rtp::Extension, 1> own{};
+                    std::size_t owns = 0;
+                    if (t->ext.transport_wide_cc) {
+                        twcc = rtp::transport_wide_sequence(transport_sequence_);
+                        own[owns++] = rtp::Extension{t->ext.transport_wide_cc, base::Bytes(twcc.data(), twcc.size())};
+                    }
+                    n = rtp::write_rtx(original.value(), t->rtx_pt, t->rtx_ssrc, t->rtx_sequence++, buf,
+                                       std::span<const rtp::Extension>(own.data(), owns));
+                    if (n != 0 && owns != 0) estimator_.on_sent(transport_sequence_++, n + srtp::Session::kMaxTrailer, now);
                 } else {
                     n = kept->size();
                     std::copy(kept->begin(), kept->end(), buf.begin());
@@ -552,9 +579,19 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
                 if (!rtx) ++t->info.stats.byes_received;
             }
         } else if (auto* other = std::get_if<rtp::OtherRtcp>(&packet)) {
-            // Transport feedback about what we sent: counted; our sending
-            // has no congestion control to feed yet.
-            if (other->type == rtp::rtcp_type::kTransportFeedback && other->count == 15) ++transport_feedback_received_;
+            // Transport feedback about what we sent: the bandwidth estimate,
+            // said to the application when it moved by 5 % (it sets its
+            // encoders' rates from it; we send what we are given).
+            if (other->type != rtp::rtcp_type::kTransportFeedback || other->count != 15) continue;
+            ++transport_feedback_received_;
+            const auto feedback = rtp::read_transport_feedback(other->packet);
+            if (!feedback) continue;
+            estimator_.on_feedback(*feedback, now);
+            const std::uint32_t bps = estimator_.target_bps();
+            if (said_bps_ == 0 || (bps > said_bps_ ? bps - said_bps_ : said_bps_ - bps) * 20 >= said_bps_) {
+                said_bps_ = bps;
+                out_.emit(event::OutgoingBitrate{bps});
+            }
         }
     }
 }
@@ -617,6 +654,7 @@ base::Status Media::send_frame(TransceiverKey key, base::Bytes frame, std::uint3
         h.marker = t->info.kind == MediaKind::Video ? last : (first && !t->sent_any);
         h.sequence = t->sequence++;
         if (t->ext.transport_wide_cc) {
+            estimator_.on_sent(transport_sequence_, header + n + srtp::Session::kMaxTrailer, now);
             twcc = rtp::transport_wide_sequence(transport_sequence_++);
             ext[twcc_index].data = base::Bytes(twcc.data(), twcc.size());
         }
@@ -754,6 +792,7 @@ void Media::handle_timeout(base::Instant now) {
 void Media::fill_stats(PeerStats& st) const {
     st.transport_feedback_sent = transport_feedback_.packets_written();
     st.transport_feedback_received = transport_feedback_received_;
+    if (said_bps_ != 0) st.available_outgoing_bitrate = estimator_.target_bps();
 }
 
 void Media::send_transport_feedback(base::Instant now) {

@@ -13,7 +13,8 @@
 //              ─► jitter buffer ─► TrackFrame        └─► NACK generator
 //   SRTCP in ─► SR (for our RR's LSR/DLSR), RR (round-trip time), NACK
 //              (answered from the history), PLI/FIR (KeyFrameRequested),
-//              BYE (the remote's SSRC forgotten); a stream of ours that
+//              BYE (the remote's SSRC forgotten), transport-wide feedback
+//              (the bandwidth estimate: OutgoingBitrate); a stream of ours that
 //              stops, or the connection closing, sends BYE (RFC 3550 §6.6)
 //   timer    ─► SR/RR + SDES every second, NACKs when due, PLI when the
 //              jitter buffer lost its reference (at most every 300 ms),
@@ -22,6 +23,7 @@
 
 #include "proto/rtc/outputs.hpp"
 #include "proto/rtc/peer.hpp"
+#include "proto/rtp/bandwidth_estimator.hpp"
 #include "proto/rtp/jitter_buffer.hpp"
 #include "proto/rtp/nack_generator.hpp"
 #include "proto/rtp/header_extensions.hpp"
@@ -153,6 +155,10 @@ private:
     rtp::TransportFeedbackRecorder transport_feedback_;  // what arrived, told back (transport-cc)
     std::uint32_t transport_feedback_media_ssrc_ = 0;
     std::uint64_t transport_feedback_received_ = 0;
+    rtp::BandwidthEstimator estimator_;               // what we may send, from the remote's feedback
+    std::uint32_t said_bps_ = 0;                      // the estimate last said (OutgoingBitrate); 0: none yet
+    double resend_tokens_ = 0;                        // retransmissions' budget, in bytes (a token bucket)
+    base::Instant resend_tokens_at_{};                // when it was last filled
     std::optional<base::Duration> path_rtt_;
     base::Duration rtt_of(const Transceiver& t) const;
     void send_transport_feedback(base::Instant now);

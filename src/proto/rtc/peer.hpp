@@ -110,6 +110,7 @@ struct TransceiverOptions {
 struct MediaStats {
     std::uint64_t packets_sent = 0, bytes_sent = 0;            // outbound-rtp
     std::uint64_t retransmitted_packets_sent = 0;               // outbound-rtp retransmittedPacketsSent
+    std::uint64_t retransmissions_skipped = 0;                  // asked for, over the retransmission budget
     std::uint64_t nacks_received = 0, plis_received = 0;        // outbound-rtp nackCount, pliCount
     std::uint64_t frames_sent = 0;
     std::uint64_t packets_received = 0, bytes_received = 0;    // inbound-rtp
@@ -206,13 +207,17 @@ struct TrackFrame {
 };
 /// The remote asked for a key frame (PLI or FIR, RFC 4585 §6.3.1, RFC 5104 §4.3.1).
 struct KeyFrameRequested { TransceiverKey key; };
+/// What we may send now, all streams together, from the remote's
+/// transport-wide feedback (rtp/bandwidth_estimator.hpp): said when it
+/// moved by 5 % or more since it was last said.
+struct OutgoingBitrate { std::uint32_t bits_per_second; };
 }  // namespace event
 
 using PeerEvent = std::variant<event::LocalCandidate, event::GatheringChange, event::IceChange, event::ConnectionChange,
                                event::SignalingChange, event::NegotiationNeeded, event::ChannelOpen,
                                event::RemoteChannel, event::ChannelMessage, event::ChannelClosed,
                                event::ChannelBufferedLow, event::ChannelError, event::ResolveHostname, event::CandidateError, event::OpenStream, event::CloseStream, event::PathChange,
-                               event::TrackAdded, event::TrackFrame, event::KeyFrameRequested>;
+                               event::TrackAdded, event::TrackFrame, event::KeyFrameRequested, event::OutgoingBitrate>;
 
 struct ChannelInfo {
     ChannelOptions options;
@@ -233,6 +238,9 @@ struct PeerStats {
     /// Transport-wide congestion control feedback (RTPFB 15) packets: ours
     /// about what arrived, and the remote's about what we sent.
     std::uint64_t transport_feedback_sent = 0, transport_feedback_received = 0;
+    /// The bandwidth estimate for what we send, once the remote's feedback
+    /// made one (W3C RTCIceCandidatePairStats.availableOutgoingBitrate).
+    std::optional<std::uint32_t> available_outgoing_bitrate;
     std::string failure;  // why the connection failed: "ICE: ...", "DTLS: ...", "SCTP: ..."; "" while it has not
 };
 

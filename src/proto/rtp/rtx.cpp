@@ -41,11 +41,14 @@ std::optional<base::Bytes> PacketHistory::take_for_resend(std::uint16_t sequence
 }
 
 std::size_t write_rtx(const Packet& original, std::uint8_t rtx_payload_type, std::uint32_t rtx_ssrc,
-                      std::uint16_t rtx_sequence, std::span<std::byte> out) {
+                      std::uint16_t rtx_sequence, std::span<std::byte> out, std::span<const Extension> replacing) {
     std::array<Extension, 16> extensions;
     std::size_t n = 0;
     const bool ok = original.for_each_extension([&](const Extension& e) {
-        if (n < extensions.size()) extensions[n++] = e;
+        if (n == extensions.size()) return;
+        extensions[n++] = e;
+        for (const auto& r : replacing)
+            if (r.id == e.id) extensions[n - 1].data = r.data;
     });
     if (!ok) n = 0;
     Header h;

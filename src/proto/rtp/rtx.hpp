@@ -47,10 +47,12 @@ private:
 };
 
 /// Writes the RTX packet for `original` (a parsed plain RTP packet) into
-/// `out`; its extensions are carried over. Returns its size, or 0 if `out`
-/// is too small.
+/// `out`; its extensions are carried over, but for those with an id in
+/// `replacing`, whose values are taken from there (a retransmission's own
+/// transport-wide sequence number). Returns its size, or 0 if `out` is too
+/// small.
 std::size_t write_rtx(const Packet& original, std::uint8_t rtx_payload_type, std::uint32_t rtx_ssrc,
-                      std::uint16_t rtx_sequence, std::span<std::byte> out);
+                      std::uint16_t rtx_sequence, std::span<std::byte> out, std::span<const Extension> replacing = {});
 
 /// The original sequence number and payload an RTX packet carries; nullopt
 /// if its payload is shorter than the OSN.

@@ -120,6 +120,45 @@ TEST(PeerMedia, LostPacketsAreAskedForAndComeBackOverRtx) {
     EXPECT_EQ(in.frames_dropped, 0u);
 }
 
+TEST(PeerMedia, RetransmissionsTakeNoMoreThanTheBandwidthEstimate) {
+    // Half the video packets are lost and so is every retransmission: B asks
+    // again and again (ten times a packet, once per round trip). What A
+    // resends draws on a bucket that fills at the estimate and holds a
+    // second of it; without it, A would resend each lost packet ten times,
+    // several times the media's own rate.
+    Pair p;
+    TransceiverOptions o;
+    o.receive = false;
+    const auto tx = p.a.peer->add_transceiver(o, now()).value();
+    p.negotiate();
+    ASSERT_TRUE(p.run_until([&] { return p.a.connected && p.b.connected; }, 10s));
+    const int video_pt = p.a.peer->transceiver(tx)->payload_type;
+    int count = 0;
+    std::uint64_t resent_bytes = 0;
+    p.drop_a_to_b = [&](const Transmit& t) {
+        const int pt = rtp_payload_type(t);
+        if (pt >= 0 && pt != video_pt) {  // RTX
+            resent_bytes += t.data.size();
+            return true;
+        }
+        return pt == video_pt && ++count % 2 == 0;
+    };
+    const auto start = now();
+    std::uint32_t highest_estimate = 0;
+    for (int i = 0; i < 90; ++i) {  // 3 s of 720 kbit/s
+        ASSERT_TRUE(p.a.peer->send_frame(tx, frame_bytes(i, i == 0, 3000), 3000 * static_cast<std::uint32_t>(i), now()).ok());
+        ASSERT_TRUE(p.run_until([&] { return now() >= start + (i + 1) * 33ms; }, 1s));
+        if (auto e = p.a.peer->stats().available_outgoing_bitrate) highest_estimate = std::max(highest_estimate, *e);
+    }
+    const auto& out = p.a.peer->transceiver(tx)->stats;
+    ASSERT_GT(highest_estimate, 0u) << "no estimate: nothing to hold the retransmissions to";
+    const double seconds = std::chrono::duration<double>(now() - start).count();
+    EXPECT_GT(out.nacks_received, 10u);
+    EXPECT_GT(out.retransmissions_skipped, 0u);
+    EXPECT_LE(static_cast<double>(resent_bytes) * 8, highest_estimate * (seconds + 1.0))
+        << resent_bytes << " bytes resent in " << seconds << " s, the estimate at most " << highest_estimate;
+}
+
 TEST(PeerMedia, KeyFrameRequestsReachTheSender) {
     Pair p;
     TransceiverOptions o;
@@ -327,7 +366,7 @@ TEST(PeerMedia, CodecPreferencesNarrowAndOrderTheOfferAndTheAnswer) {
     EXPECT_EQ(p.b.peer->transceiver(tb)->codec, MediaCodec::H264);
 }
 
-TEST(PeerMedia, TheReceiverToldTheSenderWhatArrivedWhenBothListTransportCc) {
+TEST(PeerMedia, TheReceiverToldTheSenderWhatArrivedWhenBothListTransportCcAndItMadeAnEstimate) {
     // draft-holmer-rmcat-transport-wide-cc-extensions-01: every ~100 ms
     // while packets with the transport-wide number arrive. Without
     // a=rtcp-fb transport-cc in the offer, none.
@@ -358,10 +397,23 @@ TEST(PeerMedia, TheReceiverToldTheSenderWhatArrivedWhenBothListTransportCc) {
                 << p.b.peer->stats().transport_feedback_sent;
             EXPECT_EQ(p.a.peer->stats().transport_feedback_received, p.b.peer->stats().transport_feedback_sent);
             EXPECT_LE(p.b.peer->stats().transport_feedback_sent, 8u);  // ~100 ms apart over ~400 ms, not per packet
+            // The sender read it (as parse_rtcp hands it over, in a compound
+            // after a report) into a bandwidth estimate, and said so.
+            ASSERT_TRUE(p.a.peer->stats().available_outgoing_bitrate);
+            const auto said = std::count_if(p.a.events.begin(), p.a.events.end(), [](const PeerEvent& e) {
+                return std::holds_alternative<event::OutgoingBitrate>(e);
+            });
+            EXPECT_GE(said, 1);
+            const auto first = std::find_if(p.a.events.begin(), p.a.events.end(), [](const PeerEvent& e) {
+                return std::holds_alternative<event::OutgoingBitrate>(e);
+            });
+            ASSERT_NE(first, p.a.events.end());
+            EXPECT_GE(std::get<event::OutgoingBitrate>(*first).bits_per_second, 50'000u);
         } else {
             (void)p.run_until([] { return false; }, 300ms);
             EXPECT_EQ(p.b.peer->stats().transport_feedback_sent, 0u);
             EXPECT_EQ(p.a.peer->stats().transport_feedback_received, 0u);
+            EXPECT_FALSE(p.a.peer->stats().available_outgoing_bitrate);
         }
     }
 }
