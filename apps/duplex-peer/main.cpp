@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
     std::string video_codec = "vp8";
     cli.add_option("--video-codec", video_codec, "the codec our offers and answers prefer for --video testsrc: "
                    "vp8 or h264 (the other one stays second)")->check(CLI::IsMember({"vp8", "h264"}))->capture_default_str();
+    cli.add_option("--video-kbps", o.media.video_kbps,
+                   "the most --video testsrc is encoded at, in kbit/s; below it, the encoder follows each peer's "
+                   "bandwidth estimate (the lowest)")->check(CLI::Range(100, 20000))->capture_default_str();
     cli.add_option("--audio", o.media.audio, "send audio to every peer: tone (440 Hz, Opus) or an Ogg Opus file (looped)");
     cli.add_option("--record", o.media.record,
                    "record every audio and video track a peer sends to DIR/<peer>-<mid>.ivf (VP8), .ogg (Opus) or "

@@ -10,6 +10,11 @@ namespace duplex_peer {
 namespace fs = std::filesystem;
 using namespace std::chrono;
 
+namespace {
+// The encoders are never asked for less: below it a 640x480 picture is mush.
+constexpr int kMinVideoKbps = 50;
+}  // namespace
+
 struct MediaTracks::Track {
     std::string peer;
     duplex::MediaTrack track;
@@ -100,7 +105,10 @@ void MediaTracks::add(const std::string& peer, duplex::PeerConnection& pc, duple
     t->track = *track;
     t->kind = kind;
     t->sends = sends;
-    if (kind == duplex::MediaKind::Video && sends) t->track.on_key_frame_request([this] { want_key_ = want_h264_key_ = true; });
+    if (kind == duplex::MediaKind::Video && sends) {
+        t->track.on_key_frame_request([this] { want_key_ = want_h264_key_ = true; });
+        pc.on_outgoing_bitrate([this, peer](std::uint32_t bps) { on_bitrate(peer, bps); });
+    }
     tracks_[peer].push_back(t);
     if (records) record(t);
 }
@@ -166,7 +174,35 @@ void MediaTracks::before_answer(const std::string& peer, duplex::PeerConnection&
     for (; have_video < video; ++have_video) add(peer, pc, duplex::MediaKind::Video);
 }
 
+void MediaTracks::on_bitrate(const std::string& peer, std::uint32_t bps) {
+    auto& e = estimates_[peer];
+    e.last = bps;
+    e.lowest = e.lowest == 0 ? bps : std::min(e.lowest, bps);
+    apply_bitrate();
+}
+
+void MediaTracks::apply_bitrate() {
+    if (!pattern_ || estimates_.empty()) return;
+    std::uint32_t lowest = UINT32_MAX;
+    for (const auto& [peer, e] : estimates_) lowest = std::min(lowest, e.last);
+    // Opus at 64 kbit/s and its packets' headers take their share first.
+    const std::uint32_t audio = opus_ ? 80'000 : 0;
+    const int kbps = std::clamp(static_cast<int>((lowest > audio ? lowest - audio : 0) / 1000), kMinVideoKbps, opt_.video_kbps);
+    if (kbps == encoding_kbps_) return;
+    encoding_kbps_ = kbps;
+    if (encoder_) encoder_->set_bitrate(kbps);
+    if (h264_) h264_->set_bitrate(kbps);
+    console_.detail("video: the bandwidth estimate is " + std::to_string(lowest / 1000) + " kbit/s: encoding at " +
+                    std::to_string(kbps) + " kbit/s");
+}
+
 void MediaTracks::finish(const std::string& peer) {
+    if (auto e = estimates_.find(peer); e != estimates_.end()) {
+        console_.say("peer " + peer + ": outgoing bitrate estimate " + std::to_string(e->second.last / 1000) +
+                     " kbit/s, lowest " + std::to_string(e->second.lowest / 1000) + " kbit/s");
+        estimates_.erase(e);
+        apply_bitrate();
+    }
     auto it = tracks_.find(peer);
     if (it == tracks_.end()) return;
     for (const auto& t : it->second) {
@@ -175,7 +211,8 @@ void MediaTracks::finish(const std::string& peer) {
         if (t->sends)
             console_.say("peer " + peer + ": " + kind + ": sent " + std::to_string(s.frames_sent) + " frames; NACKs received " +
                          std::to_string(s.nacks_received) + ", PLIs received " + std::to_string(s.plis_received) +
-                         ", packets retransmitted " + std::to_string(s.retransmitted_packets_sent));
+                         ", packets retransmitted " + std::to_string(s.retransmitted_packets_sent) +
+                         (s.retransmissions_skipped ? " (" + std::to_string(s.retransmissions_skipped) + " over the budget)" : ""));
         if (t->records) {
             if (t->recorded == 0) console_.say("peer " + peer + ": " + kind + ": nothing received to record");
             else

@@ -10,6 +10,10 @@
 // loop timer: the test pattern at 30 frames/s
 // (its RTP clock 90 kHz), an IVF file by its timestamps (looped), the tone and
 // an Ogg file 20 ms a packet (48 kHz).
+//
+// The test pattern's encoders follow the bandwidth estimate
+// (PeerConnection::on_outgoing_bitrate): the lowest of the peers', less what
+// the audio takes, up to --video-kbps. Files go at their own rate.
 #pragma once
 
 #include "console.hpp"
@@ -66,11 +70,19 @@ private:
     void record(std::shared_ptr<Track> t);
     void tick_video();
     void tick_audio();
+    /// A peer's bandwidth estimate moved: the encoders aim at the lowest.
+    void on_bitrate(const std::string& peer, std::uint32_t bps);
+    void apply_bitrate();
 
     duplex::EventLoop& loop_;
     MediaOptions opt_;
     Console& console_;
     std::map<std::string, std::vector<std::shared_ptr<Track>>> tracks_;  // by peer
+    struct Estimate {
+        std::uint32_t last = 0, lowest = 0;  // bits per second
+    };
+    std::map<std::string, Estimate> estimates_;  // by peer, once it has one
+    int encoding_kbps_ = 0;                      // what the encoders aim at now
 
     // Video source.
     std::unique_ptr<duplex::media::TestPattern> pattern_;

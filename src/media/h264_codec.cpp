@@ -24,6 +24,10 @@ std::unique_ptr<H264Encoder> H264Encoder::create(int width, int height, int fps,
     p.iPicHeight = height;
     p.iTargetBitrate = kbps * 1000;
     p.iRCMode = RC_BITRATE_MODE;
+    // Every frame is encoded, even when the target (a bandwidth estimate
+    // that fell) is below what the picture costs: as with VP8 (libvpx drops
+    // none unless told), a receiver counts every frame of the test pattern.
+    p.bEnableFrameSkip = false;
     p.fMaxFrameRate = static_cast<float>(fps);
     p.iSpatialLayerNum = 1;
     SSpatialLayerConfig& layer = p.sSpatialLayers[0];
@@ -46,6 +50,15 @@ std::unique_ptr<H264Encoder> H264Encoder::create(int width, int height, int fps,
     int format = videoFormatI420;
     enc->SetOption(ENCODER_OPTION_DATAFORMAT, &format);
     return e;
+}
+
+bool H264Encoder::set_bitrate(int kbps) {
+    if (kbps <= 0) return false;
+    auto* enc = static_cast<ISVCEncoder*>(enc_);
+    // The layer's ceiling first: OpenH264 keeps a target below it.
+    SBitrateInfo max{SPATIAL_LAYER_ALL, kbps * 2000};
+    SBitrateInfo target{SPATIAL_LAYER_ALL, kbps * 1000};
+    return enc->SetOption(ENCODER_OPTION_MAX_BITRATE, &max) == 0 && enc->SetOption(ENCODER_OPTION_BITRATE, &target) == 0;
 }
 
 H264Encoder::~H264Encoder() {

@@ -25,6 +25,9 @@ public:
     /// One frame -> one access unit (SPS and PPS before each IDR); empty if skipped.
     std::vector<std::byte> encode(const I420Frame& frame, bool force_key_frame);
     bool last_was_key() const noexcept { return last_key_; }
+    /// The rate the next frames aim at (a bandwidth estimate moved). False
+    /// if OpenH264 refused it.
+    bool set_bitrate(int kilobits_per_second);
 
 private:
     H264Encoder() = default;

@@ -12,6 +12,7 @@ namespace duplex::media {
 
 struct Vp8Encoder::Impl {
     vpx_codec_ctx_t codec{};
+    vpx_codec_enc_cfg_t cfg{};
     vpx_image_t image{};
     vpx_codec_pts_t pts = 0;
     bool open = false;
@@ -35,6 +36,14 @@ std::unique_ptr<Vp8Encoder> Vp8Encoder::create(int width, int height, int fps, i
     cfg.g_timebase.den = fps;
     cfg.rc_target_bitrate = static_cast<unsigned>(kbps);
     cfg.rc_end_usage = VPX_CBR;
+    // A rate-control buffer of a second (libvpx's default is six): a new
+    // target (a bandwidth estimate that fell) is met within about that, not
+    // after seconds of overshoot that a path's queue would drop.
+    cfg.rc_buf_sz = 1000;
+    cfg.rc_buf_initial_sz = 500;
+    cfg.rc_buf_optimal_sz = 600;
+    cfg.rc_undershoot_pct = 100;
+    cfg.rc_overshoot_pct = 15;
     cfg.g_lag_in_frames = 0;          // real time: a frame in, a frame out
     cfg.g_error_resilient = VPX_ERROR_RESILIENT_DEFAULT;
     cfg.g_threads = 1;
@@ -45,12 +54,19 @@ std::unique_ptr<Vp8Encoder> Vp8Encoder::create(int width, int height, int fps, i
         return nullptr;
     }
     e->impl_->open = true;
+    e->impl_->cfg = cfg;
     vpx_codec_control(&e->impl_->codec, VP8E_SET_CPUUSED, 8);  // fastest (real time)
     if (!vpx_img_alloc(&e->impl_->image, VPX_IMG_FMT_I420, cfg.g_w, cfg.g_h, 1)) {
         error = "libvpx: no image";
         return nullptr;
     }
     return e;
+}
+
+bool Vp8Encoder::set_bitrate(int kbps) {
+    if (kbps <= 0) return false;
+    impl_->cfg.rc_target_bitrate = static_cast<unsigned>(kbps);
+    return vpx_codec_enc_config_set(&impl_->codec, &impl_->cfg) == VPX_CODEC_OK;
 }
 
 Vp8Encoder::~Vp8Encoder() {

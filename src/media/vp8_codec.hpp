@@ -25,6 +25,9 @@ public:
     /// the encoder dropped it).
     std::vector<std::byte> encode(const I420Frame& frame, bool force_key_frame);
     bool last_was_key() const noexcept { return last_key_; }
+    /// The rate the next frames aim at (a bandwidth estimate moved). False
+    /// if libvpx refused it.
+    bool set_bitrate(int kilobits_per_second);
 
 private:
     Vp8Encoder() = default;

@@ -7,7 +7,7 @@
 # Finished would cost a second of media to its retransmission timer, which is not what this measures), delays 30 ms
 # (+ up to 7.5 ms jitter), and drops everything both ways for 300 ms twelve seconds into the media (a burst). Signaling by duplex-server's /signal, in a loopback-only network namespace.
 #
-#   tests/interop/rtc_video_loss_test.sh PATH/duplex-server PATH/duplex-peer [vp8|h264]
+#   tests/interop/rtc_video_loss_test.sh PATH/duplex-server PATH/duplex-peer [vp8|h264] [loss|bottleneck]
 #
 # The codec (default vp8) is both directions': with h264 duplex-peer runs with --video-codec h264, so its answer
 # puts H.264 first (its codec preferences) and Chromium sends its camera in H.264 too; the recording is then Annex B
@@ -24,17 +24,25 @@
 #     sends its camera at full size only once its bandwidth estimate rose, which takes our transport-cc feedback);
 #     duplex-peer sent NACKs.
 #   The relay dropped datagrams at random and in the burst, in both directions.
+# bottleneck: instead of loss, a path of 1000 kbit/s each way with a 300 ms drop-tail queue and 20 ms of delay, which
+# duplex-peer's test pattern (--video-kbps 2500: ~1.5 Mbit/s) overflows unless it follows its bandwidth estimate
+# (PeerConnection::on_outgoing_bitrate, made from Chromium's transport-cc feedback). Checked: duplex-peer's estimate
+# went below the path's rate; duplex -> chromium: frames decoded >= 95 % of the frame numbers that went by, no freeze
+# of 1 s; the relay's queue dropped less than 5 % of what came to it from duplex-peer (64 % when duplex-peer does not
+# follow the estimate, and the call fails); chromium -> duplex: the
+# recording decodes and holds >= 95 % of the frames Chromium sent (Chromium follows our feedback).
 # $RTC_RELAY replaces the impairment (e.g. without the burst), $RTC_LOSS_SEED the seed (logged, to replay a run).
 # Watchdog 150 s; process groups, logs on failure and cleanup as in lib.sh. Prints `PASS video-loss`.
 # Needs DUPLEX_MEDIA_CHECK (the CMake test sets it). Re-executes itself under `unshare --net` (needs root).
 set -euo pipefail
 
 usage() {
-    echo "usage: DUPLEX_MEDIA_CHECK=PATH/media_check $0 PATH/duplex-server PATH/duplex-peer [vp8|h264]" >&2
+    echo "usage: DUPLEX_MEDIA_CHECK=PATH/media_check $0 PATH/duplex-server PATH/duplex-peer [vp8|h264] [loss|bottleneck]" >&2
     exit 2
 }
-[[ $# -eq 2 || $# -eq 3 ]] || usage
+[[ $# -ge 2 && $# -le 4 ]] || usage
 case ${3:-vp8} in vp8 | h264) ;; *) usage ;; esac
+case ${4:-loss} in loss | bottleneck) ;; *) usage ;; esac
 [[ -x ${DUPLEX_MEDIA_CHECK:-} ]] || usage
 
 if [[ ${DUPLEX_RTC_NETNS:-} != 1 ]]; then
@@ -47,13 +55,18 @@ RTC_DIR=$INTEROP_DIR/rtc
 # shellcheck source=rtc/lib_rtc.sh
 source "$RTC_DIR/lib_rtc.sh"
 CODEC=${3:-vp8}
+MODE=${4:-loss}
 rtc_init 150 "$1" "$2"   # sets DUPLEX_PEER, WORK, TMPDIR=$WORK/tmp
 require_node_modules playwright-core
 "$PYTHON" -c 'import websockets' 2>/dev/null || die "$PYTHON cannot import websockets: apt-get install python3-websockets"
 
 SECONDS_OF_CALL=${RTC_CALL_SECONDS:-30}
 SEED=${RTC_LOSS_SEED:-$RANDOM}
-RELAY=${RTC_RELAY:-loss=0.05,delay_ms=30,burst=12:300,loss_after=1}
+if [[ $MODE == bottleneck ]]; then
+    RELAY=${RTC_RELAY:-rate_kbps=1000,queue_ms=300,delay_ms=20}
+else
+    RELAY=${RTC_RELAY:-loss=0.05,delay_ms=30,burst=12:300,loss_after=1}
+fi
 [[ $RELAY == *seed=* ]] || RELAY="$RELAY,seed=$SEED"
 log "relay: $RELAY"
 
@@ -67,6 +80,7 @@ REC=$WORK/rec
 mkdir -p "$REC"
 DPEER=("$DUPLEX_PEER" --signal "$SIGNAL" --room "$ROOM" --id duplex --bind 127.0.0.1 -v --timeout 120
     --video testsrc --video-codec "$CODEC" --record "$REC")
+[[ $MODE != bottleneck ]] || DPEER+=(--video-kbps 2500)
 FOREIGN=("$NODE" "$RTC_DIR/chromium_peer.js" --signal "$PROXY" --room "$ROOM" --id chromium --scenario video-call
     --duration "$SECONDS_OF_CALL" --timeout $((SECONDS_OF_CALL + 60)) -v)
 log "duplex-peer: ${DPEER[*]}"
@@ -92,6 +106,30 @@ sent=$(field sent) rtx=$(grep -oE 'video: sent [0-9]+ frames.*' "$WORK/duplex-pe
 log "chromium: $report"
 log "duplex-peer: $rtx"
 (( expected >= SECONDS_OF_CALL * 25 )) || die "only $expected frame numbers went by in $SECONDS_OF_CALL s (duplex-peer sends 30 a second)"
+if [[ $MODE == bottleneck ]]; then
+    estimate=$(grep -oE "peer chromium: outgoing bitrate estimate [0-9]+ kbit/s, lowest [0-9]+ kbit/s" "$WORK/duplex-peer.err" | tail -1)
+    [[ $estimate =~ lowest\ ([0-9]+)\ kbit/s ]] || die "duplex-peer reported no bandwidth estimate ('$estimate')"
+    rate=$(grep -oE 'rate_kbps=[0-9.]+' <<<"$RELAY" | cut -d= -f2)
+    (( BASH_REMATCH[1] < ${rate%.*} )) || die "duplex-peer's estimate never went below the path's $rate kbit/s ($estimate)"
+    (( decoded * 100 >= expected * 95 )) || die "duplex -> chromium: $decoded frames decoded of $expected sent (< 95 %)"
+    (( gap < 1000 )) || die "duplex -> chromium: $gap ms between two frames shown (a freeze of 1 s or more)"
+    relay=$(grep -E '^RELAY remote->local ' "$WORK/proxy.out" || true)
+    [[ $relay =~ forwarded=([0-9]+)\ .*queue_dropped=([0-9]+) ]] || die "no relay summary of duplex-peer's direction ('$relay')"
+    (( BASH_REMATCH[2] * 20 < BASH_REMATCH[1] + BASH_REMATCH[2] )) ||
+        die "duplex -> chromium: the path's queue dropped ${BASH_REMATCH[2]} of $(( BASH_REMATCH[1] + BASH_REMATCH[2] )) datagrams (>= 5 %)"
+    log "duplex -> chromium: $decoded of $expected frames decoded, the longest gap $gap ms; $estimate; $relay"
+    line=$(grep -oE 'recorded video to [^ ]+: [0-9]+ frames.*' "$WORK/duplex-peer.err" | tail -1)
+    [[ $line =~ recorded\ video\ to\ ([^ ]+):\ ([0-9]+)\ frames ]] || die "duplex-peer reported no recording ('$line')"
+    rec=${BASH_REMATCH[1]}
+    check=$("$DUPLEX_MEDIA_CHECK" "$rec")
+    [[ $check =~ ^video\ (frames|nals)\ ([0-9]+)\ decoded\ ([0-9]+)\ errors\ ([0-9]+) ]] || die "media_check: '$check'"
+    (( BASH_REMATCH[4] == 0 )) || die "chromium -> duplex: ${BASH_REMATCH[4]} recorded frames do not decode"
+    frames=${BASH_REMATCH[3]}
+    (( frames * 100 >= sent * 95 )) || die "chromium -> duplex: $frames frames recorded of $sent sent (< 95 %)"
+    log "chromium -> duplex: $check; chromium sent $sent frames"
+    echo "PASS video-bottleneck $CODEC"
+    exit 0
+fi
 (( decoded * 100 >= expected * 99 )) || die "duplex -> chromium: $decoded frames decoded of $expected sent (< 99 %)"
 (( gap < 500 )) || die "duplex -> chromium: $gap ms between two frames shown (a freeze of 500 ms or more)"
 (( nacks > 0 )) || die "duplex -> chromium: Chromium sent no NACK across a 5 % loss"

@@ -32,6 +32,10 @@ Impairment, per direction, from a seeded random.Random:
                 it the media sent meanwhile, which a test of media repair has no use for)
   burst=S:MS    besides: every datagram both ways is dropped for MS milliseconds, S seconds after the first media
                 datagram (SRTP/SRTCP: neither STUN nor DTLS) crossed the relay (counted as burst_dropped)
+  rate_kbps=R   a bottleneck of R kbit/s each way (a datagram and its 28 bytes of IPv4 and UDP headers take their
+                time to go through, one after the other), before the delay
+  queue_ms=Q    the bottleneck's queue (default 250): a datagram that would wait longer is dropped (drop-tail,
+                counted as queue_dropped); the longest wait is reported as max_queue_ms
 Candidates that are not UDP are removed: the relay only carries UDP.
 """
 import asyncio
@@ -39,12 +43,17 @@ import collections
 import random
 
 DEFAULTS = {'loss': 0.0, 'delay_ms': 0.0, 'jitter_ms': None, 'reorder': 0.0, 'seed': 1, 'burst': None,
-            'loss_after': None}
+            'loss_after': None, 'rate_kbps': None, 'queue_ms': 250}
 
 
 class RelayConfig:
-    def __init__(self, loss=0.0, delay_ms=0.0, jitter_ms=None, reorder=0.0, seed=1, burst=None, loss_after=None):
+    def __init__(self, loss=0.0, delay_ms=0.0, jitter_ms=None, reorder=0.0, seed=1, burst=None, loss_after=None,
+                 rate_kbps=None, queue_ms=250):
         self.loss = float(loss)
+        self.rate_kbps = float(rate_kbps) if rate_kbps is not None else None
+        self.queue_ms = float(queue_ms)
+        if self.rate_kbps is not None and self.rate_kbps <= 0:
+            raise ValueError('rate_kbps must be positive')
         self.loss_after_s = float(loss_after) if loss_after is not None else None
         self.burst_after_s = self.burst_ms = None
         if burst is not None:
@@ -77,6 +86,8 @@ class RelayConfig:
         burst = f' burst={self.burst_after_s:g}:{self.burst_ms:g}' if self.burst_ms is not None else ''
         if self.loss_after_s is not None:
             burst += f' loss_after={self.loss_after_s:g}'
+        if self.rate_kbps is not None:
+            burst += f' rate_kbps={self.rate_kbps:g} queue_ms={self.queue_ms:g}'
         return (f'loss={self.loss:g} delay_ms={self.delay_ms:g} jitter_ms={self.jitter_ms:g} '
                 f'reorder={self.reorder:g} seed={self.seed}{burst}')
 
@@ -104,6 +115,9 @@ class Direction:
         self.dropped = 0
         self.burst_dropped = 0
         self.reordered = 0
+        self.queue_dropped = 0
+        self.max_queue_ms = 0.0
+        self.busy_until = 0.0  # when the bottleneck has sent what it holds
         self.bytes = 0
         self.kinds = {'stun': 0, 'dtls': 0, 'sctp': 0, 'other': 0}
         self.last_due = 0.0
@@ -115,7 +129,7 @@ class Direction:
     def line(self):
         k = self.kinds
         return (f'{self.name} forwarded={self.forwarded} dropped={self.dropped} burst_dropped={self.burst_dropped} '
-                f'reordered={self.reordered} '
+                f'reordered={self.reordered} queue_dropped={self.queue_dropped} max_queue_ms={self.max_queue_ms:.0f} '
                 f'bytes={self.bytes} stun={k["stun"]} dtls={k["dtls"]} sctp={k["sctp"]} other={k["other"]}')
 
 
@@ -278,11 +292,20 @@ class LossyRelay:
         if cfg.loss and lossy and self.rng.random() < cfg.loss:
             d.dropped += 1
             return
+        now = self.loop.time()
+        sent = now
+        if cfg.rate_kbps is not None:
+            start = max(now, d.busy_until)
+            if start - now > cfg.queue_ms / 1000:
+                d.queue_dropped += 1
+                return
+            d.max_queue_ms = max(d.max_queue_ms, (start - now) * 1000)
+            d.busy_until = start + (len(data) + 28) * 8 / (cfg.rate_kbps * 1000)
+            sent = d.busy_until
         d.forwarded += 1
         d.bytes += len(data)
         d.kinds[kind_of(data)] += 1
-        now = self.loop.time()
-        due = now + (cfg.delay_ms + (self.rng.uniform(0, cfg.jitter_ms) if cfg.jitter_ms else 0)) / 1000
+        due = sent + (cfg.delay_ms + (self.rng.uniform(0, cfg.jitter_ms) if cfg.jitter_ms else 0)) / 1000
         dst = ep.stands_for
         if cfg.reorder and self.rng.random() < cfg.reorder:
             # Held back outside the FIFO: the datagrams behind it overtake it.
