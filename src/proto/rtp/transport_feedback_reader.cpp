@@ -43,6 +43,7 @@ std::optional<TransportFeedback> read_transport_feedback(base::Bytes packet) {
     if ((first >> 6) != 2 || (first & 0x1f) != kFmtTransportFeedback || std::to_integer<unsigned>(p[1]) != kRtpfb)
         return std::nullopt;
     std::size_t end = (std::size_t{base::load_be16(p + 2)} + 1) * 4;
+    if (end < kFixed) return std::nullopt;  // shorter than its fixed part says
     if (end > packet.size()) {
         // Shorter than its length says: parse_rtcp hands over the last
         // packet of a compound without its padding, which the P bit owns

@@ -116,6 +116,10 @@ TEST(TransportFeedbackReader, APacketThatLiesIsRefused) {
     p[20] = std::byte{0xFC};  // a two-bit vector whose first symbol is 3 (reserved)
     EXPECT_FALSE(rtp::read_transport_feedback(p));
     p = kDraftPacket;
+    p[3] = std::byte{0x01};  // two words long, shorter than the fixed part, and 9 bytes of padding in its
+    p[7] = std::byte{0x09};  // last: the end went below the start (found by the fuzzer: a read past the packet)
+    EXPECT_FALSE(rtp::read_transport_feedback(p));
+    p = kDraftPacket;
     p.back() = std::byte{0x09};  // more padding than the packet
     EXPECT_FALSE(rtp::read_transport_feedback(p));
     // Cut short: only its padding may be missing (as parse_rtcp hands it over).
