@@ -182,18 +182,22 @@ void MediaTracks::on_bitrate(const std::string& peer, std::uint32_t bps) {
 }
 
 void MediaTracks::apply_bitrate() {
-    if (!pattern_ || estimates_.empty()) return;
+    if (!pattern_) return;
     std::uint32_t lowest = UINT32_MAX;
     for (const auto& [peer, e] : estimates_) lowest = std::min(lowest, e.last);
-    // Opus at 64 kbit/s and its packets' headers take their share first.
-    const std::uint32_t audio = opus_ ? 80'000 : 0;
-    const int kbps = std::clamp(static_cast<int>((lowest > audio ? lowest - audio : 0) / 1000), kMinVideoKbps, opt_.video_kbps);
+    // The audio (Opus at 64 kbit/s, or a file's) and its packets' headers take their share first.
+    const std::uint32_t audio = opus_ || ogg_ ? 80'000 : 0;
+    // No peer with an estimate left: --video-kbps again.
+    const int kbps = estimates_.empty() ? opt_.video_kbps
+                                        : std::clamp(static_cast<int>((lowest > audio ? lowest - audio : 0) / 1000),
+                                                     kMinVideoKbps, opt_.video_kbps);
     if (kbps == encoding_kbps_) return;
     encoding_kbps_ = kbps;
     if (encoder_) encoder_->set_bitrate(kbps);
     if (h264_) h264_->set_bitrate(kbps);
-    console_.detail("video: the bandwidth estimate is " + std::to_string(lowest / 1000) + " kbit/s: encoding at " +
-                    std::to_string(kbps) + " kbit/s");
+    console_.detail((estimates_.empty() ? std::string("video: no bandwidth estimate left")
+                                        : "video: the bandwidth estimate is " + std::to_string(lowest / 1000) + " kbit/s") +
+                    ": encoding at " + std::to_string(kbps) + " kbit/s");
 }
 
 void MediaTracks::finish(const std::string& peer) {

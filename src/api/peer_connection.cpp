@@ -478,7 +478,10 @@ void PeerImpl::dispatch(proto::rtc::PeerEvent& ev) {
     } else if (std::get_if<PathChange>(&ev)) {
         if (on_pair_change) on_pair_change();
     } else if (auto* ob = std::get_if<OutgoingBitrate>(&ev)) {
-        if (on_outgoing_bitrate) on_outgoing_bitrate(ob->bits_per_second);
+        if (on_outgoing_bitrate) {
+            auto fn = on_outgoing_bitrate;  // the handler may set another while it runs
+            fn(ob->bits_per_second);
+        }
     } else if (auto* cs = std::get_if<CloseStream>(&ev)) {
         if (auto it = stream_connections_.find(cs->id); it != stream_connections_.end()) {
             it->second->close();

@@ -514,11 +514,14 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
                 // once; a congested path, whose losses make NACKs that would
                 // fill it further, gets no more than it carries).
                 if (said_bps_ != 0) {
+                    const auto held = t->history->find(seq);
+                    if (!held) continue;
                     const double rate = estimator_.target_bps() / 8.0;  // bytes a second
-                    const double elapsed = std::chrono::duration<double>(now - resend_tokens_at_).count();
-                    resend_tokens_ = resend_tokens_at_ == base::Instant{} ? rate : std::min(rate, resend_tokens_ + rate * elapsed);
+                    resend_tokens_ = !resend_tokens_at_
+                                         ? rate
+                                         : std::min(rate, resend_tokens_ + rate * std::chrono::duration<double>(now - *resend_tokens_at_).count());
                     resend_tokens_at_ = now;
-                    if (resend_tokens_ < static_cast<double>(kMtu)) {
+                    if (resend_tokens_ < static_cast<double>(held->size() + 2 + srtp::Session::kMaxTrailer)) {
                         ++t->info.stats.retransmissions_skipped;
                         continue;
                     }
@@ -528,22 +531,25 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
                 ++resends;
                 auto original = rtp::parse(*kept);
                 if (!original.ok()) continue;
-                if (said_bps_ != 0) resend_tokens_ -= static_cast<double>(kept->size());
                 std::array<std::byte, kMtu + 64> buf;
                 std::size_t n;
+                // An RTX packet gets its own transport-wide number (the
+                // original's was told about already), so that the estimate
+                // counts it: if the original carried one.
+                std::optional<std::uint16_t> numbered;
                 if (t->rtx_pt != 0) {
-                    // Its own transport-wide number (the original's was told
-                    // about already), so that the estimate counts it.
                     std::array<std::byte, 2> twcc{};
                     std::array<rtp::Extension, 1> own{};
                     std::size_t owns = 0;
                     if (t->ext.transport_wide_cc) {
+                        original.value().for_each_extension([&](const rtp::Extension& e) {
+                            if (e.id == t->ext.transport_wide_cc) numbered = transport_sequence_;
+                        });
                         twcc = rtp::transport_wide_sequence(transport_sequence_);
                         own[owns++] = rtp::Extension{t->ext.transport_wide_cc, base::Bytes(twcc.data(), twcc.size())};
                     }
                     n = rtp::write_rtx(original.value(), t->rtx_pt, t->rtx_ssrc, t->rtx_sequence++, buf,
                                        std::span<const rtp::Extension>(own.data(), owns));
-                    if (n != 0 && owns != 0) estimator_.on_sent(transport_sequence_++, n + srtp::Session::kMaxTrailer, now);
                 } else {
                     n = kept->size();
                     std::copy(kept->begin(), kept->end(), buf.begin());
@@ -551,6 +557,8 @@ void Media::on_rtcp(base::Bytes plain, base::Instant now) {
                 if (n == 0 || n + srtp::Session::kMaxTrailer > buf.size()) continue;
                 auto protected_size = srtp_->outbound.protect_rtp(buf, n);
                 if (!protected_size.ok()) continue;
+                if (said_bps_ != 0) resend_tokens_ -= static_cast<double>(protected_size.value());
+                if (numbered) estimator_.on_sent(transport_sequence_++, protected_size.value(), now);
                 ++t->info.stats.retransmitted_packets_sent;
                 link_.send_media(std::vector<std::byte>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(protected_size.value())));
             }

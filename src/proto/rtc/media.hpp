@@ -158,7 +158,7 @@ private:
     rtp::BandwidthEstimator estimator_;               // what we may send, from the remote's feedback
     std::uint32_t said_bps_ = 0;                      // the estimate last said (OutgoingBitrate); 0: none yet
     double resend_tokens_ = 0;                        // retransmissions' budget, in bytes (a token bucket)
-    base::Instant resend_tokens_at_{};                // when it was last filled
+    std::optional<base::Instant> resend_tokens_at_;   // when it was last filled
     std::optional<base::Duration> path_rtt_;
     base::Duration rtt_of(const Transceiver& t) const;
     void send_transport_feedback(base::Instant now);

@@ -37,10 +37,13 @@ double seconds(base::Duration d) { return duration_cast<duration<double>>(d).cou
 
 }  // namespace
 
-BandwidthEstimator::BandwidthEstimator(BandwidthEstimatorConfig config)
-    : config_(config), delay_target_(config.start_bps), loss_target_(config.start_bps) {
+BandwidthEstimator::BandwidthEstimator(BandwidthEstimatorConfig config) : config_(config) {
+    config_.min_bps = std::max<std::uint32_t>(config_.min_bps, 10'000);
+    config_.max_bps = std::max(config_.max_bps, config_.min_bps);
+    config_.start_bps = std::clamp(config_.start_bps, config_.min_bps, config_.max_bps);
+    delay_target_ = loss_target_ = config_.start_bps;
     std::size_t n = 16;
-    while (n < config_.max_in_flight) n <<= 1;
+    while (n < std::min<std::size_t>(config_.max_in_flight, std::size_t{1} << 20)) n <<= 1;
     sent_.resize(n);
 }
 
@@ -55,27 +58,43 @@ void BandwidthEstimator::on_sent(std::uint16_t sequence, std::size_t bytes, base
     if (!epoch_) epoch_ = at;
     const std::int64_t ext = extend(sequence);
     highest_sent_ = std::max(highest_sent_, ext);
-    slot(ext) = Sent{ext, duration_cast<microseconds>(at - *epoch_).count(), static_cast<std::uint32_t>(bytes), false};
+    slot(ext) = Sent{ext, duration_cast<microseconds>(at - *epoch_).count(), static_cast<std::uint32_t>(bytes), Told::Not};
 }
 
 void BandwidthEstimator::on_feedback(const TransportFeedback& feedback, base::Instant now) {
     if (highest_sent_ < 0) return;
     const std::int64_t base = extend(feedback.base_sequence);
+    // Only the numbers we still hold are looked at (a packet of a few bytes
+    // may claim 65535 statuses).
+    const std::int64_t lowest = std::max<std::int64_t>(0, highest_sent_ - static_cast<std::int64_t>(sent_.size()) + 1);
+    const std::int64_t first = std::max<std::int64_t>(0, lowest - base);
+    const std::int64_t end = std::min<std::int64_t>(feedback.status_count, highest_sent_ - base + 1);
+    const auto offset = [&](const TransportFeedback::Arrival& a) {
+        return static_cast<std::uint16_t>(a.sequence - feedback.base_sequence);
+    };
     std::size_t next = 0;  // into feedback.received, which is in sequence order
-    for (std::uint32_t i = 0; i < feedback.status_count; ++i) {
+    while (next < feedback.received.size() && offset(feedback.received[next]) < first) ++next;
+    for (std::int64_t i = first; i < end; ++i) {
         const std::int64_t seq = base + i;
-        const bool arrived = next < feedback.received.size() &&
-                             feedback.received[next].sequence == static_cast<std::uint16_t>(seq & 0xffff);
+        const bool arrived = next < feedback.received.size() && offset(feedback.received[next]) == i;
         const std::int64_t at = arrived ? feedback.received[next++].at_us : 0;
-        if (seq < 0 || seq > highest_sent_) continue;  // never sent by us
         Sent& s = slot(seq);
-        if (s.sequence != seq || s.reported) continue;  // forgotten, or told already
-        s.reported = true;
-        if (arrived) {
+        if (s.sequence != seq) continue;  // forgotten
+        if (s.told == Told::Not) {
+            s.told = arrived ? Told::Arrived : Told::Lost;
+            if (arrived) {
+                ++batch_received_;
+                on_arrival(s, at);
+            } else {
+                ++batch_lost_;
+            }
+        } else if (s.told == Told::Lost && arrived) {
+            // Reported missing before, arrived late (a receiver reports such
+            // a packet again): it was not lost.
+            s.told = Told::Arrived;
+            if (batch_lost_ > 0) --batch_lost_;
             ++batch_received_;
             on_arrival(s, at);
-        } else {
-            ++batch_lost_;
         }
     }
     update_loss_target(now);

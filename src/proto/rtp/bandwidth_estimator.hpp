@@ -39,10 +39,10 @@
 namespace duplex::proto::rtp {
 
 struct BandwidthEstimatorConfig {
-    std::uint32_t start_bps = 1'000'000;
-    std::uint32_t min_bps = 50'000;
-    std::uint32_t max_bps = 10'000'000;
-    std::size_t max_in_flight = 8192;  // packets sent and not yet reported on (a power of two; older ones forgotten)
+    std::uint32_t start_bps = 1'000'000;  // taken within [min_bps, max_bps]
+    std::uint32_t min_bps = 50'000;       // at least 10 kbit/s
+    std::uint32_t max_bps = 10'000'000;   // at least min_bps
+    std::size_t max_in_flight = 8192;  // packets sent and not yet reported on (a power of two, 2^20 at most; older ones forgotten)
 };
 
 class BandwidthEstimator {
@@ -54,8 +54,9 @@ public:
     /// We sent a packet with transport-wide sequence number `sequence`,
     /// `bytes` long (RTP header, payload and SRTP tag).
     void on_sent(std::uint16_t sequence, std::size_t bytes, base::Instant at);
-    /// The remote's feedback arrived at `now`. A packet is taken once: the
-    /// first report that covers it says whether it arrived.
+    /// The remote's feedback arrived at `now`. A packet is taken once, as
+    /// the first report that covers it says, but for one reported missing
+    /// that a later report says arrived (late: it was not lost).
     void on_feedback(const TransportFeedback& feedback, base::Instant now);
 
     /// What we may send, in bits per second.
@@ -68,11 +69,12 @@ public:
     double loss() const noexcept { return loss_; }
 
 private:
+    enum class Told : std::uint8_t { Not, Lost, Arrived };  // what the feedback said of a packet
     struct Sent {
         std::int64_t sequence = -1;  // extended; -1: empty
         std::int64_t send_us = 0;
         std::uint32_t bytes = 0;
-        bool reported = false;
+        Told told = Told::Not;
     };
     struct Group {
         std::int64_t first_send_us = 0, last_send_us = 0, last_arrival_us = 0;

@@ -60,6 +60,9 @@ std::optional<TransportFeedback> read_transport_feedback(base::Bytes packet) {
     fb.media_ssrc = base::load_be32(p + 8);
     fb.base_sequence = base::load_be16(p + 12);
     fb.status_count = base::load_be16(p + 14);
+    // The draft calls the reference time signed; read as unsigned it only
+    // differs across its wrap (2^24 x 64 ms, 12 days), which the estimator
+    // takes as a clock that went back and starts its delay state afresh.
     const std::int64_t reference = std::int64_t{std::to_integer<unsigned>(p[16])} << 16 |
                                    std::int64_t{std::to_integer<unsigned>(p[17])} << 8 | std::to_integer<unsigned>(p[18]);
     fb.feedback_count = std::to_integer<std::uint8_t>(p[19]);

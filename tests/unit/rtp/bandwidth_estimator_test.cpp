@@ -187,6 +187,26 @@ TEST(BandwidthEstimator, AnApplicationThatSendsLessDoesNotRaiseItWithoutBound) {
     EXPECT_GE(o.target_at(29s), 200'000u);
 }
 
+TEST(BandwidthEstimator, APacketReportedMissingThatArrivesLaterWasNotLost) {
+    // A receiver reports a packet that came after its report said it was
+    // missing (reordered) again, as received.
+    rtp::BandwidthEstimator bwe;
+    const Instant t0 = Instant{} + 5s;
+    for (std::uint16_t s = 0; s < 40; ++s) bwe.on_sent(s, 1000, t0 + std::chrono::milliseconds(s));
+    rtp::TransportFeedback fb;
+    fb.base_sequence = 0;
+    fb.status_count = 40;
+    for (std::uint16_t s = 0; s < 40; ++s)
+        if (s % 4 != 0) fb.received.push_back({s, 100'000 + s * 1000});  // 0, 4, 8, ... missing
+    bwe.on_feedback(fb, t0 + 50ms);
+    rtp::TransportFeedback late;
+    late.base_sequence = 0;
+    late.status_count = 40;
+    for (std::uint16_t s = 0; s < 40; s += 4) late.received.push_back({s, 150'000 + s * 1000});
+    bwe.on_feedback(late, t0 + 1100ms);  // the loss period ends: 0 of 40 lost
+    EXPECT_DOUBLE_EQ(bwe.loss(), 0.0);
+}
+
 TEST(BandwidthEstimator, FeedbackForPacketsNeverSentOrToldTwiceChangesNothing) {
     rtp::BandwidthEstimator bwe;
     const Instant t0 = Instant{} + 5s;
