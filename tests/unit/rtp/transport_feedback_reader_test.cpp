@@ -5,6 +5,8 @@
 #include "proto/rtp/transport_feedback.hpp"
 #include "proto/rtp/transport_feedback_reader.hpp"
 
+#include "support/byte_literals.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -17,14 +19,9 @@
 using namespace std::chrono_literals;
 namespace rtp = duplex::proto::rtp;
 using Instant = duplex::base::Instant;
+using duplex::test::bytes;
 
 namespace {
-
-std::vector<std::byte> bytes(std::initializer_list<int> v) {
-    std::vector<std::byte> out;
-    for (int b : v) out.push_back(std::byte(b));
-    return out;
-}
 
 // The packet of TransportFeedback.APacketAsTheDraftLaysItOut: base 100, five
 // statuses (small, small, none, small, large), deltas 0, 1 ms, 1 ms, -1 ms.
